@@ -1,0 +1,128 @@
+//! Command-line definitions (clap derive). Help texts live here; the
+//! conversion to library options is in the command modules.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "photodeid",
+    version,
+    about = "Make clinical photos safe to share: strip identifying metadata, pseudonymise names",
+    long_about = "Make clinical photos safe to share.\n\n\
+        photodeid removes EXIF (GPS, serial numbers, dates, maker notes, thumbnails), XMP, \
+        IPTC/Photoshop, comments, PNG text chunks, C2PA manifests and every byte after the \
+        image's end, losslessly where the format allows. Outputs get pseudonymous names.\n\n\
+        Exit codes: 0 success; 1 some file failed (check: identifying content found); \
+        2 usage or fatal error (check: a file could not be read)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Clean photos: scrub metadata, pseudonymise names, write to an output folder
+    Clean(CleanArgs),
+    /// Audit photos: list the identifying content each one carries
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OrientationArg {
+    /// Keep a lone EXIF Orientation tag (lossless; JPEG and WebP)
+    Keep,
+    /// Rotate the pixels and drop the tag (re-encodes rotated photos)
+    Apply,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Photos and folders to clean (folders are walked recursively; hidden entries skipped)
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+
+    /// Output folder (created if missing), or an output file when there is one input file
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+
+    /// Number of files processed in parallel (default: all cores)
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+
+    /// Say per file what would be removed; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Replace outputs that already exist (default: never)
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Print only errors
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Print one JSON object per file, then a summary object, on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also show original paths next to pseudonyms (not for shared logs)
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Keep orientation as a tag (lossless) or apply it to the pixels
+    #[arg(long, value_enum, default_value_t = OrientationArg::Keep)]
+    pub orientation: OrientationArg,
+
+    /// Drop the ICC colour profile too (kept by default: clinical colour matters)
+    #[arg(long)]
+    pub strip_icc: bool,
+
+    /// Keyed pseudonyms: same photo, same name on every run. Created with a random key if missing
+    #[arg(long, value_name = "FILE", conflicts_with = "keep_names")]
+    pub name_key: Option<PathBuf>,
+
+    /// Keep original file and folder names (they often identify the patient)
+    #[arg(long)]
+    pub keep_names: bool,
+
+    /// Write the original -> pseudonym link to this CSV file (refused inside OUT)
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+
+    /// JPEG quality of re-encoded photos (default: the source's estimated quality, else 92)
+    #[arg(long, value_name = "1-100", value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: Option<u8>,
+
+    /// Refuse images larger than this many megapixels (decompression bombs)
+    #[arg(long, value_name = "MP", default_value_t = 200)]
+    pub max_megapixels: u64,
+
+    /// fsync every output before reporting it done (slower; for removable or network disks)
+    #[arg(long)]
+    pub sync: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Photos and folders to audit
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Print JSON (one object per file) instead of text
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print only files that carry identifying content or cannot be read
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Refuse images larger than this many megapixels
+    #[arg(long, value_name = "MP", default_value_t = 200)]
+    pub max_megapixels: u64,
+}
+
+pub fn parse() -> Cli {
+    Cli::parse()
+}

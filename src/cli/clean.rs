@@ -1,0 +1,258 @@
+//! `photodeid clean`: options → library settings, batch run, per-file lines,
+//! the summary and the optional original → pseudonym map.
+
+use super::args::{CleanArgs, OrientationArg};
+use super::{print_error, sanitize, show};
+use anyhow::{bail, Context};
+use photodeid::batch::{self, Summary};
+use photodeid::commit::{self, WriteMode};
+use photodeid::pipeline::{
+    CleanOptions, Destination, FileOutcome, FileSettings, OrientationMode, Status,
+};
+use photodeid::pseudonym::{self, Naming};
+use photodeid::{scan, FileError, Limits};
+use serde_json::json;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+/// Largest input file read (bytes): far above any photo, below memory trouble.
+const MAX_FILE_BYTES: u64 = 1 << 30;
+
+struct State {
+    summary: Summary,
+    map_rows: Vec<(String, String)>,
+    done: usize,
+}
+
+pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
+    let single_file = a.inputs.len() == 1
+        && a.inputs[0].is_file()
+        && !a.output.is_dir()
+        && (a.output.extension().is_some() || a.output.is_file());
+    let out_dir = if single_file {
+        a.output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    } else {
+        a.output.clone()
+    };
+    if !a.dry_run {
+        std::fs::create_dir_all(&out_dir)
+            .with_context(|| format!("cannot create output folder {}", out_dir.display()))?;
+    }
+    let naming = naming(&a, &out_dir)?;
+    if let Some(map) = &a.map {
+        refuse_inside(map, &out_dir, "--map")?;
+        if map.exists() && !a.overwrite {
+            bail!("map file {} exists (use --overwrite to replace it)", map.display());
+        }
+    }
+    let dest = if single_file {
+        Destination::File(a.output.clone())
+    } else {
+        Destination::Folder {
+            dir: out_dir.clone(),
+            naming,
+        }
+    };
+    let found = scan::scan(&a.inputs, (!single_file).then_some(out_dir.as_path()));
+    let mut summary = Summary::default();
+    for err in &found.errors {
+        print_error(err);
+        summary.record_failure();
+    }
+    let settings = FileSettings {
+        clean: CleanOptions {
+            strip_icc: a.strip_icc,
+            orientation: match a.orientation {
+                OrientationArg::Keep => OrientationMode::Keep,
+                OrientationArg::Apply => OrientationMode::Apply,
+            },
+            limits: Limits {
+                max_pixels: a.max_megapixels.saturating_mul(1_000_000),
+                ..Limits::default()
+            },
+            quality: a.quality,
+            edit: None,
+        },
+        write: WriteMode {
+            overwrite: a.overwrite,
+            sync: a.sync,
+        },
+        dry_run: a.dry_run,
+        max_file_bytes: MAX_FILE_BYTES,
+    };
+    let total = found.jobs.len();
+    let progress = !a.quiet && !a.json && std::io::stderr().is_terminal() && total > 1;
+    let state = Mutex::new(State {
+        summary,
+        map_rows: Vec::new(),
+        done: 0,
+    });
+    let sink = |outcome: FileOutcome| {
+        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+        st.summary.record(&outcome);
+        st.done += 1;
+        if let (Some(out), Ok(d)) = (&outcome.output, &outcome.result) {
+            if d.status != Status::WouldClean {
+                st.map_rows.push((
+                    outcome.input.display().to_string(),
+                    out.display().to_string(),
+                ));
+            }
+        }
+        if progress {
+            eprint!("\r\x1b[K");
+        }
+        report(&a, &outcome);
+        if progress {
+            eprint!("[{}/{}]", st.done, total);
+        }
+    };
+    batch::run(&found.jobs, &dest, &settings, a.threads, &sink).context("cannot start threads")?;
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    let st = state.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(map) = &a.map {
+        if !a.dry_run {
+            write_map(map, &st.map_rows, a.overwrite)?;
+        }
+    }
+    if a.json {
+        println!("{}", json!({ "summary": st.summary }));
+    }
+    if !a.quiet {
+        eprintln!("photodeid: {}", st.summary.render());
+    }
+    Ok(if st.summary.any_failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn naming(a: &CleanArgs, out_dir: &Path) -> anyhow::Result<Naming> {
+    if a.keep_names {
+        return Ok(Naming::Keep);
+    }
+    let Some(key_path) = &a.name_key else {
+        return Ok(Naming::Random);
+    };
+    refuse_inside(key_path, out_dir, "--name-key")?;
+    let (key, created) = pseudonym::load_or_create_key(key_path)
+        .with_context(|| format!("name key {}", key_path.display()))?;
+    if created && !a.quiet {
+        eprintln!(
+            "photodeid: created a new name key in {} (keep it private: it links names across runs)",
+            key_path.display()
+        );
+    }
+    Ok(Naming::Keyed(key))
+}
+
+/// The map and the key re-identify patients: they must never land in the shared output.
+fn refuse_inside(path: &Path, out_dir: &Path, what: &str) -> anyhow::Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (Ok(p), Ok(o)) = (parent.canonicalize(), out_dir.canonicalize()) else {
+        return Ok(());
+    };
+    if p.starts_with(&o) {
+        bail!(
+            "{what} {} is inside the output folder {}: it links photos back to patients, keep it elsewhere",
+            path.display(),
+            out_dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn write_map(path: &Path, rows: &[(String, String)], overwrite: bool) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["original", "pseudonym"])?;
+    let mut sorted: Vec<&(String, String)> = rows.iter().collect();
+    sorted.sort();
+    for (orig, out) in sorted {
+        w.write_record([orig, out])?;
+    }
+    let bytes = w.into_inner().context("map")?;
+    commit::write_atomic(path, &bytes, WriteMode { overwrite, sync: true })
+        .with_context(|| format!("cannot write map {}", path.display()))?;
+    Ok(())
+}
+
+fn report(a: &CleanArgs, outcome: &FileOutcome) {
+    let out_name = outcome.output.as_deref().map(show).unwrap_or_default();
+    match &outcome.result {
+        Err(e) => {
+            let err = FileError {
+                path: outcome.input.clone(),
+                error: clone_error(e),
+            };
+            print_error(&err);
+            if a.json {
+                println!(
+                    "{}",
+                    json!({"status": "failed", "input": outcome.input, "error": e.to_string()})
+                );
+            }
+        }
+        Ok(d) if a.json => {
+            let mut v = json!({
+                "status": d.status,
+                "output": outcome.output,
+                "format": d.format,
+                "method": d.method,
+                "removed": d.removed,
+                "bytes_in": d.bytes_in,
+                "bytes_out": d.bytes_out,
+            });
+            if a.verbose || d.status == Status::WouldClean {
+                v["input"] = json!(outcome.input);
+            }
+            println!("{v}");
+        }
+        Ok(_) if a.quiet => {}
+        Ok(d) => {
+            let removed = d.bytes_in.saturating_sub(d.bytes_out);
+            let method = match d.method {
+                photodeid::Method::Lossless => "lossless",
+                photodeid::Method::Reencoded => "re-encoded",
+            };
+            let what = d.removed.summary();
+            let line = match d.status {
+                Status::WouldClean => format!(
+                    "{}: would remove {what} ({}, {method})",
+                    show(&outcome.input),
+                    photodeid::metadata::human_bytes(removed)
+                ),
+                Status::UpToDate => format!("{out_name}: up to date"),
+                Status::Cleaned if a.verbose => format!(
+                    "{} -> {out_name}: {method}, removed {what} ({})",
+                    show(&outcome.input),
+                    photodeid::metadata::human_bytes(removed)
+                ),
+                Status::Cleaned => format!(
+                    "{out_name}: {method}, removed {what} ({})",
+                    photodeid::metadata::human_bytes(removed)
+                ),
+            };
+            let _ = writeln!(std::io::stdout().lock(), "{}", sanitize(&line));
+        }
+    }
+}
+
+/// Errors are reported by value once; the library type is not Clone (io::Error).
+fn clone_error(e: &photodeid::Error) -> photodeid::Error {
+    photodeid::Error::Invalid(e.to_string())
+}
+
+#[allow(dead_code)]
+fn _assert_paths(_: PathBuf) {}

@@ -1,0 +1,124 @@
+//! Publishing an output: temporary file in the destination folder, flush,
+//! read back and verify, optional fsync, then an atomic rename. A reader never
+//! sees a partial file, and a failed verification leaves nothing behind.
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// How to publish.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteMode {
+    /// Replace an existing file at the destination.
+    pub overwrite: bool,
+    /// fsync the file and its folder before returning (watch mode needs it
+    /// before it moves an original away).
+    pub sync: bool,
+}
+
+/// Writes `bytes` to `dest` atomically. `verify` receives the bytes read
+/// back from the temporary file; an error from it aborts the publish.
+pub fn write_verified(
+    dest: &Path,
+    bytes: &[u8],
+    mode: WriteMode,
+    verify: impl FnOnce(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !mode.overwrite && dest.exists() {
+        return Err(Error::OutputExists(dest.to_path_buf()));
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".photodeid-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create temporary output", e))?;
+    let file = tmp.as_file_mut();
+    file.write_all(bytes)
+        .and_then(|_| file.flush())
+        .map_err(|e| Error::io("write output", e))?;
+    let written = read_back(file).map_err(|e| Error::io("read back output", e))?;
+    verify(&written)?;
+    if mode.sync {
+        file.sync_all().map_err(|e| Error::io("sync output", e))?;
+    }
+    set_readable(file);
+    if mode.overwrite {
+        tmp.persist(dest).map_err(|e| Error::io("publish output", e.error))?;
+    } else {
+        tmp.persist_noclobber(dest).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::OutputExists(dest.to_path_buf())
+            } else {
+                Error::io("publish output", e.error)
+            }
+        })?;
+    }
+    if mode.sync {
+        sync_dir(dir);
+    }
+    Ok(())
+}
+
+fn read_back(file: &mut File) -> std::io::Result<Vec<u8>> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Temporary files are created 0600; outputs get the usual 0644.
+fn set_readable(file: &File) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+}
+
+/// Makes a rename durable (best effort: not every platform can open a folder).
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes a small file (a map, a manifest) atomically, without verification.
+pub fn write_atomic(dest: &Path, bytes: &[u8], mode: WriteMode) -> Result<()> {
+    write_verified(dest, bytes, mode, |_| Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_verification_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.jpg");
+        let r = write_verified(&dest, b"abc", WriteMode::default(), |_| {
+            Err(Error::AuditFailed("test".into()))
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn never_clobbers_without_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.jpg");
+        std::fs::write(&dest, b"old").unwrap();
+        let r = write_atomic(&dest, b"new", WriteMode::default());
+        assert!(matches!(r, Err(Error::OutputExists(_))));
+        assert_eq!(std::fs::read(&dest).unwrap(), b"old");
+        write_atomic(&dest, b"new", WriteMode { overwrite: true, sync: true }).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,241 @@
+//! GIF at block level: comment extensions and application extensions other
+//! than the looping one (NETSCAPE2.0 / ANIMEXTS1.0) are dropped, frames and
+//! graphic controls are copied as they are, nothing after the trailer stays.
+
+use super::{check_dimensions, Limits, RewritePolicy};
+use crate::error::{Error, Result};
+use crate::metadata::{human_bytes, short_value, Category, Inventory};
+
+const FORMAT: &str = "GIF";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Structure,
+    Comment,
+    /// Application extension, with its 11-byte identifier.
+    Application([u8; 11]),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Block<'a> {
+    kind: Kind,
+    raw: &'a [u8],
+}
+
+#[derive(Debug)]
+pub struct Gif<'a> {
+    blocks: Vec<Block<'a>>,
+    pub trailing: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+}
+
+fn truncated() -> Error {
+    Error::malformed(FORMAT, "truncated: no trailer")
+}
+
+/// Skips a chain of data sub-blocks starting at `pos`; returns the position after the terminator.
+fn skip_sub_blocks(b: &[u8], mut pos: usize) -> Result<usize> {
+    loop {
+        let n = *b.get(pos).ok_or_else(truncated)? as usize;
+        pos += 1;
+        if n == 0 {
+            return Ok(pos);
+        }
+        pos += n;
+        if pos > b.len() {
+            return Err(truncated());
+        }
+    }
+}
+
+fn color_table_len(packed: u8) -> usize {
+    if packed & 0x80 != 0 {
+        3 << ((packed & 0x07) + 1)
+    } else {
+        0
+    }
+}
+
+pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Gif<'a>> {
+    if b.len() < 13 || !(b.starts_with(b"GIF87a") || b.starts_with(b"GIF89a")) {
+        return Err(Error::malformed(FORMAT, "missing GIF header"));
+    }
+    let width = u16::from_le_bytes([b[6], b[7]]) as u32;
+    let height = u16::from_le_bytes([b[8], b[9]]) as u32;
+    if width == 0 || height == 0 {
+        return Err(Error::malformed(FORMAT, "zero-sized logical screen"));
+    }
+    check_dimensions(FORMAT, width, height, limits)?;
+    let header_end = 13 + color_table_len(b[10]);
+    if header_end > b.len() {
+        return Err(truncated());
+    }
+    let mut blocks = vec![Block {
+        kind: Kind::Structure,
+        raw: &b[..header_end],
+    }];
+    let mut pos = header_end;
+    loop {
+        let start = pos;
+        match *b.get(pos).ok_or_else(truncated)? {
+            0x3B => {
+                blocks.push(Block {
+                    kind: Kind::Structure,
+                    raw: &b[pos..pos + 1],
+                });
+                return Ok(Gif {
+                    blocks,
+                    trailing: &b[pos + 1..],
+                    width,
+                    height,
+                });
+            }
+            0x21 => {
+                let label = *b.get(pos + 1).ok_or_else(truncated)?;
+                let kind = match label {
+                    0xFE => Kind::Comment,
+                    0xFF => {
+                        let id = b.get(pos + 3..pos + 14).ok_or_else(truncated)?;
+                        Kind::Application(id.try_into().expect("11 bytes"))
+                    }
+                    _ => Kind::Structure,
+                };
+                pos = skip_sub_blocks(b, pos + 2)?;
+                blocks.push(Block {
+                    kind,
+                    raw: &b[start..pos],
+                });
+            }
+            0x2C => {
+                let desc = b.get(pos..pos + 10).ok_or_else(truncated)?;
+                pos += 10 + color_table_len(desc[9]) + 1; // + LZW minimum code size
+                if pos > b.len() {
+                    return Err(truncated());
+                }
+                pos = skip_sub_blocks(b, pos)?;
+                blocks.push(Block {
+                    kind: Kind::Structure,
+                    raw: &b[start..pos],
+                });
+            }
+            x => {
+                return Err(Error::malformed(
+                    FORMAT,
+                    format!("unexpected block 0x{x:02X} at byte {pos}"),
+                ))
+            }
+        }
+    }
+}
+
+fn is_looping(id: &[u8; 11]) -> bool {
+    id == b"NETSCAPE2.0" || id == b"ANIMEXTS1.0"
+}
+
+fn is_icc(id: &[u8; 11]) -> bool {
+    id == b"ICCRGBG1012"
+}
+
+impl Gif<'_> {
+    pub fn inventory(&self) -> Inventory {
+        let mut inv = Inventory::default();
+        for block in &self.blocks {
+            match block.kind {
+                Kind::Structure => {}
+                Kind::Comment => {
+                    let text = comment_text(block.raw);
+                    inv.push(Category::Comment, format!("comment \"{}\"", short_value(&text, 60)));
+                }
+                Kind::Application(id) if is_looping(&id) => {}
+                Kind::Application(id) if is_icc(&id) => {
+                    inv.push(Category::ColourProfile, "ICC profile (application extension)")
+                }
+                Kind::Application(id) if &id == b"XMP DataXMP" => {
+                    inv.push(Category::Xmp, format!("XMP packet, {} bytes", block.raw.len()))
+                }
+                Kind::Application(id) => inv.push(
+                    Category::Other,
+                    format!(
+                        "application extension \"{}\", {} bytes",
+                        short_value(&String::from_utf8_lossy(&id), 11),
+                        block.raw.len()
+                    ),
+                ),
+            }
+        }
+        if !self.trailing.is_empty() {
+            inv.push(
+                Category::TrailingData,
+                format!("{} after the trailer", human_bytes(self.trailing.len() as u64)),
+            );
+        }
+        inv
+    }
+
+    pub fn rewrite(&self, policy: &RewritePolicy) -> Vec<u8> {
+        let mut out = Vec::new();
+        for block in &self.blocks {
+            let keep = match block.kind {
+                Kind::Structure => true,
+                Kind::Comment => false,
+                Kind::Application(id) => is_looping(&id) || (is_icc(&id) && policy.keep_icc),
+            };
+            if keep {
+                out.extend_from_slice(block.raw);
+            }
+        }
+        out
+    }
+}
+
+fn comment_text(raw: &[u8]) -> String {
+    let mut text = Vec::new();
+    let mut pos = 2;
+    while let Some(&n) = raw.get(pos) {
+        if n == 0 {
+            break;
+        }
+        let end = (pos + 1 + n as usize).min(raw.len());
+        text.extend_from_slice(&raw[pos + 1..end]);
+        pos = end;
+    }
+    String::from_utf8_lossy(&text).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gif() -> Vec<u8> {
+        let mut v = b"GIF89a\x01\x00\x01\x00\x80\x00\x00".to_vec();
+        v.extend_from_slice(&[0, 0, 0, 255, 255, 255]); // global colour table
+        v.extend_from_slice(b"\x21\xFF\x0BNETSCAPE2.0\x03\x01\x00\x00\x00");
+        v.extend_from_slice(b"\x21\xFE\x05MRN-1\x00");
+        v.extend_from_slice(b"\x21\xFF\x0BXMP DataXMP\x03abc\x00");
+        v.extend_from_slice(b"\x2C\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00");
+        v.push(0x3B);
+        v
+    }
+
+    #[test]
+    fn comment_and_xmp_go_loop_stays() {
+        let mut bytes = gif();
+        bytes.extend_from_slice(b"junk");
+        let g = parse(&bytes, &Limits::default()).unwrap();
+        let cats = g.inventory().categories();
+        assert!(cats.contains(&Category::Comment) && cats.contains(&Category::Xmp));
+        let out = g.rewrite(&RewritePolicy::default());
+        assert!(out.windows(11).any(|w| w == b"NETSCAPE2.0"));
+        assert!(!out.windows(5).any(|w| w == b"MRN-1"));
+        assert!(parse(&out, &Limits::default()).unwrap().inventory().is_clean());
+    }
+
+    #[test]
+    fn every_prefix_fails() {
+        let bytes = gif();
+        for n in 0..bytes.len() {
+            assert!(parse(&bytes[..n], &Limits::default()).is_err(), "prefix {n}");
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! photodeid: makes clinical photos safe to share.
+//!
+//! ```text
+//! scan ──► read ──► sniff+parse ──► plan ──┬─► lossless rewrite ──┬─► audit ──► atomic write ──► report
+//! (walkdir) (fs)   (container/*)           └─► decode→edit→encode ┘  (same parser as `check`)
+//! ```
+//!
+//! Module map:
+//! - [`container`]: JPEG segments, PNG chunks, WebP RIFF chunks, GIF blocks; parse, classify, rewrite.
+//! - [`exif_block`], [`describe`]: what EXIF, XMP and IPTC blocks hold, for the audit.
+//! - [`metadata`]: categories and findings (the inventory both `clean` and `check` use).
+//! - [`pixels`]: decode under limits, orientation, re-encode.
+//! - [`pipeline`]: the per-file pipeline; [`batch`]: many files in parallel.
+//! - [`pseudonym`], [`commit`], [`scan`]: names, atomic writes, input walking.
+//!
+//! What is removed: EXIF (except a lone Orientation tag), GPS, maker notes,
+//! thumbnails and previews, XMP, IPTC/Photoshop, comments, text chunks, C2PA,
+//! every byte after the image's end. What is kept: the picture bytes, the ICC
+//! profile (unless asked), and what display needs.
+
+pub mod batch;
+pub mod commit;
+pub mod container;
+pub mod describe;
+pub mod error;
+pub mod exif_block;
+pub mod metadata;
+pub mod pipeline;
+pub mod pixels;
+pub mod pseudonym;
+pub mod scan;
+
+pub use container::{Format, Limits};
+pub use error::{Error, FileError, Result};
+pub use metadata::{Category, Finding, Inventory};
+pub use pipeline::{clean_bytes, CleanOptions, Cleaned, Method, OrientationMode};

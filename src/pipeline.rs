@@ -1,0 +1,322 @@
+//! The per-file pipeline: read → sniff → parse → plan → rewrite or re-encode
+//! → audit → atomic write. `clean_bytes` is the pure in-memory core (used by
+//! benches, tests and the other commands); `process_file` adds the file system.
+
+use crate::commit::{self, WriteMode};
+use crate::container::{self, Container, Format, Limits, Parsed, RewritePolicy};
+use crate::error::{Error, Result};
+use crate::metadata::Inventory;
+use crate::pixels::{self, EncodeOptions};
+use crate::pseudonym::Naming;
+use crate::scan::Job;
+use image::DynamicImage;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What to do with the EXIF orientation of JPEG and WebP files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrientationMode {
+    /// Keep an Orientation-only EXIF block: lossless, displays upright.
+    #[default]
+    Keep,
+    /// Rotate the pixels and drop the tag (re-encodes rotated photos).
+    Apply,
+}
+
+/// A pixel edit applied to the upright picture before re-encoding.
+pub type Edit<'a> = &'a (dyn Fn(&mut DynamicImage) -> Result<()> + Sync);
+
+/// Options of the cleaning core.
+#[derive(Clone, Default)]
+pub struct CleanOptions<'a> {
+    pub strip_icc: bool,
+    pub orientation: OrientationMode,
+    pub limits: Limits,
+    /// JPEG quality of re-encodes; `None` matches the source's estimate, else 92.
+    pub quality: Option<u8>,
+    /// Pixel edits (regions). Any edit forces a re-encode.
+    pub edit: Option<Edit<'a>>,
+}
+
+/// How an output was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Container rewrite: the picture's bytes are copied, pixels bit-exact.
+    Lossless,
+    /// Decoded, edited or rotated, encoded again.
+    Reencoded,
+}
+
+/// The result of cleaning one file in memory.
+#[derive(Debug)]
+pub struct Cleaned {
+    pub format: Format,
+    pub bytes: Vec<u8>,
+    pub method: Method,
+    /// What the input carried that is identifying (all of it is gone).
+    pub removed: Inventory,
+    /// The orientation the output displays with (kept tag), or 1.
+    pub orientation: u16,
+}
+
+fn extension_of(path: &Path) -> Option<&str> {
+    path.extension().and_then(|e| e.to_str())
+}
+
+/// Sniffs and parses: the shared front of `clean` and `check`.
+pub fn inspect<'a>(bytes: &'a [u8], extension: Option<&str>, limits: &Limits) -> Result<Parsed<'a>> {
+    let format = container::sniff(bytes, extension)?;
+    container::parse(bytes, format, limits)
+}
+
+fn is_animated(parsed: &Parsed) -> bool {
+    match &parsed.container {
+        Container::Png(p) => p.is_animated(),
+        Container::Webp(w) => w.chunks.iter().any(|c| &c.fourcc == b"ANIM"),
+        _ => false,
+    }
+}
+
+/// Cleans one file's bytes. Lossless unless pixels must change.
+pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -> Result<Cleaned> {
+    let parsed = inspect(input, extension, &opts.limits)?;
+    let format = parsed.format;
+    let orientation = parsed.orientation();
+    let must_reencode = format == Format::Tiff
+        || opts.edit.is_some()
+        || (orientation != 1 && (format == Format::Png || opts.orientation == OrientationMode::Apply));
+    let removed = Inventory(parsed.inventory.identifying().cloned().collect());
+    let (bytes, method, out_orientation) = if must_reencode {
+        (reencode(input, &parsed, opts)?, Method::Reencoded, 1)
+    } else {
+        let policy = RewritePolicy {
+            keep_icc: !opts.strip_icc,
+            orientation: (orientation != 1).then_some(orientation),
+        };
+        let bytes = parsed.rewrite(&policy).expect("lossless formats rewrite");
+        (bytes, Method::Lossless, orientation)
+    };
+    Ok(Cleaned {
+        format,
+        bytes,
+        method,
+        removed,
+        orientation: out_orientation,
+    })
+}
+
+fn reencode(input: &[u8], parsed: &Parsed, opts: &CleanOptions) -> Result<Vec<u8>> {
+    if is_animated(parsed) || matches!(&parsed.container, Container::Gif(_)) && opts.edit.is_some() && gif_frames(input) > 1 {
+        return Err(Error::Unsupported(
+            "animated image: only the lossless metadata strip is possible, not rotation or regions".into(),
+        ));
+    }
+    let format = parsed.format;
+    let mut decoded = pixels::decode_upright(input, format, parsed.orientation(), &opts.limits)?;
+    if let Some(edit) = opts.edit {
+        edit(&mut decoded.image)?;
+    }
+    let quality = opts.quality.unwrap_or_else(|| match &parsed.container {
+        Container::Jpeg(j) => j
+            .segments
+            .iter()
+            .find(|s| s.marker == 0xDB)
+            .and_then(|s| pixels::estimate_jpeg_quality(s.payload))
+            .unwrap_or(92),
+        _ => 92,
+    });
+    let icc = if opts.strip_icc { None } else { decoded.icc.take() };
+    let enc = EncodeOptions { quality, icc };
+    let mut out = pixels::encode(&decoded.image, format, &enc)?;
+    if let Container::Png(p) = &parsed.container {
+        out = splice_png_colour_chunks(&out, p, opts)?;
+    }
+    Ok(out)
+}
+
+fn gif_frames(input: &[u8]) -> usize {
+    // Image descriptors are 0x2C at block starts; a cheap upper bound is enough here.
+    image::codecs::gif::GifDecoder::new(std::io::Cursor::new(input))
+        .map(|d| {
+            use image::AnimationDecoder;
+            d.into_frames().take(2).count()
+        })
+        .unwrap_or(1)
+}
+
+/// Carries gAMA/cHRM/sRGB/cICP/pHYs over into a re-encoded PNG (the ICC
+/// profile already went through the encoder).
+fn splice_png_colour_chunks(encoded: &[u8], src: &container::png::Png, opts: &CleanOptions) -> Result<Vec<u8>> {
+    let policy = RewritePolicy {
+        keep_icc: false,
+        orientation: None,
+    };
+    let extra = src.colour_chunks(&policy);
+    if extra.is_empty() {
+        return Ok(encoded.to_vec());
+    }
+    let fresh = container::png::parse(encoded, &opts.limits)?;
+    let mut out = container::png::SIGNATURE.to_vec();
+    for (i, c) in fresh.chunks.iter().enumerate() {
+        let duplicate = extra.iter().any(|e| e.kind == c.kind);
+        if !duplicate {
+            out.extend_from_slice(c.raw);
+        }
+        if i == 0 {
+            for e in &extra {
+                out.extend_from_slice(e.raw);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The self-audit: re-parses `bytes` with the same parser as `check` and
+/// refuses anything identifying, a changed format, or a lost orientation.
+pub fn audit(bytes: &[u8], expected: &Cleaned, limits: &Limits) -> Result<()> {
+    let parsed = inspect(bytes, None, limits)
+        .map_err(|e| Error::AuditFailed(format!("output does not parse: {e}")))?;
+    if parsed.format != expected.format {
+        return Err(Error::AuditFailed("output format changed".into()));
+    }
+    if !parsed.inventory.is_clean() {
+        return Err(Error::AuditFailed(format!(
+            "output still carries {}",
+            parsed.inventory.summary()
+        )));
+    }
+    if parsed.orientation() != expected.orientation {
+        return Err(Error::AuditFailed(format!(
+            "output orientation {} instead of {}",
+            parsed.orientation(),
+            expected.orientation
+        )));
+    }
+    Ok(())
+}
+
+/// Where outputs go.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    /// A folder; names come from the naming scheme.
+    Folder { dir: PathBuf, naming: Naming },
+    /// One explicit output file (single-input mode).
+    File(PathBuf),
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Cleaned,
+    /// `--dry-run`: nothing written.
+    WouldClean,
+    /// The output exists with exactly these bytes already (keyed names, reruns).
+    UpToDate,
+}
+
+#[derive(Debug)]
+pub struct Done {
+    pub status: Status,
+    pub format: Format,
+    pub method: Method,
+    pub removed: Inventory,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// The outcome of one file of a batch.
+#[derive(Debug)]
+pub struct FileOutcome {
+    pub input: PathBuf,
+    pub output: Option<PathBuf>,
+    pub result: Result<Done>,
+}
+
+/// Batch-level settings of `process_file`.
+#[derive(Clone, Default)]
+pub struct FileSettings<'a> {
+    pub clean: CleanOptions<'a>,
+    pub write: WriteMode,
+    pub dry_run: bool,
+    /// Largest input file read, in bytes.
+    pub max_file_bytes: u64,
+}
+
+/// Reads, cleans, audits and publishes one file. Never panics on bad input;
+/// on any error nothing is left at the destination.
+pub fn process_file(job: &Job, dest: &Destination, settings: &FileSettings) -> FileOutcome {
+    let mut output = None;
+    let result = process_inner(job, dest, settings, &mut output);
+    FileOutcome {
+        input: job.path.clone(),
+        output,
+        result,
+    }
+}
+
+fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("cannot read", e))?;
+    if !meta.is_file() {
+        return Err(Error::Invalid("not a regular file".into()));
+    }
+    if max > 0 && meta.len() > max {
+        return Err(Error::TooLarge(format!(
+            "file is {} bytes, limit {max}",
+            meta.len()
+        )));
+    }
+    std::fs::read(path).map_err(|e| Error::io("cannot read", e))
+}
+
+fn process_inner(
+    job: &Job,
+    dest: &Destination,
+    settings: &FileSettings,
+    output: &mut Option<PathBuf>,
+) -> Result<Done> {
+    let input = read_input(&job.path, settings.max_file_bytes)?;
+    let cleaned = clean_bytes(&input, extension_of(&job.path), &settings.clean)?;
+    let target = match dest {
+        Destination::File(p) => p.clone(),
+        Destination::Folder { dir, naming } => match naming.pseudonym(&input)? {
+            Some(name) => dir.join(format!("{name}.{}", cleaned.format.extension())),
+            None => dir.join(&job.relative),
+        },
+    };
+    *output = Some(target.clone());
+    let done = |status| Done {
+        status,
+        format: cleaned.format,
+        method: cleaned.method,
+        removed: cleaned.removed.clone(),
+        bytes_in: input.len() as u64,
+        bytes_out: cleaned.bytes.len() as u64,
+    };
+    if settings.dry_run {
+        audit(&cleaned.bytes, &cleaned, &settings.clean.limits)?;
+        return Ok(done(Status::WouldClean));
+    }
+    if same_file(&target, &job.path) {
+        return Err(Error::Invalid("output would replace the input; choose another output".into()));
+    }
+    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("create output folder", e))?;
+    }
+    if !settings.write.overwrite && std::fs::read(&target).is_ok_and(|old| old == cleaned.bytes) {
+        return Ok(done(Status::UpToDate));
+    }
+    let limits = settings.clean.limits;
+    commit::write_verified(&target, &cleaned.bytes, settings.write, |written| {
+        audit(written, &cleaned, &limits)
+    })?;
+    Ok(done(Status::Cleaned))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}

@@ -1,0 +1,127 @@
+//! Output names that carry nothing of the original: 128 random bits, or a
+//! keyed hash of the photo's bytes when reruns must give the same names.
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// How outputs are named.
+#[derive(Debug, Clone)]
+pub enum Naming {
+    /// 128 random bits, hex (default).
+    Random,
+    /// BLAKE3 keyed hash of the original bytes: same photo, same name.
+    Keyed([u8; 32]),
+    /// Keep the original relative path (opt-out; names often identify).
+    Keep,
+}
+
+impl Naming {
+    /// The pseudonym (without extension) for a photo with these bytes.
+    /// `None` for [`Naming::Keep`].
+    pub fn pseudonym(&self, content: &[u8]) -> Result<Option<String>> {
+        let bytes: [u8; 16] = match self {
+            Naming::Random => random_16()?,
+            Naming::Keyed(key) => {
+                let h = blake3::keyed_hash(key, content);
+                h.as_bytes()[..16].try_into().expect("16 bytes")
+            }
+            Naming::Keep => return Ok(None),
+        };
+        Ok(Some(hex(&bytes)))
+    }
+
+    /// A pseudonym for a label (a case folder name) rather than file content.
+    pub fn pseudonym_for_label(&self, label: &str) -> Result<String> {
+        match self {
+            Naming::Keyed(key) => {
+                let derived = blake3::derive_key("photodeid case name v1", key);
+                let h = blake3::keyed_hash(&derived, label.as_bytes());
+                Ok(hex(&h.as_bytes()[..16]))
+            }
+            _ => Ok(hex(&random_16()?)),
+        }
+    }
+}
+
+fn random_16() -> Result<[u8; 16]> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| Error::Invalid(format!("no system randomness: {e}")))?;
+    Ok(b)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a name key (64 hex characters; any other content is hashed into a
+/// key), or creates a new random one (mode 0600) when the file does not exist.
+/// Returns the key and whether it was created.
+pub fn load_or_create_key(path: &Path) -> Result<([u8; 32], bool)> {
+    match std::fs::read(path) {
+        Ok(content) => {
+            let text = String::from_utf8_lossy(&content);
+            let t = text.trim();
+            if t.len() == 64 && t.chars().all(|c| c.is_ascii_hexdigit()) {
+                let mut key = [0u8; 32];
+                for (i, k) in key.iter_mut().enumerate() {
+                    *k = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).expect("hex checked");
+                }
+                Ok((key, false))
+            } else if content.is_empty() {
+                Err(Error::Invalid(format!("name key file {} is empty", path.display())))
+            } else {
+                Ok((blake3::derive_key("photodeid name key v1", &content), false))
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key)
+                .map_err(|e| Error::Invalid(format!("no system randomness: {e}")))?;
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".photodeid-key-")
+                .tempfile_in(dir)
+                .map_err(|e| Error::io("create name key", e))?;
+            use std::io::Write;
+            writeln!(tmp, "{}", hex(&key)).map_err(|e| Error::io("write name key", e))?;
+            tmp.as_file().sync_all().map_err(|e| Error::io("write name key", e))?;
+            tmp.persist_noclobber(path)
+                .map_err(|e| Error::io("create name key", e.error))?;
+            Ok((key, true))
+        }
+        Err(e) => Err(Error::io("read name key", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_names_are_stable_and_key_dependent() {
+        let a = Naming::Keyed([1; 32]);
+        let b = Naming::Keyed([2; 32]);
+        let n1 = a.pseudonym(b"photo").unwrap().unwrap();
+        assert_eq!(n1, a.pseudonym(b"photo").unwrap().unwrap());
+        assert_ne!(n1, b.pseudonym(b"photo").unwrap().unwrap());
+        assert_ne!(n1, a.pseudonym(b"other").unwrap().unwrap());
+        assert_eq!(n1.len(), 32);
+    }
+
+    #[test]
+    fn random_names_differ() {
+        let r = Naming::Random;
+        assert_ne!(r.pseudonym(b"x").unwrap(), r.pseudonym(b"x").unwrap());
+    }
+
+    #[test]
+    fn key_file_is_created_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("key");
+        let (k1, created) = load_or_create_key(&p).unwrap();
+        assert!(created);
+        let (k2, created) = load_or_create_key(&p).unwrap();
+        assert!(!created);
+        assert_eq!(k1, k2);
+    }
+}
