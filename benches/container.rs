@@ -1,1 +1,32 @@
-fn main(){}
+//! In-memory cost of the lossless path (parse + rewrite + audit parse) on the
+//! fixtures, per format. `cargo bench --bench container`.
+
+use photodeid::pipeline::{clean_bytes, inspect, CleanOptions};
+use photodeid::Limits;
+use std::path::Path;
+
+fn main() {
+    divan::main();
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/dirty")
+            .join(name),
+    )
+    .expect("fixture")
+}
+
+#[divan::bench(args = ["jpeg_full.jpg", "png_text.png", "webp_meta.webp", "gif_comment.gif"])]
+fn clean_lossless(bencher: divan::Bencher, name: &str) {
+    let bytes = fixture(name);
+    let opts = CleanOptions::default();
+    bencher.bench(|| clean_bytes(divan::black_box(&bytes), None, &opts).expect("clean"));
+}
+
+#[divan::bench(args = ["jpeg_full.jpg", "png_text.png"])]
+fn audit_parse(bencher: divan::Bencher, name: &str) {
+    let bytes = fixture(name);
+    bencher.bench(|| inspect(divan::black_box(&bytes), None, &Limits::default()).expect("parse"));
+}

@@ -55,7 +55,9 @@ impl Summary {
     /// `12 cleaned (10 lossless, 2 re-encoded), 1 failed; 3.4 MB of metadata removed`
     pub fn render(&self) -> String {
         let mut parts = Vec::new();
-        if self.would_clean > 0 || self.cleaned == 0 && self.would_clean == 0 && self.up_to_date == 0 {
+        if self.would_clean > 0
+            || self.cleaned == 0 && self.would_clean == 0 && self.up_to_date == 0
+        {
             if self.would_clean > 0 {
                 parts.push(format!(
                     "{} would be cleaned ({} lossless, {} re-encoded)",
@@ -94,7 +96,9 @@ pub fn run(
         }
         return Ok(());
     }
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
     pool.install(|| {
         jobs.par_iter()
             .with_max_len(1)

@@ -48,7 +48,8 @@ pub fn write_verified(
     }
     set_readable(file);
     if mode.overwrite {
-        tmp.persist(dest).map_err(|e| Error::io("publish output", e.error))?;
+        tmp.persist(dest)
+            .map_err(|e| Error::io("publish output", e.error))?;
     } else {
         tmp.persist_noclobber(dest).map_err(|e| {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
@@ -117,7 +118,15 @@ mod tests {
         let r = write_atomic(&dest, b"new", WriteMode::default());
         assert!(matches!(r, Err(Error::OutputExists(_))));
         assert_eq!(std::fs::read(&dest).unwrap(), b"old");
-        write_atomic(&dest, b"new", WriteMode { overwrite: true, sync: true }).unwrap();
+        write_atomic(
+            &dest,
+            b"new",
+            WriteMode {
+                overwrite: true,
+                sync: true,
+            },
+        )
+        .unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }

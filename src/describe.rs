@@ -24,8 +24,14 @@ pub fn xmp(payload: &[u8]) -> String {
     // Properties written as attributes: ` dc:creator="..."`.
     for (i, _) in text.match_indices("=\"") {
         let before = &text[..i];
-        let name = before.rsplit(|c: char| c.is_whitespace()).next().unwrap_or("");
-        let interesting = name.contains(':') && !name.starts_with("xmlns:") && !name.starts_with("rdf:") && !name.starts_with("x:");
+        let name = before
+            .rsplit(|c: char| c.is_whitespace())
+            .next()
+            .unwrap_or("");
+        let interesting = name.contains(':')
+            && !name.starts_with("xmlns:")
+            && !name.starts_with("rdf:")
+            && !name.starts_with("x:");
         if interesting && !props.contains(&name) {
             props.push(name);
         }
@@ -67,7 +73,10 @@ pub fn photoshop(payload: &[u8]) -> String {
     let mut pos = 0;
     // 8BIM resources: signature, id, pascal name padded to even, size, data padded to even.
     while body.get(pos..pos + 4) == Some(b"8BIM") {
-        let Some(id) = body.get(pos + 4..pos + 6).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
+        let Some(id) = body
+            .get(pos + 4..pos + 6)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        else {
             break;
         };
         let name_len = *body.get(pos + 6).unwrap_or(&0) as usize;
@@ -80,7 +89,10 @@ pub fn photoshop(payload: &[u8]) -> String {
             break;
         };
         let data_start = size_at + 4;
-        let Some(data) = data_start.checked_add(size).and_then(|e| body.get(data_start..e)) else {
+        let Some(data) = data_start
+            .checked_add(size)
+            .and_then(|e| body.get(data_start..e))
+        else {
             break;
         };
         match id {
@@ -105,7 +117,10 @@ fn iptc_values(data: &[u8]) -> Vec<String> {
         let (Some(&rec), Some(&ds)) = (data.get(pos + 1), data.get(pos + 2)) else {
             break;
         };
-        let Some(len) = data.get(pos + 3..pos + 5).map(|b| u16::from_be_bytes([b[0], b[1]]) as usize) else {
+        let Some(len) = data
+            .get(pos + 3..pos + 5)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+        else {
             break;
         };
         if len & 0x8000 != 0 {
@@ -115,7 +130,10 @@ fn iptc_values(data: &[u8]) -> Vec<String> {
             break;
         };
         if let Some(name) = iptc_name(rec, ds) {
-            out.push(format!("{name} \"{}\"", short_value(&String::from_utf8_lossy(value), 40)));
+            out.push(format!(
+                "{name} \"{}\"",
+                short_value(&String::from_utf8_lossy(value), 40)
+            ));
         }
         pos += 5 + len;
     }
@@ -132,7 +150,11 @@ mod tests {
         let iptc = b"\x1C\x02\x50\x00\x04Jane";
         p.extend_from_slice(&(iptc.len() as u32).to_be_bytes());
         p.extend_from_slice(iptc);
-        assert!(photoshop(&p).contains("By-line \"Jane\""), "{}", photoshop(&p));
+        assert!(
+            photoshop(&p).contains("By-line \"Jane\""),
+            "{}",
+            photoshop(&p)
+        );
     }
 
     #[test]

@@ -22,11 +22,42 @@ fn is_structural(tag: Tag) -> bool {
     match tag.context() {
         Context::Tiff => matches!(
             tag.number(),
-            254 | 255 | 256 | 257 | 258 | 259 | 262 | 266 | 273 | 277 | 278 | 279 | 282 | 283
-                | 284 | 296 | 317 | 318 | 319 | 320 | 322 | 323 | 324 | 325 | 338 | 339 | 529
-                | 530 | 531 | 532 | 34665 | 34853
+            254 | 255
+                | 256
+                | 257
+                | 258
+                | 259
+                | 262
+                | 266
+                | 273
+                | 277
+                | 278
+                | 279
+                | 282
+                | 283
+                | 284
+                | 296
+                | 317
+                | 318
+                | 319
+                | 320
+                | 322
+                | 323
+                | 324
+                | 325
+                | 338
+                | 339
+                | 529
+                | 530
+                | 531
+                | 532
+                | 34665
+                | 34853
         ),
-        Context::Exif => matches!(tag.number(), 36864 | 37121 | 40960 | 40961 | 40962 | 40963 | 40965),
+        Context::Exif => matches!(
+            tag.number(),
+            36864 | 37121 | 40960 | 40961 | 40962 | 40963 | 40965
+        ),
         Context::Interop => true,
         _ => false,
     }
@@ -71,7 +102,10 @@ fn blob_category(tag: Tag) -> Option<(Category, &'static str)> {
     match (tag.context(), tag.number()) {
         (Context::Tiff, 700) => Some((Category::Xmp, "XMP packet (TIFF tag 700)")),
         (Context::Tiff, 33723) => Some((Category::IptcPhotoshop, "IPTC (TIFF tag 33723)")),
-        (Context::Tiff, 34377) => Some((Category::IptcPhotoshop, "Photoshop resources (TIFF tag 34377)")),
+        (Context::Tiff, 34377) => Some((
+            Category::IptcPhotoshop,
+            "Photoshop resources (TIFF tag 34377)",
+        )),
         (Context::Tiff, 34675) => Some((Category::ColourProfile, "ICC profile (TIFF tag 34675)")),
         (Context::Tiff, 50341) => Some((Category::Other, "PrintIM (TIFF tag 50341)")),
         _ => None,
@@ -82,7 +116,10 @@ fn blob_category(tag: Tag) -> Option<(Category, &'static str)> {
 /// A block kamadak-exif cannot parse is still reported, by size.
 pub fn summarize(tiff: &[u8]) -> ExifSummary {
     let mut summary = ExifSummary::default();
-    let exif = match Reader::new().continue_on_error(true).read_raw(tiff.to_vec()) {
+    let exif = match Reader::new()
+        .continue_on_error(true)
+        .read_raw(tiff.to_vec())
+    {
         Ok(exif) => exif,
         Err(exif::Error::PartialResult(partial)) => {
             let (exif, errors) = partial.into_inner();
@@ -121,7 +158,9 @@ pub fn summarize(tiff: &[u8]) -> ExifSummary {
                         .inventory
                         .push(Category::Orientation, format!("Orientation {o}"));
                 }
-                _ => summary.inventory.push(Category::Exif, "invalid Orientation value"),
+                _ => summary
+                    .inventory
+                    .push(Category::Exif, "invalid Orientation value"),
             }
             continue;
         }
@@ -156,14 +195,16 @@ pub fn summarize(tiff: &[u8]) -> ExifSummary {
             continue;
         }
         if NOTABLE.contains(&tag) {
-            let value = field.display_value().to_string();
-            summary
-                .inventory
-                .push(Category::Exif, format!("{tag} \"{}\"", short_value(&value, 60)));
+            let value = field_text(field);
+            summary.inventory.push(
+                Category::Exif,
+                format!("{tag} \"{}\"", short_value(&value, 60)),
+            );
         } else if let Some(name) = extra_tag_name(tag) {
-            summary
-                .inventory
-                .push(Category::Exif, format!("{name} \"{}\"", short_value(&field_text(field), 60)));
+            summary.inventory.push(
+                Category::Exif,
+                format!("{name} \"{}\"", short_value(&field_text(field), 60)),
+            );
         } else {
             other_tags += 1;
         }
@@ -174,7 +215,9 @@ pub fn summarize(tiff: &[u8]) -> ExifSummary {
             .push(Category::Exif, format!("{other_tags} more EXIF tags"));
     }
     if gps_tags > 0 {
-        summary.inventory.push(Category::Gps, gps_detail(&exif, gps_tags));
+        summary
+            .inventory
+            .push(Category::Gps, gps_detail(&exif, gps_tags));
     }
     if thumbnail {
         let len = exif
@@ -189,9 +232,27 @@ pub fn summarize(tiff: &[u8]) -> ExifSummary {
     summary
 }
 
-/// Text of a field, decoding the UTF-16 Windows XP tags.
+/// Text of a field: ASCII without quotes, UserComment without its charset
+/// prefix, the UTF-16 Windows XP tags decoded.
 fn field_text(field: &Field) -> String {
     match &field.value {
+        Value::Ascii(v) => v
+            .iter()
+            .map(|s| String::from_utf8_lossy(s).to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        Value::Undefined(b, _) if field.tag == Tag::UserComment && b.len() >= 8 => {
+            let (charset, text) = b.split_at(8);
+            if charset.starts_with(b"UNICODE") {
+                let units: Vec<u16> = text
+                    .chunks_exact(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                    .collect();
+                String::from_utf16_lossy(&units)
+            } else {
+                String::from_utf8_lossy(text).to_string()
+            }
+        }
         Value::Byte(b) | Value::Undefined(b, _) if b.len() % 2 == 0 => {
             let units: Vec<u16> = b
                 .chunks_exact(2)

@@ -112,7 +112,10 @@ impl Inventory {
         if cats.is_empty() {
             return "nothing identifying".to_string();
         }
-        cats.iter().map(|c| c.label()).collect::<Vec<_>>().join(", ")
+        cats.iter()
+            .map(|c| c.label())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

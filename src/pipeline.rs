@@ -65,7 +65,11 @@ fn extension_of(path: &Path) -> Option<&str> {
 }
 
 /// Sniffs and parses: the shared front of `clean` and `check`.
-pub fn inspect<'a>(bytes: &'a [u8], extension: Option<&str>, limits: &Limits) -> Result<Parsed<'a>> {
+pub fn inspect<'a>(
+    bytes: &'a [u8],
+    extension: Option<&str>,
+    limits: &Limits,
+) -> Result<Parsed<'a>> {
     let format = container::sniff(bytes, extension)?;
     container::parse(bytes, format, limits)
 }
@@ -85,7 +89,8 @@ pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -
     let orientation = parsed.orientation();
     let must_reencode = format == Format::Tiff
         || opts.edit.is_some()
-        || (orientation != 1 && (format == Format::Png || opts.orientation == OrientationMode::Apply));
+        || (orientation != 1
+            && (format == Format::Png || opts.orientation == OrientationMode::Apply));
     let removed = Inventory(parsed.inventory.identifying().cloned().collect());
     let (bytes, method, out_orientation) = if must_reencode {
         (reencode(input, &parsed, opts)?, Method::Reencoded, 1)
@@ -107,9 +112,14 @@ pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -
 }
 
 fn reencode(input: &[u8], parsed: &Parsed, opts: &CleanOptions) -> Result<Vec<u8>> {
-    if is_animated(parsed) || matches!(&parsed.container, Container::Gif(_)) && opts.edit.is_some() && gif_frames(input) > 1 {
+    if is_animated(parsed)
+        || matches!(&parsed.container, Container::Gif(_))
+            && opts.edit.is_some()
+            && gif_frames(input) > 1
+    {
         return Err(Error::Unsupported(
-            "animated image: only the lossless metadata strip is possible, not rotation or regions".into(),
+            "animated image: only the lossless metadata strip is possible, not rotation or regions"
+                .into(),
         ));
     }
     let format = parsed.format;
@@ -126,7 +136,11 @@ fn reencode(input: &[u8], parsed: &Parsed, opts: &CleanOptions) -> Result<Vec<u8
             .unwrap_or(92),
         _ => 92,
     });
-    let icc = if opts.strip_icc { None } else { decoded.icc.take() };
+    let icc = if opts.strip_icc {
+        None
+    } else {
+        decoded.icc.take()
+    };
     let enc = EncodeOptions { quality, icc };
     let mut out = pixels::encode(&decoded.image, format, &enc)?;
     if let Container::Png(p) = &parsed.container {
@@ -147,7 +161,11 @@ fn gif_frames(input: &[u8]) -> usize {
 
 /// Carries gAMA/cHRM/sRGB/cICP/pHYs over into a re-encoded PNG (the ICC
 /// profile already went through the encoder).
-fn splice_png_colour_chunks(encoded: &[u8], src: &container::png::Png, opts: &CleanOptions) -> Result<Vec<u8>> {
+fn splice_png_colour_chunks(
+    encoded: &[u8],
+    src: &container::png::Png,
+    opts: &CleanOptions,
+) -> Result<Vec<u8>> {
     let policy = RewritePolicy {
         keep_icc: false,
         orientation: None,
@@ -299,7 +317,9 @@ fn process_inner(
         return Ok(done(Status::WouldClean));
     }
     if same_file(&target, &job.path) {
-        return Err(Error::Invalid("output would replace the input; choose another output".into()));
+        return Err(Error::Invalid(
+            "output would replace the input; choose another output".into(),
+        ));
     }
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("create output folder", e))?;

@@ -72,12 +72,20 @@ pub fn encode(img: &DynamicImage, format: Format, opts: &EncodeOptions) -> Resul
             if let Some(icc) = &opts.icc {
                 let _ = enc.set_icc_profile(icc.clone());
             }
-            enc.write_image(img.as_bytes(), img.width(), img.height(), img.color().into())?;
+            enc.write_image(
+                img.as_bytes(),
+                img.width(),
+                img.height(),
+                img.color().into(),
+            )?;
         }
         Format::Webp => {
             // image-webp encodes lossless only: no generation loss, larger files.
             let rgba;
-            let (bytes, color) = if matches!(img, DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_)) {
+            let (bytes, color) = if matches!(
+                img,
+                DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_)
+            ) {
                 (img.as_bytes(), img.color())
             } else {
                 rgba = img.to_rgba8();
@@ -92,7 +100,12 @@ pub fn encode(img: &DynamicImage, format: Format, opts: &EncodeOptions) -> Resul
         Format::Gif => {
             let rgba = img.to_rgba8();
             let mut enc = image::codecs::gif::GifEncoder::new(&mut out);
-            enc.encode(rgba.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgba8)?;
+            enc.encode(
+                rgba.as_raw(),
+                img.width(),
+                img.height(),
+                image::ExtendedColorType::Rgba8,
+            )?;
         }
         Format::Tiff => encode_tiff(img, opts, &mut out)?,
     }
@@ -108,11 +121,14 @@ fn encode_jpeg(img: &DynamicImage, opts: &EncodeOptions, out: &mut Vec<u8>) -> R
     let mut enc = Encoder::new(out, opts.quality.clamp(1, 100));
     enc.set_sampling_factor(SamplingFactor::R_4_2_0);
     if let Some(icc) = &opts.icc {
-        enc.add_icc_profile(icc).map_err(|e| Error::Encode(e.to_string()))?;
+        enc.add_icc_profile(icc)
+            .map_err(|e| Error::Encode(e.to_string()))?;
     }
     let result = match img {
         DynamicImage::ImageLuma8(g) => enc.encode(g.as_raw(), w as u16, h as u16, ColorType::Luma),
-        DynamicImage::ImageRgb8(rgb) => enc.encode(rgb.as_raw(), w as u16, h as u16, ColorType::Rgb),
+        DynamicImage::ImageRgb8(rgb) => {
+            enc.encode(rgb.as_raw(), w as u16, h as u16, ColorType::Rgb)
+        }
         other => {
             let rgb = other.to_rgb8();
             enc.encode(rgb.as_raw(), w as u16, h as u16, ColorType::Rgb)
@@ -135,7 +151,10 @@ fn encode_tiff(img: &DynamicImage, opts: &EncodeOptions, out: &mut Vec<u8>) -> R
         ($ct:ty, $data:expr) => {{
             let mut image = enc.new_image::<$ct>(w, h).map_err(err)?;
             if let Some(icc) = &opts.icc {
-                image.encoder().write_tag(Tag::IccProfile, icc.as_slice()).map_err(err)?;
+                image
+                    .encoder()
+                    .write_tag(Tag::IccProfile, icc.as_slice())
+                    .map_err(err)?;
             }
             image.write_data($data).map_err(err)?;
         }};
@@ -156,9 +175,9 @@ fn encode_tiff(img: &DynamicImage, opts: &EncodeOptions, out: &mut Vec<u8>) -> R
 
 /// The IJG standard luminance quantisation table (quality 50).
 const STD_LUMA: [u16; 64] = [
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57,
-    69, 56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64,
-    81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113,
+    92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
 ];
 
 /// Estimates the IJG quality of a JPEG from its luminance quantisation table,

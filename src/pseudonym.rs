@@ -68,7 +68,10 @@ pub fn load_or_create_key(path: &Path) -> Result<([u8; 32], bool)> {
                 }
                 Ok((key, false))
             } else if content.is_empty() {
-                Err(Error::Invalid(format!("name key file {} is empty", path.display())))
+                Err(Error::Invalid(format!(
+                    "name key file {} is empty",
+                    path.display()
+                )))
             } else {
                 Ok((blake3::derive_key("photodeid name key v1", &content), false))
             }
@@ -77,14 +80,19 @@ pub fn load_or_create_key(path: &Path) -> Result<([u8; 32], bool)> {
             let mut key = [0u8; 32];
             getrandom::fill(&mut key)
                 .map_err(|e| Error::Invalid(format!("no system randomness: {e}")))?;
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             let mut tmp = tempfile::Builder::new()
                 .prefix(".photodeid-key-")
                 .tempfile_in(dir)
                 .map_err(|e| Error::io("create name key", e))?;
             use std::io::Write;
             writeln!(tmp, "{}", hex(&key)).map_err(|e| Error::io("write name key", e))?;
-            tmp.as_file().sync_all().map_err(|e| Error::io("write name key", e))?;
+            tmp.as_file()
+                .sync_all()
+                .map_err(|e| Error::io("write name key", e))?;
             tmp.persist_noclobber(path)
                 .map_err(|e| Error::io("create name key", e.error))?;
             Ok((key, true))

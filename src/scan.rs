@@ -33,12 +33,16 @@ pub fn scan(inputs: &[PathBuf], exclude: Option<&Path>) -> Scan {
         let meta = match std::fs::metadata(input) {
             Ok(m) => m,
             Err(e) => {
-                out.errors.push(FileError::new(input, Error::io("cannot read", e)));
+                out.errors
+                    .push(FileError::new(input, Error::io("cannot read", e)));
                 continue;
             }
         };
         if !meta.is_dir() {
-            let name = input.file_name().map(PathBuf::from).unwrap_or_else(|| input.clone());
+            let name = input
+                .file_name()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| input.clone());
             out.jobs.push(Job {
                 path: input.clone(),
                 relative: name,
@@ -58,8 +62,8 @@ pub fn scan(inputs: &[PathBuf], exclude: Option<&Path>) -> Scan {
         for entry in walker {
             match entry {
                 Ok(e) => {
-                    let is_file = e.file_type().is_file()
-                        || (e.path_is_symlink() && e.path().is_file());
+                    let is_file =
+                        e.file_type().is_file() || (e.path_is_symlink() && e.path().is_file());
                     if is_file {
                         let relative = e
                             .path()
@@ -73,11 +77,15 @@ pub fn scan(inputs: &[PathBuf], exclude: Option<&Path>) -> Scan {
                     }
                 }
                 Err(e) => {
-                    let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| input.clone());
+                    let path = e
+                        .path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| input.clone());
                     let io = e
                         .into_io_error()
                         .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
-                    out.errors.push(FileError::new(&path, Error::io("cannot read", io)));
+                    out.errors
+                        .push(FileError::new(&path, Error::io("cannot read", io)));
                 }
             }
         }
@@ -95,11 +103,22 @@ mod tests {
         let root = d.path();
         std::fs::create_dir_all(root.join("b/out")).unwrap();
         std::fs::create_dir_all(root.join(".git")).unwrap();
-        for f in ["b/2.jpg", "b/1.jpg", "a.jpg", ".hidden.jpg", ".git/x", "b/out/done.jpg"] {
+        for f in [
+            "b/2.jpg",
+            "b/1.jpg",
+            "a.jpg",
+            ".hidden.jpg",
+            ".git/x",
+            "b/out/done.jpg",
+        ] {
             std::fs::write(root.join(f), b"x").unwrap();
         }
         let s = scan(&[root.to_path_buf()], Some(&root.join("b/out")));
-        let rel: Vec<_> = s.jobs.iter().map(|j| j.relative.to_string_lossy().to_string()).collect();
+        let rel: Vec<_> = s
+            .jobs
+            .iter()
+            .map(|j| j.relative.to_string_lossy().to_string())
+            .collect();
         assert_eq!(rel, ["a.jpg", "b/1.jpg", "b/2.jpg"]);
         let missing = scan(&[root.join("nope")], None);
         assert_eq!(missing.errors.len(), 1);

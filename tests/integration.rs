@@ -1,1 +1,7 @@
+//! One integration-test binary (autotests = false), one module per concern.
 
+mod util;
+
+mod check;
+mod clean;
+mod fuzz;

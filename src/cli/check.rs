@@ -43,7 +43,11 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
             Err(error) => {
                 unreadable = true;
                 if a.json {
-                    writeln!(out, "{}", json!({"path": job.path, "error": error.to_string()}))?;
+                    writeln!(
+                        out,
+                        "{}",
+                        json!({"path": job.path, "error": error.to_string()})
+                    )?;
                 }
                 print_error(&FileError::new(&job.path, error));
             }
@@ -87,7 +91,11 @@ fn render(path: &Path, inv: &Inventory) -> String {
             .filter(|f| f.category == cat)
             .map(|f| f.detail.as_str())
             .collect();
-        let kept = if cat.is_identifying() { "" } else { " (kept, not identifying)" };
+        let kept = if cat.is_identifying() {
+            ""
+        } else {
+            " (kept, not identifying)"
+        };
         s.push_str(&format!(
             "  {}{kept}: {}\n",
             cat.label(),

@@ -48,7 +48,10 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     if let Some(map) = &a.map {
         refuse_inside(map, &out_dir, "--map")?;
         if map.exists() && !a.overwrite {
-            bail!("map file {} exists (use --overwrite to replace it)", map.display());
+            bail!(
+                "map file {} exists (use --overwrite to replace it)",
+                map.display()
+            );
         }
     }
     let dest = if single_file {
@@ -183,8 +186,15 @@ fn write_map(path: &Path, rows: &[(String, String)], overwrite: bool) -> anyhow:
         w.write_record([orig, out])?;
     }
     let bytes = w.into_inner().context("map")?;
-    commit::write_atomic(path, &bytes, WriteMode { overwrite, sync: true })
-        .with_context(|| format!("cannot write map {}", path.display()))?;
+    commit::write_atomic(
+        path,
+        &bytes,
+        WriteMode {
+            overwrite,
+            sync: true,
+        },
+    )
+    .with_context(|| format!("cannot write map {}", path.display()))?;
     Ok(())
 }
 

@@ -33,6 +33,10 @@ pub fn show(path: &std::path::Path) -> String {
 
 /// Prints `photodeid: <path>: <reason>` on stderr, in one write.
 pub fn print_error(err: &photodeid::FileError) {
-    let line = format!("photodeid: {}: {}\n", show(&err.path), sanitize(&err.error.to_string()));
+    let line = format!(
+        "photodeid: {}: {}\n",
+        show(&err.path),
+        sanitize(&err.error.to_string())
+    );
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }

@@ -145,15 +145,20 @@ impl Gif<'_> {
                 Kind::Structure => {}
                 Kind::Comment => {
                     let text = comment_text(block.raw);
-                    inv.push(Category::Comment, format!("comment \"{}\"", short_value(&text, 60)));
+                    inv.push(
+                        Category::Comment,
+                        format!("comment \"{}\"", short_value(&text, 60)),
+                    );
                 }
                 Kind::Application(id) if is_looping(&id) => {}
-                Kind::Application(id) if is_icc(&id) => {
-                    inv.push(Category::ColourProfile, "ICC profile (application extension)")
-                }
-                Kind::Application(id) if &id == b"XMP DataXMP" => {
-                    inv.push(Category::Xmp, format!("XMP packet, {} bytes", block.raw.len()))
-                }
+                Kind::Application(id) if is_icc(&id) => inv.push(
+                    Category::ColourProfile,
+                    "ICC profile (application extension)",
+                ),
+                Kind::Application(id) if &id == b"XMP DataXMP" => inv.push(
+                    Category::Xmp,
+                    format!("XMP packet, {} bytes", block.raw.len()),
+                ),
                 Kind::Application(id) => inv.push(
                     Category::Other,
                     format!(
@@ -167,7 +172,10 @@ impl Gif<'_> {
         if !self.trailing.is_empty() {
             inv.push(
                 Category::TrailingData,
-                format!("{} after the trailer", human_bytes(self.trailing.len() as u64)),
+                format!(
+                    "{} after the trailer",
+                    human_bytes(self.trailing.len() as u64)
+                ),
             );
         }
         inv
@@ -228,14 +236,20 @@ mod tests {
         let out = g.rewrite(&RewritePolicy::default());
         assert!(out.windows(11).any(|w| w == b"NETSCAPE2.0"));
         assert!(!out.windows(5).any(|w| w == b"MRN-1"));
-        assert!(parse(&out, &Limits::default()).unwrap().inventory().is_clean());
+        assert!(parse(&out, &Limits::default())
+            .unwrap()
+            .inventory()
+            .is_clean());
     }
 
     #[test]
     fn every_prefix_fails() {
         let bytes = gif();
         for n in 0..bytes.len() {
-            assert!(parse(&bytes[..n], &Limits::default()).is_err(), "prefix {n}");
+            assert!(
+                parse(&bytes[..n], &Limits::default()).is_err(),
+                "prefix {n}"
+            );
         }
     }
 }

@@ -57,10 +57,9 @@ fn truncated(what: &str) -> Error {
 /// stuffed 0xFF00, a restart marker or fill bytes.
 fn scan_end(b: &[u8], mut i: usize) -> Result<usize> {
     loop {
-        let ff = b[i..]
-            .iter()
-            .position(|&x| x == 0xFF)
-            .ok_or_else(|| truncated("scan data runs to the end of the file (no end-of-image marker)"))?;
+        let ff = b[i..].iter().position(|&x| x == 0xFF).ok_or_else(|| {
+            truncated("scan data runs to the end of the file (no end-of-image marker)")
+        })?;
         i += ff;
         match b.get(i + 1) {
             None => return Err(truncated("scan data runs to the end of the file")),
@@ -97,7 +96,9 @@ pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Jpeg<'a>> {
         while b.get(pos) == Some(&0xFF) {
             pos += 1; // fill bytes before a marker are legal
         }
-        let marker = *b.get(pos).ok_or_else(|| truncated("no end-of-image marker"))?;
+        let marker = *b
+            .get(pos)
+            .ok_or_else(|| truncated("no end-of-image marker"))?;
         pos += 1;
         if is_standalone(marker) {
             segments.push(Segment {
@@ -122,12 +123,19 @@ pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Jpeg<'a>> {
         }
         let len = be16(b, pos).ok_or_else(|| truncated("segment length"))? as usize;
         if len < 2 {
-            return Err(Error::malformed(FORMAT, format!("segment 0x{marker:02X} has length {len}")));
+            return Err(Error::malformed(
+                FORMAT,
+                format!("segment 0x{marker:02X} has length {len}"),
+            ));
         }
         let end = pos
             .checked_add(len)
             .filter(|&e| e <= b.len())
-            .ok_or_else(|| truncated(&format!("segment 0x{marker:02X} runs past the end of the file")))?;
+            .ok_or_else(|| {
+                truncated(&format!(
+                    "segment 0x{marker:02X} runs past the end of the file"
+                ))
+            })?;
         let payload = &b[pos + 2..end];
         pos = end;
         if is_sof(marker) {
@@ -210,7 +218,12 @@ impl<'a> Jpeg<'a> {
             return None;
         }
         chunks.sort_by_key(|c| c.0);
-        Some(chunks.into_iter().flat_map(|c| c.1.iter().copied()).collect())
+        Some(
+            chunks
+                .into_iter()
+                .flat_map(|c| c.1.iter().copied())
+                .collect(),
+        )
     }
 
     pub fn inventory(&self) -> Inventory {
@@ -231,7 +244,10 @@ impl<'a> Jpeg<'a> {
             }
         }
         if icc_bytes > 0 {
-            inv.push(Category::ColourProfile, format!("ICC profile, {icc_bytes} bytes"));
+            inv.push(
+                Category::ColourProfile,
+                format!("ICC profile, {icc_bytes} bytes"),
+            );
         }
         if !self.trailing.is_empty() {
             inv.push(Category::TrailingData, trailing_detail(self.trailing));
@@ -288,7 +304,11 @@ fn describe_dropped(seg: &Segment, cat: Category) -> String {
             "COM \"{}\"",
             short_value(&String::from_utf8_lossy(seg.payload), 60)
         ),
-        (0xE1, Category::Xmp) if seg.payload.starts_with(b"http://ns.adobe.com/xmp/extension/") => {
+        (0xE1, Category::Xmp)
+            if seg
+                .payload
+                .starts_with(b"http://ns.adobe.com/xmp/extension/") =>
+        {
             format!("extended XMP, {n} bytes")
         }
         (0xE1, Category::Xmp) => crate::describe::xmp(seg.payload),
@@ -365,7 +385,10 @@ mod tests {
     fn every_prefix_fails_cleanly() {
         let bytes = tiny(&[0xFF, 0xFE, 0, 4, b'h', b'i'], &[1, 2, 3]);
         for n in 0..bytes.len() {
-            assert!(parse(&bytes[..n], &Limits::default()).is_err(), "prefix {n}");
+            assert!(
+                parse(&bytes[..n], &Limits::default()).is_err(),
+                "prefix {n}"
+            );
         }
         assert!(parse(&bytes, &Limits::default()).is_ok());
     }

@@ -43,19 +43,25 @@ pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Png<'a>> {
     let mut chunks = Vec::new();
     let mut pos = 8;
     loop {
-        let len = be32(b, pos).ok_or_else(|| Error::malformed(FORMAT, "truncated: no IEND chunk"))?;
+        let len =
+            be32(b, pos).ok_or_else(|| Error::malformed(FORMAT, "truncated: no IEND chunk"))?;
         let end = pos
             .checked_add(12)
             .and_then(|p| p.checked_add(len as usize))
             .filter(|&e| e <= b.len() && len <= 0x7FFF_FFFF)
-            .ok_or_else(|| Error::malformed(FORMAT, "truncated: a chunk runs past the end of the file"))?;
+            .ok_or_else(|| {
+                Error::malformed(FORMAT, "truncated: a chunk runs past the end of the file")
+            })?;
         let kind: [u8; 4] = b[pos + 4..pos + 8].try_into().expect("4 bytes");
         let data = &b[pos + 8..end - 4];
         let crc = be32(b, end - 4).expect("bounds checked");
         if crc32fast::hash(&b[pos + 4..end - 4]) != crc {
             return Err(Error::malformed(
                 FORMAT,
-                format!("chunk {} has a bad CRC (corrupt file)", String::from_utf8_lossy(&kind)),
+                format!(
+                    "chunk {} has a bad CRC (corrupt file)",
+                    String::from_utf8_lossy(&kind)
+                ),
             ));
         }
         if chunks.is_empty() && &kind != b"IHDR" {
@@ -135,27 +141,41 @@ impl<'a> Png<'a> {
                 b"tEXt" => {
                     let (k, v) = split_keyword(c.data);
                     let text = String::from_utf8_lossy(v);
-                    inv.push(Category::TextChunk, format!("tEXt {k} \"{}\"", short_value(&text, 60)));
+                    inv.push(
+                        Category::TextChunk,
+                        format!("tEXt {k} \"{}\"", short_value(&text, 60)),
+                    );
                 }
                 b"zTXt" => inv.push(
                     Category::TextChunk,
-                    format!("zTXt {} (compressed, {} bytes)", keyword(c.data), c.data.len()),
+                    format!(
+                        "zTXt {} (compressed, {} bytes)",
+                        keyword(c.data),
+                        c.data.len()
+                    ),
                 ),
-                b"iTXt" if keyword(c.data) == "XML:com.adobe.xmp" => {
-                    inv.push(Category::Xmp, format!("XMP packet in iTXt, {} bytes", c.data.len()))
-                }
+                b"iTXt" if keyword(c.data) == "XML:com.adobe.xmp" => inv.push(
+                    Category::Xmp,
+                    format!("XMP packet in iTXt, {} bytes", c.data.len()),
+                ),
                 b"iTXt" => inv.push(
                     Category::TextChunk,
                     format!("iTXt {}, {} bytes", keyword(c.data), c.data.len()),
                 ),
                 b"eXIf" => {} // summarised once, by container::parse
                 b"tIME" => inv.push(Category::Exif, "tIME modification time"),
-                b"caBX" => inv.push(Category::Provenance, format!("caBX C2PA manifest, {} bytes", c.data.len())),
+                b"caBX" => inv.push(
+                    Category::Provenance,
+                    format!("caBX C2PA manifest, {} bytes", c.data.len()),
+                ),
                 _ => other.push(name),
             }
         }
         if !other.is_empty() {
-            inv.push(Category::Other, format!("ancillary chunks {}", other.join(", ")));
+            inv.push(
+                Category::Other,
+                format!("ancillary chunks {}", other.join(", ")),
+            );
         }
         if !self.trailing.is_empty() {
             inv.push(
@@ -169,7 +189,8 @@ impl<'a> Png<'a> {
     /// Lossless rewrite. An orientation cannot be kept in a PNG without an
     /// eXIf chunk, so PNG orientation is applied to the pixels instead (see pipeline).
     pub fn rewrite(&self, policy: &RewritePolicy) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.chunks.iter().map(|c| c.raw.len()).sum::<usize>() + 8);
+        let mut out =
+            Vec::with_capacity(self.chunks.iter().map(|c| c.raw.len()).sum::<usize>() + 8);
         out.extend_from_slice(SIGNATURE);
         for c in self.chunks.iter().filter(|c| keep(&c.kind, policy)) {
             out.extend_from_slice(c.raw);
@@ -191,7 +212,10 @@ pub fn write_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
 
 fn split_keyword(data: &[u8]) -> (String, &[u8]) {
     match data.iter().position(|&c| c == 0) {
-        Some(i) => (String::from_utf8_lossy(&data[..i]).to_string(), &data[i + 1..]),
+        Some(i) => (
+            String::from_utf8_lossy(&data[..i]).to_string(),
+            &data[i + 1..],
+        ),
         None => (String::new(), data),
     }
 }
@@ -238,7 +262,10 @@ mod tests {
     fn every_prefix_and_bad_crc_fail() {
         let bytes = png_with(&[(b"tEXt", b"a\0b")]);
         for n in 0..bytes.len() {
-            assert!(parse(&bytes[..n], &Limits::default()).is_err(), "prefix {n}");
+            assert!(
+                parse(&bytes[..n], &Limits::default()).is_err(),
+                "prefix {n}"
+            );
         }
         let mut bad = bytes.clone();
         bad[40] ^= 1;

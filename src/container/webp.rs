@@ -40,7 +40,9 @@ pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Webp<'a>> {
     let riff_end = riff_size
         .checked_add(8)
         .filter(|&e| e <= b.len() && e >= 12)
-        .ok_or_else(|| Error::malformed(FORMAT, "truncated: RIFF size runs past the end of the file"))?;
+        .ok_or_else(|| {
+            Error::malformed(FORMAT, "truncated: RIFF size runs past the end of the file")
+        })?;
     let mut chunks = Vec::new();
     let mut pos = 12;
     while pos < riff_end {
@@ -123,7 +125,10 @@ impl<'a> Webp<'a> {
         if !self.trailing.is_empty() {
             inv.push(
                 Category::TrailingData,
-                format!("{} after the RIFF container", human_bytes(self.trailing.len() as u64)),
+                format!(
+                    "{} after the RIFF container",
+                    human_bytes(self.trailing.len() as u64)
+                ),
             );
         }
         inv
@@ -145,7 +150,11 @@ impl<'a> Webp<'a> {
             write_chunk(&mut body, b"VP8X", &data);
         }
         // Order per the container spec: ICCP, ANIM/ANMF or bitstream, then EXIF.
-        for c in self.chunks.iter().filter(|c| &c.fourcc == b"ICCP" && has_icc) {
+        for c in self
+            .chunks
+            .iter()
+            .filter(|c| &c.fourcc == b"ICCP" && has_icc)
+        {
             write_chunk(&mut body, b"ICCP", c.data);
         }
         for c in self
@@ -213,7 +222,10 @@ mod tests {
         let out = w.rewrite(&RewritePolicy::default());
         let back = parse(&out, &Limits::default()).unwrap();
         assert_eq!(back.chunks.len(), 2);
-        assert_eq!(back.chunks[0].data[0], 0x10, "alpha kept, EXIF/XMP flags cleared");
+        assert_eq!(
+            back.chunks[0].data[0], 0x10,
+            "alpha kept, EXIF/XMP flags cleared"
+        );
         assert!(back.inventory().is_clean());
     }
 
@@ -221,7 +233,10 @@ mod tests {
     fn every_prefix_fails() {
         let bytes = webp(&[(b"VP8L", VP8L), (b"XMP ", b"<x/>")]);
         for n in 0..bytes.len() {
-            assert!(parse(&bytes[..n], &Limits::default()).is_err(), "prefix {n}");
+            assert!(
+                parse(&bytes[..n], &Limits::default()).is_err(),
+                "prefix {n}"
+            );
         }
     }
 }

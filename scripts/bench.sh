@@ -1,0 +1,441 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of `photodeid clean` against its peers, on one folder
+# of 12-megapixel photo-like JPEGs that carry identifying metadata.
+#
+#   bash scripts/bench.sh                 (run from anywhere; no arguments)
+#
+# Environment overrides:
+#   BENCH_FILES=96        number of 4000x3000 JPEGs in the corpus (~1.9 MB each)
+#   PHOTODEID=path        binary to time (default: target/release/photodeid,
+#                         built with `cargo build --release` if missing)
+#   BENCH_RUNS=5          hyperfine --runs
+#   BENCH_WARMUP=1        hyperfine --warmup
+#   BENCH_CORPUS_DIR=dir  where corpora are cached (default target/bench-corpus)
+#   BENCH_RESULTS_DIR=dir where results go (default target/bench-results)
+#   BENCH_WORK_DIR=dir    scratch output folders (default target/bench-work)
+#
+# What it does:
+#   1. Builds (once; cached by file count and generator version) a corpus of
+#      deterministic synthetic photos: smooth gradients, texture, shapes and
+#      noise, `cjpeg -quality 90` (4:2:0), then exiftool injects GPS, Artist,
+#      serial numbers, dates, a 160x120 EXIF thumbnail, XMP, IPTC and a COM.
+#   2. Times, on the same page-cached folder, with hyperfine:
+#        photodeid clean (all cores), photodeid clean -j 1,
+#        exiftool -all= -o OUT/ (the usual manual scrub), cp -r (the floor).
+#   3. Measures peak RSS (and CPU use) of each with /usr/bin/time -v.
+#   4. Runs the later benches (region redaction vs ImageMagick mogrify,
+#      collage vs montage) when this photodeid has those features; otherwise
+#      prints "skipped: feature not built".
+#
+# Requirements: bash, python3, hyperfine, exiftool, cjpeg/djpeg
+# (libjpeg-turbo-progs), GNU time (installed with apt-get when missing), and for
+# the redact/collage peers ImageMagick (installed with apt-get when missing,
+# else that peer is skipped). Everything pixel-wise is synthetic: no real data.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$(pwd)"
+
+N="${BENCH_FILES:-96}"
+RUNS="${BENCH_RUNS:-5}"
+WARMUP="${BENCH_WARMUP:-1}"
+CORPUS_BASE="${BENCH_CORPUS_DIR:-$ROOT/target/bench-corpus}"
+RESULTS="${BENCH_RESULTS_DIR:-$ROOT/target/bench-results}"
+WORK="${BENCH_WORK_DIR:-$ROOT/target/bench-work}"
+GEN_VERSION=1
+CORPUS="$CORPUS_BASE/v${GEN_VERSION}-n${N}"
+OUT="$WORK/out"
+JOBS="$(nproc)"
+
+say() { printf '\n== %s\n' "$*"; }
+die() { echo "bench: $*" >&2; exit 1; }
+q() { printf '%q' "$1"; }
+
+[[ "$N" =~ ^[1-9][0-9]*$ ]] || die "BENCH_FILES must be a positive integer (got '$N')"
+
+# ------------------------------------------------------------------ tools --
+SUDO=()
+if [[ "$(id -u)" != 0 ]] && command -v sudo >/dev/null 2>&1; then SUDO=(sudo -n); fi
+APT_UPDATED=0
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || return 1
+    if ! DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "$@" >/dev/null 2>&1; then
+        if [[ $APT_UPDATED == 0 ]]; then
+            APT_UPDATED=1
+            "${SUDO[@]}" apt-get update -qq >/dev/null 2>&1 || return 1
+        fi
+        DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "$@" >/dev/null 2>&1 || return 1
+    fi
+}
+
+for tool in python3 hyperfine exiftool cjpeg djpeg; do
+    command -v "$tool" >/dev/null 2>&1 || die "missing tool: $tool"
+done
+
+if [[ -n "${PHOTODEID:-}" ]]; then
+    BIN="$PHOTODEID"
+    [[ -x "$BIN" ]] || die "PHOTODEID=$BIN is not an executable"
+else
+    BIN="$ROOT/target/release/photodeid"
+    if [[ ! -x "$BIN" ]]; then
+        say "building $BIN"
+        cargo build --release
+    fi
+fi
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+
+mkdir -p "$CORPUS_BASE" "$RESULTS" "$WORK"
+
+# ----------------------------------------------------------------- corpus --
+# Pure-python generator (numpy not needed): every row is a shifted slice of a
+# long 1-D colour profile, re-mapped by a per-row tone table (bytes.translate),
+# with ellipses re-mapped by their own tables, plus uniform noise added through
+# big-integer arithmetic. All in C-speed primitives: ~0.5 s per 12 MP image.
+write_generator() {
+    cat >"$1" <<'PYEOF'
+import math, random, sys
+
+def gen(out, w, h, seed, amp):
+    rnd = random.Random(seed)
+    L = w + 2 * h // 3 + 16                      # profile longer than a row
+    comps = [[(rnd.uniform(0.5, 6.0) * 2 * math.pi / L, rnd.uniform(0, 6.3), rnd.uniform(10, 40))
+              for _ in range(4)] for _ in range(3)]
+    tex = [(rnd.uniform(40, 400) * 2 * math.pi / L, rnd.uniform(0, 6.3), rnd.uniform(2, 8))
+           for _ in range(3)]
+    base = [rnd.uniform(80, 140) for _ in range(3)]
+    prof = bytearray(3 * L)
+    for x in range(L):
+        t = sum(a * math.sin(f * x + p) for f, p, a in tex)
+        for c in range(3):
+            v = base[c] + t + sum(a * math.sin(f * x + p) for f, p, a in comps[c])
+            prof[3 * x + c] = max(0, min(255, int(v)))
+    prof = bytes(prof)
+    ntab = bytes(i % amp for i in range(256))    # noise in [0, amp)
+    cap = 255 - (amp - 1)                        # so pixel + noise never carries
+
+    def table(gain, off):
+        return bytes(max(0, min(cap, int(i * gain + off))) for i in range(256))
+
+    shapes = [(rnd.uniform(0, w), rnd.uniform(0, h), rnd.uniform(w * .04, w * .2),
+               rnd.uniform(h * .04, h * .2), rnd.uniform(.4, 1.3), rnd.uniform(-40, 60))
+              for _ in range(7)]
+    stabs = [table(g, o) for *_, g, o in shapes]
+    vf = [(rnd.uniform(.5, 3) * 2 * math.pi / h, rnd.uniform(0, 6.3), rnd.uniform(.05, .2))
+          for _ in range(2)]
+    sf = (rnd.uniform(.5, 2) * 2 * math.pi / h, rnd.uniform(0, 6.3), rnd.uniform(h * .05, h * .2))
+    rowtabs = {}
+    out.write(b'P6\n%d %d\n255\n' % (w, h))
+    for y in range(h):
+        gain = 0.85 + sum(a * math.sin(fr * y + p) for fr, p, a in vf)
+        key = (round(gain, 2), round(30.0 * y / h - 15))
+        tab = rowtabs.get(key)
+        if tab is None:
+            tab = rowtabs[key] = table(*key)
+        shift = int(sf[2] * (1 + math.sin(sf[0] * y + sf[1])) + y // 3) % (L - w)
+        src = prof[3 * shift:3 * (shift + w)]
+        row = bytearray(src.translate(tab))
+        for (cx, cy, rx, ry, _, _), st in zip(shapes, stabs):
+            dy = (y - cy) / ry
+            if -1 < dy < 1:
+                dx = rx * math.sqrt(1 - dy * dy)
+                x0, x1 = max(0, int(cx - dx)), min(w, int(cx + dx))
+                if x1 > x0:
+                    row[3 * x0:3 * x1] = src[3 * x0:3 * x1].translate(st)
+        noise = rnd.randbytes(3 * w).translate(ntab)
+        out.write((int.from_bytes(row, 'little') + int.from_bytes(noise, 'little')).to_bytes(3 * w, 'little'))
+
+if __name__ == '__main__':
+    w, h, seed, amp = (int(a) for a in sys.argv[1:5])
+    with open(sys.stdout.fileno(), 'wb', closefd=False) as f:
+        gen(f, w, h, seed, amp)
+PYEOF
+}
+
+# One exiftool -execute block per file (one exiftool process for the lot).
+write_exif_args() { # <dir> <thumb> <argfile>
+    local dir="$1" thumb="$2" argfile="$3" f i=0
+    : >"$argfile"
+    for f in "$dir"/*.jpg; do
+        i=$((i + 1))
+        local id
+        id="$(printf '%04d' "$i")"
+        cat >>"$argfile" <<EOF
+-Make=BenchCam
+-Model=BenchCam Z9 Clinic Edition
+-Artist=Bench Patient $id
+-Copyright=Bench Hospital Dermatology
+-ImageDescription=MRN-BENCH-$id left forearm lesion
+-UserComment=Patient Bench $id, DOB 1970-01-01
+-SerialNumber=SN-BENCH-$id
+-LensSerialNumber=LSN-BENCH-$id
+-DateTimeOriginal=2023:05:06 07:08:$(printf '%02d' $((i % 60)))
+-CreateDate=2023:05:06 07:08:$(printf '%02d' $((i % 60)))
+-GPSLatitude=48.8$id
+-GPSLatitudeRef=N
+-GPSLongitude=2.29$id
+-GPSLongitudeRef=E
+-GPSAltitude=35
+-GPSAltitudeRef=Above Sea Level
+-ThumbnailImage<=$thumb
+-XMP-dc:Creator=Bench Patient $id
+-XMP-dc:Description=MRN-BENCH-$id
+-XMP-xmp:Label=XMP-BENCH-$id
+-XMP-photoshop:City=Paris
+-IPTC:By-line=Bench Patient $id
+-IPTC:Caption-Abstract=MRN-BENCH-$id
+-IPTC:Keywords=dermatology
+-IPTC:City=Paris
+-Comment=Patient Bench $id MRN-BENCH-$id
+$f
+-execute
+EOF
+    done
+}
+
+make_corpus() {
+    if [[ -f "$CORPUS/.complete" ]]; then
+        local have
+        have="$(find "$CORPUS" -maxdepth 1 -name '*.jpg' | wc -l)"
+        if [[ "$have" == "$N" ]]; then
+            say "corpus: reusing $CORPUS ($N files)"
+            return
+        fi
+    fi
+    say "corpus: generating $N x 4000x3000 JPEGs in $CORPUS"
+    local tmp="$CORPUS.tmp"
+    rm -rf "$tmp" "$CORPUS"
+    mkdir -p "$tmp/.gen"
+    write_generator "$tmp/.gen/gen.py"
+    # Distinct seed per file; generation + encode runs in parallel.
+    seq -f '%04g' 1 "$N" | xargs -P "$JOBS" -I{} bash -c \
+        'set -o pipefail; python3 "$0/.gen/gen.py" 4000 3000 "$((10#{}))" 12 | cjpeg -quality 90 >"$0/IMG_{}.jpg"' "$tmp"
+    python3 "$tmp/.gen/gen.py" 160 120 0 12 | cjpeg -quality 75 >"$tmp/.gen/thumb.jpg"
+    write_exif_args "$tmp" "$tmp/.gen/thumb.jpg" "$tmp/.gen/exif.args"
+    exiftool -q -q -@ "$tmp/.gen/exif.args" -common_args -overwrite_original >/dev/null
+    # Spot-check the first file carries everything we meant to inject.
+    local probe
+    probe="$(exiftool -s -s -s -GPSLatitude -Artist -SerialNumber -ThumbnailLength \
+        -XMP-xmp:Label -IPTC:By-line -Comment -ImageWidth -ImageHeight "$tmp/IMG_0001.jpg" | wc -l)"
+    [[ "$probe" == 9 ]] || die "corpus: metadata injection incomplete ($probe/9 tags found)"
+    rm -rf "$tmp/.gen"
+    mv "$tmp" "$CORPUS"
+    touch "$CORPUS/.complete"
+}
+
+make_corpus
+BYTES="$(find "$CORPUS" -maxdepth 1 -name '*.jpg' -printf '%s\n' | awk '{s+=$1} END {print s}')"
+awk -v n="$N" -v b="$BYTES" -v d="$CORPUS" 'BEGIN {
+    printf "corpus: %d files, %d bytes (%.1f MB, %.2f MB/file), dir %s\n", n, b, b / 1e6, b / 1e6 / n, d }'
+
+warm_cache() { cat "$CORPUS"/*.jpg >/dev/null; }
+
+# ---------------------------------------------------------------- helpers --
+# report <json> <bytes> [A/B ...]: table of means, MB/s, and the named ratios.
+report() {
+    python3 - "$@" <<'PYEOF'
+import json, sys
+path, nbytes, ratios = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+res = {r['command']: r for r in json.load(open(path))['results']}
+w = max(len(k) for k in res)
+print(f"{'command':<{w}}  {'mean [s]':>9}  {'± sd':>7}  {'min [s]':>8}  {'MB/s':>8}")
+for k, r in res.items():
+    print(f"{k:<{w}}  {r['mean']:9.3f}  {r['stddev'] or 0:7.3f}  {r['min']:8.3f}  {nbytes / 1e6 / r['mean']:8.1f}")
+for spec in ratios:
+    a, b = spec.split('/')
+    if a in res and b in res:
+        print(f"ratio {a} / {b} = {res[a]['mean'] / res[b]['mean']:.2f}x")
+PYEOF
+}
+
+# hf <name> <prepare> (-n NAME CMD)... : hyperfine with exports into $RESULTS.
+hf() {
+    local name="$1" prepare="$2"
+    shift 2
+    hyperfine --warmup "$WARMUP" --runs "$RUNS" --prepare "$prepare" \
+        --export-markdown "$RESULTS/$name.md" --export-json "$RESULTS/$name.json" "$@"
+}
+
+count_out() { find "$1" -type f -name '*.jp*g' | wc -l; }
+
+# rss <label> <cmd...>: one run under GNU time -v; prints peak RSS and CPU use.
+HAVE_TIME=1
+if ! /usr/bin/time -v true >/dev/null 2>&1; then
+    apt_install time || true
+    /usr/bin/time -v true >/dev/null 2>&1 || HAVE_TIME=0
+fi
+rss() {
+    local label="$1"
+    shift
+    rm -rf "$OUT"
+    local log="$RESULTS/time-v-${label//[^A-Za-z0-9_.-]/_}.txt"
+    /usr/bin/time -v "$@" >/dev/null 2>"$log"
+    awk -v l="$label" -F': ' '
+        /Maximum resident set size/ { rss = $2 }
+        /Elapsed \(wall clock\)/    { wall = $2 }
+        /Percent of CPU/            { cpu = $2 }
+        /User time/                 { u = $2 }
+        /System time/               { s = $2 }
+        /File system outputs/       { fo = $2 }
+        END { printf "%-28s peak RSS %7.1f MiB   wall %s   CPU %s (user %ss, sys %ss)\n", l, rss / 1024, wall, cpu, u, s }' "$log"
+}
+
+# ImageMagick for the peers: prefers IM7 `magick`, then IM6 binaries; installs
+# the Debian package when missing. Sets MOGRIFY / MONTAGE arrays.
+MOGRIFY=()
+MONTAGE=()
+ensure_imagemagick() {
+    local try
+    for try in 1 2; do
+        if command -v magick >/dev/null 2>&1 && magick -version 2>/dev/null | grep -q '^Version: ImageMagick'; then
+            MOGRIFY=(magick mogrify)
+            MONTAGE=(magick montage)
+            return 0
+        fi
+        if command -v mogrify >/dev/null 2>&1 && mogrify -version 2>/dev/null | grep -q '^Version: ImageMagick'; then
+            MOGRIFY=(mogrify)
+            MONTAGE=(montage)
+            return 0
+        fi
+        [[ $try == 1 ]] || break
+        echo "ImageMagick not found; trying apt-get install imagemagick"
+        apt_install imagemagick || break
+    done
+    return 1
+}
+
+# ------------------------------------------------------------ clean bench --
+bench_clean() {
+    say "clean: sanity run"
+    warm_cache
+    rm -rf "$OUT"
+    "$BIN" clean "$CORPUS" -o "$OUT" -q
+    [[ "$(count_out "$OUT")" == "$N" ]] || die "photodeid wrote $(count_out "$OUT") files, expected $N"
+    rm -rf "$OUT"
+    exiftool -q -q -all= -o "$OUT/" "$CORPUS"/*.jpg
+    [[ "$(count_out "$OUT")" == "$N" ]] || die "exiftool wrote $(count_out "$OUT") files, expected $N"
+    rm -rf "$OUT"
+
+    say "clean: hyperfine (warmup $WARMUP, runs $RUNS, $JOBS cores)"
+    local c o
+    c="$(q "$CORPUS")"
+    o="$(q "$OUT")"
+    hf clean "rm -rf $o" \
+        -n "photodeid" "$(q "$BIN") clean $c -o $o" \
+        -n "photodeid -j 1" "$(q "$BIN") clean $c -o $o -j 1" \
+        -n "exiftool" "exiftool -all= -o $o/ $c/*.jpg" \
+        -n "cp -r" "cp -r $c $o"
+
+    say "clean: summary ($N files, $((BYTES / 1000000)) MB)"
+    report "$RESULTS/clean.json" "$BYTES" "photodeid/cp -r" "photodeid -j 1/cp -r" \
+        "exiftool/photodeid" "photodeid -j 1/photodeid" | tee "$RESULTS/clean-summary.txt"
+
+    say "clean: peak memory and CPU (/usr/bin/time -v, one run each)"
+    if [[ $HAVE_TIME == 1 ]]; then
+        {
+            rss "photodeid" "$BIN" clean "$CORPUS" -o "$OUT"
+            rss "photodeid -j 1" "$BIN" clean "$CORPUS" -o "$OUT" -j 1
+            rss "exiftool" sh -c "exiftool -all= -o $o/ $c/*.jpg"
+            rss "cp -r" cp -r "$CORPUS" "$OUT"
+        } | tee -a "$RESULTS/clean-summary.txt"
+    else
+        echo "skipped: GNU time not available (apt-get install time failed)"
+    fi
+    rm -rf "$OUT"
+}
+
+# ----------------------------------------------------------- redact bench --
+# photodeid --region vs ImageMagick mogrify (decode, blur region, encode) vs a
+# plain djpeg|cjpeg round trip of every file (the decode+encode floor).
+bench_redact() {
+    say "redact"
+    if ! "$BIN" clean --help 2>/dev/null | grep -q -- '--region'; then
+        echo "redact: skipped: feature not built"
+        return 0
+    fi
+    local c o floor
+    c="$(q "$CORPUS")"
+    o="$(q "$OUT")"
+    floor="$WORK/djpeg-cjpeg.sh"
+    cat >"$floor" <<'EOF'
+#!/usr/bin/env bash
+# <corpus> <out> [jobs]: djpeg | cjpeg -quality 90 every JPEG, in parallel.
+set -euo pipefail
+mkdir -p "$2"
+find "$1" -maxdepth 1 -name '*.jpg' -print0 |
+    xargs -0 -P "${3:-$(nproc)}" -I{} bash -c 'set -o pipefail; djpeg "$1" | cjpeg -quality 90 >"$2/${1##*/}"' _ {} "$2"
+EOF
+    chmod +x "$floor"
+    warm_cache
+    local cmds=(
+        -n "photodeid --region" "$(q "$BIN") clean $c -o $o --region 1500,500,1000,800"
+        -n "djpeg|cjpeg -P $JOBS" "$(q "$floor") $c $o $JOBS"
+    )
+    # Sanity: each command must succeed once before it is timed.
+    rm -rf "$OUT"
+    "$BIN" clean "$CORPUS" -o "$OUT" -q --region 1500,500,1000,800
+    rm -rf "$OUT"
+    "$floor" "$CORPUS" "$OUT" "$JOBS"
+    if ensure_imagemagick; then
+        rm -rf "$OUT" && mkdir -p "$OUT"
+        if "${MOGRIFY[@]}" -path "$OUT" -strip -region 1000x800+1500+500 -blur 0x25 "$CORPUS/IMG_0001.jpg"; then
+            cmds+=(-n "mogrify" "${MOGRIFY[*]} -path $o -strip -region 1000x800+1500+500 -blur 0x25 $c/*.jpg")
+        else
+            echo "redact: mogrify failed on one file; skipping that peer"
+        fi
+    else
+        echo "redact: skipped peer mogrify: ImageMagick not available"
+    fi
+    rm -rf "$OUT"
+    hf redact "rm -rf $o && mkdir -p $o" "${cmds[@]}"
+    report "$RESULTS/redact.json" "$BYTES" "photodeid --region/djpeg|cjpeg -P $JOBS" \
+        "mogrify/photodeid --region" | tee "$RESULTS/redact-summary.txt"
+    if [[ $HAVE_TIME == 1 ]]; then
+        rss "photodeid --region" "$BIN" clean "$CORPUS" -o "$OUT" --region 1500,500,1000,800 |
+            tee -a "$RESULTS/redact-summary.txt"
+    fi
+    rm -rf "$OUT"
+}
+
+# ---------------------------------------------------------- collage bench --
+# photodeid collage of three photos vs ImageMagick montage scaled to the same
+# output width (3 tiles of W/3-16 px plus an 8 px border on each side).
+bench_collage() {
+    say "collage"
+    if ! "$BIN" collage --help >/dev/null 2>&1; then
+        echo "collage: skipped: feature not built"
+        return 0
+    fi
+    local a="$CORPUS/IMG_0001.jpg" b="$CORPUS/IMG_0002.jpg" cc="$CORPUS/IMG_0003.jpg"
+    local dir="$WORK/collage"
+    rm -rf "$dir" && mkdir -p "$dir"
+    warm_cache
+    "$BIN" collage "$a" "$b" "$cc" -o "$dir/case.jpg"
+    local width tile
+    width="$(exiftool -s -s -s -ImageWidth "$dir/case.jpg")"
+    [[ "$width" =~ ^[0-9]+$ ]] || die "collage: cannot read output width"
+    tile=$((width / 3 - 16))
+    echo "collage: photodeid output is ${width}px wide; montage tiles ${tile}px + 8px borders"
+    local qa qb qc qd
+    qa="$(q "$a")"; qb="$(q "$b")"; qc="$(q "$cc")"; qd="$(q "$dir")"
+    local cmds=(-n "photodeid collage" "$(q "$BIN") collage $qa $qb $qc -o $qd/case.jpg")
+    if ensure_imagemagick; then
+        if "${MONTAGE[@]}" -label '%f' "$a" "$b" "$cc" -tile 3x1 -geometry "${tile}x${tile}+8+8" "$dir/montage.jpg"; then
+            cmds+=(-n "montage" "${MONTAGE[*]} -label '%f' $qa $qb $qc -tile 3x1 -geometry ${tile}x${tile}+8+8 $qd/montage.jpg")
+        else
+            echo "collage: montage failed; skipping that peer"
+        fi
+    else
+        echo "collage: skipped peer montage: ImageMagick not available"
+    fi
+    hf collage "rm -f $qd/case.jpg $qd/montage.jpg" "${cmds[@]}"
+    report "$RESULTS/collage.json" "$(stat -c %s "$a" "$b" "$cc" | awk '{s+=$1} END {print s}')" \
+        "montage/photodeid collage" | tee "$RESULTS/collage-summary.txt"
+}
+
+# ------------------------------------------------------------------- main --
+echo "photodeid: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))"
+echo "machine: $JOBS cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); $(hyperfine --version); exiftool $(exiftool -ver)"
+bench_clean
+bench_redact
+bench_collage
+say "results in $RESULTS"
