@@ -1,10 +1,11 @@
-//! Publishing an output: temporary file in the destination folder, flush,
-//! read back and verify, optional fsync, then an atomic rename. A reader never
-//! sees a partial file, and a failed verification leaves nothing behind.
+//! Publishing an output: verify the exact bytes to be written, write them to
+//! a temporary file in the destination folder, flush, optional fsync, then an
+//! atomic rename. A reader never sees a partial file, and a failed
+//! verification or write leaves nothing behind.
 
 use crate::error::{Error, Result};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::Path;
 
 /// How to publish.
@@ -17,8 +18,9 @@ pub struct WriteMode {
     pub sync: bool,
 }
 
-/// Writes `bytes` to `dest` atomically. `verify` receives the bytes read
-/// back from the temporary file; an error from it aborts the publish.
+/// Writes `bytes` to `dest` atomically. `verify` receives the very buffer
+/// that is written (the audit parses what lands on disk, byte for byte,
+/// without paying for a second read); an error from it aborts the publish.
 pub fn write_verified(
     dest: &Path,
     bytes: &[u8],
@@ -32,6 +34,7 @@ pub fn write_verified(
     if !mode.overwrite && dest.exists() {
         return Err(Error::OutputExists(dest.to_path_buf()));
     }
+    verify(bytes)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".photodeid-")
         .suffix(".tmp")
@@ -41,8 +44,6 @@ pub fn write_verified(
     file.write_all(bytes)
         .and_then(|_| file.flush())
         .map_err(|e| Error::io("write output", e))?;
-    let written = read_back(file).map_err(|e| Error::io("read back output", e))?;
-    verify(&written)?;
     if mode.sync {
         file.sync_all().map_err(|e| Error::io("sync output", e))?;
     }
@@ -63,13 +64,6 @@ pub fn write_verified(
         sync_dir(dir);
     }
     Ok(())
-}
-
-fn read_back(file: &mut File) -> std::io::Result<Vec<u8>> {
-    file.seek(SeekFrom::Start(0))?;
-    let mut buf = Vec::new();
-    file.read_to_end(&mut buf)?;
-    Ok(buf)
 }
 
 /// Temporary files are created 0600; outputs get the usual 0644.

@@ -11,6 +11,7 @@
 //! - [`metadata`]: categories and findings (the inventory both `clean` and `check` use).
 //! - [`pixels`]: decode under limits, orientation, re-encode.
 //! - [`pipeline`]: the per-file pipeline; [`batch`]: many files in parallel.
+//! - [`region`], [`redact`]: regions as the user writes them, and their irreversible destruction.
 //! - [`pseudonym`], [`commit`], [`scan`]: names, atomic writes, input walking.
 //!
 //! What is removed: EXIF (except a lone Orientation tag), GPS, maker notes,
@@ -28,6 +29,8 @@ pub mod metadata;
 pub mod pipeline;
 pub mod pixels;
 pub mod pseudonym;
+pub mod redact;
+pub mod region;
 pub mod scan;
 
 pub use container::{Format, Limits};

@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 use crate::metadata::Inventory;
 use crate::pixels::{self, EncodeOptions};
 use crate::pseudonym::Naming;
+use crate::redact::{self, Redaction};
+use crate::region::{self, ManifestRow, RegionSpec};
 use crate::scan::Job;
 use image::DynamicImage;
 use serde::Serialize;
@@ -34,8 +36,8 @@ pub struct CleanOptions<'a> {
     pub limits: Limits,
     /// JPEG quality of re-encodes; `None` matches the source's estimate, else 92.
     pub quality: Option<u8>,
-    /// Pixel edits (regions). Any edit forces a re-encode.
-    pub edit: Option<Edit<'a>>,
+    /// Regions to destroy. Any region forces a re-encode.
+    pub redaction: Option<Redaction<'a>>,
 }
 
 /// How an output was made.
@@ -58,6 +60,8 @@ pub struct Cleaned {
     pub removed: Inventory,
     /// The orientation the output displays with (kept tag), or 1.
     pub orientation: u16,
+    /// Things the user should know (a region clipped at the image border).
+    pub warnings: Vec<String>,
 }
 
 fn extension_of(path: &Path) -> Option<&str> {
@@ -88,12 +92,17 @@ pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -
     let format = parsed.format;
     let orientation = parsed.orientation();
     let must_reencode = format == Format::Tiff
-        || opts.edit.is_some()
+        || opts.redaction.is_some()
         || (orientation != 1
             && (format == Format::Png || opts.orientation == OrientationMode::Apply));
     let removed = Inventory(parsed.inventory.identifying().cloned().collect());
+    let mut warnings = Vec::new();
     let (bytes, method, out_orientation) = if must_reencode {
-        (reencode(input, &parsed, opts)?, Method::Reencoded, 1)
+        (
+            reencode(input, &parsed, opts, &mut warnings)?,
+            Method::Reencoded,
+            1,
+        )
     } else {
         let policy = RewritePolicy {
             keep_icc: !opts.strip_icc,
@@ -108,15 +117,18 @@ pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -
         method,
         removed,
         orientation: out_orientation,
+        warnings,
     })
 }
 
-fn reencode(input: &[u8], parsed: &Parsed, opts: &CleanOptions) -> Result<Vec<u8>> {
-    if is_animated(parsed)
-        || matches!(&parsed.container, Container::Gif(_))
-            && opts.edit.is_some()
-            && gif_frames(input) > 1
-    {
+fn reencode(
+    input: &[u8],
+    parsed: &Parsed,
+    opts: &CleanOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<u8>> {
+    let gif = matches!(&parsed.container, Container::Gif(_));
+    if is_animated(parsed) || (gif && gif_frames(input) > 1) {
         return Err(Error::Unsupported(
             "animated image: only the lossless metadata strip is possible, not rotation or regions"
                 .into(),
@@ -124,8 +136,8 @@ fn reencode(input: &[u8], parsed: &Parsed, opts: &CleanOptions) -> Result<Vec<u8
     }
     let format = parsed.format;
     let mut decoded = pixels::decode_upright(input, format, parsed.orientation(), &opts.limits)?;
-    if let Some(edit) = opts.edit {
-        edit(&mut decoded.image)?;
+    if let Some(r) = &opts.redaction {
+        warnings.extend(redact::apply(&mut decoded.image, r)?);
     }
     let quality = opts.quality.unwrap_or_else(|| match &parsed.container {
         Container::Jpeg(j) => j
@@ -237,6 +249,7 @@ pub enum Status {
 #[derive(Debug)]
 pub struct Done {
     pub status: Status,
+    pub warnings: Vec<String>,
     pub format: Format,
     pub method: Method,
     pub removed: Inventory,
@@ -260,6 +273,27 @@ pub struct FileSettings<'a> {
     pub dry_run: bool,
     /// Largest input file read, in bytes.
     pub max_file_bytes: u64,
+    /// Regions for every file (`--region`).
+    pub regions: Vec<RegionSpec>,
+    /// Regions per file (`--regions` manifest), matched on the path relative to its input.
+    pub manifest: Vec<ManifestRow>,
+    pub effect: region::Effect,
+    pub fill: [u8; 3],
+}
+
+impl FileSettings<'_> {
+    /// The regions that apply to `job`: the global ones plus matching manifest rows.
+    pub fn regions_for(&self, job: &Job) -> Vec<RegionSpec> {
+        let rel = job.relative.to_string_lossy();
+        let mut v = self.regions.clone();
+        v.extend(
+            self.manifest
+                .iter()
+                .filter(|row| region::glob_match(&row.pattern, &rel))
+                .map(|row| row.region.clone()),
+        );
+        v
+    }
 }
 
 /// Reads, cleans, audits and publishes one file. Never panics on bad input;
@@ -295,9 +329,21 @@ fn process_inner(
     output: &mut Option<PathBuf>,
 ) -> Result<Done> {
     let input = read_input(&job.path, settings.max_file_bytes)?;
-    let cleaned = clean_bytes(&input, extension_of(&job.path), &settings.clean)?;
+    let regions = settings.regions_for(job);
+    let mut opts = settings.clean.clone();
+    if !regions.is_empty() {
+        opts.redaction = Some(Redaction {
+            regions: &regions,
+            default_effect: settings.effect,
+            fill: settings.fill,
+        });
+    }
+    let cleaned = clean_bytes(&input, extension_of(&job.path), &opts)?;
     let target = match dest {
-        Destination::File(p) => p.clone(),
+        Destination::File(p) => {
+            check_extension(p, cleaned.format)?;
+            p.clone()
+        }
         Destination::Folder { dir, naming } => match naming.pseudonym(&input)? {
             Some(name) => dir.join(format!("{name}.{}", cleaned.format.extension())),
             None => dir.join(&job.relative),
@@ -306,6 +352,7 @@ fn process_inner(
     *output = Some(target.clone());
     let done = |status| Done {
         status,
+        warnings: cleaned.warnings.clone(),
         format: cleaned.format,
         method: cleaned.method,
         removed: cleaned.removed.clone(),
@@ -332,6 +379,27 @@ fn process_inner(
         audit(written, &cleaned, &limits)
     })?;
     Ok(done(Status::Cleaned))
+}
+
+/// An explicit output name must not lie about the format (photodeid never converts).
+fn check_extension(path: &Path, format: Format) -> Result<()> {
+    let Some(ext) = extension_of(path).map(str::to_ascii_lowercase) else {
+        return Ok(());
+    };
+    let ok = match format {
+        Format::Jpeg => matches!(ext.as_str(), "jpg" | "jpeg" | "jpe" | "jfif"),
+        Format::Tiff => matches!(ext.as_str(), "tif" | "tiff"),
+        other => ext == other.extension(),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "the input is {} but the output name ends in .{ext}; use .{}",
+            format.name(),
+            format.extension()
+        )))
+    }
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

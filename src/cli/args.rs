@@ -102,6 +102,73 @@ pub struct CleanArgs {
     /// fsync every output before reporting it done (slower; for removable or network disks)
     #[arg(long)]
     pub sync: bool,
+
+    /// Region to destroy, repeatable: [SHAPE:]X,Y,W,H[:EFFECT]
+    ///
+    /// Values in pixels or percent (per value) of the photo as displayed (after
+    /// orientation). SHAPE is rect (default) or ellipse; EFFECT is fill, pixelate
+    /// or blur (default: --effect). Examples: `35%,20%,30%,15%`,
+    /// `ellipse:1200,400,600,300:pixelate`. A photo with regions is re-encoded,
+    /// upright, with no metadata at all.
+    #[arg(long = "region", value_name = "REGION", value_parser = parse_region)]
+    pub regions: Vec<photodeid::region::RegionSpec>,
+
+    /// CSV manifest of regions for batches: header `file,x,y,w,h[,shape][,effect]`
+    ///
+    /// `file` is a path relative to the input folder, or a glob (`*`, `?`, `**`).
+    /// A row that matches no input is an error.
+    #[arg(long = "regions", value_name = "FILE")]
+    pub regions_file: Option<PathBuf>,
+
+    /// Default effect for regions. fill is the safest; pixelate and blur keep only
+    /// coarse block averages (never a light, reversible blur)
+    #[arg(long, value_enum, default_value_t = EffectArg::Fill)]
+    pub effect: EffectArg,
+
+    /// Colour of the fill effect: RRGGBB hex or black/white/gray
+    #[arg(long, value_name = "COLOUR", default_value = "000000", value_parser = parse_colour)]
+    pub fill_color: [u8; 3],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EffectArg {
+    /// Solid colour (safest)
+    Fill,
+    /// Coarse blocks (at least 16 px and 1/8 of the region)
+    Pixelate,
+    /// Smooth interpolation of coarse block means
+    Blur,
+}
+
+impl From<EffectArg> for photodeid::region::Effect {
+    fn from(e: EffectArg) -> Self {
+        match e {
+            EffectArg::Fill => photodeid::region::Effect::Fill,
+            EffectArg::Pixelate => photodeid::region::Effect::Pixelate,
+            EffectArg::Blur => photodeid::region::Effect::Blur,
+        }
+    }
+}
+
+fn parse_region(s: &str) -> Result<photodeid::region::RegionSpec, String> {
+    s.parse()
+}
+
+fn parse_colour(s: &str) -> Result<[u8; 3], String> {
+    match s.to_ascii_lowercase().as_str() {
+        "black" => return Ok([0, 0, 0]),
+        "white" => return Ok([255, 255, 255]),
+        "gray" | "grey" => return Ok([128, 128, 128]),
+        _ => {}
+    }
+    let hex = s.trim_start_matches('#');
+    if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "bad colour {s:?}: use RRGGBB hex, black, white or gray"
+        ));
+    }
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|e| e.to_string());
+    Ok([byte(0)?, byte(2)?, byte(4)?])
 }
 
 #[derive(Debug, Args)]

@@ -10,10 +10,10 @@ use photodeid::pipeline::{
     CleanOptions, Destination, FileOutcome, FileSettings, OrientationMode, Status,
 };
 use photodeid::pseudonym::{self, Naming};
-use photodeid::{scan, FileError, Limits};
+use photodeid::{region, scan, FileError, Limits};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
@@ -68,6 +68,28 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         print_error(err);
         summary.record_failure();
     }
+    let manifest = match &a.regions_file {
+        Some(path) => region::read_manifest(path).map_err(|e| anyhow::anyhow!(e))?,
+        None => Vec::new(),
+    };
+    // A typo in the manifest must never silently leave a face unredacted.
+    for row in &manifest {
+        let matched = found
+            .jobs
+            .iter()
+            .any(|j| region::glob_match(&row.pattern, &j.relative.to_string_lossy()));
+        if !matched {
+            let path = a.regions_file.as_deref().unwrap_or(Path::new("regions"));
+            print_error(&FileError::new(
+                path,
+                photodeid::Error::Invalid(format!(
+                    "line {}: {:?} matches no input file",
+                    row.line, row.pattern
+                )),
+            ));
+            summary.record_failure();
+        }
+    }
     let settings = FileSettings {
         clean: CleanOptions {
             strip_icc: a.strip_icc,
@@ -80,7 +102,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
                 ..Limits::default()
             },
             quality: a.quality,
-            edit: None,
+            redaction: None,
         },
         write: WriteMode {
             overwrite: a.overwrite,
@@ -88,6 +110,10 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         },
         dry_run: a.dry_run,
         max_file_bytes: MAX_FILE_BYTES,
+        regions: a.regions.clone(),
+        manifest,
+        effect: a.effect.into(),
+        fill: a.fill_color,
     };
     let total = found.jobs.len();
     let progress = !a.quiet && !a.json && std::io::stderr().is_terminal() && total > 1;
@@ -200,6 +226,12 @@ fn write_map(path: &Path, rows: &[(String, String)], overwrite: bool) -> anyhow:
 
 fn report(a: &CleanArgs, outcome: &FileOutcome) {
     let out_name = outcome.output.as_deref().map(show).unwrap_or_default();
+    if let Ok(d) = &outcome.result {
+        for w in &d.warnings {
+            let line = format!("photodeid: {}: warning: {w}\n", show(&outcome.input));
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+    }
     match &outcome.result {
         Err(e) => {
             let err = FileError {
@@ -263,6 +295,3 @@ fn report(a: &CleanArgs, outcome: &FileOutcome) {
 fn clone_error(e: &photodeid::Error) -> photodeid::Error {
     photodeid::Error::Invalid(e.to_string())
 }
-
-#[allow(dead_code)]
-fn _assert_paths(_: PathBuf) {}

@@ -1,0 +1,361 @@
+//! Regions to redact, as the user writes them: `[SHAPE:]X,Y,W,H[:EFFECT]`,
+//! each value in pixels or percent of the photo *as displayed* (after
+//! orientation). Resolved against a concrete size, clipped to the image.
+//! Also the CSV manifest (`file,x,y,w,h[,shape][,effect]`) for batches.
+
+use crate::error::{Error, Result};
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+/// A coordinate or size: pixels, or percent of the displayed width/height.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Length {
+    Px(u32),
+    Percent(f64),
+}
+
+impl Length {
+    fn resolve(self, full: u32) -> i64 {
+        match self {
+            Length::Px(p) => p as i64,
+            Length::Percent(p) => (p / 100.0 * full as f64).round() as i64,
+        }
+    }
+}
+
+impl FromStr for Length {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let s = s.trim();
+        if let Some(p) = s.strip_suffix('%') {
+            let v: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad percentage {s:?}"))?;
+            if !(0.0..=100.0).contains(&v) {
+                return Err(format!("percentage {s:?} is outside 0-100%"));
+            }
+            Ok(Length::Percent(v))
+        } else {
+            let p = s.strip_suffix("px").unwrap_or(s).trim();
+            p.parse()
+                .map(Length::Px)
+                .map_err(|_| format!("bad pixel value {s:?}"))
+        }
+    }
+}
+
+impl fmt::Display for Length {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Length::Px(p) => write!(f, "{p}"),
+            Length::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shape {
+    #[default]
+    Rect,
+    Ellipse,
+}
+
+/// How a region is destroyed. All three are irreversible (see `redact`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Effect {
+    /// Solid colour: the safest.
+    #[default]
+    Fill,
+    /// Block means over blocks of at least 16 px and 1/8 of the region.
+    Pixelate,
+    /// Smooth interpolation of coarse block means (looks blurred, carries only the block grid).
+    Blur,
+}
+
+impl FromStr for Shape {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "rect" | "rectangle" | "box" => Ok(Shape::Rect),
+            "ellipse" | "oval" | "circle" => Ok(Shape::Ellipse),
+            other => Err(format!("unknown shape {other:?} (rect or ellipse)")),
+        }
+    }
+}
+
+impl FromStr for Effect {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fill" => Ok(Effect::Fill),
+            "pixelate" | "pixelize" | "mosaic" => Ok(Effect::Pixelate),
+            "blur" => Ok(Effect::Blur),
+            other => Err(format!("unknown effect {other:?} (blur, pixelate or fill)")),
+        }
+    }
+}
+
+/// A region as requested.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionSpec {
+    pub x: Length,
+    pub y: Length,
+    pub w: Length,
+    pub h: Length,
+    pub shape: Shape,
+    /// `None`: the run's default effect.
+    pub effect: Option<Effect>,
+}
+
+impl FromStr for RegionSpec {
+    type Err = String;
+    /// `[SHAPE:]X,Y,W,H[:EFFECT]`, e.g. `35%,20%,30%,15%`, `ellipse:10,10,200,80:pixelate`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let (shape, coords, effect) = match parts.as_slice() {
+            [c] => (None, *c, None),
+            [a, b] if a.contains(',') => (None, *a, Some(*b)),
+            [a, b] => (Some(*a), *b, None),
+            [a, b, c] => (Some(*a), *b, Some(*c)),
+            _ => {
+                return Err(format!(
+                    "bad region {s:?}: expected [SHAPE:]X,Y,W,H[:EFFECT]"
+                ))
+            }
+        };
+        let nums: Vec<&str> = coords.split(',').collect();
+        let [x, y, w, h] = nums.as_slice() else {
+            return Err(format!("bad region {s:?}: expected four values X,Y,W,H"));
+        };
+        let spec = RegionSpec {
+            x: x.parse()?,
+            y: y.parse()?,
+            w: w.parse()?,
+            h: h.parse()?,
+            shape: shape.map(str::parse).transpose()?.unwrap_or_default(),
+            effect: effect.map(str::parse).transpose()?,
+        };
+        for (name, v) in [("width", spec.w), ("height", spec.h)] {
+            if matches!(v, Length::Px(0)) || matches!(v, Length::Percent(p) if p <= 0.0) {
+                return Err(format!("bad region {s:?}: {name} must be more than 0"));
+            }
+        }
+        Ok(spec)
+    }
+}
+
+impl fmt::Display for RegionSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.shape == Shape::Ellipse {
+            write!(f, "ellipse:")?;
+        }
+        write!(f, "{},{},{},{}", self.x, self.y, self.w, self.h)
+    }
+}
+
+/// A region in pixels, inside the image. Built with `Rect::at(x, y).of_size(w, h)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rect {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+pub struct RectAt {
+    x: u32,
+    y: u32,
+}
+
+impl Rect {
+    pub fn at(x: u32, y: u32) -> RectAt {
+        RectAt { x, y }
+    }
+}
+
+impl RectAt {
+    pub fn of_size(self, w: u32, h: u32) -> Rect {
+        Rect {
+            x: self.x,
+            y: self.y,
+            w,
+            h,
+        }
+    }
+}
+
+/// A region ready to apply.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resolved {
+    pub rect: Rect,
+    pub shape: Shape,
+    pub effect: Effect,
+    /// Part of the requested region fell outside the image.
+    pub clipped: bool,
+}
+
+impl RegionSpec {
+    /// Resolves against a `width` x `height` displayed image; a region wholly outside is an error.
+    pub fn resolve(&self, width: u32, height: u32, default: Effect) -> Result<Resolved> {
+        let (x0, y0) = (self.x.resolve(width), self.y.resolve(height));
+        let (x1, y1) = (x0 + self.w.resolve(width), y0 + self.h.resolve(height));
+        let cx0 = x0.clamp(0, width as i64);
+        let cy0 = y0.clamp(0, height as i64);
+        let cx1 = x1.clamp(0, width as i64);
+        let cy1 = y1.clamp(0, height as i64);
+        if cx1 <= cx0 || cy1 <= cy0 {
+            return Err(Error::Invalid(format!(
+                "region {self} lies wholly outside the {width}x{height} image"
+            )));
+        }
+        Ok(Resolved {
+            rect: Rect::at(cx0 as u32, cy0 as u32).of_size((cx1 - cx0) as u32, (cy1 - cy0) as u32),
+            shape: self.shape,
+            effect: self.effect.unwrap_or(default),
+            clipped: (cx0, cy0, cx1, cy1) != (x0, y0, x1, y1),
+        })
+    }
+}
+
+/// One manifest row: a file path (relative to the input folder) or glob, and a region.
+#[derive(Debug, Clone)]
+pub struct ManifestRow {
+    /// 1-based line number, for error messages.
+    pub line: usize,
+    pub pattern: String,
+    pub region: RegionSpec,
+}
+
+/// Reads a regions manifest: CSV with a header `file,x,y,w,h[,shape][,effect]`.
+pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::io("cannot read regions manifest", e))?;
+    parse_manifest(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+}
+
+pub fn parse_manifest(text: &str) -> std::result::Result<Vec<ManifestRow>, String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(f), Some(x), Some(y), Some(w), Some(h)) =
+        (col("file"), col("x"), col("y"), col("w"), col("h"))
+    else {
+        return Err("header must name the columns file,x,y,w,h[,shape][,effect]".into());
+    };
+    let (shape, effect) = (col("shape"), col("effect"));
+    let mut rows = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| format!("line {line}: {e}"))?;
+        let get = |c: usize| rec.get(c).unwrap_or("").to_string();
+        let opt = |c: Option<usize>| c.map(get).filter(|v| !v.is_empty());
+        let mut spec = format!("{},{},{},{}", get(x), get(y), get(w), get(h));
+        if let Some(s) = opt(shape) {
+            spec = format!("{s}:{spec}");
+        }
+        if let Some(e) = opt(effect) {
+            spec = format!("{spec}:{e}");
+        }
+        let region = spec.parse().map_err(|e| format!("line {line}: {e}"))?;
+        let pattern = get(f);
+        if pattern.is_empty() {
+            return Err(format!("line {line}: empty file column"));
+        }
+        rows.push(ManifestRow {
+            line,
+            pattern,
+            region,
+        });
+    }
+    Ok(rows)
+}
+
+/// Glob match on `/`-separated paths: `*` and `?` stay within a path
+/// segment, `**` crosses segments.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some(b'*') if p.get(1) == Some(&b'*') => {
+                let rest = p[2..].strip_prefix(b"/").unwrap_or(&p[2..]);
+                (0..=s.len()).any(|i| go(rest, &s[i..]))
+            }
+            Some(b'*') => (0..=s.len())
+                .take_while(|&i| i == 0 || s[i - 1] != b'/')
+                .any(|i| go(&p[1..], &s[i..])),
+            Some(b'?') => s.first().is_some_and(|&c| c != b'/') && go(&p[1..], &s[1..]),
+            Some(&c) => s.first() == Some(&c) && go(&p[1..], &s[1..]),
+        }
+    }
+    let norm = |s: &str| s.replace('\\', "/");
+    go(
+        norm(pattern).trim_start_matches("./").as_bytes(),
+        norm(path).as_bytes(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grammar() {
+        let r: RegionSpec = "ellipse:35%,20%,30%,15%:pixelate".parse().unwrap();
+        assert_eq!(r.shape, Shape::Ellipse);
+        assert_eq!(r.effect, Some(Effect::Pixelate));
+        assert_eq!(r.x, Length::Percent(35.0));
+        let r: RegionSpec = "10,10,200,80:fill".parse().unwrap();
+        assert_eq!(
+            (r.shape, r.effect, r.w),
+            (Shape::Rect, Some(Effect::Fill), Length::Px(200))
+        );
+        assert!("1,2,3".parse::<RegionSpec>().is_err());
+        assert!("1,2,0,4".parse::<RegionSpec>().is_err());
+        assert!("star:1,2,3,4".parse::<RegionSpec>().is_err());
+        assert!("1,2,3,4:smudge".parse::<RegionSpec>().is_err());
+        assert!("1,2,3,140%".parse::<RegionSpec>().is_err());
+    }
+
+    #[test]
+    fn percent_scales_and_clipping() {
+        let r: RegionSpec = "50%,50%,50%,25%".parse().unwrap();
+        let a = r.resolve(200, 100, Effect::Fill).unwrap();
+        assert_eq!(a.rect, Rect::at(100, 50).of_size(100, 25));
+        let b = r.resolve(4000, 3000, Effect::Fill).unwrap();
+        assert_eq!(b.rect, Rect::at(2000, 1500).of_size(2000, 750));
+        let partly: RegionSpec = "150,10,100,10".parse().unwrap();
+        let c = partly.resolve(200, 100, Effect::Blur).unwrap();
+        assert!(c.clipped);
+        assert_eq!(c.rect.w, 50);
+        let outside: RegionSpec = "300,10,10,10".parse().unwrap();
+        assert!(outside.resolve(200, 100, Effect::Fill).is_err());
+    }
+
+    #[test]
+    fn manifest_and_globs() {
+        let m = parse_manifest(
+            "file,x,y,w,h,shape,effect\ncase1/*.jpg,1,2,3,4,ellipse,\nb.png,10%,10%,5%,5%,,blur\n",
+        )
+        .unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].region.shape, Shape::Ellipse);
+        assert_eq!(m[1].region.effect, Some(Effect::Blur));
+        assert!(parse_manifest("name,x\n").is_err());
+        assert!(glob_match("case1/*.jpg", "case1/a.jpg"));
+        assert!(!glob_match("case1/*.jpg", "case1/sub/a.jpg"));
+        assert!(glob_match("**/*.jpg", "case1/sub/a.jpg"));
+        assert!(glob_match("a?.png", "ab.png"));
+        assert!(!glob_match("a.png", "b/a.png"));
+    }
+}
