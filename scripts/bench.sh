@@ -419,8 +419,8 @@ bench_collage() {
     qa="$(q "$a")"; qb="$(q "$b")"; qc="$(q "$cc")"; qd="$(q "$dir")"
     local cmds=(-n "photodeid collage" "$(q "$BIN") collage $qa $qb $qc -o $qd/case.jpg")
     if ensure_imagemagick; then
-        if "${MONTAGE[@]}" -label '%f' "$a" "$b" "$cc" -tile 3x1 -geometry "${tile}x${tile}+8+8" "$dir/montage.jpg"; then
-            cmds+=(-n "montage" "${MONTAGE[*]} -label '%f' $qa $qb $qc -tile 3x1 -geometry ${tile}x${tile}+8+8 $qd/montage.jpg")
+        if "${MONTAGE[@]}" -label '%f' "$a" "$b" "$cc" -tile 3x1 -geometry "${tile}x+8+8" "$dir/montage.jpg"; then
+            cmds+=(-n "montage" "${MONTAGE[*]} -label '%f' $qa $qb $qc -tile 3x1 -geometry ${tile}x+8+8 $qd/montage.jpg")
         else
             echo "collage: montage failed; skipping that peer"
         fi

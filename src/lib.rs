@@ -13,6 +13,7 @@
 //! - [`pipeline`]: the per-file pipeline; [`batch`]: many files in parallel.
 //! - [`region`], [`redact`]: regions as the user writes them, and their irreversible destruction.
 //! - [`pseudonym`], [`commit`], [`scan`]: names, atomic writes, input walking.
+//! - [`collage`]: before/after collages (layout, labels, time intervals).
 //!
 //! What is removed: EXIF (except a lone Orientation tag), GPS, maker notes,
 //! thumbnails and previews, XMP, IPTC/Photoshop, comments, text chunks, C2PA,
@@ -20,6 +21,7 @@
 //! profile (unless asked), and what display needs.
 
 pub mod batch;
+pub mod collage;
 pub mod commit;
 pub mod container;
 pub mod describe;

@@ -11,7 +11,6 @@ use crate::pseudonym::Naming;
 use crate::redact::{self, Redaction};
 use crate::region::{self, ManifestRow, RegionSpec};
 use crate::scan::Job;
-use image::DynamicImage;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -26,8 +25,6 @@ pub enum OrientationMode {
 }
 
 /// A pixel edit applied to the upright picture before re-encoding.
-pub type Edit<'a> = &'a (dyn Fn(&mut DynamicImage) -> Result<()> + Sync);
-
 /// Options of the cleaning core.
 #[derive(Clone, Default)]
 pub struct CleanOptions<'a> {
@@ -205,9 +202,21 @@ fn splice_png_colour_chunks(
 /// The self-audit: re-parses `bytes` with the same parser as `check` and
 /// refuses anything identifying, a changed format, or a lost orientation.
 pub fn audit(bytes: &[u8], expected: &Cleaned, limits: &Limits) -> Result<()> {
+    audit_encoded(bytes, expected.format, expected.orientation, limits)
+}
+
+/// The self-audit of any output photodeid made (cleaned photos, collages):
+/// it must parse as `format`, carry nothing identifying, and display with
+/// `orientation`.
+pub fn audit_encoded(
+    bytes: &[u8],
+    format: Format,
+    orientation: u16,
+    limits: &Limits,
+) -> Result<()> {
     let parsed = inspect(bytes, None, limits)
         .map_err(|e| Error::AuditFailed(format!("output does not parse: {e}")))?;
-    if parsed.format != expected.format {
+    if parsed.format != format {
         return Err(Error::AuditFailed("output format changed".into()));
     }
     if !parsed.inventory.is_clean() {
@@ -216,11 +225,10 @@ pub fn audit(bytes: &[u8], expected: &Cleaned, limits: &Limits) -> Result<()> {
             parsed.inventory.summary()
         )));
     }
-    if parsed.orientation() != expected.orientation {
+    if parsed.orientation() != orientation {
         return Err(Error::AuditFailed(format!(
-            "output orientation {} instead of {}",
+            "output orientation {} instead of {orientation}",
             parsed.orientation(),
-            expected.orientation
         )));
     }
     Ok(())
@@ -308,7 +316,8 @@ pub fn process_file(job: &Job, dest: &Destination, settings: &FileSettings) -> F
     }
 }
 
-fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
+/// Reads an input file, refusing anything but a regular file of at most `max` bytes (0: no limit).
+pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io("cannot read", e))?;
     if !meta.is_file() {
         return Err(Error::Invalid("not a regular file".into()));

@@ -27,6 +27,8 @@ pub enum Command {
     Clean(CleanArgs),
     /// Audit photos: list the identifying content each one carries
     Check(CheckArgs),
+    /// Before/after collage of photos, or one per case folder (--cases)
+    Collage(CollageArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,6 +105,13 @@ pub struct CleanArgs {
     #[arg(long)]
     pub sync: bool,
 
+    #[command(flatten)]
+    pub region: RegionArgs,
+}
+
+/// Region redaction options, shared by `clean` and `collage`.
+#[derive(Debug, Args)]
+pub struct RegionArgs {
     /// Region to destroy, repeatable: [SHAPE:]X,Y,W,H[:EFFECT]
     ///
     /// Values in pixels or percent (per value) of the photo as displayed (after
@@ -188,6 +197,103 @@ pub struct CheckArgs {
     /// Refuse images larger than this many megapixels
     #[arg(long, value_name = "MP", default_value_t = 200)]
     pub max_megapixels: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// Side by side, scaled to a common height
+    Row,
+    /// Stacked, scaled to a common width
+    Column,
+    /// Rows and columns (ceil(sqrt(n)) columns), common height
+    Grid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CollageFormatArg {
+    Jpg,
+    Png,
+    /// Lossless WebP
+    Webp,
+}
+
+#[derive(Debug, Args)]
+#[command(long_about = "Make a before/after collage.\n\n\
+        photodeid collage a.jpg b.jpg c.jpg -o case.jpg puts the photos in the given order. \
+        photodeid collage --cases DIR -o OUTDIR makes one collage per subfolder of DIR, its \
+        photos ordered by capture time (EXIF DateTimeOriginal, then CreateDate, then file \
+        time, then name), named by a pseudonym. The collage carries no metadata. \
+        Exit codes: 0 success; 1 a photo or case failed; 2 usage or fatal error.")]
+pub struct CollageArgs {
+    /// Photos, in the order they appear (not with --cases)
+    #[arg(required_unless_present = "cases", conflicts_with = "cases")]
+    pub photos: Vec<PathBuf>,
+
+    /// A folder of case folders: one collage per subfolder, photos ordered by capture time
+    #[arg(long, value_name = "DIR")]
+    pub cases: Option<PathBuf>,
+
+    /// Output file (format from its extension: jpg, png, webp), or output folder with --cases
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+
+    /// Labels under the tiles, comma-separated, one per photo [default: Before,During,After]
+    #[arg(long, value_name = "A,B,...")]
+    pub labels: Option<String>,
+
+    /// Add the interval since the first photo to each label (Day 0, Month 6, Year 1 Month 3)
+    #[arg(long)]
+    pub time_labels: bool,
+
+    /// Title above the tiles
+    #[arg(long, value_name = "TEXT")]
+    pub title: Option<String>,
+
+    /// How tiles are arranged
+    #[arg(long, value_enum, default_value_t = LayoutArg::Row)]
+    pub layout: LayoutArg,
+
+    /// Largest output width in pixels; tiles shrink to fit
+    #[arg(long, value_name = "PX", default_value_t = photodeid::collage::DEFAULT_MAX_WIDTH,
+          value_parser = clap::value_parser!(u32).range(64..=60_000))]
+    pub max_width: u32,
+
+    /// Mirror these tiles left-right (1-based positions, comma-separated: --flip 2,3)
+    #[arg(long, value_name = "N,...", value_delimiter = ',',
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub flip: Vec<u32>,
+
+    /// Output format with --cases
+    #[arg(long, value_enum, default_value_t = CollageFormatArg::Jpg, requires = "cases")]
+    pub format: CollageFormatArg,
+
+    /// JPEG quality of the collage
+    #[arg(long, value_name = "1-100", default_value_t = 92,
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
+
+    /// Keyed pseudonyms for case collages: same folder name, same output name
+    #[arg(long, value_name = "FILE", requires = "cases")]
+    pub name_key: Option<PathBuf>,
+
+    /// Write the case folder -> collage link to this CSV file (refused inside OUT)
+    #[arg(long, value_name = "FILE", requires = "cases")]
+    pub map: Option<PathBuf>,
+
+    /// Replace outputs that already exist (default: never)
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Print only errors
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Refuse images larger than this many megapixels (decompression bombs)
+    #[arg(long, value_name = "MP", default_value_t = 200)]
+    pub max_megapixels: u64,
+
+    #[command(flatten)]
+    pub region: RegionArgs,
 }
 
 pub fn parse() -> Cli {

@@ -2,14 +2,14 @@
 //! the summary and the optional original → pseudonym map.
 
 use super::args::{CleanArgs, OrientationArg};
+use super::common::{check_map, naming, write_map};
 use super::{print_error, sanitize, show};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use photodeid::batch::{self, Summary};
-use photodeid::commit::{self, WriteMode};
+use photodeid::commit::WriteMode;
 use photodeid::pipeline::{
     CleanOptions, Destination, FileOutcome, FileSettings, OrientationMode, Status,
 };
-use photodeid::pseudonym::{self, Naming};
 use photodeid::{region, scan, FileError, Limits};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
@@ -44,15 +44,9 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(&out_dir)
             .with_context(|| format!("cannot create output folder {}", out_dir.display()))?;
     }
-    let naming = naming(&a, &out_dir)?;
+    let naming = naming(a.keep_names, a.name_key.as_deref(), &out_dir, a.quiet)?;
     if let Some(map) = &a.map {
-        refuse_inside(map, &out_dir, "--map")?;
-        if map.exists() && !a.overwrite {
-            bail!(
-                "map file {} exists (use --overwrite to replace it)",
-                map.display()
-            );
-        }
+        check_map(map, &out_dir, a.overwrite)?;
     }
     let dest = if single_file {
         Destination::File(a.output.clone())
@@ -68,7 +62,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         print_error(err);
         summary.record_failure();
     }
-    let manifest = match &a.regions_file {
+    let manifest = match &a.region.regions_file {
         Some(path) => region::read_manifest(path).map_err(|e| anyhow::anyhow!(e))?,
         None => Vec::new(),
     };
@@ -79,7 +73,11 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .any(|j| region::glob_match(&row.pattern, &j.relative.to_string_lossy()));
         if !matched {
-            let path = a.regions_file.as_deref().unwrap_or(Path::new("regions"));
+            let path = a
+                .region
+                .regions_file
+                .as_deref()
+                .unwrap_or(Path::new("regions"));
             print_error(&FileError::new(
                 path,
                 photodeid::Error::Invalid(format!(
@@ -110,10 +108,10 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         },
         dry_run: a.dry_run,
         max_file_bytes: MAX_FILE_BYTES,
-        regions: a.regions.clone(),
+        regions: a.region.regions.clone(),
         manifest,
-        effect: a.effect.into(),
-        fill: a.fill_color,
+        effect: a.region.effect.into(),
+        fill: a.region.fill_color,
     };
     let total = found.jobs.len();
     let progress = !a.quiet && !a.json && std::io::stderr().is_terminal() && total > 1;
@@ -163,65 +161,6 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn naming(a: &CleanArgs, out_dir: &Path) -> anyhow::Result<Naming> {
-    if a.keep_names {
-        return Ok(Naming::Keep);
-    }
-    let Some(key_path) = &a.name_key else {
-        return Ok(Naming::Random);
-    };
-    refuse_inside(key_path, out_dir, "--name-key")?;
-    let (key, created) = pseudonym::load_or_create_key(key_path)
-        .with_context(|| format!("name key {}", key_path.display()))?;
-    if created && !a.quiet {
-        eprintln!(
-            "photodeid: created a new name key in {} (keep it private: it links names across runs)",
-            key_path.display()
-        );
-    }
-    Ok(Naming::Keyed(key))
-}
-
-/// The map and the key re-identify patients: they must never land in the shared output.
-fn refuse_inside(path: &Path, out_dir: &Path, what: &str) -> anyhow::Result<()> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let (Ok(p), Ok(o)) = (parent.canonicalize(), out_dir.canonicalize()) else {
-        return Ok(());
-    };
-    if p.starts_with(&o) {
-        bail!(
-            "{what} {} is inside the output folder {}: it links photos back to patients, keep it elsewhere",
-            path.display(),
-            out_dir.display()
-        );
-    }
-    Ok(())
-}
-
-fn write_map(path: &Path, rows: &[(String, String)], overwrite: bool) -> anyhow::Result<()> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["original", "pseudonym"])?;
-    let mut sorted: Vec<&(String, String)> = rows.iter().collect();
-    sorted.sort();
-    for (orig, out) in sorted {
-        w.write_record([orig, out])?;
-    }
-    let bytes = w.into_inner().context("map")?;
-    commit::write_atomic(
-        path,
-        &bytes,
-        WriteMode {
-            overwrite,
-            sync: true,
-        },
-    )
-    .with_context(|| format!("cannot write map {}", path.display()))?;
-    Ok(())
 }
 
 fn report(a: &CleanArgs, outcome: &FileOutcome) {

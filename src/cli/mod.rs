@@ -3,6 +3,8 @@
 pub mod args;
 mod check;
 mod clean;
+mod collage;
+mod common;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -11,6 +13,7 @@ pub fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         args::Command::Clean(a) => clean::run(a),
         args::Command::Check(a) => check::run(a),
+        args::Command::Collage(a) => collage::run(a),
     }
 }
 

@@ -1,0 +1,87 @@
+//! Helpers shared by the commands that name outputs: the naming scheme from
+//! `--keep-names` / `--name-key`, the guard that keeps re-identifying files
+//! out of the shared output, and the original → pseudonym map.
+
+use anyhow::{bail, Context};
+use photodeid::commit::{self, WriteMode};
+use photodeid::pseudonym::{self, Naming};
+use std::path::Path;
+
+/// The naming scheme: kept names, keyed pseudonyms (`--name-key`, the key is
+/// created when missing), or random pseudonyms.
+pub fn naming(
+    keep_names: bool,
+    name_key: Option<&Path>,
+    out_dir: &Path,
+    quiet: bool,
+) -> anyhow::Result<Naming> {
+    if keep_names {
+        return Ok(Naming::Keep);
+    }
+    let Some(key_path) = name_key else {
+        return Ok(Naming::Random);
+    };
+    refuse_inside(key_path, out_dir, "--name-key")?;
+    let (key, created) = pseudonym::load_or_create_key(key_path)
+        .with_context(|| format!("name key {}", key_path.display()))?;
+    if created && !quiet {
+        eprintln!(
+            "photodeid: created a new name key in {} (keep it private: it links names across runs)",
+            key_path.display()
+        );
+    }
+    Ok(Naming::Keyed(key))
+}
+
+/// The map and the key re-identify patients: they must never land in the shared output.
+pub fn refuse_inside(path: &Path, out_dir: &Path, what: &str) -> anyhow::Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (Ok(p), Ok(o)) = (parent.canonicalize(), out_dir.canonicalize()) else {
+        return Ok(());
+    };
+    if p.starts_with(&o) {
+        bail!(
+            "{what} {} is inside the output folder {}: it links photos back to patients, keep it elsewhere",
+            path.display(),
+            out_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses an existing map unless `--overwrite`, before any work is done.
+pub fn check_map(map: &Path, out_dir: &Path, overwrite: bool) -> anyhow::Result<()> {
+    refuse_inside(map, out_dir, "--map")?;
+    if map.exists() && !overwrite {
+        bail!(
+            "map file {} exists (use --overwrite to replace it)",
+            map.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes the `original,pseudonym` CSV atomically, rows sorted.
+pub fn write_map(path: &Path, rows: &[(String, String)], overwrite: bool) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["original", "pseudonym"])?;
+    let mut sorted: Vec<&(String, String)> = rows.iter().collect();
+    sorted.sort();
+    for (orig, out) in sorted {
+        w.write_record([orig, out])?;
+    }
+    let bytes = w.into_inner().context("map")?;
+    commit::write_atomic(
+        path,
+        &bytes,
+        WriteMode {
+            overwrite,
+            sync: true,
+        },
+    )
+    .with_context(|| format!("cannot write map {}", path.display()))?;
+    Ok(())
+}
