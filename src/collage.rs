@@ -633,7 +633,14 @@ pub fn encode(img: &RgbImage, format: Format, quality: u8, limits: &Limits) -> R
         )));
     }
     let dynamic = DynamicImage::ImageRgb8(img.clone());
-    let bytes = pixels::encode(&dynamic, format, &EncodeOptions { quality, icc: None })?;
+    let bytes = pixels::encode(
+        &dynamic,
+        format,
+        &EncodeOptions {
+            quality,
+            ..EncodeOptions::default()
+        },
+    )?;
     pipeline::audit_encoded(&bytes, format, 1, limits)?;
     Ok(bytes)
 }

@@ -150,7 +150,11 @@ fn reencode(
     } else {
         decoded.icc.take()
     };
-    let enc = EncodeOptions { quality, icc };
+    let enc = EncodeOptions {
+        quality,
+        icc,
+        tiff: decoded.tiff,
+    };
     let mut out = pixels::encode(&decoded.image, format, &enc)?;
     if let Container::Png(p) = &parsed.container {
         out = splice_png_colour_chunks(&out, p, opts)?;

@@ -13,6 +13,57 @@ use std::io::Cursor;
 pub struct Decoded {
     pub image: DynamicImage,
     pub icc: Option<Vec<u8>>,
+    /// TIFF only: structural tags a TIFF re-encode must carry over.
+    pub tiff: TiffLayout,
+}
+
+/// What a TIFF's extra channel means and its print resolution: structural,
+/// not identifying, and lost by a bare re-encode (an RGBA file with no
+/// ExtraSamples leaves readers guessing whether its alpha is premultiplied).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TiffLayout {
+    /// ExtraSamples of the alpha channel (1 associated, 2 unassociated).
+    pub extra_samples: Option<u16>,
+    /// X and Y resolution as rationals, and the ResolutionUnit.
+    pub resolution: Option<((u32, u32), (u32, u32), u16)>,
+}
+
+impl TiffLayout {
+    /// Reads the layout tags of the first image; anything unreadable is left out.
+    fn read(bytes: &[u8]) -> TiffLayout {
+        use tiff::decoder::{ifd::Value, Decoder};
+        use tiff::tags::Tag;
+        let Ok(mut d) = Decoder::new(Cursor::new(bytes)) else {
+            return TiffLayout::default();
+        };
+        let extra_samples = d
+            .find_tag_unsigned_vec::<u16>(Tag::ExtraSamples)
+            .ok()
+            .flatten()
+            .and_then(|v| v.first().copied());
+        let mut rational = |tag| match d.find_tag(tag) {
+            Ok(Some(Value::Rational(n, d))) if n > 0 && d > 0 => Some((n, d)),
+            _ => None,
+        };
+        let (x, y) = (rational(Tag::XResolution), rational(Tag::YResolution));
+        let unit = d
+            .find_tag_unsigned::<u16>(Tag::ResolutionUnit)
+            .ok()
+            .flatten()
+            .unwrap_or(2);
+        TiffLayout {
+            extra_samples,
+            resolution: x.zip(y).map(|(x, y)| (x, y, unit)),
+        }
+    }
+
+    /// The layout after a rotation by a quarter turn (axes swapped).
+    fn transposed(self) -> TiffLayout {
+        TiffLayout {
+            resolution: self.resolution.map(|(x, y, u)| (y, x, u)),
+            ..self
+        }
+    }
 }
 
 /// Decodes `bytes` under `limits` and applies the EXIF `orientation`, so the
@@ -26,6 +77,9 @@ pub fn decode_upright(
     let mut decoded = decode(bytes, format, limits)?;
     if let Some(o) = Orientation::from_exif(orientation as u8) {
         decoded.image.apply_orientation(o);
+        if (5..=8).contains(&orientation) {
+            decoded.tiff = decoded.tiff.transposed();
+        }
     }
     Ok(decoded)
 }
@@ -51,7 +105,15 @@ pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded> 
             limits.max_pixels / 1_000_000
         )));
     }
-    Ok(Decoded { image: img, icc })
+    let tiff = match format {
+        Format::Tiff => TiffLayout::read(bytes),
+        _ => TiffLayout::default(),
+    };
+    Ok(Decoded {
+        image: img,
+        icc,
+        tiff,
+    })
 }
 
 /// How to encode a re-encoded output.
@@ -60,6 +122,8 @@ pub struct EncodeOptions {
     /// JPEG quality 1..=100.
     pub quality: u8,
     pub icc: Option<Vec<u8>>,
+    /// TIFF only: alpha meaning and resolution to keep.
+    pub tiff: TiffLayout,
 }
 
 /// Encodes `img` as `format` with no metadata but the optional ICC profile.
@@ -139,17 +203,34 @@ fn encode_jpeg(img: &DynamicImage, opts: &EncodeOptions, out: &mut Vec<u8>) -> R
 
 /// TIFF with Deflate (lossless) and only the structural tags the tiff crate writes.
 fn encode_tiff(img: &DynamicImage, opts: &EncodeOptions, out: &mut Vec<u8>) -> Result<()> {
-    use tiff::encoder::{colortype, compression::DeflateLevel, Compression, TiffEncoder};
-    use tiff::tags::Tag;
+    use tiff::encoder::{colortype, compression::DeflateLevel, Compression, Rational, TiffEncoder};
+    use tiff::tags::{ResolutionUnit, Tag};
     let err = |e: tiff::TiffError| Error::Encode(e.to_string());
     let (w, h) = (img.width(), img.height());
     let mut cursor = Cursor::new(out);
     let mut enc = TiffEncoder::new(&mut cursor)
         .map_err(err)?
         .with_compression(Compression::Deflate(DeflateLevel::Balanced));
+    let layout = opts.tiff;
     macro_rules! write {
         ($ct:ty, $data:expr) => {{
             let mut image = enc.new_image::<$ct>(w, h).map_err(err)?;
+            if let Some(((xn, xd), (yn, yd), unit)) = layout.resolution {
+                image.resolution_unit(
+                    ResolutionUnit::from_u16(unit).unwrap_or(ResolutionUnit::Inch),
+                );
+                image.x_resolution(Rational { n: xn, d: xd });
+                image.y_resolution(Rational { n: yn, d: yd });
+            }
+            if img.color().has_alpha() {
+                // The colour type counts the alpha channel but does not say
+                // what it means; unassociated unless the source said otherwise.
+                let meaning = layout.extra_samples.filter(|&v| v == 1).unwrap_or(2);
+                image
+                    .encoder()
+                    .write_tag(Tag::ExtraSamples, meaning)
+                    .map_err(err)?;
+            }
             if let Some(icc) = &opts.icc {
                 image
                     .encoder()
@@ -167,6 +248,13 @@ fn encode_tiff(img: &DynamicImage, opts: &EncodeOptions, out: &mut Vec<u8>) -> R
         DynamicImage::ImageRgba16(rgba) => write!(colortype::RGBA16, rgba.as_raw()),
         DynamicImage::ImageLumaA8(_) | DynamicImage::ImageRgba8(_) => {
             write!(colortype::RGBA8, img.to_rgba8().as_raw())
+        }
+        DynamicImage::ImageLumaA16(_) => write!(colortype::RGBA16, img.to_rgba16().as_raw()),
+        other if other.color().has_alpha() => {
+            write!(colortype::RGBA16, other.to_rgba16().as_raw())
+        }
+        other if other.color().bits_per_pixel() > 32 => {
+            write!(colortype::RGB16, other.to_rgb16().as_raw())
         }
         other => write!(colortype::RGB8, other.to_rgb8().as_raw()),
     }
@@ -207,6 +295,39 @@ pub fn estimate_jpeg_quality(dqt_payload: &[u8]) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tiff_roundtrip(img: DynamicImage, tiff: TiffLayout) -> TiffLayout {
+        let opts = EncodeOptions {
+            tiff,
+            ..EncodeOptions::default()
+        };
+        let bytes = encode(&img, Format::Tiff, &opts).unwrap();
+        let back = decode(&bytes, Format::Tiff, &Limits::default()).unwrap();
+        assert_eq!(back.image.as_bytes(), img.as_bytes(), "TIFF is lossless");
+        back.tiff
+    }
+
+    #[test]
+    fn tiff_keeps_alpha_meaning_and_resolution() {
+        let rgba = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
+            5,
+            3,
+            image::Rgba([9, 8, 7, 6]),
+        ));
+        let layout = TiffLayout {
+            extra_samples: Some(1),
+            resolution: Some(((300, 1), (150, 1), 2)),
+        };
+        assert_eq!(tiff_roundtrip(rgba.clone(), layout), layout);
+        // No source layout: alpha is declared unassociated, never left unspecified.
+        let bare = tiff_roundtrip(rgba, TiffLayout::default());
+        assert_eq!(bare.extra_samples, Some(2));
+        let rgb = DynamicImage::ImageRgb8(image::RgbImage::new(4, 4));
+        assert_eq!(
+            tiff_roundtrip(rgb, TiffLayout::default()).extra_samples,
+            None
+        );
+    }
 
     #[test]
     fn quality_estimate_inverts_ijg_scaling() {
