@@ -24,9 +24,11 @@ pub struct Decoded {
 pub struct TiffLayout {
     /// ExtraSamples of the alpha channel (1 associated, 2 unassociated).
     pub extra_samples: Option<u16>,
-    /// X and Y resolution as rationals, and the ResolutionUnit.
-    pub resolution: Option<((u32, u32), (u32, u32), u16)>,
+    pub resolution: Option<Resolution>,
 }
+
+/// X and Y resolution as (numerator, denominator), and the ResolutionUnit.
+pub type Resolution = ((u32, u32), (u32, u32), u16);
 
 impl TiffLayout {
     /// Reads the layout tags of the first image; anything unreadable is left out.
