@@ -5,5 +5,6 @@ mod util;
 mod check;
 mod clean;
 mod collage;
+mod full_disk;
 mod fuzz;
 mod redact;
