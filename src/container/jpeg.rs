@@ -57,7 +57,7 @@ fn truncated(what: &str) -> Error {
 /// stuffed 0xFF00, a restart marker or fill bytes.
 fn scan_end(b: &[u8], mut i: usize) -> Result<usize> {
     loop {
-        let ff = b[i..].iter().position(|&x| x == 0xFF).ok_or_else(|| {
+        let ff = memchr::memchr(0xFF, &b[i..]).ok_or_else(|| {
             truncated("scan data runs to the end of the file (no end-of-image marker)")
         })?;
         i += ff;
