@@ -299,11 +299,13 @@ pub struct CollageArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(long_about = "Serve a local web page to mark regions and export clean photos.\n\n\
+#[command(
+    long_about = "Serve a local web page to mark regions and export clean photos.\n\n\
         The server listens on 127.0.0.1 only and prints its address with a random token; \
         every request without the token is refused. It reads photos only inside FOLDER and \
         writes only into the output folder (cleaned photos, collages) and FOLDER's regions \
-        manifest (.photodeid-regions.csv). Stop it with Ctrl-C.")]
+        manifest (.photodeid-regions.csv). Stop it with Ctrl-C."
+)]
 pub struct ServeArgs {
     /// The folder of photos (subfolders are series, or cases)
     #[arg(default_value = ".")]

@@ -42,8 +42,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         max_file_bytes: MAX_FILE_BYTES,
         threads: 4,
     };
-    let server = Server::bind(&config)
-        .with_context(|| format!("cannot serve {}", a.folder.display()))?;
+    let server =
+        Server::bind(&config).with_context(|| format!("cannot serve {}", a.folder.display()))?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(
@@ -53,7 +53,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             show(server.folder()),
             show(server.output())
         )?;
-        writeln!(out, "Open this address in your browser (only on this computer):")?;
+        writeln!(
+            out,
+            "Open this address in your browser (only on this computer):"
+        )?;
         writeln!(out, "  {}", server.url())?;
         writeln!(out, "Press Ctrl-C to stop.")?;
         out.flush()?;

@@ -223,13 +223,16 @@ pub fn run(lib: &Library, folder: &Root, out: &Root, plan: &Plan, progress: &Mut
         dir: out.path().to_path_buf(),
         naming: Naming::Random,
     };
-    selected.par_iter().with_max_len(1).for_each(|(id, regions, _)| {
-        let photo = lib.get(*id).expect("checked");
-        let result = export_one(folder, out, photo, regions, &dest, &settings);
-        let mut p = lock();
-        p.done += 1;
-        p.results.push(result);
-    });
+    selected
+        .par_iter()
+        .with_max_len(1)
+        .for_each(|(id, regions, _)| {
+            let photo = lib.get(*id).expect("checked");
+            let result = export_one(folder, out, photo, regions, &dest, &settings);
+            let mut p = lock();
+            p.done += 1;
+            p.results.push(result);
+        });
 
     for (series, members) in groups {
         let result = make_collage(lib, folder, out, plan, &series, &members);
@@ -358,12 +361,7 @@ fn build_collage(
         .par_iter()
         .map(|id| {
             let photo = lib.get(*id).expect("checked");
-            let regions = &plan
-                .photos
-                .iter()
-                .find(|p| p.0 == *id)
-                .expect("member")
-                .1;
+            let regions = &plan.photos.iter().find(|p| p.0 == *id).expect("member").1;
             let bytes = lib.read(photo, folder)?;
             let opts = TileOptions {
                 limits,
@@ -481,7 +479,12 @@ pub fn manifest_csv(rows: &[(&Photo, &RegionSpec)], default: Effect) -> Result<S
     String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("manifest: {e}")))
 }
 
-fn rerun_command(folder: &Root, out: &Root, manifest: Option<&std::path::Path>, plan: &Plan) -> String {
+fn rerun_command(
+    folder: &Root,
+    out: &Root,
+    manifest: Option<&std::path::Path>,
+    plan: &Plan,
+) -> String {
     let q = |p: &std::path::Path| shell_quote(&p.display().to_string());
     let mut cmd = format!("photodeid clean {} -o {}", q(folder.path()), q(out.path()));
     if let Some(m) = manifest {
@@ -525,7 +528,11 @@ mod tests {
         assert_eq!(s.shape, Shape::Ellipse);
         assert_eq!(s.effect, Some(Effect::Blur));
         assert_eq!(s.x, Length::Percent(10.5));
-        for bad in [(-1.0, 0.0, 5.0, 5.0), (0.0, 0.0, 0.0, 5.0), (0.0, 0.0, 500.0, 5.0)] {
+        for bad in [
+            (-1.0, 0.0, 5.0, 5.0),
+            (0.0, 0.0, 0.0, 5.0),
+            (0.0, 0.0, 500.0, 5.0),
+        ] {
             let r = RegionJson {
                 x: bad.0,
                 y: bad.1,

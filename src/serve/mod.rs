@@ -248,7 +248,10 @@ fn handle(state: &Arc<State>, mut rq: Request) {
 
 fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
     if !guard::host_allowed(header(rq, "Host"), state.port) {
-        return Reply::error(403, "refused: the Host header must be 127.0.0.1 or localhost with this port");
+        return Reply::error(
+            403,
+            "refused: the Host header must be 127.0.0.1 or localhost with this port",
+        );
     }
     let url = rq.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
@@ -256,7 +259,12 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
         .map(str::to_string)
         .or_else(|| query_param(query, "t").map(str::to_string));
     match given {
-        None => return Reply::error(401, "refused: this address needs the token printed by photodeid serve"),
+        None => {
+            return Reply::error(
+                401,
+                "refused: this address needs the token printed by photodeid serve",
+            )
+        }
         Some(t) if !state.token.matches(&t) => return Reply::error(403, "refused: wrong token"),
         Some(_) => {}
     }
@@ -279,10 +287,9 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
                 .replace("__TOKEN__", state.token.as_str())
                 .into_bytes(),
         ),
-        (Method::Get, ["app.js"]) => Reply::bytes(
-            "text/javascript; charset=utf-8",
-            APP_JS.as_bytes().to_vec(),
-        ),
+        (Method::Get, ["app.js"]) => {
+            Reply::bytes("text/javascript; charset=utf-8", APP_JS.as_bytes().to_vec())
+        }
         (Method::Get, ["style.css"]) => {
             Reply::bytes("text/css; charset=utf-8", STYLE_CSS.as_bytes().to_vec())
         }
@@ -337,7 +344,11 @@ fn photo_id(state: &State, s: &str) -> Option<usize> {
 /// Reads a JSON body: at most `MAX_BODY` bytes, `application/json`, well formed.
 fn read_json<T: for<'de> Deserialize<'de>>(rq: &mut Request) -> std::result::Result<T, Reply> {
     let kind = header(rq, "Content-Type").unwrap_or("");
-    if !kind.trim_start().to_ascii_lowercase().starts_with("application/json") {
+    if !kind
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
         return Err(Reply::error(415, "send the body as application/json"));
     }
     if rq.body_length().is_some_and(|n| n as u64 > MAX_BODY) {
@@ -347,12 +358,11 @@ fn read_json<T: for<'de> Deserialize<'de>>(rq: &mut Request) -> std::result::Res
         ));
     }
     let mut body = Vec::new();
-    if let Err(e) = rq
-        .as_reader()
-        .take(MAX_BODY + 1)
-        .read_to_end(&mut body)
-    {
-        return Err(Reply::error(400, format!("cannot read the request body: {e}")));
+    if let Err(e) = rq.as_reader().take(MAX_BODY + 1).read_to_end(&mut body) {
+        return Err(Reply::error(
+            400,
+            format!("cannot read the request body: {e}"),
+        ));
     }
     if body.len() as u64 > MAX_BODY {
         return Err(Reply::error(

@@ -139,7 +139,9 @@ impl Library {
     /// Reads a photo's bytes, refusing it if it no longer lies inside the folder.
     pub fn read(&self, photo: &Photo, root: &Root) -> Result<Vec<u8>> {
         if root.contains(&photo.path).is_none() {
-            return Err(Error::Invalid("the photo is no longer inside the folder".into()));
+            return Err(Error::Invalid(
+                "the photo is no longer inside the folder".into(),
+            ));
         }
         pipeline::read_input(&photo.path, self.max_file_bytes)
     }
@@ -196,7 +198,9 @@ impl Library {
 
     /// The photo decoded upright and shrunk to fit `SCREEN_SIDE` (cached).
     pub fn screen(&self, id: usize, root: &Root) -> Result<Arc<Screen>> {
-        let photo = self.get(id).ok_or_else(|| Error::Invalid("no such photo".into()))?;
+        let photo = self
+            .get(id)
+            .ok_or_else(|| Error::Invalid("no such photo".into()))?;
         if let Some(s) = self.cached(id) {
             return Ok(s);
         }
@@ -238,7 +242,12 @@ impl Library {
     /// A JPEG thumbnail made from the decoded pixels (never the file's own
     /// embedded thumbnail, which may show something else).
     pub fn thumbnail(&self, id: usize, root: &Root) -> Result<Arc<Vec<u8>>> {
-        if let Some(t) = self.thumbs.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+        if let Some(t) = self
+            .thumbs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+        {
             return Ok(t.clone());
         }
         let screen = self.screen(id, root)?;
@@ -290,7 +299,8 @@ fn encode_jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>> {
 
 /// Stored width and height, from the header.
 fn dimensions(bytes: &[u8], format: Format) -> Result<(u32, u32)> {
-    let reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format.image_format());
+    let reader =
+        image::ImageReader::with_format(std::io::Cursor::new(bytes), format.image_format());
     Ok(reader.into_dimensions()?)
 }
 
@@ -351,12 +361,68 @@ pub fn plain_words(inv: &Inventory) -> Vec<String> {
 /// date (the output gets a pseudonymous name, so they are not carried over).
 pub fn name_words(rel: &str) -> Vec<String> {
     const COMMON: &[&str] = &[
-        "img", "dsc", "dscn", "dscf", "pxl", "mvimg", "photo", "photos", "image", "images", "pic",
-        "picture", "scan", "copy", "edited", "before", "during", "after", "jpg", "jpeg", "png",
-        "webp", "gif", "tif", "tiff", "rotated", "burst", "cover", "portrait", "screenshot", "case",
-        "front", "left", "right", "side", "top", "bottom", "upper", "lower", "intraoral", "extraoral",
-        "smile", "profile", "frontal", "lateral", "clean", "final", "new", "old", "raw", "the", "and",
-        "week", "day", "month", "year", "visit", "pre", "post", "op", "preop", "postop",
+        "img",
+        "dsc",
+        "dscn",
+        "dscf",
+        "pxl",
+        "mvimg",
+        "photo",
+        "photos",
+        "image",
+        "images",
+        "pic",
+        "picture",
+        "scan",
+        "copy",
+        "edited",
+        "before",
+        "during",
+        "after",
+        "jpg",
+        "jpeg",
+        "png",
+        "webp",
+        "gif",
+        "tif",
+        "tiff",
+        "rotated",
+        "burst",
+        "cover",
+        "portrait",
+        "screenshot",
+        "case",
+        "front",
+        "left",
+        "right",
+        "side",
+        "top",
+        "bottom",
+        "upper",
+        "lower",
+        "intraoral",
+        "extraoral",
+        "smile",
+        "profile",
+        "frontal",
+        "lateral",
+        "clean",
+        "final",
+        "new",
+        "old",
+        "raw",
+        "the",
+        "and",
+        "week",
+        "day",
+        "month",
+        "year",
+        "visit",
+        "pre",
+        "post",
+        "op",
+        "preop",
+        "postop",
     ];
     let stem = rel.rsplit_once('.').map_or(rel, |(s, _)| s);
     let mut name = false;
@@ -371,7 +437,9 @@ pub fn name_words(rel: &str) -> Vec<String> {
         }
         let digits = token.chars().filter(char::is_ascii_digit).count();
         if (token.len() == 4 && digits == 4 && (token.starts_with("19") || token.starts_with("20")))
-            || (digits == 8 && token.len() == 8 && (token.starts_with("19") || token.starts_with("20")))
+            || (digits == 8
+                && token.len() == 8
+                && (token.starts_with("19") || token.starts_with("20")))
         {
             date = true;
         }
