@@ -2,6 +2,7 @@
 
 mod util;
 
+mod browser;
 mod check;
 mod clean;
 mod collage;

@@ -234,7 +234,7 @@ fn handle(state: &Arc<State>, mut rq: Request) {
     if reply.kind.starts_with("text/html") {
         headers.push((
             "Content-Security-Policy",
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; \
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
              connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
         ));
     }

@@ -354,6 +354,19 @@ pub fn plain_words(inv: &Inventory) -> Vec<String> {
             _ => {}
         }
     }
+    // Most telling first.
+    const ORDER: &[&str] = &[
+        "GPS location",
+        "a person's name (author or owner)",
+        "camera serial number",
+        "date and time",
+        "a description or caption",
+        "a comment",
+        "a hidden preview image",
+        "hidden data after the picture",
+        "camera make and model",
+    ];
+    out.sort_by_key(|s| ORDER.iter().position(|o| o == s).unwrap_or(ORDER.len()));
     out.into_iter().map(String::from).collect()
 }
 
