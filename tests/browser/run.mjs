@@ -76,8 +76,10 @@ try {
     }
     if (round + 1 < repeats) {
       // Remove the region again so each round draws one.
+      const n = await page.evaluate(() => window.photodeid.previewsDone);
       await page.locator('#stage .region').first().focus();
       await page.keyboard.press('Delete');
+      await page.waitForFunction((k) => window.photodeid.previewsDone > k, n);
     }
     await page.getByRole('button', { name: 'Back to all photos' }).click();
   }
