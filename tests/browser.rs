@@ -127,10 +127,32 @@ fn draw_a_region_in_chromium_and_export() {
         .collect();
     assert!(blocked.is_empty(), "console: {blocked:?}");
     assert_eq!(report["regions"], 1, "{report}");
+    // Keyboard: the region moved right by 2% and grew 1% taller; copied to
+    // the two other photos of the case; every card shows its region.
+    let kb = &report["keyboard"];
+    assert_eq!(
+        (kb["x0"].as_str(), kb["x1"].as_str()),
+        (Some("40"), Some("42")),
+        "{kb}"
+    );
+    assert_eq!(kb["h"], "21", "{kb}");
+    assert!(
+        kb["copied"].as_str().unwrap().contains("to 2 other photos"),
+        "{kb}"
+    );
+    assert_eq!(
+        kb["cards"],
+        serde_json::json!([true, true, true, true]),
+        "{kb}"
+    );
 
     // The exported badge photo, found by the page's own report.
     let results = report["export"]["results"].as_array().unwrap();
     assert_eq!(results.len(), 4, "{report}");
+    for r in results {
+        assert_eq!(r["regions"], 1, "{r}");
+        assert_eq!(r["method"], "re-encoded", "{r}");
+    }
     let r = results
         .iter()
         .find(|r| r["name"] == "Smith_John_badge.jpg")

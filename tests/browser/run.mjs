@@ -84,6 +84,36 @@ try {
     await page.getByRole('button', { name: 'Back to all photos' }).click();
   }
 
+  if (process.env.KEYBOARD !== '0') {
+    // Keyboard only: open the first photo of the case, add a region, move it
+    // with the arrow keys, copy it to the rest of the series.
+    const first = page.locator('.card').first();
+    await first.getByRole('button', { name: /Mark regions/ }).focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#add-region').focus();
+    let n = await page.evaluate(() => window.photodeid.previewsDone);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((k) => window.photodeid.previewsDone > k, n);
+    const region = page.locator('#stage .region').first();
+    const x0 = await page.locator('#r0-x').inputValue();
+    n = await page.evaluate(() => window.photodeid.previewsDone);
+    await region.focus();
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('Shift+ArrowDown');
+    await page.waitForFunction((k) => window.photodeid.previewsDone > k, n);
+    report.keyboard = {
+      x0, x1: await page.locator('#r0-x').inputValue(), h: await page.locator('#r0-h').inputValue(),
+    };
+    await page.locator('#copy-series').focus();
+    await page.keyboard.press('Enter');
+    report.keyboard.copied = await page.locator('#preview-status').textContent();
+    await page.locator('#close-editor').focus();
+    await page.keyboard.press('Enter');
+    report.keyboard.cards = await page.locator('.card').evaluateAll(
+      (cards) => cards.map((c) => c.textContent.includes('1 region marked')));
+  }
+
   if (process.env.EXPORT !== '0') {
     await page.getByRole('button', { name: 'Export selected photos' }).click();
     await page.locator('#results h3', { hasText: 'Done' }).waitFor({ timeout: 60000 });
