@@ -73,38 +73,51 @@ async function loadPhotos() {
 function renderGrid() {
   const grid = $('grid');
   grid.replaceChildren();
+  // One group per folder (a series, or a case), in listing order.
+  const groups = new Map();
   for (const p of state.photos) {
-    const check = el('input', { type: 'checkbox', id: `sel-${p.id}` });
-    check.checked = state.selected.has(p.id);
-    check.disabled = !!p.error;
-    check.addEventListener('change', () => {
-      if (check.checked) state.selected.add(p.id);
-      else state.selected.delete(p.id);
-    });
-    const carries = p.carries.length
-      ? el('ul', { 'aria-label': 'Identifying content' }, ...p.carries.map((c) => el('li', { text: c })))
-      : el('p', { class: 'ok', text: 'No identifying metadata found.' });
-    const n = regionsOf(p.id).length;
-    const card = el('li', { class: 'card', 'data-id': String(p.id) },
-      el('div', { class: 'field' }, check,
-        el('label', { for: `sel-${p.id}`, class: 'name', text: p.name })),
-      el('img', {
-        src: `/api/photos/${p.id}/thumb?t=${token}`, alt: `Photo ${p.name}`, loading: 'lazy',
-        width: '320', height: '240',
-      }),
-      p.error ? el('p', { class: 'error', text: 'Cannot read: ' + p.error }) : null,
-      el('p', { class: 'ok', text: p.width ? `${p.width} × ${p.height} ${p.format}` : '' }),
-      p.carries.length ? el('p', { text: 'Carries:' }) : null,
-      carries,
-      el('p', { class: 'ok', text: n ? `${n} region${n > 1 ? 's' : ''} marked` : 'No regions marked' }),
-      el('button', {
-        type: 'button', class: 'edit', text: 'Mark regions',
-        'aria-label': `Mark regions on ${p.name}`,
-        onclick: () => openEditor(p.id),
-      }));
-    if (p.error) card.querySelector('button.edit').disabled = true;
-    grid.append(card);
+    if (!groups.has(p.series)) groups.set(p.series, []);
+    groups.get(p.series).push(p);
   }
+  for (const [series, members] of groups) {
+    const list = el('ul', { class: 'grid' });
+    for (const p of members) list.append(card(p));
+    grid.append(el('li', { class: 'series' },
+      el('h3', { text: series ? `Folder ${series}` : 'Top folder' }), list));
+  }
+}
+
+function card(p) {
+  const check = el('input', { type: 'checkbox', id: `sel-${p.id}` });
+  check.checked = state.selected.has(p.id);
+  check.disabled = !!p.error;
+  check.addEventListener('change', () => {
+    if (check.checked) state.selected.add(p.id);
+    else state.selected.delete(p.id);
+  });
+  const carries = p.carries.length
+    ? el('ul', { 'aria-label': 'Identifying content' }, ...p.carries.map((c) => el('li', { text: c })))
+    : el('p', { class: 'ok', text: 'No identifying metadata found.' });
+  const n = regionsOf(p.id).length;
+  const item = el('li', { class: 'card', 'data-id': String(p.id) },
+    el('div', { class: 'field' }, check,
+      el('label', { for: `sel-${p.id}`, class: 'name', text: p.name })),
+    el('img', {
+      src: `/api/photos/${p.id}/thumb?t=${token}`, alt: `Photo ${p.name}`, loading: 'lazy',
+      width: '320', height: '240',
+    }),
+    p.error ? el('p', { class: 'error', text: 'Cannot read: ' + p.error }) : null,
+    el('p', { class: 'ok', text: p.width ? `${p.width} × ${p.height} ${p.format}` : '' }),
+    p.carries.length ? el('p', { text: 'Carries:' }) : null,
+    carries,
+    el('p', { class: 'ok', text: n ? `${n} region${n > 1 ? 's' : ''} marked` : 'No regions marked' }),
+    el('button', {
+      type: 'button', class: 'edit', text: 'Mark regions',
+      'aria-label': `Mark regions on ${p.name}`,
+      onclick: () => openEditor(p.id),
+    }));
+  if (p.error) item.querySelector('button.edit').disabled = true;
+  return item;
 }
 
 // ---------------------------------------------------------------- editor
@@ -182,7 +195,9 @@ async function refreshPreview(why) {
     const n = regions.length;
     $('preview-status').textContent = $('show-original').checked
       ? `Original shown (${ms} ms).`
-      : `Preview with ${n} region${n === 1 ? '' : 's'} destroyed (${ms} ms).`;
+      : n === 0
+        ? `No regions yet: the photo as it is (${ms} ms).`
+        : `Preview with ${n} region${n === 1 ? '' : 's'} destroyed (${ms} ms).`;
     renderOverlays();
   };
   img.src = url;
@@ -281,7 +296,7 @@ function renderRegions() {
         onclick: () => deleteRegion(i),
       })));
   });
-  if (!regions.length) list.append(el('li', { text: 'None yet.' }));
+  $('no-regions').hidden = regions.length > 0;
   renderOverlays();
 }
 
