@@ -2,9 +2,11 @@
 
 mod util;
 
+mod browser;
 mod check;
 mod clean;
 mod collage;
 mod full_disk;
 mod fuzz;
 mod redact;
+mod serve;

@@ -29,6 +29,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Before/after collage of photos, or one per case folder (--cases)
     Collage(CollageArgs),
+    /// Local web page: see the photos, drag boxes over eyes or badges, export clean copies
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -294,6 +296,32 @@ pub struct CollageArgs {
 
     #[command(flatten)]
     pub region: RegionArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Serve a local web page to mark regions and export clean photos.\n\n\
+        The server listens on 127.0.0.1 only and prints its address with a random token; \
+        every request without the token is refused. It reads photos only inside FOLDER and \
+        writes only into the output folder (cleaned photos, collages) and FOLDER's regions \
+        manifest (.photodeid-regions.csv). Stop it with Ctrl-C."
+)]
+pub struct ServeArgs {
+    /// The folder of photos (subfolders are series, or cases)
+    #[arg(default_value = ".")]
+    pub folder: PathBuf,
+
+    /// Port on 127.0.0.1 (0 takes a free port)
+    #[arg(long, value_name = "N", default_value_t = 8765)]
+    pub port: u16,
+
+    /// Output folder for exports (created if missing) [default: FOLDER-clean, beside FOLDER]
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// Refuse images larger than this many megapixels (decompression bombs)
+    #[arg(long, value_name = "MP", default_value_t = 200)]
+    pub max_megapixels: u64,
 }
 
 pub fn parse() -> Cli {

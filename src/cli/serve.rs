@@ -1,0 +1,66 @@
+//! `photodeid serve`: options → `serve::Config`, bind, print the address
+//! (with its token), answer until Ctrl-C.
+
+use super::args::ServeArgs;
+use super::show;
+use anyhow::Context;
+use photodeid::serve::{Config, Server};
+use photodeid::Limits;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Largest input file read (bytes), as for `clean`.
+const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// `FOLDER-clean` beside FOLDER (never inside it, so it is not listed).
+fn default_output(folder: &Path) -> anyhow::Result<PathBuf> {
+    let abs = folder
+        .canonicalize()
+        .with_context(|| format!("cannot open {}", folder.display()))?;
+    let name = abs
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "photos".into());
+    let parent = abs.parent().unwrap_or(Path::new("/"));
+    Ok(parent.join(format!("{name}-clean")))
+}
+
+pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let output = match &a.output {
+        Some(o) => o.clone(),
+        None => default_output(&a.folder)?,
+    };
+    let config = Config {
+        folder: a.folder.clone(),
+        output,
+        port: a.port,
+        limits: Limits {
+            max_pixels: a.max_megapixels.saturating_mul(1_000_000),
+            ..Limits::default()
+        },
+        max_file_bytes: MAX_FILE_BYTES,
+        threads: 4,
+    };
+    let server =
+        Server::bind(&config).with_context(|| format!("cannot serve {}", a.folder.display()))?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "photodeid: {} photos in {}; exports go to {}",
+            server.photo_count(),
+            show(server.folder()),
+            show(server.output())
+        )?;
+        writeln!(
+            out,
+            "Open this address in your browser (only on this computer):"
+        )?;
+        writeln!(out, "  {}", server.url())?;
+        writeln!(out, "Press Ctrl-C to stop.")?;
+        out.flush()?;
+    }
+    server.run();
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,551 @@
+// photodeid serve: the page. All pictures are made by the engine on the
+// server; this script only draws boxes (in percent of the displayed photo)
+// and asks for previews and exports.
+'use strict';
+
+const token = document.querySelector('meta[name="photodeid-token"]').content;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  photos: [],
+  regions: new Map(), // id -> [{x, y, w, h, shape, effect}] in percent
+  selected: new Set(),
+  current: null,
+  active: -1,
+  previewSeq: 0,
+  previewUrl: null,
+};
+
+// Timings the browser test reads.
+window.photodeid = { timings: [], previewsDone: 0 };
+
+function api(path, opts = {}) {
+  opts.headers = Object.assign({ 'X-Photodeid-Token': token }, opts.headers || {});
+  return fetch(path, opts);
+}
+
+async function errorText(resp) {
+  try {
+    const j = await resp.json();
+    return j.error || resp.statusText;
+  } catch (_) {
+    return resp.statusText;
+  }
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c) e.append(c);
+  return e;
+}
+
+function regionsOf(id) {
+  if (!state.regions.has(id)) state.regions.set(id, []);
+  return state.regions.get(id);
+}
+
+// ---------------------------------------------------------------- grid
+
+async function loadPhotos() {
+  $('grid-status').textContent = 'Reading the photos…';
+  const resp = await api('/api/photos');
+  if (!resp.ok) {
+    $('grid-status').textContent = 'Cannot list the photos: ' + (await errorText(resp));
+    return;
+  }
+  const data = await resp.json();
+  $('folder-path').textContent = data.folder;
+  $('output-path').textContent = data.output;
+  state.photos = data.photos;
+  for (const p of state.photos) if (!p.error) state.selected.add(p.id);
+  $('grid-status').textContent = state.photos.length === 0
+    ? 'No photos in this folder.'
+    : `${state.photos.length} photos.`;
+  renderGrid();
+}
+
+function renderGrid() {
+  const grid = $('grid');
+  grid.replaceChildren();
+  // One group per folder (a series, or a case), in listing order.
+  const groups = new Map();
+  for (const p of state.photos) {
+    if (!groups.has(p.series)) groups.set(p.series, []);
+    groups.get(p.series).push(p);
+  }
+  for (const [series, members] of groups) {
+    const list = el('ul', { class: 'grid' });
+    for (const p of members) list.append(card(p));
+    grid.append(el('li', { class: 'series' },
+      el('h3', { text: series ? `Folder ${series}` : 'Top folder' }), list));
+  }
+}
+
+function card(p) {
+  const check = el('input', { type: 'checkbox', id: `sel-${p.id}` });
+  check.checked = state.selected.has(p.id);
+  check.disabled = !!p.error;
+  check.addEventListener('change', () => {
+    if (check.checked) state.selected.add(p.id);
+    else state.selected.delete(p.id);
+  });
+  const carries = p.carries.length
+    ? el('ul', { 'aria-label': 'Identifying content' }, ...p.carries.map((c) => el('li', { text: c })))
+    : el('p', { class: 'ok', text: 'No identifying metadata found.' });
+  const n = regionsOf(p.id).length;
+  const item = el('li', { class: 'card', 'data-id': String(p.id) },
+    el('div', { class: 'field' }, check,
+      el('label', { for: `sel-${p.id}`, class: 'name', text: p.name })),
+    el('img', {
+      src: `/api/photos/${p.id}/thumb?t=${token}`, alt: `Photo ${p.name}`, loading: 'lazy',
+      width: '320', height: '240',
+    }),
+    p.error ? el('p', { class: 'error', text: 'Cannot read: ' + p.error }) : null,
+    el('p', { class: 'ok', text: p.width ? `${p.width} × ${p.height} ${p.format}` : '' }),
+    p.carries.length ? el('p', { text: 'Carries:' }) : null,
+    carries,
+    el('p', { class: 'ok', text: n ? `${n} region${n > 1 ? 's' : ''} marked` : 'No regions marked' }),
+    el('button', {
+      type: 'button', class: 'edit', text: 'Mark regions',
+      'aria-label': `Mark regions on ${p.name}`,
+      onclick: () => openEditor(p.id),
+    }));
+  if (p.error) item.querySelector('button.edit').disabled = true;
+  return item;
+}
+
+// ---------------------------------------------------------------- editor
+
+function photo(id) {
+  return state.photos.find((p) => p.id === id);
+}
+
+function openEditor(id) {
+  state.current = id;
+  state.active = -1;
+  const p = photo(id);
+  $('editor-name').textContent = p.name;
+  $('carries').replaceChildren(...(p.carries.length ? p.carries : ['nothing identifying'])
+    .map((c) => el('li', { text: c })));
+  $('editor').hidden = false;
+  $('grid-section').hidden = true;
+  $('show-original').checked = false;
+  renderRegions();
+  refreshPreview('open');
+  $('editor-title').setAttribute('tabindex', '-1');
+  $('editor-title').focus();
+}
+
+function closeEditor() {
+  const id = state.current;
+  state.current = null;
+  $('editor').hidden = true;
+  $('grid-section').hidden = false;
+  renderGrid();
+  const btn = document.querySelector(`.card[data-id="${id}"] button.edit`);
+  if (btn) btn.focus();
+}
+
+function fillHex() {
+  return $('fill').value.replace('#', '');
+}
+
+// Asks the engine for the photo at screen size with the regions destroyed.
+// `why` says what the timing measures ('open': click to picture, 'edit':
+// release of the mouse to redacted picture).
+async function refreshPreview(why) {
+  if (state.current === null) return;
+  const id = state.current;
+  const seq = ++state.previewSeq;
+  const t0 = performance.now();
+  const regions = $('show-original').checked ? [] : regionsOf(id);
+  $('preview-status').textContent = 'Rendering…';
+  let resp;
+  try {
+    resp = await api(`/api/photos/${id}/preview`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ regions, fill: fillHex() }),
+    });
+  } catch (e) {
+    $('preview-status').textContent = 'The server does not answer: ' + e;
+    return;
+  }
+  if (seq !== state.previewSeq) return;
+  if (!resp.ok) {
+    $('preview-status').textContent = 'Cannot show this photo: ' + (await errorText(resp));
+    return;
+  }
+  const blob = await resp.blob();
+  if (seq !== state.previewSeq) return;
+  const url = URL.createObjectURL(blob);
+  const img = $('stage-img');
+  img.onload = () => {
+    if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
+    state.previewUrl = url;
+    const ms = Math.round(performance.now() - t0);
+    window.photodeid.timings.push({ why, ms, regions: regions.length });
+    window.photodeid.previewsDone += 1;
+    const n = regions.length;
+    $('preview-status').textContent = $('show-original').checked
+      ? `Original shown (${ms} ms).`
+      : n === 0
+        ? `No regions yet: the photo as it is (${ms} ms).`
+        : `Preview with ${n} region${n === 1 ? '' : 's'} destroyed (${ms} ms).`;
+    renderOverlays();
+  };
+  img.src = url;
+}
+
+function clamp(v, lo, hi) {
+  return Math.min(hi, Math.max(lo, v));
+}
+
+function round(v) {
+  return Math.round(v * 100) / 100;
+}
+
+function normalise(r) {
+  r.w = clamp(r.w, 0.2, 100);
+  r.h = clamp(r.h, 0.2, 100);
+  r.x = clamp(r.x, 0, 100 - r.w);
+  r.y = clamp(r.y, 0, 100 - r.h);
+  for (const k of ['x', 'y', 'w', 'h']) r[k] = round(r[k]);
+  return r;
+}
+
+function describe(r, i) {
+  const shape = r.shape === 'ellipse' ? 'ellipse' : 'rectangle';
+  return `Region ${i + 1}: ${shape}, ${r.effect}, at ${r.x}% from the left and ${r.y}% from the top, `
+    + `${r.w}% wide and ${r.h}% high`;
+}
+
+function renderOverlays() {
+  const stage = $('stage');
+  stage.querySelectorAll('.region').forEach((e) => e.remove());
+  if (state.current === null || $('show-original').checked) return;
+  regionsOf(state.current).forEach((r, i) => {
+    const box = el('div', {
+      class: `region ${r.shape}${i === state.active ? ' active' : ''}`,
+      tabindex: '0', role: 'button', 'aria-label': describe(r, i), 'data-index': String(i),
+    });
+    box.style.left = r.x + '%';
+    box.style.top = r.y + '%';
+    box.style.width = r.w + '%';
+    box.style.height = r.h + '%';
+    for (const c of ['nw', 'ne', 'sw', 'se']) {
+      box.append(el('div', { class: `handle ${c}`, 'data-corner': c, 'aria-hidden': 'true' }));
+    }
+    box.addEventListener('keydown', (e) => regionKey(e, i));
+    box.addEventListener('focus', () => {
+      state.active = i;
+      box.classList.add('active');
+    });
+    stage.append(box);
+  });
+}
+
+function renderRegions() {
+  const list = $('region-list');
+  list.replaceChildren();
+  const regions = regionsOf(state.current);
+  regions.forEach((r, i) => {
+    const num = (key, label) => {
+      const id = `r${i}-${key}`;
+      const input = el('input', {
+        type: 'number', id, min: '0', max: '100', step: '0.1', value: String(r[key]),
+      });
+      input.addEventListener('change', () => {
+        const v = parseFloat(input.value);
+        if (Number.isFinite(v)) {
+          r[key] = v;
+          normalise(r);
+        }
+        renderRegions();
+        refreshPreview('edit');
+      });
+      return el('span', {}, el('label', { for: id, text: label + ' (%)' }), ' ', input);
+    };
+    const select = (key, label, options) => {
+      const id = `r${i}-${key}`;
+      const s = el('select', { id }, ...options.map(([v, t]) => {
+        const o = el('option', { value: v, text: t });
+        if (r[key] === v) o.selected = true;
+        return o;
+      }));
+      s.addEventListener('change', () => {
+        r[key] = s.value;
+        renderRegions();
+        refreshPreview('edit');
+      });
+      return el('span', {}, el('label', { for: id, text: label }), ' ', s);
+    };
+    list.append(el('li', {},
+      el('div', { class: 'coords' },
+        num('x', 'Left'), num('y', 'Top'), num('w', 'Width'), num('h', 'Height'),
+        select('shape', 'Shape', [['rect', 'Rectangle'], ['ellipse', 'Ellipse']]),
+        select('effect', 'Effect', [['fill', 'Fill'], ['pixelate', 'Pixelate'], ['blur', 'Blur']])),
+      el('button', {
+        type: 'button', text: 'Delete', 'aria-label': `Delete region ${i + 1}`,
+        onclick: () => deleteRegion(i),
+      })));
+  });
+  $('no-regions').hidden = regions.length > 0;
+  renderOverlays();
+}
+
+function deleteRegion(i) {
+  regionsOf(state.current).splice(i, 1);
+  state.active = -1;
+  renderRegions();
+  refreshPreview('edit');
+  $('stage').focus();
+}
+
+function addRegion() {
+  const r = normalise({ x: 40, y: 40, w: 20, h: 20, shape: $('shape').value, effect: $('effect').value });
+  regionsOf(state.current).push(r);
+  state.active = regionsOf(state.current).length - 1;
+  renderRegions();
+  refreshPreview('edit');
+  const box = document.querySelector(`#stage .region[data-index="${state.active}"]`);
+  if (box) box.focus();
+}
+
+function regionKey(e, i) {
+  const r = regionsOf(state.current)[i];
+  const step = e.altKey ? 0.2 : 1;
+  const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+  if (e.key === 'Delete' || e.key === 'Backspace') {
+    e.preventDefault();
+    deleteRegion(i);
+    return;
+  }
+  const m = moves[e.key];
+  if (!m) return;
+  e.preventDefault();
+  if (e.shiftKey) {
+    r.w += m[0];
+    r.h += m[1];
+  } else {
+    r.x += m[0];
+    r.y += m[1];
+  }
+  normalise(r);
+  renderRegions();
+  const box = document.querySelector(`#stage .region[data-index="${i}"]`);
+  if (box) box.focus();
+  clearTimeout(state.keyTimer);
+  state.keyTimer = setTimeout(() => refreshPreview('edit'), 150);
+}
+
+// Pointer: draw on the photo, drag a region to move it, drag a corner to resize.
+function pointerPos(e) {
+  const rect = $('stage-img').getBoundingClientRect();
+  return {
+    x: clamp((e.clientX - rect.left) / rect.width * 100, 0, 100),
+    y: clamp((e.clientY - rect.top) / rect.height * 100, 0, 100),
+  };
+}
+
+let drag = null;
+
+function onPointerDown(e) {
+  if (state.current === null || e.button !== 0 || $('show-original').checked) return;
+  const regions = regionsOf(state.current);
+  const pos = pointerPos(e);
+  const box = e.target.closest('.region');
+  const corner = e.target.dataset ? e.target.dataset.corner : undefined;
+  if (box) {
+    const i = Number(box.dataset.index);
+    state.active = i;
+    drag = { mode: corner ? 'resize' : 'move', i, corner, start: pos, orig: Object.assign({}, regions[i]) };
+  } else {
+    regions.push({ x: pos.x, y: pos.y, w: 0, h: 0, shape: $('shape').value, effect: $('effect').value });
+    state.active = regions.length - 1;
+    drag = { mode: 'draw', i: state.active, start: pos };
+  }
+  $('stage').setPointerCapture(e.pointerId);
+  e.preventDefault();
+}
+
+function onPointerMove(e) {
+  if (!drag) return;
+  const r = regionsOf(state.current)[drag.i];
+  const pos = pointerPos(e);
+  const dx = pos.x - drag.start.x;
+  const dy = pos.y - drag.start.y;
+  if (drag.mode === 'draw') {
+    r.x = Math.min(pos.x, drag.start.x);
+    r.y = Math.min(pos.y, drag.start.y);
+    r.w = Math.abs(dx);
+    r.h = Math.abs(dy);
+  } else if (drag.mode === 'move') {
+    r.x = clamp(drag.orig.x + dx, 0, 100 - r.w);
+    r.y = clamp(drag.orig.y + dy, 0, 100 - r.h);
+  } else {
+    const o = drag.orig;
+    let [x0, y0, x1, y1] = [o.x, o.y, o.x + o.w, o.y + o.h];
+    if (drag.corner.includes('w')) x0 += dx; else x1 += dx;
+    if (drag.corner.includes('n')) y0 += dy; else y1 += dy;
+    r.x = Math.min(x0, x1);
+    r.y = Math.min(y0, y1);
+    r.w = Math.abs(x1 - x0);
+    r.h = Math.abs(y1 - y0);
+  }
+  const box = document.querySelector(`#stage .region[data-index="${drag.i}"]`);
+  if (box) {
+    box.style.left = r.x + '%';
+    box.style.top = r.y + '%';
+    box.style.width = r.w + '%';
+    box.style.height = r.h + '%';
+  } else {
+    renderOverlays();
+  }
+}
+
+function onPointerUp() {
+  if (!drag) return;
+  const regions = regionsOf(state.current);
+  const r = regions[drag.i];
+  const tiny = r.w < 0.5 || r.h < 0.5;
+  if (drag.mode === 'draw' && tiny) {
+    regions.splice(drag.i, 1);
+    state.active = -1;
+    drag = null;
+    renderOverlays();
+    return;
+  }
+  normalise(r);
+  drag = null;
+  renderRegions();
+  refreshPreview('edit');
+}
+
+function copyToSeries() {
+  const p = photo(state.current);
+  const mine = regionsOf(state.current);
+  const others = state.photos.filter((q) => q.series === p.series && q.id !== p.id && !q.error);
+  for (const q of others) state.regions.set(q.id, mine.map((r) => Object.assign({}, r)));
+  $('preview-status').textContent = others.length
+    ? `Copied ${mine.length} region${mine.length === 1 ? '' : 's'} to ${others.length} other photo${others.length === 1 ? '' : 's'} in this folder (same place, in percent of each photo).`
+    : 'There are no other photos in this folder.';
+}
+
+// ---------------------------------------------------------------- export
+
+async function startExport() {
+  const photos = [];
+  for (const p of state.photos) {
+    const regions = regionsOf(p.id);
+    const exported = state.selected.has(p.id);
+    if (exported || regions.length) photos.push({ id: p.id, regions, export: exported });
+  }
+  if (!photos.some((p) => p.export)) {
+    $('progress-text').textContent = 'Select at least one photo to export.';
+    return;
+  }
+  $('export').disabled = true;
+  $('results').replaceChildren();
+  $('progress').hidden = false;
+  $('progress').value = 0;
+  $('progress-text').textContent = 'Starting…';
+  const resp = await api('/api/export', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ photos, fill: fillHex(), collage: $('collage').checked }),
+  });
+  if (!resp.ok) {
+    $('progress-text').textContent = 'Export refused: ' + (await errorText(resp));
+    $('export').disabled = false;
+    return;
+  }
+  pollExport();
+}
+
+async function pollExport() {
+  const resp = await api('/api/export');
+  if (!resp.ok) {
+    $('progress-text').textContent = 'Lost the export: ' + (await errorText(resp));
+    $('export').disabled = false;
+    return;
+  }
+  const p = await resp.json();
+  $('progress').max = Math.max(1, p.total);
+  $('progress').value = p.done;
+  $('progress-text').textContent = `${p.done} of ${p.total} done`;
+  if (p.running) {
+    setTimeout(pollExport, 150);
+    return;
+  }
+  $('export').disabled = false;
+  showResults(p);
+}
+
+function showResults(p) {
+  const failed = p.results.filter((r) => r.error).length + p.collages.filter((c) => c.error).length;
+  $('progress-text').textContent = failed
+    ? `Finished: ${failed} failed (see below).`
+    : `Finished: ${p.results.length} photo${p.results.length === 1 ? '' : 's'} exported.`;
+  const rows = p.results.map((r) => el('tr', {},
+    el('td', { text: r.name }),
+    el('td', { text: r.output || '—' }),
+    el('td', { text: String(r.regions) }),
+    el('td', { text: r.error ? '' : r.removed.join(', ') }),
+    el('td', {
+      class: r.error ? 'results-error' : '',
+      text: r.error ? 'Failed: ' + r.error : [r.status, r.method].concat(r.warnings).filter(Boolean).join('; '),
+    })));
+  const table = el('table', {},
+    el('caption', { text: 'What was removed' }),
+    el('thead', {}, el('tr', {}, ...['Photo', 'Exported as', 'Regions', 'Removed', 'Notes']
+      .map((h) => el('th', { scope: 'col', text: h })))),
+    el('tbody', {}, ...rows));
+  const parts = [el('h3', { text: 'Done' }),
+    el('p', {}, 'The files are in ', el('code', { text: p.output_dir }), '.'), table];
+  if (p.collages.length) {
+    parts.push(el('h3', { text: 'Collages' }), el('ul', {}, ...p.collages.map((c) => el('li', {
+      class: c.error ? 'results-error' : '',
+      text: c.error ? `${c.series}: failed: ${c.error}` : `${c.series}: ${c.output} (${c.photos} photos)`,
+    }))));
+  }
+  if (p.manifest) {
+    parts.push(el('p', {}, 'The regions are saved in ', el('code', { text: p.manifest }),
+      '. To run the same export from the command line:'), el('pre', {}, el('code', { text: p.command })));
+  }
+  if (p.error) parts.push(el('p', { class: 'results-error', text: p.error }));
+  $('results').replaceChildren(...parts);
+  $('results').setAttribute('tabindex', '-1');
+}
+
+// ---------------------------------------------------------------- wiring
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('select-all').addEventListener('click', () => {
+    state.photos.filter((p) => !p.error).forEach((p) => state.selected.add(p.id));
+    renderGrid();
+  });
+  $('select-none').addEventListener('click', () => {
+    state.selected.clear();
+    renderGrid();
+  });
+  $('close-editor').addEventListener('click', closeEditor);
+  $('add-region').addEventListener('click', addRegion);
+  $('copy-series').addEventListener('click', copyToSeries);
+  $('show-original').addEventListener('change', () => refreshPreview('edit'));
+  $('fill').addEventListener('change', () => refreshPreview('edit'));
+  $('export').addEventListener('click', startExport);
+  const stage = $('stage');
+  stage.addEventListener('pointerdown', onPointerDown);
+  stage.addEventListener('pointermove', onPointerMove);
+  stage.addEventListener('pointerup', onPointerUp);
+  stage.addEventListener('pointercancel', onPointerUp);
+  stage.addEventListener('dragstart', (e) => e.preventDefault());
+  loadPhotos();
+});

@@ -1,0 +1,583 @@
+//! Export: the selected photos go through `pipeline::process_file`, the very
+//! function `clean` runs per file (read → plan → re-encode with regions or
+//! lossless rewrite → audit → atomic publish under a pseudonymous name); a
+//! case's collage goes through `collage` and the same audit. The regions are
+//! saved as the CSV manifest `clean --regions` reads.
+
+use super::guard::Root;
+use super::photos::{Library, Photo};
+use crate::collage::{self, CollageOptions, DateTime, SortKey, Tile, TileOptions};
+use crate::commit::{self, WriteMode};
+use crate::container::Format;
+use crate::error::{Error, Result};
+use crate::pipeline::{self, CleanOptions, Destination, FileSettings, Method, Status};
+use crate::pseudonym::Naming;
+use crate::redact::Redaction;
+use crate::region::{Effect, Length, RegionSpec, Shape};
+use crate::scan::Job;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::UNIX_EPOCH;
+
+/// Name of the regions manifest, written at the top of the photo folder.
+/// Hidden, so `clean FOLDER` does not take it for a photo.
+pub const MANIFEST_NAME: &str = ".photodeid-regions.csv";
+/// Most regions per photo a request may carry.
+pub const MAX_REGIONS: usize = 500;
+
+/// A region as the page sends it: percent of the displayed photo.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionJson {
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+    #[serde(default)]
+    pub shape: Option<String>,
+    #[serde(default)]
+    pub effect: Option<String>,
+}
+
+impl RegionJson {
+    /// Through the CLI's own grammar, so the checks are the same.
+    pub fn spec(&self) -> Result<RegionSpec> {
+        let vals = [self.x, self.y, self.w, self.h];
+        if vals.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Invalid("region values must be numbers".into()));
+        }
+        let [x, y, w, h] = vals.map(|v| (v * 1000.0).round() / 1000.0);
+        let mut s = format!("{x}%,{y}%,{w}%,{h}%");
+        if let Some(shape) = self.shape.as_deref().filter(|s| !s.is_empty()) {
+            s = format!("{shape}:{s}");
+        }
+        if let Some(effect) = self.effect.as_deref().filter(|s| !s.is_empty()) {
+            s = format!("{s}:{effect}");
+        }
+        s.parse().map_err(Error::Invalid)
+    }
+}
+
+pub fn specs(regions: &[RegionJson]) -> Result<Vec<RegionSpec>> {
+    if regions.len() > MAX_REGIONS {
+        return Err(Error::Invalid(format!(
+            "too many regions ({}, limit {MAX_REGIONS})",
+            regions.len()
+        )));
+    }
+    regions.iter().map(RegionJson::spec).collect()
+}
+
+/// Parses `fill` as RRGGBB.
+pub fn parse_fill(s: Option<&str>) -> Result<[u8; 3]> {
+    let Some(s) = s else { return Ok([0, 0, 0]) };
+    let hex = s.trim_start_matches('#');
+    if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::Invalid(format!("bad fill colour {s:?}: use RRGGBB")));
+    }
+    let b = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0);
+    Ok([b(0), b(2), b(4)])
+}
+
+pub fn parse_effect(s: Option<&str>) -> Result<Effect> {
+    s.map_or(Ok(Effect::Fill), |s| s.parse().map_err(Error::Invalid))
+}
+
+/// One photo of an export request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhotoRequest {
+    pub id: usize,
+    #[serde(default)]
+    pub regions: Vec<RegionJson>,
+    /// Export it (otherwise only its regions go into the manifest).
+    #[serde(default = "yes")]
+    pub export: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /api/export`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    pub photos: Vec<PhotoRequest>,
+    #[serde(default)]
+    pub effect: Option<String>,
+    #[serde(default)]
+    pub fill: Option<String>,
+    /// One before/during/after collage per folder (case) with two or more exported photos.
+    #[serde(default)]
+    pub collage: bool,
+}
+
+/// A checked export request.
+pub struct Plan {
+    pub photos: Vec<(usize, Vec<RegionSpec>, bool)>,
+    pub effect: Effect,
+    pub fill: [u8; 3],
+    pub collage: bool,
+}
+
+impl ExportRequest {
+    pub fn check(&self, lib: &Library) -> Result<Plan> {
+        let mut photos = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for p in &self.photos {
+            if lib.get(p.id).is_none() {
+                return Err(Error::Invalid(format!("no photo with id {}", p.id)));
+            }
+            if !seen.insert(p.id) {
+                return Err(Error::Invalid(format!("photo {} is listed twice", p.id)));
+            }
+            photos.push((p.id, specs(&p.regions)?, p.export));
+        }
+        if !photos.iter().any(|p| p.2) {
+            return Err(Error::Invalid("no photo selected for export".into()));
+        }
+        Ok(Plan {
+            photos,
+            effect: parse_effect(self.effect.as_deref())?,
+            fill: parse_fill(self.fill.as_deref())?,
+            collage: self.collage,
+        })
+    }
+}
+
+/// How one photo's export went.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhotoResult {
+    pub id: usize,
+    pub name: String,
+    /// The output's file name (a pseudonym).
+    pub output: Option<String>,
+    pub status: &'static str,
+    pub method: Option<&'static str>,
+    /// What was removed, by category.
+    pub removed: Vec<String>,
+    pub regions: usize,
+    pub warnings: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// A collage made for a case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollageResult {
+    pub series: String,
+    pub output: Option<String>,
+    pub photos: usize,
+    pub error: Option<String>,
+}
+
+/// The export's progress and results (`GET /api/export`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Progress {
+    pub running: bool,
+    pub done: usize,
+    pub total: usize,
+    pub results: Vec<PhotoResult>,
+    pub collages: Vec<CollageResult>,
+    pub output_dir: String,
+    pub manifest: Option<String>,
+    /// The command that re-runs this export from the command line.
+    pub command: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Runs the export; `progress` is updated as files finish.
+pub fn run(lib: &Library, folder: &Root, out: &Root, plan: &Plan, progress: &Mutex<Progress>) {
+    let lock = || progress.lock().unwrap_or_else(|p| p.into_inner());
+    let selected: Vec<&(usize, Vec<RegionSpec>, bool)> =
+        plan.photos.iter().filter(|p| p.2).collect();
+    let groups = collage_groups(lib, plan);
+    lock().total = selected.len() + groups.len();
+
+    // The manifest first: it holds the work, even if an export fails.
+    match write_manifest(lib, folder, plan) {
+        Ok(m) => {
+            let mut p = lock();
+            p.command = Some(rerun_command(folder, out, m.as_deref(), plan));
+            p.manifest = m.map(|m| m.display().to_string());
+        }
+        Err(e) => lock().error = Some(format!("regions manifest not saved: {e}")),
+    }
+
+    let settings = FileSettings {
+        clean: CleanOptions {
+            limits: lib.limits(),
+            ..CleanOptions::default()
+        },
+        write: WriteMode::default(),
+        dry_run: false,
+        max_file_bytes: lib.max_file_bytes(),
+        regions: Vec::new(),
+        manifest: Vec::new(),
+        effect: plan.effect,
+        fill: plan.fill,
+    };
+    let dest = Destination::Folder {
+        dir: out.path().to_path_buf(),
+        naming: Naming::Random,
+    };
+    selected
+        .par_iter()
+        .with_max_len(1)
+        .for_each(|(id, regions, _)| {
+            let photo = lib.get(*id).expect("checked");
+            let result = export_one(folder, out, photo, regions, &dest, &settings);
+            let mut p = lock();
+            p.done += 1;
+            p.results.push(result);
+        });
+
+    for (series, members) in groups {
+        let result = make_collage(lib, folder, out, plan, &series, &members);
+        let mut p = lock();
+        p.done += 1;
+        p.collages.push(result);
+    }
+    let mut p = lock();
+    p.results.sort_by_key(|r| r.id);
+    p.running = false;
+}
+
+fn export_one(
+    folder: &Root,
+    out: &Root,
+    photo: &Photo,
+    regions: &[RegionSpec],
+    dest: &Destination,
+    settings: &FileSettings,
+) -> PhotoResult {
+    let mut r = PhotoResult {
+        id: photo.id,
+        name: photo.rel.clone(),
+        output: None,
+        status: "failed",
+        method: None,
+        removed: Vec::new(),
+        regions: regions.len(),
+        warnings: Vec::new(),
+        error: None,
+    };
+    if folder.contains(&photo.path).is_none() {
+        r.error = Some("the photo is no longer inside the folder".into());
+        return r;
+    }
+    let job = Job {
+        path: photo.path.clone(),
+        relative: photo.rel.clone().into(),
+    };
+    let settings = FileSettings {
+        regions: regions.to_vec(),
+        ..settings.clone()
+    };
+    let outcome = pipeline::process_file(&job, dest, &settings);
+    r.output = outcome
+        .output
+        .as_deref()
+        .filter(|o| o.parent() == Some(out.path()))
+        .and_then(|o| o.file_name())
+        .map(|n| n.to_string_lossy().into_owned());
+    match outcome.result {
+        Ok(done) => {
+            r.status = match done.status {
+                Status::Cleaned => "cleaned",
+                Status::UpToDate => "up to date",
+                Status::WouldClean => "dry run",
+            };
+            r.method = Some(match done.method {
+                Method::Lossless => "lossless",
+                Method::Reencoded => "re-encoded",
+            });
+            r.removed = super::photos::plain_words(&done.removed);
+            if r.removed.is_empty() {
+                r.removed.push("nothing identifying".into());
+            }
+            r.warnings = done.warnings;
+        }
+        Err(e) => {
+            r.output = None;
+            r.error = Some(e.to_string());
+        }
+    }
+    r
+}
+
+/// Cases (folders) with at least two exported photos, when collages are asked for.
+fn collage_groups(lib: &Library, plan: &Plan) -> Vec<(String, Vec<usize>)> {
+    if !plan.collage {
+        return Vec::new();
+    }
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (id, _, export) in &plan.photos {
+        if *export {
+            let series = lib.get(*id).expect("checked").series.clone();
+            groups.entry(series).or_default().push(*id);
+        }
+    }
+    groups.into_iter().filter(|(_, v)| v.len() >= 2).collect()
+}
+
+fn make_collage(
+    lib: &Library,
+    folder: &Root,
+    out: &Root,
+    plan: &Plan,
+    series: &str,
+    members: &[usize],
+) -> CollageResult {
+    let mut r = CollageResult {
+        series: if series.is_empty() {
+            "(top folder)".into()
+        } else {
+            series.to_string()
+        },
+        output: None,
+        photos: members.len(),
+        error: None,
+    };
+    match build_collage(lib, folder, out, plan, series, members) {
+        Ok(name) => r.output = Some(name),
+        Err(e) => r.error = Some(e.to_string()),
+    }
+    r
+}
+
+fn build_collage(
+    lib: &Library,
+    folder: &Root,
+    out: &Root,
+    plan: &Plan,
+    series: &str,
+    members: &[usize],
+) -> Result<String> {
+    let limits = lib.limits();
+    let tiles: Vec<Result<(collage::Prepared, SortKey)>> = members
+        .par_iter()
+        .map(|id| {
+            let photo = lib.get(*id).expect("checked");
+            let regions = &plan.photos.iter().find(|p| p.0 == *id).expect("member").1;
+            let bytes = lib.read(photo, folder)?;
+            let opts = TileOptions {
+                limits,
+                fit: collage::DEFAULT_MAX_WIDTH,
+                redaction: (!regions.is_empty()).then_some(Redaction {
+                    regions,
+                    default_effect: plan.effect,
+                    fill: plan.fill,
+                }),
+            };
+            let ext = photo.path.extension().and_then(|e| e.to_str());
+            let prepared = collage::prepare_tile(&bytes, ext, &opts)
+                .map_err(|e| Error::Invalid(format!("{}: {e}", photo.rel)))?;
+            let file_time = std::fs::metadata(&photo.path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| DateTime::from_unix(d.as_secs().min(i64::MAX as u64) as i64));
+            let key = SortKey {
+                capture: prepared.capture,
+                file_time,
+                name: photo.rel.clone(),
+            };
+            Ok((prepared, key))
+        })
+        .collect();
+    let tiles: Vec<(collage::Prepared, SortKey)> = tiles.into_iter().collect::<Result<_>>()?;
+    let keys: Vec<SortKey> = tiles.iter().map(|t| t.1.clone()).collect();
+    let order = collage::chronological_order(&keys);
+    let labels = collage::default_labels(tiles.len());
+    let mut slots: Vec<Option<collage::Prepared>> = tiles.into_iter().map(|t| Some(t.0)).collect();
+    let tiles: Vec<Tile> = order
+        .into_iter()
+        .zip(labels)
+        .filter_map(|(i, label)| {
+            slots.get_mut(i).and_then(Option::take).map(|p| Tile {
+                image: p.image,
+                label,
+            })
+        })
+        .collect();
+    let img = collage::compose(&tiles, &CollageOptions::default())?;
+    let format = Format::Jpeg;
+    let bytes = collage::encode(&img, format, 90, &limits)?;
+    let name = format!(
+        "{}.{}",
+        Naming::Random.pseudonym_for_label(series)?,
+        format.extension()
+    );
+    let dest = out.child(&name)?;
+    commit::write_verified(&dest, &bytes, WriteMode::default(), |written| {
+        pipeline::audit_encoded(written, format, 1, &limits)
+    })?;
+    Ok(name)
+}
+
+/// Writes the manifest of every photo with regions; `None` when there are none.
+fn write_manifest(lib: &Library, folder: &Root, plan: &Plan) -> Result<Option<std::path::PathBuf>> {
+    let rows: Vec<(&Photo, &RegionSpec)> = plan
+        .photos
+        .iter()
+        .flat_map(|(id, regions, _)| {
+            let photo = lib.get(*id).expect("checked");
+            regions.iter().map(move |r| (photo, r))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let text = manifest_csv(&rows, plan.effect)?;
+    let path = folder.child(MANIFEST_NAME)?;
+    commit::write_atomic(
+        &path,
+        text.as_bytes(),
+        WriteMode {
+            overwrite: true,
+            sync: true,
+        },
+    )?;
+    Ok(Some(path))
+}
+
+/// `file,x,y,w,h,shape,effect`, one row per region; the effect is always
+/// written out, so the file means the same whatever `--effect` says.
+pub fn manifest_csv(rows: &[(&Photo, &RegionSpec)], default: Effect) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| Error::Invalid(format!("manifest: {e}"));
+    w.write_record(["file", "x", "y", "w", "h", "shape", "effect"])
+        .map_err(csv_err)?;
+    for (photo, r) in rows {
+        let len = |l: Length| l.to_string();
+        let shape = match r.shape {
+            Shape::Rect => "rect",
+            Shape::Ellipse => "ellipse",
+        };
+        let effect = match r.effect.unwrap_or(default) {
+            Effect::Fill => "fill",
+            Effect::Pixelate => "pixelate",
+            Effect::Blur => "blur",
+        };
+        w.write_record([
+            photo.rel.as_str(),
+            &len(r.x),
+            &len(r.y),
+            &len(r.w),
+            &len(r.h),
+            shape,
+            effect,
+        ])
+        .map_err(csv_err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::Invalid(format!("manifest: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("manifest: {e}")))
+}
+
+fn rerun_command(
+    folder: &Root,
+    out: &Root,
+    manifest: Option<&std::path::Path>,
+    plan: &Plan,
+) -> String {
+    let q = |p: &std::path::Path| shell_quote(&p.display().to_string());
+    let mut cmd = format!("photodeid clean {} -o {}", q(folder.path()), q(out.path()));
+    if let Some(m) = manifest {
+        cmd.push_str(&format!(" --regions {}", q(m)));
+    }
+    if plan.fill != [0, 0, 0] {
+        cmd.push_str(&format!(
+            " --fill-color {}",
+            crate::pseudonym::hex(&plan.fill)
+        ));
+    }
+    cmd
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+,=:@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::region::parse_manifest;
+
+    #[test]
+    fn regions_from_json_use_the_cli_grammar() {
+        let r = RegionJson {
+            x: 10.5,
+            y: 20.0,
+            w: 30.0,
+            h: 5.25,
+            shape: Some("ellipse".into()),
+            effect: Some("blur".into()),
+        };
+        let s = r.spec().unwrap();
+        assert_eq!(s.shape, Shape::Ellipse);
+        assert_eq!(s.effect, Some(Effect::Blur));
+        assert_eq!(s.x, Length::Percent(10.5));
+        for bad in [
+            (-1.0, 0.0, 5.0, 5.0),
+            (0.0, 0.0, 0.0, 5.0),
+            (0.0, 0.0, 500.0, 5.0),
+        ] {
+            let r = RegionJson {
+                x: bad.0,
+                y: bad.1,
+                w: bad.2,
+                h: bad.3,
+                shape: None,
+                effect: None,
+            };
+            assert!(r.spec().is_err(), "{bad:?}");
+        }
+        let nan = RegionJson {
+            x: f64::NAN,
+            y: 0.0,
+            w: 1.0,
+            h: 1.0,
+            shape: None,
+            effect: None,
+        };
+        assert!(nan.spec().is_err());
+    }
+
+    #[test]
+    fn manifest_round_trips_through_the_cli_parser() {
+        let photo = Photo {
+            id: 0,
+            path: "/x/a, b.jpg".into(),
+            rel: "case 1/a, b.jpg".into(),
+            series: "case 1".into(),
+        };
+        let r1: RegionSpec = "ellipse:10.5%,20%,30%,5.25%".parse().unwrap();
+        let r2: RegionSpec = "0%,0%,100%,12%:pixelate".parse().unwrap();
+        let csv = manifest_csv(&[(&photo, &r1), (&photo, &r2)], Effect::Blur).unwrap();
+        let rows = parse_manifest(&csv).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].pattern, "case 1/a, b.jpg");
+        assert_eq!(rows[0].region.x, r1.x);
+        assert_eq!(rows[0].region.shape, Shape::Ellipse);
+        assert_eq!(rows[0].region.effect, Some(Effect::Blur));
+        assert_eq!(rows[1].region.effect, Some(Effect::Pixelate));
+        assert_eq!(rows[1].region.h, r2.h);
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("/a/b"), "/a/b");
+        assert_eq!(shell_quote("/a b/it's"), r"'/a b/it'\''s'");
+    }
+}

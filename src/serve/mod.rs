@@ -1,0 +1,448 @@
+//! `photodeid serve`: a local web page over the same engine as the CLI.
+//!
+//! ```text
+//! browser ──► 127.0.0.1:PORT ──► Host check ──► token check ──► route
+//!   GET  /                      page (HTML, CSS, JS embedded in the binary)
+//!   GET  /api/photos            the folder's photos and what they carry (check)
+//!   GET  /api/photos/ID/thumb   upright thumbnail from decoded pixels
+//!   GET  /api/photos/ID/view    the photo at screen size
+//!   POST /api/photos/ID/preview the photo at screen size, regions destroyed (redact::apply)
+//!   POST /api/export            clean the selection (pipeline::process_file), collages, manifest
+//!   GET  /api/export            progress and results
+//! ```
+//!
+//! The server binds 127.0.0.1 only. Every request carries the per-run token
+//! (query `t=` for the page and images, header `X-Photodeid-Token` for API
+//! calls) and a `Host` naming the loopback address and port; a POST with an
+//! `Origin` must come from the page itself. Photos are addressed by index,
+//! never by a client-supplied path. Files are read only inside FOLDER
+//! (canonical paths, symlinks out refused) and written only into the output
+//! folder (cleaned photos, collages) and FOLDER's regions manifest.
+
+pub mod export;
+pub mod guard;
+pub mod photos;
+
+use crate::container::Limits;
+use crate::error::{Error, Result};
+use export::{ExportRequest, Progress};
+use guard::{Root, Token};
+use photos::Library;
+use serde::Deserialize;
+use serde_json::json;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tiny_http::{Header, Method, Request, Response};
+
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const STYLE_CSS: &str = include_str!("assets/style.css");
+
+/// Largest request body accepted (region lists are a few KB).
+pub const MAX_BODY: u64 = 1 << 20;
+/// The header API calls carry the token in.
+pub const TOKEN_HEADER: &str = "X-Photodeid-Token";
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The photo folder.
+    pub folder: PathBuf,
+    /// Where exports go (created if missing).
+    pub output: PathBuf,
+    /// 0 takes a free port.
+    pub port: u16,
+    pub limits: Limits,
+    pub max_file_bytes: u64,
+    /// Request-handling threads.
+    pub threads: usize,
+}
+
+struct State {
+    token: Token,
+    port: u16,
+    folder: Root,
+    output: Root,
+    library: Library,
+    export: Mutex<Progress>,
+}
+
+/// A bound server, not yet answering.
+pub struct Server {
+    http: Arc<tiny_http::Server>,
+    state: Arc<State>,
+    addr: SocketAddr,
+    threads: usize,
+}
+
+impl Server {
+    /// Checks the folders, lists the photos and binds 127.0.0.1:`port`.
+    pub fn bind(config: &Config) -> Result<Server> {
+        let folder = Root::new(&config.folder)?;
+        std::fs::create_dir_all(&config.output)
+            .map_err(|e| Error::io("cannot create output folder", e))?;
+        let output = Root::new(&config.output)?;
+        if output.path() == folder.path() {
+            return Err(Error::Invalid(
+                "the output folder must not be the photo folder".into(),
+            ));
+        }
+        let library = Library::scan(
+            &folder,
+            Some(output.path()),
+            config.limits,
+            config.max_file_bytes,
+        );
+        let http = tiny_http::Server::http(("127.0.0.1", config.port)).map_err(|e| {
+            Error::io(
+                "cannot listen on 127.0.0.1",
+                std::io::Error::other(e.to_string()),
+            )
+        })?;
+        let addr = http
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| Error::Invalid("not an IP listener".into()))?;
+        let state = State {
+            token: Token::random()?,
+            port: addr.port(),
+            folder,
+            output,
+            library,
+            export: Mutex::new(Progress::default()),
+        };
+        Ok(Server {
+            http: Arc::new(http),
+            state: Arc::new(state),
+            addr,
+            threads: config.threads.max(1),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The address to open, token included.
+    pub fn url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}/?t={}",
+            self.addr.port(),
+            self.state.token.as_str()
+        )
+    }
+
+    pub fn photo_count(&self) -> usize {
+        self.state.library.photos().len()
+    }
+
+    pub fn folder(&self) -> &std::path::Path {
+        self.state.folder.path()
+    }
+
+    pub fn output(&self) -> &std::path::Path {
+        self.state.output.path()
+    }
+
+    /// Answers requests until the process ends.
+    pub fn run(self) {
+        let workers: Vec<_> = (0..self.threads)
+            .map(|_| {
+                let http = self.http.clone();
+                let state = self.state.clone();
+                std::thread::spawn(move || {
+                    while let Ok(rq) = http.recv() {
+                        handle(&state, rq);
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
+        }
+    }
+}
+
+/// An answer: status, content type, body.
+struct Reply {
+    status: u16,
+    kind: &'static str,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(status: u16, v: serde_json::Value) -> Reply {
+        Reply {
+            status,
+            kind: "application/json",
+            body: v.to_string().into_bytes(),
+        }
+    }
+
+    fn error(status: u16, msg: impl Into<String>) -> Reply {
+        Reply::json(status, json!({ "error": msg.into() }))
+    }
+
+    fn bytes(kind: &'static str, body: Vec<u8>) -> Reply {
+        Reply {
+            status: 200,
+            kind,
+            body,
+        }
+    }
+}
+
+/// A library error as an HTTP answer: the request's fault (4xx) or ours.
+fn engine_error(e: Error) -> Reply {
+    let status = match &e {
+        Error::Io { .. } => 500,
+        Error::TooLarge(_) => 413,
+        Error::Invalid(_) => 400,
+        _ => 422,
+    };
+    Reply::error(status, e.to_string())
+}
+
+fn header<'a>(rq: &'a Request, name: &str) -> Option<&'a str> {
+    rq.headers()
+        .iter()
+        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn handle(state: &Arc<State>, mut rq: Request) {
+    let reply = answer(state, &mut rq);
+    let mut resp = Response::from_data(reply.body).with_status_code(reply.status);
+    let mut headers = vec![
+        ("Content-Type", reply.kind),
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+        ("Cross-Origin-Resource-Policy", "same-origin"),
+    ];
+    if reply.kind.starts_with("text/html") {
+        headers.push((
+            "Content-Security-Policy",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+             connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ));
+    }
+    for (k, v) in headers {
+        if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+            resp.add_header(h);
+        }
+    }
+    let _ = rq.respond(resp);
+}
+
+fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
+    if !guard::host_allowed(header(rq, "Host"), state.port) {
+        return Reply::error(
+            403,
+            "refused: the Host header must be 127.0.0.1 or localhost with this port",
+        );
+    }
+    let url = rq.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let given = header(rq, TOKEN_HEADER)
+        .map(str::to_string)
+        .or_else(|| query_param(query, "t").map(str::to_string));
+    match given {
+        None => {
+            return Reply::error(
+                401,
+                "refused: this address needs the token printed by photodeid serve",
+            )
+        }
+        Some(t) if !state.token.matches(&t) => return Reply::error(403, "refused: wrong token"),
+        Some(_) => {}
+    }
+    let method = rq.method().clone();
+    if method == Method::Post {
+        if let Some(origin) = header(rq, "Origin") {
+            let ok = ["127.0.0.1", "localhost"]
+                .iter()
+                .any(|h| origin == format!("http://{h}:{}", state.port));
+            if !ok {
+                return Reply::error(403, "refused: request from another site");
+            }
+        }
+    }
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (&method, parts.as_slice()) {
+        (Method::Get, [""] | ["index.html"]) => Reply::bytes(
+            "text/html; charset=utf-8",
+            INDEX_HTML
+                .replace("__TOKEN__", state.token.as_str())
+                .into_bytes(),
+        ),
+        (Method::Get, ["app.js"]) => {
+            Reply::bytes("text/javascript; charset=utf-8", APP_JS.as_bytes().to_vec())
+        }
+        (Method::Get, ["style.css"]) => {
+            Reply::bytes("text/css; charset=utf-8", STYLE_CSS.as_bytes().to_vec())
+        }
+        (Method::Get, ["api", "photos"]) => list(state),
+        (Method::Get, ["api", "photos", id, what @ ("thumb" | "view")]) => {
+            let Some(id) = photo_id(state, id) else {
+                return Reply::error(404, "no such photo");
+            };
+            let r = if *what == "thumb" {
+                state
+                    .library
+                    .thumbnail(id, &state.folder)
+                    .map(|b| b.to_vec())
+            } else {
+                state
+                    .library
+                    .preview(id, &state.folder, &[], Default::default(), [0; 3])
+                    .map(|(b, _)| b)
+            };
+            r.map_or_else(engine_error, |b| Reply::bytes("image/jpeg", b))
+        }
+        (Method::Post, ["api", "photos", id, "preview"]) => {
+            let Some(id) = photo_id(state, id) else {
+                return Reply::error(404, "no such photo");
+            };
+            match read_json::<PreviewRequest>(rq) {
+                Ok(p) => preview(state, id, &p),
+                Err(r) => r,
+            }
+        }
+        (Method::Post, ["api", "export"]) => match read_json::<ExportRequest>(rq) {
+            Ok(req) => start_export(state, &req),
+            Err(r) => r,
+        },
+        (Method::Get, ["api", "export"]) => {
+            let p = state.export.lock().unwrap_or_else(|p| p.into_inner());
+            Reply::json(200, json!(*p))
+        }
+        (Method::Get | Method::Post, _) => Reply::error(404, "not found"),
+        _ => Reply::error(405, "method not allowed"),
+    }
+}
+
+fn photo_id(state: &State, s: &str) -> Option<usize> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.len() > 9 {
+        return None;
+    }
+    let id: usize = s.parse().ok()?;
+    state.library.get(id).map(|p| p.id)
+}
+
+/// Reads a JSON body: at most `MAX_BODY` bytes, `application/json`, well formed.
+fn read_json<T: for<'de> Deserialize<'de>>(rq: &mut Request) -> std::result::Result<T, Reply> {
+    let kind = header(rq, "Content-Type").unwrap_or("");
+    if !kind
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
+        return Err(Reply::error(415, "send the body as application/json"));
+    }
+    if rq.body_length().is_some_and(|n| n as u64 > MAX_BODY) {
+        return Err(Reply::error(
+            413,
+            format!("request body too large (limit {MAX_BODY} bytes)"),
+        ));
+    }
+    let mut body = Vec::new();
+    if let Err(e) = rq.as_reader().take(MAX_BODY + 1).read_to_end(&mut body) {
+        return Err(Reply::error(
+            400,
+            format!("cannot read the request body: {e}"),
+        ));
+    }
+    if body.len() as u64 > MAX_BODY {
+        return Err(Reply::error(
+            413,
+            format!("request body too large (limit {MAX_BODY} bytes)"),
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| Reply::error(400, format!("bad JSON: {e}")))
+}
+
+fn list(state: &State) -> Reply {
+    let info = state.library.info(&state.folder);
+    Reply::json(
+        200,
+        json!({
+            "folder": state.folder.path().display().to_string(),
+            "output": state.output.path().display().to_string(),
+            "screen_side": photos::SCREEN_SIDE,
+            "photos": info,
+        }),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewRequest {
+    #[serde(default)]
+    regions: Vec<export::RegionJson>,
+    #[serde(default)]
+    effect: Option<String>,
+    #[serde(default)]
+    fill: Option<String>,
+}
+
+fn preview(state: &State, id: usize, p: &PreviewRequest) -> Reply {
+    let checked = export::specs(&p.regions).and_then(|regions| {
+        Ok((
+            regions,
+            export::parse_effect(p.effect.as_deref())?,
+            export::parse_fill(p.fill.as_deref())?,
+        ))
+    });
+    let (regions, effect, fill) = match checked {
+        Ok(c) => c,
+        Err(e) => return engine_error(e),
+    };
+    match state
+        .library
+        .preview(id, &state.folder, &regions, effect, fill)
+    {
+        Ok((bytes, _warnings)) => Reply::bytes("image/jpeg", bytes),
+        Err(e) => engine_error(e),
+    }
+}
+
+fn start_export(state: &Arc<State>, req: &ExportRequest) -> Reply {
+    let plan = match req.check(&state.library) {
+        Ok(p) => p,
+        Err(e) => return engine_error(e),
+    };
+    {
+        let mut p = state.export.lock().unwrap_or_else(|p| p.into_inner());
+        if p.running {
+            return Reply::error(409, "an export is running already");
+        }
+        *p = Progress {
+            running: true,
+            output_dir: state.output.path().display().to_string(),
+            ..Progress::default()
+        };
+    }
+    let state = state.clone();
+    std::thread::spawn(move || {
+        export::run(
+            &state.library,
+            &state.folder,
+            &state.output,
+            &plan,
+            &state.export,
+        )
+    });
+    Reply::json(202, json!({ "started": true }))
+}

@@ -1,0 +1,505 @@
+//! The folder's photos as the page sees them: a fixed list (ids are indices),
+//! what `check` finds in each (in plain words), and pictures at screen size
+//! made by the engine (decode under limits, upright, shrink; regions applied
+//! with `redact::apply`). Decoded screen pictures are kept in a small cache,
+//! so a preview after the thumbnail, or a second preview, skips the decode.
+
+use super::guard::Root;
+use crate::container::{Format, Limits};
+use crate::error::{Error, Result};
+use crate::metadata::{Category, Inventory};
+use crate::pipeline;
+use crate::pixels::{self, EncodeOptions};
+use crate::redact::{self, Redaction};
+use crate::region::{Effect, RegionSpec};
+use crate::scan;
+use image::{DynamicImage, RgbImage};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Longest side of the screen-size picture previews are rendered at.
+pub const SCREEN_SIDE: u32 = 1600;
+/// Longest side of grid thumbnails.
+pub const THUMB_SIDE: u32 = 320;
+/// Decoded screen pictures kept in memory (about 5.8 MB each at 1600x1200).
+const CACHE_ENTRIES: usize = 16;
+/// Extensions listed on the page.
+const PHOTO_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "jpe", "jfif", "png", "webp", "gif", "tif", "tiff",
+];
+
+/// One photo of the folder.
+#[derive(Debug, Clone)]
+pub struct Photo {
+    pub id: usize,
+    /// Canonical path, inside the folder.
+    pub path: PathBuf,
+    /// Path relative to the folder, `/`-separated (what a manifest row names).
+    pub rel: String,
+    /// The folder the photo is in, relative (`""` at the top): its series, or case.
+    pub series: String,
+}
+
+/// What the page shows about a photo before it is opened.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhotoInfo {
+    pub id: usize,
+    pub name: String,
+    pub series: String,
+    pub format: Option<&'static str>,
+    /// Displayed size (after orientation).
+    pub width: u32,
+    pub height: u32,
+    /// What the photo carries that identifies, in plain words.
+    pub carries: Vec<String>,
+    /// The findings as `check` prints them (category: detail).
+    pub details: Vec<String>,
+    /// Why the photo cannot be read, if it cannot.
+    pub error: Option<String>,
+}
+
+/// A decoded picture shrunk to screen size.
+pub struct Screen {
+    pub image: RgbImage,
+}
+
+pub struct Library {
+    photos: Vec<Photo>,
+    limits: Limits,
+    max_file_bytes: u64,
+    info: OnceLock<Vec<PhotoInfo>>,
+    cache: Mutex<VecDeque<(usize, Arc<Screen>)>>,
+    thumbs: Mutex<HashMap<usize, Arc<Vec<u8>>>>,
+    /// One lock per photo, so two requests never decode the same photo twice.
+    decoding: Vec<Mutex<()>>,
+}
+
+impl Library {
+    /// Lists the photos under `root` (recursively; hidden entries and
+    /// `exclude`, the output folder, skipped). Files whose canonical path
+    /// leaves the folder (symlinks out) are not listed.
+    pub fn scan(root: &Root, exclude: Option<&Path>, limits: Limits, max_file_bytes: u64) -> Self {
+        let found = scan::scan(&[root.path().to_path_buf()], exclude);
+        let mut photos = Vec::new();
+        for job in found.jobs {
+            let ext = job
+                .path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            if !ext.is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.as_str())) {
+                continue;
+            }
+            let Some(path) = root.contains(&job.path) else {
+                continue;
+            };
+            let rel = job.relative.to_string_lossy().replace('\\', "/");
+            let series = match rel.rfind('/') {
+                Some(i) => rel[..i].to_string(),
+                None => String::new(),
+            };
+            photos.push(Photo {
+                id: photos.len(),
+                path,
+                rel,
+                series,
+            });
+        }
+        let decoding = photos.iter().map(|_| Mutex::new(())).collect();
+        Library {
+            photos,
+            limits,
+            max_file_bytes,
+            info: OnceLock::new(),
+            cache: Mutex::new(VecDeque::new()),
+            thumbs: Mutex::new(HashMap::new()),
+            decoding,
+        }
+    }
+
+    pub fn photos(&self) -> &[Photo] {
+        &self.photos
+    }
+
+    pub fn get(&self, id: usize) -> Option<&Photo> {
+        self.photos.get(id)
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_file_bytes
+    }
+
+    /// Reads a photo's bytes, refusing it if it no longer lies inside the folder.
+    pub fn read(&self, photo: &Photo, root: &Root) -> Result<Vec<u8>> {
+        if root.contains(&photo.path).is_none() {
+            return Err(Error::Invalid(
+                "the photo is no longer inside the folder".into(),
+            ));
+        }
+        pipeline::read_input(&photo.path, self.max_file_bytes)
+    }
+
+    /// What each photo carries (computed once, in parallel).
+    pub fn info(&self, root: &Root) -> &[PhotoInfo] {
+        self.info.get_or_init(|| {
+            self.photos
+                .par_iter()
+                .map(|p| self.describe(p, root))
+                .collect()
+        })
+    }
+
+    fn describe(&self, p: &Photo, root: &Root) -> PhotoInfo {
+        let mut info = PhotoInfo {
+            id: p.id,
+            name: p.rel.clone(),
+            series: p.series.clone(),
+            format: None,
+            width: 0,
+            height: 0,
+            carries: Vec::new(),
+            details: Vec::new(),
+            error: None,
+        };
+        let result = self.read(p, root).and_then(|bytes| {
+            let ext = p.path.extension().and_then(|e| e.to_str());
+            let parsed = pipeline::inspect(&bytes, ext, &self.limits)?;
+            let (w, h) = dimensions(&bytes, parsed.format)?;
+            let upright = matches!(parsed.orientation(), 5..=8);
+            Ok((
+                parsed.format,
+                if upright { (h, w) } else { (w, h) },
+                parsed.inventory,
+            ))
+        });
+        match result {
+            Ok((format, (w, h), inv)) => {
+                info.format = Some(format.name());
+                info.width = w;
+                info.height = h;
+                info.carries = plain_words(&inv);
+                info.details = inv
+                    .identifying()
+                    .map(|f| format!("{}: {}", f.category.label(), f.detail))
+                    .collect();
+            }
+            Err(e) => info.error = Some(e.to_string()),
+        }
+        info.carries.extend(name_words(&p.rel));
+        info
+    }
+
+    /// The photo decoded upright and shrunk to fit `SCREEN_SIDE` (cached).
+    pub fn screen(&self, id: usize, root: &Root) -> Result<Arc<Screen>> {
+        let photo = self
+            .get(id)
+            .ok_or_else(|| Error::Invalid("no such photo".into()))?;
+        if let Some(s) = self.cached(id) {
+            return Ok(s);
+        }
+        let _one_at_a_time = self.decoding[id].lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = self.cached(id) {
+            return Ok(s);
+        }
+        let bytes = self.read(photo, root)?;
+        let ext = photo.path.extension().and_then(|e| e.to_str());
+        let parsed = pipeline::inspect(&bytes, ext, &self.limits)?;
+        let decoded =
+            pixels::decode_upright(&bytes, parsed.format, parsed.orientation(), &self.limits)?;
+        let img = decoded.image;
+        let img = if img.width() > SCREEN_SIDE || img.height() > SCREEN_SIDE {
+            img.thumbnail(SCREEN_SIDE, SCREEN_SIDE)
+        } else {
+            img
+        };
+        let screen = Arc::new(Screen {
+            image: img.into_rgb8(),
+        });
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.push_back((id, screen.clone()));
+        while cache.len() > CACHE_ENTRIES {
+            cache.pop_front();
+        }
+        Ok(screen)
+    }
+
+    fn cached(&self, id: usize) -> Option<Arc<Screen>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let i = cache.iter().position(|(k, _)| *k == id)?;
+        let entry = cache.remove(i)?;
+        let s = entry.1.clone();
+        cache.push_back(entry);
+        Some(s)
+    }
+
+    /// A JPEG thumbnail made from the decoded pixels (never the file's own
+    /// embedded thumbnail, which may show something else).
+    pub fn thumbnail(&self, id: usize, root: &Root) -> Result<Arc<Vec<u8>>> {
+        if let Some(t) = self
+            .thumbs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+        {
+            return Ok(t.clone());
+        }
+        let screen = self.screen(id, root)?;
+        let img = DynamicImage::ImageRgb8(screen.image.clone());
+        let small = if img.width() > THUMB_SIDE || img.height() > THUMB_SIDE {
+            img.thumbnail(THUMB_SIDE, THUMB_SIDE)
+        } else {
+            img
+        };
+        let bytes = Arc::new(encode_jpeg(&small, 80)?);
+        self.thumbs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, bytes.clone());
+        Ok(bytes)
+    }
+
+    /// The photo at screen size with `regions` destroyed by the engine, as
+    /// JPEG, and the warnings (regions clipped at the edge).
+    pub fn preview(
+        &self,
+        id: usize,
+        root: &Root,
+        regions: &[RegionSpec],
+        effect: Effect,
+        fill: [u8; 3],
+    ) -> Result<(Vec<u8>, Vec<String>)> {
+        let screen = self.screen(id, root)?;
+        let mut img = DynamicImage::ImageRgb8(screen.image.clone());
+        let warnings = if regions.is_empty() {
+            Vec::new()
+        } else {
+            redact::apply(
+                &mut img,
+                &Redaction {
+                    regions,
+                    default_effect: effect,
+                    fill,
+                },
+            )?
+        };
+        Ok((encode_jpeg(&img, 85)?, warnings))
+    }
+}
+
+fn encode_jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>> {
+    pixels::encode(
+        img,
+        Format::Jpeg,
+        &EncodeOptions {
+            quality,
+            ..EncodeOptions::default()
+        },
+    )
+}
+
+/// Stored width and height, from the header.
+fn dimensions(bytes: &[u8], format: Format) -> Result<(u32, u32)> {
+    let reader =
+        image::ImageReader::with_format(std::io::Cursor::new(bytes), format.image_format());
+    Ok(reader.into_dimensions()?)
+}
+
+/// What an inventory means to someone who is not a metadata expert:
+/// "GPS location", "camera serial number", "a person's name".
+pub fn plain_words(inv: &Inventory) -> Vec<String> {
+    let mut out: Vec<&str> = Vec::new();
+    let mut add = |s: &'static str| {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    for f in inv.identifying() {
+        let d = f.detail.as_str();
+        let has = |k: &str| d.contains(k);
+        match f.category {
+            Category::Gps => add("GPS location"),
+            Category::Thumbnail => add("a hidden preview image"),
+            Category::MakerNotes => add("camera maker notes"),
+            Category::Provenance => add("a C2PA provenance record"),
+            Category::TrailingData => add("hidden data after the picture"),
+            Category::Comment => add("a comment"),
+            _ => {}
+        }
+        if has("Serial") {
+            add("camera serial number");
+        }
+        if has("Artist") || has("By-line") || has("Author") || has("creator") || has("Owner") {
+            add("a person's name (author or owner)");
+        }
+        if has("DateTime") || has("Creation Time") || has("CreateDate") || has("DateCreated") {
+            add("date and time");
+        }
+        if has("Make ") || has("Model ") {
+            add("camera make and model");
+        }
+        if has("Description")
+            || has("UserComment")
+            || has("Caption")
+            || has("description")
+            || has("Comment")
+        {
+            add("a description or caption");
+        }
+        match f.category {
+            Category::Exif => add("camera settings (EXIF)"),
+            Category::Xmp => add("XMP metadata"),
+            Category::IptcPhotoshop => add("IPTC/Photoshop data"),
+            Category::TextChunk => add("text notes in the file"),
+            Category::Other => add("other metadata"),
+            _ => {}
+        }
+    }
+    // Most telling first.
+    const ORDER: &[&str] = &[
+        "GPS location",
+        "a person's name (author or owner)",
+        "camera serial number",
+        "date and time",
+        "a description or caption",
+        "a comment",
+        "a hidden preview image",
+        "hidden data after the picture",
+        "camera make and model",
+    ];
+    out.sort_by_key(|s| ORDER.iter().position(|o| o == s).unwrap_or(ORDER.len()));
+    out.into_iter().map(String::from).collect()
+}
+
+/// Words in the file or folder names that look like a patient's name or a
+/// date (the output gets a pseudonymous name, so they are not carried over).
+pub fn name_words(rel: &str) -> Vec<String> {
+    const COMMON: &[&str] = &[
+        "img",
+        "dsc",
+        "dscn",
+        "dscf",
+        "pxl",
+        "mvimg",
+        "photo",
+        "photos",
+        "image",
+        "images",
+        "pic",
+        "picture",
+        "scan",
+        "copy",
+        "edited",
+        "before",
+        "during",
+        "after",
+        "jpg",
+        "jpeg",
+        "png",
+        "webp",
+        "gif",
+        "tif",
+        "tiff",
+        "rotated",
+        "burst",
+        "cover",
+        "portrait",
+        "screenshot",
+        "case",
+        "front",
+        "left",
+        "right",
+        "side",
+        "top",
+        "bottom",
+        "upper",
+        "lower",
+        "intraoral",
+        "extraoral",
+        "smile",
+        "profile",
+        "frontal",
+        "lateral",
+        "clean",
+        "final",
+        "new",
+        "old",
+        "raw",
+        "the",
+        "and",
+        "week",
+        "day",
+        "month",
+        "year",
+        "visit",
+        "pre",
+        "post",
+        "op",
+        "preop",
+        "postop",
+    ];
+    let stem = rel.rsplit_once('.').map_or(rel, |(s, _)| s);
+    let mut name = false;
+    let mut date = false;
+    for token in stem.split(|c: char| !c.is_alphanumeric()) {
+        let lower = token.to_lowercase();
+        if token.chars().all(char::is_alphabetic)
+            && token.chars().count() >= 3
+            && !COMMON.contains(&lower.as_str())
+        {
+            name = true;
+        }
+        let digits = token.chars().filter(char::is_ascii_digit).count();
+        if (token.len() == 4 && digits == 4 && (token.starts_with("19") || token.starts_with("20")))
+            || (digits == 8
+                && token.len() == 8
+                && (token.starts_with("19") || token.starts_with("20")))
+        {
+            date = true;
+        }
+    }
+    let mut out = Vec::new();
+    if name {
+        out.push("words in the file or folder name (a patient's name?)".to_string());
+    }
+    if date {
+        out.push("a date in the file or folder name".to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::Finding;
+
+    #[test]
+    fn plain_words_for_findings() {
+        let inv = Inventory(vec![
+            Finding::new(Category::Exif, "BodySerialNumber \"SN-1\""),
+            Finding::new(Category::Gps, "GPS 40.7 N"),
+            Finding::new(Category::ColourProfile, "ICC profile"),
+        ]);
+        let w = plain_words(&inv);
+        assert!(w.contains(&"GPS location".to_string()));
+        assert!(w.contains(&"camera serial number".to_string()));
+        assert!(!w.iter().any(|s| s.contains("colour")));
+    }
+
+    #[test]
+    fn names_and_dates_in_file_names() {
+        assert_eq!(
+            name_words("Doe_Jane_1961-04-02/IMG_2021-03-04_before.jpg").len(),
+            2
+        );
+        assert!(name_words("IMG_0041.jpg").is_empty());
+        assert!(name_words("case-12/DSC_0001.JPG").is_empty());
+        assert_eq!(name_words("IMG_20200301.jpg").len(), 1);
+    }
+}

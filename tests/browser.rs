@@ -1,0 +1,193 @@
+//! The page in a real browser: headless Chromium (Debian's `chromium`),
+//! driven by playwright-core (`tests/browser/run.mjs`), draws a region with
+//! the mouse on the editor, exports, and this test checks the exported file
+//! on disk. Needs node and chromium: on CI (`CI` set) their absence fails the
+//! test; locally it is skipped with a message. `.ci/run` installs both.
+//! The editor's screenshot is saved as `target/browser-artifacts/editor.png`.
+
+use crate::serve::{setup, Serve};
+use crate::util::{bin, canaries, contains, files};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+fn artifacts() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("browser-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Fails on CI, skips (returns false) locally.
+fn require(ok: bool, what: &str) -> bool {
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{what} is missing on CI (.ci/run installs it)"
+        );
+        eprintln!("browser test skipped: {what} is missing (run .ci/run to install it)");
+    }
+    ok
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+/// node, chromium and playwright-core are there (npm ci when the latter is not).
+fn ready() -> bool {
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !require(node, "node (Node.js)") || !require(chromium().exists(), "chromium") {
+        return false;
+    }
+    let dir = browser_dir();
+    if !dir.join("node_modules/playwright-core").exists() {
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        return require(ok, "playwright-core (npm ci in tests/browser failed)");
+    }
+    true
+}
+
+/// Mean of |a - b| over the channels, and the largest channel value of `b`,
+/// in the box (x0, y0)-(x1, y1) given in fractions of the picture.
+fn compare(a: &image::RgbImage, b: &image::RgbImage, f: [f64; 4]) -> (f64, u8) {
+    let (w, h) = (a.width() as f64, a.height() as f64);
+    let (x0, y0, x1, y1) = (
+        (f[0] * w) as u32,
+        (f[1] * h) as u32,
+        (f[2] * w) as u32,
+        (f[3] * h) as u32,
+    );
+    let mut diff = 0u64;
+    let mut n = 0u64;
+    let mut max = 0u8;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let (p, q) = (a.get_pixel(x, y), b.get_pixel(x, y));
+            for c in 0..3 {
+                diff += (p[c] as i32 - q[c] as i32).unsigned_abs() as u64;
+                max = max.max(q[c]);
+            }
+            n += 3;
+        }
+    }
+    (diff as f64 / n.max(1) as f64, max)
+}
+
+#[test]
+fn draw_a_region_in_chromium_and_export() {
+    if !ready() {
+        return;
+    }
+    let (_d, photos, out) = setup();
+    let original = photos.join("Smith_John_badge.jpg");
+    let before = crate::util::upright(&original);
+    let s = Serve::start(&photos, &out);
+    let shot = artifacts().join("editor.png");
+    let run = Command::new("node")
+        .arg(browser_dir().join("run.mjs"))
+        .arg(&s.url)
+        .arg("Smith_John_badge.jpg")
+        .arg(&shot)
+        .env("CHROMIUM", chromium())
+        .current_dir(browser_dir())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "browser script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    eprintln!("browser timings: {}", report["timings"]);
+    assert!(shot.exists(), "no screenshot");
+    let blocked: Vec<_> = report["console"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| {
+            m.as_str().unwrap().contains("blocked") || m.as_str().unwrap().contains("error")
+        })
+        .collect();
+    assert!(blocked.is_empty(), "console: {blocked:?}");
+    assert_eq!(report["regions"], 1, "{report}");
+    // Keyboard: the region moved right by 2% and grew 1% taller; copied to
+    // the two other photos of the case; every card shows its region.
+    let kb = &report["keyboard"];
+    assert_eq!(
+        (kb["x0"].as_str(), kb["x1"].as_str()),
+        (Some("40"), Some("42")),
+        "{kb}"
+    );
+    assert_eq!(kb["h"], "21", "{kb}");
+    assert!(
+        kb["copied"].as_str().unwrap().contains("to 2 other photos"),
+        "{kb}"
+    );
+    assert_eq!(
+        kb["cards"],
+        serde_json::json!([true, true, true, true]),
+        "{kb}"
+    );
+
+    // The exported badge photo, found by the page's own report.
+    let results = report["export"]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4, "{report}");
+    for r in results {
+        assert_eq!(r["regions"], 1, "{r}");
+        assert_eq!(r["method"], "re-encoded", "{r}");
+    }
+    let r = results
+        .iter()
+        .find(|r| r["name"] == "Smith_John_badge.jpg")
+        .unwrap();
+    assert_eq!(r["regions"], 1);
+    let name = r["output"].as_str().unwrap();
+    let exported = out.join(name);
+    assert!(exported.is_file(), "{}", exported.display());
+    assert_eq!(files(&out).len(), 4);
+
+    // Pseudonymous name: 32 hex digits, nothing of the original.
+    let stem = exported.file_stem().unwrap().to_string_lossy();
+    assert_eq!(stem.len(), 32);
+    assert!(stem.chars().all(|c| c.is_ascii_hexdigit()));
+    assert!(!name.contains("Smith") && !name.contains("badge"));
+
+    // No metadata: no canary bytes, and `check` finds nothing identifying.
+    let bytes = std::fs::read(&exported).unwrap();
+    for c in canaries() {
+        assert!(!contains(&bytes, c.as_bytes()), "export carries {c}");
+    }
+    let check = bin().arg("check").arg(&exported).output().unwrap();
+    assert_eq!(check.status.code(), Some(0), "{check:?}");
+
+    // The region drawn (20%..60% both ways) is destroyed: black where the
+    // original was not; outside it the picture is unchanged but for JPEG noise.
+    let after = crate::util::upright(&exported);
+    let (a, b) = (
+        image::DynamicImage::ImageRgba8(before).to_rgb8(),
+        image::DynamicImage::ImageRgba8(after).to_rgb8(),
+    );
+    assert_eq!(a.dimensions(), b.dimensions());
+    let (diff_in, max_in) = compare(&a, &b, [0.23, 0.23, 0.57, 0.57]);
+    assert!(max_in < 40, "region not filled (max channel {max_in})");
+    assert!(diff_in > 60.0, "region looks like the original ({diff_in})");
+    let (diff_out, _) = compare(&a, &b, [0.7, 0.7, 0.98, 0.98]);
+    assert!(diff_out < 8.0, "outside the region changed ({diff_out})");
+}

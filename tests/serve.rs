@@ -1,0 +1,496 @@
+//! `photodeid serve` over loopback: the real binary on a free port, driven by
+//! a minimal HTTP client on a TcpStream.
+
+use crate::util::{bin, canaries, contains, files, fixtures};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `photodeid serve`; killed on drop.
+pub struct Serve {
+    child: Child,
+    pub port: u16,
+    pub token: String,
+    pub url: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    pub fn start(folder: &Path, out: &Path) -> Serve {
+        Self::start_with(env!("CARGO_BIN_EXE_photodeid").as_ref(), folder, out)
+    }
+
+    pub fn start_with(exe: &Path, folder: &Path, out: &Path) -> Serve {
+        let mut child = std::process::Command::new(exe)
+            .args(["serve", "--port", "0", "-o"])
+            .arg(out)
+            .arg(folder)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start photodeid serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("serve printed no address")
+                .expect("read stdout");
+            if let Some(i) = line.find("http://") {
+                break line[i..].trim().to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        let rest = url.strip_prefix("http://127.0.0.1:").expect("loopback");
+        let (port, tail) = rest.split_once('/').unwrap();
+        let token = tail.strip_prefix("?t=").unwrap().to_string();
+        assert_eq!(token.len(), 32, "128-bit token in hex");
+        Serve {
+            child,
+            port: port.parse().unwrap(),
+            token,
+            url,
+        }
+    }
+
+    /// Sends a raw request (headers given whole) and returns (status, body).
+    pub fn raw(&self, head: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        // The server may answer (413) and close before the whole body is sent.
+        let _ = s.write_all(body);
+        let mut resp = Vec::new();
+        let _ = s.read_to_end(&mut resp);
+        let end = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no response to {head:?}"));
+        let head = String::from_utf8_lossy(&resp[..end]).to_string();
+        let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, resp[end + 4..].to_vec())
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> (u16, Vec<u8>) {
+        let auth = token
+            .map(|t| format!("X-Photodeid-Token: {t}\r\n"))
+            .unwrap_or_default();
+        self.raw(
+            &format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{auth}Connection: close\r\n\r\n",
+                self.port
+            ),
+            b"",
+        )
+    }
+
+    pub fn post(&self, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        self.raw(
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Photodeid-Token: {}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                self.port,
+                self.token,
+                body.len()
+            ),
+            body,
+        )
+    }
+
+    pub fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path, Some(&self.token));
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// Starts an export and waits for it to finish.
+    pub fn export(&self, request: &serde_json::Value) -> serde_json::Value {
+        let (status, body) = self.post("/api/export", request.to_string().as_bytes());
+        assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+        let t0 = Instant::now();
+        loop {
+            let p = self.json("/api/export");
+            if p["running"] == false {
+                return p;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(120), "export hangs");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A photo folder with two cases, plus a secret file beside it.
+pub fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let photos = d.path().join("photos");
+    let case = photos.join("Doe_Jane_1961-04-02");
+    std::fs::create_dir_all(&case).unwrap();
+    for f in std::fs::read_dir(fixtures().join("sample/Doe_Jane_1961-04-02")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, case.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(
+        fixtures().join("dirty/jpeg_full.jpg"),
+        photos.join("Smith_John_badge.jpg"),
+    )
+    .unwrap();
+    std::fs::write(d.path().join("secret.txt"), b"root:x:0:0 SECRET-OUTSIDE").unwrap();
+    let out = d.path().join("out");
+    (d, photos, out)
+}
+
+fn status_of(r: (u16, Vec<u8>)) -> u16 {
+    r.0
+}
+
+fn error_message(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .unwrap_or_else(|_| panic!("error body is JSON: {}", String::from_utf8_lossy(body)));
+    v["error"].as_str().expect("error message").to_string()
+}
+
+#[test]
+fn token_and_host_are_required() {
+    let (_d, photos, out) = setup();
+    let s = Serve::start(&photos, &out);
+    // No token, wrong token, token of the right length but wrong.
+    let (st, body) = s.get("/", None);
+    assert_eq!(st, 401);
+    assert!(error_message(&body).contains("token"));
+    assert_eq!(status_of(s.get("/api/photos", None)), 401);
+    assert_eq!(status_of(s.get("/api/photos", Some("nope"))), 403);
+    assert_eq!(status_of(s.get("/api/photos", Some(&"0".repeat(32)))), 403);
+    assert_eq!(status_of(s.get("/api/photos/0/thumb", None)), 401);
+    assert_eq!(status_of(s.get("/app.js", None)), 401);
+    // The page with the token in the query, as printed.
+    let (st, page) = s.get(&format!("/?t={}", s.token), None);
+    assert_eq!(st, 200);
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("<html lang=\"en\">"));
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "no outside resources"
+    );
+    assert_eq!(
+        status_of(s.get(&format!("/app.js?t={}", s.token), None)),
+        200
+    );
+    assert_eq!(status_of(s.get("/api/photos", Some(&s.token))), 200);
+    // DNS rebinding: right token, foreign Host.
+    let (st, _) = s.raw(
+        &format!(
+            "GET /api/photos HTTP/1.1\r\nHost: evil.example:{}\r\nX-Photodeid-Token: {}\r\nConnection: close\r\n\r\n",
+            s.port, s.token
+        ),
+        b"",
+    );
+    assert_eq!(st, 403);
+    // A POST from another site's page.
+    let (st, _) = s.raw(
+        &format!(
+            "POST /api/export HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Photodeid-Token: {}\r\nOrigin: http://evil.example\r\n\
+             Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
+            s.port, s.token
+        ),
+        b"{}",
+    );
+    assert_eq!(st, 403);
+    // Bound to loopback only.
+    assert!(s.url.starts_with("http://127.0.0.1:"));
+}
+
+#[test]
+fn listing_reports_metadata_in_plain_words() {
+    let (_d, photos, out) = setup();
+    let s = Serve::start(&photos, &out);
+    let v = s.json("/api/photos");
+    let list = v["photos"].as_array().unwrap();
+    assert_eq!(list.len(), 4);
+    let badge = list
+        .iter()
+        .find(|p| p["name"] == "Smith_John_badge.jpg")
+        .unwrap();
+    let carries: Vec<&str> = badge["carries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for want in [
+        "GPS location",
+        "camera serial number",
+        "words in the file or folder name (a patient's name?)",
+    ] {
+        assert!(carries.contains(&want), "{carries:?} lacks {want}");
+    }
+    // Thumbnails are decoded pixels: a small upright JPEG, no metadata.
+    let id = badge["id"].as_u64().unwrap();
+    let (st, thumb) = s.get(&format!("/api/photos/{id}/thumb"), Some(&s.token));
+    assert_eq!(st, 200);
+    let img = image::load_from_memory(&thumb).unwrap();
+    assert_eq!((img.width(), img.height()), (320, 240));
+    for c in canaries() {
+        assert!(!contains(&thumb, c.as_bytes()), "thumbnail carries {c}");
+    }
+}
+
+#[test]
+fn traversal_and_escapes_are_refused() {
+    let (d, photos, out) = setup();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(d.path().join("secret.txt"), photos.join("escape.jpg")).unwrap();
+    let s = Serve::start(&photos, &out);
+    let names: Vec<String> = s.json("/api/photos")["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("escape")), "{names:?}");
+    for path in [
+        "/../secret.txt",
+        "/../../../../etc/passwd",
+        "/%2e%2e/secret.txt",
+        "/api/photos/../../secret.txt",
+        "/api/photos/..%2f..%2fsecret.txt/thumb",
+        "/api/photos/99/thumb",
+        "/api/photos/-1/view",
+        "/api/photos/0x1/view",
+        "/api/photos/99999999999999999999/thumb",
+        "/style.css/../../secret.txt",
+        "/api/photos/0/thumb/../../../secret.txt",
+    ] {
+        let (st, body) = s.get(path, Some(&s.token));
+        assert!((400..500).contains(&st), "{path}: {st}");
+        assert!(!contains(&body, b"SECRET-OUTSIDE"), "{path} leaked");
+        error_message(&body);
+    }
+}
+
+#[test]
+fn bad_requests_get_clear_4xx() {
+    let (_d, photos, out) = setup();
+    let s = Serve::start(&photos, &out);
+    let cases: &[(&[u8], u16, &str)] = &[
+        (b"{not json", 400, "bad JSON"),
+        (b"", 400, "bad JSON"),
+        (b"[1,2,3]", 400, "bad JSON"),
+        (br#"{"regions":[{"x":10,"y":10,"w":10}]}"#, 400, "bad JSON"),
+        (
+            br#"{"regions":[{"x":10,"y":10,"w":10,"h":5,"colour":1}]}"#,
+            400,
+            "unknown field",
+        ),
+        (
+            br#"{"regions":[{"x":500,"y":10,"w":10,"h":5}]}"#,
+            400,
+            "outside 0-100%",
+        ),
+        (
+            br#"{"regions":[{"x":1,"y":1,"w":0,"h":5}]}"#,
+            400,
+            "more than 0",
+        ),
+        (
+            br#"{"regions":[{"x":1,"y":1,"w":3,"h":5,"shape":"star"}]}"#,
+            400,
+            "unknown shape",
+        ),
+        (
+            br#"{"regions":[{"x":1,"y":1,"w":3,"h":5,"effect":"smudge"}]}"#,
+            400,
+            "unknown effect",
+        ),
+        (br#"{"regions":[],"fill":"zzz"}"#, 400, "fill"),
+    ];
+    for (body, want, msg) in cases {
+        let (st, resp) = s.post("/api/photos/0/preview", body);
+        assert_eq!(st, *want, "{}", String::from_utf8_lossy(body));
+        let m = error_message(&resp);
+        assert!(m.contains(msg), "{m:?} should say {msg:?}");
+    }
+    // Too large: refused from its Content-Length, before reading it.
+    let big = vec![b' '; 3 << 20];
+    let (st, resp) = s.post("/api/photos/0/preview", &big);
+    assert_eq!(st, 413);
+    assert!(error_message(&resp).contains("too large"));
+    // Too large without a Content-Length (chunked).
+    let mut chunked = Vec::new();
+    for _ in 0..40 {
+        chunked.extend_from_slice(format!("{:x}\r\n", 64 << 10).as_bytes());
+        chunked.extend(std::iter::repeat_n(b' ', 64 << 10));
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let (st, _) = s.raw(
+        &format!(
+            "POST /api/photos/0/preview HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Photodeid-Token: {}\r\n\
+             Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+            s.port, s.token
+        ),
+        &chunked,
+    );
+    assert_eq!(st, 413);
+    // Not JSON at all.
+    let (st, _) = s.raw(
+        &format!(
+            "POST /api/export HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Photodeid-Token: {}\r\n\
+             Content-Type: multipart/form-data\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
+            s.port, s.token
+        ),
+        b"{}",
+    );
+    assert_eq!(st, 415);
+    // Export requests that make no sense.
+    for (body, msg) in [
+        (r#"{"photos":[]}"#, "no photo selected"),
+        (r#"{"photos":[{"id":42}]}"#, "no photo with id 42"),
+        (r#"{"photos":[{"id":0},{"id":0}]}"#, "twice"),
+        (r#"{"photos":"all"}"#, "bad JSON"),
+    ] {
+        let (st, resp) = s.post("/api/export", body.as_bytes());
+        assert_eq!(st, 400, "{body}");
+        assert!(error_message(&resp).contains(msg), "{body}");
+    }
+    assert_eq!(status_of(s.raw(&format!("DELETE /api/export HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Photodeid-Token: {}\r\nConnection: close\r\n\r\n", s.port, s.token), b"")), 405);
+    // Still serving after all that.
+    assert_eq!(status_of(s.get("/api/photos", Some(&s.token))), 200);
+}
+
+/// Every file under `root` with its bytes.
+fn snapshot(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    files(root)
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect()
+}
+
+#[test]
+fn export_writes_only_into_the_output_folder() {
+    let (d, photos, out) = setup();
+    let s = Serve::start(&photos, &out);
+    let before = snapshot(d.path());
+    let list = s.json("/api/photos")["photos"].clone();
+    let ids: Vec<u64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect();
+    let badge = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Smith_John_badge.jpg")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let request = serde_json::json!({
+        "photos": ids.iter().map(|&id| if id == badge {
+            serde_json::json!({"id": id, "regions": [
+                {"x": 25, "y": 25, "w": 50, "h": 50, "shape": "rect", "effect": "fill"}
+            ]})
+        } else {
+            serde_json::json!({"id": id, "regions": [
+                {"x": 0, "y": 0, "w": 100, "h": 10, "shape": "ellipse", "effect": "pixelate"}
+            ]})
+        }).collect::<Vec<_>>(),
+        "fill": "ff00ff",
+        "collage": true,
+    });
+    let p = s.export(&request);
+    assert_eq!(p["done"], 5, "{p}");
+    let results = p["results"].as_array().unwrap();
+    assert!(results.iter().all(|r| r["error"].is_null()), "{p}");
+    assert_eq!(p["collages"].as_array().unwrap().len(), 1, "{p}");
+    assert!(p["collages"][0]["error"].is_null(), "{p}");
+
+    // Outputs: pseudonymous, clean, only in `out`.
+    let outputs = files(&out);
+    assert_eq!(outputs.len(), 5);
+    for o in &outputs {
+        let name = o.file_stem().unwrap().to_string_lossy();
+        assert_eq!(name.len(), 32, "{}", o.display());
+        assert!(name.chars().all(|c| c.is_ascii_hexdigit()));
+        let bytes = std::fs::read(o).unwrap();
+        for c in canaries() {
+            assert!(
+                !contains(&bytes, c.as_bytes()),
+                "{} carries {c}",
+                o.display()
+            );
+        }
+    }
+    let check = bin().arg("check").arg(&out).output().unwrap();
+    assert_eq!(check.status.code(), Some(0), "{check:?}");
+    // The badge's region is filled with the chosen colour.
+    let badge_out = results
+        .iter()
+        .find(|r| r["name"] == "Smith_John_badge.jpg")
+        .unwrap()["output"]
+        .as_str()
+        .unwrap();
+    let img = image::open(out.join(badge_out)).unwrap().to_rgb8();
+    let px = img.get_pixel(img.width() / 2, img.height() / 2);
+    assert!(px[0] > 230 && px[1] < 30 && px[2] > 230, "{px:?}");
+
+    // Nothing else changed: only the manifest was added to the photo folder.
+    let after = snapshot(d.path());
+    let manifest = photos.join(".photodeid-regions.csv");
+    for (path, bytes) in &before {
+        let now = after.iter().find(|(p, _)| p == path);
+        assert_eq!(now.map(|n| &n.1), Some(bytes), "{} changed", path.display());
+    }
+    for (path, _) in &after {
+        let known = before.iter().any(|(p, _)| p == path);
+        assert!(
+            known || path.starts_with(&out) || *path == manifest,
+            "unexpected {}",
+            path.display()
+        );
+    }
+
+    // The manifest is the CLI's: a re-run from the command line takes it.
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let rows = photodeid::region::parse_manifest(&text).unwrap();
+    assert_eq!(rows.len(), 4);
+    assert!(text.starts_with("file,x,y,w,h,shape,effect"));
+    let out2 = d.path().join("out2");
+    let rerun = bin()
+        .args(["clean", "-q"])
+        .arg(&photos)
+        .arg("-o")
+        .arg(&out2)
+        .arg("--regions")
+        .arg(&manifest)
+        .args(["--fill-color", "ff00ff"])
+        .output()
+        .unwrap();
+    assert_eq!(rerun.status.code(), Some(0), "{rerun:?}");
+    assert_eq!(files(&out2).len(), 4);
+}
+
+#[test]
+fn output_must_differ_from_the_folder() {
+    let (_d, photos, _out) = setup();
+    let o = bin()
+        .args(["serve", "--port", "0", "-o"])
+        .arg(&photos)
+        .arg(&photos)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("must not be the photo folder"));
+}
