@@ -2,7 +2,7 @@
 //! driven by playwright-core (`tests/browser/run.mjs`), draws a region with
 //! the mouse on the editor, exports, and this test checks the exported file
 //! on disk. Needs node and chromium: on CI (`CI` set) their absence fails the
-//! test; locally it is skipped with a message. `.ci/run` installs both.
+//! test; locally it is skipped with a message. `scripts/test.sh` installs both.
 //! The editor's screenshot is saved as `target/browser-artifacts/editor.png`.
 
 use crate::serve::{setup, Serve};
@@ -28,9 +28,9 @@ fn require(ok: bool, what: &str) -> bool {
     if !ok {
         assert!(
             std::env::var_os("CI").is_none(),
-            "{what} is missing on CI (.ci/run installs it)"
+            "{what} is missing on CI (scripts/test.sh installs it)"
         );
-        eprintln!("browser test skipped: {what} is missing (run .ci/run to install it)");
+        eprintln!("browser test skipped: {what} is missing (bash scripts/test.sh installs it)");
     }
     ok
 }

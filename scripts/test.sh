@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests use as independent checkers
+# (exiftool, djpeg), the browser test's Chromium and Node.js with the pinned
+# playwright-core, then runs `cargo test`. Safe to run again: each install
+# step is skipped when its tool is already there. Extra arguments go to
+# `cargo test` (e.g. `bash scripts/test.sh redact`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+need_apt=()
+command -v exiftool >/dev/null || need_apt+=(libimage-exiftool-perl)
+command -v djpeg >/dev/null || need_apt+=(libjpeg-turbo-progs)
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need_apt+=(chromium)
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
+command -v unshare >/dev/null || need_apt+=(util-linux)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "test: installing ${need_apt[*]} with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# playwright-core, pinned by tests/browser/package-lock.json; it drives the
+# system Chromium and never downloads a browser of its own.
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund)
+fi
+
+# With everything installed, a missing checker is a failure, not a skip.
+export CI="${CI:-true}"
+cargo test "$@"
