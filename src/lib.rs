@@ -34,6 +34,7 @@ pub mod pseudonym;
 pub mod redact;
 pub mod region;
 pub mod scan;
+pub mod watch;
 
 pub use container::{Format, Limits};
 pub use error::{Error, FileError, Result};

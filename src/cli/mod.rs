@@ -5,6 +5,7 @@ mod check;
 mod clean;
 mod collage;
 mod common;
+mod watch;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -14,6 +15,7 @@ pub fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Clean(a) => clean::run(a),
         args::Command::Check(a) => check::run(a),
         args::Command::Collage(a) => collage::run(a),
+        args::Command::Watch(a) => watch::run(a),
     }
 }
 
