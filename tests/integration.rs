@@ -6,3 +6,4 @@ mod check;
 mod clean;
 mod collage;
 mod fuzz;
+mod watch;

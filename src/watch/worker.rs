@@ -63,7 +63,12 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
         path: path.to_path_buf(),
         relative: rel.clone(),
     };
-    let outcome = pipeline::process_file(&job, &ctx.dest, ctx.settings);
+    let mut outcome = pipeline::process_file(&job, &ctx.dest, ctx.settings);
+    if matches!(outcome.result, Err(Error::OutputExists(_))) {
+        // The same photo twice in one burst: the other copy won the race to
+        // publish. A second pass finds identical bytes and says up to date.
+        outcome = pipeline::process_file(&job, &ctx.dest, ctx.settings);
+    }
     let report = |label: String, kind: ReportKind| {
         Some(Report {
             time: SystemTime::now(),
