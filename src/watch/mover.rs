@@ -1,6 +1,7 @@
 //! Moving originals out of the inbox once they are dealt with: never
-//! overwriting (a taken name gets `-1`, `-2`... before its extension), durable
-//! (both folders synced), and working across file systems.
+//! overwriting (a taken name gets `-1`, `-2`... before its extension), safe
+//! (a move undone by a power cut is harmless, see [`move_exact`]), and
+//! working across file systems.
 
 use crate::commit::{self, WriteMode};
 use crate::error::{Error, Result};
@@ -35,7 +36,6 @@ fn parent_of(p: &Path) -> &Path {
 }
 
 /// Moves `src` to `dest` (or a free variant of it) and returns where it went.
-/// The rename is made durable before returning.
 pub fn move_unique(src: &Path, dest: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(parent_of(dest)).map_err(|e| Error::io("create folder", e))?;
     let target = unique_path(dest);
@@ -43,7 +43,12 @@ pub fn move_unique(src: &Path, dest: &Path) -> Result<PathBuf> {
     Ok(target)
 }
 
-/// Moves `src` to exactly `target` (chosen free by the caller), durably.
+/// Moves `src` to exactly `target` (chosen free by the caller).
+///
+/// A same-disk rename is not followed by an fsync: if a power cut undoes it,
+/// the original is simply back in the inbox, is cleaned again to the same
+/// pseudonym and found up to date, so nothing is lost or published twice.
+/// Across disks the copy is synced before the source is removed.
 pub fn move_exact(src: &Path, target: &Path) -> Result<()> {
     std::fs::create_dir_all(parent_of(target)).map_err(|e| Error::io("create folder", e))?;
     match std::fs::rename(src, target) {
@@ -54,8 +59,6 @@ pub fn move_exact(src: &Path, target: &Path) -> Result<()> {
         }
         Err(e) => return Err(Error::io("move original", e)),
     }
-    commit::sync_dir(parent_of(target));
-    commit::sync_dir(parent_of(src));
     Ok(())
 }
 
@@ -80,11 +83,10 @@ fn copy_durable(src: &Path, dest: &Path) -> Result<()> {
     )
 }
 
-/// Deletes an original for good (`--delete-originals`), durably.
+/// Deletes an original for good (`--delete-originals`; a deletion undone
+/// by a power cut only means the photo is found up to date next time).
 pub fn delete(src: &Path) -> Result<()> {
-    std::fs::remove_file(src).map_err(|e| Error::io("delete original", e))?;
-    commit::sync_dir(parent_of(src));
-    Ok(())
+    std::fs::remove_file(src).map_err(|e| Error::io("delete original", e))
 }
 
 #[cfg(test)]
