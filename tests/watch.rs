@@ -499,3 +499,22 @@ fn startup_errors_say_what_to_do() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn polling_finds_new_files_and_verbose_shows_originals() {
+    let env = Env::new();
+    let w = env.spawn(&["--poll", "--poll-interval", "100ms", "--verbose"]);
+    let sub = env.inbox.join("case 12");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("Doe_Jane.jpg"), variant(3)).unwrap();
+    wait_until("the polled file", || count(&env.done) == 1);
+    let (status, log) = w.stop();
+    assert!(status.success());
+    assert!(log.contains("polling every"), "{log}");
+    assert!(log.contains("<- ") && log.contains("Doe_Jane.jpg"), "{log}");
+    assert_eq!(
+        all_files(&env.outbox),
+        [env.expected_name(&variant(3), "jpg")]
+    );
+    assert!(env.done.join("case 12/Doe_Jane.jpg").exists());
+}

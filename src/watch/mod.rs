@@ -541,7 +541,9 @@ impl Loop<'_> {
         if self.in_flight.len() >= self.max_in_flight {
             return out;
         }
-        for path in self.tracker.due(now) {
+        let room = self.max_in_flight - self.in_flight.len();
+        // A few more than the room, for the ones that turn out not ready.
+        for path in self.tracker.due(now, room * 4) {
             if self.in_flight.len() >= self.max_in_flight {
                 break;
             }

@@ -161,14 +161,22 @@ impl Tracker {
         self.entries.values().map(|e| self.deadline(e)).min()
     }
 
-    /// Files whose timer ran out, oldest first (still to [`confirm`](Self::confirm)).
-    pub fn due(&self, now: Instant) -> Vec<PathBuf> {
+    /// At most `limit` files whose timer ran out, oldest first (still to
+    /// [`confirm`](Self::confirm)). Linear in the number of tracked files.
+    pub fn due(&self, now: Instant, limit: usize) -> Vec<PathBuf> {
         let mut v: Vec<(Instant, &PathBuf)> = self
             .entries
             .iter()
             .map(|(p, e)| (self.deadline(e), p))
             .filter(|(d, _)| *d <= now)
             .collect();
+        if limit == 0 {
+            return Vec::new();
+        }
+        if v.len() > limit {
+            v.select_nth_unstable(limit - 1);
+            v.truncate(limit);
+        }
         v.sort();
         v.into_iter().map(|(_, p)| p.clone()).collect()
     }
@@ -207,12 +215,12 @@ mod tests {
         let mut t = Tracker::new(SETTLE);
         let t0 = Instant::now();
         t.event(&p, Touch::Closed, t0);
-        assert!(t.due(t0 + SETTLE / 2).is_empty());
+        assert!(t.due(t0 + SETTLE / 2, 10).is_empty());
         // A second open-append-close cycle.
         t.event(&p, Touch::Write, t0 + SETTLE / 2);
         t.event(&p, Touch::Closed, t0 + SETTLE / 2);
-        assert!(t.due(t0 + SETTLE).is_empty());
-        let due = t.due(t0 + SETTLE / 2 + SETTLE);
+        assert!(t.due(t0 + SETTLE, 10).is_empty());
+        let due = t.due(t0 + SETTLE / 2 + SETTLE, 10);
         assert_eq!(due, vec![p.clone()]);
         assert_eq!(t.confirm(&p, t0 + SETTLE * 2), Check::Ready { attempts: 0 });
         assert!(t.is_empty());
@@ -226,8 +234,8 @@ mod tests {
         let mut t = Tracker::new(SETTLE);
         let t0 = Instant::now();
         t.event(&p, Touch::Write, t0);
-        assert!(t.due(t0 + SETTLE * 4).is_empty());
-        assert_eq!(t.due(t0 + Tracker::HOLD_MAX), vec![p.clone()]);
+        assert!(t.due(t0 + SETTLE * 4, 10).is_empty());
+        assert_eq!(t.due(t0 + Tracker::HOLD_MAX, 10), vec![p.clone()]);
         // Grown behind our back (no event): not ready, timer restarts.
         std::fs::write(&p, b"xy").unwrap();
         assert_eq!(t.confirm(&p, t0 + Tracker::HOLD_MAX), Check::NotYet);
@@ -251,7 +259,11 @@ mod tests {
         for p in [&old, &fresh] {
             t.scanned(p, &std::fs::metadata(p).unwrap(), now);
         }
-        assert_eq!(t.due(now), vec![old.clone()]);
+        assert_eq!(t.due(now, 10), vec![old.clone()]);
+        assert!(t.due(now, 0).is_empty());
+        let later = now + SETTLE;
+        assert_eq!(t.due(later, 1), vec![old.clone()], "oldest first");
+        assert_eq!(t.due(later, 5).len(), 2);
         assert_eq!(t.next_deadline(), Some(now));
     }
 }
