@@ -363,7 +363,7 @@ pub struct WatchArgs {
     #[arg(long)]
     pub once: bool,
 
-    /// Number of files processed in parallel (default: all cores)
+    /// Number of files processed in parallel (default: twice the cores; fsync waits overlap)
     #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
 

@@ -67,7 +67,7 @@ pub struct WatchConfig {
     pub source: Source,
     /// Process what is there, then return.
     pub once: bool,
-    /// Worker threads (0: all cores).
+    /// Worker threads (0: twice the cores, so that fsync waits overlap).
     pub threads: usize,
 }
 
@@ -329,31 +329,30 @@ const RESCAN: Duration = Duration::from_secs(30);
 /// Longest sleep of the main loop (how fast a stop request is seen).
 const TICK: Duration = Duration::from_millis(100);
 
+/// A watcher that cannot start, with the inotify limits told apart.
+fn watch_error(inbox: &Path, e: notify::Error) -> StartError {
+    let limit = match &e.kind {
+        notify::ErrorKind::MaxFilesWatch => true,
+        // EMFILE: too many inotify instances; ENOSPC: too many watches.
+        notify::ErrorKind::Io(io) => matches!(io.raw_os_error(), Some(24 | 28)),
+        _ => false,
+    };
+    let detail = e.to_string();
+    let inbox = inbox.to_path_buf();
+    if limit {
+        StartError::WatchLimit { inbox, detail }
+    } else {
+        StartError::Watch { inbox, detail }
+    }
+}
+
 fn start_watcher(
     inbox: &Path,
     tx: SyncSender<Msg>,
     overflow: Arc<AtomicBool>,
 ) -> Result<notify::RecommendedWatcher, StartError> {
     use notify::Watcher;
-    let as_start_error = |e: notify::Error| {
-        let limit = match &e.kind {
-            notify::ErrorKind::MaxFilesWatch => true,
-            // EMFILE: too many inotify instances; ENOSPC: too many watches.
-            notify::ErrorKind::Io(io) => matches!(io.raw_os_error(), Some(24 | 28)),
-            _ => false,
-        };
-        if limit {
-            StartError::WatchLimit {
-                inbox: inbox.to_path_buf(),
-                detail: e.to_string(),
-            }
-        } else {
-            StartError::Watch {
-                inbox: inbox.to_path_buf(),
-                detail: e.to_string(),
-            }
-        }
-    };
+    let as_start_error = |e| watch_error(inbox, e);
     let mut w = notify::recommended_watcher(move |res| {
         if tx.try_send(Msg::Fs(res)).is_err() {
             overflow.store(true, Ordering::Relaxed);
@@ -376,7 +375,8 @@ pub fn run(
     sink: &mut dyn FnMut(&Report),
 ) -> Result<Summary, StartError> {
     let threads = if cfg.threads == 0 {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
+        // Each file waits on two fsyncs: more workers than cores keep the CPUs busy.
+        2 * std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
         cfg.threads
     };
@@ -672,6 +672,26 @@ mod tests {
         for n in ["a.jpg", "sub/b.png", "part.jpg", "tmp/a.jpg"] {
             assert!(!is_ignored(Path::new(n)), "{n}");
         }
+    }
+
+    #[test]
+    fn inotify_limits_say_what_to_do() {
+        let inbox = Path::new("/srv/inbox");
+        for e in [
+            notify::Error::new(notify::ErrorKind::MaxFilesWatch),
+            notify::Error::io(std::io::Error::from_raw_os_error(24)),
+        ] {
+            let msg = watch_error(inbox, e).to_string();
+            assert!(
+                msg.contains("max_user_watches") && msg.contains("--poll"),
+                "{msg}"
+            );
+        }
+        let other = watch_error(inbox, notify::Error::path_not_found()).to_string();
+        assert!(
+            other.contains("--poll") && !other.contains("sysctl"),
+            "{other}"
+        );
     }
 
     #[test]

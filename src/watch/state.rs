@@ -130,9 +130,12 @@ impl Drop for Lock {
     }
 }
 
-/// Linux answers through /proc; elsewhere the lock is advisory only (always taken over).
+/// Linux answers through /proc (a live process of another program that got
+/// the same pid after a reboot does not count); elsewhere the lock is
+/// advisory only and always taken over.
 fn process_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim_end().starts_with("photodeid"))
 }
 
 /// Seconds since the epoch as `2026-11-25T13:01:02Z`.
@@ -192,6 +195,18 @@ mod tests {
         std::fs::write(&f, b"changed").unwrap();
         let fp2 = Fingerprint::of(Path::new("a.jpg"), &std::fs::metadata(&f).unwrap());
         assert!(!j.contains(&fp2));
+    }
+
+    #[test]
+    fn a_lock_of_a_dead_or_foreign_process_is_taken_over() {
+        let d = tempfile::tempdir().unwrap();
+        // pid 1 is alive but is not photodeid.
+        std::fs::write(d.path().join("lock"), "1\n").unwrap();
+        let lock = Lock::acquire(d.path()).unwrap();
+        let mine = std::fs::read_to_string(d.path().join("lock")).unwrap();
+        assert_eq!(mine.trim(), std::process::id().to_string());
+        drop(lock);
+        assert!(!d.path().join("lock").exists());
     }
 
     #[test]
