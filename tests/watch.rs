@@ -255,10 +255,10 @@ fn backlog_then_new_files_then_sigterm() {
 #[test]
 fn slow_writer_never_yields_a_truncated_output() {
     let env = Env::new();
-    let w = env.spawn(&["--settle", "500ms"]);
+    let w = env.spawn(&["--settle", "1s"]);
     let full = variant(7);
     let target = env.inbox.join("slow.jpg");
-    // Open, append, close; pause shorter than the settle time; repeat for ~2.5 s.
+    // Open, append, close; pause shorter than the settle time; repeat for ~2 s.
     for chunk in full.chunks(full.len() / 10 + 1) {
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new()
@@ -268,7 +268,7 @@ fn slow_writer_never_yields_a_truncated_output() {
             .unwrap();
         f.write_all(chunk).unwrap();
         drop(f);
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(Duration::from_millis(200));
     }
     wait_until("the slow file", || {
         count(&env.done) == 1 || count(&env.failed) > 0

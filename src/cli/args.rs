@@ -30,6 +30,7 @@ pub enum Command {
     /// Before/after collage of photos, or one per case folder (--cases)
     Collage(CollageArgs),
     /// Watch an inbox folder: clean every photo that lands there into an outbox, crash-safe
+    #[command(long_about = WATCH_ABOUT)]
     Watch(WatchArgs),
 }
 
@@ -305,9 +306,8 @@ pub struct CollageArgs {
     pub region: RegionArgs,
 }
 
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Watch an inbox folder and clean every photo that lands there.\n\n\
+/// The long help of `watch` (on the subcommand, where clap reads it).
+const WATCH_ABOUT: &str = "Watch an inbox folder and clean every photo that lands there.\n\n\
         On start the photos already in INBOX are cleaned, then new ones as they arrive (also in \
         new sub-folders). A file is processed once it has been left alone for --settle (closed \
         after writing, same size and time); partial names (.part, .tmp, ~, dotfiles) wait until \
@@ -317,8 +317,9 @@ pub struct CollageArgs {
         <name>.error.txt. Killed at any moment and restarted, no photo is lost, half-published \
         or published twice. SIGINT/SIGTERM finish the files in flight and exit 0.\n\n\
         Exit codes: 0 success (with --once: every file cleaned); 1 with --once, a file failed; \
-        2 usage or start-up error."
-)]
+        2 usage or start-up error.";
+
+#[derive(Debug, Args)]
 pub struct WatchArgs {
     /// Folder to watch (must exist)
     pub inbox: PathBuf,

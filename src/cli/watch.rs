@@ -137,6 +137,9 @@ fn log(a: &WatchArgs, r: &Report) {
                 Method::Reencoded => "re-encoded",
             }
         ),
+        ReportKind::Failed { reason, .. } if a.keep_originals => {
+            format!("failed: {reason} (copied to failed/)")
+        }
         ReportKind::Failed { reason, .. } => format!("failed: {reason} (moved to failed/)"),
         ReportKind::Retrying { reason, after } => {
             format!("error, retrying in {after:?}: {reason}")
