@@ -518,3 +518,30 @@ fn polling_finds_new_files_and_verbose_shows_originals() {
     );
     assert!(env.done.join("case 12/Doe_Jane.jpg").exists());
 }
+
+#[test]
+fn done_names_never_collide_and_custom_folders_work() {
+    let env = Env::new();
+    let done = env.root.join("archive");
+    let failed = env.root.join("rejects");
+    let state = env.root.join("private-state");
+    let extra = [
+        "--done",
+        done.to_str().unwrap(),
+        "--failed",
+        failed.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    for i in [1, 2] {
+        std::fs::write(env.inbox.join("a.jpg"), variant(i)).unwrap();
+        let o = env.once(&extra);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    assert_eq!(all_files(&done), ["a-1.jpg", "a.jpg"]);
+    assert_eq!(std::fs::read(done.join("a.jpg")).unwrap(), variant(1));
+    assert_eq!(std::fs::read(done.join("a-1.jpg")).unwrap(), variant(2));
+    assert_eq!(count(&env.outbox), 2);
+    assert!(state.join("name.key").exists() && !env.state.exists());
+    assert!(!env.done.exists(), "the default done/ is not created");
+}

@@ -450,7 +450,11 @@ pub fn run(
                     let ctx = &ctx;
                     let attempts = path.1;
                     scope.spawn(move |_| {
-                        let h = worker::handle(ctx, &path.0, attempts);
+                        // A panic (a bug) must not leave the file "in flight" forever.
+                        let h = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            worker::handle(ctx, &path.0, attempts)
+                        }))
+                        .unwrap_or_else(|_| worker::panicked(ctx, &path.0));
                         let _ = tx.send(Msg::Done(Box::new(h)));
                     });
                 }

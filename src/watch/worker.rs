@@ -177,6 +177,25 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
     h
 }
 
+/// What a worker that panicked (a bug) reports: the original stays in the inbox, left alone.
+pub fn panicked(ctx: &Ctx, path: &Path) -> Handled {
+    let rel = relative(ctx.cfg, path);
+    Handled {
+        path: path.to_path_buf(),
+        report: Some(Report {
+            time: SystemTime::now(),
+            input: path.to_path_buf(),
+            label: failure_label(ctx.naming, path, rel),
+            kind: ReportKind::Stuck {
+                reason: "internal error (a bug in photodeid, please report it)".into(),
+            },
+        }),
+        retry: None,
+        remember: None,
+        stuck: true,
+    }
+}
+
 /// A pseudonym for the log line of a file that produced no output.
 fn failure_label(naming: &Naming, path: &Path, rel: &Path) -> String {
     match naming {
