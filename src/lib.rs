@@ -35,6 +35,7 @@ pub mod redact;
 pub mod region;
 pub mod scan;
 pub mod serve;
+pub mod watch;
 
 pub use container::{Format, Limits};
 pub use error::{Error, FileError, Result};

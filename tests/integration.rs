@@ -10,3 +10,4 @@ mod full_disk;
 mod fuzz;
 mod redact;
 mod serve;
+mod watch;

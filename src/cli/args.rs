@@ -31,6 +31,9 @@ pub enum Command {
     Collage(CollageArgs),
     /// Local web page: see the photos, drag boxes over eyes or badges, export clean copies
     Serve(ServeArgs),
+    /// Watch an inbox folder: clean every photo that lands there into an outbox, crash-safe
+    #[command(long_about = WATCH_ABOUT)]
+    Watch(WatchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,6 +78,21 @@ pub struct CleanArgs {
     #[arg(short, long)]
     pub verbose: bool,
 
+    /// Write the original -> pseudonym link to this CSV file (refused inside OUT)
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+
+    /// fsync every output before reporting it done (slower; for removable or network disks)
+    #[arg(long)]
+    pub sync: bool,
+
+    #[command(flatten)]
+    pub cleaning: CleaningArgs,
+}
+
+/// How each photo is cleaned and named, shared by `clean` and `watch`.
+#[derive(Debug, Args)]
+pub struct CleaningArgs {
     /// Keep orientation as a tag (lossless) or apply it to the pixels
     #[arg(long, value_enum, default_value_t = OrientationArg::Keep)]
     pub orientation: OrientationArg,
@@ -91,10 +109,6 @@ pub struct CleanArgs {
     #[arg(long)]
     pub keep_names: bool,
 
-    /// Write the original -> pseudonym link to this CSV file (refused inside OUT)
-    #[arg(long, value_name = "FILE")]
-    pub map: Option<PathBuf>,
-
     /// JPEG quality of re-encoded photos (default: the source's estimated quality, else 92)
     #[arg(long, value_name = "1-100", value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: Option<u8>,
@@ -102,10 +116,6 @@ pub struct CleanArgs {
     /// Refuse images larger than this many megapixels (decompression bombs)
     #[arg(long, value_name = "MP", default_value_t = 200)]
     pub max_megapixels: u64,
-
-    /// fsync every output before reporting it done (slower; for removable or network disks)
-    #[arg(long)]
-    pub sync: bool,
 
     #[command(flatten)]
     pub region: RegionArgs,
@@ -324,6 +334,116 @@ pub struct ServeArgs {
     pub max_megapixels: u64,
 }
 
+/// The long help of `watch` (on the subcommand, where clap reads it).
+const WATCH_ABOUT: &str = "Watch an inbox folder and clean every photo that lands there.\n\n\
+        On start the photos already in INBOX are cleaned, then new ones as they arrive (also in \
+        new sub-folders). A file is processed once it has been left alone for --settle (closed \
+        after writing, same size and time); partial names (.part, .tmp, ~, dotfiles) wait until \
+        renamed. Each cleaned copy is audited and fsynced in OUTBOX under a keyed pseudonym \
+        (the key lives in the state folder), and only then is the original moved to done/ \
+        (or deleted, or remembered). Files that cannot be cleaned go to failed/ with \
+        <name>.error.txt. Killed at any moment and restarted, no photo is lost, half-published \
+        or published twice. SIGINT/SIGTERM finish the files in flight and exit 0.\n\n\
+        Exit codes: 0 success (with --once: every file cleaned); 1 with --once, a file failed; \
+        2 usage or start-up error.";
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Folder to watch (must exist)
+    pub inbox: PathBuf,
+
+    /// Folder for the cleaned copies (created if missing; never inside the inbox)
+    #[arg(short, long, value_name = "OUTBOX")]
+    pub output: PathBuf,
+
+    /// Where originals go after success [default: `done` beside the inbox]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["keep_originals", "delete_originals"])]
+    pub done: Option<PathBuf>,
+
+    /// Leave originals in the inbox; remember them in the state folder so they are cleaned once
+    #[arg(long, conflicts_with = "delete_originals")]
+    pub keep_originals: bool,
+
+    /// Delete originals once their cleaned copy is safely written
+    #[arg(long)]
+    pub delete_originals: bool,
+
+    /// Where files that cannot be cleaned go, each with <name>.error.txt [default: `failed` beside the inbox]
+    #[arg(long, value_name = "DIR")]
+    pub failed: Option<PathBuf>,
+
+    /// Private state folder: name key, journal, lock [default: `.photodeid-state` beside the inbox]
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+
+    /// How long a file must be left alone before it is cleaned (e.g. 2s, 500ms)
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub settle: std::time::Duration,
+
+    /// Scan the inbox instead of waiting for events (network shares: NFS, SMB)
+    #[arg(long)]
+    pub poll: bool,
+
+    /// Scan interval with --poll
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub poll_interval: std::time::Duration,
+
+    /// Clean what is in the inbox now, then exit (for cron and schedulers)
+    #[arg(long)]
+    pub once: bool,
+
+    /// Number of files processed in parallel (default: twice the cores; fsync waits overlap)
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+
+    /// Print only failures
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Also show original paths in the log (not for shared logs)
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    #[command(flatten)]
+    pub cleaning: CleaningArgs,
+}
+
+/// `2s`, `500ms`, `1.5s`, `1m`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("bad duration {s:?}: use e.g. 2s, 500ms, 1m"))?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("bad duration {s:?}: use e.g. 2s, 500ms, 1m")),
+    };
+    std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("bad duration {s:?}: {e}"))
+}
+
 pub fn parse() -> Cli {
     Cli::parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("2 weeks").is_err());
+    }
 }

@@ -1,24 +1,19 @@
 //! `photodeid clean`: options → library settings, batch run, per-file lines,
 //! the summary and the optional original → pseudonym map.
 
-use super::args::{CleanArgs, OrientationArg};
-use super::common::{check_map, naming, write_map};
+use super::args::CleanArgs;
+use super::common::{check_map, file_settings, naming, write_map};
 use super::{print_error, sanitize, show};
 use anyhow::Context;
 use photodeid::batch::{self, Summary};
 use photodeid::commit::WriteMode;
-use photodeid::pipeline::{
-    CleanOptions, Destination, FileOutcome, FileSettings, OrientationMode, Status,
-};
-use photodeid::{region, scan, FileError, Limits};
+use photodeid::pipeline::{Destination, FileOutcome, FileSettings, Status};
+use photodeid::{region, scan, FileError};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Mutex;
-
-/// Largest input file read (bytes): far above any photo, below memory trouble.
-const MAX_FILE_BYTES: u64 = 1 << 30;
 
 struct State {
     summary: Summary,
@@ -44,7 +39,8 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(&out_dir)
             .with_context(|| format!("cannot create output folder {}", out_dir.display()))?;
     }
-    let naming = naming(a.keep_names, a.name_key.as_deref(), &out_dir, a.quiet)?;
+    let c = &a.cleaning;
+    let naming = naming(c.keep_names, c.name_key.as_deref(), &out_dir, a.quiet)?;
     if let Some(map) = &a.map {
         check_map(map, &out_dir, a.overwrite)?;
     }
@@ -62,7 +58,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         print_error(err);
         summary.record_failure();
     }
-    let manifest = match &a.region.regions_file {
+    let manifest = match &c.region.regions_file {
         Some(path) => region::read_manifest(path).map_err(|e| anyhow::anyhow!(e))?,
         None => Vec::new(),
     };
@@ -73,7 +69,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .any(|j| region::glob_match(&row.pattern, &j.relative.to_string_lossy()));
         if !matched {
-            let path = a
+            let path = c
                 .region
                 .regions_file
                 .as_deref()
@@ -89,29 +85,12 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let settings = FileSettings {
-        clean: CleanOptions {
-            strip_icc: a.strip_icc,
-            orientation: match a.orientation {
-                OrientationArg::Keep => OrientationMode::Keep,
-                OrientationArg::Apply => OrientationMode::Apply,
-            },
-            limits: Limits {
-                max_pixels: a.max_megapixels.saturating_mul(1_000_000),
-                ..Limits::default()
-            },
-            quality: a.quality,
-            redaction: None,
-        },
         write: WriteMode {
             overwrite: a.overwrite,
             sync: a.sync,
         },
         dry_run: a.dry_run,
-        max_file_bytes: MAX_FILE_BYTES,
-        regions: a.region.regions.clone(),
-        manifest,
-        effect: a.region.effect.into(),
-        fill: a.region.fill_color,
+        ..file_settings(c, manifest)
     };
     let total = found.jobs.len();
     let progress = !a.quiet && !a.json && std::io::stderr().is_terminal() && total > 1;

@@ -2,10 +2,44 @@
 //! `--keep-names` / `--name-key`, the guard that keeps re-identifying files
 //! out of the shared output, and the original → pseudonym map.
 
+use super::args::{CleaningArgs, OrientationArg};
 use anyhow::{bail, Context};
 use photodeid::commit::{self, WriteMode};
+use photodeid::pipeline::{CleanOptions, FileSettings, OrientationMode};
 use photodeid::pseudonym::{self, Naming};
+use photodeid::region::ManifestRow;
+use photodeid::Limits;
 use std::path::Path;
+
+/// Largest input file read (bytes): far above any photo, below memory trouble.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// The per-file settings from the cleaning options shared by `clean` and `watch`
+/// (writes: no overwrite, no sync; callers adjust).
+pub fn file_settings(c: &CleaningArgs, manifest: Vec<ManifestRow>) -> FileSettings<'static> {
+    FileSettings {
+        clean: CleanOptions {
+            strip_icc: c.strip_icc,
+            orientation: match c.orientation {
+                OrientationArg::Keep => OrientationMode::Keep,
+                OrientationArg::Apply => OrientationMode::Apply,
+            },
+            limits: Limits {
+                max_pixels: c.max_megapixels.saturating_mul(1_000_000),
+                ..Limits::default()
+            },
+            quality: c.quality,
+            redaction: None,
+        },
+        write: WriteMode::default(),
+        dry_run: false,
+        max_file_bytes: MAX_FILE_BYTES,
+        regions: c.region.regions.clone(),
+        manifest,
+        effect: c.region.effect.into(),
+        fill: c.region.fill_color,
+    }
+}
 
 /// The naming scheme: kept names, keyed pseudonyms (`--name-key`, the key is
 /// created when missing), or random pseudonyms.

@@ -6,6 +6,7 @@ mod clean;
 mod collage;
 mod common;
 mod serve;
+mod watch;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ pub fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Check(a) => check::run(a),
         args::Command::Collage(a) => collage::run(a),
         args::Command::Serve(a) => serve::run(a),
+        args::Command::Watch(a) => watch::run(a),
     }
 }
 

@@ -1,0 +1,161 @@
+//! `photodeid watch`: options → library configuration, signals, one log
+//! line per file on stderr (pseudonyms only unless `--verbose`).
+
+use super::args::WatchArgs;
+use super::common::{file_settings, naming};
+use super::{sanitize, show};
+use anyhow::Context;
+use photodeid::commit::WriteMode;
+use photodeid::pipeline::FileSettings;
+use photodeid::pseudonym::Naming;
+use photodeid::watch::{self, state, Originals, Report, ReportKind, Source, WatchConfig};
+use photodeid::{region, Method};
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
+    let beside = |name| WatchConfig::beside_inbox(&a.inbox, name);
+    let originals = if a.keep_originals {
+        Originals::Keep
+    } else if a.delete_originals {
+        Originals::Delete
+    } else {
+        Originals::MoveTo(a.done.clone().unwrap_or_else(|| beside("done")))
+    };
+    let requested = WatchConfig {
+        inbox: a.inbox.clone(),
+        outbox: a.output.clone(),
+        failed: a.failed.clone().unwrap_or_else(|| beside("failed")),
+        state: a
+            .state
+            .clone()
+            .unwrap_or_else(|| beside(".photodeid-state")),
+        originals,
+        settle: a.settle,
+        source: if a.poll {
+            Source::Poll(a.poll_interval)
+        } else {
+            Source::Native
+        },
+        once: a.once,
+        threads: a.threads,
+    };
+    let prepared = watch::prepare(&requested)?;
+    let cfg = prepared.config.clone();
+    if prepared.stale_temps_removed > 0 && !a.quiet {
+        eprintln!(
+            "photodeid: removed {} temporary file(s) left by an interrupted run",
+            prepared.stale_temps_removed
+        );
+    }
+    let c = &a.cleaning;
+    let naming = if c.keep_names {
+        Naming::Keep
+    } else {
+        // Keyed names always: a photo re-processed after a crash gets the same name.
+        let key = c
+            .name_key
+            .clone()
+            .unwrap_or_else(|| cfg.state.join(state::NAME_KEY));
+        naming(false, Some(&key), &cfg.outbox, a.quiet)?
+    };
+    let manifest = match &c.region.regions_file {
+        Some(path) => region::read_manifest(path).map_err(|e| anyhow::anyhow!(e))?,
+        None => Vec::new(),
+    };
+    let settings = FileSettings {
+        write: WriteMode {
+            overwrite: false,
+            sync: true,
+        },
+        ..file_settings(c, manifest)
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while finishing stops at once (exit 130).
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
+            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+            .context("cannot install signal handlers")?;
+    }
+    if !a.quiet {
+        let how = match cfg.source {
+            Source::Native if a.once => "once".to_string(),
+            Source::Native => "file-system events".to_string(),
+            Source::Poll(iv) => format!("polling every {iv:?}"),
+        };
+        let originals = match &cfg.originals {
+            Originals::MoveTo(d) => format!("originals to {}", show(d)),
+            Originals::Keep => "originals kept".into(),
+            Originals::Delete => "originals deleted".into(),
+        };
+        eprintln!(
+            "photodeid: watching {} -> {} ({how}, settle {:?}, {originals})",
+            show(&cfg.inbox),
+            show(&cfg.outbox),
+            cfg.settle
+        );
+    }
+    let mut sink = |r: &Report| log(&a, r);
+    let summary = watch::run(&cfg, &settings, &naming, &stop, &mut sink)?;
+    drop(prepared);
+    if !a.quiet {
+        eprintln!(
+            "photodeid: {} cleaned ({} already published), {} failed{}",
+            summary.cleaned,
+            summary.up_to_date,
+            summary.failed,
+            if summary.stuck > 0 {
+                format!(", {} left in the inbox after an error", summary.stuck)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(if a.once && summary.any_failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `2026-11-25T13:01:02Z 3fa9…c1.jpg cleaned (lossless)`
+fn log(a: &WatchArgs, r: &Report) {
+    let important = matches!(r.kind, ReportKind::Failed { .. } | ReportKind::Stuck { .. });
+    if a.quiet && !important {
+        return;
+    }
+    let what = match &r.kind {
+        ReportKind::Cleaned {
+            up_to_date: true, ..
+        } => "already published".to_string(),
+        ReportKind::Cleaned { method, .. } => format!(
+            "cleaned ({})",
+            match method {
+                Method::Lossless => "lossless",
+                Method::Reencoded => "re-encoded",
+            }
+        ),
+        ReportKind::Failed { reason, .. } if a.keep_originals => {
+            format!("failed: {reason} (copied to failed/)")
+        }
+        ReportKind::Failed { reason, .. } => format!("failed: {reason} (moved to failed/)"),
+        ReportKind::Retrying { reason, after } => {
+            format!("error, retrying in {after:?}: {reason}")
+        }
+        ReportKind::Stuck { reason } => format!("error, original left in the inbox: {reason}"),
+        ReportKind::Notice(text) => text.clone(),
+    };
+    let mut line = format!("{} ", state::utc_timestamp(r.time));
+    if !r.label.is_empty() {
+        line.push_str(&r.label);
+        line.push(' ');
+    }
+    line.push_str(&what);
+    if a.verbose && !r.input.as_os_str().is_empty() {
+        line.push_str(&format!(" <- {}", r.input.display()));
+    }
+    let line = sanitize(&line) + "\n";
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}

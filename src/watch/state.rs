@@ -1,0 +1,222 @@
+//! The watcher's private state folder (never inside the outbox): the name key
+//! (so a photo always gets the same pseudonym, even after a crash) and, with
+//! `--keep-originals`, the journal of originals already handled.
+//!
+//! The journal is append-only, one line per original:
+//! `<blake3 of the inbox-relative path>\t<size>\t<mtime in ns>\t<ok|failed>`.
+//! An original that changes (size or time) counts as a new photo.
+
+use crate::error::{Error, Result};
+use crate::pseudonym::hex;
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Name of the journal file inside the state folder.
+pub const JOURNAL: &str = "seen.tsv";
+/// Default name key file inside the state folder.
+pub const NAME_KEY: &str = "name.key";
+
+/// What identifies one version of an original: where it is, its size and time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    pub fn of(relative: &Path, meta: &std::fs::Metadata) -> Fingerprint {
+        let path_hash = blake3::hash(relative.to_string_lossy().as_bytes());
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        Fingerprint(format!(
+            "{}\t{}\t{mtime}",
+            hex(&path_hash.as_bytes()[..16]),
+            meta.len()
+        ))
+    }
+}
+
+/// Originals already handled (`--keep-originals`).
+pub struct Journal {
+    file: File,
+    seen: HashSet<Fingerprint>,
+}
+
+impl Journal {
+    pub fn open(state: &Path) -> Result<Journal> {
+        let path = state.join(JOURNAL);
+        let mut seen = HashSet::new();
+        if let Ok(f) = File::open(&path) {
+            for line in std::io::BufReader::new(f).lines() {
+                let line = line.map_err(|e| Error::io("read journal", e))?;
+                // A torn last line (crash mid-append) has fewer fields: skip it.
+                let fields: Vec<&str> = line.split('\t').collect();
+                if fields.len() == 4 {
+                    seen.insert(Fingerprint(fields[..3].join("\t")));
+                }
+            }
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io("open journal", e))?;
+        Ok(Journal { file, seen })
+    }
+
+    pub fn contains(&self, f: &Fingerprint) -> bool {
+        self.seen.contains(f)
+    }
+
+    /// Records an original durably.
+    pub fn record(&mut self, f: Fingerprint, ok: bool) -> Result<()> {
+        // A newline first ends any torn line a crash left behind.
+        let line = format!("\n{}\t{}\n", f.0, if ok { "ok" } else { "failed" });
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.sync_data())
+            .map_err(|e| Error::io("write journal", e))?;
+        self.seen.insert(f);
+        Ok(())
+    }
+}
+
+/// Removes the temporary files a killed run left in `dir` (and below):
+/// only photodeid's own (`.photodeid-*.tmp`, `.photodeid-key-*`).
+pub fn remove_stale_temps(dir: &Path) -> usize {
+    let mut removed = 0;
+    for entry in walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(std::result::Result::ok)
+        .filter(|e| e.file_type().is_file())
+    {
+        let name = entry.file_name().to_string_lossy();
+        let ours = name.starts_with(".photodeid-")
+            && (name.ends_with(".tmp") || name.starts_with(".photodeid-key-"));
+        if ours && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// A lock file holding the pid, so two watchers never share a state folder.
+/// A lock left by a dead process (SIGKILL) is taken over.
+pub struct Lock(PathBuf);
+
+impl Lock {
+    pub fn acquire(state: &Path) -> std::result::Result<Lock, u32> {
+        let path = state.join("lock");
+        if let Some(pid) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+        {
+            if pid != std::process::id() && process_alive(pid) {
+                return Err(pid);
+            }
+        }
+        let _ = std::fs::write(&path, format!("{}\n", std::process::id()));
+        Ok(Lock(path))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Linux answers through /proc (a live process of another program that got
+/// the same pid after a reboot does not count); elsewhere the lock is
+/// advisory only and always taken over.
+fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim_end().starts_with("photodeid"))
+}
+
+/// Seconds since the epoch as `2026-11-25T13:01:02Z`.
+pub fn utc_timestamp(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_611_662);
+        assert_eq!(utc_timestamp(t), "2026-11-25T13:01:02Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(utc_timestamp(leap), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn journal_survives_reopen_and_torn_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("a.jpg");
+        std::fs::write(&f, b"x").unwrap();
+        let fp = Fingerprint::of(Path::new("a.jpg"), &std::fs::metadata(&f).unwrap());
+        {
+            let mut j = Journal::open(d.path()).unwrap();
+            assert!(!j.contains(&fp));
+            j.record(fp.clone(), true).unwrap();
+        }
+        let mut raw = OpenOptions::new()
+            .append(true)
+            .open(d.path().join(JOURNAL))
+            .unwrap();
+        raw.write_all(b"deadbeef\t12").unwrap();
+        let j = Journal::open(d.path()).unwrap();
+        assert!(j.contains(&fp));
+        std::fs::write(&f, b"changed").unwrap();
+        let fp2 = Fingerprint::of(Path::new("a.jpg"), &std::fs::metadata(&f).unwrap());
+        assert!(!j.contains(&fp2));
+    }
+
+    #[test]
+    fn a_lock_of_a_dead_or_foreign_process_is_taken_over() {
+        let d = tempfile::tempdir().unwrap();
+        // pid 1 is alive but is not photodeid.
+        std::fs::write(d.path().join("lock"), "1\n").unwrap();
+        let lock = Lock::acquire(d.path()).unwrap();
+        let mine = std::fs::read_to_string(d.path().join("lock")).unwrap();
+        assert_eq!(mine.trim(), std::process::id().to_string());
+        drop(lock);
+        assert!(!d.path().join("lock").exists());
+    }
+
+    #[test]
+    fn only_our_temps_are_removed() {
+        let d = tempfile::tempdir().unwrap();
+        for n in [".photodeid-abc.tmp", "keep.jpg", ".other.tmp"] {
+            std::fs::write(d.path().join(n), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(d.path()), 1);
+        assert!(d.path().join("keep.jpg").exists());
+        assert!(d.path().join(".other.tmp").exists());
+    }
+}

@@ -1,0 +1,241 @@
+//! What happens to one settled original: clean it through the ordinary
+//! pipeline (audit, atomic write, fsync), and only then move it to done/,
+//! delete it, or remember it. A file that cannot be cleaned goes to failed/
+//! with `<name>.error.txt`; a disk problem is retried a few times first.
+
+use super::mover;
+use super::state::{utc_timestamp, Fingerprint};
+use super::{Originals, Report, ReportKind, WatchConfig};
+use crate::commit::{self, WriteMode};
+use crate::error::Error;
+use crate::pipeline::{self, Destination, FileSettings, Status};
+use crate::pseudonym::Naming;
+use crate::scan::Job;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Delays before retrying after a disk or permission error; then failed/.
+pub const RETRY_DELAYS: [Duration; 3] = [
+    Duration::from_secs(2),
+    Duration::from_secs(10),
+    Duration::from_secs(60),
+];
+
+/// Everything a worker needs, shared by reference.
+pub struct Ctx<'a> {
+    pub cfg: &'a WatchConfig,
+    pub settings: &'a FileSettings<'a>,
+    pub dest: Destination,
+    pub naming: &'a Naming,
+}
+
+/// The result of one file, for the main loop.
+pub struct Handled {
+    pub path: PathBuf,
+    pub report: Option<Report>,
+    /// Try again after this delay, with this attempt count.
+    pub retry: Option<(Duration, u32)>,
+    /// `--keep-originals`: remember this version (ok or failed).
+    pub remember: Option<(Fingerprint, bool)>,
+    /// Output done but the original could not be moved: leave it alone until it changes.
+    pub stuck: bool,
+}
+
+pub fn relative<'p>(cfg: &WatchConfig, path: &'p Path) -> &'p Path {
+    path.strip_prefix(&cfg.inbox).unwrap_or(path)
+}
+
+pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
+    let cfg = ctx.cfg;
+    let rel = relative(cfg, path).to_path_buf();
+    let mut h = Handled {
+        path: path.to_path_buf(),
+        report: None,
+        retry: None,
+        remember: None,
+        stuck: false,
+    };
+    let Ok(meta) = std::fs::metadata(path) else {
+        return h; // gone before we got to it
+    };
+    let fingerprint = Fingerprint::of(&rel, &meta);
+    let job = Job {
+        path: path.to_path_buf(),
+        relative: rel.clone(),
+    };
+    let mut outcome = pipeline::process_file(&job, &ctx.dest, ctx.settings);
+    if matches!(outcome.result, Err(Error::OutputExists(_))) {
+        // The same photo twice in one burst: the other copy won the race to
+        // publish. A second pass finds identical bytes and says up to date.
+        outcome = pipeline::process_file(&job, &ctx.dest, ctx.settings);
+    }
+    let report = |label: String, kind: ReportKind| {
+        Some(Report {
+            time: SystemTime::now(),
+            input: path.to_path_buf(),
+            label,
+            kind,
+        })
+    };
+    match outcome.result {
+        Ok(done) => {
+            let output = outcome.output.unwrap_or_default();
+            let label = output
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let up_to_date = done.status == Status::UpToDate;
+            if up_to_date {
+                // Published by an earlier run that may have died before syncing the folder.
+                if let Ok(f) = std::fs::File::open(&output) {
+                    let _ = f.sync_all();
+                }
+                commit::sync_dir(output.parent().unwrap_or(Path::new(".")));
+            }
+            let disposed = match &cfg.originals {
+                Originals::MoveTo(done_dir) => {
+                    mover::move_unique(path, &done_dir.join(&rel)).map(Some)
+                }
+                Originals::Delete => mover::delete(path).map(|_| None),
+                Originals::Keep => {
+                    h.remember = Some((fingerprint, true));
+                    Ok(None)
+                }
+            };
+            h.report = match disposed {
+                Ok(moved_to) => report(
+                    label,
+                    ReportKind::Cleaned {
+                        method: done.method,
+                        up_to_date,
+                        moved_to,
+                    },
+                ),
+                Err(e) => {
+                    h.stuck = true;
+                    report(
+                        label,
+                        ReportKind::Stuck {
+                            reason: e.to_string(),
+                        },
+                    )
+                }
+            };
+        }
+        Err(e) => {
+            if std::fs::symlink_metadata(path).is_err() {
+                return h; // removed while we read it: nothing to report
+            }
+            let transient = matches!(e, Error::Io { .. });
+            if transient && (attempts as usize) < RETRY_DELAYS.len() {
+                let delay = RETRY_DELAYS[attempts as usize];
+                h.retry = Some((delay, attempts + 1));
+                h.report = report(
+                    failure_label(ctx.naming, path, &rel),
+                    ReportKind::Retrying {
+                        reason: e.to_string(),
+                        after: delay,
+                    },
+                );
+                return h;
+            }
+            let reason = match e {
+                Error::OutputExists(_) => {
+                    "a different cleaned copy of this photo is already in the \
+                    outbox under its pseudonym (cleaned earlier with other options?); \
+                    remove it to clean the photo again"
+                        .to_string()
+                }
+                other => other.to_string(),
+            };
+            let label = failure_label(ctx.naming, path, &rel);
+            h.report = match fail(cfg, path, &rel, &reason) {
+                Ok(moved_to) => {
+                    if matches!(cfg.originals, Originals::Keep) {
+                        h.remember = Some((fingerprint, false));
+                    }
+                    report(
+                        label,
+                        ReportKind::Failed {
+                            reason,
+                            moved_to: Some(moved_to),
+                        },
+                    )
+                }
+                Err(e2) => {
+                    h.stuck = true;
+                    report(
+                        label,
+                        ReportKind::Stuck {
+                            reason: format!("{reason}; and it could not be moved to failed/: {e2}"),
+                        },
+                    )
+                }
+            }
+        }
+    }
+    h
+}
+
+/// What a worker that panicked (a bug) reports: the original stays in the inbox, left alone.
+pub fn panicked(ctx: &Ctx, path: &Path) -> Handled {
+    let rel = relative(ctx.cfg, path);
+    Handled {
+        path: path.to_path_buf(),
+        report: Some(Report {
+            time: SystemTime::now(),
+            input: path.to_path_buf(),
+            label: failure_label(ctx.naming, path, rel),
+            kind: ReportKind::Stuck {
+                reason: "internal error (a bug in photodeid, please report it)".into(),
+            },
+        }),
+        retry: None,
+        remember: None,
+        stuck: true,
+    }
+}
+
+/// A pseudonym for the log line of a file that produced no output.
+fn failure_label(naming: &Naming, path: &Path, rel: &Path) -> String {
+    match naming {
+        Naming::Keep => rel.display().to_string(),
+        _ => std::fs::read(path)
+            .ok()
+            .and_then(|b| naming.pseudonym(&b).ok().flatten())
+            .unwrap_or_else(|| "(unreadable)".into()),
+    }
+}
+
+/// failed/<relative> (free name) plus `<that name>.error.txt`, the reason
+/// written first so a crash never leaves an original there without it.
+fn fail(cfg: &WatchConfig, path: &Path, rel: &Path, reason: &str) -> crate::Result<PathBuf> {
+    let target = mover::unique_path(&cfg.failed.join(rel));
+    let mut name = target.file_name().unwrap_or_default().to_os_string();
+    name.push(".error.txt");
+    let text = format!(
+        "photodeid could not clean this file; it was not published.\n\
+         reason: {reason}\n\
+         when: {}\n\
+         original: {}\n\
+         Fix or replace the file, then put it into the inbox again.\n",
+        utc_timestamp(SystemTime::now()),
+        rel.display()
+    );
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("create failed folder", e))?;
+    }
+    commit::write_atomic(
+        &target.with_file_name(name),
+        text.as_bytes(),
+        WriteMode {
+            overwrite: true,
+            sync: true,
+        },
+    )?;
+    if matches!(cfg.originals, Originals::Keep) {
+        mover::copy_unique(path, &target)
+    } else {
+        mover::move_exact(path, &target).map(|_| target)
+    }
+}

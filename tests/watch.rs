@@ -1,0 +1,547 @@
+//! `photodeid watch` end to end: real processes, real file-system events,
+//! temporary folders. Outputs are checked independently: canaries by byte
+//! search, pseudonyms recomputed from the state folder's key with blake3.
+
+use crate::util::*;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const SETTLE: &str = "300ms";
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Env {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    inbox: PathBuf,
+    outbox: PathBuf,
+    done: PathBuf,
+    failed: PathBuf,
+    state: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let inbox = root.join("inbox");
+        std::fs::create_dir(&inbox).unwrap();
+        Env {
+            inbox,
+            outbox: root.join("outbox"),
+            done: root.join("done"),
+            failed: root.join("failed"),
+            state: root.join(".photodeid-state"),
+            root,
+            _dir: dir,
+        }
+    }
+
+    fn args(&self, extra: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = ["watch", "-j", "2"].iter().map(|s| s.to_string()).collect();
+        if !extra.contains(&"--settle") {
+            v.extend(["--settle".to_string(), SETTLE.to_string()]);
+        }
+        v.push("-o".into());
+        v.push(self.outbox.display().to_string());
+        v.push(self.inbox.display().to_string());
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    }
+
+    fn spawn(&self, extra: &[&str]) -> Watcher {
+        let log = self.root.join(format!("log-{}.txt", rand_suffix()));
+        let child = bin()
+            .args(self.args(extra))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start photodeid watch");
+        Watcher { child, log }
+    }
+
+    fn once(&self, extra: &[&str]) -> std::process::Output {
+        let mut a = self.args(extra);
+        a.push("--once".into());
+        bin().args(a).output().expect("run photodeid watch --once")
+    }
+
+    /// The pseudonym the watcher must give a photo with these bytes.
+    fn expected_name(&self, bytes: &[u8], ext: &str) -> String {
+        let hex = std::fs::read_to_string(self.state.join("name.key")).unwrap();
+        let hex = hex.trim();
+        let mut key = [0u8; 32];
+        for (i, k) in key.iter_mut().enumerate() {
+            *k = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+        }
+        let h = blake3::keyed_hash(&key, bytes);
+        let name: String = h.as_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{name}.{ext}")
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+struct Watcher {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Watcher {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
+    /// SIGTERM, then the exit status (it must come within the timeout).
+    fn stop(mut self) -> (ExitStatus, String) {
+        self.signal("-TERM");
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return (st, self.log());
+            }
+            assert!(start.elapsed() < TIMEOUT, "watcher did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill9(mut self) -> String {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+        self.log()
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Every entry below `dir` that is a file, dotfiles included, relative, sorted.
+fn all_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            e.path()
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn count(dir: &Path) -> usize {
+    all_files(dir).len()
+}
+
+fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join(rel)).unwrap()
+}
+
+/// A distinct photo: jpeg_full.jpg (all canaries) with a COM segment naming `i` after SOI.
+fn variant(i: usize) -> Vec<u8> {
+    let base = fixture("dirty/jpeg_full.jpg");
+    let text = format!("variant {i}");
+    let mut v = base[..2].to_vec();
+    v.extend_from_slice(&[0xFF, 0xFE]);
+    v.extend_from_slice(&((text.len() + 2) as u16).to_be_bytes());
+    v.extend_from_slice(text.as_bytes());
+    v.extend_from_slice(&base[2..]);
+    v
+}
+
+fn assert_no_canaries(dir: &Path) {
+    for f in all_files(dir) {
+        let bytes = std::fs::read(dir.join(&f)).unwrap();
+        for c in canaries() {
+            assert!(!contains(&bytes, c.as_bytes()), "{f} still holds {c:?}");
+        }
+    }
+}
+
+/// Per-file log lines (not the `photodeid:` start and summary lines) containing `what`.
+fn lines_with(log: &str, what: &str) -> usize {
+    log.lines()
+        .filter(|l| !l.starts_with("photodeid:") && l.contains(what))
+        .count()
+}
+
+#[test]
+fn backlog_then_new_files_then_sigterm() {
+    let env = Env::new();
+    std::fs::write(
+        env.inbox.join("Doe_Jane.jpg"),
+        fixture("dirty/jpeg_full.jpg"),
+    )
+    .unwrap();
+    std::fs::write(
+        env.inbox.join("Doe_Jane.png"),
+        fixture("dirty/png_text.png"),
+    )
+    .unwrap();
+    let w = env.spawn(&[]);
+    wait_until("the backlog", || count(&env.outbox) == 2);
+    // A new sub-folder, created after the start, with a photo in it.
+    let sub = env.inbox.join("Smith_John/visit 2");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(sub.join("Smith.webp"), fixture("dirty/webp_meta.webp")).unwrap();
+    // A partial download waits for its rename.
+    let part = env.inbox.join("Roe.jpg.part");
+    std::fs::write(&part, fixture("dirty/jpeg_icc.jpg")).unwrap();
+    wait_until("the new sub-folder", || count(&env.outbox) == 3);
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(part.exists(), "a .part file was touched");
+    assert_eq!(count(&env.outbox), 3);
+    std::fs::rename(&part, env.inbox.join("Roe.jpg")).unwrap();
+    wait_until("the renamed file", || count(&env.outbox) == 4);
+    let (status, log) = w.stop();
+    assert!(status.success(), "SIGTERM must exit 0: {status:?}\n{log}");
+    assert_eq!(lines_with(&log, " cleaned (lossless)"), 4, "{log}");
+    for name in ["Doe", "Smith", "Roe"] {
+        assert!(!log.contains(name), "original name in the log:\n{log}");
+    }
+    assert_eq!(
+        all_files(&env.done),
+        [
+            "Doe_Jane.jpg",
+            "Doe_Jane.png",
+            "Roe.jpg",
+            "Smith_John/visit 2/Smith.webp"
+        ]
+    );
+    assert_eq!(
+        std::fs::read(env.done.join("Doe_Jane.jpg")).unwrap(),
+        fixture("dirty/jpeg_full.jpg"),
+        "originals are moved unchanged"
+    );
+    assert_eq!(count(&env.inbox), 0);
+    assert_no_canaries(&env.outbox);
+    let expected = env.expected_name(&fixture("dirty/jpeg_full.jpg"), "jpg");
+    assert!(env.outbox.join(expected).exists());
+}
+
+#[test]
+fn slow_writer_never_yields_a_truncated_output() {
+    let env = Env::new();
+    let w = env.spawn(&["--settle", "1s"]);
+    let full = variant(7);
+    let target = env.inbox.join("slow.jpg");
+    // Open, append, close; pause shorter than the settle time; repeat for ~2 s.
+    for chunk in full.chunks(full.len() / 10 + 1) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&target)
+            .unwrap();
+        f.write_all(chunk).unwrap();
+        drop(f);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    wait_until("the slow file", || {
+        count(&env.done) == 1 || count(&env.failed) > 0
+    });
+    let (status, log) = w.stop();
+    assert!(status.success());
+    assert_eq!(count(&env.failed), 0, "processed half-written:\n{log}");
+    assert_eq!(
+        all_files(&env.outbox),
+        [env.expected_name(&full, "jpg")],
+        "the output must come from the complete file:\n{log}"
+    );
+    assert_eq!(std::fs::read(env.done.join("slow.jpg")).unwrap(), full);
+    assert_eq!(lines_with(&log, " cleaned "), 1, "{log}");
+}
+
+#[test]
+fn burst_of_200_files_is_processed_exactly_once() {
+    let env = Env::new();
+    let w = env.spawn(&[]);
+    let mut expected = BTreeSet::new();
+    for i in 0..200 {
+        let bytes = variant(i);
+        expected.insert(format!("{i:03}.jpg"));
+        if i % 2 == 0 {
+            std::fs::write(env.inbox.join(format!("{i:03}.jpg")), &bytes).unwrap();
+        } else {
+            // Written under a temporary name, renamed into place.
+            let tmp = env.inbox.join(format!("{i:03}.jpg.tmp"));
+            std::fs::write(&tmp, &bytes).unwrap();
+            std::fs::rename(&tmp, env.inbox.join(format!("{i:03}.jpg"))).unwrap();
+        }
+    }
+    wait_until("200 originals in done/", || count(&env.done) == 200);
+    let (status, log) = w.stop();
+    assert!(status.success(), "{log}");
+    assert_eq!(
+        all_files(&env.done).into_iter().collect::<BTreeSet<_>>(),
+        expected
+    );
+    let names: BTreeSet<String> = (0..200)
+        .map(|i| env.expected_name(&variant(i), "jpg"))
+        .collect();
+    assert_eq!(
+        all_files(&env.outbox).into_iter().collect::<BTreeSet<_>>(),
+        names
+    );
+    assert_eq!(count(&env.inbox), 0);
+    assert_eq!(count(&env.failed), 0);
+    assert_eq!(lines_with(&log, " cleaned (lossless)"), 200);
+    assert_no_canaries(&env.outbox);
+}
+
+#[test]
+fn sigkill_mid_burst_then_restart_loses_and_duplicates_nothing() {
+    let env = Env::new();
+    let w = env.spawn(&["--settle", "200ms"]);
+    let inbox = env.inbox.clone();
+    let writer = std::thread::spawn(move || {
+        for i in 0..100 {
+            std::fs::write(inbox.join(format!("{i:03}.jpg")), variant(i)).unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    wait_until("the first outputs", || count(&env.done) >= 15);
+    let log = w.kill9();
+    let at_kill = count(&env.done);
+    writer.join().unwrap();
+    assert!(at_kill < 100, "the kill came too late to test anything");
+    // What a kill at the worst moment leaves: a temporary output.
+    std::fs::write(env.outbox.join(".photodeid-dead.tmp"), b"partial").unwrap();
+
+    let o = env.once(&[]);
+    let log2 = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{log}\n---\n{log2}");
+    // Every original exactly once, in done/ (none left, none failed, no -1 copies).
+    let originals: BTreeSet<String> = (0..100).map(|i| format!("{i:03}.jpg")).collect();
+    assert_eq!(
+        all_files(&env.done).into_iter().collect::<BTreeSet<_>>(),
+        originals
+    );
+    assert_eq!(count(&env.inbox), 0);
+    assert_eq!(count(&env.failed), 0);
+    for i in 0..100 {
+        assert_eq!(
+            std::fs::read(env.done.join(format!("{i:03}.jpg"))).unwrap(),
+            variant(i)
+        );
+    }
+    // One output per photo, under its one pseudonym; nothing partial or temporary.
+    let names: BTreeSet<String> = (0..100)
+        .map(|i| env.expected_name(&variant(i), "jpg"))
+        .collect();
+    assert_eq!(
+        all_files(&env.outbox).into_iter().collect::<BTreeSet<_>>(),
+        names,
+        "{log2}"
+    );
+    for f in all_files(&env.outbox) {
+        let out = env.outbox.join(&f);
+        let img = decode(&out);
+        assert_eq!((img.width(), img.height()), (320, 240), "{f}");
+    }
+    assert_no_canaries(&env.outbox);
+}
+
+#[test]
+fn corrupt_files_go_to_failed_once_and_good_files_keep_flowing() {
+    let env = Env::new();
+    let w = env.spawn(&[]);
+    for bad in ["truncated.jpg", "not_an_image.jpg", "empty.jpg"] {
+        std::fs::write(env.inbox.join(bad), fixture(&format!("bad/{bad}"))).unwrap();
+    }
+    std::fs::write(env.inbox.join("good1.jpg"), variant(1)).unwrap();
+    wait_until("the failures", || count(&env.failed) == 6);
+    wait_until("the good file", || count(&env.outbox) == 1);
+    for bad in ["truncated.jpg", "not_an_image.jpg", "empty.jpg"] {
+        assert_eq!(
+            std::fs::read(env.failed.join(bad)).unwrap(),
+            fixture(&format!("bad/{bad}"))
+        );
+        let why = std::fs::read_to_string(env.failed.join(format!("{bad}.error.txt"))).unwrap();
+        let reason = why
+            .lines()
+            .find_map(|l| l.strip_prefix("reason: "))
+            .unwrap_or_default();
+        assert!(reason.len() > 5, "{bad}: {why}");
+    }
+    // Same name again: never overwritten.
+    std::fs::write(env.inbox.join("truncated.jpg"), b"\xFF\xD8\xFF\xE0 nope").unwrap();
+    std::fs::write(env.inbox.join("good2.jpg"), variant(2)).unwrap();
+    wait_until("the second round", || {
+        count(&env.failed) == 8 && count(&env.outbox) == 2
+    });
+    assert!(env.failed.join("truncated-1.jpg.error.txt").exists());
+    assert_eq!(
+        std::fs::read(env.failed.join("truncated.jpg")).unwrap(),
+        fixture("bad/truncated.jpg")
+    );
+    // No retry loop: still four failure lines a while later.
+    std::thread::sleep(Duration::from_millis(1000));
+    let (status, log) = w.stop();
+    assert!(status.success());
+    assert_eq!(lines_with(&log, " failed: "), 4, "{log}");
+    assert_eq!(count(&env.inbox), 0);
+}
+
+#[test]
+fn once_exit_codes_keep_and_delete_originals() {
+    let env = Env::new();
+    std::fs::write(env.inbox.join("a.jpg"), variant(1)).unwrap();
+    std::fs::write(env.inbox.join("same-photo-again.jpg"), variant(1)).unwrap();
+    std::fs::write(env.inbox.join("b.png"), fixture("dirty/png_text.png")).unwrap();
+    let o = env.once(&["--keep-originals"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(count(&env.outbox), 2, "one output per photo, not per copy");
+    assert_eq!(count(&env.inbox), 3);
+    assert_eq!(lines_with(&stderr(&o), "already published"), 1);
+    // Remembered: a second run does nothing.
+    let o = env.once(&["--keep-originals"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(lines_with(&stderr(&o), " cleaned "), 0, "{}", stderr(&o));
+    // A bad file: exit 1, copied to failed/ (originals kept).
+    std::fs::write(env.inbox.join("bad.jpg"), fixture("bad/truncated.jpg")).unwrap();
+    let o = env.once(&["--keep-originals"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(env.failed.join("bad.jpg.error.txt").exists());
+    let o = env.once(&["--keep-originals"]);
+    assert_eq!(o.status.code(), Some(0), "a failure is not retried");
+    // Delete: only the good ones go.
+    std::fs::remove_file(env.inbox.join("bad.jpg")).unwrap();
+    let o = env.once(&["--delete-originals"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(count(&env.inbox), 0);
+    assert_eq!(count(&env.outbox), 2);
+    assert!(!env.done.exists() || count(&env.done) == 0);
+}
+
+#[test]
+fn startup_errors_say_what_to_do() {
+    let env = Env::new();
+    let missing = env.root.join("nope");
+    let o = run(&[
+        "watch",
+        missing.to_str().unwrap(),
+        "-o",
+        env.outbox.to_str().unwrap(),
+        "--once",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("does not exist") && stderr(&o).contains("mkdir"),
+        "{}",
+        stderr(&o)
+    );
+    let inside = env.inbox.join("out");
+    let o = run(&[
+        "watch",
+        env.inbox.to_str().unwrap(),
+        "-o",
+        inside.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("outside the inbox"), "{}", stderr(&o));
+    let key_in_out = env.outbox.join("key");
+    let o = run(&[
+        "watch",
+        env.inbox.to_str().unwrap(),
+        "-o",
+        env.outbox.to_str().unwrap(),
+        "--name-key",
+        key_in_out.to_str().unwrap(),
+        "--once",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("inside the output folder"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "watch",
+        env.inbox.to_str().unwrap(),
+        "-o",
+        "x",
+        "--settle",
+        "soon",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn polling_finds_new_files_and_verbose_shows_originals() {
+    let env = Env::new();
+    let w = env.spawn(&["--poll", "--poll-interval", "100ms", "--verbose"]);
+    let sub = env.inbox.join("case 12");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("Doe_Jane.jpg"), variant(3)).unwrap();
+    wait_until("the polled file", || count(&env.done) == 1);
+    let (status, log) = w.stop();
+    assert!(status.success());
+    assert!(log.contains("polling every"), "{log}");
+    assert!(log.contains("<- ") && log.contains("Doe_Jane.jpg"), "{log}");
+    assert_eq!(
+        all_files(&env.outbox),
+        [env.expected_name(&variant(3), "jpg")]
+    );
+    assert!(env.done.join("case 12/Doe_Jane.jpg").exists());
+}
+
+#[test]
+fn done_names_never_collide_and_custom_folders_work() {
+    let env = Env::new();
+    let done = env.root.join("archive");
+    let failed = env.root.join("rejects");
+    let state = env.root.join("private-state");
+    let extra = [
+        "--done",
+        done.to_str().unwrap(),
+        "--failed",
+        failed.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    for i in [1, 2] {
+        std::fs::write(env.inbox.join("a.jpg"), variant(i)).unwrap();
+        let o = env.once(&extra);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    assert_eq!(all_files(&done), ["a-1.jpg", "a.jpg"]);
+    assert_eq!(std::fs::read(done.join("a.jpg")).unwrap(), variant(1));
+    assert_eq!(std::fs::read(done.join("a-1.jpg")).unwrap(), variant(2));
+    assert_eq!(count(&env.outbox), 2);
+    assert!(state.join("name.key").exists() && !env.state.exists());
+    assert!(!env.done.exists(), "the default done/ is not created");
+}
