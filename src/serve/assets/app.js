@@ -228,6 +228,9 @@ function describe(r, i) {
 
 function renderOverlays() {
   const stage = $('stage');
+  // Keep the keyboard focus on the same region across the rebuild.
+  const focused = document.activeElement && document.activeElement.classList.contains('region')
+    ? document.activeElement.dataset.index : null;
   stage.querySelectorAll('.region').forEach((e) => e.remove());
   if (state.current === null || $('show-original').checked) return;
   regionsOf(state.current).forEach((r, i) => {
@@ -248,6 +251,7 @@ function renderOverlays() {
       box.classList.add('active');
     });
     stage.append(box);
+    if (focused === String(i)) box.focus();
   });
 }
 
