@@ -49,7 +49,7 @@ base=${url%/?t=*}
 hdr="X-Photodeid-Token: $token"
 curl -sf -H "$hdr" "$base/api/photos" > /dev/null
 echo "server side (curl, seconds):"
-curl -sf -o /dev/null -w "  first view (decode, shrink to 1600 px, encode): %{time_total}\n" -H "$hdr" "$base/api/photos/0/view"
+curl -sf -o /dev/null -w "  first view (decode, shrink to at most 1600 px, encode): %{time_total}\n" -H "$hdr" "$base/api/photos/0/view"
 for i in 1 2 3; do
   curl -sf -o /dev/null -w "  view again: %{time_total}\n" -H "$hdr" "$base/api/photos/0/view"
 done
