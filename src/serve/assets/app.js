@@ -133,6 +133,10 @@ function openEditor(id) {
   $('editor-name').textContent = p.name;
   $('carries').replaceChildren(...(p.carries.length ? p.carries : ['nothing identifying'])
     .map((c) => el('li', { text: c })));
+  // What `photodeid check` reports, value by value.
+  $('check-details').replaceChildren(...(p.details.length ? p.details : ['nothing'])
+    .map((d) => el('li', { text: d })));
+  $('check-box').hidden = !p.details.length;
   $('editor').hidden = false;
   $('grid-section').hidden = true;
   $('show-original').checked = false;
