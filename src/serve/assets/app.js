@@ -525,7 +525,7 @@ function showResults(p) {
   }
   if (p.manifest) {
     parts.push(el('p', {}, 'The regions are saved in ', el('code', { text: p.manifest }),
-      '. To run the same export from the command line:'), el('pre', {}, el('code', { text: p.command })));
+      '. To clean the whole folder with these regions from the command line:'), el('pre', {}, el('code', { text: p.command })));
   }
   if (p.error) parts.push(el('p', { class: 'results-error', text: p.error }));
   $('results').replaceChildren(...parts);
