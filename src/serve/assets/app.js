@@ -191,6 +191,9 @@ async function refreshPreview(why) {
   const url = URL.createObjectURL(blob);
   const img = $('stage-img');
   img.onload = () => {
+    // Small photos are shown larger, so regions are easy to draw on them.
+    const room = img.parentElement.parentElement.clientWidth;
+    img.style.width = img.naturalWidth < 576 ? `${Math.min(576, room)}px` : '';
     if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
     state.previewUrl = url;
     const ms = Math.round(performance.now() - t0);
