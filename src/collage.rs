@@ -539,6 +539,33 @@ pub fn chronological_order(keys: &[SortKey]) -> Vec<usize> {
     idx
 }
 
+/// `items` (one per key) put in the chronological order of `keys`.
+pub fn in_chronological_order<T>(items: Vec<T>, keys: &[SortKey]) -> Vec<T> {
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    chronological_order(keys)
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
+}
+
+/// Writes a collage atomically after auditing the very bytes written (no
+/// metadata, upright). True when an identical file was there already.
+pub fn publish(
+    dest: &std::path::Path,
+    bytes: &[u8],
+    format: Format,
+    mode: crate::commit::WriteMode,
+    limits: &Limits,
+) -> Result<bool> {
+    if !mode.overwrite && std::fs::read(dest).is_ok_and(|old| old == bytes) {
+        return Ok(true);
+    }
+    crate::commit::write_verified(dest, bytes, mode, |written| {
+        pipeline::audit_encoded(written, format, 1, limits)
+    })?;
+    Ok(false)
+}
+
 /// How each photo becomes a tile.
 #[derive(Clone)]
 pub struct TileOptions<'a> {

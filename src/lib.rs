@@ -14,6 +14,8 @@
 //! - [`region`], [`redact`]: regions as the user writes them, and their irreversible destruction.
 //! - [`pseudonym`], [`commit`], [`scan`]: names, atomic writes, input walking.
 //! - [`collage`]: before/after collages (layout, labels, time intervals).
+//! - [`serve`]: the local web page (`photodeid serve`): token and path guards,
+//!   screen-size previews, export through [`pipeline::process_file`].
 //!
 //! What is removed: EXIF (except a lone Orientation tag), GPS, maker notes,
 //! thumbnails and previews, XMP, IPTC/Photoshop, comments, text chunks, C2PA,

@@ -127,6 +127,11 @@ fn draw_a_region_in_chromium_and_export() {
         .collect();
     assert!(blocked.is_empty(), "console: {blocked:?}");
     assert_eq!(report["regions"], 1, "{report}");
+    assert_eq!(
+        report["unlabelled"],
+        serde_json::json!([]),
+        "controls without a label"
+    );
     // Keyboard: the region moved right by 2% and grew 1% taller; copied to
     // the two other photos of the case; every card shows its region.
     let kb = &report["keyboard"];

@@ -482,6 +482,57 @@ fn export_writes_only_into_the_output_folder() {
     assert_eq!(files(&out2).len(), 4);
 }
 
+#[cfg(unix)]
+#[test]
+fn a_photo_swapped_for_a_symlink_is_refused() {
+    let (d, photos, out) = setup();
+    let s = Serve::start(&photos, &out);
+    let list = s.json("/api/photos");
+    let badge = list["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Smith_John_badge.jpg")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let path = photos.join("Smith_John_badge.jpg");
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(d.path().join("secret.txt"), &path).unwrap();
+    let (st, body) = s.get(&format!("/api/photos/{badge}/view"), Some(&s.token));
+    assert_eq!(st, 400);
+    assert!(error_message(&body).contains("no longer inside the folder"));
+    let p = s.export(&serde_json::json!({ "photos": [{ "id": badge }] }));
+    assert!(p["results"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("no longer inside"));
+    assert!(files(&out).is_empty());
+}
+
+#[test]
+fn default_output_is_beside_the_folder() {
+    let (d, photos, _out) = setup();
+    let mut child = bin()
+        .args(["serve", "--port", "0"])
+        .arg(&photos)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let expected = d.path().canonicalize().unwrap().join("photos-clean");
+    assert!(
+        first.contains(&format!("exports go to {}", expected.display())),
+        "{first}"
+    );
+    assert!(expected.is_dir());
+}
+
 #[test]
 fn output_must_differ_from_the_folder() {
     let (_d, photos, _out) = setup();

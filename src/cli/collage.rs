@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use photodeid::collage::{
     self, CollageOptions, DateTime, Layout, Prepared, SortKey, Tile, TileOptions,
 };
-use photodeid::commit::{self, WriteMode};
+use photodeid::commit::WriteMode;
 use photodeid::pipeline;
 use photodeid::redact::Redaction;
 use photodeid::region::{self, Effect, ManifestRow, RegionSpec};
@@ -383,11 +383,7 @@ fn make_case(case: &Path, s: &Settings, format: Format) -> Result<(Vec<u8>, usiz
             name: p.name.clone(),
         })
         .collect();
-    let mut slots: Vec<Option<Photo>> = photos.into_iter().map(Some).collect();
-    let ordered: Vec<Photo> = collage::chronological_order(&keys)
-        .into_iter()
-        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
-        .collect();
+    let ordered: Vec<Photo> = collage::in_chronological_order(photos, &keys);
     let n = ordered.len();
     Ok((build(ordered, s, format)?, n))
 }
@@ -457,14 +453,7 @@ fn build(photos: Vec<Photo>, s: &Settings, format: Format) -> Result<Vec<u8>, Er
 /// Writes atomically after auditing the bytes read back. True when an
 /// identical file was there already.
 fn publish(dest: &Path, bytes: &[u8], format: Format, s: &Settings) -> Result<bool, Error> {
-    if !s.write.overwrite && std::fs::read(dest).is_ok_and(|old| old == bytes) {
-        return Ok(true);
-    }
-    let limits = s.tile.limits;
-    commit::write_verified(dest, bytes, s.write, |written| {
-        pipeline::audit_encoded(written, format, 1, &limits)
-    })?;
-    Ok(false)
+    collage::publish(dest, bytes, format, s.write, &s.tile.limits)
 }
 
 /// The name a manifest row matches: the path under the `--cases` folder

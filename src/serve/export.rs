@@ -390,17 +390,14 @@ fn build_collage(
         .collect();
     let tiles: Vec<(collage::Prepared, SortKey)> = tiles.into_iter().collect::<Result<_>>()?;
     let keys: Vec<SortKey> = tiles.iter().map(|t| t.1.clone()).collect();
-    let order = collage::chronological_order(&keys);
-    let labels = collage::default_labels(tiles.len());
-    let mut slots: Vec<Option<collage::Prepared>> = tiles.into_iter().map(|t| Some(t.0)).collect();
-    let tiles: Vec<Tile> = order
+    let ordered = collage::in_chronological_order(tiles, &keys);
+    let labels = collage::default_labels(ordered.len());
+    let tiles: Vec<Tile> = ordered
         .into_iter()
         .zip(labels)
-        .filter_map(|(i, label)| {
-            slots.get_mut(i).and_then(Option::take).map(|p| Tile {
-                image: p.image,
-                label,
-            })
+        .map(|((p, _), label)| Tile {
+            image: p.image,
+            label,
         })
         .collect();
     let img = collage::compose(&tiles, &CollageOptions::default())?;
@@ -411,10 +408,13 @@ fn build_collage(
         Naming::Random.pseudonym_for_label(series)?,
         format.extension()
     );
-    let dest = out.child(&name)?;
-    commit::write_verified(&dest, &bytes, WriteMode::default(), |written| {
-        pipeline::audit_encoded(written, format, 1, &limits)
-    })?;
+    collage::publish(
+        &out.child(&name)?,
+        &bytes,
+        format,
+        WriteMode::default(),
+        &limits,
+    )?;
     Ok(name)
 }
 

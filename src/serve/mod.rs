@@ -96,10 +96,11 @@ impl Server {
             config.max_file_bytes,
         );
         let http = tiny_http::Server::http(("127.0.0.1", config.port)).map_err(|e| {
-            Error::io(
-                "cannot listen on 127.0.0.1",
-                std::io::Error::other(e.to_string()),
-            )
+            Error::Invalid(format!(
+                "cannot listen on 127.0.0.1:{}: {e} (is another program using that port? \
+                 --port 0 takes a free one)",
+                config.port
+            ))
         })?;
         let addr = http
             .server_addr()

@@ -213,14 +213,8 @@ impl Library {
         let parsed = pipeline::inspect(&bytes, ext, &self.limits)?;
         let decoded =
             pixels::decode_upright(&bytes, parsed.format, parsed.orientation(), &self.limits)?;
-        let img = decoded.image;
-        let img = if img.width() > SCREEN_SIDE || img.height() > SCREEN_SIDE {
-            img.thumbnail(SCREEN_SIDE, SCREEN_SIDE)
-        } else {
-            img
-        };
         let screen = Arc::new(Screen {
-            image: img.into_rgb8(),
+            image: shrink(decoded.image.into_rgb8(), SCREEN_SIDE),
         });
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.push_back((id, screen.clone()));
@@ -251,12 +245,7 @@ impl Library {
             return Ok(t.clone());
         }
         let screen = self.screen(id, root)?;
-        let img = DynamicImage::ImageRgb8(screen.image.clone());
-        let small = if img.width() > THUMB_SIDE || img.height() > THUMB_SIDE {
-            img.thumbnail(THUMB_SIDE, THUMB_SIDE)
-        } else {
-            img
-        };
+        let small = DynamicImage::ImageRgb8(shrink(screen.image.clone(), THUMB_SIDE));
         let bytes = Arc::new(encode_jpeg(&small, 80)?);
         self.thumbs
             .lock()
@@ -291,6 +280,55 @@ impl Library {
         };
         Ok((encode_jpeg(&img, 85)?, warnings))
     }
+}
+
+/// Shrinks by the smallest whole factor that makes the longest side at most
+/// `side`, each output pixel the mean of its k x k block (partial blocks at
+/// the right and bottom edges averaged over what they hold). Rows in parallel:
+/// on a 12 MP photo this takes a few ms, where a resampling filter takes
+/// 150-400 ms, and the preview must appear within 300 ms of a click.
+pub fn shrink(img: RgbImage, side: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let k = w.max(h).div_ceil(side.max(1)).max(1);
+    if k == 1 {
+        return img;
+    }
+    let (nw, nh) = (w.div_ceil(k), h.div_ceil(k));
+    let src = img.as_raw();
+    let mut out = vec![0u8; nw as usize * nh as usize * 3];
+    out.par_chunks_mut(nw as usize * 3)
+        .enumerate()
+        .for_each(|(oy, row)| {
+            let y0 = oy as u32 * k;
+            let y1 = (y0 + k).min(h);
+            let mut sums = vec![0u32; nw as usize * 3];
+            for y in y0..y1 {
+                let line = &src[(y * w * 3) as usize..((y + 1) * w * 3) as usize];
+                for (sum, block) in sums.chunks_exact_mut(3).zip(line.chunks(k as usize * 3)) {
+                    let (mut r, mut g, mut b) = (0u32, 0u32, 0u32);
+                    for px in block.chunks_exact(3) {
+                        r += px[0] as u32;
+                        g += px[1] as u32;
+                        b += px[2] as u32;
+                    }
+                    sum[0] += r;
+                    sum[1] += g;
+                    sum[2] += b;
+                }
+            }
+            for (ox, (dst, sum)) in row
+                .chunks_exact_mut(3)
+                .zip(sums.chunks_exact(3))
+                .enumerate()
+            {
+                let x0 = ox as u32 * k;
+                let n = ((x0 + k).min(w) - x0) * (y1 - y0);
+                for c in 0..3 {
+                    dst[c] = ((sum[c] + n / 2) / n) as u8;
+                }
+            }
+        });
+    RgbImage::from_raw(nw, nh, out).expect("buffer sized for nw x nh")
 }
 
 fn encode_jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>> {
@@ -490,6 +528,21 @@ mod tests {
         assert!(w.contains(&"GPS location".to_string()));
         assert!(w.contains(&"camera serial number".to_string()));
         assert!(!w.iter().any(|s| s.contains("colour")));
+    }
+
+    #[test]
+    fn shrink_averages_whole_blocks() {
+        let img = RgbImage::from_fn(10, 7, |x, y| {
+            image::Rgb([(x * 20) as u8, (y * 30) as u8, 7])
+        });
+        let s = shrink(img.clone(), 4);
+        // k = ceil(10 / 4) = 3: 4 x 3 blocks, the last column and row partial.
+        assert_eq!(s.dimensions(), (4, 3));
+        assert_eq!(s.get_pixel(0, 0).0, [20, 30, 7]);
+        assert_eq!(s.get_pixel(3, 2).0, [180, 180, 7]);
+        assert_eq!(shrink(img.clone(), 10).dimensions(), (10, 7));
+        let big = shrink(RgbImage::new(4032, 3024), SCREEN_SIDE);
+        assert_eq!(big.dimensions(), (1344, 1008));
     }
 
     #[test]

@@ -70,6 +70,11 @@ try {
     const inPage = await page.evaluate(() => window.photodeid.timings.slice(-2));
     report.timings.push({ openMs, editMs, inPage });
     if (round === 0) {
+      // Every control has a name a screen reader can say.
+      report.unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, button')]
+        .filter((e) => e.offsetParent !== null)
+        .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+        .map((e) => e.outerHTML));
       await page.locator('#editor').screenshot({ path: screenshot });
       report.regions = await page.locator('#stage .region').count();
       report.status = await page.locator('#preview-status').textContent();

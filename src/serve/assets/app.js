@@ -133,6 +133,10 @@ function openEditor(id) {
   $('editor-name').textContent = p.name;
   $('carries').replaceChildren(...(p.carries.length ? p.carries : ['nothing identifying'])
     .map((c) => el('li', { text: c })));
+  // What `photodeid check` reports, value by value.
+  $('check-details').replaceChildren(...(p.details.length ? p.details : ['nothing'])
+    .map((d) => el('li', { text: d })));
+  $('check-box').hidden = !p.details.length;
   $('editor').hidden = false;
   $('grid-section').hidden = true;
   $('show-original').checked = false;
@@ -187,6 +191,9 @@ async function refreshPreview(why) {
   const url = URL.createObjectURL(blob);
   const img = $('stage-img');
   img.onload = () => {
+    // Small photos are shown larger, so regions are easy to draw on them.
+    const room = img.parentElement.parentElement.clientWidth;
+    img.style.width = img.naturalWidth < 576 ? `${Math.min(576, room)}px` : '';
     if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
     state.previewUrl = url;
     const ms = Math.round(performance.now() - t0);
@@ -228,6 +235,9 @@ function describe(r, i) {
 
 function renderOverlays() {
   const stage = $('stage');
+  // Keep the keyboard focus on the same region across the rebuild.
+  const focused = document.activeElement && document.activeElement.classList.contains('region')
+    ? document.activeElement.dataset.index : null;
   stage.querySelectorAll('.region').forEach((e) => e.remove());
   if (state.current === null || $('show-original').checked) return;
   regionsOf(state.current).forEach((r, i) => {
@@ -248,6 +258,7 @@ function renderOverlays() {
       box.classList.add('active');
     });
     stage.append(box);
+    if (focused === String(i)) box.focus();
   });
 }
 
@@ -517,7 +528,7 @@ function showResults(p) {
   }
   if (p.manifest) {
     parts.push(el('p', {}, 'The regions are saved in ', el('code', { text: p.manifest }),
-      '. To run the same export from the command line:'), el('pre', {}, el('code', { text: p.command })));
+      '. To clean the whole folder with these regions from the command line:'), el('pre', {}, el('code', { text: p.command })));
   }
   if (p.error) parts.push(el('p', { class: 'results-error', text: p.error }));
   $('results').replaceChildren(...parts);
