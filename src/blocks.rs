@@ -323,8 +323,8 @@ fn sample_block<P: Pixel<Subpixel = u8>>(
                 for dx in 0..sx {
                     let px = (origin.0 + x * sx + dx).min(w - 1);
                     let py = (origin.1 + y * sy + dy).min(h - 1);
-                    // libjpeg rounds converted samples to 8 bits.
-                    sum += f(buf.get_pixel(px, py)).round().clamp(0.0, 255.0);
+                    // libjpeg rounds converted samples to 8 bits (all >= 0).
+                    sum += (f(buf.get_pixel(px, py)) + 0.5).clamp(0.0, 255.0) as u8 as f32;
                 }
             }
             out[(y * 8 + x) as usize] = sum / n - 128.0;
@@ -355,7 +355,9 @@ fn store(
     let coefs = fdct(samples);
     let block = comp.blocks.get_mut(by * comp.blocks_x + bx)?;
     for (k, &n) in NATURAL.iter().enumerate() {
-        let v = (coefs[n] / q[n].max(1) as f32).round();
+        let v = coefs[n] / q[n].max(1) as f32;
+        // Half away from zero, as libjpeg; `as` truncates toward zero.
+        let v = if v < 0.0 { v - 0.5 } else { v + 0.5 };
         let limit = if k == 0 { 2047.0 } else { 1023.0 };
         block[k] = v.clamp(-limit, limit) as i16;
     }
