@@ -575,6 +575,11 @@ pub struct TileOptions<'a> {
     pub fit: u32,
     /// Regions destroyed in the full-size upright picture, before it shrinks.
     pub redaction: Option<Redaction<'a>>,
+    /// The exact size the tile will be drawn at, when the layout is known
+    /// beforehand (see [`probe_tile`] and [`plan`]): the photo is then
+    /// decoded reduced and resized once, straight to this size, and `fit`
+    /// is not used.
+    pub target: Option<(u32, u32)>,
 }
 
 impl Default for TileOptions<'_> {
@@ -583,6 +588,7 @@ impl Default for TileOptions<'_> {
             limits: Limits::default(),
             fit: DEFAULT_MAX_WIDTH,
             redaction: None,
+            target: None,
         }
     }
 }
@@ -597,30 +603,98 @@ pub struct Prepared {
     pub warnings: Vec<String>,
 }
 
-/// Parses, decodes upright, edits and shrinks one photo.
-pub fn prepare_tile(bytes: &[u8], extension: Option<&str>, opts: &TileOptions) -> Result<Prepared> {
+/// What [`prepare_tile`] will give, known from the headers alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub capture: Option<DateTime>,
+    /// The size of the prepared tile without a `target`: the upright
+    /// picture shrunk to fit `fit` (`None` when only a decode can tell).
+    pub size: Option<(u32, u32)>,
+}
+
+/// Reads a photo's headers: capture time and the size [`prepare_tile`]
+/// gives it without a `target`. With every photo's size, [`plan`] gives
+/// each its target before any pixel is decoded.
+pub fn probe_tile(bytes: &[u8], extension: Option<&str>, opts: &TileOptions) -> Result<Probe> {
     let parsed = pipeline::inspect(bytes, extension, &opts.limits)?;
-    let capture = parsed
+    Ok(Probe {
+        capture: capture_time(&parsed),
+        size: upright_size(&parsed).map(|(w, h)| fitted(w, h, opts.fit)),
+    })
+}
+
+fn capture_time(parsed: &crate::container::Parsed) -> Option<DateTime> {
+    parsed
         .exif
         .capture_time
         .as_deref()
-        .and_then(DateTime::parse_exif);
-    let mut decoded =
-        pixels::decode_upright(bytes, parsed.format, parsed.orientation(), &opts.limits)?;
+        .and_then(DateTime::parse_exif)
+}
+
+/// The upright picture size from the container headers, when they tell it.
+fn upright_size(parsed: &crate::container::Parsed) -> Option<(u32, u32)> {
+    use crate::container::Container;
+    let (w, h) = match &parsed.container {
+        Container::Jpeg(j) => (j.width, j.height),
+        Container::Png(p) => (p.width, p.height),
+        Container::Webp(w) => (w.width, w.height),
+        Container::Gif(g) => (g.width, g.height),
+        Container::Tiff(_) => return None,
+    };
+    if w == 0 || h == 0 {
+        return None; // e.g. a JPEG height given later by a DNL marker
+    }
+    Some(if (5..=8).contains(&parsed.orientation()) {
+        (h, w)
+    } else {
+        (w, h)
+    })
+}
+
+/// `w` x `h` shrunk (never enlarged) to fit in a `fit` x `fit` square.
+fn fitted(w: u32, h: u32, fit: u32) -> (u32, u32) {
+    let fit = fit.max(1);
+    if w <= fit && h <= fit {
+        return (w, h);
+    }
+    let s = (fit as f64 / w as f64).min(fit as f64 / h as f64);
+    let tw = ((w as f64 * s).round() as u32).clamp(1, fit);
+    let th = ((h as f64 * s).round() as u32).clamp(1, fit);
+    (tw, th)
+}
+
+/// Parses, decodes upright, edits and shrinks one photo.
+///
+/// Without regions, a JPEG is decoded reduced in the DCT (1/2, 1/4, 1/8)
+/// to no less than the tile size, then resized once: most of the decode
+/// and resize work of a 12 MP photo is skipped. With regions, the photo is
+/// decoded at full size and the regions destroyed there, exactly as in
+/// `clean`, before it shrinks: the region coordinates, block sizes and the
+/// irreversibility argument of [`redact`] stay those of the original
+/// photo, whatever the collage size.
+pub fn prepare_tile(bytes: &[u8], extension: Option<&str>, opts: &TileOptions) -> Result<Prepared> {
+    let parsed = pipeline::inspect(bytes, extension, &opts.limits)?;
+    let capture = capture_time(&parsed);
+    let size = opts
+        .target
+        .or_else(|| upright_size(&parsed).map(|(w, h)| fitted(w, h, opts.fit)));
+    let (format, orientation) = (parsed.format, parsed.orientation());
+    let mut decoded = match (size, &opts.redaction) {
+        (Some(min), None) => {
+            pixels::decode_upright_reduced(bytes, format, orientation, &opts.limits, min)?
+        }
+        _ => pixels::decode_upright(bytes, format, orientation, &opts.limits)?,
+    };
     let warnings = match &opts.redaction {
         Some(r) => redact::apply(&mut decoded.image, r)?,
         None => Vec::new(),
     };
     let rgb = flatten(decoded.image);
-    let fit = opts.fit.max(1);
-    let image = if rgb.width() > fit || rgb.height() > fit {
-        let (w, h) = rgb.dimensions();
-        let s = (fit as f64 / w as f64).min(fit as f64 / h as f64);
-        let tw = ((w as f64 * s).round() as u32).clamp(1, fit);
-        let th = ((h as f64 * s).round() as u32).clamp(1, fit);
-        resize_to(&rgb, tw, th)
-    } else {
+    let (tw, th) = size.unwrap_or_else(|| fitted(rgb.width(), rgb.height(), opts.fit));
+    let image = if rgb.dimensions() == (tw, th) {
         rgb
+    } else {
+        resize_to(&rgb, tw, th)
     };
     Ok(Prepared {
         image,
@@ -972,5 +1046,118 @@ mod tests {
             assert!(parsed.inventory.is_clean(), "{f:?}: {:?}", parsed.inventory);
         }
         assert!(encode(&img, Format::Gif, 90, &Limits::default()).is_err());
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name);
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
+        assert_eq!(a.dimensions(), b.dimensions());
+        let n = a.as_raw().len() as f64;
+        let se: f64 = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+            .sum();
+        10.0 * (255.0 * 255.0 / (se / n).max(1e-9)).log10()
+    }
+
+    #[test]
+    fn probe_tells_the_prepared_size() {
+        for (name, fit) in [
+            ("dirty/jpeg_orient_6.jpg", 3000),
+            ("dirty/jpeg_orient_6.jpg", 40),
+            ("dirty/jpeg_orient_1.jpg", 50),
+            ("dirty/jpeg_full.jpg", 100),
+            ("dirty/jpeg_progressive.jpg", 70),
+            ("dirty/png_orient_6.png", 30),
+            ("dirty/webp_meta.webp", 3000),
+        ] {
+            let bytes = fixture(name);
+            let opts = TileOptions {
+                fit,
+                ..TileOptions::default()
+            };
+            let probe = probe_tile(&bytes, Some(name.rsplit('.').next().unwrap()), &opts).unwrap();
+            let prepared = prepare_tile(&bytes, None, &opts).unwrap();
+            assert_eq!(
+                probe.size,
+                Some(prepared.image.dimensions()),
+                "{name} fit {fit}"
+            );
+            assert_eq!(probe.capture, prepared.capture, "{name}");
+        }
+    }
+
+    /// A tile decoded reduced and resized once looks like the full decode
+    /// resized as before, and has exactly the size asked for.
+    #[test]
+    fn targeted_tiles_match_full_decode_then_resize() {
+        let src = RgbImage::from_fn(1200, 900, |x, y| {
+            Rgb([
+                (x * 255 / 1200) as u8,
+                (y * 255 / 900) as u8,
+                (((x / 7 + y / 5) % 64) * 2 + 60) as u8,
+            ])
+        });
+        let bytes = encode(&src, Format::Jpeg, 92, &Limits::default()).unwrap();
+        let old = prepare_tile(&bytes, None, &TileOptions::default()).unwrap();
+        assert_eq!(old.image.dimensions(), (1200, 900));
+        for target in [(293, 220), (600, 450), (151, 113)] {
+            let opts = TileOptions {
+                target: Some(target),
+                ..TileOptions::default()
+            };
+            let fast = prepare_tile(&bytes, None, &opts).unwrap();
+            assert_eq!(fast.image.dimensions(), target);
+            let expected = resize_to(&old.image, target.0, target.1);
+            let p = psnr(&fast.image, &expected);
+            assert!(p > 30.0, "{target:?}: PSNR {p:.1} dB");
+        }
+    }
+
+    /// With regions, the tile is decoded at full size and the regions are
+    /// destroyed there: the targeted tile equals the old tile resized.
+    #[test]
+    fn targeted_tiles_with_regions_are_redacted_at_full_size() {
+        let src = RgbImage::from_fn(640, 480, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+        let bytes = encode(&src, Format::Jpeg, 92, &Limits::default()).unwrap();
+        let regions = ["100,100,300,200".parse().unwrap()];
+        let redaction = Redaction {
+            regions: &regions,
+            default_effect: crate::region::Effect::Fill,
+            fill: [0, 0, 0],
+        };
+        let full = prepare_tile(
+            &bytes,
+            None,
+            &TileOptions {
+                redaction: Some(redaction.clone()),
+                ..TileOptions::default()
+            },
+        )
+        .unwrap();
+        let fast = prepare_tile(
+            &bytes,
+            None,
+            &TileOptions {
+                redaction: Some(redaction),
+                target: Some((160, 120)),
+                ..TileOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(fast.image, resize_to(&full.image, 160, 120));
+        // The filled region, well inside, is black.
+        for y in 30..45 {
+            for x in 30..95 {
+                assert_eq!(fast.image.get_pixel(x, y), &Rgb([0, 0, 0]), "{x},{y}");
+            }
+        }
     }
 }

@@ -23,6 +23,7 @@
 //! profile (unless asked), and what display needs.
 
 pub mod batch;
+pub mod blocks;
 pub mod collage;
 pub mod commit;
 pub mod container;

@@ -2,6 +2,7 @@
 //! → audit → atomic write. `clean_bytes` is the pure in-memory core (used by
 //! benches, tests and the other commands); `process_file` adds the file system.
 
+use crate::blocks;
 use crate::commit::{self, WriteMode};
 use crate::container::{self, Container, Format, Limits, Parsed, RewritePolicy};
 use crate::error::{Error, Result};
@@ -132,6 +133,19 @@ fn reencode(
         ));
     }
     let format = parsed.format;
+    // Regions in an upright JPEG kept at its own quality: re-encode only
+    // the blocks they touch (see `blocks`); the rest stays as it was.
+    if let (Container::Jpeg(j), Some(r), None, 1) = (
+        &parsed.container,
+        &opts.redaction,
+        opts.quality,
+        parsed.orientation(),
+    ) {
+        if let Some(edited) = blocks::redact(input, j, r, !opts.strip_icc, &opts.limits)? {
+            warnings.extend(edited.warnings);
+            return Ok(edited.bytes);
+        }
+    }
     let mut decoded = pixels::decode_upright(input, format, parsed.orientation(), &opts.limits)?;
     if let Some(r) = &opts.redaction {
         warnings.extend(redact::apply(&mut decoded.image, r)?);

@@ -76,18 +76,64 @@ pub fn decode_upright(
     orientation: u16,
     limits: &Limits,
 ) -> Result<Decoded> {
-    let mut decoded = decode(bytes, format, limits)?;
+    let decoded = decode(bytes, format, limits)?;
+    Ok(upright(decoded, orientation))
+}
+
+/// Like [`decode_upright`], but a JPEG is reduced in the DCT (1/2, 1/4 or
+/// 1/8, the strongest that keeps the upright picture at least `min_w` x
+/// `min_h`), which costs a fraction of a full decode. Other formats, and
+/// JPEGs no reduction fits, decode at full size. The caller resizes to the
+/// exact size it wants.
+pub fn decode_upright_reduced(
+    bytes: &[u8],
+    format: Format,
+    orientation: u16,
+    limits: &Limits,
+    (min_w, min_h): (u32, u32),
+) -> Result<Decoded> {
+    // The reduction applies to the stored picture: swap for 90° turns.
+    let stored_min = if (5..=8).contains(&orientation) {
+        (min_h, min_w)
+    } else {
+        (min_w, min_h)
+    };
+    let decoded = match format {
+        Format::Jpeg => match turbo::decode(bytes, limits, Some(stored_min))? {
+            Some(d) => d,
+            None => decode_with_image(bytes, format, limits)?,
+        },
+        _ => decode_with_image(bytes, format, limits)?,
+    };
+    Ok(upright(decoded, orientation))
+}
+
+fn upright(mut decoded: Decoded, orientation: u16) -> Decoded {
     if let Some(o) = Orientation::from_exif(orientation as u8) {
         decoded.image.apply_orientation(o);
         if (5..=8).contains(&orientation) {
             decoded.tiff = decoded.tiff.transposed();
         }
     }
-    Ok(decoded)
+    decoded
 }
 
 /// Decodes the stored pixels (no orientation applied).
+///
+/// JPEGs go through libjpeg-turbo-rs (libjpeg-turbo's speed, in Rust); what
+/// it does not take (CMYK, 12-bit, lossless, damaged streams it would only
+/// decode with warnings, or any error) goes to the `image` crate as before,
+/// so the set of files that decode, and their errors, do not change.
 pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded> {
+    if format == Format::Jpeg {
+        if let Some(d) = turbo::decode(bytes, limits, None)? {
+            return Ok(d);
+        }
+    }
+    decode_with_image(bytes, format, limits)
+}
+
+fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
     let mut l = image::Limits::default();
     l.max_alloc = Some(limits.max_alloc);
@@ -100,12 +146,7 @@ pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded> 
     let img = DynamicImage::from_decoder(decoder)?;
     let pixels = img.width() as u64 * img.height() as u64;
     if pixels > limits.max_pixels {
-        return Err(Error::TooLarge(format!(
-            "{}x{} pixels (limit {} MP)",
-            img.width(),
-            img.height(),
-            limits.max_pixels / 1_000_000
-        )));
+        return Err(too_large(img.width(), img.height(), limits));
     }
     let tiff = match format {
         Format::Tiff => TiffLayout::read(bytes),
@@ -116,6 +157,139 @@ pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded> 
         icc,
         tiff,
     })
+}
+
+fn too_large(w: u32, h: u32, limits: &Limits) -> Error {
+    Error::TooLarge(format!(
+        "{w}x{h} pixels (limit {} MP)",
+        limits.max_pixels / 1_000_000
+    ))
+}
+
+/// The fast JPEG path: libjpeg-turbo-rs, 8-bit gray or colour only.
+mod turbo {
+    use super::{too_large, Decoded};
+    use crate::container::Limits;
+    use crate::error::Result;
+    use image::{DynamicImage, GrayImage, RgbImage};
+    use libjpeg_turbo_rs as lt;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    /// `Ok(None)` means "not for this decoder": the caller falls back.
+    /// `min` asks for a DCT reduction that keeps the stored picture at
+    /// least that large (`None`: full size).
+    pub fn decode(
+        bytes: &[u8],
+        limits: &Limits,
+        min: Option<(u32, u32)>,
+    ) -> Result<Option<Decoded>> {
+        let decode_limits = lt::DecodeLimits {
+            max_pixels: limits.max_pixels,
+            max_memory: Some(limits.max_alloc),
+            ..lt::DecodeLimits::default()
+        };
+        // Headers only: no pixel buffer yet.
+        let header = catch_unwind(AssertUnwindSafe(|| {
+            lt::Decoder::new_with_limits(bytes, decode_limits)
+                .ok()
+                .map(|d| (d.header().width as u32, d.header().height as u32))
+        }));
+        let Ok(Some((w, h))) = header else {
+            return Ok(None);
+        };
+        // The limit holds before anything the size of the picture is allocated.
+        if w as u64 * h as u64 > limits.max_pixels {
+            return Err(too_large(w, h, limits));
+        }
+        let denom = min.map_or(1, |(mw, mh)| reduction(w, h, mw, mh));
+        Ok(
+            catch_unwind(AssertUnwindSafe(|| run(bytes, decode_limits, denom)))
+                .ok()
+                .flatten(),
+        )
+    }
+
+    /// The largest of 8, 4, 2 that keeps `w` x `h` at least `mw` x `mh`
+    /// (libjpeg rounds scaled sizes up), else 1.
+    pub fn reduction(w: u32, h: u32, mw: u32, mh: u32) -> u32 {
+        [8, 4, 2]
+            .into_iter()
+            .find(|&d| w.div_ceil(d) >= mw.max(1) && h.div_ceil(d) >= mh.max(1))
+            .unwrap_or(1)
+    }
+
+    fn run(bytes: &[u8], limits: lt::DecodeLimits, denom: u32) -> Option<Decoded> {
+        let mut d = lt::Decoder::new_with_limits(bytes, limits).ok()?;
+        let header = d.header();
+        if header.precision != 8 || header.is_lossless {
+            return None;
+        }
+        let gray = match (header.components.len(), d.jpeg_color_space()) {
+            (1, lt::ColorSpace::Grayscale) => true,
+            (3, lt::ColorSpace::YCbCr | lt::ColorSpace::Rgb) => false,
+            _ => return None, // CMYK, YCCK, odd component counts
+        };
+        d.set_output_format(if gray {
+            lt::PixelFormat::Grayscale
+        } else {
+            lt::PixelFormat::Rgb
+        });
+        d.set_stop_on_warning(true);
+        if denom > 1 {
+            d.set_scale(lt::ScalingFactor::try_new(1, denom).ok()?);
+        }
+        let icc = d.icc_profile().ok().flatten();
+        let img = d.decode_image().ok()?;
+        if !img.warnings.is_empty() {
+            return None;
+        }
+        let (w, h) = (
+            u32::try_from(img.width).ok()?,
+            u32::try_from(img.height).ok()?,
+        );
+        let image = if gray {
+            DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, img.data)?)
+        } else {
+            DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, img.data)?)
+        };
+        Some(Decoded {
+            image,
+            icc,
+            tiff: super::TiffLayout::default(),
+        })
+    }
+
+    /// Baseline JPEG at `quality`, 4:2:0, with only the optional ICC profile.
+    /// `None` when the encoder refuses (the caller falls back).
+    pub fn encode(
+        pixels: &[u8],
+        w: u32,
+        h: u32,
+        gray: bool,
+        quality: u8,
+        icc: Option<&[u8]>,
+    ) -> Option<Vec<u8>> {
+        catch_unwind(AssertUnwindSafe(|| {
+            let format = if gray {
+                lt::PixelFormat::Grayscale
+            } else {
+                lt::PixelFormat::Rgb
+            };
+            let mut enc = lt::Encoder::new(pixels, w as usize, h as usize, format)
+                .quality(quality)
+                .subsampling(if gray {
+                    lt::Subsampling::S444
+                } else {
+                    lt::Subsampling::S420
+                });
+            if let Some(icc) = icc {
+                enc = enc.icc_profile(icc);
+            }
+            enc.encode().ok()
+        }))
+        .ok()
+        .flatten()
+    }
 }
 
 /// How to encode a re-encoded output.
@@ -179,28 +353,52 @@ pub fn encode(img: &DynamicImage, format: Format, opts: &EncodeOptions) -> Resul
 }
 
 fn encode_jpeg(img: &DynamicImage, opts: &EncodeOptions, out: &mut Vec<u8>) -> Result<()> {
-    use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
     let (w, h) = (img.width(), img.height());
     if w > u16::MAX as u32 || h > u16::MAX as u32 {
         return Err(Error::Encode(format!("{w}x{h} is too large for JPEG")));
     }
-    let mut enc = Encoder::new(out, opts.quality.clamp(1, 100));
+    let quality = opts.quality.clamp(1, 100);
+    let rgb;
+    let (pixels, gray) = match img {
+        DynamicImage::ImageLuma8(g) => (g.as_raw().as_slice(), true),
+        DynamicImage::ImageRgb8(c) => (c.as_raw().as_slice(), false),
+        other => {
+            rgb = other.to_rgb8();
+            (rgb.as_raw().as_slice(), false)
+        }
+    };
+    if let Some(bytes) = turbo::encode(pixels, w, h, gray, quality, opts.icc.as_deref()) {
+        *out = bytes;
+        return Ok(());
+    }
+    encode_jpeg_fallback(pixels, w, h, gray, quality, opts, out)
+}
+
+/// jpeg-encoder, should libjpeg-turbo-rs refuse an image.
+fn encode_jpeg_fallback(
+    pixels: &[u8],
+    w: u32,
+    h: u32,
+    gray: bool,
+    quality: u8,
+    opts: &EncodeOptions,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+    out.clear();
+    let mut enc = Encoder::new(out, quality);
     enc.set_sampling_factor(SamplingFactor::R_4_2_0);
     if let Some(icc) = &opts.icc {
         enc.add_icc_profile(icc)
             .map_err(|e| Error::Encode(e.to_string()))?;
     }
-    let result = match img {
-        DynamicImage::ImageLuma8(g) => enc.encode(g.as_raw(), w as u16, h as u16, ColorType::Luma),
-        DynamicImage::ImageRgb8(rgb) => {
-            enc.encode(rgb.as_raw(), w as u16, h as u16, ColorType::Rgb)
-        }
-        other => {
-            let rgb = other.to_rgb8();
-            enc.encode(rgb.as_raw(), w as u16, h as u16, ColorType::Rgb)
-        }
+    let color = if gray {
+        ColorType::Luma
+    } else {
+        ColorType::Rgb
     };
-    result.map_err(|e| Error::Encode(e.to_string()))
+    enc.encode(pixels, w as u16, h as u16, color)
+        .map_err(|e| Error::Encode(e.to_string()))
 }
 
 /// TIFF with Deflate (lossless) and only the structural tags the tiff crate writes.
@@ -329,6 +527,257 @@ mod tests {
             tiff_roundtrip(rgb, TiffLayout::default()).extra_samples,
             None
         );
+    }
+
+    use image::imageops::{self, FilterType};
+    use image::RgbImage;
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name);
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// Peak signal-to-noise ratio of two same-size 8-bit RGB pictures, dB.
+    fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
+        assert_eq!(a.dimensions(), b.dimensions());
+        let n = a.as_raw().len() as f64;
+        let se: f64 = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+            .sum();
+        if se == 0.0 {
+            return f64::INFINITY;
+        }
+        10.0 * (255.0 * 255.0 / (se / n)).log10()
+    }
+
+    /// A smooth, photo-like picture (JPEG-friendly, but not flat).
+    fn photo(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            let (fx, fy) = (x as f64 / w as f64, y as f64 / h as f64);
+            image::Rgb([
+                (128.0 + 100.0 * (fx * 6.0).sin() * (fy * 3.0).cos()) as u8,
+                (40.0 + 180.0 * fy) as u8,
+                (200.0 - 150.0 * fx * fy) as u8,
+            ])
+        })
+    }
+
+    const JPEGS: &[&str] = &[
+        "dirty/jpeg_full.jpg",
+        "dirty/jpeg_gray.jpg",
+        "dirty/jpeg_icc.jpg",
+        "dirty/jpeg_photoshop.jpg",
+        "dirty/jpeg_progressive.jpg",
+        "dirty/jpeg_restart.jpg",
+        "dirty/jpeg_cmyk.jpg",
+        "dirty/jpeg_orient_6.jpg",
+    ];
+
+    #[test]
+    fn fast_decode_matches_the_image_crate() {
+        let limits = Limits::default();
+        for name in JPEGS {
+            let bytes = fixture(name);
+            let fast = decode(&bytes, Format::Jpeg, &limits).unwrap();
+            let reference = decode_with_image(&bytes, Format::Jpeg, &limits).unwrap();
+            assert_eq!(fast.image.color(), reference.image.color(), "{name}");
+            assert_eq!(fast.icc, reference.icc, "{name}");
+            let (a, b) = (fast.image.to_rgb8(), reference.image.to_rgb8());
+            let p = psnr(&a, &b);
+            assert!(p > 38.0, "{name}: PSNR {p:.1} dB against the image crate");
+        }
+    }
+
+    #[test]
+    fn cmyk_goes_to_the_image_crate() {
+        let bytes = fixture("dirty/jpeg_cmyk.jpg");
+        let limits = Limits::default();
+        assert!(turbo::decode(&bytes, &limits, None).unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_jpegs_fail_as_before() {
+        let limits = Limits::default();
+        for name in [
+            "bad/bad_segment.jpg",
+            "bad/empty.jpg",
+            "bad/not_an_image.jpg",
+            "bad/truncated.jpg",
+        ] {
+            let bytes = fixture(name);
+            let fast = decode(&bytes, Format::Jpeg, &limits);
+            let reference = decode_with_image(&bytes, Format::Jpeg, &limits);
+            assert_eq!(fast.is_ok(), reference.is_ok(), "{name}");
+        }
+        // 65000 x 65000 from 1.3 kB: refused before any pixel buffer.
+        let bomb = fixture("bad/bomb.jpg");
+        assert!(matches!(
+            decode(&bomb, Format::Jpeg, &limits),
+            Err(Error::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn pixel_limit_holds_before_the_fast_decode() {
+        let img = DynamicImage::ImageRgb8(photo(64, 48));
+        let opts = EncodeOptions {
+            quality: 90,
+            icc: None,
+            ..EncodeOptions::default()
+        };
+        let bytes = encode(&img, Format::Jpeg, &opts).unwrap();
+        let small = Limits {
+            max_pixels: 1000,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            turbo::decode(&bytes, &small, None),
+            Err(Error::TooLarge(_))
+        ));
+        assert!(matches!(
+            decode(&bytes, Format::Jpeg, &small),
+            Err(Error::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn reduction_is_the_strongest_that_keeps_the_size() {
+        assert_eq!(turbo::reduction(4000, 3000, 973, 730), 4);
+        assert_eq!(turbo::reduction(4000, 3000, 1001, 730), 2);
+        assert_eq!(turbo::reduction(4000, 3000, 3000, 2250), 1);
+        assert_eq!(turbo::reduction(4000, 3000, 500, 375), 8);
+        assert_eq!(turbo::reduction(4001, 3001, 501, 376), 8); // sizes round up
+        assert_eq!(turbo::reduction(96, 64, 0, 0), 8);
+    }
+
+    #[test]
+    fn reduced_decode_is_upright_and_close_to_full_decode_then_resize() {
+        let limits = Limits::default();
+        for o in 1..=8u16 {
+            let bytes = fixture(&format!("dirty/jpeg_orient_{o}.jpg"));
+            let full = decode_upright(&bytes, Format::Jpeg, o, &limits)
+                .unwrap()
+                .image
+                .to_rgb8();
+            let (w, h) = full.dimensions();
+            let min = (w / 4, h / 4);
+            let reduced = decode_upright_reduced(&bytes, Format::Jpeg, o, &limits, min)
+                .unwrap()
+                .image
+                .to_rgb8();
+            assert_eq!(reduced.dimensions(), min, "orientation {o}");
+            let expected = imageops::resize(&full, min.0, min.1, FilterType::Triangle);
+            let p = psnr(&reduced, &expected);
+            assert!(p > 25.0, "orientation {o}: PSNR {p:.1} dB");
+        }
+        // Non-JPEG formats decode at full size.
+        let png = fixture("dirty/png_rgba.png");
+        let full = decode_upright(&png, Format::Png, 1, &limits).unwrap();
+        let reduced = decode_upright_reduced(&png, Format::Png, 1, &limits, (1, 1)).unwrap();
+        assert_eq!(
+            (full.image.width(), full.image.height()),
+            (reduced.image.width(), reduced.image.height())
+        );
+    }
+
+    #[test]
+    fn reduced_decode_of_a_large_photo_matches_a_resize() {
+        let limits = Limits::default();
+        let src = photo(800, 600);
+        let opts = EncodeOptions {
+            quality: 92,
+            icc: None,
+            ..EncodeOptions::default()
+        };
+        let bytes = encode(&DynamicImage::ImageRgb8(src.clone()), Format::Jpeg, &opts).unwrap();
+        let reduced = decode_upright_reduced(&bytes, Format::Jpeg, 1, &limits, (190, 140))
+            .unwrap()
+            .image
+            .to_rgb8();
+        assert_eq!(reduced.dimensions(), (200, 150));
+        let expected = imageops::resize(&src, 200, 150, FilterType::Triangle);
+        let p = psnr(&reduced, &expected);
+        assert!(p > 32.0, "PSNR {p:.1} dB");
+    }
+
+    #[test]
+    fn encoded_jpeg_round_trips_and_keeps_only_the_icc_profile() {
+        let src = photo(333, 217); // not a multiple of the MCU size
+        let icc = fixture("dirty/jpeg_icc.jpg");
+        let icc = decode(&icc, Format::Jpeg, &Limits::default())
+            .unwrap()
+            .icc
+            .expect("fixture has a profile");
+        let opts = EncodeOptions {
+            quality: 90,
+            icc: Some(icc.clone()),
+            ..EncodeOptions::default()
+        };
+        let bytes = encode(&DynamicImage::ImageRgb8(src.clone()), Format::Jpeg, &opts).unwrap();
+        let back = decode_with_image(&bytes, Format::Jpeg, &Limits::default()).unwrap();
+        assert_eq!(back.icc.as_deref(), Some(icc.as_slice()));
+        let p = psnr(&back.image.to_rgb8(), &src);
+        assert!(p > 35.0, "PSNR {p:.1} dB");
+        // 4:2:0, as before.
+        let parsed = crate::container::jpeg::parse(&bytes, &Limits::default()).unwrap();
+        let sof = parsed.segments.iter().find(|s| s.marker == 0xC0).unwrap();
+        assert_eq!(sof.payload[7], 0x22, "luma sampling 2x2");
+        let q = parsed
+            .segments
+            .iter()
+            .find(|s| s.marker == 0xDB)
+            .and_then(|s| estimate_jpeg_quality(s.payload));
+        assert_eq!(q, Some(90));
+        // Gray stays gray.
+        let gray = DynamicImage::ImageLuma8(DynamicImage::ImageRgb8(src).to_luma8());
+        let bytes = encode(&gray, Format::Jpeg, &EncodeOptions::default()).unwrap();
+        let back = decode(&bytes, Format::Jpeg, &Limits::default()).unwrap();
+        assert!(matches!(back.image, DynamicImage::ImageLuma8(_)));
+    }
+
+    #[test]
+    fn encoded_jpeg_decodes_with_djpeg() {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let Ok(mut child) = Command::new("djpeg")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        else {
+            eprintln!("skipped: djpeg not installed");
+            return;
+        };
+        let src = photo(257, 129);
+        let bytes = encode(
+            &DynamicImage::ImageRgb8(src),
+            Format::Jpeg,
+            &EncodeOptions {
+                quality: 85,
+                icc: None,
+                ..EncodeOptions::default()
+            },
+        )
+        .unwrap();
+        child.stdin.take().unwrap().write_all(&bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.starts_with(b"P6\n257 129\n255\n"));
     }
 
     #[test]

@@ -25,18 +25,7 @@ pub struct Redaction<'a> {
 
 /// Applies the redaction to the upright image; returns warnings (clipped regions).
 pub fn apply(img: &mut DynamicImage, r: &Redaction) -> Result<Vec<String>> {
-    let (w, h) = (img.width(), img.height());
-    let mut resolved = Vec::with_capacity(r.regions.len());
-    let mut warnings = Vec::new();
-    for spec in r.regions {
-        let res = spec.resolve(w, h, r.default_effect)?;
-        if res.clipped {
-            warnings.push(format!(
-                "region {spec} extends outside the {w}x{h} image; clipped"
-            ));
-        }
-        resolved.push(res);
-    }
+    let (resolved, warnings) = resolve_all(r, img.width(), img.height())?;
     let one = DynamicImage::ImageRgba8(ImageBuffer::from_pixel(
         1,
         1,
@@ -71,9 +60,29 @@ pub fn apply(img: &mut DynamicImage, r: &Redaction) -> Result<Vec<String>> {
     Ok(warnings)
 }
 
-type Buf<P> = ImageBuffer<P, Vec<<P as Pixel>::Subpixel>>;
+/// The regions resolved against a `w` x `h` upright image, in order, and a
+/// warning for each one clipped at the edge.
+pub(crate) fn resolve_all(r: &Redaction, w: u32, h: u32) -> Result<(Vec<Resolved>, Vec<String>)> {
+    let mut resolved = Vec::with_capacity(r.regions.len());
+    let mut warnings = Vec::new();
+    for spec in r.regions {
+        let res = spec.resolve(w, h, r.default_effect)?;
+        if res.clipped {
+            warnings.push(format!(
+                "region {spec} extends outside the {w}x{h} image; clipped"
+            ));
+        }
+        resolved.push(res);
+    }
+    Ok((resolved, warnings))
+}
 
-fn apply_one<P: Pixel>(buf: &mut Buf<P>, res: &Resolved, fill: P) {
+pub(crate) type Buf<P> = ImageBuffer<P, Vec<<P as Pixel>::Subpixel>>;
+
+/// Destroys one resolved region of `buf`. Reads and writes only the pixels
+/// of `res.rect`, so a crop that holds the rectangle (with the rectangle
+/// moved by the crop's offset) gives the same pixels as the whole image.
+pub(crate) fn apply_one<P: Pixel>(buf: &mut Buf<P>, res: &Resolved, fill: P) {
     let rect = res.rect;
     let inside = mask(rect, res.shape);
     match res.effect {

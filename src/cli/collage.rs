@@ -96,6 +96,7 @@ pub fn run(a: CollageArgs) -> anyhow::Result<ExitCode> {
             limits,
             fit: a.max_width,
             redaction: None,
+            target: None,
         },
         regions: Regions {
             every: a.region.regions.clone(),
@@ -155,12 +156,7 @@ fn run_photos(a: &CollageArgs, s: &Settings) -> anyhow::Result<ExitCode> {
     if report_unmatched(a, s, &rels) {
         return Ok(ExitCode::from(1));
     }
-    let read: Vec<Result<Photo, Error>> = a
-        .photos
-        .par_iter()
-        .zip(&rels)
-        .map(|(p, rel)| read_photo(p, rel, s))
-        .collect();
+    let read = read_photos(&a.photos, &rels, s);
     let mut photos = Vec::new();
     let mut failed = false;
     for (path, r) in a.photos.iter().zip(read) {
@@ -324,19 +320,70 @@ fn list_photos(case: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
-fn read_photo(path: &Path, rel: &str, s: &Settings) -> Result<Photo, Error> {
+/// Reads photos in two passes, results in the order given: headers first
+/// (capture time, size), which settle the layout; then pixels, each photo
+/// decoded reduced and resized once, straight to its size in the layout.
+fn read_photos(paths: &[PathBuf], rels: &[String], s: &Settings) -> Vec<Result<Photo, Error>> {
+    let probed: Vec<Result<Probed, Error>> = paths
+        .par_iter()
+        .zip(rels)
+        .map(|(p, rel)| probe_photo(p, rel, s))
+        .collect();
+    // Each tile's size does not depend on the order of the others, so the
+    // layout of the photos as given is the layout of any order.
+    let sizes: Option<Vec<(u32, u32)>> = probed
+        .iter()
+        .map(|r| r.as_ref().ok().and_then(|p| p.probe.size))
+        .collect();
+    let targets: Vec<Option<(u32, u32)>> =
+        match sizes.and_then(|v| collage::plan(&v, &s.collage).ok()) {
+            Some(plan) => plan
+                .tiles
+                .iter()
+                .map(|r| Some((r.width, r.height)))
+                .collect(),
+            None => vec![None; paths.len()],
+        };
+    probed
+        .into_par_iter()
+        .zip(targets)
+        .map(|(r, target)| r.and_then(|p| read_pixels(p, target, s)))
+        .collect()
+}
+
+/// One photo's bytes and headers.
+struct Probed<'p> {
+    path: &'p Path,
+    bytes: Vec<u8>,
+    specs: Vec<RegionSpec>,
+    probe: collage::Probe,
+}
+
+fn probe_photo<'p>(path: &'p Path, rel: &str, s: &Settings) -> Result<Probed<'p>, Error> {
     let bytes = pipeline::read_input(path, MAX_FILE_BYTES)?;
     let ext = path.extension().and_then(|e| e.to_str());
-    let specs = s.regions.for_photo(rel);
+    let probe = collage::probe_tile(&bytes, ext, &s.tile)?;
+    Ok(Probed {
+        path,
+        bytes,
+        specs: s.regions.for_photo(rel),
+        probe,
+    })
+}
+
+fn read_pixels(p: Probed, target: Option<(u32, u32)>, s: &Settings) -> Result<Photo, Error> {
+    let path = p.path;
+    let ext = path.extension().and_then(|e| e.to_str());
     let mut opts = s.tile.clone();
-    if !specs.is_empty() {
+    opts.target = target;
+    if !p.specs.is_empty() {
         opts.redaction = Some(Redaction {
-            regions: &specs,
+            regions: &p.specs,
             default_effect: s.regions.effect,
             fill: s.regions.fill,
         });
     }
-    let prepared = collage::prepare_tile(&bytes, ext, &opts)?;
+    let prepared = collage::prepare_tile(&p.bytes, ext, &opts)?;
     for w in &prepared.warnings {
         eprintln!("photodeid: {}: warning: {w}", path.display());
     }
@@ -366,10 +413,11 @@ fn make_case(case: &Path, s: &Settings, format: Format) -> Result<(Vec<u8>, usiz
         )));
     }
     check_counts(s, files.len())?;
-    let read: Vec<Result<Photo, Error>> = files
-        .par_iter()
-        .map(|p| read_photo(p, &manifest_name(p, case.parent()), s))
+    let rels: Vec<String> = files
+        .iter()
+        .map(|p| manifest_name(p, case.parent()))
         .collect();
+    let read = read_photos(&files, &rels, s);
     let mut photos = Vec::new();
     for (path, r) in files.iter().zip(read) {
         let name = path.file_name().unwrap_or_default().to_string_lossy();

@@ -371,6 +371,7 @@ fn build_collage(
                     default_effect: plan.effect,
                     fill: plan.fill,
                 }),
+                target: None,
             };
             let ext = photo.path.extension().and_then(|e| e.to_str());
             let prepared = collage::prepare_tile(&bytes, ext, &opts)

@@ -1,0 +1,656 @@
+//! Region redaction in the DCT domain: only the MCUs (16x16 or 8x8 pixel
+//! groups of 8x8 blocks) that a region touches are decoded, redacted and
+//! encoded again. Every other block keeps the quantized coefficients the
+//! camera wrote, so the rest of the photo loses nothing (no generation
+//! loss), and the cost is an entropy decode and encode, not a full decode
+//! and encode, whatever the effect and its strength.
+//!
+//! ```text
+//! coefficients ──► crop decode of the regions' MCUs ──► redact (same code as
+//! the pixel path) ──► colour convert, subsample, DCT, quantize (the file's
+//! own tables) ──► replace those blocks ──► entropy encode
+//! ```
+//!
+//! Irreversibility is that of the pixel path: a touched MCU is rebuilt from
+//! redacted pixels, and its original coefficients are discarded. Pixels of a
+//! touched MCU outside the region are decoded and encoded once more (one
+//! generation, at the source's quality).
+//!
+//! Only for what this can do exactly: upright (orientation 1) 8-bit
+//! Huffman-coded YCbCr or gray JPEGs whose chroma is 1x1 against a luma of
+//! 1 or 2 in each direction (4:4:4, 4:2:2, 4:4:0, 4:2:0). Anything else,
+//! and any error or panic inside the codec, gives `Ok(None)`: the caller
+//! re-encodes pixels as before.
+
+use crate::container::jpeg::Jpeg;
+use crate::container::Limits;
+use crate::error::Result;
+use crate::redact::{self, Buf, Redaction};
+use crate::region::{Rect, Resolved};
+use image::{DynamicImage, ImageBuffer, Luma, Pixel, Rgb, Rgba};
+use libjpeg_turbo_rs as lt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// A redacted JPEG and the warnings (clipped regions) of the redaction.
+#[derive(Debug)]
+pub struct Edited {
+    pub bytes: Vec<u8>,
+    pub warnings: Vec<String>,
+}
+
+/// Redacts `r`'s regions in the DCT domain; `Ok(None)` when this file is
+/// not one it can do (see the module docs). `bytes` must be the file
+/// `jpeg` was parsed from, displayed without rotation. The ICC profile is
+/// carried over when `keep_icc`; nothing else from the source's markers is.
+pub fn redact(
+    bytes: &[u8],
+    jpeg: &Jpeg,
+    r: &Redaction,
+    keep_icc: bool,
+    limits: &Limits,
+) -> Result<Option<Edited>> {
+    let (w, h) = (jpeg.width, jpeg.height);
+    if w == 0 || h == 0 {
+        return Ok(None);
+    }
+    // Region errors (a region wholly outside) are the caller's, as in the
+    // pixel path.
+    let (resolved, warnings) = redact::resolve_all(r, w, h)?;
+    let edited = catch_unwind(AssertUnwindSafe(|| {
+        edit(bytes, w, h, &resolved, r.fill, limits)
+    }));
+    let Ok(Some(mut out)) = edited else {
+        return Ok(None);
+    };
+    if keep_icc {
+        out = with_icc(out, jpeg);
+    }
+    Ok(Some(Edited {
+        bytes: out,
+        warnings,
+    }))
+}
+
+/// Inserts the source's ICC segments after SOI and the JFIF/Adobe segment
+/// the writer put first.
+fn with_icc(out: Vec<u8>, jpeg: &Jpeg) -> Vec<u8> {
+    let icc: Vec<&[u8]> = jpeg
+        .segments
+        .iter()
+        .filter(|s| s.marker == 0xE2 && s.payload.starts_with(b"ICC_PROFILE\0"))
+        .map(|s| s.raw)
+        .collect();
+    if icc.is_empty() {
+        return out;
+    }
+    let mut pos = 2;
+    if let (Some(0xFF), Some(0xE0 | 0xEE)) = (out.get(2), out.get(3)) {
+        let len = out
+            .get(4..6)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as usize);
+        pos = (4 + len).min(out.len());
+    }
+    let mut v = Vec::with_capacity(out.len() + icc.iter().map(|s| s.len()).sum::<usize>());
+    v.extend_from_slice(&out[..pos]);
+    for s in icc {
+        v.extend_from_slice(s);
+    }
+    v.extend_from_slice(&out[pos..]);
+    v
+}
+
+/// The luma sampling (h, v), each 1 or 2, when the file is one this module
+/// edits; `None` otherwise.
+fn supported(d: &lt::Decoder) -> Option<(usize, usize, bool)> {
+    let f = d.header();
+    if f.precision != 8 || f.is_lossless || d.is_arithmetic() {
+        return None;
+    }
+    let gray = match (f.components.len(), d.jpeg_color_space()) {
+        (1, lt::ColorSpace::Grayscale) => true,
+        (3, lt::ColorSpace::YCbCr) => false,
+        _ => return None,
+    };
+    let c0 = &f.components[0];
+    let (h0, v0) = (
+        c0.horizontal_sampling as usize,
+        c0.vertical_sampling as usize,
+    );
+    if gray {
+        // One component: its blocks are the MCUs.
+        return ((h0, v0) == (1, 1)).then_some((1, 1, true));
+    }
+    let chroma_1x1 = f.components[1..]
+        .iter()
+        .all(|c| c.horizontal_sampling == 1 && c.vertical_sampling == 1);
+    ((1..=2).contains(&h0) && (1..=2).contains(&v0) && chroma_1x1).then_some((h0, v0, false))
+}
+
+fn edit(
+    bytes: &[u8],
+    w: u32,
+    h: u32,
+    resolved: &[Resolved],
+    fill: [u8; 3],
+    limits: &Limits,
+) -> Option<Vec<u8>> {
+    let probe = lt::Decoder::new(bytes).ok()?;
+    let (h0, v0, gray) = supported(&probe)?;
+    if (probe.header().width as u32, probe.header().height as u32) != (w, h) {
+        return None;
+    }
+    // Coefficients: 128 bytes a block, luma plus two chroma planes.
+    let luma_blocks = (w as u64).div_ceil(8) * (h as u64).div_ceil(8) + 64;
+    let chroma_blocks = if gray {
+        0
+    } else {
+        2 * (luma_blocks / (h0 * v0) as u64 + 64)
+    };
+    if (luma_blocks + chroma_blocks) * 128 > limits.max_alloc {
+        return None;
+    }
+    let mut coeffs = lt::read_coefficients(bytes).ok()?;
+    let (mw, mh) = (8 * h0 as u32, 8 * v0 as u32);
+    check_layout(&coeffs, h0, v0, gray)?;
+
+    // The MCU-aligned box around every region.
+    let x0 = resolved.iter().map(|r| r.rect.x).min()? / mw * mw;
+    let y0 = resolved.iter().map(|r| r.rect.y).min()? / mh * mh;
+    let x1 = resolved.iter().map(|r| r.rect.x + r.rect.w).max()?;
+    let y1 = resolved.iter().map(|r| r.rect.y + r.rect.h).max()?;
+    let x1 = x1.div_ceil(mw).saturating_mul(mw).min(w);
+    let y1 = y1.div_ceil(mh).saturating_mul(mh).min(h);
+    let (cw, ch) = (x1 - x0, y1 - y0);
+
+    let mut d = lt::Decoder::new(bytes).ok()?;
+    d.set_output_format(if gray {
+        lt::PixelFormat::Grayscale
+    } else {
+        lt::PixelFormat::Rgb
+    });
+    d.set_stop_on_warning(true);
+    d.set_crop_region(x0 as usize, y0 as usize, cw as usize, ch as usize);
+    let img = d.decode_image().ok()?;
+    if (img.width, img.height) != (cw as usize, ch as usize) || !img.warnings.is_empty() {
+        return None;
+    }
+    let moved: Vec<Resolved> = resolved
+        .iter()
+        .map(|r| Resolved {
+            rect: Rect::at(r.rect.x - x0, r.rect.y - y0).of_size(r.rect.w, r.rect.h),
+            ..*r
+        })
+        .collect();
+    let one = DynamicImage::ImageRgba8(ImageBuffer::from_pixel(
+        1,
+        1,
+        Rgba([fill[0], fill[1], fill[2], 255]),
+    ));
+    let touched = |mx: u32, my: u32| {
+        let m = Rect::at(mx * mw, my * mh).of_size(mw, mh);
+        resolved.iter().any(|r| overlaps(&m, &r.rect))
+    };
+    let mcus = (x0 / mw..x1.div_ceil(mw), y0 / mh..y1.div_ceil(mh));
+    if gray {
+        let mut buf: Buf<Luma<u8>> = ImageBuffer::from_raw(cw, ch, img.data)?;
+        let colour = *one.to_luma8().get_pixel(0, 0);
+        for r in &moved {
+            redact::apply_one(&mut buf, r, colour);
+        }
+        let q = coeffs
+            .quant_tables
+            .get(coeffs.components[0].quant_table_index as usize)?;
+        let q = *q;
+        let comp = &mut coeffs.components[0];
+        for my in mcus.1.clone() {
+            for mx in mcus.0.clone() {
+                if !touched(mx, my) {
+                    continue;
+                }
+                let block = sample_block(&buf, (mx * 8 - x0, my * 8 - y0), 1, 1, |p| p[0] as f32);
+                store(comp, mx as usize, my as usize, &block, &q)?;
+            }
+        }
+    } else {
+        let mut buf: Buf<Rgb<u8>> = ImageBuffer::from_raw(cw, ch, img.data)?;
+        let colour = *one.to_rgb8().get_pixel(0, 0);
+        for r in &moved {
+            redact::apply_one(&mut buf, r, colour);
+        }
+        let tables: Vec<[u16; 64]> = coeffs
+            .components
+            .iter()
+            .map(|c| {
+                coeffs
+                    .quant_tables
+                    .get(c.quant_table_index as usize)
+                    .copied()
+            })
+            .collect::<Option<_>>()?;
+        for my in mcus.1.clone() {
+            for mx in mcus.0.clone() {
+                if !touched(mx, my) {
+                    continue;
+                }
+                let origin = (mx * mw - x0, my * mh - y0);
+                for j in 0..v0 as u32 {
+                    for i in 0..h0 as u32 {
+                        let o = (origin.0 + 8 * i, origin.1 + 8 * j);
+                        let block = sample_block(&buf, o, 1, 1, luma);
+                        let (bx, by) =
+                            (mx as usize * h0 + i as usize, my as usize * v0 + j as usize);
+                        store(&mut coeffs.components[0], bx, by, &block, &tables[0])?;
+                    }
+                }
+                let cb = sample_block(&buf, origin, h0 as u32, v0 as u32, blue);
+                store(
+                    &mut coeffs.components[1],
+                    mx as usize,
+                    my as usize,
+                    &cb,
+                    &tables[1],
+                )?;
+                let cr = sample_block(&buf, origin, h0 as u32, v0 as u32, red);
+                store(
+                    &mut coeffs.components[2],
+                    mx as usize,
+                    my as usize,
+                    &cr,
+                    &tables[2],
+                )?;
+            }
+        }
+    }
+    lt::write_coefficients(&coeffs).ok()
+}
+
+/// The coefficient planes are laid out as this module assumes.
+fn check_layout(c: &lt::JpegCoefficients, h0: usize, v0: usize, gray: bool) -> Option<()> {
+    if c.effective_precision() != 8 || c.components.len() != if gray { 1 } else { 3 } {
+        return None;
+    }
+    let (w, h) = (c.width as usize, c.height as usize);
+    for (i, comp) in c.components.iter().enumerate() {
+        let (sh, sv) = if i == 0 && !gray { (h0, v0) } else { (1, 1) };
+        let (fh, fv) = if gray { (1, 1) } else { (h0, v0) };
+        // Blocks needed to cover the component, at least.
+        let need_x = (w * sh).div_ceil(8 * fh);
+        let need_y = (h * sv).div_ceil(8 * fv);
+        if (comp.h_sampling as usize, comp.v_sampling as usize) != (sh, sv)
+            || comp.blocks_x < need_x
+            || comp.blocks_y < need_y
+            || comp.blocks.len() < comp.blocks_x * comp.blocks_y
+        {
+            return None;
+        }
+    }
+    Some(())
+}
+
+fn overlaps(a: &Rect, b: &Rect) -> bool {
+    a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h
+}
+
+fn luma(p: &Rgb<u8>) -> f32 {
+    0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32
+}
+
+fn blue(p: &Rgb<u8>) -> f32 {
+    -0.168_736 * p[0] as f32 - 0.331_264 * p[1] as f32 + 0.5 * p[2] as f32 + 128.0
+}
+
+fn red(p: &Rgb<u8>) -> f32 {
+    0.5 * p[0] as f32 - 0.418_688 * p[1] as f32 - 0.081_312 * p[2] as f32 + 128.0
+}
+
+/// One 8x8 block of samples, each the mean of an `sx` x `sy` cell of
+/// pixels from `origin` on (chroma subsampling), edges replicated past the
+/// crop as libjpeg pads the image; level-shifted by -128.
+fn sample_block<P: Pixel<Subpixel = u8>>(
+    buf: &Buf<P>,
+    origin: (u32, u32),
+    sx: u32,
+    sy: u32,
+    f: impl Fn(&P) -> f32,
+) -> [f32; 64] {
+    let (w, h) = buf.dimensions();
+    let mut out = [0f32; 64];
+    let n = (sx * sy) as f32;
+    for y in 0..8 {
+        for x in 0..8 {
+            let mut sum = 0.0;
+            for dy in 0..sy {
+                for dx in 0..sx {
+                    let px = (origin.0 + x * sx + dx).min(w - 1);
+                    let py = (origin.1 + y * sy + dy).min(h - 1);
+                    // libjpeg rounds converted samples to 8 bits (all >= 0).
+                    sum += (f(buf.get_pixel(px, py)) + 0.5).clamp(0.0, 255.0) as u8 as f32;
+                }
+            }
+            out[(y * 8 + x) as usize] = sum / n - 128.0;
+        }
+    }
+    out
+}
+
+/// `NATURAL[k]`: the row-major position of the k-th coefficient in zigzag order.
+const NATURAL: [usize; 64] = [
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+];
+
+/// Forward DCT (JPEG's scaling), quantized with `q` (row-major), written in
+/// zigzag order as block (`bx`, `by`) of `comp`.
+fn store(
+    comp: &mut lt::ComponentCoefficients,
+    bx: usize,
+    by: usize,
+    samples: &[f32; 64],
+    q: &[u16; 64],
+) -> Option<()> {
+    if bx >= comp.blocks_x || by >= comp.blocks_y {
+        return Some(()); // past the padded plane: nothing is coded there
+    }
+    let coefs = fdct(samples);
+    let block = comp.blocks.get_mut(by * comp.blocks_x + bx)?;
+    for (k, &n) in NATURAL.iter().enumerate() {
+        let v = coefs[n] / q[n].max(1) as f32;
+        // Half away from zero, as libjpeg; `as` truncates toward zero.
+        let v = if v < 0.0 { v - 0.5 } else { v + 0.5 };
+        let limit = if k == 0 { 2047.0 } else { 1023.0 };
+        block[k] = v.clamp(-limit, limit) as i16;
+    }
+    Some(())
+}
+
+/// F(v, u) = 1/4 C(u) C(v) sum f(y, x) cos((2x+1)u pi/16) cos((2y+1)v pi/16),
+/// row-major (v the row).
+fn fdct(f: &[f32; 64]) -> [f32; 64] {
+    static COS: std::sync::OnceLock<[[f32; 8]; 8]> = std::sync::OnceLock::new();
+    let c = COS.get_or_init(|| {
+        let mut c = [[0f32; 8]; 8];
+        for (u, row) in c.iter_mut().enumerate() {
+            let cu = if u == 0 {
+                std::f32::consts::FRAC_1_SQRT_2
+            } else {
+                1.0
+            };
+            for (x, v) in row.iter_mut().enumerate() {
+                let angle = (2 * x + 1) as f32 * u as f32 * std::f32::consts::PI / 16.0;
+                *v = 0.5 * cu * angle.cos();
+            }
+        }
+        c
+    });
+    // Rows, then columns.
+    let mut tmp = [0f32; 64];
+    for y in 0..8 {
+        for u in 0..8 {
+            tmp[y * 8 + u] = (0..8).map(|x| c[u][x] * f[y * 8 + x]).sum();
+        }
+    }
+    let mut out = [0f32; 64];
+    for v in 0..8 {
+        for u in 0..8 {
+            out[v * 8 + u] = (0..8).map(|y| c[v][y] * tmp[y * 8 + u]).sum();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::jpeg;
+    use crate::pixels::{self, EncodeOptions};
+    use crate::region::{Effect, RegionSpec};
+    use crate::Format;
+    use image::{DynamicImage, RgbImage};
+
+    fn photo(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            let (fx, fy) = (x as f64 / w as f64, y as f64 / h as f64);
+            Rgb([
+                (128.0 + 100.0 * (fx * 9.0).sin() * (fy * 5.0).cos()) as u8,
+                (40.0 + 180.0 * fy + 10.0 * ((x / 3 + y) % 5) as f64) as u8,
+                (200.0 - 150.0 * fx * fy) as u8,
+            ])
+        })
+    }
+
+    fn jpeg_444(img: &RgbImage, quality: u8) -> Vec<u8> {
+        lt::Encoder::new(
+            img.as_raw(),
+            img.width() as usize,
+            img.height() as usize,
+            lt::PixelFormat::Rgb,
+        )
+        .quality(quality)
+        .subsampling(lt::Subsampling::S444)
+        .encode()
+        .unwrap()
+    }
+
+    fn jpeg_420(img: &RgbImage, quality: u8) -> Vec<u8> {
+        let opts = EncodeOptions {
+            quality,
+            ..EncodeOptions::default()
+        };
+        pixels::encode(&DynamicImage::ImageRgb8(img.clone()), Format::Jpeg, &opts).unwrap()
+    }
+
+    fn run(bytes: &[u8], spec: &str, effect: Effect) -> Option<Edited> {
+        let j = jpeg::parse(bytes, &Limits::default()).unwrap();
+        let regions: Vec<RegionSpec> = vec![spec.parse().unwrap()];
+        let r = Redaction {
+            regions: &regions,
+            default_effect: effect,
+            fill: [10, 200, 30],
+        };
+        redact(bytes, &j, &r, true, &Limits::default()).unwrap()
+    }
+
+    fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
+        let n = a.as_raw().len() as f64;
+        let se: f64 = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+            .sum();
+        10.0 * (255.0 * 255.0 / (se / n).max(1e-9)).log10()
+    }
+
+    /// What the pixel path gives before its re-encode: decode, redact.
+    fn pixel_path(bytes: &[u8], spec: &str, effect: Effect) -> RgbImage {
+        let mut d = pixels::decode(bytes, Format::Jpeg, &Limits::default()).unwrap();
+        let regions: Vec<RegionSpec> = vec![spec.parse().unwrap()];
+        let r = Redaction {
+            regions: &regions,
+            default_effect: effect,
+            fill: [10, 200, 30],
+        };
+        redact::apply(&mut d.image, &r).unwrap();
+        d.image.to_rgb8()
+    }
+
+    fn decode(bytes: &[u8]) -> RgbImage {
+        pixels::decode(bytes, Format::Jpeg, &Limits::default())
+            .unwrap()
+            .image
+            .to_rgb8()
+    }
+
+    #[test]
+    fn only_the_touched_mcus_change() {
+        for (bytes, mcu) in [
+            (jpeg_420(&photo(333, 250), 90), 16),
+            (jpeg_444(&photo(333, 250), 90), 8),
+        ] {
+            let spec = "100,60,90,70";
+            let out = run(&bytes, spec, Effect::Fill).expect("supported").bytes;
+            let (a, b) = (
+                lt::read_coefficients(&bytes).unwrap(),
+                lt::read_coefficients(&out).unwrap(),
+            );
+            assert_eq!(a.quant_tables, b.quant_tables);
+            let (h0, v0) = (
+                a.components[0].h_sampling as usize,
+                a.components[0].v_sampling as usize,
+            );
+            let mut changed = 0;
+            for (ci, (ca, cb)) in a.components.iter().zip(&b.components).enumerate() {
+                // Pixel size of one block of this component.
+                let (bw, bh) = if ci == 0 { (8, 8) } else { (8 * h0, 8 * v0) };
+                for by in 0..ca.blocks_y.min(cb.blocks_y) {
+                    for bx in 0..ca.blocks_x.min(cb.blocks_x) {
+                        let (px, py) = (bx * bw, by * bh);
+                        // The MCU this block is in.
+                        let (mx, my) = (px / mcu * mcu, py / mcu * mcu);
+                        let inside = mx + mcu > 100 && mx < 190 && my + mcu > 60 && my < 130;
+                        let (x, y) = (
+                            &ca.blocks[by * ca.blocks_x + bx],
+                            &cb.blocks[by * cb.blocks_x + bx],
+                        );
+                        if !inside {
+                            assert_eq!(x, y, "component {ci} block {bx},{by} changed");
+                        } else if x != y {
+                            changed += 1;
+                        }
+                    }
+                }
+            }
+            assert!(changed > 50, "only {changed} blocks changed");
+            // The region is the fill colour.
+            let img = decode(&out);
+            for y in 64..126 {
+                for x in 104..186 {
+                    let p = img.get_pixel(x, y).0;
+                    let near = p
+                        .iter()
+                        .zip([10, 200, 30])
+                        .all(|(&a, b)| a.abs_diff(b) <= 8);
+                    assert!(near, "{x},{y}: {p:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn looks_like_the_pixel_path_for_every_effect_and_shape() {
+        let bytes = jpeg_420(&photo(320, 240), 92);
+        for effect in [Effect::Fill, Effect::Pixelate, Effect::Blur] {
+            for spec in ["40,30,200,150", "ellipse:17,9,250,201", "0,0,320,240"] {
+                let out = run(&bytes, spec, effect).expect("supported").bytes;
+                let expected = pixel_path(&bytes, spec, effect);
+                let p = psnr(&decode(&out), &expected);
+                // The pixel path's own output: the same edit, encoded whole.
+                let whole = pixels::encode(
+                    &DynamicImage::ImageRgb8(expected.clone()),
+                    Format::Jpeg,
+                    &EncodeOptions {
+                        quality: 92,
+                        icc: None,
+                        ..EncodeOptions::default()
+                    },
+                )
+                .unwrap();
+                let reference = psnr(&decode(&whole), &expected);
+                eprintln!("{effect:?} {spec}: {p:.1} dB (pixel path {reference:.1} dB)");
+                assert!(p > reference - 1.0, "{effect:?} {spec}: PSNR {p:.1} dB");
+            }
+        }
+    }
+
+    #[test]
+    fn several_regions_and_clipping() {
+        let bytes = jpeg_420(&photo(320, 240), 92);
+        let j = jpeg::parse(&bytes, &Limits::default()).unwrap();
+        let regions: Vec<RegionSpec> = ["5,5,30,30", "250,180,100,100:pixelate"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let r = Redaction {
+            regions: &regions,
+            default_effect: Effect::Fill,
+            fill: [0, 0, 0],
+        };
+        let e = redact(&bytes, &j, &r, false, &Limits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.warnings.len(), 1, "{:?}", e.warnings);
+        let mut expected = pixels::decode(&bytes, Format::Jpeg, &Limits::default()).unwrap();
+        redact::apply(&mut expected.image, &r).unwrap();
+        let p = psnr(&decode(&e.bytes), &expected.image.to_rgb8());
+        assert!(p > 36.0, "PSNR {p:.1} dB");
+        // A region wholly outside is an error, as in the pixel path.
+        let outside: Vec<RegionSpec> = vec!["400,400,10,10".parse().unwrap()];
+        let r = Redaction {
+            regions: &outside,
+            ..r
+        };
+        assert!(redact(&bytes, &j, &r, false, &Limits::default()).is_err());
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/dirty")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn fixtures_gray_progressive_restart_icc_and_cmyk() {
+        for name in [
+            "jpeg_gray.jpg",
+            "jpeg_progressive.jpg",
+            "jpeg_restart.jpg",
+            "jpeg_icc.jpg",
+            "jpeg_full.jpg",
+        ] {
+            let bytes = fixture(name);
+            let spec = "20,20,50,40";
+            let out = run(&bytes, spec, Effect::Pixelate)
+                .unwrap_or_else(|| panic!("{name}: not supported"))
+                .bytes;
+            let p = psnr(&decode(&out), &pixel_path(&bytes, spec, Effect::Pixelate));
+            assert!(p > 34.0, "{name}: PSNR {p:.1} dB");
+            let parsed = crate::pipeline::inspect(&out, None, &Limits::default()).unwrap();
+            assert!(
+                parsed.inventory.is_clean(),
+                "{name}: {:?}",
+                parsed.inventory
+            );
+            let src = jpeg::parse(&bytes, &Limits::default()).unwrap();
+            let dst = jpeg::parse(&out, &Limits::default()).unwrap();
+            assert_eq!(src.icc_profile(), dst.icc_profile(), "{name}");
+        }
+        assert!(run(&fixture("jpeg_cmyk.jpg"), "20,20,50,40", Effect::Fill).is_none());
+    }
+
+    #[test]
+    fn forward_dct_requantizes_a_decoded_block_to_its_coefficients() {
+        let bytes = jpeg_444(&photo(64, 64), 95);
+        let coeffs = lt::read_coefficients(&bytes).unwrap();
+        let img = decode(&bytes);
+        let q = coeffs.quant_tables[coeffs.components[0].quant_table_index as usize];
+        let mut comp = coeffs.components[0].clone();
+        let (mut same, mut total) = (0, 0);
+        for by in 0..8 {
+            for bx in 0..8 {
+                let block = sample_block(&img, (bx * 8, by * 8), 1, 1, luma);
+                store(&mut comp, bx as usize, by as usize, &block, &q).unwrap();
+                let i = by as usize * comp.blocks_x + bx as usize;
+                for (a, b) in comp.blocks[i].iter().zip(&coeffs.components[0].blocks[i]) {
+                    assert!((a - b).abs() <= 2, "block {bx},{by}: {a} vs {b}");
+                    same += (a == b) as u32;
+                    total += 1;
+                }
+            }
+        }
+        assert!(same * 100 > total * 95, "{same}/{total} identical");
+    }
+}
