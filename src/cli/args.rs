@@ -364,6 +364,10 @@ pub struct WatchArgs {
     #[arg(long)]
     pub once: bool,
 
+    /// Append each photo's original -> pseudonym link to this CSV file (refused inside OUTBOX or INBOX)
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+
     /// Number of files processed in parallel (default: twice the cores; fsync waits overlap)
     #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
