@@ -14,6 +14,7 @@
 //! - [`region`], [`redact`]: regions as the user writes them, and their irreversible destruction.
 //! - [`pseudonym`], [`commit`], [`scan`]: names, atomic writes, input walking.
 //! - [`collage`]: before/after collages (layout, labels, time intervals).
+//! - [`watch`]: watch-folder automation (settle tracking, crash-safe state, moves to done/failed).
 //!
 //! What is removed: EXIF (except a lone Orientation tag), GPS, maker notes,
 //! thumbnails and previews, XMP, IPTC/Photoshop, comments, text chunks, C2PA,
