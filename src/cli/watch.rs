@@ -210,6 +210,10 @@ fn log(a: &WatchArgs, r: &Report) {
         ReportKind::Retrying { reason, after } => {
             format!("error, retrying in {after:?}: {reason}")
         }
+        ReportKind::Changed => {
+            "changed while being cleaned: left in the inbox, cleaned again once it settles"
+                .to_string()
+        }
         ReportKind::Stuck { reason } => format!("error, original left in the inbox: {reason}"),
         ReportKind::Notice(text) => text.clone(),
     };

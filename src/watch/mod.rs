@@ -268,6 +268,9 @@ pub enum ReportKind {
     },
     /// A disk or permission error; tried again later.
     Retrying { reason: String, after: Duration },
+    /// The file changed while it was being cleaned: it is left in place and
+    /// cleaned again once it settles (an output of the earlier content may exist).
+    Changed,
     /// Something went wrong after the output (or the failure) was recorded: the
     /// original stays where it is and is left alone until it changes.
     Stuck { reason: String },
@@ -585,6 +588,9 @@ impl Loop<'_> {
                 if h.stuck {
                     self.stuck.insert(h.path.clone());
                 }
+                if h.retrack {
+                    self.tracker.event(&h.path, Touch::Other, Instant::now());
+                }
                 if let (Some(j), Some((fp, ok))) = (&mut self.journal, h.remember) {
                     if let Err(e) = j.record(fp, ok) {
                         sink(&notice(&format!("cannot write the journal: {e}")));
@@ -598,7 +604,9 @@ impl Loop<'_> {
                         }
                         ReportKind::Failed { .. } => self.summary.failed += 1,
                         ReportKind::Stuck { .. } => self.summary.stuck += 1,
-                        ReportKind::Retrying { .. } | ReportKind::Notice(_) => {}
+                        ReportKind::Retrying { .. }
+                        | ReportKind::Changed
+                        | ReportKind::Notice(_) => {}
                     }
                     sink(r);
                 }
