@@ -127,6 +127,14 @@ def clean_run(extra):
         return timed([exe, "clean", src, "-o", o, "-q", *extra])
     return go
 
+def clean_then_sync():
+    o = fresh("clean-out")
+    subprocess.run(["sync"])
+    t = time.monotonic()
+    subprocess.run([exe, "clean", src, "-o", o, "-q"], check=True)
+    subprocess.run(["sync"])  # the same data on disk as the watcher leaves
+    return time.monotonic() - t
+
 def once_run():
     root = fresh("once")
     shutil.copytree(src, os.path.join(root, "inbox"), copy_function=os.link)
@@ -151,6 +159,7 @@ def live_run():
 res = {
     "clean": best(clean_run([])),
     "clean --sync": best(clean_run(["--sync"])),
+    "clean, then sync(1)": best(clean_then_sync),
     "watch --once (minus settle)": best(once_run),
     "watch (live burst, minus settle)": best(live_run),
 }
