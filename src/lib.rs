@@ -12,10 +12,12 @@
 //! - [`pixels`]: decode under limits, orientation, re-encode.
 //! - [`pipeline`]: the per-file pipeline; [`batch`]: many files in parallel.
 //! - [`region`], [`redact`]: regions as the user writes them, and their irreversible destruction.
+//! - [`blocks`]: JPEG regions redacted in the DCT domain (only the touched blocks are re-encoded).
 //! - [`pseudonym`], [`commit`], [`scan`]: names, atomic writes, input walking.
 //! - [`collage`]: before/after collages (layout, labels, time intervals).
 //! - [`serve`]: the local web page (`photodeid serve`): token and path guards,
 //!   screen-size previews, export through [`pipeline::process_file`].
+//! - [`watch`]: watch-folder automation (settle tracking, crash-safe state, moves to done/failed).
 //!
 //! What is removed: EXIF (except a lone Orientation tag), GPS, maker notes,
 //! thumbnails and previews, XMP, IPTC/Photoshop, comments, text chunks, C2PA,

@@ -525,6 +525,7 @@ fn done_names_never_collide_and_custom_folders_work() {
     let done = env.root.join("archive");
     let failed = env.root.join("rejects");
     let state = env.root.join("private-state");
+    let map = env.root.join("map.csv");
     let extra = [
         "--done",
         done.to_str().unwrap(),
@@ -532,6 +533,8 @@ fn done_names_never_collide_and_custom_folders_work() {
         failed.to_str().unwrap(),
         "--state",
         state.to_str().unwrap(),
+        "--map",
+        map.to_str().unwrap(),
     ];
     for i in [1, 2] {
         std::fs::write(env.inbox.join("a.jpg"), variant(i)).unwrap();
@@ -544,4 +547,24 @@ fn done_names_never_collide_and_custom_folders_work() {
     assert_eq!(count(&env.outbox), 2);
     assert!(state.join("name.key").exists() && !env.state.exists());
     assert!(!env.done.exists(), "the default done/ is not created");
+    let rows = std::fs::read_to_string(&map).unwrap();
+    let lines: Vec<&str> = rows.lines().collect();
+    assert_eq!(lines.len(), 3, "{rows}");
+    assert_eq!(lines[0], "original,pseudonym");
+    let outputs: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| {
+            let (orig, out) = l.split_once(',').unwrap();
+            assert!(orig.ends_with("a.jpg"), "{rows}");
+            out
+        })
+        .collect();
+    assert_ne!(outputs[0], outputs[1]);
+    for out in outputs {
+        assert!(Path::new(out).starts_with(&env.outbox) && Path::new(out).exists());
+    }
+    let inside = env.inbox.join("map.csv");
+    let o = env.once(&["--map", inside.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("inside the inbox"), "{}", stderr(&o));
 }

@@ -2,8 +2,9 @@
 //! line per file on stderr (pseudonyms only unless `--verbose`).
 
 use super::args::WatchArgs;
-use super::common::{file_settings, naming};
+use super::common::{file_settings, naming, refuse_inside};
 use super::{sanitize, show};
+use anyhow::bail;
 use anyhow::Context;
 use photodeid::commit::WriteMode;
 use photodeid::pipeline::FileSettings;
@@ -11,6 +12,7 @@ use photodeid::pseudonym::Naming;
 use photodeid::watch::{self, state, Originals, Report, ReportKind, Source, WatchConfig};
 use photodeid::{region, Method};
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -51,6 +53,15 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let c = &a.cleaning;
+    for (what, path) in [("--name-key", &c.name_key), ("--map", &a.map)] {
+        if let Some(p) = path {
+            refuse_in_inbox(p, &cfg.inbox, what)?;
+        }
+    }
+    let mut map = match &a.map {
+        Some(path) => Some(MapFile::open(path, &cfg.outbox)?),
+        None => None,
+    };
     let naming = if c.keep_names {
         Naming::Keep
     } else {
@@ -97,7 +108,14 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
             cfg.settle
         );
     }
-    let mut sink = |r: &Report| log(&a, r);
+    let mut sink = |r: &Report| {
+        log(&a, r);
+        if let (Some(m), ReportKind::Cleaned { .. }) = (&mut map, &r.kind) {
+            if let Err(e) = m.append(&r.input, &cfg.outbox.join(&r.label)) {
+                eprintln!("photodeid: cannot write the map: {e:#}");
+            }
+        }
+    };
     let summary = watch::run(&cfg, &settings, &naming, &stop, &mut sink)?;
     drop(prepared);
     if !a.quiet {
@@ -118,6 +136,54 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A file inside the inbox would be taken for a photo (and moved to failed/).
+fn refuse_in_inbox(path: &Path, inbox: &Path, what: &str) -> anyhow::Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if parent.canonicalize().is_ok_and(|p| p.starts_with(inbox)) {
+        bail!(
+            "{what} {} is inside the inbox {}: it would be taken for a photo; keep it elsewhere",
+            path.display(),
+            inbox.display()
+        );
+    }
+    Ok(())
+}
+
+/// The original -> pseudonym CSV, appended to and synced per photo (a crash
+/// can at most repeat a row).
+struct MapFile {
+    file: std::fs::File,
+}
+
+impl MapFile {
+    fn open(path: &Path, outbox: &Path) -> anyhow::Result<MapFile> {
+        refuse_inside(path, outbox, "--map")?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open map {}", path.display()))?;
+        if file.metadata()?.len() == 0 {
+            file.write_all(b"original,pseudonym\n")?;
+        }
+        Ok(MapFile { file })
+    }
+
+    fn append(&mut self, original: &Path, output: &Path) -> anyhow::Result<()> {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        w.write_record([original.display().to_string(), output.display().to_string()])?;
+        let row = w.into_inner().context("map row")?;
+        self.file.write_all(&row)?;
+        self.file.sync_data()?;
+        Ok(())
+    }
 }
 
 /// `2026-11-25T13:01:02Z 3fa9…c1.jpg cleaned (lossless)`
@@ -143,6 +209,10 @@ fn log(a: &WatchArgs, r: &Report) {
         ReportKind::Failed { reason, .. } => format!("failed: {reason} (moved to failed/)"),
         ReportKind::Retrying { reason, after } => {
             format!("error, retrying in {after:?}: {reason}")
+        }
+        ReportKind::Changed => {
+            "changed while being cleaned: left in the inbox, cleaned again once it settles"
+                .to_string()
         }
         ReportKind::Stuck { reason } => format!("error, original left in the inbox: {reason}"),
         ReportKind::Notice(text) => text.clone(),

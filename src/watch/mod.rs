@@ -15,23 +15,21 @@
 //!    only ever appear by atomic rename.
 //!
 //! Modules: [`settle`] (when a file is complete), [`state`] (state folder,
-//! journal, lock), [`mover`] (no-clobber moves), `worker` (one file).
+//! journal, lock), [`mover`] (no-clobber moves), `worker` (one file),
+//! `engine` (the event loop, [`run`]).
 
+mod engine;
 pub mod mover;
 pub mod settle;
 pub mod state;
 mod worker;
 
-use crate::pipeline::{Destination, FileSettings, Method};
-use crate::pseudonym::Naming;
-use settle::{Check, Touch, Tracker};
-use state::{Fingerprint, Journal, Lock};
-use std::collections::HashSet;
+pub use engine::{default_threads, run};
+
+use crate::pipeline::Method;
+use state::Lock;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 /// What becomes of an original once its cleaned copy is safely published.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +65,7 @@ pub struct WatchConfig {
     pub source: Source,
     /// Process what is there, then return.
     pub once: bool,
-    /// Worker threads (0: twice the cores, so that fsync waits overlap).
+    /// Worker threads (0: [`default_threads`], so that fsync waits overlap).
     pub threads: usize,
 }
 
@@ -268,6 +266,9 @@ pub enum ReportKind {
     },
     /// A disk or permission error; tried again later.
     Retrying { reason: String, after: Duration },
+    /// The file changed while it was being cleaned: it is left in place and
+    /// cleaned again once it settles (an output of the earlier content may exist).
+    Changed,
     /// Something went wrong after the output (or the failure) was recorded: the
     /// original stays where it is and is left alone until it changes.
     Stuck { reason: String },
@@ -317,344 +318,6 @@ pub fn is_ignored(relative: &Path) -> bool {
         || matches!(name.as_str(), "thumbs.db" | "desktop.ini")
 }
 
-enum Msg {
-    Fs(notify::Result<notify::Event>),
-    Done(Box<worker::Handled>),
-}
-
-/// Bound of the event queue; beyond it events are dropped and a rescan is made instead.
-const QUEUE: usize = 16_384;
-/// With native events, a safety rescan this often (events lost by the kernel...).
-const RESCAN: Duration = Duration::from_secs(30);
-/// Longest sleep of the main loop (how fast a stop request is seen).
-const TICK: Duration = Duration::from_millis(100);
-
-/// A watcher that cannot start, with the inotify limits told apart.
-fn watch_error(inbox: &Path, e: notify::Error) -> StartError {
-    let limit = match &e.kind {
-        notify::ErrorKind::MaxFilesWatch => true,
-        // EMFILE: too many inotify instances; ENOSPC: too many watches.
-        notify::ErrorKind::Io(io) => matches!(io.raw_os_error(), Some(24 | 28)),
-        _ => false,
-    };
-    let detail = e.to_string();
-    let inbox = inbox.to_path_buf();
-    if limit {
-        StartError::WatchLimit { inbox, detail }
-    } else {
-        StartError::Watch { inbox, detail }
-    }
-}
-
-fn start_watcher(
-    inbox: &Path,
-    tx: SyncSender<Msg>,
-    overflow: Arc<AtomicBool>,
-) -> Result<notify::RecommendedWatcher, StartError> {
-    use notify::Watcher;
-    let as_start_error = |e| watch_error(inbox, e);
-    let mut w = notify::recommended_watcher(move |res| {
-        if tx.try_send(Msg::Fs(res)).is_err() {
-            overflow.store(true, Ordering::Relaxed);
-        }
-    })
-    .map_err(as_start_error)?;
-    w.watch(inbox, notify::RecursiveMode::Recursive)
-        .map_err(as_start_error)?;
-    Ok(w)
-}
-
-/// Runs the watcher until `stop` is set (or, with `once`, until the inbox is
-/// done). Files in flight are always finished. `sink` gets one report per
-/// file, from the calling thread.
-pub fn run(
-    cfg: &WatchConfig,
-    settings: &FileSettings,
-    naming: &Naming,
-    stop: &AtomicBool,
-    sink: &mut dyn FnMut(&Report),
-) -> Result<Summary, StartError> {
-    let threads = if cfg.threads == 0 {
-        // Each file waits on two fsyncs: more workers than cores keep the CPUs busy.
-        2 * std::thread::available_parallelism().map_or(2, |n| n.get())
-    } else {
-        cfg.threads
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("photodeid-watch-{i}"))
-        .build()
-        .map_err(|e| StartError::Other(format!("cannot start worker threads: {e}")))?;
-    let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
-    let overflow = Arc::new(AtomicBool::new(false));
-    let native = !cfg.once && cfg.source == Source::Native;
-    // Started before the first scan, so nothing falls in between.
-    let _watcher = if native {
-        Some(start_watcher(&cfg.inbox, tx.clone(), overflow.clone())?)
-    } else {
-        None
-    };
-    let journal = match cfg.originals {
-        Originals::Keep => Some(Journal::open(&cfg.state).map_err(|e| {
-            StartError::Other(format!(
-                "cannot open the journal in {}: {e}",
-                cfg.state.display()
-            ))
-        })?),
-        _ => None,
-    };
-    let ctx = worker::Ctx {
-        cfg,
-        settings,
-        dest: Destination::Folder {
-            dir: cfg.outbox.clone(),
-            naming: naming.clone(),
-        },
-        naming,
-    };
-    let mut lp = Loop {
-        cfg,
-        native,
-        tracker: Tracker::new(cfg.settle),
-        in_flight: HashSet::new(),
-        stuck: HashSet::new(),
-        journal,
-        summary: Summary::default(),
-        max_in_flight: threads * 2,
-    };
-    let rescan_every = match cfg.source {
-        Source::Poll(iv) => iv,
-        Source::Native => RESCAN,
-    };
-    pool.in_place_scope(|scope| {
-        // The backlog; `--once` scans only this once, then drains.
-        lp.scan(&cfg.inbox, Instant::now());
-        let mut next_rescan = Instant::now() + rescan_every;
-        let mut stopping = false;
-        loop {
-            let now = Instant::now();
-            stopping |= stop.load(Ordering::Relaxed);
-            let lost_events = overflow.swap(false, Ordering::Relaxed);
-            if lost_events {
-                sink(&notice(
-                    "events were lost (queue full): rescanning the inbox",
-                ));
-            }
-            if !stopping && (lost_events || (now >= next_rescan && !cfg.once)) {
-                lp.scan(&cfg.inbox, now);
-                next_rescan = now + rescan_every;
-            }
-            if !stopping {
-                for path in lp.dispatchable(now) {
-                    let tx = tx.clone();
-                    let ctx = &ctx;
-                    let attempts = path.1;
-                    scope.spawn(move |_| {
-                        // A panic (a bug) must not leave the file "in flight" forever.
-                        let h = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            worker::handle(ctx, &path.0, attempts)
-                        }))
-                        .unwrap_or_else(|_| worker::panicked(ctx, &path.0));
-                        let _ = tx.send(Msg::Done(Box::new(h)));
-                    });
-                }
-            }
-            if lp.in_flight.is_empty() && (stopping || (cfg.once && lp.tracker.is_empty())) {
-                break;
-            }
-            let wait = if lp.in_flight.len() >= lp.max_in_flight {
-                TICK
-            } else {
-                lp.tracker
-                    .next_deadline()
-                    .map_or(TICK, |d| d.saturating_duration_since(now))
-                    .min(TICK)
-                    .min(if cfg.once {
-                        TICK
-                    } else {
-                        next_rescan.saturating_duration_since(now)
-                    })
-                    .max(Duration::from_millis(1))
-            };
-            let first = match rx.recv_timeout(wait) {
-                Ok(m) => Some(m),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            for msg in first
-                .into_iter()
-                .chain(std::iter::from_fn(|| rx.try_recv().ok()))
-            {
-                lp.handle(msg, sink);
-            }
-        }
-    });
-    Ok(lp.summary)
-}
-
-fn notice(text: &str) -> Report {
-    Report {
-        time: SystemTime::now(),
-        input: PathBuf::new(),
-        label: String::new(),
-        kind: ReportKind::Notice(text.to_string()),
-    }
-}
-
-struct Loop<'a> {
-    cfg: &'a WatchConfig,
-    native: bool,
-    tracker: Tracker,
-    in_flight: HashSet<PathBuf>,
-    stuck: HashSet<PathBuf>,
-    journal: Option<Journal>,
-    summary: Summary,
-    max_in_flight: usize,
-}
-
-impl Loop<'_> {
-    /// Adds every file below `dir` that is not ignored, in flight or stuck.
-    fn scan(&mut self, dir: &Path, now: Instant) {
-        let inbox = self.cfg.inbox.clone();
-        let walker = walkdir::WalkDir::new(dir)
-            .follow_links(false)
-            .into_iter()
-            .filter_entry(|e| {
-                let rel = e.path().strip_prefix(&inbox).unwrap_or(e.path());
-                rel.as_os_str().is_empty() || !is_ignored(rel)
-            });
-        for entry in walker.filter_map(Result::ok) {
-            let path = entry.path();
-            if entry.file_type().is_dir()
-                || self.in_flight.contains(path)
-                || self.stuck.contains(path)
-            {
-                continue;
-            }
-            if let Ok(meta) = std::fs::metadata(path) {
-                if meta.is_file() {
-                    self.tracker.scanned(path, &meta, now);
-                }
-            }
-        }
-    }
-
-    /// Settled files to start now, with their attempt counts, within the in-flight bound.
-    fn dispatchable(&mut self, now: Instant) -> Vec<(PathBuf, u32)> {
-        let mut out = Vec::new();
-        if self.in_flight.len() >= self.max_in_flight {
-            return out;
-        }
-        let room = self.max_in_flight - self.in_flight.len();
-        // A few more than the room, for the ones that turn out not ready.
-        for path in self.tracker.due(now, room * 4) {
-            if self.in_flight.len() >= self.max_in_flight {
-                break;
-            }
-            let Check::Ready { attempts } = self.tracker.confirm(&path, now) else {
-                continue;
-            };
-            if let Some(j) = &self.journal {
-                let known = std::fs::metadata(&path).is_ok_and(|m| {
-                    j.contains(&Fingerprint::of(worker::relative(self.cfg, &path), &m))
-                });
-                if known {
-                    continue;
-                }
-            }
-            self.in_flight.insert(path.clone());
-            out.push((path, attempts));
-        }
-        out
-    }
-
-    fn handle(&mut self, msg: Msg, sink: &mut dyn FnMut(&Report)) {
-        match msg {
-            Msg::Fs(Ok(event)) => self.event(event),
-            Msg::Fs(Err(e)) => {
-                sink(&notice(&format!("watch error ({e}): rescanning the inbox")));
-                let inbox = self.cfg.inbox.clone();
-                self.scan(&inbox, Instant::now());
-            }
-            Msg::Done(h) => {
-                self.in_flight.remove(&h.path);
-                if let Some((delay, attempts)) = h.retry {
-                    self.tracker
-                        .retry_at(&h.path, Instant::now() + delay, attempts);
-                }
-                if h.stuck {
-                    self.stuck.insert(h.path.clone());
-                }
-                if let (Some(j), Some((fp, ok))) = (&mut self.journal, h.remember) {
-                    if let Err(e) = j.record(fp, ok) {
-                        sink(&notice(&format!("cannot write the journal: {e}")));
-                    }
-                }
-                if let Some(r) = &h.report {
-                    match &r.kind {
-                        ReportKind::Cleaned { up_to_date, .. } => {
-                            self.summary.cleaned += 1;
-                            self.summary.up_to_date += usize::from(*up_to_date);
-                        }
-                        ReportKind::Failed { .. } => self.summary.failed += 1,
-                        ReportKind::Stuck { .. } => self.summary.stuck += 1,
-                        ReportKind::Retrying { .. } | ReportKind::Notice(_) => {}
-                    }
-                    sink(r);
-                }
-            }
-        }
-    }
-
-    fn event(&mut self, event: notify::Event) {
-        use notify::event::{
-            AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode,
-        };
-        let now = Instant::now();
-        if event.need_rescan() {
-            let inbox = self.cfg.inbox.clone();
-            self.scan(&inbox, now);
-            return;
-        }
-        let touch = match event.kind {
-            EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(Touch::Closed),
-            EventKind::Access(_) => return, // our own reads, anyone's reads
-            EventKind::Modify(ModifyKind::Data(_)) | EventKind::Create(CreateKind::File)
-                if self.native =>
-            {
-                Some(Touch::Write)
-            }
-            EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From)) => None,
-            // From and To come as separate events too.
-            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => return,
-            _ => Some(Touch::Other),
-        };
-        for path in &event.paths {
-            let Ok(rel) = path.strip_prefix(&self.cfg.inbox) else {
-                continue;
-            };
-            if rel.as_os_str().is_empty() || is_ignored(rel) || self.in_flight.contains(path) {
-                continue;
-            }
-            match touch {
-                None => {
-                    self.tracker.forget(path);
-                    self.stuck.remove(path);
-                }
-                Some(t) => {
-                    self.stuck.remove(path);
-                    match std::fs::symlink_metadata(path) {
-                        // A new or moved-in folder: its files may predate our watch on it.
-                        Ok(m) if m.is_dir() => self.scan(&path.clone(), now),
-                        Ok(_) => self.tracker.event(path, t, now),
-                        Err(_) => self.tracker.forget(path),
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -676,26 +339,6 @@ mod tests {
         for n in ["a.jpg", "sub/b.png", "part.jpg", "tmp/a.jpg"] {
             assert!(!is_ignored(Path::new(n)), "{n}");
         }
-    }
-
-    #[test]
-    fn inotify_limits_say_what_to_do() {
-        let inbox = Path::new("/srv/inbox");
-        for e in [
-            notify::Error::new(notify::ErrorKind::MaxFilesWatch),
-            notify::Error::io(std::io::Error::from_raw_os_error(24)),
-        ] {
-            let msg = watch_error(inbox, e).to_string();
-            assert!(
-                msg.contains("max_user_watches") && msg.contains("--poll"),
-                "{msg}"
-            );
-        }
-        let other = watch_error(inbox, notify::Error::path_not_found()).to_string();
-        assert!(
-            other.contains("--poll") && !other.contains("sysctl"),
-            "{other}"
-        );
     }
 
     #[test]

@@ -95,8 +95,9 @@ impl Tracker {
     }
 
     /// A file found by a scan (start-up backlog, polling, rescan). A new file
-    /// whose modification time is older than the settle time counts as settled
-    /// already; a known one restarts its timer only if it changed.
+    /// is watched for the settle time like any other, whatever its modification
+    /// time says (copiers that preserve times may set an old one while still
+    /// writing); a known one restarts its timer only if it changed.
     pub fn scanned(&mut self, path: &Path, meta: &std::fs::Metadata, now: Instant) {
         let seen = (meta.len(), meta.modified().ok());
         if let Some(e) = self.entries.get_mut(path) {
@@ -106,19 +107,10 @@ impl Tracker {
             }
             return;
         }
-        let age = seen
-            .1
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .unwrap_or_default();
-        let last_change = if age >= self.settle {
-            now.checked_sub(self.settle).unwrap_or(now)
-        } else {
-            now
-        };
         self.entries.insert(
             path.to_path_buf(),
             Entry {
-                last_change,
+                last_change: now,
                 stat: Some(seen),
                 writing: false,
                 not_before: None,
@@ -245,7 +237,7 @@ mod tests {
     }
 
     #[test]
-    fn old_backlog_is_ready_at_once_fresh_files_wait() {
+    fn scanned_files_wait_even_with_old_times_and_oldest_go_first() {
         let d = tempfile::tempdir().unwrap();
         let old = d.path().join("old.jpg");
         std::fs::write(&old, b"x").unwrap();
@@ -256,14 +248,23 @@ mod tests {
         std::fs::write(&fresh, b"x").unwrap();
         let mut t = Tracker::new(SETTLE);
         let now = Instant::now();
-        for p in [&old, &fresh] {
-            t.scanned(p, &std::fs::metadata(p).unwrap(), now);
-        }
-        assert_eq!(t.due(now, 10), vec![old.clone()]);
-        assert!(t.due(now, 0).is_empty());
-        let later = now + SETTLE;
-        assert_eq!(t.due(later, 1), vec![old.clone()], "oldest first");
-        assert_eq!(t.due(later, 5).len(), 2);
-        assert_eq!(t.next_deadline(), Some(now));
+        t.scanned(&old, &std::fs::metadata(&old).unwrap(), now);
+        let later = now + SETTLE / 2;
+        t.scanned(&fresh, &std::fs::metadata(&fresh).unwrap(), later);
+        assert!(
+            t.due(now, 10).is_empty(),
+            "an old time is no proof of a finished file"
+        );
+        assert_eq!(t.next_deadline(), Some(now + SETTLE));
+        assert_eq!(t.due(now + SETTLE, 10), vec![old.clone()]);
+        assert_eq!(t.due(later + SETTLE, 1), vec![old.clone()], "oldest first");
+        assert_eq!(t.due(later + SETTLE, 5).len(), 2);
+        assert!(t.due(later + SETTLE, 0).is_empty());
+        // A rescan of an unchanged file does not restart its timer; a change does.
+        t.scanned(&old, &std::fs::metadata(&old).unwrap(), later);
+        assert_eq!(t.due(now + SETTLE, 10), vec![old.clone()]);
+        std::fs::write(&old, b"xy").unwrap();
+        t.scanned(&old, &std::fs::metadata(&old).unwrap(), later);
+        assert!(t.due(now + SETTLE, 10).is_empty());
     }
 }

@@ -39,6 +39,23 @@ pub struct Handled {
     pub remember: Option<(Fingerprint, bool)>,
     /// Output done but the original could not be moved: leave it alone until it changes.
     pub stuck: bool,
+    /// The file changed while it was being cleaned: watch it settle again.
+    pub retrack: bool,
+}
+
+/// Same size, time and (on Unix) inode: nobody wrote or replaced the file meanwhile.
+fn unchanged(before: &std::fs::Metadata, path: &Path) -> bool {
+    let Ok(now) = std::fs::metadata(path) else {
+        return false;
+    };
+    #[cfg(unix)]
+    let same_inode = {
+        use std::os::unix::fs::MetadataExt;
+        (before.dev(), before.ino()) == (now.dev(), now.ino())
+    };
+    #[cfg(not(unix))]
+    let same_inode = true;
+    same_inode && before.len() == now.len() && before.modified().ok() == now.modified().ok()
 }
 
 pub fn relative<'p>(cfg: &WatchConfig, path: &'p Path) -> &'p Path {
@@ -54,6 +71,7 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
         retry: None,
         remember: None,
         stuck: false,
+        retrack: false,
     };
     let Ok(meta) = std::fs::metadata(path) else {
         return h; // gone before we got to it
@@ -77,6 +95,13 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
             kind,
         })
     };
+    if std::fs::symlink_metadata(path).is_ok() && !unchanged(&meta, path) {
+        // Written to (a writer paused longer than --settle) or replaced while
+        // we read it: never move or fail it on the strength of what we read.
+        h.retrack = true;
+        h.report = report(failure_label(ctx.naming, path, &rel), ReportKind::Changed);
+        return h;
+    }
     match outcome.result {
         Ok(done) => {
             let output = outcome.output.unwrap_or_default();
@@ -193,6 +218,7 @@ pub fn panicked(ctx: &Ctx, path: &Path) -> Handled {
         retry: None,
         remember: None,
         stuck: true,
+        retrack: false,
     }
 }
 
@@ -237,5 +263,38 @@ fn fail(cfg: &WatchConfig, path: &Path, rel: &Path, reason: &str) -> crate::Resu
         mover::copy_unique(path, &target)
     } else {
         mover::move_exact(path, &target).map(|_| target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_or_a_replacement_counts_as_a_change() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.jpg");
+        std::fs::write(&p, b"abc").unwrap();
+        let before = std::fs::metadata(&p).unwrap();
+        assert!(unchanged(&before, &p));
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"d"))
+            .unwrap();
+        assert!(!unchanged(&before, &p));
+        let before = std::fs::metadata(&p).unwrap();
+        let other = d.path().join("b.jpg");
+        std::fs::write(&other, b"abcd").unwrap();
+        let f = std::fs::File::options().write(true).open(&other).unwrap();
+        f.set_modified(before.modified().unwrap()).unwrap();
+        std::fs::rename(&other, &p).unwrap();
+        assert_eq!(
+            cfg!(unix),
+            !unchanged(&before, &p),
+            "same size and time, new inode"
+        );
+        std::fs::remove_file(&p).unwrap();
+        assert!(!unchanged(&before, &p));
     }
 }
