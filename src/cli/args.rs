@@ -28,8 +28,10 @@ pub enum Command {
     /// Audit photos: list the identifying content each one carries
     Check(CheckArgs),
     /// Before/after collage of photos, or one per case folder (--cases)
+    #[command(long_about = COLLAGE_ABOUT)]
     Collage(CollageArgs),
     /// Local web page: see the photos, drag boxes over eyes or badges, export clean copies
+    #[command(long_about = SERVE_ABOUT)]
     Serve(ServeArgs),
     /// Watch an inbox folder: clean every photo that lands there into an outbox, crash-safe
     #[command(long_about = WATCH_ABOUT)]
@@ -229,13 +231,15 @@ pub enum CollageFormatArg {
     Webp,
 }
 
-#[derive(Debug, Args)]
-#[command(long_about = "Make a before/after collage.\n\n\
+/// The long help of `collage` (on the subcommand, where clap reads it).
+const COLLAGE_ABOUT: &str = "Make a before/after collage.\n\n\
         photodeid collage a.jpg b.jpg c.jpg -o case.jpg puts the photos in the given order. \
         photodeid collage --cases DIR -o OUTDIR makes one collage per subfolder of DIR, its \
         photos ordered by capture time (EXIF DateTimeOriginal, then CreateDate, then file \
         time, then name), named by a pseudonym. The collage carries no metadata. \
-        Exit codes: 0 success; 1 a photo or case failed; 2 usage or fatal error.")]
+        Exit codes: 0 success; 1 a photo or case failed; 2 usage or fatal error.";
+
+#[derive(Debug, Args)]
 pub struct CollageArgs {
     /// Photos, in the order they appear (not with --cases)
     #[arg(required_unless_present = "cases", conflicts_with = "cases")]
@@ -308,14 +312,14 @@ pub struct CollageArgs {
     pub region: RegionArgs,
 }
 
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Serve a local web page to mark regions and export clean photos.\n\n\
+/// The long help of `serve`.
+const SERVE_ABOUT: &str = "Serve a local web page to mark regions and export clean photos.\n\n\
         The server listens on 127.0.0.1 only and prints its address with a random token; \
         every request without the token is refused. It reads photos only inside FOLDER and \
         writes only into the output folder (cleaned photos, collages) and FOLDER's regions \
-        manifest (.photodeid-regions.csv). Stop it with Ctrl-C."
-)]
+        manifest (.photodeid-regions.csv). Stop it with Ctrl-C.";
+
+#[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The folder of photos (subfolders are series, or cases)
     #[arg(default_value = ".")]
