@@ -78,43 +78,7 @@ pub struct Tile {
     pub label: String,
 }
 
-/// A rectangle in output pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rect {
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
-}
-
-/// The corner of a [`Rect`] being built: `Rect::at(x, y).of_size(w, h)`.
-#[derive(Debug, Clone, Copy)]
-pub struct Corner(u32, u32);
-
-impl Corner {
-    pub fn of_size(self, width: u32, height: u32) -> Rect {
-        Rect {
-            x: self.0,
-            y: self.1,
-            width,
-            height,
-        }
-    }
-}
-
-impl Rect {
-    pub fn at(x: u32, y: u32) -> Corner {
-        Corner(x, y)
-    }
-
-    /// True when the two rectangles share at least one pixel.
-    pub fn overlaps(&self, o: &Rect) -> bool {
-        self.x < o.x + o.width
-            && o.x < self.x + self.width
-            && self.y < o.y + o.height
-            && o.y < self.y + self.height
-    }
-}
+pub use crate::region::Rect;
 
 /// Where everything goes: computed from the tile sizes alone.
 #[derive(Debug, Clone, PartialEq)]
@@ -293,10 +257,10 @@ const MIN_FONT_PX: f32 = 8.0;
 /// with "…" when even the smallest size does not, never outside the band.
 fn draw_label(canvas: &mut RgbImage, font: &FontRef, text: &str, band: Rect, px: f32) {
     let text = text.trim();
-    if text.is_empty() || band.width < 4 || band.height < 4 {
+    if text.is_empty() || band.w < 4 || band.h < 4 {
         return;
     }
-    let room = band.width - 4;
+    let room = band.w - 4;
     let width = |px: f32, t: &str| imageproc::drawing::text_size(PxScale::from(px), font, t).0;
     let w = width(px, text);
     let px = if w > room {
@@ -311,9 +275,9 @@ fn draw_label(canvas: &mut RgbImage, font: &FontRef, text: &str, band: Rect, px:
         shown = chars.iter().collect::<String>().trim_end().to_string() + "\u{2026}";
     }
     let (w, h) = imageproc::drawing::text_size(PxScale::from(px), font, &shown);
-    let mut strip = RgbImage::from_pixel(band.width, band.height, BACKGROUND);
-    let x = (band.width as i64 - w as i64) / 2;
-    let y = (band.height as i64 - h as i64) / 2;
+    let mut strip = RgbImage::from_pixel(band.w, band.h, BACKGROUND);
+    let x = (band.w as i64 - w as i64) / 2;
+    let y = (band.h as i64 - h as i64) / 2;
     imageproc::drawing::draw_text_mut(
         &mut strip,
         INK,
@@ -347,7 +311,7 @@ pub fn compose(tiles: &[Tile], opts: &CollageOptions) -> Result<RgbImage> {
     let scaled: Vec<RgbImage> = tiles
         .par_iter()
         .zip(plan.tiles.par_iter())
-        .map(|(tile, r)| resize_to(&tile.image, r.width, r.height))
+        .map(|(tile, r)| resize_to(&tile.image, r.w, r.h))
         .collect();
     let font = font();
     let mut canvas = RgbImage::from_pixel(plan.width, plan.height, BACKGROUND);
@@ -887,7 +851,7 @@ mod tests {
             .collect();
         for (i, a) in all.iter().enumerate() {
             assert!(
-                a.x + a.width <= p.width && a.y + a.height <= p.height,
+                a.x + a.w <= p.width && a.y + a.h <= p.height,
                 "{a:?} outside {p:?}"
             );
             for b in &all[i + 1..] {
@@ -903,22 +867,19 @@ mod tests {
             &opts(Layout::Row, 3000),
         )
         .unwrap();
-        assert!(p
-            .tiles
-            .iter()
-            .all(|t| t.height == 200 && t.y == p.tiles[0].y));
-        let widths: Vec<u32> = p.tiles.iter().map(|t| t.width).collect();
+        assert!(p.tiles.iter().all(|t| t.h == 200 && t.y == p.tiles[0].y));
+        let widths: Vec<u32> = p.tiles.iter().map(|t| t.w).collect();
         assert_eq!(widths, [267, 150, 200]);
         assert_eq!(p.margin, 5);
         assert!(p
             .tiles
             .windows(2)
-            .all(|w| w[1].x == w[0].x + w[0].width + p.margin));
+            .all(|w| w[1].x == w[0].x + w[0].w + p.margin));
         assert_eq!(p.width, 5 + 267 + 5 + 150 + 5 + 200 + 5);
         for (t, b) in p.tiles.iter().zip(&p.bands) {
-            assert_eq!((b.x, b.y, b.width), (t.x, t.y + t.height, t.width));
+            assert_eq!((b.x, b.y, b.w), (t.x, t.y + t.h, t.w));
         }
-        assert_eq!(p.height, p.bands[0].y + p.bands[0].height + p.margin);
+        assert_eq!(p.height, p.bands[0].y + p.bands[0].h + p.margin);
         assert_disjoint_and_inside(&p);
     }
 
@@ -927,14 +888,11 @@ mod tests {
         let sizes = [(4000, 3000); 3];
         let p = plan(&sizes, &opts(Layout::Row, 1200)).unwrap();
         assert!(p.width <= 1200 && p.width > 1150, "{}", p.width);
-        assert!(p
-            .tiles
-            .iter()
-            .all(|t| t.height == p.tiles[0].height && t.height < 300));
+        assert!(p.tiles.iter().all(|t| t.h == p.tiles[0].h && t.h < 300));
         let grid = plan(&[(4000, 3000); 5], &opts(Layout::Grid, 1200)).unwrap();
         assert!(grid.width <= 1200);
         let col = plan(&sizes, &opts(Layout::Column, 500)).unwrap();
-        assert!(col.width <= 500 && col.tiles.iter().all(|t| t.width == col.tiles[0].width));
+        assert!(col.width <= 500 && col.tiles.iter().all(|t| t.w == col.tiles[0].w));
         assert!(plan(&sizes, &opts(Layout::Row, 20)).is_err());
     }
 
@@ -943,12 +901,12 @@ mod tests {
         let mut o = opts(Layout::Column, 3000);
         o.title = Some("Case 1".into());
         let p = plan(&[(400, 300), (300, 400)], &o).unwrap();
-        assert!(p.tiles.iter().all(|t| t.width == 300 && t.x == p.margin));
-        assert_eq!(p.tiles[0].height, 225);
-        assert_eq!(p.tiles[1].height, 400);
+        assert!(p.tiles.iter().all(|t| t.w == 300 && t.x == p.margin));
+        assert_eq!(p.tiles[0].h, 225);
+        assert_eq!(p.tiles[1].h, 400);
         assert_eq!(p.width, 300 + 2 * p.margin);
         let title = p.title.unwrap();
-        assert!(title.y + title.height <= p.tiles[0].y);
+        assert!(title.y + title.h <= p.tiles[0].y);
         assert_disjoint_and_inside(&p);
     }
 
@@ -973,8 +931,8 @@ mod tests {
 
     fn band_pixels(img: &RgbImage, r: Rect) -> Vec<u8> {
         let mut v = Vec::new();
-        for y in r.y..r.y + r.height {
-            for x in r.x..r.x + r.width {
+        for y in r.y..r.y + r.h {
+            for x in r.x..r.x + r.w {
                 v.extend_from_slice(&img.get_pixel(x, y).0);
             }
         }
@@ -999,7 +957,7 @@ mod tests {
             b[2].iter().all(|&v| v == 255),
             "an empty label leaves its band blank"
         );
-        let centre = |r: Rect| *img.get_pixel(r.x + r.width / 2, r.y + r.height / 2);
+        let centre = |r: Rect| *img.get_pixel(r.x + r.w / 2, r.y + r.h / 2);
         assert_eq!(centre(p.tiles[0]), Rgb([200, 100, 50]));
         assert_eq!(centre(p.tiles[1]), Rgb([10, 100, 50]));
     }
@@ -1020,10 +978,10 @@ mod tests {
         let p = plan(&[(60, 200); 2], &CollageOptions::default()).unwrap();
         // Nothing drawn in the margin between the two bands.
         let gap = Rect {
-            x: p.bands[0].x + p.bands[0].width,
+            x: p.bands[0].x + p.bands[0].w,
             y: p.bands[0].y,
-            width: p.margin,
-            height: p.bands[0].height,
+            w: p.margin,
+            h: p.bands[0].h,
         };
         assert!(band_pixels(&img, gap).iter().all(|&v| v == 255));
     }

@@ -173,6 +173,11 @@ impl Rect {
     pub fn at(x: u32, y: u32) -> RectAt {
         RectAt { x, y }
     }
+
+    /// True when the two rectangles share at least one pixel.
+    pub fn overlaps(&self, o: &Rect) -> bool {
+        self.x < o.x + o.w && o.x < self.x + self.w && self.y < o.y + o.h && o.y < self.y + self.h
+    }
 }
 
 impl RectAt {

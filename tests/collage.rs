@@ -63,7 +63,7 @@ fn decode(path: &Path) -> image::RgbImage {
 }
 
 fn centre(img: &image::RgbImage, r: Rect) -> [u8; 3] {
-    img.get_pixel(r.x + r.width / 2, r.y + r.height / 2).0
+    img.get_pixel(r.x + r.w / 2, r.y + r.h / 2).0
 }
 
 fn near(a: [u8; 3], b: [u8; 3]) -> bool {
@@ -72,8 +72,8 @@ fn near(a: [u8; 3], b: [u8; 3]) -> bool {
 
 fn pixels(img: &image::RgbImage, r: Rect) -> Vec<u8> {
     let mut v = Vec::new();
-    for y in r.y..r.y + r.height {
-        for x in r.x..r.x + r.width {
+    for y in r.y..r.y + r.h {
+        for x in r.x..r.x + r.w {
             v.extend_from_slice(&img.get_pixel(x, y).0);
         }
     }
@@ -205,8 +205,8 @@ fn layouts_and_width_cap_as_documented() {
             assert!(near(centre(&img, *r), RED), "{name}: {r:?}");
         }
         match layout {
-            Layout::Row => assert!(plan.tiles.iter().all(|t| t.height == plan.tiles[0].height)),
-            Layout::Column => assert!(plan.tiles.iter().all(|t| t.width == 200)),
+            Layout::Row => assert!(plan.tiles.iter().all(|t| t.h == plan.tiles[0].h)),
+            Layout::Column => assert!(plan.tiles.iter().all(|t| t.w == 200)),
             Layout::Grid => assert_eq!(plan.tiles[0].y, plan.tiles[1].y),
         }
     }
@@ -224,15 +224,15 @@ fn orientation_and_flip_are_honoured() {
     // Stored 96x64; orientation 6 displays 64x96, scaled to the common height 64.
     let plan = collage::plan(&[(96, 64), (64, 96)], &CollageOptions::default()).unwrap();
     assert_eq!(img.dimensions(), (plan.width, plan.height));
-    assert_eq!(plan.tiles[1].width, 43);
+    assert_eq!(plan.tiles[1].w, 43);
     // Tile 1 (orientation 1, flipped): red block now top-right.
     let t = plan.tiles[0];
-    let red = img.get_pixel(t.x + t.width - 10, t.y + 5).0;
+    let red = img.get_pixel(t.x + t.w - 10, t.y + 5).0;
     assert!(red[0] > 150 && red[1] < 100, "{red:?}");
     // Tile 2 (orientation 6 = 90° clockwise): red top-right, blue bottom-left.
     let t = plan.tiles[1];
-    let red = img.get_pixel(t.x + t.width - 4, t.y + 8).0;
-    let blue = img.get_pixel(t.x + 4, t.y + t.height - 8).0;
+    let red = img.get_pixel(t.x + t.w - 4, t.y + 8).0;
+    let blue = img.get_pixel(t.x + 4, t.y + t.h - 8).0;
     assert!(red[0] > 150 && red[2] < 100, "{red:?}");
     assert!(blue[2] > 150 && blue[0] < 100, "{blue:?}");
     let o = photodeid(&["collage", s(&o1), s(&o6), "-o", s(&out), "--flip", "3"]);
@@ -410,8 +410,8 @@ fn a_bad_case_is_reported_and_the_others_go_on() {
 /// ringing at the boundary does not count.
 fn halves(r: Rect) -> (Rect, Rect) {
     let m = 6;
-    let half = r.width / 2;
-    let h = r.height - 2 * m;
+    let half = r.w / 2;
+    let h = r.h - 2 * m;
     (
         Rect::at(r.x + m, r.y + m).of_size(half - 2 * m, h),
         Rect::at(r.x + half + m, r.y + m).of_size(half - 2 * m, h),

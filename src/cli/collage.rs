@@ -337,11 +337,7 @@ fn read_photos(paths: &[PathBuf], rels: &[String], s: &Settings) -> Vec<Result<P
         .collect();
     let targets: Vec<Option<(u32, u32)>> =
         match sizes.and_then(|v| collage::plan(&v, &s.collage).ok()) {
-            Some(plan) => plan
-                .tiles
-                .iter()
-                .map(|r| Some((r.width, r.height)))
-                .collect(),
+            Some(plan) => plan.tiles.iter().map(|r| Some((r.w, r.h))).collect(),
             None => vec![None; paths.len()],
         };
     probed
