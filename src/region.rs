@@ -244,7 +244,6 @@ pub fn parse_manifest(text: &str) -> std::result::Result<Vec<ManifestRow>, Strin
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
-        .comment(Some(b'#'))
         .from_reader(text.as_bytes());
     let headers: Vec<String> = rdr
         .headers()

@@ -409,6 +409,29 @@ fn manifest_rows_apply_per_file_and_a_typo_fails_the_run() {
         err.contains(s(&manifest)) && err.contains("case1/c.png"),
         "{err}"
     );
+    assert!(
+        !out2.exists() || files(&out2).is_empty(),
+        "a manifest typo must stop the run before anything is written"
+    );
+    // `#` is not a comment: a folder named `#12 Smith` is a file pattern.
+    std::fs::create_dir_all(inp.join("#12 Smith")).unwrap();
+    RgbImage::from_pixel(100, 100, Rgb([128; 3]))
+        .save(inp.join("#12 Smith/c.png"))
+        .unwrap();
+    std::fs::write(
+        &manifest,
+        "file,x,y,w,h\ncase1/b.png,0,0,50,50\n#12 Smith/c.png,0,0,50,50\n",
+    )
+    .unwrap();
+    let out3 = d.path().join("out3");
+    let o = run(&[&base[..], &["-o", s(&out3)]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = decode(&out3.join("#12 Smith/c.png")).to_rgb8();
+    assert_eq!(
+        c.get_pixel(10, 10).0,
+        [255, 0, 0],
+        "a row starting with # was ignored"
+    );
 }
 
 #[test]

@@ -62,7 +62,9 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         Some(path) => region::read_manifest(path).map_err(|e| anyhow::anyhow!(e))?,
         None => Vec::new(),
     };
-    // A typo in the manifest must never silently leave a face unredacted.
+    // A typo in the manifest must never silently leave a face unredacted:
+    // an unmatched row stops the run before anything is written.
+    let mut unmatched = 0;
     for row in &manifest {
         let matched = found
             .jobs
@@ -77,12 +79,19 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
             print_error(&FileError::new(
                 path,
                 photodeid::Error::Invalid(format!(
-                    "line {}: {:?} matches no input file",
+                    "line {}: {:?} matches no input file (names are case-sensitive)",
                     row.line, row.pattern
                 )),
             ));
-            summary.record_failure();
+            unmatched += 1;
         }
+    }
+    if unmatched > 0 {
+        eprintln!(
+            "photodeid: nothing written: {unmatched} manifest row(s) match no photo; \
+             fix the manifest and run again"
+        );
+        return Ok(ExitCode::from(1));
     }
     let settings = FileSettings {
         write: WriteMode {
