@@ -470,6 +470,10 @@ fn json_lines_parse_and_hold_no_original_names() {
     assert_eq!(values.len(), 7);
     assert_eq!(values[6]["summary"]["cleaned"], 6);
     assert!(!out.contains("Doe_Jane") && !out.contains("Smith"));
+    // Categories only: the values removed would link pseudonym and patient.
+    for c in canaries() {
+        assert!(!out.contains(&c), "--json prints {c}");
+    }
     assert!(values[..6].iter().all(
         |v| v["status"] == "cleaned" && v["removed"].as_array().is_some_and(|a| !a.is_empty())
     ));

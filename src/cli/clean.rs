@@ -154,8 +154,13 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
 fn report(a: &CleanArgs, outcome: &FileOutcome) {
     let out_name = outcome.output.as_deref().map(show).unwrap_or_default();
     if let Ok(d) = &outcome.result {
+        // The output's pseudonym, not the original name, unless --verbose.
+        let who = match &outcome.output {
+            Some(out) if !a.verbose => show(out),
+            _ => show(&outcome.input),
+        };
         for w in &d.warnings {
-            let line = format!("photodeid: {}: warning: {w}\n", show(&outcome.input));
+            let line = format!("photodeid: {who}: warning: {w}\n");
             let _ = std::io::stderr().lock().write_all(line.as_bytes());
         }
     }
@@ -179,12 +184,15 @@ fn report(a: &CleanArgs, outcome: &FileOutcome) {
                 "output": outcome.output,
                 "format": d.format,
                 "method": d.method,
-                "removed": d.removed,
+                "removed": d.removed.categories(),
                 "bytes_in": d.bytes_in,
                 "bytes_out": d.bytes_out,
             });
+            // The values removed (names, serial numbers, GPS) and the
+            // original path would link the pseudonym back to the patient.
             if a.verbose || d.status == Status::WouldClean {
                 v["input"] = json!(outcome.input);
+                v["removed_values"] = json!(d.removed);
             }
             println!("{v}");
         }

@@ -381,7 +381,7 @@ fn read_pixels(p: Probed, target: Option<(u32, u32)>, s: &Settings) -> Result<Ph
     }
     let prepared = collage::prepare_tile(&p.bytes, ext, &opts)?;
     for w in &prepared.warnings {
-        eprintln!("photodeid: {}: warning: {w}", path.display());
+        eprintln!("photodeid: {}: warning: {w}", show(path));
     }
     let file_time = std::fs::metadata(path)
         .and_then(|m| m.modified())
