@@ -12,6 +12,10 @@ const FORMAT: &str = "GIF";
 enum Kind {
     Structure,
     Comment,
+    /// Plain text extension (0x01): text drawn over the picture, or hidden.
+    PlainText,
+    /// An extension label GIF89a does not define.
+    Unknown(u8),
     /// Application extension, with its 11-byte identifier.
     Application([u8; 11]),
 }
@@ -95,11 +99,13 @@ pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Gif<'a>> {
                 let label = *b.get(pos + 1).ok_or_else(truncated)?;
                 let kind = match label {
                     0xFE => Kind::Comment,
+                    0x01 => Kind::PlainText,
+                    0xF9 => Kind::Structure, // graphic control (delay, transparency)
                     0xFF => {
                         let id = b.get(pos + 3..pos + 14).ok_or_else(truncated)?;
                         Kind::Application(id.try_into().expect("11 bytes"))
                     }
-                    _ => Kind::Structure,
+                    other => Kind::Unknown(other),
                 };
                 pos = skip_sub_blocks(b, pos + 2)?;
                 blocks.push(Block {
@@ -150,6 +156,17 @@ impl Gif<'_> {
                         format!("comment \"{}\"", short_value(&text, 60)),
                     );
                 }
+                Kind::PlainText => inv.push(
+                    Category::TextChunk,
+                    format!(
+                        "plain text extension \"{}\"",
+                        short_value(&comment_text(block.raw), 60)
+                    ),
+                ),
+                Kind::Unknown(label) => inv.push(
+                    Category::Other,
+                    format!("unknown extension 0x{label:02X}, {} bytes", block.raw.len()),
+                ),
                 Kind::Application(id) if is_looping(&id) => {}
                 Kind::Application(id) if is_icc(&id) => inv.push(
                     Category::ColourProfile,
@@ -186,7 +203,7 @@ impl Gif<'_> {
         for block in &self.blocks {
             let keep = match block.kind {
                 Kind::Structure => true,
-                Kind::Comment => false,
+                Kind::Comment | Kind::PlainText | Kind::Unknown(_) => false,
                 Kind::Application(id) => is_looping(&id) || (is_icc(&id) && policy.keep_icc),
             };
             if keep {
@@ -236,6 +253,27 @@ mod tests {
         let out = g.rewrite(&RewritePolicy::default());
         assert!(out.windows(11).any(|w| w == b"NETSCAPE2.0"));
         assert!(!out.windows(5).any(|w| w == b"MRN-1"));
+        assert!(parse(&out, &Limits::default())
+            .unwrap()
+            .inventory()
+            .is_clean());
+    }
+
+    #[test]
+    fn plain_text_and_unknown_extensions_go() {
+        let mut bytes = gif();
+        let trailer = bytes.pop().unwrap();
+        // Plain text: 12-byte grid header, then the text; then label 0x99.
+        bytes.extend_from_slice(
+            b"\x21\x01\x0C\0\0\0\0\x08\0\x08\0\x08\x08\x01\x00\x0BJane Q. Doe\x00",
+        );
+        bytes.extend_from_slice(b"\x21\x99\x06MRN-42\x00");
+        bytes.push(trailer);
+        let g = parse(&bytes, &Limits::default()).unwrap();
+        let cats = g.inventory().categories();
+        assert!(cats.contains(&Category::TextChunk) && cats.contains(&Category::Other));
+        let out = g.rewrite(&RewritePolicy::default());
+        assert!(!out.windows(4).any(|w| w == b"Jane" || w == b"MRN-"));
         assert!(parse(&out, &Limits::default())
             .unwrap()
             .inventory()

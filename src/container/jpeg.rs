@@ -22,8 +22,10 @@ pub struct Segment<'a> {
 /// What a segment is, for the policy and the audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
-    /// Needed to decode: SOI, SOF, DHT, DQT, DRI, SOS + scan, EOI, APP14 Adobe.
+    /// Needed to decode: SOI, SOF, DHT, DQT, DRI, SOS + scan, EOI.
     Structure,
+    /// APP14 Adobe (colour transform): kept as its 12 standard bytes only.
+    Adobe,
     /// APP0 JFIF: kept, but its embedded thumbnail is dropped.
     Jfif,
     Icc,
@@ -121,6 +123,13 @@ pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Jpeg<'a>> {
             }
             continue;
         }
+        if matches!(marker, 0xDE | 0xDF | 0xF7 | 0xF8) {
+            // Hierarchical (DHP, EXP) and JPEG-LS (SOF55, LSE) files: neither
+            // decodable here nor checkable segment by segment.
+            return Err(Error::Unsupported(
+                "hierarchical or JPEG-LS JPEG; export it as a baseline or progressive JPEG".into(),
+            ));
+        }
         let len = be16(b, pos).ok_or_else(|| truncated("segment length"))? as usize;
         if len < 2 {
             return Err(Error::malformed(
@@ -162,6 +171,9 @@ pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Jpeg<'a>> {
     }
 }
 
+/// "Adobe", version, flags0, flags1, transform: all a decoder reads.
+const ADOBE_LEN: usize = 12;
+
 fn is_sof(marker: u8) -> bool {
     matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC)
 }
@@ -171,8 +183,8 @@ fn role(seg: &Segment) -> Role {
     match seg.marker {
         0xD8 | 0xD9 | 0xD0..=0xD7 | 0x01 => Role::Structure,
         m if is_sof(m) => Role::Structure,
-        // DHT, DAC, DQT, DRI, SOS, DNL, DHP, EXP; JPEG-LS SOF55 and LSE.
-        0xC4 | 0xCC | 0xDB | 0xDD | 0xDA | 0xDC | 0xDE | 0xDF | 0xF7 | 0xF8 => Role::Structure,
+        // DHT, DAC, DQT, DRI, SOS, DNL.
+        0xC4 | 0xCC | 0xDB | 0xDD | 0xDA | 0xDC => Role::Structure,
         0xE0 if p.starts_with(b"JFIF\0") => Role::Jfif,
         0xE0 if p.starts_with(b"JFXX\0") => Role::Drop(Category::Thumbnail),
         0xE1 if p.starts_with(b"Exif\0") => Role::Exif,
@@ -182,7 +194,7 @@ fn role(seg: &Segment) -> Role {
         0xE2 if p.starts_with(b"FPXR\0") => Role::Drop(Category::MakerNotes),
         0xEB => Role::Drop(Category::Provenance),
         0xED => Role::Drop(Category::IptcPhotoshop),
-        0xEE if p.starts_with(b"Adobe") => Role::Structure,
+        0xEE if p.starts_with(b"Adobe") => Role::Adobe,
         0xFE => Role::Drop(Category::Comment),
         _ => Role::Drop(Category::Other),
     }
@@ -232,6 +244,14 @@ impl<'a> Jpeg<'a> {
         for seg in &self.segments {
             match role(seg) {
                 Role::Structure => {}
+                Role::Adobe if seg.payload.len() > ADOBE_LEN => inv.push(
+                    Category::Other,
+                    format!(
+                        "APP14 Adobe with {} extra bytes",
+                        seg.payload.len() - ADOBE_LEN
+                    ),
+                ),
+                Role::Adobe => {}
                 Role::Jfif => {
                     let n = jfif_thumbnail_len(seg.payload);
                     if n > 0 {
@@ -279,6 +299,11 @@ impl<'a> Jpeg<'a> {
             }
             match r {
                 Role::Structure => out.extend_from_slice(seg.raw),
+                Role::Adobe if seg.payload.len() > ADOBE_LEN => {
+                    out.extend_from_slice(&[0xFF, 0xEE, 0, ADOBE_LEN as u8 + 2]);
+                    out.extend_from_slice(&seg.payload[..ADOBE_LEN]);
+                }
+                Role::Adobe => out.extend_from_slice(seg.raw),
                 Role::Jfif => {
                     if seg.payload.len() >= 14 {
                         out.extend_from_slice(&[0xFF, 0xE0, 0, 16]);
@@ -379,6 +404,27 @@ mod tests {
         let inv = j.inventory();
         assert!(inv.categories().contains(&Category::Comment));
         assert!(inv.categories().contains(&Category::TrailingData));
+    }
+
+    #[test]
+    fn adobe_keeps_its_12_bytes_and_hierarchical_is_refused() {
+        let mut adobe = vec![0xFF, 0xEE, 0, 14 + 13];
+        adobe.extend_from_slice(b"Adobe\0\x64\0\0\0\0\x01");
+        adobe.extend_from_slice(b"MRN-00424242!");
+        let input = tiny(&adobe, &[1]);
+        let j = parse(&input, &Limits::default()).unwrap();
+        assert!(j.inventory().categories().contains(&Category::Other));
+        let out = j.rewrite(&RewritePolicy::default());
+        let mut kept = vec![0xFF, 0xEE, 0, 14];
+        kept.extend_from_slice(&adobe[4..16]);
+        assert_eq!(out, tiny(&kept, &[1]));
+        assert!(parse(&out, &Limits::default())
+            .unwrap()
+            .inventory()
+            .is_clean());
+        let dhp = [0xFF, 0xDE, 0, 6, b'J', b'a', b'n', b'e'];
+        let err = parse(&tiny(&dhp, &[1]), &Limits::default()).unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)), "{err}");
     }
 
     #[test]

@@ -83,6 +83,17 @@ pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Png<'a>> {
         return Err(Error::malformed(FORMAT, "invalid IHDR"));
     }
     check_dimensions(FORMAT, width, height, limits)?;
+    // A decoder must refuse an unknown critical chunk; copying it would let
+    // anything through under an uppercase name.
+    if let Some(c) = chunks
+        .iter()
+        .find(|c| c.kind[0].is_ascii_uppercase() && !is_critical(&c.kind))
+    {
+        return Err(Error::Unsupported(format!(
+            "unknown critical PNG chunk {:?}",
+            String::from_utf8_lossy(&c.kind)
+        )));
+    }
     if !chunks.iter().any(|c| &c.kind == b"IDAT") {
         return Err(Error::malformed(FORMAT, "no image data (IDAT)"));
     }
@@ -94,8 +105,9 @@ pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Png<'a>> {
     })
 }
 
+/// The four critical chunks of PNG 1.2 / 3.
 fn is_critical(kind: &[u8; 4]) -> bool {
-    kind[0].is_ascii_uppercase()
+    matches!(kind, b"IHDR" | b"PLTE" | b"IDAT" | b"IEND")
 }
 
 fn keep(kind: &[u8; 4], policy: &RewritePolicy) -> bool {
@@ -256,6 +268,13 @@ mod tests {
         for c in [Category::TextChunk, Category::TrailingData, Category::Other] {
             assert!(cats.contains(&c), "{c:?} in {cats:?}");
         }
+    }
+
+    #[test]
+    fn unknown_critical_chunks_are_refused() {
+        let bytes = png_with(&[(b"MRNa", b"MRN-00424242")]);
+        let err = parse(&bytes, &Limits::default()).unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)), "{err}");
     }
 
     #[test]
