@@ -164,6 +164,15 @@ pub(crate) fn check_dimensions(format: &str, w: u32, h: u32, limits: &Limits) ->
     Ok(())
 }
 
+/// A TIFF's first image must fit the limits before anything decodes it (a
+/// few hundred bytes of deflate can declare gigabytes of pixels).
+fn check_tiff_dimensions(bytes: &[u8], limits: &Limits) -> Result<()> {
+    let bad = |e: tiff::TiffError| Error::malformed("TIFF", e.to_string());
+    let mut d = tiff::decoder::Decoder::new(std::io::Cursor::new(bytes)).map_err(bad)?;
+    let (w, h) = d.dimensions().map_err(bad)?;
+    check_dimensions("TIFF", w, h, limits)
+}
+
 /// What a lossless rewrite keeps besides the picture.
 #[derive(Debug, Clone, Copy)]
 pub struct RewritePolicy {
@@ -249,7 +258,10 @@ pub fn parse<'a>(bytes: &'a [u8], format: Format, limits: &Limits) -> Result<Par
             let inv = g.inventory();
             (Container::Gif(g), None, inv)
         }
-        Format::Tiff => (Container::Tiff(bytes), Some(bytes), Inventory::default()),
+        Format::Tiff => {
+            check_tiff_dimensions(bytes, limits)?;
+            (Container::Tiff(bytes), Some(bytes), Inventory::default())
+        }
     };
     let blocks = match (&container, exif_tiff) {
         (Container::Jpeg(j), _) => j.exif_blocks(),
@@ -273,4 +285,43 @@ pub fn parse<'a>(bytes: &'a [u8], format: Format, limits: &Limits) -> Result<Par
         exif,
         inventory,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A little-endian TIFF header and one IFD declaring `w` x `h` gray pixels.
+    fn tiff_declaring(w: u32, h: u32) -> Vec<u8> {
+        let entries: [(u16, u16, u32); 9] = [
+            (256, 4, w),
+            (257, 4, h),
+            (258, 3, 8),
+            (259, 3, 1),
+            (262, 3, 1),
+            (273, 4, 8),
+            (277, 3, 1),
+            (278, 4, h),
+            (279, 4, 1),
+        ];
+        let mut v = b"II*\0".to_vec();
+        v.extend_from_slice(&8u32.to_le_bytes());
+        v.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        for (tag, kind, value) in entries {
+            v.extend_from_slice(&tag.to_le_bytes());
+            v.extend_from_slice(&kind.to_le_bytes());
+            v.extend_from_slice(&1u32.to_le_bytes());
+            v.extend_from_slice(&value.to_le_bytes());
+        }
+        v.extend_from_slice(&0u32.to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn tiff_bombs_are_refused_before_decoding() {
+        let bomb = tiff_declaring(100_000, 100_000);
+        let err = parse(&bomb, Format::Tiff, &Limits::default()).unwrap_err();
+        assert!(matches!(err, Error::TooLarge(_)), "{err}");
+        assert!(parse(&tiff_declaring(64, 64), Format::Tiff, &Limits::default()).is_ok());
+    }
 }
