@@ -179,13 +179,21 @@ fn log(a: &WatchArgs, r: &Report) {
         ReportKind::Cleaned {
             up_to_date: true, ..
         } => "already published".to_string(),
-        ReportKind::Cleaned { method, .. } => format!(
-            "cleaned ({})",
-            match method {
-                Method::Lossless => "lossless",
-                Method::Reencoded => "re-encoded",
+        ReportKind::Cleaned {
+            method, warnings, ..
+        } => {
+            let mut text = format!(
+                "cleaned ({})",
+                match method {
+                    Method::Lossless => "lossless",
+                    Method::Reencoded => "re-encoded",
+                }
+            );
+            for w in warnings {
+                text.push_str(&format!("; warning: {w}"));
             }
-        ),
+            text
+        }
         ReportKind::Failed { reason, .. } if a.keep_originals => {
             format!("failed: {reason} (copied to failed/)")
         }

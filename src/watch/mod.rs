@@ -256,6 +256,9 @@ pub enum ReportKind {
         up_to_date: bool,
         /// Where the original went (`None`: deleted or kept).
         moved_to: Option<PathBuf>,
+        /// Things to know (a region clipped at the image's edge); they never
+        /// name the original.
+        warnings: Vec<String>,
     },
     /// Could not be cleaned; moved (or copied, with `--keep-originals`) to failed/.
     Failed {
