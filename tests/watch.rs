@@ -568,3 +568,58 @@ fn done_names_never_collide_and_custom_folders_work() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("inside the inbox"), "{}", stderr(&o));
 }
+
+#[test]
+fn log_lines_and_warnings_name_pseudonyms_not_originals() {
+    let env = Env::new();
+    std::fs::write(env.inbox.join("Doe_Jane.jpg"), variant(6)).unwrap();
+    std::fs::write(
+        env.inbox.join("Roe_Richard.jpg"),
+        fixture("bad/truncated.jpg"),
+    )
+    .unwrap();
+    // A region partly outside the photo: cleaned, with a warning.
+    let o = env.once(&["--region", "0,0,99999,99999"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let log = stderr(&o);
+    let name = env.expected_name(&variant(6), "jpg");
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&name) && l.contains("warning:") && l.contains("clipped")),
+        "{log}"
+    );
+    assert_eq!(lines_with(&log, " failed: "), 1, "{log}");
+    assert!(
+        !log.contains("Doe_Jane") && !log.contains("Roe_Richard"),
+        "{log}"
+    );
+    assert!(env.done.join("Doe_Jane.jpg").exists());
+    assert!(env.failed.join("Roe_Richard.jpg").exists());
+}
+
+#[test]
+fn two_watchers_started_together_never_share_the_state() {
+    let env = Env::new();
+    let a = env.spawn(&[]);
+    let b = env.spawn(&[]);
+    let mut watchers = [Some(a), Some(b)];
+    let mut refused = Vec::new();
+    let start = Instant::now();
+    // The loser exits at once; give the winner time to have failed too, were it to.
+    while start.elapsed() < Duration::from_secs(3) {
+        for w in watchers.iter_mut() {
+            if let Some(st) = w.as_mut().and_then(|w| w.child.try_wait().unwrap()) {
+                refused.push((st, w.take().unwrap().log()));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let (st, log) = &refused[0];
+    assert_eq!(st.code(), Some(2), "{log}");
+    assert!(log.contains("another photodeid watch (pid "), "{log}");
+    let winner = watchers.into_iter().flatten().next().unwrap();
+    let (st, log) = winner.stop();
+    assert!(st.success(), "{log}");
+    assert!(!env.state.join("lock").exists());
+}

@@ -55,7 +55,7 @@ pub fn naming(
     let Some(key_path) = name_key else {
         return Ok(Naming::Random);
     };
-    refuse_inside(key_path, out_dir, "--name-key")?;
+    refuse_inside(key_path, out_dir, Keep::OutOfOutput, "--name-key")?;
     let (key, created) = pseudonym::load_or_create_key(key_path)
         .with_context(|| format!("name key {}", key_path.display()))?;
     if created && !quiet {
@@ -67,20 +67,33 @@ pub fn naming(
     Ok(Naming::Keyed(key))
 }
 
-/// The map and the key re-identify patients: they must never land in the shared output.
-pub fn refuse_inside(path: &Path, out_dir: &Path, what: &str) -> anyhow::Result<()> {
+/// A folder a private file (the map, the name key) must stay out of.
+#[derive(Debug, Clone, Copy)]
+pub enum Keep {
+    /// The shared output: the map and the key re-identify patients.
+    OutOfOutput,
+    /// The watched inbox: anything there is taken for a photo.
+    OutOfInbox,
+}
+
+/// Refuses `path` (given as option `what`) when it lies inside `dir`.
+pub fn refuse_inside(path: &Path, dir: &Path, keep: Keep, what: &str) -> anyhow::Result<()> {
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let (Ok(p), Ok(o)) = (parent.canonicalize(), out_dir.canonicalize()) else {
+    let (Ok(p), Ok(d)) = (parent.canonicalize(), dir.canonicalize()) else {
         return Ok(());
     };
-    if p.starts_with(&o) {
+    if p.starts_with(&d) {
+        let (folder, why) = match keep {
+            Keep::OutOfOutput => ("the output folder", "it links photos back to patients"),
+            Keep::OutOfInbox => ("the inbox", "it would be taken for a photo"),
+        };
         bail!(
-            "{what} {} is inside the output folder {}: it links photos back to patients, keep it elsewhere",
+            "{what} {} is inside {folder} {}: {why}; keep it elsewhere",
             path.display(),
-            out_dir.display()
+            dir.display()
         );
     }
     Ok(())
@@ -88,7 +101,7 @@ pub fn refuse_inside(path: &Path, out_dir: &Path, what: &str) -> anyhow::Result<
 
 /// Refuses an existing map unless `--overwrite`, before any work is done.
 pub fn check_map(map: &Path, out_dir: &Path, overwrite: bool) -> anyhow::Result<()> {
-    refuse_inside(map, out_dir, "--map")?;
+    refuse_inside(map, out_dir, Keep::OutOfOutput, "--map")?;
     if map.exists() && !overwrite {
         bail!(
             "map file {} exists (use --overwrite to replace it)",

@@ -2,9 +2,8 @@
 //! line per file on stderr (pseudonyms only unless `--verbose`).
 
 use super::args::WatchArgs;
-use super::common::{file_settings, naming, refuse_inside};
+use super::common::{file_settings, naming, refuse_inside, Keep};
 use super::{sanitize, show};
-use anyhow::bail;
 use anyhow::Context;
 use photodeid::commit::WriteMode;
 use photodeid::pipeline::FileSettings;
@@ -55,7 +54,7 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
     let c = &a.cleaning;
     for (what, path) in [("--name-key", &c.name_key), ("--map", &a.map)] {
         if let Some(p) = path {
-            refuse_in_inbox(p, &cfg.inbox, what)?;
+            refuse_inside(p, &cfg.inbox, Keep::OutOfInbox, what)?;
         }
     }
     let mut map = match &a.map {
@@ -138,22 +137,6 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// A file inside the inbox would be taken for a photo (and moved to failed/).
-fn refuse_in_inbox(path: &Path, inbox: &Path, what: &str) -> anyhow::Result<()> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if parent.canonicalize().is_ok_and(|p| p.starts_with(inbox)) {
-        bail!(
-            "{what} {} is inside the inbox {}: it would be taken for a photo; keep it elsewhere",
-            path.display(),
-            inbox.display()
-        );
-    }
-    Ok(())
-}
-
 /// The original -> pseudonym CSV, appended to and synced per photo (a crash
 /// can at most repeat a row).
 struct MapFile {
@@ -162,7 +145,7 @@ struct MapFile {
 
 impl MapFile {
     fn open(path: &Path, outbox: &Path) -> anyhow::Result<MapFile> {
-        refuse_inside(path, outbox, "--map")?;
+        refuse_inside(path, outbox, Keep::OutOfOutput, "--map")?;
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -196,13 +179,21 @@ fn log(a: &WatchArgs, r: &Report) {
         ReportKind::Cleaned {
             up_to_date: true, ..
         } => "already published".to_string(),
-        ReportKind::Cleaned { method, .. } => format!(
-            "cleaned ({})",
-            match method {
-                Method::Lossless => "lossless",
-                Method::Reencoded => "re-encoded",
+        ReportKind::Cleaned {
+            method, warnings, ..
+        } => {
+            let mut text = format!(
+                "cleaned ({})",
+                match method {
+                    Method::Lossless => "lossless",
+                    Method::Reencoded => "re-encoded",
+                }
+            );
+            for w in warnings {
+                text.push_str(&format!("; warning: {w}"));
             }
-        ),
+            text
+        }
         ReportKind::Failed { reason, .. } if a.keep_originals => {
             format!("failed: {reason} (copied to failed/)")
         }

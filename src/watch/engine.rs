@@ -277,8 +277,14 @@ impl Loop<'_> {
     fn handle(&mut self, msg: Msg, sink: &mut dyn FnMut(&Report)) {
         match msg {
             Msg::Fs(Ok(event)) => self.event(event),
-            Msg::Fs(Err(e)) => {
-                sink(&notice(&format!("watch error ({e}): rescanning the inbox")));
+            Msg::Fs(Err(mut e)) => {
+                // notify names the paths in its message: those go only to
+                // the report's input (shown with --verbose), not the text.
+                let paths = std::mem::take(&mut e.paths);
+                sink(&Report {
+                    input: paths.into_iter().next().unwrap_or_default(),
+                    ..notice(&format!("watch error ({e}): rescanning the inbox"))
+                });
                 let inbox = self.cfg.inbox.clone();
                 self.scan(&inbox, Instant::now());
             }

@@ -99,9 +99,10 @@ pub enum StartError {
     WatchLimit { inbox: PathBuf, detail: String },
     #[error("cannot watch {}: {detail}; try --poll", inbox.display())]
     Watch { inbox: PathBuf, detail: String },
-    #[error("another photodeid watch (pid {pid}) uses the state folder {}: stop it first, \
-             or give this one its own --state", state.display())]
-    Locked { pid: u32, state: PathBuf },
+    #[error("another photodeid watch{} uses the state folder {}: stop it first, \
+             or give this one its own --state",
+             .pid.map(|p| format!(" (pid {p})")).unwrap_or_default(), state.display())]
+    Locked { pid: Option<u32>, state: PathBuf },
     #[error("{context} {}: {source}", path.display())]
     Io {
         context: &'static str,
@@ -172,10 +173,7 @@ pub fn prepare(cfg: &WatchConfig) -> Result<Prepared, StartError> {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&c.state, std::fs::Permissions::from_mode(0o700));
     }
-    let lock = Lock::acquire(&c.state).map_err(|pid| StartError::Locked {
-        pid,
-        state: c.state.clone(),
-    })?;
+    let lock = Lock::acquire(&c.state)?;
     let stale_temps_removed = dirs.iter().map(|d| state::remove_stale_temps(d)).sum();
     Ok(Prepared {
         config: c,
@@ -258,6 +256,9 @@ pub enum ReportKind {
         up_to_date: bool,
         /// Where the original went (`None`: deleted or kept).
         moved_to: Option<PathBuf>,
+        /// Things to know (a region clipped at the image's edge); they never
+        /// name the original.
+        warnings: Vec<String>,
     },
     /// Could not be cleaned; moved (or copied, with `--keep-originals`) to failed/.
     Failed {

@@ -3,9 +3,11 @@
 //! (a move undone by a power cut is harmless, see [`move_exact`]), and
 //! working across file systems.
 
-use crate::commit::{self, WriteMode};
+use crate::commit;
 use crate::error::{Error, Result};
 use std::ffi::OsString;
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The first of `dest`, `stem-1.ext`, `stem-2.ext`... that does not exist.
@@ -70,17 +72,33 @@ pub fn copy_unique(src: &Path, dest: &Path) -> Result<PathBuf> {
     Ok(target)
 }
 
-/// Copy through a synced temporary file, then a no-clobber rename.
+/// Copy through a synced temporary file in `dest`'s folder, then a
+/// no-clobber rename. Streamed, so an original of any size (a 20 GB video
+/// dropped into the inbox by mistake) never has to fit in memory. The
+/// temporary file is removed on any error; the source is never touched.
 fn copy_durable(src: &Path, dest: &Path) -> Result<()> {
-    let bytes = std::fs::read(src).map_err(|e| Error::io("read original", e))?;
-    commit::write_atomic(
-        dest,
-        &bytes,
-        WriteMode {
-            overwrite: false,
-            sync: true,
-        },
-    )
+    let dir = parent_of(dest);
+    let mut input = File::open(src).map_err(|e| Error::io("read original", e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".photodeid-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create temporary copy", e))?;
+    std::io::copy(&mut input, tmp.as_file_mut())
+        .and_then(|_| tmp.as_file_mut().flush())
+        .map_err(|e| Error::io("copy original", e))?;
+    // A move keeps the file's permissions (a private original stays private).
+    if let Ok(meta) = input.metadata() {
+        let _ = tmp.as_file().set_permissions(meta.permissions());
+    }
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("sync copy", e))?;
+    // An error, not `OutputExists`: its message would name the original.
+    tmp.persist_noclobber(dest)
+        .map_err(|e| Error::io("place original", e.error))?;
+    commit::sync_dir(dir);
+    Ok(())
 }
 
 /// Deletes an original for good (`--delete-originals`; a deletion undone
@@ -112,5 +130,56 @@ mod tests {
         let c = copy_unique(&src, &sub.join("a.jpg")).unwrap();
         assert_eq!(c, sub.join("a-3.jpg"));
         assert!(src.exists());
+    }
+
+    #[test]
+    fn a_copy_is_streamed_exact_and_never_clobbers() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("big.bin");
+        let bytes: Vec<u8> = (0..(5u32 << 20)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&src, &bytes).unwrap();
+        let dest = d.path().join("failed/big.bin");
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        copy_durable(&src, &dest).unwrap();
+        assert!(std::fs::read(&dest).unwrap() == bytes);
+        assert!(src.exists());
+        // Taken in the meantime: an error, the other file untouched, no temporary left.
+        std::fs::write(&dest, b"other").unwrap();
+        let e = copy_durable(&src, &dest).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e}");
+        assert!(!e.to_string().contains("big.bin"), "{e}");
+        assert_eq!(std::fs::read(&dest).unwrap(), b"other");
+        assert_eq!(
+            std::fs::read_dir(dest.parent().unwrap()).unwrap().count(),
+            1
+        );
+        assert!(src.exists());
+    }
+
+    /// The EXDEV path for real where /dev/shm is another file system.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_move_across_file_systems_copies_then_removes() {
+        use std::os::unix::fs::MetadataExt;
+        let here = tempfile::tempdir().unwrap();
+        let Ok(there) = tempfile::tempdir_in("/dev/shm") else {
+            return;
+        };
+        let dev = |p: &Path| std::fs::metadata(p).unwrap().dev();
+        if dev(here.path()) == dev(there.path()) {
+            return;
+        }
+        let src = here.path().join("a.jpg");
+        std::fs::write(&src, b"photo").unwrap();
+        let moved = move_unique(&src, &there.path().join("done/a.jpg")).unwrap();
+        assert_eq!(moved, there.path().join("done/a.jpg"));
+        assert_eq!(std::fs::read(&moved).unwrap(), b"photo");
+        assert!(!src.exists());
+        assert_eq!(
+            std::fs::read_dir(there.path().join("done"))
+                .unwrap()
+                .count(),
+            1
+        );
     }
 }

@@ -6,13 +6,15 @@
 //! `<blake3 of the inbox-relative path>\t<size>\t<mtime in ns>\t<ok|failed>`.
 //! An original that changes (size or time) counts as a new photo.
 
+use super::StartError;
 use crate::error::{Error, Result};
 use crate::pseudonym::hex;
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, ErrorKind, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Name of the journal file inside the state folder.
 pub const JOURNAL: &str = "seen.tsv";
@@ -108,25 +110,80 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
 /// A lock left by a dead process (SIGKILL) is taken over.
 pub struct Lock(PathBuf);
 
+/// Lock files this process holds: a lock naming our own pid is ours only if
+/// listed here; otherwise it is a dead watcher's whose pid we inherited (pid 1
+/// in a restarted container). Also serializes acquisitions within a process.
+static HELD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
 impl Lock {
-    pub fn acquire(state: &Path) -> std::result::Result<Lock, u32> {
+    /// Takes the lock in `state`, or says which live watcher holds it.
+    ///
+    /// The file is created with `create_new`, so of two watchers starting
+    /// together exactly one gets it. A lock whose owner is dead is removed and
+    /// the creation tried once more; a watcher that loses that second race
+    /// sees the winner's lock and refuses to start.
+    pub fn acquire(state: &Path) -> std::result::Result<Lock, StartError> {
         let path = state.join("lock");
-        if let Some(pid) = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-        {
-            if pid != std::process::id() && process_alive(pid) {
-                return Err(pid);
+        let me = std::process::id();
+        let locked = |pid| StartError::Locked {
+            pid,
+            state: state.to_path_buf(),
+        };
+        let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.contains(&path) {
+            return Err(locked(Some(me)));
+        }
+        for attempt in 0..2 {
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    // Best effort: holding the lock is the file's existence.
+                    let _ = f
+                        .write_all(format!("{me}\n").as_bytes())
+                        .and_then(|_| f.sync_all());
+                    held.push(path.clone());
+                    return Ok(Lock(path));
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    let owner = lock_owner(&path);
+                    let alive = owner.is_some_and(|pid| pid != me && process_alive(pid));
+                    if alive || attempt == 1 {
+                        return Err(locked(owner));
+                    }
+                    // A dead owner's lock (or one with no pid at all).
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(source) => {
+                    return Err(StartError::Io {
+                        context: "cannot create the lock file",
+                        path,
+                        source,
+                    })
+                }
             }
         }
-        let _ = std::fs::write(&path, format!("{}\n", std::process::id()));
-        Ok(Lock(path))
+        unreachable!("the second attempt returns")
     }
+}
+
+/// The pid in a lock file. A watcher that has just created its lock may not
+/// have written its pid yet: an empty file is given a moment before it counts
+/// as abandoned (`None`).
+fn lock_owner(path: &Path) -> Option<u32> {
+    for _ in 0..20 {
+        match std::fs::read_to_string(path) {
+            Ok(s) if s.ends_with('\n') => return s.trim().parse().ok(),
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
+        let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
         let _ = std::fs::remove_file(&self.0);
+        held.retain(|p| p != &self.0);
     }
 }
 
@@ -163,7 +220,6 @@ pub fn utc_timestamp(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn timestamps() {
@@ -207,6 +263,55 @@ mod tests {
         assert_eq!(mine.trim(), std::process::id().to_string());
         drop(lock);
         assert!(!d.path().join("lock").exists());
+    }
+
+    #[test]
+    fn a_held_lock_is_never_taken_twice() {
+        let d = tempfile::tempdir().unwrap();
+        let first = Lock::acquire(d.path()).unwrap();
+        let second = Lock::acquire(d.path());
+        assert!(
+            matches!(second, Err(StartError::Locked { pid: Some(p), .. }) if p == std::process::id())
+        );
+        drop(first);
+        assert!(!d.path().join("lock").exists());
+        Lock::acquire(d.path()).unwrap();
+    }
+
+    #[test]
+    fn of_concurrent_acquisitions_exactly_one_wins() {
+        let d = tempfile::tempdir().unwrap();
+        let n = 8;
+        let barrier = std::sync::Barrier::new(n);
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..n)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        Lock::acquire(d.path())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    }
+
+    #[test]
+    fn an_abandoned_lock_is_taken_over() {
+        // Our own pid, but not held by us (a dead watcher whose pid we inherited);
+        // an empty file (killed between creating and writing it); garbage.
+        for stale in [
+            format!("{}\n", std::process::id()),
+            String::new(),
+            "x\n".into(),
+        ] {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::write(d.path().join("lock"), &stale).unwrap();
+            let _lock = Lock::acquire(d.path()).unwrap();
+            let mine = std::fs::read_to_string(d.path().join("lock")).unwrap();
+            assert_eq!(mine, format!("{}\n", std::process::id()));
+        }
     }
 
     #[test]

@@ -134,6 +134,7 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
                         method: done.method,
                         up_to_date,
                         moved_to,
+                        warnings: done.warnings,
                     },
                 ),
                 Err(e) => {
