@@ -898,4 +898,23 @@ mod tests {
             }
         }
     }
+
+    /// Regions on the right and bottom edges of a photo whose size is not a
+    /// multiple of the MCU: partial MCUs, edge padding, chroma context.
+    #[test]
+    fn edge_regions_in_partial_mcus() {
+        let src = photo(333, 250);
+        for bytes in [jpeg_420(&src, 90), jpeg_444(&src, 90)] {
+            for effect in [Effect::Fill, Effect::Pixelate, Effect::Blur] {
+                for spec in ["300,200,33,50", "ellipse:250,0,83,250", "0,241,333,9"] {
+                    let out = run(&bytes, spec, effect).expect("supported").bytes;
+                    let got = decode(&out);
+                    assert_eq!(got.dimensions(), (333, 250));
+                    let expected = pixel_path(&bytes, spec, effect);
+                    let p = psnr(&got, &expected);
+                    assert!(p > 34.0, "{effect:?} {spec}: PSNR {p:.1} dB");
+                }
+            }
+        }
+    }
 }
