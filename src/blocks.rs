@@ -27,7 +27,7 @@ use crate::container::Limits;
 use crate::error::Result;
 use crate::redact::{self, Buf, Redaction};
 use crate::region::{Rect, Resolved};
-use image::{DynamicImage, ImageBuffer, Luma, Pixel, Rgb, Rgba};
+use image::{DynamicImage, ImageBuffer, Luma, Rgb, Rgba};
 use libjpeg_turbo_rs as lt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -162,18 +162,7 @@ fn edit(
     let y1 = y1.div_ceil(mh).saturating_mul(mh).min(h);
     let (cw, ch) = (x1 - x0, y1 - y0);
 
-    let mut d = lt::Decoder::new(bytes).ok()?;
-    d.set_output_format(if gray {
-        lt::PixelFormat::Grayscale
-    } else {
-        lt::PixelFormat::Rgb
-    });
-    d.set_stop_on_warning(true);
-    d.set_crop_region(x0 as usize, y0 as usize, cw as usize, ch as usize);
-    let img = d.decode_image().ok()?;
-    if (img.width, img.height) != (cw as usize, ch as usize) || !img.warnings.is_empty() {
-        return None;
-    }
+    let data = decode_crop(&coeffs, (h0, v0), gray, (w, h), (x0, y0, x1, y1))?;
     let moved: Vec<Resolved> = resolved
         .iter()
         .map(|r| Resolved {
@@ -191,73 +180,56 @@ fn edit(
         resolved.iter().any(|r| overlaps(&m, &r.rect))
     };
     let mcus = (x0 / mw..x1.div_ceil(mw), y0 / mh..y1.div_ceil(mh));
+    let mut data = data;
     if gray {
-        let mut buf: Buf<Luma<u8>> = ImageBuffer::from_raw(cw, ch, img.data)?;
+        let mut buf: Buf<Luma<u8>> = ImageBuffer::from_raw(cw, ch, data)?;
         let colour = *one.to_luma8().get_pixel(0, 0);
         for r in &moved {
             redact::apply_one(&mut buf, r, colour);
         }
-        let q = coeffs
-            .quant_tables
-            .get(coeffs.components[0].quant_table_index as usize)?;
-        let q = *q;
-        let comp = &mut coeffs.components[0];
-        for my in mcus.1.clone() {
-            for mx in mcus.0.clone() {
-                if !touched(mx, my) {
-                    continue;
-                }
-                let block = sample_block(&buf, (mx * 8 - x0, my * 8 - y0), 1, 1, |p| p[0] as f32);
-                store(comp, mx as usize, my as usize, &block, &q)?;
-            }
-        }
+        data = buf.into_raw();
     } else {
-        let mut buf: Buf<Rgb<u8>> = ImageBuffer::from_raw(cw, ch, img.data)?;
+        let mut buf: Buf<Rgb<u8>> = ImageBuffer::from_raw(cw, ch, data)?;
         let colour = *one.to_rgb8().get_pixel(0, 0);
         for r in &moved {
             redact::apply_one(&mut buf, r, colour);
         }
-        let tables: Vec<[u16; 64]> = coeffs
-            .components
-            .iter()
-            .map(|c| {
-                coeffs
-                    .quant_tables
-                    .get(c.quant_table_index as usize)
-                    .copied()
-            })
-            .collect::<Option<_>>()?;
-        for my in mcus.1.clone() {
-            for mx in mcus.0.clone() {
-                if !touched(mx, my) {
-                    continue;
+        data = buf.into_raw();
+    }
+    let tables: Vec<[u16; 64]> = coeffs
+        .components
+        .iter()
+        .map(|c| {
+            coeffs
+                .quant_tables
+                .get(c.quant_table_index as usize)
+                .copied()
+        })
+        .collect::<Option<_>>()?;
+    // Whole MCUs, the image's right and bottom edges repeated as libjpeg pads.
+    let (pw, ph) = (
+        cw.div_ceil(mw) as usize * mw as usize,
+        ch.div_ceil(mh) as usize * mh as usize,
+    );
+    let planes = ycc_planes(&data, (cw as usize, ch as usize), gray, (pw, ph));
+    for my in mcus.1.clone() {
+        for mx in mcus.0.clone() {
+            if !touched(mx, my) {
+                continue;
+            }
+            let origin = ((mx * mw - x0) as usize, (my * mh - y0) as usize);
+            for j in 0..v0 {
+                for i in 0..h0 {
+                    let o = (origin.0 + 8 * i, origin.1 + 8 * j);
+                    let block = plane_block(&planes[0], pw, o, (1, 1));
+                    let (bx, by) = (mx as usize * h0 + i, my as usize * v0 + j);
+                    store(&mut coeffs.components[0], bx, by, &block, &tables[0])?;
                 }
-                let origin = (mx * mw - x0, my * mh - y0);
-                for j in 0..v0 as u32 {
-                    for i in 0..h0 as u32 {
-                        let o = (origin.0 + 8 * i, origin.1 + 8 * j);
-                        let block = sample_block(&buf, o, 1, 1, luma);
-                        let (bx, by) =
-                            (mx as usize * h0 + i as usize, my as usize * v0 + j as usize);
-                        store(&mut coeffs.components[0], bx, by, &block, &tables[0])?;
-                    }
-                }
-                let cb = sample_block(&buf, origin, h0 as u32, v0 as u32, blue);
-                store(
-                    &mut coeffs.components[1],
-                    mx as usize,
-                    my as usize,
-                    &cb,
-                    &tables[1],
-                )?;
-                let cr = sample_block(&buf, origin, h0 as u32, v0 as u32, red);
-                store(
-                    &mut coeffs.components[2],
-                    mx as usize,
-                    my as usize,
-                    &cr,
-                    &tables[2],
-                )?;
+            }
+            for c in 1..planes.len() {
+                let block = plane_block(&planes[c], pw, origin, (h0, v0));
+                let (bx, by) = (mx as usize, my as usize);
+                store(&mut coeffs.components[c], bx, by, &block, &tables[c])?;
             }
         }
     }
@@ -291,43 +263,61 @@ fn overlaps(a: &Rect, b: &Rect) -> bool {
     a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h
 }
 
-fn luma(p: &Rgb<u8>) -> f32 {
-    0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32
+/// The Y, Cb, Cr planes (or the one gray plane) of `cw` x `ch` pixels,
+/// rounded to 8 bits as libjpeg converts, padded to `pw` x `ph` by
+/// repeating the last column and row.
+fn ycc_planes(
+    data: &[u8],
+    (cw, ch): (usize, usize),
+    gray: bool,
+    (pw, ph): (usize, usize),
+) -> Vec<Vec<u8>> {
+    let n = if gray { 1 } else { 3 };
+    let mut planes = vec![vec![0u8; pw * ph]; n];
+    for y in 0..ph {
+        let sy = y.min(ch - 1);
+        for x in 0..pw {
+            let sx = x.min(cw - 1);
+            let i = y * pw + x;
+            if gray {
+                planes[0][i] = data[sy * cw + sx];
+                continue;
+            }
+            let p = &data[(sy * cw + sx) * 3..][..3];
+            let (r, g, b) = (p[0] as f32, p[1] as f32, p[2] as f32);
+            let px = [
+                0.299 * r + 0.587 * g + 0.114 * b,
+                -0.168_736 * r - 0.331_264 * g + 0.5 * b + 128.0,
+                0.5 * r - 0.418_688 * g - 0.081_312 * b + 128.0,
+            ];
+            for (plane, v) in planes.iter_mut().zip(px) {
+                plane[i] = (v + 0.5).clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    planes
 }
 
-fn blue(p: &Rgb<u8>) -> f32 {
-    -0.168_736 * p[0] as f32 - 0.331_264 * p[1] as f32 + 0.5 * p[2] as f32 + 128.0
-}
-
-fn red(p: &Rgb<u8>) -> f32 {
-    0.5 * p[0] as f32 - 0.418_688 * p[1] as f32 - 0.081_312 * p[2] as f32 + 128.0
-}
-
-/// One 8x8 block of samples, each the mean of an `sx` x `sy` cell of
-/// pixels from `origin` on (chroma subsampling), edges replicated past the
-/// crop as libjpeg pads the image; level-shifted by -128.
-fn sample_block<P: Pixel<Subpixel = u8>>(
-    buf: &Buf<P>,
-    origin: (u32, u32),
-    sx: u32,
-    sy: u32,
-    f: impl Fn(&P) -> f32,
+/// One 8x8 block of level-shifted samples from a `pw`-wide plane, from
+/// `origin` on, each the mean of an `sx` x `sy` cell (chroma subsampling).
+fn plane_block(
+    plane: &[u8],
+    pw: usize,
+    origin: (usize, usize),
+    (sx, sy): (usize, usize),
 ) -> [f32; 64] {
-    let (w, h) = buf.dimensions();
     let mut out = [0f32; 64];
     let n = (sx * sy) as f32;
     for y in 0..8 {
         for x in 0..8 {
-            let mut sum = 0.0;
+            let mut sum = 0u32;
             for dy in 0..sy {
+                let row = (origin.1 + y * sy + dy) * pw + origin.0 + x * sx;
                 for dx in 0..sx {
-                    let px = (origin.0 + x * sx + dx).min(w - 1);
-                    let py = (origin.1 + y * sy + dy).min(h - 1);
-                    // libjpeg rounds converted samples to 8 bits (all >= 0).
-                    sum += (f(buf.get_pixel(px, py)) + 0.5).clamp(0.0, 255.0) as u8 as f32;
+                    sum += plane[row + dx] as u32;
                 }
             }
-            out[(y * 8 + x) as usize] = sum / n - 128.0;
+            out[y * 8 + x] = sum as f32 / n - 128.0;
         }
     }
     out
@@ -366,9 +356,10 @@ fn store(
 
 /// F(v, u) = 1/4 C(u) C(v) sum f(y, x) cos((2x+1)u pi/16) cos((2y+1)v pi/16),
 /// row-major (v the row).
-fn fdct(f: &[f32; 64]) -> [f32; 64] {
+/// `COS[u][x]` = C(u)/2 cos((2x+1)u pi/16), C(0) = 1/sqrt(2), C(u) = 1.
+fn cos_table() -> &'static [[f32; 8]; 8] {
     static COS: std::sync::OnceLock<[[f32; 8]; 8]> = std::sync::OnceLock::new();
-    let c = COS.get_or_init(|| {
+    COS.get_or_init(|| {
         let mut c = [[0f32; 8]; 8];
         for (u, row) in c.iter_mut().enumerate() {
             let cu = if u == 0 {
@@ -382,21 +373,235 @@ fn fdct(f: &[f32; 64]) -> [f32; 64] {
             }
         }
         c
-    });
+    })
+}
+
+/// F(v, u) = 1/4 C(u) C(v) sum f(y, x) cos((2x+1)u pi/16) cos((2y+1)v pi/16),
+/// row-major (v the row).
+fn fdct(f: &[f32; 64]) -> [f32; 64] {
+    let c = cos_table();
     // Rows, then columns.
     let mut tmp = [0f32; 64];
     for y in 0..8 {
         for u in 0..8 {
-            tmp[y * 8 + u] = (0..8).map(|x| c[u][x] * f[y * 8 + x]).sum();
+            let mut acc = 0.0;
+            for x in 0..8 {
+                acc += c[u][x] * f[y * 8 + x];
+            }
+            tmp[y * 8 + u] = acc;
         }
     }
     let mut out = [0f32; 64];
     for v in 0..8 {
         for u in 0..8 {
-            out[v * 8 + u] = (0..8).map(|y| c[v][y] * tmp[y * 8 + u]).sum();
+            let mut acc = 0.0;
+            for y in 0..8 {
+                acc += c[v][y] * tmp[y * 8 + u];
+            }
+            out[v * 8 + u] = acc;
         }
     }
     out
+}
+
+/// The inverse of [`fdct`] on a dequantized block (row-major), plus the
+/// level shift, rounded to 8-bit samples.
+fn idct(f: &[f32; 64]) -> [u8; 64] {
+    let c = cos_table();
+    let mut tmp = [0f32; 64];
+    for v in 0..8 {
+        for x in 0..8 {
+            let mut acc = 0.0;
+            for u in 0..8 {
+                acc += c[u][x] * f[v * 8 + u];
+            }
+            tmp[v * 8 + x] = acc;
+        }
+    }
+    let mut out = [0u8; 64];
+    for y in 0..8 {
+        for x in 0..8 {
+            let mut acc = 128.5;
+            for v in 0..8 {
+                acc += c[v][y] * tmp[v * 8 + x];
+            }
+            out[y * 8 + x] = acc.clamp(0.0, 255.0) as u8;
+        }
+    }
+    out
+}
+
+/// One component's samples over a rectangle of its plane, decoded from the
+/// coefficients; reads past the component's real size repeat its edge, as
+/// libjpeg's upsampler sees it.
+struct Plane {
+    x: usize,
+    y: usize,
+    w: usize,
+    h: usize,
+    /// The component's real size in samples.
+    full: (usize, usize),
+    data: Vec<u8>,
+}
+
+impl Plane {
+    fn decode(
+        comp: &lt::ComponentCoefficients,
+        q: &[u16; 64],
+        full: (usize, usize),
+        (x0, y0, x1, y1): (usize, usize, usize, usize),
+    ) -> Option<Plane> {
+        let (x0, y0) = (x0.min(full.0 - 1), y0.min(full.1 - 1));
+        let (x1, y1) = (x1.min(full.0), y1.min(full.1));
+        let (bx0, by0) = (x0 / 8, y0 / 8);
+        let (bx1, by1) = (x1.div_ceil(8), y1.div_ceil(8));
+        let (w, h) = ((bx1 - bx0) * 8, (by1 - by0) * 8);
+        let mut data = vec![0u8; w * h];
+        let mut deq = [0f32; 64];
+        for by in by0..by1 {
+            for bx in bx0..bx1 {
+                let block = comp.blocks.get(by * comp.blocks_x + bx)?;
+                for (k, &n) in NATURAL.iter().enumerate() {
+                    deq[n] = block[k] as f32 * q[n] as f32;
+                }
+                let px = idct(&deq);
+                let (ox, oy) = ((bx - bx0) * 8, (by - by0) * 8);
+                for r in 0..8 {
+                    let row = (oy + r) * w + ox;
+                    data[row..row + 8].copy_from_slice(&px[r * 8..r * 8 + 8]);
+                }
+            }
+        }
+        Some(Plane {
+            x: bx0 * 8,
+            y: by0 * 8,
+            w,
+            h,
+            full,
+            data,
+        })
+    }
+
+    /// The samples of `x0..x0 + w`, `y0..y0 + h` (plane coordinates, which
+    /// may reach past the plane: edges repeat), row-major.
+    fn window(&self, x0: isize, y0: isize, w: usize, h: usize) -> Vec<i32> {
+        let clamp_x = |x: isize| {
+            let x = x.clamp(0, self.full.0 as isize - 1) as usize;
+            x.clamp(self.x, self.x + self.w - 1) - self.x
+        };
+        let cols: Vec<usize> = (0..w).map(|i| clamp_x(x0 + i as isize)).collect();
+        let mut out = Vec::with_capacity(w * h);
+        for j in 0..h {
+            let y = (y0 + j as isize).clamp(0, self.full.1 as isize - 1) as usize;
+            let row = &self.data[(y.clamp(self.y, self.y + self.h - 1) - self.y) * self.w..];
+            out.extend(cols.iter().map(|&c| row[c] as i32));
+        }
+        out
+    }
+}
+
+/// libjpeg's YCbCr to RGB tables (jdcolor.c): red from Cr, blue from Cb,
+/// and green's two terms in 16-bit fixed point.
+struct ColourTables {
+    cr_r: [i32; 256],
+    cb_b: [i32; 256],
+    cr_g: [i32; 256],
+    cb_g: [i32; 256],
+}
+
+impl ColourTables {
+    fn new() -> Self {
+        const ONE: f64 = 65536.0;
+        let fix = |v: f64| (v * ONE + 0.5) as i32;
+        let mut t = ColourTables {
+            cr_r: [0; 256],
+            cb_b: [0; 256],
+            cr_g: [0; 256],
+            cb_g: [0; 256],
+        };
+        for i in 0..256 {
+            let x = i as i32 - 128;
+            t.cr_r[i] = (fix(1.402) * x + (1 << 15)) >> 16;
+            t.cb_b[i] = (fix(1.772) * x + (1 << 15)) >> 16;
+            t.cr_g[i] = -fix(0.714_14) * x;
+            t.cb_g[i] = -fix(0.344_14) * x + (1 << 15);
+        }
+        t
+    }
+}
+
+/// The pixels (RGB, or gray) of the MCU-aligned crop `x0..x1`, `y0..y1` of
+/// a `w` x `h` image, decoded from its coefficients as libjpeg would, with
+/// its "fancy" (triangle) chroma upsampling and colour tables (within a
+/// level or two: a float rather than integer inverse DCT).
+fn decode_crop(
+    c: &lt::JpegCoefficients,
+    (h0, v0): (usize, usize),
+    gray: bool,
+    (w, h): (u32, u32),
+    (x0, y0, x1, y1): (u32, u32, u32, u32),
+) -> Option<Vec<u8>> {
+    let (w, h) = (w as usize, h as usize);
+    let (x0, y0, x1, y1) = (x0 as usize, y0 as usize, x1 as usize, y1 as usize);
+    let (cw, ch) = (x1 - x0, y1 - y0);
+    let table = |i: usize| {
+        c.quant_tables
+            .get(c.components[i].quant_table_index as usize)
+    };
+    let luma = Plane::decode(&c.components[0], table(0)?, (w, h), (x0, y0, x1, y1))?;
+    let luma = luma.window(x0 as isize, y0 as isize, cw, ch);
+    if gray {
+        return Some(luma.into_iter().map(|v| v as u8).collect());
+    }
+    // Chroma, with one sample of context around for the upsampler.
+    let full = (w.div_ceil(h0), h.div_ceil(v0));
+    let (cx0, cy0) = (x0 / h0, y0 / v0);
+    let (ww, wh) = (x1.div_ceil(h0) - cx0 + 2, y1.div_ceil(v0) - cy0 + 2);
+    let area = (
+        cx0.saturating_sub(1),
+        cy0.saturating_sub(1),
+        cx0 + ww,
+        cy0 + wh,
+    );
+    let window = |i: usize| -> Option<Vec<i32>> {
+        let plane = Plane::decode(&c.components[i], table(i)?, full, area)?;
+        Some(plane.window(cx0 as isize - 1, cy0 as isize - 1, ww, wh))
+    };
+    let (cb, cr) = (window(1)?, window(2)?);
+    let t = ColourTables::new();
+    // Chroma at full resolution for pixel (x, y), from a window whose
+    // sample (1, 1) is chroma sample (cx0, cy0).
+    let upsample = |win: &[i32], x: usize, y: usize| -> i32 {
+        let (i, j) = (x / h0 - cx0 + 1, y / v0 - cy0 + 1);
+        let at = |i: usize, j: usize| win[j * ww + i];
+        let (ni, nj) = (
+            if x & 1 == 0 { i - 1 } else { i + 1 },
+            if y & 1 == 0 { j - 1 } else { j + 1 },
+        );
+        match (h0, v0) {
+            (2, 2) => {
+                let col = |i| 3 * at(i, j) + at(i, nj);
+                let bias = if x & 1 == 0 { 8 } else { 7 };
+                (3 * col(i) + col(ni) + bias) >> 4
+            }
+            (2, 1) => (3 * at(i, j) + at(ni, j) + if x & 1 == 0 { 1 } else { 2 }) >> 2,
+            (1, 2) => (3 * at(i, j) + at(i, nj) + if y & 1 == 0 { 1 } else { 2 }) >> 2,
+            _ => at(i, j),
+        }
+    };
+    let mut out = Vec::with_capacity(cw * ch * 3);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let l = luma[(y - y0) * cw + (x - x0)];
+            let b = upsample(&cb, x, y).clamp(0, 255) as usize;
+            let r = upsample(&cr, x, y).clamp(0, 255) as usize;
+            let g = l + ((t.cb_g[b] + t.cr_g[r]) >> 16);
+            for v in [l + t.cr_r[r], g, l + t.cb_b[b]] {
+                out.push(v.clamp(0, 255) as u8);
+            }
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -636,14 +841,15 @@ mod tests {
         let bytes = jpeg_444(&photo(64, 64), 95);
         let coeffs = lt::read_coefficients(&bytes).unwrap();
         let img = decode(&bytes);
+        let planes = ycc_planes(img.as_raw(), (64, 64), false, (64, 64));
         let q = coeffs.quant_tables[coeffs.components[0].quant_table_index as usize];
         let mut comp = coeffs.components[0].clone();
         let (mut same, mut total) = (0, 0);
         for by in 0..8 {
             for bx in 0..8 {
-                let block = sample_block(&img, (bx * 8, by * 8), 1, 1, luma);
-                store(&mut comp, bx as usize, by as usize, &block, &q).unwrap();
-                let i = by as usize * comp.blocks_x + bx as usize;
+                let block = plane_block(&planes[0], 64, (bx * 8, by * 8), (1, 1));
+                store(&mut comp, bx, by, &block, &q).unwrap();
+                let i = by * comp.blocks_x + bx;
                 for (a, b) in comp.blocks[i].iter().zip(&coeffs.components[0].blocks[i]) {
                     assert!((a - b).abs() <= 2, "block {bx},{by}: {a} vs {b}");
                     same += (a == b) as u32;
@@ -652,5 +858,67 @@ mod tests {
             }
         }
         assert!(same * 100 > total * 95, "{same}/{total} identical");
+    }
+
+    #[test]
+    fn own_crop_decode_matches_libjpeg() {
+        let img = photo(333, 250);
+        for sub in [
+            lt::Subsampling::S420,
+            lt::Subsampling::S422,
+            lt::Subsampling::S440,
+            lt::Subsampling::S444,
+        ] {
+            let bytes = lt::Encoder::new(img.as_raw(), 333, 250, lt::PixelFormat::Rgb)
+                .quality(90)
+                .subsampling(sub)
+                .encode()
+                .unwrap();
+            let d = lt::Decoder::new(&bytes).unwrap();
+            let (h0, v0, gray) = supported(&d).unwrap_or_else(|| panic!("{sub:?}"));
+            let coeffs = lt::read_coefficients(&bytes).unwrap();
+            let full = decode(&bytes);
+            let (mw, mh) = (8 * h0 as u32, 8 * v0 as u32);
+            for (x0, y0, x1, y1) in [(0, 0, 333, 250), (2, 3, 9, 7), (5, 4, 21, 16)] {
+                let (x0, y0) = (x0 * mw, y0 * mh);
+                let (x1, y1) = ((x1 * mw).min(333), (y1 * mh).min(250));
+                let data =
+                    decode_crop(&coeffs, (h0, v0), gray, (333, 250), (x0, y0, x1, y1)).unwrap();
+                let crop = RgbImage::from_raw(x1 - x0, y1 - y0, data).unwrap();
+                let (mut worst, mut sum) = (0u8, 0u64);
+                for (x, y, p) in crop.enumerate_pixels() {
+                    let q = full.get_pixel(x0 + x, y0 + y);
+                    for c in 0..3 {
+                        let d = p[c].abs_diff(q[c]);
+                        worst = worst.max(d);
+                        sum += d as u64;
+                    }
+                }
+                let mean = sum as f64 / (crop.as_raw().len() as f64);
+                assert!(
+                    worst <= 3 && mean < 0.1,
+                    "{sub:?} {x0},{y0}: worst {worst}, mean {mean:.3}"
+                );
+            }
+        }
+    }
+
+    /// Regions on the right and bottom edges of a photo whose size is not a
+    /// multiple of the MCU: partial MCUs, edge padding, chroma context.
+    #[test]
+    fn edge_regions_in_partial_mcus() {
+        let src = photo(333, 250);
+        for bytes in [jpeg_420(&src, 90), jpeg_444(&src, 90)] {
+            for effect in [Effect::Fill, Effect::Pixelate, Effect::Blur] {
+                for spec in ["300,200,33,50", "ellipse:250,0,83,250", "0,241,333,9"] {
+                    let out = run(&bytes, spec, effect).expect("supported").bytes;
+                    let got = decode(&out);
+                    assert_eq!(got.dimensions(), (333, 250));
+                    let expected = pixel_path(&bytes, spec, effect);
+                    let p = psnr(&got, &expected);
+                    assert!(p > 34.0, "{effect:?} {spec}: PSNR {p:.1} dB");
+                }
+            }
+        }
     }
 }
