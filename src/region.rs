@@ -16,10 +16,10 @@ pub enum Length {
 }
 
 impl Length {
-    fn resolve(self, full: u32) -> i64 {
+    fn resolve(self, full: u32) -> f64 {
         match self {
-            Length::Px(p) => p as i64,
-            Length::Percent(p) => (p / 100.0 * full as f64).round() as i64,
+            Length::Px(p) => p as f64,
+            Length::Percent(p) => p / 100.0 * full as f64,
         }
     }
 }
@@ -204,8 +204,13 @@ pub struct Resolved {
 impl RegionSpec {
     /// Resolves against a `width` x `height` displayed image; a region wholly outside is an error.
     pub fn resolve(&self, width: u32, height: u32, default: Effect) -> Result<Resolved> {
-        let (x0, y0) = (self.x.resolve(width), self.y.resolve(height));
-        let (x1, y1) = (x0 + self.w.resolve(width), y0 + self.h.resolve(height));
+        // Rounded outwards: every pixel the region touches, even partly, is
+        // destroyed (the tolerance keeps 30% of 1000 from growing to 301).
+        let (fx0, fy0) = (self.x.resolve(width), self.y.resolve(height));
+        let (fx1, fy1) = (fx0 + self.w.resolve(width), fy0 + self.h.resolve(height));
+        let lo = |v: f64| (v + 1e-6).floor() as i64;
+        let hi = |v: f64| (v - 1e-6).ceil() as i64;
+        let (x0, y0, x1, y1) = (lo(fx0), lo(fy0), hi(fx1), hi(fy1));
         let cx0 = x0.clamp(0, width as i64);
         let cy0 = y0.clamp(0, height as i64);
         let cx1 = x1.clamp(0, width as i64);
@@ -342,6 +347,13 @@ mod tests {
         let c = partly.resolve(200, 100, Effect::Blur).unwrap();
         assert!(c.clipped);
         assert_eq!(c.rect.w, 50);
+        // Fractional edges round outwards: pixel 100 is 80% inside.
+        let frac: RegionSpec = "0.04%,0%,10.04%,100%".parse().unwrap();
+        let f = frac.resolve(1000, 10, Effect::Fill).unwrap();
+        assert_eq!(f.rect, Rect::at(0, 0).of_size(101, 10));
+        let exact: RegionSpec = "10%,30%,30%,40%".parse().unwrap();
+        let e = exact.resolve(1000, 1000, Effect::Fill).unwrap();
+        assert_eq!(e.rect, Rect::at(100, 300).of_size(300, 400));
         let outside: RegionSpec = "300,10,10,10".parse().unwrap();
         assert!(outside.resolve(200, 100, Effect::Fill).is_err());
     }
