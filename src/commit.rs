@@ -27,6 +27,25 @@ pub fn write_verified(
     mode: WriteMode,
     verify: impl FnOnce(&[u8]) -> Result<()>,
 ) -> Result<()> {
+    write_file(dest, bytes, mode, verify, Access::Shared)
+}
+
+/// Who may read a file written here.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Outputs made to be shared: 0644.
+    Shared,
+    /// Maps, manifests, error notes: they name originals, so owner only (0600).
+    Private,
+}
+
+fn write_file(
+    dest: &Path,
+    bytes: &[u8],
+    mode: WriteMode,
+    verify: impl FnOnce(&[u8]) -> Result<()>,
+    access: Access,
+) -> Result<()> {
     let dir = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -47,7 +66,9 @@ pub fn write_verified(
     if mode.sync {
         file.sync_all().map_err(|e| Error::io("sync output", e))?;
     }
-    set_readable(file);
+    if access == Access::Shared {
+        set_readable(file);
+    }
     if mode.overwrite {
         tmp.persist(dest)
             .map_err(|e| Error::io("publish output", e.error))?;
@@ -77,6 +98,19 @@ fn set_readable(file: &File) {
     let _ = file;
 }
 
+/// Files that name originals (journals, appended maps) are created owner-only.
+pub trait PrivateMode {
+    fn mode_private(&mut self) -> &mut Self;
+}
+
+impl PrivateMode for std::fs::OpenOptions {
+    fn mode_private(&mut self) -> &mut Self {
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(self, 0o600);
+        self
+    }
+}
+
 /// Makes a rename durable (best effort: not every platform can open a folder).
 pub fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
@@ -84,9 +118,10 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
-/// Writes a small file (a map, a manifest) atomically, without verification.
+/// Writes a small private file (a map, a manifest) atomically, without
+/// verification, readable by its owner only: it links pseudonyms to originals.
 pub fn write_atomic(dest: &Path, bytes: &[u8], mode: WriteMode) -> Result<()> {
-    write_verified(dest, bytes, mode, |_| Ok(()))
+    write_file(dest, bytes, mode, |_| Ok(()), Access::Private)
 }
 
 #[cfg(test)]
@@ -123,5 +158,14 @@ mod tests {
         .unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dest), 0o600, "maps and manifests are private");
+            let shared = dir.path().join("photo.jpg");
+            write_verified(&shared, b"x", WriteMode::default(), |_| Ok(())).unwrap();
+            assert_eq!(mode(&shared), 0o644, "outputs are made to be shared");
+        }
     }
 }

@@ -5,7 +5,7 @@ use super::args::WatchArgs;
 use super::common::{file_settings, naming, refuse_inside, Keep};
 use super::{sanitize, show};
 use anyhow::Context;
-use photodeid::commit::WriteMode;
+use photodeid::commit::{PrivateMode, WriteMode};
 use photodeid::pipeline::FileSettings;
 use photodeid::pseudonym::Naming;
 use photodeid::watch::{self, state, Originals, Report, ReportKind, Source, WatchConfig};
@@ -149,6 +149,7 @@ impl MapFile {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode_private()
             .open(path)
             .with_context(|| format!("cannot open map {}", path.display()))?;
         if file.metadata()?.len() == 0 {

@@ -7,6 +7,7 @@
 //! An original that changes (size or time) counts as a new photo.
 
 use super::StartError;
+use crate::commit::PrivateMode;
 use crate::error::{Error, Result};
 use crate::pseudonym::hex;
 use std::collections::HashSet;
@@ -64,6 +65,7 @@ impl Journal {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode_private()
             .open(&path)
             .map_err(|e| Error::io("open journal", e))?;
         Ok(Journal { file, seen })
