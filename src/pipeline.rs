@@ -429,7 +429,18 @@ fn check_extension(path: &Path, format: Format) -> Result<()> {
     }
 }
 
+/// Same file by path, or (Unix) by device and inode: hard links, bind
+/// mounts and case-insensitive file systems defeat path comparison.
 fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            if (x.dev(), x.ino()) == (y.dev(), y.ino()) {
+                return true;
+            }
+        }
+    }
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,
         _ => false,

@@ -354,6 +354,18 @@ fn refuses_to_replace_its_input() {
     ]);
     assert_eq!(r.status.code(), Some(1));
     assert_eq!(std::fs::read(&p).unwrap(), before);
+    // A hard link is the same file under another name.
+    let link = dir.path().join("b.jpg");
+    std::fs::hard_link(&p, &link).unwrap();
+    let r = run(&[
+        "clean",
+        p.to_str().unwrap(),
+        "-o",
+        link.to_str().unwrap(),
+        "--overwrite",
+    ]);
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    assert_eq!(std::fs::read(&p).unwrap(), before);
 }
 
 #[test]
