@@ -10,6 +10,7 @@ use crate::metadata::{human_bytes, Category, Inventory};
 const FORMAT: &str = "WebP";
 
 const FLAG_ICC: u8 = 0x20;
+const FLAG_ALPHA: u8 = 0x10;
 const FLAG_EXIF: u8 = 0x08;
 const FLAG_XMP: u8 = 0x04;
 
@@ -138,8 +139,19 @@ impl<'a> Webp<'a> {
         let mut body = Vec::new();
         let vp8x = self.chunks.iter().find(|c| &c.fourcc == b"VP8X");
         let has_icc = policy.keep_icc && self.chunks.iter().any(|c| &c.fourcc == b"ICCP");
-        if let Some(x) = vp8x.filter(|x| x.data.len() >= 10) {
-            let mut data = x.data[..10].to_vec();
+        // A simple file (VP8/VP8L alone) gets an extended header when it must
+        // carry the orientation or the profile: only VP8X files may hold them.
+        let synthesized;
+        let header = match vp8x.filter(|x| x.data.len() >= 10) {
+            Some(x) => Some(x.data),
+            None if vp8x.is_none() && (policy.orientation.is_some() || has_icc) => {
+                synthesized = self.simple_header();
+                Some(&synthesized[..])
+            }
+            None => None,
+        };
+        if let Some(header) = header {
+            let mut data = header[..10].to_vec();
             data[0] &= !(FLAG_ICC | FLAG_EXIF | FLAG_XMP);
             if has_icc {
                 data[0] |= FLAG_ICC;
@@ -164,7 +176,7 @@ impl<'a> Webp<'a> {
         {
             write_chunk(&mut body, &c.fourcc, c.data);
         }
-        if let (Some(o), Some(_)) = (policy.orientation, vp8x) {
+        if let (Some(o), Some(_)) = (policy.orientation, header) {
             write_chunk(&mut body, b"EXIF", &exif_block::orientation_only(o));
         }
         let mut out = Vec::with_capacity(body.len() + 12);
@@ -175,9 +187,21 @@ impl<'a> Webp<'a> {
         out
     }
 
-    /// A simple (non-VP8X) WebP cannot carry EXIF, so it cannot keep an orientation.
-    pub fn can_carry_orientation(&self) -> bool {
-        self.chunks.iter().any(|c| &c.fourcc == b"VP8X")
+    /// A VP8X payload for a simple file: no flags, the canvas size.
+    fn simple_header(&self) -> [u8; 10] {
+        let mut h = [0u8; 10];
+        // VP8L says in its header whether alpha is used; VP8X repeats it.
+        let alpha = self.chunks.iter().any(|c| {
+            &c.fourcc == b"VP8L"
+                && c.data.len() >= 5
+                && u32::from_le_bytes([c.data[1], c.data[2], c.data[3], c.data[4]]) >> 28 & 1 == 1
+        });
+        if alpha {
+            h[0] = FLAG_ALPHA;
+        }
+        h[4..7].copy_from_slice(&self.width.saturating_sub(1).to_le_bytes()[..3]);
+        h[7..10].copy_from_slice(&self.height.saturating_sub(1).to_le_bytes()[..3]);
+        h
     }
 }
 
@@ -238,5 +262,33 @@ mod tests {
                 "prefix {n}"
             );
         }
+    }
+
+    #[test]
+    fn a_simple_file_gets_an_extended_header_to_keep_its_orientation() {
+        let img = image::RgbaImage::from_pixel(3, 2, image::Rgba([1, 2, 3, 128]));
+        let mut simple = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut simple)
+            .encode(img.as_raw(), 3, 2, image::ExtendedColorType::Rgba8)
+            .unwrap();
+        assert_eq!(&simple[12..16], b"VP8L");
+        // An EXIF chunk such a file should not have, holding Orientation 6.
+        write_chunk(&mut simple, b"EXIF", &exif_block::orientation_only(6));
+        let size = (simple.len() - 8) as u32;
+        simple[4..8].copy_from_slice(&size.to_le_bytes());
+        let w = parse(&simple, &Limits::default()).unwrap();
+        let policy = RewritePolicy {
+            orientation: Some(6),
+            keep_icc: true,
+        };
+        let out = w.rewrite(&policy);
+        assert_eq!(&out[12..16], b"VP8X");
+        assert_eq!(out[20], FLAG_EXIF | FLAG_ALPHA);
+        let back = parse(&out, &Limits::default()).unwrap();
+        assert_eq!((back.width, back.height), (3, 2));
+        let s = exif_block::summarize(back.exif_blocks()[0]);
+        assert_eq!(s.orientation, Some(6));
+        let decoded = image::load_from_memory(&out).unwrap().to_rgba8();
+        assert_eq!(decoded, img, "the picture is untouched");
     }
 }
