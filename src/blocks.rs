@@ -177,7 +177,7 @@ fn edit(
     ));
     let touched = |mx: u32, my: u32| {
         let m = Rect::at(mx * mw, my * mh).of_size(mw, mh);
-        resolved.iter().any(|r| overlaps(&m, &r.rect))
+        resolved.iter().any(|r| m.overlaps(&r.rect))
     };
     let mcus = (x0 / mw..x1.div_ceil(mw), y0 / mh..y1.div_ceil(mh));
     let mut data = data;
@@ -257,10 +257,6 @@ fn check_layout(c: &lt::JpegCoefficients, h0: usize, v0: usize, gray: bool) -> O
         }
     }
     Some(())
-}
-
-fn overlaps(a: &Rect, b: &Rect) -> bool {
-    a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h
 }
 
 /// The Y, Cb, Cr planes (or the one gray plane) of `cw` x `ch` pixels,

@@ -25,7 +25,6 @@ pub enum OrientationMode {
     Apply,
 }
 
-/// A pixel edit applied to the upright picture before re-encoding.
 /// Options of the cleaning core.
 #[derive(Clone, Default)]
 pub struct CleanOptions<'a> {
@@ -80,6 +79,7 @@ fn is_animated(parsed: &Parsed) -> bool {
     match &parsed.container {
         Container::Png(p) => p.is_animated(),
         Container::Webp(w) => w.chunks.iter().any(|c| &c.fourcc == b"ANIM"),
+        Container::Gif(g) => g.frame_count() > 1,
         _ => false,
     }
 }
@@ -125,8 +125,7 @@ fn reencode(
     opts: &CleanOptions,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<u8>> {
-    let gif = matches!(&parsed.container, Container::Gif(_));
-    if is_animated(parsed) || (gif && gif_frames(input) > 1) {
+    if is_animated(parsed) {
         return Err(Error::Unsupported(
             "animated image: only the lossless metadata strip is possible, not rotation or regions"
                 .into(),
@@ -174,16 +173,6 @@ fn reencode(
         out = splice_png_colour_chunks(&out, p, opts)?;
     }
     Ok(out)
-}
-
-fn gif_frames(input: &[u8]) -> usize {
-    // Image descriptors are 0x2C at block starts; a cheap upper bound is enough here.
-    image::codecs::gif::GifDecoder::new(std::io::Cursor::new(input))
-        .map(|d| {
-            use image::AnimationDecoder;
-            d.into_frames().take(2).count()
-        })
-        .unwrap_or(1)
 }
 
 /// Carries gAMA/cHRM/sRGB/cICP/pHYs over into a re-encoded PNG (the ICC

@@ -144,6 +144,14 @@ fn is_icc(id: &[u8; 11]) -> bool {
 }
 
 impl Gif<'_> {
+    /// Image descriptors (frames), counted from the parsed blocks.
+    pub fn frame_count(&self) -> usize {
+        self.blocks
+            .iter()
+            .filter(|b| b.kind == Kind::Structure && b.raw.first() == Some(&0x2C))
+            .count()
+    }
+
     pub fn inventory(&self) -> Inventory {
         let mut inv = Inventory::default();
         for block in &self.blocks {
@@ -278,6 +286,16 @@ mod tests {
             .unwrap()
             .inventory()
             .is_clean());
+    }
+
+    #[test]
+    fn frames_are_counted() {
+        let one = gif();
+        assert_eq!(parse(&one, &Limits::default()).unwrap().frame_count(), 1);
+        let mut two = one.clone();
+        two.pop();
+        two.extend_from_slice(b"\x2C\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00\x3B");
+        assert_eq!(parse(&two, &Limits::default()).unwrap().frame_count(), 2);
     }
 
     #[test]
