@@ -13,6 +13,7 @@
 #   BENCH_CORPUS_DIR=dir  where corpora are cached (default target/bench-corpus)
 #   BENCH_RESULTS_DIR=dir where results go (default target/bench-results)
 #   BENCH_WORK_DIR=dir    scratch output folders (default target/bench-work)
+#   BENCH_ONLY="clean redact collage"  which benches to run (default: all three)
 #
 # What it does:
 #   1. Builds (once; cached by file count and generator version) a corpus of
@@ -435,7 +436,10 @@ bench_collage() {
 # ------------------------------------------------------------------- main --
 echo "photodeid: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "machine: $JOBS cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); $(hyperfine --version); exiftool $(exiftool -ver)"
-bench_clean
-bench_redact
-bench_collage
+for b in ${BENCH_ONLY:-clean redact collage}; do
+    case $b in
+        clean | redact | collage) "bench_$b" ;;
+        *) die "BENCH_ONLY: unknown bench '$b' (clean, redact, collage)" ;;
+    esac
+done
 say "results in $RESULTS"
