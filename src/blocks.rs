@@ -606,6 +606,7 @@ mod tests {
     use crate::container::jpeg;
     use crate::pixels::{self, EncodeOptions};
     use crate::region::{Effect, RegionSpec};
+    use crate::test_util::{fixture, psnr};
     use crate::Format;
     use image::{DynamicImage, RgbImage};
 
@@ -650,17 +651,6 @@ mod tests {
             fill: [10, 200, 30],
         };
         redact(bytes, &j, &r, true, &Limits::default()).unwrap()
-    }
-
-    fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
-        let n = a.as_raw().len() as f64;
-        let se: f64 = a
-            .as_raw()
-            .iter()
-            .zip(b.as_raw())
-            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-            .sum();
-        10.0 * (255.0 * 255.0 / (se / n).max(1e-9)).log10()
     }
 
     /// What the pixel path gives before its re-encode: decode, redact.
@@ -794,15 +784,6 @@ mod tests {
         assert!(redact(&bytes, &j, &r, false, &Limits::default()).is_err());
     }
 
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fixtures/dirty")
-                .join(name),
-        )
-        .unwrap()
-    }
-
     #[test]
     fn fixtures_gray_progressive_restart_icc_and_cmyk() {
         for name in [
@@ -812,7 +793,7 @@ mod tests {
             "jpeg_icc.jpg",
             "jpeg_full.jpg",
         ] {
-            let bytes = fixture(name);
+            let bytes = fixture(&format!("dirty/{name}"));
             let spec = "20,20,50,40";
             let out = run(&bytes, spec, Effect::Pixelate)
                 .unwrap_or_else(|| panic!("{name}: not supported"))
@@ -829,7 +810,7 @@ mod tests {
             let dst = jpeg::parse(&out, &Limits::default()).unwrap();
             assert_eq!(src.icc_profile(), dst.icc_profile(), "{name}");
         }
-        assert!(run(&fixture("jpeg_cmyk.jpg"), "20,20,50,40", Effect::Fill).is_none());
+        assert!(run(&fixture("dirty/jpeg_cmyk.jpg"), "20,20,50,40", Effect::Fill).is_none());
     }
 
     #[test]

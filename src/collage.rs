@@ -713,6 +713,7 @@ pub fn encode(img: &RgbImage, format: Format, quality: u8, limits: &Limits) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::{fixture, psnr};
 
     fn dt(s: &str) -> DateTime {
         DateTime::parse_exif(s).unwrap()
@@ -1004,25 +1005,6 @@ mod tests {
             assert!(parsed.inventory.is_clean(), "{f:?}: {:?}", parsed.inventory);
         }
         assert!(encode(&img, Format::Gif, 90, &Limits::default()).is_err());
-    }
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(name);
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
-
-    fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
-        assert_eq!(a.dimensions(), b.dimensions());
-        let n = a.as_raw().len() as f64;
-        let se: f64 = a
-            .as_raw()
-            .iter()
-            .zip(b.as_raw())
-            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-            .sum();
-        10.0 * (255.0 * 255.0 / (se / n).max(1e-9)).log10()
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub mod scan;
 pub mod serve;
 pub mod watch;
 
+#[cfg(test)]
+mod test_util;
+
 pub use container::{Format, Limits};
 pub use error::{Error, FileError, Result};
 pub use metadata::{Category, Finding, Inventory};

@@ -495,6 +495,7 @@ pub fn estimate_jpeg_quality(dqt_payload: &[u8]) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::{fixture, psnr};
 
     fn tiff_roundtrip(img: DynamicImage, tiff: TiffLayout) -> TiffLayout {
         let opts = EncodeOptions {
@@ -531,30 +532,6 @@ mod tests {
 
     use image::imageops::{self, FilterType};
     use image::RgbImage;
-    use std::path::PathBuf;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(name);
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
-
-    /// Peak signal-to-noise ratio of two same-size 8-bit RGB pictures, dB.
-    fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
-        assert_eq!(a.dimensions(), b.dimensions());
-        let n = a.as_raw().len() as f64;
-        let se: f64 = a
-            .as_raw()
-            .iter()
-            .zip(b.as_raw())
-            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-            .sum();
-        if se == 0.0 {
-            return f64::INFINITY;
-        }
-        10.0 * (255.0 * 255.0 / (se / n)).log10()
-    }
 
     /// A smooth, photo-like picture (JPEG-friendly, but not flat).
     fn photo(w: u32, h: u32) -> RgbImage {
