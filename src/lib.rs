@@ -32,6 +32,7 @@ pub mod container;
 pub mod describe;
 pub mod error;
 pub mod exif_block;
+pub mod icc;
 pub mod metadata;
 pub mod pipeline;
 pub mod pixels;

@@ -264,10 +264,11 @@ impl<'a> Jpeg<'a> {
             }
         }
         if icc_bytes > 0 {
-            inv.push(
-                Category::ColourProfile,
-                format!("ICC profile, {icc_bytes} bytes"),
-            );
+            let detail = match self.icc_profile() {
+                Some(p) => crate::icc::describe(&p),
+                None => format!("ICC profile, {icc_bytes} bytes"),
+            };
+            inv.push(Category::ColourProfile, detail);
         }
         if !self.trailing.is_empty() {
             inv.push(Category::TrailingData, trailing_detail(self.trailing));

@@ -114,7 +114,7 @@ impl<'a> Webp<'a> {
             let n = c.data.len();
             match &c.fourcc {
                 b"VP8X" | b"VP8 " | b"VP8L" | b"ALPH" | b"ANIM" | b"ANMF" => {}
-                b"ICCP" => inv.push(Category::ColourProfile, format!("ICC profile, {n} bytes")),
+                b"ICCP" => inv.push(Category::ColourProfile, crate::icc::describe(c.data)),
                 b"EXIF" => {} // summarised once, by container::parse
                 b"XMP " => inv.push(Category::Xmp, crate::describe::xmp(c.data)),
                 other => inv.push(
