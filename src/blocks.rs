@@ -71,15 +71,14 @@ pub fn redact(
     }))
 }
 
-/// Inserts the source's ICC segments after SOI and the JFIF/Adobe segment
+/// Inserts the source's ICC profile, sanitised, after SOI and the JFIF/Adobe segment
 /// the writer put first.
 fn with_icc(out: Vec<u8>, jpeg: &Jpeg) -> Vec<u8> {
-    let icc: Vec<&[u8]> = jpeg
-        .segments
-        .iter()
-        .filter(|s| s.marker == 0xE2 && s.payload.starts_with(b"ICC_PROFILE\0"))
-        .map(|s| s.raw)
-        .collect();
+    let icc = jpeg
+        .icc_profile()
+        .and_then(|p| crate::icc::sanitize(&p).ok())
+        .map(|p| crate::icc::app2_segments(&p))
+        .unwrap_or_default();
     if icc.is_empty() {
         return out;
     }
@@ -90,11 +89,9 @@ fn with_icc(out: Vec<u8>, jpeg: &Jpeg) -> Vec<u8> {
             .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as usize);
         pos = (4 + len).min(out.len());
     }
-    let mut v = Vec::with_capacity(out.len() + icc.iter().map(|s| s.len()).sum::<usize>());
+    let mut v = Vec::with_capacity(out.len() + icc.len());
     v.extend_from_slice(&out[..pos]);
-    for s in icc {
-        v.extend_from_slice(s);
-    }
+    v.extend_from_slice(&icc);
     v.extend_from_slice(&out[pos..]);
     v
 }

@@ -1,9 +1,26 @@
-//! What an ICC colour profile says about itself, for the audit: its
-//! description, its creation date and the device it was made for. A
-//! camera's or phone's generic profile (sRGB, Display P3) names no one; a
-//! profile made by calibrating one device can name that device.
+//! ICC colour profiles: what one says about itself (for the audit) and a
+//! sanitiser that keeps the colour and nothing else.
+//!
+//! A profile's header date is often the capture time to the second, and its
+//! text tags (`desc`, `cprt`, `dmnd`, `dmdd`), private tags and any bytes
+//! between or after the tags can carry a name. [`sanitize`] rebuilds the
+//! profile from its colour-defining tags only (ICC.1:2022 §9.2: white and
+//! black point, colorants, TRCs, `chad`, `chrm`, `lumi`, `cicp`, the LUT
+//! based A2B/B2A/D2B/B2D transforms), each trimmed to the length its type
+//! declares, with a neutral description, a fixed copyright line and every
+//! header field that names a date, device, platform, CMM or creator zeroed.
+//! The rebuilt profile renders exactly as the original (the same tag data,
+//! re-laid out), and rebuilding it again gives the same bytes: the audit
+//! calls a profile clean exactly when it is already in that form.
 
-use crate::metadata::short_value;
+use crate::error::{Error, Result};
+use crate::metadata::{short_value, Category, Inventory};
+use std::collections::HashMap;
+
+const FORMAT: &str = "ICC profile";
+const HEADER: usize = 128;
+/// The copyright line every rebuilt profile carries (the tag is required).
+const COPYRIGHT: &str = "No copyright, use freely";
 
 /// `ICC profile "Display P3", 536 bytes, dated 2017-07-07, device "..."`.
 pub fn describe(profile: &[u8]) -> String {
@@ -76,6 +93,489 @@ fn text_tag(p: &[u8], sig: &[u8; 4]) -> Option<String> {
 fn ascii(b: &[u8]) -> Option<String> {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     Some(String::from_utf8_lossy(&b[..end]).into_owned())
+}
+
+/// One entry of the tag table.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    sig: [u8; 4],
+    off: usize,
+    len: usize,
+}
+
+fn malformed(why: impl Into<String>) -> Error {
+    Error::malformed(FORMAT, why)
+}
+
+fn sig_name(sig: &[u8]) -> String {
+    short_value(&String::from_utf8_lossy(sig), 4)
+}
+
+/// The tag table, every entry inside the declared size; errors on a header
+/// or table a reader could not trust.
+fn table(p: &[u8]) -> Result<Vec<Entry>> {
+    let size = be32(p, 0).ok_or_else(|| malformed("shorter than its header"))?;
+    if size < HEADER + 4 || size > p.len() {
+        return Err(malformed(format!(
+            "declares {size} bytes but has {}",
+            p.len()
+        )));
+    }
+    if p.get(36..40) != Some(b"acsp") {
+        return Err(malformed("no 'acsp' signature"));
+    }
+    let count = be32(p, HEADER).unwrap_or(0);
+    let table_end = count
+        .checked_mul(12)
+        .and_then(|n| n.checked_add(HEADER + 4))
+        .filter(|&e| e <= size)
+        .ok_or_else(|| malformed("its tag table runs past its end"))?;
+    (0..count)
+        .map(|i| {
+            let e = HEADER + 4 + 12 * i;
+            let sig: [u8; 4] = p[e..e + 4].try_into().expect("inside the table");
+            let (off, len) = (be32(p, e + 4).unwrap_or(0), be32(p, e + 8).unwrap_or(0));
+            match off.checked_add(len) {
+                Some(end) if off >= table_end && end <= size => Ok(Entry { sig, off, len }),
+                _ => Err(malformed(format!(
+                    "tag {} lies outside the profile",
+                    sig_name(&sig)
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// The tag types a colour-defining tag may have; `None` for every other tag
+/// (text, device, calibration, private), which the sanitiser drops.
+fn colour_tag_types(sig: &[u8; 4]) -> Option<&'static [&'static [u8; 4]]> {
+    const XYZ: &[&[u8; 4]] = &[b"XYZ "];
+    const CURVE: &[&[u8; 4]] = &[b"curv", b"para"];
+    const LUT: &[&[u8; 4]] = &[b"mft1", b"mft2", b"mAB ", b"mBA "];
+    Some(match sig {
+        b"wtpt" | b"bkpt" | b"rXYZ" | b"gXYZ" | b"bXYZ" | b"lumi" => XYZ,
+        b"rTRC" | b"gTRC" | b"bTRC" | b"kTRC" => CURVE,
+        b"chad" => &[b"sf32"],
+        b"chrm" => &[b"chrm"],
+        b"cicp" => &[b"cicp"],
+        b"A2B0" | b"A2B1" | b"A2B2" | b"B2A0" | b"B2A1" | b"B2A2" => LUT,
+        b"D2B0" | b"D2B1" | b"D2B2" | b"D2B3" | b"B2D0" | b"B2D1" | b"B2D2" | b"B2D3" => {
+            &[b"mpet"]
+        }
+        _ => return None,
+    })
+}
+
+/// The length the tag type's own fields declare (bytes a writer may have
+/// added after them are not colour); `None` when the data is shorter. The
+/// offset-based LUT types (mAB, mBA, mpet) keep their declared size.
+fn type_len(t: &[u8]) -> Option<usize> {
+    let n = t.len();
+    let byte = |i: usize| t.get(i).map(|&v| v as usize);
+    let len = match t.get(..4)? {
+        b"XYZ " => 8 + 12 * (n.checked_sub(8)? / 12).max(1),
+        b"sf32" => 8 + 4 * (n.checked_sub(8)? / 4).max(1),
+        b"curv" => 12 + 2 * be32(t, 8)?,
+        b"para" => {
+            let params = match be16(t, 8)? {
+                0 => 1,
+                1 => 3,
+                2 => 4,
+                3 => 5,
+                4 => 7,
+                _ => return None,
+            };
+            12 + 4 * params
+        }
+        b"chrm" => 12 + 8 * be16(t, 8)? as usize,
+        b"cicp" => 12,
+        b"mft1" => {
+            let (i, o, g) = (byte(8)?, byte(9)?, byte(10)?);
+            let clut = g.checked_pow(i as u32)?.checked_mul(o)?;
+            48 + 256 * i + clut + 256 * o
+        }
+        b"mft2" => {
+            let (i, o, g) = (byte(8)?, byte(9)?, byte(10)?);
+            let (ie, oe) = (be16(t, 48)? as usize, be16(t, 50)? as usize);
+            let clut = g.checked_pow(i as u32)?.checked_mul(o)?;
+            52 + 2 * (i * ie + clut + o * oe)
+        }
+        b"mAB " | b"mBA " | b"mpet" => n,
+        _ => return None,
+    };
+    (len <= n && len >= 12.min(n)).then_some(len)
+}
+
+/// The tag's data as the rebuilt profile carries it: trimmed to its type's
+/// length, reserved and padding bytes zeroed.
+fn clean_tag(t: &[u8]) -> Option<Vec<u8>> {
+    let mut d = t.get(..type_len(t)?)?.to_vec();
+    d.get_mut(4..8)?.fill(0);
+    match &d[..4] {
+        b"para" => d[10..12].fill(0),
+        b"mft1" | b"mft2" => d[11] = 0,
+        _ => {}
+    }
+    Some(d)
+}
+
+/// Rebuilds `profile` from its colour-defining tags only (see the module
+/// docs). Errors on a profile whose structure cannot be trusted (sizes or
+/// tags out of bounds, colour tags of the wrong type or overlapping, no
+/// colour at all): callers drop such a profile, and the audit reports it.
+pub fn sanitize(profile: &[u8]) -> Result<Vec<u8>> {
+    let entries = table(profile)?;
+    if profile.get(12..16) == Some(b"nmcl") {
+        return Err(Error::Unsupported(
+            "named-colour ICC profile (its colours are names)".into(),
+        ));
+    }
+    let mut kept: Vec<([u8; 4], Vec<u8>)> = Vec::new();
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for e in &entries {
+        let Some(types) = colour_tag_types(&e.sig) else {
+            continue;
+        };
+        let name = sig_name(&e.sig);
+        if kept.iter().any(|k| k.0 == e.sig) {
+            return Err(malformed(format!("tag {name} appears twice")));
+        }
+        let (start, end) = (e.off, e.off + e.len);
+        if ranges
+            .iter()
+            .any(|&(a, b)| (a, b) != (start, end) && start < b && a < end)
+        {
+            return Err(malformed(format!("tag {name} overlaps another")));
+        }
+        ranges.push((start, end));
+        let data = &profile[start..end];
+        if !types.iter().any(|t| data.get(..4) == Some(&t[..])) {
+            return Err(malformed(format!("tag {name} has the wrong type")));
+        }
+        let data = clean_tag(data)
+            .ok_or_else(|| malformed(format!("tag {name} is shorter than its type needs")))?;
+        kept.push((e.sig, data));
+    }
+    if kept.is_empty() {
+        return Err(malformed("no colour-defining tags"));
+    }
+    let v4 = profile[8] >= 4;
+    let name = standard_name(&kept, &profile[16..20]);
+    let mut tags = vec![(*b"desc", description(name, v4))];
+    tags.extend(kept);
+    tags.push((*b"cprt", text(COPYRIGHT, v4)));
+    Ok(layout(profile, &tags))
+}
+
+/// Header (only the fields that say how to read the colour), tag table,
+/// then each distinct tag data once, 4-byte aligned.
+fn layout(src: &[u8], tags: &[([u8; 4], Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![0u8; HEADER];
+    out[8..10].copy_from_slice(&src[8..10]); // version
+    out[12..24].copy_from_slice(&src[12..24]); // class, colour space, PCS
+    out[36..40].copy_from_slice(b"acsp");
+    out[47] = src[47] & 0x03; // embedded / dependent flags
+    if let Some(intent @ 0..=3) = be32(src, 64) {
+        out[67] = intent as u8;
+    }
+    out[68..80].copy_from_slice(&src[68..80]); // PCS illuminant
+    out.extend_from_slice(&(tags.len() as u32).to_be_bytes());
+    let table_at = out.len();
+    out.resize(table_at + 12 * tags.len(), 0);
+    let mut placed: HashMap<&[u8], usize> = HashMap::new();
+    for (i, (sig, data)) in tags.iter().enumerate() {
+        let off = *placed.entry(data.as_slice()).or_insert_with(|| {
+            let at = out.len();
+            out.extend_from_slice(data);
+            out.resize(out.len().next_multiple_of(4), 0);
+            at
+        });
+        let e = table_at + 12 * i;
+        out[e..e + 4].copy_from_slice(sig);
+        out[e + 4..e + 8].copy_from_slice(&(off as u32).to_be_bytes());
+        out[e + 8..e + 12].copy_from_slice(&(data.len() as u32).to_be_bytes());
+    }
+    let size = out.len() as u32;
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    out
+}
+
+/// A `desc` tag: textDescriptionType in v2, multiLocalizedUnicodeType in v4.
+fn description(name: &str, v4: bool) -> Vec<u8> {
+    if v4 {
+        return mluc(name);
+    }
+    let mut t = b"desc\0\0\0\0".to_vec();
+    t.extend_from_slice(&(name.len() as u32 + 1).to_be_bytes());
+    t.extend_from_slice(name.as_bytes());
+    t.push(0);
+    // No Unicode (language, count), no ScriptCode (code, count, 67 bytes).
+    t.extend_from_slice(&[0u8; 4 + 4 + 2 + 1 + 67]);
+    t
+}
+
+/// A `cprt` tag: textType in v2, multiLocalizedUnicodeType in v4.
+fn text(s: &str, v4: bool) -> Vec<u8> {
+    if v4 {
+        return mluc(s);
+    }
+    let mut t = b"text\0\0\0\0".to_vec();
+    t.extend_from_slice(s.as_bytes());
+    t.push(0);
+    t
+}
+
+fn mluc(s: &str) -> Vec<u8> {
+    let units: Vec<u8> = s.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let mut t = b"mluc\0\0\0\0".to_vec();
+    t.extend_from_slice(&1u32.to_be_bytes());
+    t.extend_from_slice(&12u32.to_be_bytes());
+    t.extend_from_slice(b"enUS");
+    t.extend_from_slice(&(units.len() as u32).to_be_bytes());
+    t.extend_from_slice(&28u32.to_be_bytes());
+    t.extend_from_slice(&units);
+    t
+}
+
+/// The D50-adapted colorants of the RGB spaces whose standard name a
+/// rebuilt profile gets, and whether their TRC is the sRGB curve (else 2.2).
+const KNOWN_RGB: &[(&str, [[f64; 3]; 3], bool)] = &[
+    (
+        "sRGB IEC61966-2.1",
+        [
+            [0.4361, 0.2225, 0.0139],
+            [0.3851, 0.7169, 0.0971],
+            [0.1431, 0.0606, 0.7141],
+        ],
+        true,
+    ),
+    (
+        "Display P3",
+        [
+            [0.5151, 0.2412, -0.0011],
+            [0.2920, 0.6922, 0.0419],
+            [0.1571, 0.0666, 0.7841],
+        ],
+        true,
+    ),
+    (
+        "Adobe RGB (1998)",
+        [
+            [0.6097, 0.3111, 0.0195],
+            [0.2053, 0.6257, 0.0609],
+            [0.1492, 0.0632, 0.7446],
+        ],
+        false,
+    ),
+];
+
+/// The neutral description: a standard name when the colorants and curves
+/// match a known space, else the colour space's generic name.
+fn standard_name(tags: &[([u8; 4], Vec<u8>)], space: &[u8]) -> &'static str {
+    match space {
+        b"RGB " => known_rgb(tags).unwrap_or("RGB profile"),
+        b"GRAY" => "Gray profile",
+        b"CMYK" => "CMYK profile",
+        _ => "Colour profile",
+    }
+}
+
+fn known_rgb(tags: &[([u8; 4], Vec<u8>)]) -> Option<&'static str> {
+    let get = |sig: &[u8; 4]| tags.iter().find(|t| &t.0 == sig).map(|t| t.1.as_slice());
+    let xyz = |sig: &[u8; 4]| -> Option<[f64; 3]> {
+        let d = get(sig).filter(|d| d.starts_with(b"XYZ "))?;
+        Some([s15(d, 8)?, s15(d, 12)?, s15(d, 16)?])
+    };
+    let cols = [xyz(b"rXYZ")?, xyz(b"gXYZ")?, xyz(b"bXYZ")?];
+    let trcs = [get(b"rTRC")?, get(b"gTRC")?, get(b"bTRC")?];
+    let curve_is = |f: fn(f64) -> f64| {
+        trcs.iter().all(|t| {
+            [0.02, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0]
+                .iter()
+                .all(|&x| eval_curve(t, x).is_some_and(|y| (y - f(x)).abs() < 0.004))
+        })
+    };
+    KNOWN_RGB.iter().find_map(|(name, known, srgb_trc)| {
+        let close = cols
+            .iter()
+            .flatten()
+            .zip(known.iter().flatten())
+            .all(|(a, b)| (a - b).abs() < 0.003);
+        let curve: fn(f64) -> f64 = if *srgb_trc { srgb_eotf } else { gamma_22 };
+        (close && curve_is(curve)).then_some(*name)
+    })
+}
+
+fn srgb_eotf(x: f64) -> f64 {
+    if x <= 0.04045 {
+        x / 12.92
+    } else {
+        ((x + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+fn gamma_22(x: f64) -> f64 {
+    x.powf(563.0 / 256.0)
+}
+
+fn s15(b: &[u8], at: usize) -> Option<f64> {
+    Some(be32(b, at)? as u32 as i32 as f64 / 65536.0)
+}
+
+/// A `curv` or `para` curve at `x` in 0..=1.
+fn eval_curve(t: &[u8], x: f64) -> Option<f64> {
+    match t.get(..4)? {
+        b"curv" => match be32(t, 8)? {
+            0 => Some(x),
+            1 => Some(x.powf(be16(t, 12)? as f64 / 256.0)),
+            n => {
+                let pos = x * (n - 1) as f64;
+                let i = (pos.floor() as usize).min(n - 1);
+                let at = |k: usize| be16(t, 12 + 2 * k.min(n - 1)).map(|v| v as f64 / 65535.0);
+                let (a, b) = (at(i)?, at(i + 1)?);
+                Some(a + (b - a) * (pos - i as f64))
+            }
+        },
+        b"para" => {
+            let p = |k: usize| s15(t, 12 + 4 * k);
+            let g = p(0)?;
+            Some(match be16(t, 8)? {
+                0 => x.powf(g),
+                1 | 2 => {
+                    let (a, b) = (p(1)?, p(2)?);
+                    let c = if be16(t, 8)? == 2 { p(3)? } else { 0.0 };
+                    if a * x + b >= 0.0 {
+                        (a * x + b).powf(g) + c
+                    } else {
+                        c
+                    }
+                }
+                3 => {
+                    let (a, b, c, d) = (p(1)?, p(2)?, p(3)?, p(4)?);
+                    if x >= d {
+                        (a * x + b).powf(g)
+                    } else {
+                        c * x
+                    }
+                }
+                4 => {
+                    let (a, b, c, d, e, f) = (p(1)?, p(2)?, p(3)?, p(4)?, p(5)?, p(6)?);
+                    if x >= d {
+                        (a * x + b).powf(g) + e
+                    } else {
+                        c * x + f
+                    }
+                }
+                _ => return None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The audit of one embedded profile: always a (non-identifying) colour
+/// profile finding, plus an identifying one when the profile is not in its
+/// sanitised form (a date, free text, device fields, other tags or bytes).
+pub fn audit(profile: &[u8], inv: &mut Inventory) {
+    inv.push(Category::ColourProfile, describe(profile));
+    match sanitize(profile) {
+        Ok(clean) if clean == profile => {}
+        Ok(_) => inv.push(
+            Category::ColourProfileText,
+            format!("ICC profile {}", leaks(profile).join(", ")),
+        ),
+        Err(e) => inv.push(
+            Category::ColourProfileText,
+            format!("{e} (cleaning drops it)"),
+        ),
+    }
+}
+
+/// What a profile carries beyond its colour, in words.
+fn leaks(p: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    if p.get(24..36).is_some_and(|d| d.iter().any(|&b| b != 0)) {
+        out.push(match date(p) {
+            Some(d) => format!("dated {d}"),
+            None => "date field set".to_string(),
+        });
+    }
+    let fields: &[(usize, usize, &str)] = &[
+        (4, 8, "CMM"),
+        (40, 44, "platform"),
+        (48, 56, "device"),
+        (56, 64, "device attributes"),
+        (80, 84, "creator"),
+        (84, 100, "profile ID"),
+        (100, 128, "reserved bytes"),
+    ];
+    for &(a, b, what) in fields {
+        if p.get(a..b).is_some_and(|f| f.iter().any(|&c| c != 0)) {
+            out.push(format!("{what} field set"));
+        }
+    }
+    for e in table(p).unwrap_or_default() {
+        if colour_tag_types(&e.sig).is_some() {
+            continue;
+        }
+        let name = sig_name(&e.sig);
+        out.push(match text_tag(p, &e.sig) {
+            Some(t) => format!("{name} \"{}\"", short_value(&t, 40)),
+            None => format!("tag {name}"),
+        });
+    }
+    if out.is_empty() {
+        out.push("bytes outside its colour tags".to_string());
+    }
+    out
+}
+
+/// The largest profile chunk one APP2 segment holds (65535 - length - header).
+const APP2_CHUNK: usize = 65535 - 2 - 14;
+
+/// Reassembles a profile from JPEG APP2 `ICC_PROFILE` payloads: chunk k of
+/// n for k = 1..=n (the first of each, n from the first chunk). Returns the
+/// profile (`None` when a chunk is missing) and how many chunks lie outside
+/// that sequence (a duplicate, another count, a number past n).
+pub fn from_app2<'a>(payloads: impl IntoIterator<Item = &'a [u8]>) -> (Option<Vec<u8>>, usize) {
+    let chunks: Vec<(u8, u8, &[u8])> = payloads
+        .into_iter()
+        .filter(|p| p.len() >= 14)
+        .map(|p| (p[12], p[13], &p[14..]))
+        .collect();
+    let Some(&(_, n, _)) = chunks.first() else {
+        return (None, 0);
+    };
+    let mut profile = Vec::new();
+    for k in 1..=n {
+        match chunks.iter().find(|c| c.0 == k && c.1 == n) {
+            Some(c) => profile.extend_from_slice(c.2),
+            None => return (None, chunks.len()),
+        }
+    }
+    let used = if n == 0 { 0 } else { n as usize };
+    (
+        (n > 0).then_some(profile),
+        chunks.len().saturating_sub(used),
+    )
+}
+
+/// The APP2 segments, markers included, that carry `profile` in a JPEG;
+/// empty when it needs more than the 255 chunks the format allows.
+pub fn app2_segments(profile: &[u8]) -> Vec<u8> {
+    let chunks: Vec<&[u8]> = profile.chunks(APP2_CHUNK).collect();
+    let Ok(n) = u8::try_from(chunks.len()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(profile.len() + 18 * chunks.len());
+    for (k, c) in chunks.iter().enumerate() {
+        out.extend_from_slice(&[0xFF, 0xE2]);
+        out.extend_from_slice(&((c.len() + 16) as u16).to_be_bytes());
+        out.extend_from_slice(b"ICC_PROFILE\0");
+        out.extend_from_slice(&[k as u8 + 1, n]);
+        out.extend_from_slice(c);
+    }
+    out
 }
 
 #[cfg(test)]

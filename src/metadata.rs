@@ -20,6 +20,9 @@ pub enum Category {
     TrailingData,
     /// C2PA / JUMBF manifests (they can embed ingredient thumbnails).
     Provenance,
+    /// An ICC profile's date, free text, device fields, non-colour tags or
+    /// unaccounted bytes (the colour itself is kept).
+    ColourProfileText,
     /// Anything else that is not needed to display the picture.
     Other,
     /// ICC colour profile: kept by default, reported for information.
@@ -41,6 +44,7 @@ impl Category {
             Category::TextChunk => "text chunks",
             Category::TrailingData => "trailing data",
             Category::Provenance => "C2PA/JUMBF",
+            Category::ColourProfileText => "colour profile text/date",
             Category::Other => "other metadata",
             Category::ColourProfile => "colour profile",
             Category::Orientation => "orientation",

@@ -304,6 +304,18 @@ pub struct EncodeOptions {
 
 /// Encodes `img` as `format` with no metadata but the optional ICC profile.
 pub fn encode(img: &DynamicImage, format: Format, opts: &EncodeOptions) -> Result<Vec<u8>> {
+    // Every re-encode carries the profile's colour only (a malformed one is dropped).
+    let sanitised;
+    let opts = match &opts.icc {
+        Some(icc) => {
+            sanitised = EncodeOptions {
+                icc: crate::icc::sanitize(icc).ok(),
+                ..opts.clone()
+            };
+            &sanitised
+        }
+        None => opts,
+    };
     let mut out = Vec::new();
     match format {
         Format::Jpeg => encode_jpeg(img, opts, &mut out)?,

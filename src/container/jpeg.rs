@@ -220,22 +220,25 @@ impl<'a> Jpeg<'a> {
 
     /// The ICC profile, reassembled from its APP2 chunks in sequence order.
     pub fn icc_profile(&self) -> Option<Vec<u8>> {
-        let mut chunks: Vec<(u8, &[u8])> = self
-            .segments
-            .iter()
-            .filter(|s| role(s) == Role::Icc && s.payload.len() >= 14)
-            .map(|s| (s.payload[12], &s.payload[14..]))
-            .collect();
-        if chunks.is_empty() {
-            return None;
-        }
-        chunks.sort_by_key(|c| c.0);
-        Some(
-            chunks
-                .into_iter()
-                .flat_map(|c| c.1.iter().copied())
-                .collect(),
+        self.icc_chunks().0
+    }
+
+    /// The profile and the count of ICC_PROFILE chunks outside its sequence.
+    fn icc_chunks(&self) -> (Option<Vec<u8>>, usize) {
+        crate::icc::from_app2(
+            self.segments
+                .iter()
+                .filter(|s| role(s) == Role::Icc)
+                .map(|s| s.payload),
         )
+    }
+
+    /// The sanitised profile's APP2 segments (none when it is malformed).
+    fn icc_segments(&self) -> Vec<u8> {
+        self.icc_profile()
+            .and_then(|p| crate::icc::sanitize(&p).ok())
+            .map(|p| crate::icc::app2_segments(&p))
+            .unwrap_or_default()
     }
 
     pub fn inventory(&self) -> Inventory {
@@ -264,11 +267,20 @@ impl<'a> Jpeg<'a> {
             }
         }
         if icc_bytes > 0 {
-            let detail = match self.icc_profile() {
-                Some(p) => crate::icc::describe(&p),
-                None => format!("ICC profile, {icc_bytes} bytes"),
-            };
-            inv.push(Category::ColourProfile, detail);
+            let (profile, stray) = self.icc_chunks();
+            match profile {
+                Some(p) => crate::icc::audit(&p, &mut inv),
+                None => inv.push(
+                    Category::ColourProfileText,
+                    format!("ICC profile, {icc_bytes} bytes, chunks missing (cleaning drops it)"),
+                ),
+            }
+            if stray > 0 {
+                inv.push(
+                    Category::ColourProfileText,
+                    format!("{stray} ICC_PROFILE segments outside the profile's sequence"),
+                );
+            }
         }
         if !self.trailing.is_empty() {
             inv.push(Category::TrailingData, trailing_detail(self.trailing));
@@ -282,6 +294,7 @@ impl<'a> Jpeg<'a> {
         let total: usize = self.segments.iter().map(|s| s.raw.len()).sum();
         let mut out = Vec::with_capacity(total + 64);
         let mut exif_written = false;
+        let mut icc_written = !policy.keep_icc;
         let mut write_exif = |out: &mut Vec<u8>| {
             if let (Some(o), false) = (policy.orientation, exif_written) {
                 let tiff = exif_block::orientation_only(o);
@@ -315,7 +328,11 @@ impl<'a> Jpeg<'a> {
                         write_exif(&mut out);
                     }
                 }
-                Role::Icc if policy.keep_icc => out.extend_from_slice(seg.raw),
+                // Rebuilt once, where the first chunk was.
+                Role::Icc if !icc_written => {
+                    out.extend_from_slice(&self.icc_segments());
+                    icc_written = true;
+                }
                 Role::Icc | Role::Exif | Role::Drop(_) => {}
             }
         }
