@@ -159,9 +159,7 @@ fn colour_tag_types(sig: &[u8; 4]) -> Option<&'static [&'static [u8; 4]]> {
         b"chrm" => &[b"chrm"],
         b"cicp" => &[b"cicp"],
         b"A2B0" | b"A2B1" | b"A2B2" | b"B2A0" | b"B2A1" | b"B2A2" => LUT,
-        b"D2B0" | b"D2B1" | b"D2B2" | b"D2B3" | b"B2D0" | b"B2D1" | b"B2D2" | b"B2D3" => {
-            &[b"mpet"]
-        }
+        b"D2B0" | b"D2B1" | b"D2B2" | b"D2B3" | b"B2D0" | b"B2D1" | b"B2D2" | b"B2D3" => &[b"mpet"],
         _ => return None,
     })
 }

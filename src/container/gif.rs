@@ -176,10 +176,9 @@ impl Gif<'_> {
                     format!("unknown extension 0x{label:02X}, {} bytes", block.raw.len()),
                 ),
                 Kind::Application(id) if is_looping(&id) => {}
-                Kind::Application(id) if is_icc(&id) => inv.push(
-                    Category::ColourProfile,
-                    "ICC profile (application extension)",
-                ),
+                Kind::Application(id) if is_icc(&id) => {
+                    crate::icc::audit(&icc_profile(block.raw), &mut inv)
+                }
                 Kind::Application(id) if &id == b"XMP DataXMP" => inv.push(
                     Category::Xmp,
                     format!("XMP packet, {} bytes", block.raw.len()),
@@ -208,11 +207,22 @@ impl Gif<'_> {
 
     pub fn rewrite(&self, policy: &RewritePolicy) -> Vec<u8> {
         let mut out = Vec::new();
+        let mut icc_written = !policy.keep_icc;
         for block in &self.blocks {
             let keep = match block.kind {
                 Kind::Structure => true,
                 Kind::Comment | Kind::PlainText | Kind::Unknown(_) => false,
-                Kind::Application(id) => is_looping(&id) || (is_icc(&id) && policy.keep_icc),
+                Kind::Application(id) if is_icc(&id) => {
+                    // One profile, sanitised (a malformed one is dropped).
+                    if !icc_written {
+                        if let Ok(p) = crate::icc::sanitize(&icc_profile(block.raw)) {
+                            write_icc(&mut out, &p);
+                        }
+                        icc_written = true;
+                    }
+                    false
+                }
+                Kind::Application(id) => is_looping(&id),
             };
             if keep {
                 out.extend_from_slice(block.raw);
@@ -222,18 +232,39 @@ impl Gif<'_> {
     }
 }
 
-fn comment_text(raw: &[u8]) -> String {
-    let mut text = Vec::new();
-    let mut pos = 2;
+/// The profile an ICCRGBG1012 application extension carries: its data
+/// sub-blocks after the identifier block.
+fn icc_profile(raw: &[u8]) -> Vec<u8> {
+    sub_blocks(raw, 2 + 12)
+}
+
+/// An ICCRGBG1012 application extension carrying `profile`.
+fn write_icc(out: &mut Vec<u8>, profile: &[u8]) {
+    out.extend_from_slice(&[0x21, 0xFF, 0x0B]);
+    out.extend_from_slice(b"ICCRGBG1012");
+    for c in profile.chunks(255) {
+        out.push(c.len() as u8);
+        out.extend_from_slice(c);
+    }
+    out.push(0);
+}
+
+/// The data of the sub-blocks that start at `pos`, up to the terminator.
+fn sub_blocks(raw: &[u8], mut pos: usize) -> Vec<u8> {
+    let mut data = Vec::new();
     while let Some(&n) = raw.get(pos) {
         if n == 0 {
             break;
         }
         let end = (pos + 1 + n as usize).min(raw.len());
-        text.extend_from_slice(&raw[pos + 1..end]);
+        data.extend_from_slice(&raw[pos + 1..end]);
         pos = end;
     }
-    String::from_utf8_lossy(&text).to_string()
+    data
+}
+
+fn comment_text(raw: &[u8]) -> String {
+    String::from_utf8_lossy(&sub_blocks(raw, 2)).to_string()
 }
 
 #[cfg(test)]

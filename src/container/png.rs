@@ -1,6 +1,14 @@
 //! PNG at chunk level: every chunk's length and CRC is checked, critical and
 //! display chunks are kept, text, EXIF, time and provenance chunks are
 //! dropped, and nothing after IEND survives (the aCropalypse leak).
+//!
+//! A kept display chunk must have the length PNG 3 gives it for this image
+//! (every byte of it is then one of its fields), else it is dropped; APNG
+//! chunks survive only in an APNG (acTL before the first IDAT); the image
+//! data is inflated so that bytes after its zlib stream are cut, and data
+//! past what the image needs is recompressed away; the ICC profile is
+//! rebuilt (see [`crate::icc`]) under a neutral name. [`Png::fates`] is the
+//! one rule the writer and the audit share.
 
 use super::{check_dimensions, Limits, RewritePolicy};
 use crate::error::{Error, Result};
@@ -114,6 +122,156 @@ fn keep(kind: &[u8; 4], policy: &RewritePolicy) -> bool {
     is_critical(kind) || DISPLAY.contains(&kind) || (kind == b"iCCP" && policy.keep_icc)
 }
 
+/// The keyword of every rebuilt iCCP chunk (the original names the profile freely).
+const ICC_KEYWORD: &[u8] = b"ICC profile";
+/// iCCP profiles that inflate past this are dropped (profiles are kilobytes).
+const MAX_ICC: usize = 16 << 20;
+const APNG: &[&[u8; 4]] = &[b"acTL", b"fcTL", b"fdAT"];
+
+/// What a rewrite does with one chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    Keep,
+    /// These bytes (whole chunks) replace it.
+    Rebuild(Vec<u8>),
+    /// Dropped, and why when the audit must report it (`None`: dropped by
+    /// the metadata policy, which the inventory reports by kind).
+    Drop(Option<String>),
+}
+
+/// How a zlib stream inflated.
+enum Inflated {
+    /// The whole stream, and how many input bytes it took.
+    Ended(Vec<u8>, usize),
+    /// More output than the limit: the first `limit` bytes.
+    TooLong(Vec<u8>),
+    /// Corrupt or truncated.
+    Bad,
+}
+
+/// Inflates the zlib stream at the start of `data`, at most `limit` bytes out.
+fn inflate(data: &[u8], limit: usize) -> Inflated {
+    let mut z = flate2::Decompress::new(true);
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        if out.len() == out.capacity() {
+            if out.len() > limit {
+                out.truncate(limit);
+                return Inflated::TooLong(out);
+            }
+            out.reserve(out.len().max(4096).min(limit + 1 - out.len()));
+        }
+        let (was_in, was_out) = (z.total_in(), z.total_out());
+        let rest = data.get(z.total_in() as usize..).unwrap_or_default();
+        match z.decompress_vec(rest, &mut out, flate2::FlushDecompress::None) {
+            Ok(flate2::Status::StreamEnd) if out.len() <= limit => {
+                return Inflated::Ended(out, z.total_in() as usize)
+            }
+            Ok(flate2::Status::StreamEnd) => {
+                out.truncate(limit);
+                return Inflated::TooLong(out);
+            }
+            Ok(_) if (z.total_in(), z.total_out()) != (was_in, was_out) => {}
+            _ => return Inflated::Bad,
+        }
+    }
+}
+
+fn deflate(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = z.write_all(data);
+    z.finish().unwrap_or_default()
+}
+
+/// The profile an iCCP chunk carries, and whether its zlib stream fills the chunk.
+fn iccp_profile(data: &[u8]) -> Option<(Vec<u8>, bool)> {
+    let nul = data.iter().position(|&c| c == 0)?;
+    (data.get(nul + 1) == Some(&0)).then_some(())?;
+    let z = &data[nul + 2..];
+    match inflate(z, MAX_ICC) {
+        Inflated::Ended(p, used) => Some((p, used == z.len())),
+        _ => None,
+    }
+}
+
+/// The iCCP chunk with a neutral keyword and the sanitised profile.
+fn rebuilt_iccp(data: &[u8]) -> Option<Vec<u8>> {
+    let clean = crate::icc::sanitize(&iccp_profile(data)?.0).ok()?;
+    let mut d = ICC_KEYWORD.to_vec();
+    d.extend_from_slice(&[0, 0]);
+    d.extend_from_slice(&deflate(&clean));
+    let mut out = Vec::new();
+    write_chunk(&mut out, b"iCCP", &d);
+    Some(out)
+}
+
+/// Bytes of filtered image data the IHDR implies (Adam7 passes included).
+fn raw_size(ihdr: &[u8]) -> Option<u64> {
+    let (w, h) = (be32(ihdr, 0)? as u64, be32(ihdr, 4)? as u64);
+    let channels = match ihdr.get(9)? {
+        0 | 3 => 1,
+        2 => 3,
+        4 => 2,
+        6 => 4,
+        _ => return None,
+    };
+    let bits = channels * *ihdr.get(8)? as u64;
+    let rows = |w: u64, h: u64| h * (1 + (w * bits).div_ceil(8));
+    if *ihdr.get(12)? == 0 {
+        return Some(rows(w, h));
+    }
+    let passes = [
+        (0, 0, 8, 8),
+        (4, 0, 8, 8),
+        (0, 4, 4, 8),
+        (2, 0, 4, 4),
+        (0, 2, 2, 4),
+        (1, 0, 2, 2),
+        (0, 1, 1, 2),
+    ];
+    Some(
+        passes
+            .iter()
+            .map(|&(x0, y0, dx, dy)| {
+                let pw = w.saturating_sub(x0).div_ceil(dx);
+                let ph = h.saturating_sub(y0).div_ceil(dy);
+                if pw == 0 {
+                    0
+                } else {
+                    rows(pw, ph)
+                }
+            })
+            .sum(),
+    )
+}
+
+/// Whether a display chunk has the length (and values) PNG 3 gives it in
+/// an image of colour type `ct` with `palette` entries.
+fn well_formed(kind: &[u8; 4], d: &[u8], ct: u8, palette: usize) -> bool {
+    let n = d.len();
+    match kind {
+        b"gAMA" | b"cICP" => n == 4,
+        b"cHRM" => n == 32,
+        b"sRGB" => n == 1 && d[0] <= 3,
+        b"pHYs" => n == 9 && d[8] <= 1,
+        b"sBIT" => n == [1, 0, 3, 3, 2, 0, 4].get(ct as usize).copied().unwrap_or(0),
+        b"bKGD" => n == [2, 0, 6, 1, 2, 0, 6].get(ct as usize).copied().unwrap_or(0),
+        b"tRNS" => match ct {
+            0 => n == 2,
+            2 => n == 6,
+            3 => (1..=palette).contains(&n),
+            _ => false,
+        },
+        b"mDCv" => n == 24,
+        b"cLLi" | b"acTL" => n == 8,
+        b"fcTL" => n == 26,
+        b"fdAT" => n >= 4,
+        _ => true,
+    }
+}
+
 impl<'a> Png<'a> {
     pub fn exif_blocks(&self) -> Vec<&'a [u8]> {
         self.chunks
@@ -124,18 +282,108 @@ impl<'a> Png<'a> {
             .collect()
     }
 
+    /// An APNG declares its animation (acTL) before the first IDAT.
     pub fn is_animated(&self) -> bool {
-        self.chunks.iter().any(|c| &c.kind == b"acTL")
+        self.chunks
+            .iter()
+            .take_while(|c| &c.kind != b"IDAT")
+            .any(|c| &c.kind == b"acTL")
+    }
+
+    /// What the rewrite does with each chunk, in order: the single rule
+    /// the writer and the audit share.
+    pub fn fates(&self, policy: &RewritePolicy) -> Vec<Fate> {
+        let ct = self.chunks[0].data[9];
+        let palette = self
+            .chunks
+            .iter()
+            .find(|c| &c.kind == b"PLTE")
+            .map_or(0, |c| c.data.len() / 3);
+        let animated = self.is_animated();
+        let idat = self.idat_rebuild();
+        let (mut idat_done, mut icc_done, mut seen) = (false, false, Vec::new());
+        self.chunks
+            .iter()
+            .map(|c| {
+                let name = String::from_utf8_lossy(&c.kind).to_string();
+                let first = !seen.contains(&c.kind);
+                seen.push(c.kind);
+                match &c.kind {
+                    b"IDAT" => match &idat {
+                        None => Fate::Keep,
+                        Some(_) if idat_done => Fate::Drop(None),
+                        Some(bytes) => {
+                            idat_done = true;
+                            Fate::Rebuild(bytes.clone())
+                        }
+                    },
+                    b"iCCP" if !policy.keep_icc => Fate::Drop(None),
+                    b"iCCP" if icc_done => Fate::Drop(Some("a second iCCP chunk".into())),
+                    b"iCCP" => {
+                        icc_done = true;
+                        match rebuilt_iccp(c.data) {
+                            Some(b) if b == c.raw => Fate::Keep,
+                            Some(b) => Fate::Rebuild(b),
+                            None => Fate::Drop(Some(
+                                "an iCCP profile that does not inflate or is malformed".into(),
+                            )),
+                        }
+                    }
+                    k if APNG.contains(&k) && !animated => {
+                        Fate::Drop(Some(format!("{name} in a file that is not an APNG")))
+                    }
+                    k if DISPLAY.contains(&k) && !well_formed(k, c.data, ct, palette) => {
+                        Fate::Drop(Some(format!(
+                            "{name} with {} bytes (not its length)",
+                            c.data.len()
+                        )))
+                    }
+                    k if DISPLAY.contains(&k) && !first && !matches!(k, b"fcTL" | b"fdAT") => {
+                        Fate::Drop(Some(format!("a second {name} chunk")))
+                    }
+                    k if keep(k, policy) => Fate::Keep,
+                    _ => Fate::Drop(None),
+                }
+            })
+            .collect()
+    }
+
+    /// The IDAT chunk that replaces the image data when bytes follow its
+    /// zlib stream or it inflates past what the image needs; `None` when
+    /// the data is exact (or broken: the decoder then says so).
+    fn idat_rebuild(&self) -> Option<Vec<u8>> {
+        let data: Vec<u8> = self
+            .chunks
+            .iter()
+            .filter(|c| &c.kind == b"IDAT")
+            .flat_map(|c| c.data.iter().copied())
+            .collect();
+        let need = usize::try_from(raw_size(self.chunks[0].data)?).ok()?;
+        let body = match inflate(&data, need) {
+            Inflated::Ended(raw, used) if raw.len() == need && used < data.len() => {
+                data[..used].to_vec()
+            }
+            Inflated::TooLong(raw) => deflate(&raw),
+            _ => return None,
+        };
+        let mut out = Vec::new();
+        write_chunk(&mut out, b"IDAT", &body);
+        Some(out)
     }
 
     /// The display chunks that survive a re-encode of the pixels (colour
     /// interpretation and density, not layout-dependent ones like tRNS).
     pub fn colour_chunks(&self, policy: &RewritePolicy) -> Vec<Chunk<'a>> {
-        let wanted: &[&[u8; 4]] = &[b"gAMA", b"cHRM", b"sRGB", b"cICP", b"pHYs", b"iCCP"];
+        let wanted: &[&[u8; 4]] = &[b"gAMA", b"cHRM", b"sRGB", b"cICP", b"pHYs"];
+        let policy = RewritePolicy {
+            keep_icc: false,
+            ..*policy
+        };
         self.chunks
             .iter()
-            .filter(|c| wanted.contains(&&c.kind) && keep(&c.kind, policy))
-            .copied()
+            .zip(self.fates(&policy))
+            .filter(|(c, fate)| wanted.contains(&&c.kind) && *fate == Fate::Keep)
+            .map(|(c, _)| *c)
             .collect()
     }
 
@@ -146,10 +394,24 @@ impl<'a> Png<'a> {
             let name = String::from_utf8_lossy(&c.kind).to_string();
             match &c.kind {
                 k if is_critical(k) || DISPLAY.contains(&k) => {}
-                b"iCCP" => inv.push(
-                    Category::ColourProfile,
-                    format!("iCCP \"{}\", {} bytes", keyword(c.data), c.data.len()),
-                ),
+                b"iCCP" => match iccp_profile(c.data) {
+                    Some((p, whole)) => {
+                        crate::icc::audit(&p, &mut inv);
+                        if split_keyword(c.data).0.as_bytes() != ICC_KEYWORD {
+                            inv.push(
+                                Category::ColourProfileText,
+                                format!("iCCP name \"{}\"", keyword(c.data)),
+                            );
+                        }
+                        if !whole {
+                            inv.push(
+                                Category::ColourProfileText,
+                                "bytes after the iCCP chunk's compressed profile",
+                            );
+                        }
+                    }
+                    None => {} // reported by its fate
+                },
                 b"tEXt" => {
                     let (k, v) = split_keyword(c.data);
                     let text = String::from_utf8_lossy(v);
@@ -189,6 +451,19 @@ impl<'a> Png<'a> {
                 format!("ancillary chunks {}", other.join(", ")),
             );
         }
+        let fates = self.fates(&RewritePolicy::default());
+        for (c, fate) in self.chunks.iter().zip(&fates) {
+            match (fate, &c.kind) {
+                (Fate::Drop(Some(why)), _) => inv.push(Category::Other, why.clone()),
+                (Fate::Rebuild(_), b"IDAT") => {
+                    inv.push(
+                        Category::TrailingData,
+                        "data hidden in the image data's zlib stream (after its end or past the image)",
+                    );
+                }
+                _ => {}
+            }
+        }
         if !self.trailing.is_empty() {
             inv.push(
                 Category::TrailingData,
@@ -204,8 +479,12 @@ impl<'a> Png<'a> {
         let mut out =
             Vec::with_capacity(self.chunks.iter().map(|c| c.raw.len()).sum::<usize>() + 8);
         out.extend_from_slice(SIGNATURE);
-        for c in self.chunks.iter().filter(|c| keep(&c.kind, policy)) {
-            out.extend_from_slice(c.raw);
+        for (c, fate) in self.chunks.iter().zip(self.fates(policy)) {
+            match fate {
+                Fate::Keep => out.extend_from_slice(c.raw),
+                Fate::Rebuild(bytes) => out.extend_from_slice(&bytes),
+                Fate::Drop(_) => {}
+            }
         }
         out
     }

@@ -114,7 +114,7 @@ impl<'a> Webp<'a> {
             let n = c.data.len();
             match &c.fourcc {
                 b"VP8X" | b"VP8 " | b"VP8L" | b"ALPH" | b"ANIM" | b"ANMF" => {}
-                b"ICCP" => inv.push(Category::ColourProfile, crate::icc::describe(c.data)),
+                b"ICCP" => crate::icc::audit(c.data, &mut inv),
                 b"EXIF" => {} // summarised once, by container::parse
                 b"XMP " => inv.push(Category::Xmp, crate::describe::xmp(c.data)),
                 other => inv.push(
@@ -138,7 +138,13 @@ impl<'a> Webp<'a> {
     pub fn rewrite(&self, policy: &RewritePolicy) -> Vec<u8> {
         let mut body = Vec::new();
         let vp8x = self.chunks.iter().find(|c| &c.fourcc == b"VP8X");
-        let has_icc = policy.keep_icc && self.chunks.iter().any(|c| &c.fourcc == b"ICCP");
+        // One profile, sanitised (a malformed one is dropped).
+        let icc = self
+            .chunks
+            .iter()
+            .find(|c| &c.fourcc == b"ICCP" && policy.keep_icc)
+            .and_then(|c| crate::icc::sanitize(c.data).ok());
+        let has_icc = icc.is_some();
         // A simple file (VP8/VP8L alone) gets an extended header when it must
         // carry the orientation or the profile: only VP8X files may hold them.
         let synthesized;
@@ -162,12 +168,8 @@ impl<'a> Webp<'a> {
             write_chunk(&mut body, b"VP8X", &data);
         }
         // Order per the container spec: ICCP, ANIM/ANMF or bitstream, then EXIF.
-        for c in self
-            .chunks
-            .iter()
-            .filter(|c| &c.fourcc == b"ICCP" && has_icc)
-        {
-            write_chunk(&mut body, b"ICCP", c.data);
+        if let Some(icc) = &icc {
+            write_chunk(&mut body, b"ICCP", icc);
         }
         for c in self
             .chunks
