@@ -640,4 +640,237 @@ mod tests {
         huge[128..132].copy_from_slice(&u32::MAX.to_be_bytes());
         let _ = describe(&huge);
     }
+
+    fn xyz(v: [f64; 3]) -> Vec<u8> {
+        let mut t = b"XYZ \0\0\0\0".to_vec();
+        for x in v {
+            t.extend_from_slice(&((x * 65536.0).round() as i32).to_be_bytes());
+        }
+        t
+    }
+
+    /// The sRGB curve as a parametric curve (type 3).
+    fn srgb_para() -> Vec<u8> {
+        let mut t = b"para\0\0\0\0\0\x03\0\0".to_vec();
+        for x in [2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045] {
+            t.extend_from_slice(&((x * 65536.0f64).round() as i32).to_be_bytes());
+        }
+        t
+    }
+
+    fn gamma(g: f64) -> Vec<u8> {
+        let mut t = b"curv\0\0\0\0\0\0\0\x01".to_vec();
+        t.extend_from_slice(&((g * 256.0).round() as u16).to_be_bytes());
+        t
+    }
+
+    /// An RGB display profile (v2 or v4) with the given colorants and curve.
+    fn rgb(v4: bool, cols: [[f64; 3]; 3], trc: Vec<u8>, extra: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+        let mut tags: Vec<(&[u8; 4], Vec<u8>)> = vec![
+            (b"wtpt", xyz([0.9642, 1.0, 0.8249])),
+            (b"rXYZ", xyz(cols[0])),
+            (b"gXYZ", xyz(cols[1])),
+            (b"bXYZ", xyz(cols[2])),
+            (b"rTRC", trc.clone()),
+            (b"gTRC", trc.clone()),
+            (b"bTRC", trc),
+        ];
+        tags.extend(extra.iter().cloned());
+        let mut p = profile(&tags);
+        p[8] = if v4 { 4 } else { 2 };
+        p[12..24].copy_from_slice(b"mntrRGB XYZ ");
+        p[36..40].copy_from_slice(b"acsp");
+        let n = p.len() as u32;
+        p[..4].copy_from_slice(&n.to_be_bytes());
+        p
+    }
+
+    fn table_of(p: &[u8]) -> Vec<[u8; 4]> {
+        table(p).unwrap().iter().map(|e| e.sig).collect()
+    }
+
+    const CANARY: &[u8] = b"CANARY-ICC";
+
+    /// A v2 profile with a canary in every place a profile can hide one.
+    fn dirty() -> Vec<u8> {
+        let text = |s: &str| {
+            let mut t = b"text\0\0\0\0".to_vec();
+            t.extend_from_slice(s.as_bytes());
+            t
+        };
+        let mut xyz_pad = xyz([0.9642, 1.0, 0.8249]);
+        xyz_pad.extend_from_slice(CANARY); // bytes after the type's fields
+        let mut p = rgb(
+            false,
+            KNOWN_RGB[0].1,
+            srgb_para(),
+            &[
+                (b"desc", desc_v2("CANARY-ICC Dr Smith calibration")),
+                (b"cprt", text("CANARY-ICC Clinic")),
+                (b"dmnd", desc_v2("CANARY-ICC maker")),
+                (b"dmdd", mluc("CANARY-ICC model")),
+                (b"Priv", CANARY.to_vec()),
+                (b"bkpt", xyz_pad),
+            ],
+        );
+        p[4..8].copy_from_slice(b"CANA"); // CMM
+        p[48..56].copy_from_slice(b"RY-ICC!!"); // device
+        p[80..84].copy_from_slice(b"CANA"); // creator
+        p[100..110].copy_from_slice(CANARY); // reserved
+                                             // A gap between tag data and bytes after the declared size.
+        let size = p.len() + CANARY.len();
+        p.extend_from_slice(CANARY);
+        p[..4].copy_from_slice(&(size as u32).to_be_bytes());
+        p.extend_from_slice(CANARY);
+        p
+    }
+
+    fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn sanitised_profiles_keep_colour_tags_only_and_no_canary() {
+        let p = dirty();
+        assert!(contains(&p, CANARY));
+        let clean = sanitize(&p).unwrap();
+        assert!(!contains(&clean, CANARY), "{clean:?}");
+        assert!(!contains(&clean, b"CANA"), "{clean:?}");
+        assert!(clean[24..36].iter().all(|&b| b == 0), "date zeroed");
+        assert_eq!(be32(&clean, 0), Some(clean.len()));
+        assert_eq!(clean.len() % 4, 0);
+        let tags = table_of(&clean);
+        assert_eq!(tags.first(), Some(b"desc"));
+        assert_eq!(tags.last(), Some(b"cprt"));
+        for sig in [b"dmnd", b"dmdd", b"Priv"] {
+            assert!(!tags.contains(sig), "{sig:?} kept");
+        }
+        for sig in [
+            b"wtpt", b"bkpt", b"rXYZ", b"gXYZ", b"bXYZ", b"rTRC", b"gTRC", b"bTRC",
+        ] {
+            assert!(tags.contains(sig), "{sig:?} lost");
+        }
+        // The colour data itself is the original's, the shared curve stored once.
+        let (src, out) = (table(&p).unwrap(), table(&clean).unwrap());
+        let data = |p: &[u8], t: &[Entry], sig: &[u8; 4]| {
+            let e = t.iter().find(|e| &e.sig == sig).unwrap();
+            p[e.off..e.off + e.len].to_vec()
+        };
+        assert_eq!(data(&p, &src, b"rXYZ"), data(&clean, &out, b"rXYZ"));
+        assert_eq!(data(&p, &src, b"rTRC"), data(&clean, &out, b"rTRC"));
+        assert_eq!(data(&clean, &out, b"bkpt").len(), 20, "padding trimmed");
+        let off = |sig: &[u8; 4]| out.iter().find(|e| &e.sig == sig).unwrap().off;
+        assert_eq!(off(b"rTRC"), off(b"bTRC"));
+        assert_eq!(
+            text_tag(&clean, b"desc").as_deref(),
+            Some("sRGB IEC61966-2.1")
+        );
+        assert_eq!(text_tag(&clean, b"cprt").as_deref(), Some(COPYRIGHT));
+    }
+
+    #[test]
+    fn sanitising_is_idempotent_and_the_audit_agrees() {
+        for p in [dirty(), rgb(true, KNOWN_RGB[1].1, srgb_para(), &[])] {
+            let clean = sanitize(&p).unwrap();
+            assert_eq!(sanitize(&clean).unwrap(), clean);
+            let mut inv = Inventory::default();
+            audit(&clean, &mut inv);
+            assert!(inv.is_clean(), "{inv:?}");
+            let mut inv = Inventory::default();
+            audit(&p, &mut inv);
+            assert!(!inv.is_clean(), "{inv:?}");
+        }
+        let mut inv = Inventory::default();
+        audit(&dirty(), &mut inv);
+        let said = format!("{inv:?}");
+        for what in ["dated 2017-07-07", "dmnd", "Priv", "device field"] {
+            assert!(said.contains(what), "{what} in {said}");
+        }
+    }
+
+    #[test]
+    fn known_spaces_get_their_standard_name_and_v4_gets_mluc() {
+        let cases = [
+            (KNOWN_RGB[0].1, srgb_para(), "sRGB IEC61966-2.1"),
+            (KNOWN_RGB[1].1, srgb_para(), "Display P3"),
+            (KNOWN_RGB[2].1, gamma(563.0 / 256.0), "Adobe RGB (1998)"),
+            (KNOWN_RGB[2].1, srgb_para(), "RGB profile"),
+            (KNOWN_RGB[0].1, gamma(1.8), "RGB profile"),
+        ];
+        for (cols, trc, name) in cases {
+            for v4 in [false, true] {
+                let clean = sanitize(&rgb(v4, cols, trc.clone(), &[])).unwrap();
+                assert_eq!(text_tag(&clean, b"desc").as_deref(), Some(name));
+                let e = table(&clean).unwrap()[0];
+                let ty = &clean[e.off..e.off + 4];
+                assert_eq!(ty, if v4 { b"mluc" } else { b"desc" });
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_profiles_are_refused() {
+        let good = rgb(false, KNOWN_RGB[0].1, srgb_para(), &[]);
+        assert!(sanitize(&good).is_ok());
+        let entry = |i: usize| HEADER + 4 + 12 * i;
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        let mut p = good.clone();
+        p[entry(1) + 4..entry(1) + 8].copy_from_slice(&(good.len() as u32 - 4).to_be_bytes());
+        cases.push(p); // rXYZ runs past the end
+        let mut p = good.clone();
+        let woff = be32(&good, entry(0) + 4).unwrap() as u32;
+        p[entry(1) + 4..entry(1) + 8].copy_from_slice(&(woff + 8).to_be_bytes());
+        cases.push(p); // rXYZ overlaps wtpt
+        let mut p = good.clone();
+        p[entry(4)..entry(4) + 4].copy_from_slice(b"rXYZ");
+        cases.push(p); // a tag twice
+        let mut p = good.clone();
+        let toff = be32(&good, entry(4) + 4).unwrap();
+        p[toff..toff + 4].copy_from_slice(b"text");
+        cases.push(p); // a curve of the wrong type
+        let mut p = good.clone();
+        p[128..132].copy_from_slice(&u32::MAX.to_be_bytes());
+        cases.push(p); // tag count
+        let mut p = good.clone();
+        p[36] = b'x';
+        cases.push(p); // no acsp
+        let mut p = good.clone();
+        p[..4].copy_from_slice(&(good.len() as u32 + 1).to_be_bytes());
+        cases.push(p); // declared size past the bytes
+        cases.push(profile(&[(b"desc", desc_v2("only text"))])); // no colour
+        for (i, p) in cases.iter().enumerate() {
+            assert!(sanitize(p).is_err(), "case {i}");
+            let mut inv = Inventory::default();
+            audit(p, &mut inv);
+            assert!(!inv.is_clean(), "case {i}");
+        }
+        for n in 0..good.len() {
+            let _ = sanitize(&good[..n]);
+        }
+    }
+
+    #[test]
+    fn app2_chunks_outside_the_sequence_are_counted_not_used() {
+        let p = sanitize(&rgb(false, KNOWN_RGB[0].1, srgb_para(), &[])).unwrap();
+        let segs = app2_segments(&p);
+        let payload = segs[4..].to_vec();
+        let mut stray = b"ICC_PROFILE\0\x02\x01".to_vec();
+        stray.extend_from_slice(CANARY);
+        let (got, extra) = from_app2([payload.as_slice(), stray.as_slice()]);
+        assert_eq!(got.as_deref(), Some(p.as_slice()));
+        assert_eq!(extra, 1);
+        let (got, _) = from_app2([b"ICC_PROFILE\0\x02\x02abc".as_slice()]);
+        assert_eq!(got, None, "chunk 1 of 2 missing");
+        let big = vec![7u8; APP2_CHUNK * 2 + 5];
+        let segs = app2_segments(&big);
+        let mut at = 0;
+        let mut payloads = Vec::new();
+        while at < segs.len() {
+            let len = u16::from_be_bytes([segs[at + 2], segs[at + 3]]) as usize;
+            payloads.push(&segs[at + 4..at + 2 + len]);
+            at += 2 + len;
+        }
+        assert_eq!(payloads.len(), 3);
+        assert_eq!(from_app2(payloads).0, Some(big));
+    }
 }
