@@ -23,7 +23,7 @@
 //! re-encodes pixels as before.
 
 use crate::container::jpeg::Jpeg;
-use crate::container::Limits;
+use crate::container::{Limits, RewritePolicy};
 use crate::error::Result;
 use crate::redact::{self, Buf, Redaction};
 use crate::region::{Rect, Resolved};
@@ -59,9 +59,18 @@ pub fn redact(
     let edited = catch_unwind(AssertUnwindSafe(|| {
         edit(bytes, w, h, &resolved, r.fill, limits)
     }));
-    let Ok(Some(mut out)) = edited else {
+    let Ok(Some(out)) = edited else {
         return Ok(None);
     };
+    // The codec's markers go through the same writer as a lossless clean.
+    let mut out = canonical(
+        &out,
+        limits,
+        &RewritePolicy {
+            keep_icc: false,
+            orientation: None,
+        },
+    )?;
     if keep_icc {
         out = with_icc(out, jpeg);
     }
@@ -69,6 +78,12 @@ pub fn redact(
         bytes: out,
         warnings,
     }))
+}
+
+/// `bytes` (a JPEG the codec wrote) rebuilt by the container writer, so
+/// that every path's output holds only what its layout accounts for.
+pub(crate) fn canonical(bytes: &[u8], limits: &Limits, policy: &RewritePolicy) -> Result<Vec<u8>> {
+    Ok(crate::container::jpeg::parse(bytes, limits)?.rewrite(policy))
 }
 
 /// Inserts the source's ICC profile, sanitised, after SOI and the JFIF/Adobe segment
@@ -230,7 +245,27 @@ fn edit(
             }
         }
     }
+    keep_used_tables(&mut coeffs);
     lt::write_coefficients(&coeffs).ok()
+}
+
+/// Drops the quantization tables no component uses (the writer emits every
+/// table it holds, and an unused one can carry anything), renumbering the
+/// components' references.
+pub(crate) fn keep_used_tables(c: &mut lt::JpegCoefficients) {
+    let mut kept: Vec<[u16; 64]> = Vec::new();
+    let mut map = [None; 4];
+    for comp in &mut c.components {
+        let i = comp.quant_table_index as usize;
+        let (Some(&table), Some(slot)) = (c.quant_tables.get(i), map.get_mut(i)) else {
+            continue;
+        };
+        comp.quant_table_index = *slot.get_or_insert_with(|| {
+            kept.push(table);
+            kept.len() as u8 - 1
+        });
+    }
+    c.quant_tables = kept;
 }
 
 /// The coefficient planes are laid out as this module assumes.
