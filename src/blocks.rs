@@ -24,7 +24,7 @@
 
 use crate::container::jpeg::Jpeg;
 use crate::container::{Limits, RewritePolicy};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::redact::{self, Buf, Redaction};
 use crate::region::{Rect, Resolved};
 use image::{DynamicImage, ImageBuffer, Luma, Rgb, Rgba};
@@ -63,52 +63,50 @@ pub fn redact(
         return Ok(None);
     };
     // The codec's markers go through the same writer as a lossless clean.
-    let mut out = canonical(
-        &out,
-        limits,
-        &RewritePolicy {
-            keep_icc: false,
-            orientation: None,
-        },
-    )?;
-    if keep_icc {
-        out = with_icc(out, jpeg);
-    }
+    let policy = RewritePolicy {
+        keep_icc,
+        orientation: None,
+    };
+    let out = crate::container::jpeg::parse(&out, limits)?.rewrite_with_icc(&policy, jpeg);
     Ok(Some(Edited {
         bytes: out,
         warnings,
     }))
 }
 
-/// `bytes` (a JPEG the codec wrote) rebuilt by the container writer, so
-/// that every path's output holds only what its layout accounts for.
-pub(crate) fn canonical(bytes: &[u8], limits: &Limits, policy: &RewritePolicy) -> Result<Vec<u8>> {
-    Ok(crate::container::jpeg::parse(bytes, limits)?.rewrite(policy))
-}
-
-/// Inserts the source's ICC profile, sanitised, after SOI and the JFIF/Adobe segment
-/// the writer put first.
-fn with_icc(out: Vec<u8>, jpeg: &Jpeg) -> Vec<u8> {
-    let icc = jpeg
-        .icc_profile()
-        .and_then(|p| crate::icc::sanitize(&p).ok())
-        .map(|p| crate::icc::app2_segments(&p))
-        .unwrap_or_default();
-    if icc.is_empty() {
-        return out;
+/// `--thorough`: a lossless transcode at the level of the quantized DCT
+/// coefficients. The entropy-coded data is decoded and coded again with
+/// optimized Huffman tables, and every marker is rebuilt, so nothing the
+/// source hid in its compressed data (bytes after the last MCU, padding
+/// bits, unused codes) can survive, while the decoded pixels stay bit-exact
+/// (same coefficients, same quantization tables). Progressive and
+/// arithmetic-coded sources come out baseline Huffman.
+pub fn transcode(
+    bytes: &[u8],
+    jpeg: &Jpeg,
+    policy: &RewritePolicy,
+    limits: &Limits,
+) -> Result<Vec<u8>> {
+    let fail =
+        |why: String| Error::Decode(format!("cannot transcode losslessly (--thorough): {why}"));
+    let blocks = (jpeg.width as u64).div_ceil(8) * (jpeg.height.max(1) as u64).div_ceil(8);
+    // Up to 4 components of 128-byte blocks, plus the written stream.
+    if blocks * 4 * 128 > limits.max_alloc {
+        return Err(Error::TooLarge(format!(
+            "{}x{} JPEG needs more memory than the limit to transcode",
+            jpeg.width, jpeg.height
+        )));
     }
-    let mut pos = 2;
-    if let (Some(0xFF), Some(0xE0 | 0xEE)) = (out.get(2), out.get(3)) {
-        let len = out
-            .get(4..6)
-            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as usize);
-        pos = (4 + len).min(out.len());
-    }
-    let mut v = Vec::with_capacity(out.len() + icc.len());
-    v.extend_from_slice(&out[..pos]);
-    v.extend_from_slice(&icc);
-    v.extend_from_slice(&out[pos..]);
-    v
+    let coded = catch_unwind(AssertUnwindSafe(
+        || -> std::result::Result<Vec<u8>, String> {
+            let mut coeffs = lt::read_coefficients(bytes).map_err(|e| e.to_string())?;
+            keep_used_tables(&mut coeffs);
+            lt::write_coefficients_optimized(&coeffs).map_err(|e| e.to_string())
+        },
+    ))
+    .map_err(|_| fail("the codec failed".into()))?
+    .map_err(fail)?;
+    Ok(crate::container::jpeg::parse(&coded, limits)?.rewrite_with_icc(policy, jpeg))
 }
 
 /// The luma sampling (h, v), each 1 or 2, when the file is one this module

@@ -35,6 +35,9 @@ pub struct CleanOptions<'a> {
     pub quality: Option<u8>,
     /// Regions to destroy. Any region forces a re-encode.
     pub redaction: Option<Redaction<'a>>,
+    /// JPEG lossless path: transcode the coefficients instead of copying
+    /// the entropy-coded data (see `blocks::transcode`).
+    pub thorough: bool,
 }
 
 /// How an output was made.
@@ -106,7 +109,12 @@ pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -
             keep_icc: !opts.strip_icc,
             orientation: (orientation != 1).then_some(orientation),
         };
-        let bytes = parsed.rewrite(&policy).expect("lossless formats rewrite");
+        let bytes = match &parsed.container {
+            Container::Jpeg(j) if opts.thorough => {
+                blocks::transcode(input, j, &policy, &opts.limits)?
+            }
+            _ => parsed.rewrite(&policy).expect("lossless formats rewrite"),
+        };
         (bytes, Method::Lossless, orientation)
     };
     Ok(Cleaned {

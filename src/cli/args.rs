@@ -103,6 +103,10 @@ pub struct CleaningArgs {
     #[arg(long)]
     pub strip_icc: bool,
 
+    /// Transcode JPEGs losslessly at the coefficient level (pixels bit-exact, every table and scan re-coded): removes anything hidden inside the compressed data
+    #[arg(long)]
+    pub thorough: bool,
+
     /// Keyed pseudonyms: same photo, same name on every run. Created with a random key if missing
     #[arg(long, value_name = "FILE", conflicts_with = "keep_names")]
     pub name_key: Option<PathBuf>,
@@ -336,6 +340,10 @@ pub struct ServeArgs {
     /// Refuse images larger than this many megapixels (decompression bombs)
     #[arg(long, value_name = "MP", default_value_t = 200)]
     pub max_megapixels: u64,
+
+    /// Transcode JPEGs losslessly at the coefficient level (pixels bit-exact, every table and scan re-coded): removes anything hidden inside the compressed data
+    #[arg(long)]
+    pub thorough: bool,
 }
 
 /// The long help of `watch` (on the subcommand, where clap reads it).

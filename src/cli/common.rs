@@ -20,6 +20,7 @@ pub fn file_settings(c: &CleaningArgs, manifest: Vec<ManifestRow>) -> FileSettin
     FileSettings {
         clean: CleanOptions {
             strip_icc: c.strip_icc,
+            thorough: c.thorough,
             orientation: match c.orientation {
                 OrientationArg::Keep => OrientationMode::Keep,
                 OrientationArg::Apply => OrientationMode::Apply,

@@ -41,6 +41,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         max_file_bytes: MAX_FILE_BYTES,
         threads: 4,
+        thorough: a.thorough,
     };
     let server =
         Server::bind(&config).with_context(|| format!("cannot serve {}", a.folder.display()))?;

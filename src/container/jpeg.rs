@@ -789,6 +789,12 @@ impl<'a> Jpeg<'a> {
     /// Orientation-only EXIF block, the ICC profile (unless stripped), Adobe
     /// (rebuilt), then the tables, frame and scans the picture needs.
     pub fn rewrite(&self, policy: &RewritePolicy) -> Vec<u8> {
+        self.rewrite_with_icc(policy, self)
+    }
+
+    /// [`Jpeg::rewrite`] with the ICC profile taken from `source` (a file
+    /// this one was transcoded or redacted from).
+    pub fn rewrite_with_icc(&self, policy: &RewritePolicy, source: &Jpeg) -> Vec<u8> {
         let total: usize = self.segments.iter().map(|s| s.raw.len()).sum();
         let mut out = Vec::with_capacity(total + 64);
         out.extend_from_slice(&[0xFF, 0xD8]);
@@ -800,7 +806,7 @@ impl<'a> Jpeg<'a> {
             write_segment(&mut out, 0xE1, &[b"Exif\0\0", &tiff]);
         }
         if policy.keep_icc {
-            out.extend_from_slice(&self.icc_segments());
+            out.extend_from_slice(&source.icc_segments());
         }
         if let Some(i) = self.layout.adobe {
             write_adobe(&mut out, self.segments[i].payload, self.components());

@@ -189,7 +189,14 @@ pub struct Progress {
 }
 
 /// Runs the export; `progress` is updated as files finish.
-pub fn run(lib: &Library, folder: &Root, out: &Root, plan: &Plan, progress: &Mutex<Progress>) {
+pub fn run(
+    lib: &Library,
+    folder: &Root,
+    out: &Root,
+    plan: &Plan,
+    progress: &Mutex<Progress>,
+    thorough: bool,
+) {
     let lock = || progress.lock().unwrap_or_else(|p| p.into_inner());
     let selected: Vec<&(usize, Vec<RegionSpec>, bool)> =
         plan.photos.iter().filter(|p| p.2).collect();
@@ -209,6 +216,7 @@ pub fn run(lib: &Library, folder: &Root, out: &Root, plan: &Plan, progress: &Mut
     let settings = FileSettings {
         clean: CleanOptions {
             limits: lib.limits(),
+            thorough,
             ..CleanOptions::default()
         },
         write: WriteMode::default(),

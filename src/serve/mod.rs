@@ -58,6 +58,8 @@ pub struct Config {
     pub max_file_bytes: u64,
     /// Request-handling threads.
     pub threads: usize,
+    /// Exports of untouched JPEGs are transcoded losslessly (`--thorough`).
+    pub thorough: bool,
 }
 
 struct State {
@@ -67,6 +69,7 @@ struct State {
     output: Root,
     library: Library,
     export: Mutex<Progress>,
+    thorough: bool,
 }
 
 /// A bound server, not yet answering.
@@ -113,6 +116,7 @@ impl Server {
             output,
             library,
             export: Mutex::new(Progress::default()),
+            thorough: config.thorough,
         };
         Ok(Server {
             http: Arc::new(http),
@@ -443,6 +447,7 @@ fn start_export(state: &Arc<State>, req: &ExportRequest) -> Reply {
             &state.output,
             &plan,
             &state.export,
+            state.thorough,
         )
     });
     Reply::json(202, json!({ "started": true }))
