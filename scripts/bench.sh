@@ -13,7 +13,7 @@
 #   BENCH_CORPUS_DIR=dir  where corpora are cached (default target/bench-corpus)
 #   BENCH_RESULTS_DIR=dir where results go (default target/bench-results)
 #   BENCH_WORK_DIR=dir    scratch output folders (default target/bench-work)
-#   BENCH_ONLY="clean redact collage"  which benches to run (default: all three)
+#   BENCH_ONLY="clean thorough redact collage"  which benches to run (default: all four)
 #
 # What it does:
 #   1. Builds (once; cached by file count and generator version) a corpus of
@@ -344,6 +344,36 @@ bench_clean() {
     rm -rf "$OUT"
 }
 
+# -------------------------------------------------------- thorough bench --
+# clean --thorough (coefficient-level transcode) vs `jpegtran -copy none`
+# (libjpeg's own lossless transcode) on the same files, one core each and
+# all cores (jpegtran run by xargs -P), and the default clean for scale.
+bench_thorough() {
+    command -v jpegtran >/dev/null 2>&1 || { echo "skipped: jpegtran missing"; return 0; }
+    say "thorough: sanity run"
+    warm_cache
+    rm -rf "$OUT"
+    "$BIN" clean "$CORPUS" -o "$OUT" -q --thorough
+    [[ "$(count_out "$OUT")" == "$N" ]] || die "photodeid --thorough wrote $(count_out "$OUT") files"
+    rm -rf "$OUT"
+    local c o jt
+    c="$(q "$CORPUS")"
+    o="$(q "$OUT")"
+    jt="ls $c/*.jpg | xargs -I{} -P"
+    say "thorough: hyperfine (warmup $WARMUP, runs $RUNS)"
+    hf thorough "rm -rf $o && mkdir -p $o" \
+        -n "photodeid --thorough -j 1" "$(q "$BIN") clean $c -o $o --thorough -j 1" \
+        -n "jpegtran -copy none, 1 core" "$jt 1 sh -c 'jpegtran -copy none -outfile $o/\$(basename {}) {}'" \
+        -n "photodeid --thorough" "$(q "$BIN") clean $c -o $o --thorough" \
+        -n "jpegtran -copy none, $JOBS cores" "$jt $JOBS sh -c 'jpegtran -copy none -outfile $o/\$(basename {}) {}'" \
+        -n "photodeid" "$(q "$BIN") clean $c -o $o"
+    report "$RESULTS/thorough.json" "$BYTES" \
+        "photodeid --thorough -j 1/jpegtran -copy none, 1 core" \
+        "photodeid --thorough/jpegtran -copy none, $JOBS cores" \
+        "photodeid --thorough/photodeid" | tee "$RESULTS/thorough-summary.txt"
+    rm -rf "$OUT"
+}
+
 # ----------------------------------------------------------- redact bench --
 # photodeid --region vs ImageMagick mogrify (decode, blur region, encode) vs a
 # plain djpeg|cjpeg round trip of every file (the decode+encode floor).
@@ -436,10 +466,10 @@ bench_collage() {
 # ------------------------------------------------------------------- main --
 echo "photodeid: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "machine: $JOBS cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); $(hyperfine --version); exiftool $(exiftool -ver)"
-for b in ${BENCH_ONLY:-clean redact collage}; do
+for b in ${BENCH_ONLY:-clean thorough redact collage}; do
     case $b in
-        clean | redact | collage) "bench_$b" ;;
-        *) die "BENCH_ONLY: unknown bench '$b' (clean, redact, collage)" ;;
+        clean | thorough | redact | collage) "bench_$b" ;;
+        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage)" ;;
     esac
 done
 say "results in $RESULTS"

@@ -1,18 +1,25 @@
-//! WebP at RIFF-chunk level: keep the bitstream, alpha, animation and ICC
-//! chunks, drop EXIF/XMP/unknown chunks, then rebuild the VP8X flags and the
-//! RIFF size (forgetting the flags is the classic WebP stripping bug).
+//! WebP at RIFF-chunk level: keep one bitstream (VP8 with its ALPH, or
+//! VP8L) in a still file, or the ANIM and ANMF frames of an animation
+//! (both rebuilt from their known fields, each frame holding only its
+//! bitstream), and the ICC profile; drop everything else, then rebuild the
+//! VP8X flags from what is kept and the RIFF size (forgetting the flags is
+//! the classic WebP stripping bug). The bitstreams are copied as they are:
+//! finding where VP8/VP8L data really ends needs a decode (see the README's
+//! threat model).
 
 use super::{check_dimensions, Limits, RewritePolicy};
 use crate::error::{Error, Result};
 use crate::exif_block;
-use crate::metadata::{human_bytes, Category, Inventory};
+use crate::metadata::{human_bytes, Category, Finding, Inventory};
 
 const FORMAT: &str = "WebP";
 
 const FLAG_ICC: u8 = 0x20;
 const FLAG_ALPHA: u8 = 0x10;
 const FLAG_EXIF: u8 = 0x08;
+#[cfg(test)]
 const FLAG_XMP: u8 = 0x04;
+const FLAG_ANIMATION: u8 = 0x02;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Chunk<'a> {
@@ -27,6 +34,17 @@ pub struct Webp<'a> {
     pub trailing: &'a [u8],
     pub width: u32,
     pub height: u32,
+    layout: Layout,
+}
+
+/// What the rewrite writes after VP8X and ICCP: chunks rebuilt from parsed
+/// fields, and what the source had beyond them.
+#[derive(Debug, Default)]
+struct Layout {
+    chunks: Vec<([u8; 4], Vec<u8>)>,
+    alpha: bool,
+    animated: bool,
+    dropped: Vec<Finding>,
 }
 
 fn le24(b: &[u8]) -> u32 {
@@ -65,12 +83,171 @@ pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Webp<'a>> {
     }
     let (width, height) = dimensions(&chunks)?;
     check_dimensions(FORMAT, width, height, limits)?;
+    let layout = plan(&chunks)?;
     Ok(Webp {
         chunks,
         trailing: &b[riff_end..],
         width,
         height,
+        layout,
     })
+}
+
+/// The sub-chunks of an ANMF frame (after its 16-byte header).
+fn sub_chunks(mut d: &[u8]) -> Result<Vec<Chunk<'_>>> {
+    let mut out = Vec::new();
+    while !d.is_empty() {
+        let size = d
+            .get(4..8)
+            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+            .ok_or_else(|| Error::malformed(FORMAT, "truncated chunk inside an animation frame"))?;
+        let data = d
+            .get(8..8 + size)
+            .ok_or_else(|| Error::malformed(FORMAT, "chunk overflows its animation frame"))?;
+        out.push(Chunk {
+            fourcc: d[..4].try_into().expect("4 bytes"),
+            data,
+        });
+        d = d.get(8 + size + (size & 1)..).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+fn vp8l_alpha(data: &[u8]) -> bool {
+    data.len() >= 5 && u32::from_le_bytes([data[1], data[2], data[3], data[4]]) >> 28 & 1 == 1
+}
+
+fn name(fourcc: &[u8; 4]) -> String {
+    String::from_utf8_lossy(fourcc).trim_end().to_string()
+}
+
+/// One image: VP8 with the ALPH right before it, or VP8L. Returns the
+/// chunks kept, whether they carry alpha, and a finding per chunk left out.
+fn one_bitstream<'a>(
+    chunks: &[Chunk<'a>],
+    allow_alph: bool,
+) -> (Vec<Chunk<'a>>, bool, Vec<Finding>) {
+    let at = chunks
+        .iter()
+        .position(|c| matches!(&c.fourcc, b"VP8 " | b"VP8L"));
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    let mut alpha = false;
+    for (i, c) in chunks.iter().enumerate() {
+        let alph_for_vp8 = allow_alph
+            && &c.fourcc == b"ALPH"
+            && at.is_some_and(|a| a == i + 1 && &chunks[a].fourcc == b"VP8 ");
+        if Some(i) == at {
+            alpha |= &c.fourcc == b"VP8L" && vp8l_alpha(c.data);
+            kept.push(*c);
+        } else if alph_for_vp8 {
+            alpha = true;
+            kept.push(*c);
+        } else if matches!(&c.fourcc, b"VP8 " | b"VP8L" | b"ALPH") {
+            dropped.push(Finding::new(
+                Category::Other,
+                format!(
+                    "{} chunk beside the image's bitstream, {} bytes",
+                    name(&c.fourcc),
+                    c.data.len()
+                ),
+            ));
+        }
+    }
+    (kept, alpha, dropped)
+}
+
+/// Decides what the rewrite keeps: see the module docs.
+fn plan(chunks: &[Chunk]) -> Result<Layout> {
+    let mut l = Layout::default();
+    let vp8x = chunks.first().filter(|c| &c.fourcc == b"VP8X");
+    let anim = chunks.iter().find(|c| &c.fourcc == b"ANIM");
+    l.animated = vp8x.is_some_and(|x| x.data.first().is_some_and(|f| f & FLAG_ANIMATION != 0))
+        && anim.is_some();
+    let other = |c: &Chunk, why: &str| {
+        Finding::new(
+            Category::Other,
+            format!("{} chunk {why}, {} bytes", name(&c.fourcc), c.data.len()),
+        )
+    };
+    if !l.animated {
+        let (kept, alpha, dropped) = one_bitstream(chunks, vp8x.is_some());
+        if kept.is_empty() {
+            return Err(Error::malformed(FORMAT, "no VP8 or VP8L bitstream"));
+        }
+        l.alpha = alpha;
+        l.dropped = dropped;
+        l.dropped.extend(
+            chunks
+                .iter()
+                .filter(|c| matches!(&c.fourcc, b"ANIM" | b"ANMF"))
+                .map(|c| other(c, "in a still (not animated) file")),
+        );
+        l.chunks = kept.iter().map(|c| (c.fourcc, c.data.to_vec())).collect();
+        return Ok(l);
+    }
+    // Background colour (4 bytes) and loop count (2): nothing else.
+    let anim = anim.expect("animated has ANIM");
+    let fields = anim
+        .data
+        .get(..6)
+        .ok_or_else(|| Error::malformed(FORMAT, "ANIM chunk shorter than 6 bytes"))?;
+    if anim.data.len() > 6 {
+        l.dropped.push(other(anim, "with extra bytes"));
+    }
+    l.chunks.push((*b"ANIM", fields.to_vec()));
+    let mut seen_anim = false;
+    for c in chunks {
+        match &c.fourcc {
+            b"ANIM" if !seen_anim => seen_anim = true,
+            b"ANMF" => {
+                let f = frame(c.data, &mut l)?;
+                l.chunks.push((*b"ANMF", f));
+            }
+            b"ANIM" | b"VP8 " | b"VP8L" | b"ALPH" => {
+                l.dropped.push(other(c, "outside an animation frame"))
+            }
+            _ => {}
+        }
+    }
+    Ok(l)
+}
+
+/// An ANMF frame rebuilt: position, size, duration, the blending and
+/// disposal bits, then its one bitstream.
+fn frame(d: &[u8], l: &mut Layout) -> Result<Vec<u8>> {
+    let header = d
+        .get(..16)
+        .ok_or_else(|| Error::malformed(FORMAT, "ANMF chunk shorter than its 16-byte header"))?;
+    let subs = sub_chunks(&d[16..])?;
+    let (kept, alpha, dropped) = one_bitstream(&subs, true);
+    if kept.is_empty() {
+        return Err(Error::malformed(
+            FORMAT,
+            "animation frame without a bitstream",
+        ));
+    }
+    l.alpha |= alpha;
+    l.dropped.extend(dropped);
+    for c in subs
+        .iter()
+        .filter(|c| !matches!(&c.fourcc, b"VP8 " | b"VP8L" | b"ALPH"))
+    {
+        l.dropped.push(Finding::new(
+            Category::Other,
+            format!(
+                "{} chunk inside an animation frame, {} bytes",
+                name(&c.fourcc),
+                c.data.len()
+            ),
+        ));
+    }
+    let mut out = header.to_vec();
+    out[15] &= 0x03;
+    for c in kept {
+        write_chunk(&mut out, &c.fourcc, c.data);
+    }
+    Ok(out)
 }
 
 fn dimensions(chunks: &[Chunk]) -> Result<(u32, u32)> {
@@ -92,11 +269,6 @@ fn dimensions(chunks: &[Chunk]) -> Result<(u32, u32)> {
     };
     dims.filter(|&(w, h)| w > 0 && h > 0)
         .ok_or_else(|| Error::malformed(FORMAT, "no valid VP8X, VP8 or VP8L header"))
-}
-
-fn keep(fourcc: &[u8; 4], policy: &RewritePolicy) -> bool {
-    matches!(fourcc, b"VP8 " | b"VP8L" | b"ALPH" | b"ANIM" | b"ANMF")
-        || (fourcc == b"ICCP" && policy.keep_icc)
 }
 
 impl<'a> Webp<'a> {
@@ -123,6 +295,7 @@ impl<'a> Webp<'a> {
                 ),
             }
         }
+        inv.0.extend(self.layout.dropped.iter().cloned());
         if !self.trailing.is_empty() {
             inv.push(
                 Category::TrailingData,
@@ -157,8 +330,15 @@ impl<'a> Webp<'a> {
             None => None,
         };
         if let Some(header) = header {
+            // Flags from what is kept; reserved bits and bytes zero.
             let mut data = header[..10].to_vec();
-            data[0] &= !(FLAG_ICC | FLAG_EXIF | FLAG_XMP);
+            data[..4].fill(0);
+            if self.layout.alpha {
+                data[0] |= FLAG_ALPHA;
+            }
+            if self.layout.animated {
+                data[0] |= FLAG_ANIMATION;
+            }
             if has_icc {
                 data[0] |= FLAG_ICC;
             }
@@ -171,12 +351,8 @@ impl<'a> Webp<'a> {
         if let Some(icc) = &icc {
             write_chunk(&mut body, b"ICCP", icc);
         }
-        for c in self
-            .chunks
-            .iter()
-            .filter(|c| keep(&c.fourcc, policy) && &c.fourcc != b"ICCP")
-        {
-            write_chunk(&mut body, &c.fourcc, c.data);
+        for (fourcc, data) in &self.layout.chunks {
+            write_chunk(&mut body, fourcc, data);
         }
         if let (Some(o), Some(_)) = (policy.orientation, header) {
             write_chunk(&mut body, b"EXIF", &exif_block::orientation_only(o));
@@ -192,15 +368,6 @@ impl<'a> Webp<'a> {
     /// A VP8X payload for a simple file: no flags, the canvas size.
     fn simple_header(&self) -> [u8; 10] {
         let mut h = [0u8; 10];
-        // VP8L says in its header whether alpha is used; VP8X repeats it.
-        let alpha = self.chunks.iter().any(|c| {
-            &c.fourcc == b"VP8L"
-                && c.data.len() >= 5
-                && u32::from_le_bytes([c.data[1], c.data[2], c.data[3], c.data[4]]) >> 28 & 1 == 1
-        });
-        if alpha {
-            h[0] = FLAG_ALPHA;
-        }
         h[4..7].copy_from_slice(&self.width.saturating_sub(1).to_le_bytes()[..3]);
         h[7..10].copy_from_slice(&self.height.saturating_sub(1).to_le_bytes()[..3]);
         h
@@ -232,7 +399,8 @@ mod tests {
         v
     }
 
-    const VP8L: &[u8] = &[0x2F, 0x07, 0xC0, 0x01, 0x00, 0x11];
+    /// An 8x8 VP8L header that says it uses alpha.
+    const VP8L: &[u8] = &[0x2F, 0x07, 0xC0, 0x01, 0x10, 0x11];
 
     #[test]
     fn exif_xmp_dropped_and_flags_rebuilt() {
@@ -253,6 +421,75 @@ mod tests {
             "alpha kept, EXIF/XMP flags cleared"
         );
         assert!(back.inventory().is_clean());
+    }
+
+    fn clean(bytes: &[u8]) -> Vec<u8> {
+        parse(bytes, &Limits::default())
+            .unwrap()
+            .rewrite(&RewritePolicy::default())
+    }
+
+    #[test]
+    fn a_still_keeps_one_bitstream() {
+        let vp8x = [0x10 | FLAG_ANIMATION, 0, 0, 0, 7, 0, 0, 7, 0, 0];
+        let mut second = VP8L.to_vec();
+        second.extend_from_slice(b"Jane Q. Patientname");
+        let mut anmf = vec![0u8; 16];
+        write_chunk(&mut anmf, b"VP8L", &second);
+        let bytes = webp(&[
+            (b"VP8X", &vp8x),
+            (b"ALPH", b"Jane"),
+            (b"VP8L", VP8L),
+            (b"VP8L", &second),
+            (b"ANMF", &anmf),
+        ]);
+        let w = parse(&bytes, &Limits::default()).unwrap();
+        assert_eq!(
+            w.inventory().identifying().count(),
+            3,
+            "{:?}",
+            w.inventory()
+        );
+        let out = w.rewrite(&RewritePolicy::default());
+        let vp8x_out = [0x10, 0, 0, 0, 7, 0, 0, 7, 0, 0];
+        assert_eq!(out, webp(&[(b"VP8X", &vp8x_out), (b"VP8L", VP8L)]));
+        assert!(parse(&out, &Limits::default())
+            .unwrap()
+            .inventory()
+            .is_clean());
+    }
+
+    #[test]
+    fn animation_chunks_are_rebuilt_from_their_fields() {
+        let vp8x = [FLAG_ANIMATION | FLAG_XMP, 9, 9, 9, 7, 0, 0, 7, 0, 0];
+        let mut anim = vec![1, 2, 3, 4, 0, 0];
+        anim.extend_from_slice(b"Jane");
+        let mut frame = vec![0u8; 15];
+        frame.push(0xF3); // reserved bits set
+        write_chunk(&mut frame, b"EXIF", b"Jane Q. Patientname");
+        write_chunk(&mut frame, b"VP8L", VP8L);
+        write_chunk(&mut frame, b"VP8L", VP8L);
+        let bytes = webp(&[(b"VP8X", &vp8x), (b"ANIM", &anim), (b"ANMF", &frame)]);
+        let w = parse(&bytes, &Limits::default()).unwrap();
+        assert!(!w.inventory().is_clean());
+        let out = w.rewrite(&RewritePolicy::default());
+        let mut want_frame = vec![0u8; 15];
+        want_frame.push(0x03);
+        write_chunk(&mut want_frame, b"VP8L", VP8L);
+        let want = webp(&[
+            (
+                b"VP8X",
+                &[FLAG_ANIMATION | FLAG_ALPHA, 0, 0, 0, 7, 0, 0, 7, 0, 0],
+            ),
+            (b"ANIM", &anim[..6]),
+            (b"ANMF", &want_frame),
+        ]);
+        assert_eq!(out, want);
+        assert_eq!(clean(&out), out);
+        assert!(parse(&out, &Limits::default())
+            .unwrap()
+            .inventory()
+            .is_clean());
     }
 
     #[test]
