@@ -587,3 +587,126 @@ mod grammar {
         }
     }
 }
+
+/// WebP: one bitstream per still file, no animation chunks in a still.
+mod webp {
+    use super::{have, CANARY};
+    use crate::util::*;
+    use std::process::Command;
+
+    fn chunk(fourcc: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut v = fourcc.to_vec();
+        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        v.extend_from_slice(data);
+        if data.len() % 2 == 1 {
+            v.push(0);
+        }
+        v
+    }
+
+    /// `base` with `extra` appended inside the RIFF container.
+    fn with(base: &[u8], extra: &[u8]) -> Vec<u8> {
+        let mut v = base.to_vec();
+        v.extend_from_slice(extra);
+        let size = (v.len() - 8) as u32;
+        v[4..8].copy_from_slice(&size.to_le_bytes());
+        v
+    }
+
+    /// The first chunk of `fourcc` in `file`, whole (header and padding).
+    fn first_chunk(file: &[u8], fourcc: &[u8; 4]) -> Vec<u8> {
+        let mut i = 12;
+        while i + 8 <= file.len() {
+            let n = u32::from_le_bytes(file[i + 4..i + 8].try_into().unwrap()) as usize;
+            if &file[i..i + 4] == fourcc {
+                return file[i..i + 8 + n + (n & 1)].to_vec();
+            }
+            i += 8 + n + (n & 1);
+        }
+        panic!("no {fourcc:?}");
+    }
+
+    fn dwebp_pixels(path: &std::path::Path) -> Vec<u8> {
+        let out = path.with_extension("pam");
+        let o = Command::new("dwebp")
+            .arg(path)
+            .arg("-pam")
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "dwebp {}: {}",
+            path.display(),
+            stderr_of(&o)
+        );
+        std::fs::read(out).unwrap()
+    }
+
+    fn stderr_of(o: &std::process::Output) -> String {
+        String::from_utf8_lossy(&o.stderr).to_string()
+    }
+
+    #[test]
+    fn a_still_keeps_one_bitstream_and_no_frames() {
+        let (tools, im) = (have("webpinfo") && have("dwebp"), have("convert"));
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["webp_meta.webp", "webp_lossless_orient_6.webp"] {
+            let base = std::fs::read(fixtures().join("dirty").join(name)).unwrap();
+            let stream = if contains(&base, b"VP8L") {
+                b"VP8L"
+            } else {
+                b"VP8 "
+            };
+            let mut coded = first_chunk(&base, stream)[8..].to_vec();
+            coded.extend_from_slice(CANARY);
+            let mut anmf = vec![0u8; 16];
+            anmf.extend(chunk(stream, &coded));
+            let cases: Vec<(&str, Vec<u8>)> = vec![
+                ("second bitstream", chunk(stream, &coded)),
+                ("ANMF in a still", chunk(b"ANMF", &anmf)),
+                ("ALPH after the bitstream", chunk(b"ALPH", CANARY)),
+            ];
+            for (case, extra) in cases {
+                let input = dir.path().join(format!("{case}-{name}").replace(' ', "_"));
+                std::fs::write(&input, with(&base, &extra)).unwrap();
+                let c = run(&["check", input.to_str().unwrap()]);
+                assert_eq!(c.status.code(), Some(1), "{case}: {}", stdout(&c));
+                assert!(stdout(&c).contains("chunk"), "{case}: {}", stdout(&c));
+                let out = dir
+                    .path()
+                    .join(format!("out-{case}-{name}").replace(' ', "_"));
+                let r = run(&[
+                    "clean",
+                    "-q",
+                    input.to_str().unwrap(),
+                    "-o",
+                    out.to_str().unwrap(),
+                ]);
+                assert!(r.status.success(), "{case}: {}", stderr(&r));
+                let got = std::fs::read(&out).unwrap();
+                assert!(!contains(&got, CANARY), "{case} {name}: canary kept");
+                let c = run(&["check", out.to_str().unwrap()]);
+                assert_eq!(c.status.code(), Some(0), "{case}: {}", stdout(&c));
+                if tools {
+                    let info = Command::new("webpinfo").arg(&out).output().unwrap();
+                    let text = String::from_utf8_lossy(&info.stdout);
+                    assert!(
+                        info.status.success() && !text.contains("Warning"),
+                        "{case}: {text}"
+                    );
+                    let original = dir.path().join(format!("orig-{name}"));
+                    std::fs::write(&original, &base).unwrap();
+                    assert!(
+                        dwebp_pixels(&out) == dwebp_pixels(&original),
+                        "{case}: pixels changed"
+                    );
+                }
+                if im {
+                    super::magick_decodes(&out);
+                }
+            }
+        }
+    }
+}
