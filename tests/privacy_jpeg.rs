@@ -439,7 +439,7 @@ mod grammar {
             f.extend_from_slice(&16u16.to_be_bytes());
             f.push(n);
             for c in 1..=n {
-                f.extend_from_slice(&[c, 0x11, (c > 1) as u8 & 0]);
+                f.extend_from_slice(&[c, 0x11, 0]);
             }
             v.extend(segment(sof, &f));
             v.extend(mid.concat());
