@@ -511,3 +511,93 @@ fn webp_iccp_is_rebuilt() {
     assert_check(&out, true);
     assert_eq!(decode(&out).to_rgb8(), decode(&input).to_rgb8());
 }
+
+/// A GIF frame: descriptor, LZW data (plus `tail` after the end code).
+fn gif_frame(x: u16, y: u16, w: u16, h: u16, tail: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x2C];
+    for n in [x, y, w, h] {
+        v.extend_from_slice(&n.to_le_bytes());
+    }
+    v.push(0);
+    v.push(2);
+    let idx: Vec<u8> = (0..w as usize * h as usize)
+        .map(|i| (i % 4) as u8)
+        .collect();
+    let data = weezl::encode::Encoder::new(weezl::BitOrder::Lsb, 2)
+        .encode(&idx)
+        .unwrap();
+    let data = [data.as_slice(), tail].concat();
+    for c in data.chunks(255) {
+        v.push(c.len() as u8);
+        v.extend_from_slice(c);
+    }
+    v.push(0);
+    v
+}
+
+#[test]
+fn gif_block_canaries_are_gone() {
+    let d = tempfile::tempdir().unwrap();
+    let c = CANARY.as_bytes();
+    let build = |c: &[u8], hostile: bool| {
+        let sub = |b: &[u8]| [&[b.len() as u8][..], b].concat();
+        let mut v = b"GIF89a\x08\x00\x08\x00\x81\x00\x00".to_vec();
+        v.extend_from_slice(&[0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255]);
+        v.extend_from_slice(b"\x21\xFF\x0BNETSCAPE2.0\x03\x01\x00\x00");
+        if hostile {
+            v.extend_from_slice(&sub(c)); // extra sub-block
+        }
+        v.push(0);
+        v.extend_from_slice(b"\x21\xF9\x04\x04\x0A\x00\x00");
+        if hostile {
+            v.extend_from_slice(&sub(c));
+        }
+        v.push(0);
+        v.extend_from_slice(&gif_frame(0, 0, 8, 8, c)); // bytes after the end code
+        v.extend_from_slice(b"\x21\xF9\x04\x04\x0A\x00\x00\x00");
+        v.extend_from_slice(&gif_frame(40, 40, 2, 2, c)); // wholly outside
+        v.extend_from_slice(b"\x21\xF9\x04\x04\x0A\x00\x00\x00");
+        v.extend_from_slice(&gif_frame(6, 6, 4, 4, &[])); // partly outside
+        v.push(0x3B);
+        v
+    };
+    let v = build(c, true);
+    let reference = d.path().join("reference.gif");
+    std::fs::write(&reference, build(&[], false)).unwrap();
+    let input = d.path().join("anim.gif");
+    std::fs::write(&input, &v).unwrap();
+    let o = run(&["check", s(&input)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    for what in [
+        "loop count",
+        "graphic control",
+        "LZW end code",
+        "outside the logical screen",
+        "partly outside",
+    ] {
+        assert!(stdout(&o).contains(what), "{what} in {}", stdout(&o));
+    }
+    let out = clean(&input, &[]);
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(!contains(&bytes, c));
+    assert!(contains(&bytes, b"NETSCAPE2.0\x03\x01\x00\x00\x00"));
+    assert_decodes_cleanly(&out);
+    let o = run(&["check", s(&out)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // What a viewer shows: every frame composited on the screen.
+    let frames = |p: &Path| -> Vec<image::RgbaImage> {
+        use image::AnimationDecoder;
+        let f = std::fs::File::open(p).unwrap();
+        let dec = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(f)).unwrap();
+        dec.into_frames()
+            .map(|f| f.unwrap().into_buffer())
+            .collect()
+    };
+    let (a, b) = (frames(&reference), frames(&out));
+    assert_eq!(a.len(), 3);
+    assert_eq!(b.len(), 2, "the invisible frame is gone");
+    assert_eq!(a[0], b[0]);
+    assert_eq!(a[2], b[1], "the cropped frame shows the same pixels");
+    let again = clean(&out, &[]);
+    assert_eq!(std::fs::read(&again).unwrap(), bytes, "a fixed point");
+}
