@@ -18,7 +18,7 @@ fn fixture(name: &str) -> Vec<u8> {
     .expect("fixture")
 }
 
-#[divan::bench(args = ["jpeg_full.jpg", "png_text.png", "webp_meta.webp", "gif_comment.gif"])]
+#[divan::bench(args = ["jpeg_full.jpg", "jpeg_icc.jpg", "png_text.png", "webp_meta.webp", "gif_comment.gif"])]
 fn clean_lossless(bencher: divan::Bencher, name: &str) {
     let bytes = fixture(name);
     let opts = CleanOptions::default();
@@ -29,4 +29,24 @@ fn clean_lossless(bencher: divan::Bencher, name: &str) {
 fn audit_parse(bencher: divan::Bencher, name: &str) {
     let bytes = fixture(name);
     bencher.bench(|| inspect(divan::black_box(&bytes), None, &Limits::default()).expect("parse"));
+}
+
+/// The ICC rebuild alone, per profile: the fixture's (sRGB, v4) and
+/// Ghostscript's Adobe RGB (v2) when installed. Compare with
+/// `clean_lossless` for its share of a file's cost.
+#[divan::bench(args = ["jpeg_icc.jpg", "/usr/share/color/icc/ghostscript/a98.icc"])]
+fn icc_sanitize(bencher: divan::Bencher, name: &str) {
+    let profile = if name.ends_with(".icc") {
+        match std::fs::read(name) {
+            Ok(p) => p,
+            Err(_) => return,
+        }
+    } else {
+        let bytes = fixture(name);
+        photodeid::container::jpeg::parse(&bytes, &Limits::default())
+            .expect("parse")
+            .icc_profile()
+            .expect("profile")
+    };
+    bencher.bench(|| photodeid::icc::sanitize(divan::black_box(&profile)).expect("sanitize"));
 }

@@ -166,10 +166,12 @@ fn reencode(
             .unwrap_or(92),
         _ => 92,
     });
+    // The container's own strict reassembly first (a decoder may splice
+    // in stray chunks); `pixels::encode` sanitises whichever it gets.
     let icc = if opts.strip_icc {
         None
     } else {
-        decoded.icc.take()
+        parsed.icc_profile().or_else(|| decoded.icc.take())
     };
     let enc = EncodeOptions {
         quality,

@@ -330,6 +330,9 @@ pub fn encode(img: &DynamicImage, format: Format, opts: &EncodeOptions) -> Resul
                 img.height(),
                 img.color().into(),
             )?;
+            if opts.icc.is_some() {
+                out = neutral_iccp(&out)?;
+            }
         }
         Format::Webp => {
             // image-webp encodes lossless only: no generation loss, larger files.
@@ -384,6 +387,17 @@ fn encode_jpeg(img: &DynamicImage, opts: &EncodeOptions, out: &mut Vec<u8>) -> R
         return Ok(());
     }
     encode_jpeg_fallback(pixels, w, h, gray, quality, opts, out)
+}
+
+/// The encoder names its iCCP chunk itself: rewritten under the one
+/// neutral keyword the PNG rewriter and the audit allow.
+fn neutral_iccp(png: &[u8]) -> Result<Vec<u8>> {
+    let unlimited = crate::container::Limits {
+        max_pixels: u64::MAX,
+        ..Default::default()
+    };
+    let parsed = crate::container::png::parse(png, &unlimited)?;
+    Ok(parsed.rewrite(&crate::container::RewritePolicy::default()))
 }
 
 /// jpeg-encoder, should libjpeg-turbo-rs refuse an image.

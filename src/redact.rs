@@ -147,24 +147,36 @@ fn set<P: Pixel>(buf: &mut Buf<P>, x: u32, y: u32, v: [f64; 4]) {
     }
 }
 
-/// Per-block channel means over a region.
+/// Per-block channel means over a region. Each axis holds as many whole
+/// blocks of the stated size as fit, and the remainder is spread over them
+/// (block sizes differ by at most one pixel), so no block is smaller than
+/// the stated size: a short last block would keep pixels close to their
+/// original values (a 1 px block keeps them exactly). A region smaller
+/// than one block is one block.
 struct BlockGrid {
-    block: u32,
+    w: u32,
+    h: u32,
     nx: u32,
     ny: u32,
     means: Vec<[f64; 4]>,
 }
 
+/// Block index of offset `d` on an axis of `len` pixels cut into `n` blocks.
+fn block_of(d: u32, len: u32, n: u32) -> u32 {
+    (d as u64 * n as u64 / len.max(1) as u64) as u32
+}
+
 impl BlockGrid {
     fn measure<P: Pixel>(buf: &Buf<P>, rect: Rect, block: u32) -> Self {
-        let nx = rect.w.div_ceil(block);
-        let ny = rect.h.div_ceil(block);
+        let block = block.max(1);
+        let nx = (rect.w / block).max(1);
+        let ny = (rect.h / block).max(1);
         let mut sums = vec![([0f64; 4], 0u32); (nx * ny) as usize];
         for y in 0..rect.h {
-            let row = (y / block) * nx;
+            let row = block_of(y, rect.h, ny) * nx;
             for x in 0..rect.w {
                 let px = buf.get_pixel(rect.x + x, rect.y + y);
-                let cell = &mut sums[(row + x / block) as usize];
+                let cell = &mut sums[(row + block_of(x, rect.w, nx)) as usize];
                 for (c, ch) in px.channels().iter().enumerate().take(4) {
                     cell.0[c] += ch.to_f64().unwrap_or(0.0);
                 }
@@ -176,7 +188,8 @@ impl BlockGrid {
             .map(|(s, n)| s.map(|v| v / n.max(1) as f64))
             .collect();
         BlockGrid {
-            block,
+            w: rect.w,
+            h: rect.h,
             nx,
             ny,
             means,
@@ -188,13 +201,17 @@ impl BlockGrid {
     }
 
     fn at(&self, dx: u32, dy: u32) -> [f64; 4] {
-        self.cell(dx / self.block, dy / self.block)
+        self.cell(block_of(dx, self.w, self.nx), block_of(dy, self.h, self.ny))
     }
 
     /// Bilinear interpolation between block centres.
     fn smooth(&self, dx: u32, dy: u32) -> [f64; 4] {
-        let fx = ((dx as f64 + 0.5) / self.block as f64 - 0.5).max(0.0);
-        let fy = ((dy as f64 + 0.5) / self.block as f64 - 0.5).max(0.0);
+        let (bw, bh) = (
+            self.w as f64 / self.nx as f64,
+            self.h as f64 / self.ny as f64,
+        );
+        let fx = ((dx as f64 + 0.5) / bw - 0.5).max(0.0);
+        let fy = ((dy as f64 + 0.5) / bh - 0.5).max(0.0);
         let (bx, by) = (fx.floor() as u32, fy.floor() as u32);
         let (tx, ty) = (fx - bx as f64, fy - by as f64);
         let (a, b) = (self.cell(bx, by), self.cell(bx + 1, by));
@@ -280,5 +297,61 @@ mod tests {
         let mut g = DynamicImage::ImageLuma8(checker(64, 64).to_luma8());
         run(&mut g, "0,0,32,32", Effect::Blur);
         assert!(matches!(g, DynamicImage::ImageLuma8(_)));
+    }
+
+    /// Lengths of the runs of equal pixels along a line of the output.
+    fn runs(line: impl Iterator<Item = image::Rgb<u8>>) -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::new();
+        let mut last = None;
+        for p in line {
+            match out.last_mut() {
+                Some(n) if last == Some(p) => *n += 1,
+                _ => out.push(1),
+            }
+            last = Some(p);
+        }
+        out
+    }
+
+    #[test]
+    fn every_pixelate_block_holds_the_minimum() {
+        // Noise, so neighbouring blocks never share a mean.
+        let noise = |w, h| {
+            let mut s = 0x2545_F491u32;
+            DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |_, _| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                image::Rgb([s as u8, (s >> 8) as u8, (s >> 16) as u8])
+            }))
+        };
+        for (w, h) in [(33, 33), (47, 16), (16, 100), (100, 47), (31, 31), (5, 9)] {
+            let orig = noise(120, 120);
+            let mut img = orig.clone();
+            run(&mut img, &format!("3,4,{w},{h}"), Effect::Pixelate);
+            let (a, b) = (orig.to_rgb8(), img.to_rgb8());
+            let min = pixelate_block(Rect::at(0, 0).of_size(w, h)).min(w).min(h);
+            for y in 4..4 + h {
+                let r = runs((3..3 + w).map(|x| *b.get_pixel(x, y)));
+                assert!(r.iter().all(|&n| n >= min.min(w)), "{w}x{h} row {y}: {r:?}");
+            }
+            for x in 3..3 + w {
+                let r = runs((4..4 + h).map(|y| *b.get_pixel(x, y)));
+                assert!(
+                    r.iter().all(|&n| n >= min.min(h)),
+                    "{w}x{h} column {x}: {r:?}"
+                );
+            }
+            let same = (4..4 + h)
+                .flat_map(|y| (3..3 + w).map(move |x| (x, y)))
+                .filter(|&(x, y)| a.get_pixel(x, y) == b.get_pixel(x, y))
+                .count();
+            assert!(same <= 2, "{w}x{h}: {same} pixels kept their value");
+            assert_ne!(
+                a.get_pixel(2 + w, 3 + h),
+                b.get_pixel(2 + w, 3 + h),
+                "corner"
+            );
+        }
     }
 }

@@ -1,6 +1,13 @@
 //! GIF at block level: comment extensions and application extensions other
-//! than the looping one (NETSCAPE2.0 / ANIMEXTS1.0) are dropped, frames and
-//! graphic controls are copied as they are, nothing after the trailer stays.
+//! than the looping one (NETSCAPE2.0 / ANIMEXTS1.0) and the ICC profile are
+//! dropped, nothing after the trailer stays. What is kept is re-emitted from
+//! its fields: graphic controls and the loop count without extra
+//! sub-blocks, each frame's LZW data up to its end code (decoded to find
+//! it; data coding more pixels than the frame has is re-encoded). A frame
+//! wholly outside the logical screen is dropped with its graphic control; a
+//! frame partly outside is cropped to the screen (decoded, re-encoded,
+//! lossless for every pixel a viewer shows). [`Gif::fates`] is the one rule
+//! the writer and the audit share.
 
 use super::{check_dimensions, Limits, RewritePolicy};
 use crate::error::{Error, Result};
@@ -119,6 +126,9 @@ pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Gif<'a>> {
                 if pos > b.len() {
                     return Err(truncated());
                 }
+                if b[pos - 1] > 11 {
+                    return Err(Error::malformed(FORMAT, "LZW code size above 11"));
+                }
                 pos = skip_sub_blocks(b, pos)?;
                 blocks.push(Block {
                     kind: Kind::Structure,
@@ -154,6 +164,11 @@ impl Gif<'_> {
 
     pub fn inventory(&self) -> Inventory {
         let mut inv = Inventory::default();
+        for fate in self.fates(&RewritePolicy::default()) {
+            if let Fate::Rebuild(_, Some(why)) | Fate::Drop(Some(why)) = fate {
+                inv.push(Category::Other, why);
+            }
+        }
         for block in &self.blocks {
             match block.kind {
                 Kind::Structure => {}
@@ -205,31 +220,232 @@ impl Gif<'_> {
         inv
     }
 
+    /// What the rewrite does with each block, in order.
+    pub fn fates(&self, policy: &RewritePolicy) -> Vec<Fate> {
+        let mut icc_done = !policy.keep_icc;
+        let screen = (self.width, self.height);
+        self.blocks
+            .iter()
+            .enumerate()
+            .map(|(i, block)| match block.kind {
+                Kind::Structure => match block.raw.get(..2) {
+                    Some([0x21, 0xF9]) => {
+                        rebuilt(block.raw, graphic_control(block.raw), "graphic control")
+                    }
+                    Some([0x2C, _]) => frame(block.raw, screen, i),
+                    _ => Fate::Keep,
+                },
+                Kind::Comment | Kind::PlainText | Kind::Unknown(_) => Fate::Drop(None),
+                Kind::Application(id) if is_icc(&id) => {
+                    if icc_done {
+                        return Fate::Drop(None);
+                    }
+                    icc_done = true;
+                    match crate::icc::sanitize(&icc_profile(block.raw)) {
+                        Ok(p) => {
+                            let mut out = Vec::new();
+                            write_icc(&mut out, &p);
+                            if out == block.raw {
+                                Fate::Keep
+                            } else {
+                                Fate::Rebuild(out, None)
+                            }
+                        }
+                        Err(_) => Fate::Drop(None), // the audit says why
+                    }
+                }
+                Kind::Application(id) if is_looping(&id) => {
+                    rebuilt(block.raw, looping(block.raw, &id), "loop count")
+                }
+                Kind::Application(_) => Fate::Drop(None),
+            })
+            .collect()
+    }
+
     pub fn rewrite(&self, policy: &RewritePolicy) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut icc_written = !policy.keep_icc;
-        for block in &self.blocks {
-            let keep = match block.kind {
-                Kind::Structure => true,
-                Kind::Comment | Kind::PlainText | Kind::Unknown(_) => false,
-                Kind::Application(id) if is_icc(&id) => {
-                    // One profile, sanitised (a malformed one is dropped).
-                    if !icc_written {
-                        if let Ok(p) = crate::icc::sanitize(&icc_profile(block.raw)) {
-                            write_icc(&mut out, &p);
-                        }
-                        icc_written = true;
+        // A graphic control waits for the frame it belongs to.
+        let mut control: Option<Vec<u8>> = None;
+        for (block, fate) in self.blocks.iter().zip(self.fates(policy)) {
+            let bytes = match fate {
+                Fate::Keep => block.raw.to_vec(),
+                Fate::Rebuild(b, _) => b,
+                Fate::Drop(_) => {
+                    if block.raw.first() == Some(&0x2C) {
+                        control = None;
                     }
-                    false
+                    continue;
                 }
-                Kind::Application(id) => is_looping(&id),
             };
-            if keep {
-                out.extend_from_slice(block.raw);
+            if block.raw.get(..2) == Some(&[0x21, 0xF9]) {
+                control = Some(bytes);
+                continue;
             }
+            if block.raw.first() == Some(&0x2C) || block.raw == [0x3B] {
+                if let Some(c) = control.take() {
+                    out.extend_from_slice(&c);
+                }
+            }
+            out.extend_from_slice(&bytes);
         }
         out
     }
+}
+
+/// What the rewrite does with one block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    Keep,
+    /// Re-emitted as these bytes; why, when the audit must report it.
+    Rebuild(Vec<u8>, Option<String>),
+    /// Dropped; why, when the audit must report it (the inventory reports
+    /// dropped metadata by kind).
+    Drop(Option<String>),
+}
+
+fn rebuilt(raw: &[u8], fields: Option<Vec<u8>>, what: &str) -> Fate {
+    match fields {
+        Some(b) if b == raw => Fate::Keep,
+        Some(b) => Fate::Rebuild(b, Some(format!("{what} extension with extra bytes"))),
+        None => Fate::Drop(Some(format!("{what} extension of the wrong length"))),
+    }
+}
+
+/// A graphic control extension from its fields (reserved bits cleared).
+fn graphic_control(raw: &[u8]) -> Option<Vec<u8>> {
+    let f = raw.get(2..7).filter(|f| f[0] == 4)?;
+    Some(vec![0x21, 0xF9, 4, f[1] & 0x1F, f[2], f[3], f[4], 0])
+}
+
+/// The looping extension from its one field, the loop count.
+fn looping(raw: &[u8], id: &[u8; 11]) -> Option<Vec<u8>> {
+    let f = raw.get(14..18).filter(|f| f[0] == 3 && f[1] == 1)?;
+    let mut out = vec![0x21, 0xFF, 0x0B];
+    out.extend_from_slice(id);
+    out.extend_from_slice(&[3, 1, f[2], f[3], 0]);
+    Some(out)
+}
+
+fn le16(b: &[u8], at: usize) -> u32 {
+    u16::from_le_bytes([b[at], b[at + 1]]) as u32
+}
+
+/// An image descriptor block: dropped when wholly outside the screen,
+/// cropped when partly outside, its LZW data cut at the end code.
+fn frame(raw: &[u8], (sw, sh): (u32, u32), index: usize) -> Fate {
+    let (left, top, w, h) = (le16(raw, 1), le16(raw, 3), le16(raw, 5), le16(raw, 7));
+    let flags = raw[9];
+    if w == 0 || h == 0 || left >= sw || top >= sh {
+        return Fate::Drop(Some(format!(
+            "frame at block {index} outside the logical screen"
+        )));
+    }
+    let code_at = 10 + color_table_len(flags);
+    let min = raw[code_at];
+    let data = sub_blocks(raw, code_at + 1);
+    let pixels = (w * h) as usize;
+    let (indices, used, excess) = lzw_decode(&data, min, pixels);
+    let (cw, ch) = (w.min(sw - left), h.min(sh - top));
+    let (body, why) = if (cw, ch) != (w, h) {
+        let rows = display_rows(h, flags & 0x40 != 0);
+        let mut cropped = Vec::with_capacity((cw * ch) as usize);
+        for y in 0..ch as usize {
+            // Stored row holding display row y (interlaced files store passes).
+            let Some(stored) = rows.iter().position(|&r| r == y) else {
+                break;
+            };
+            let start = stored * w as usize;
+            let row = indices.get(start..start + cw as usize).unwrap_or_default();
+            cropped.extend_from_slice(row);
+            cropped.resize(((y + 1) * cw as usize).max(cropped.len()), 0);
+        }
+        let mut d = raw[..code_at].to_vec();
+        d[5..7].copy_from_slice(&(cw as u16).to_le_bytes());
+        d[7..9].copy_from_slice(&(ch as u16).to_le_bytes());
+        d[9] &= !0x40; // written in display order
+        return finish(
+            d,
+            min.clamp(2, 11),
+            lzw_encode(&cropped, min),
+            Some(format!(
+                "frame at block {index} partly outside the logical screen"
+            )),
+        );
+    } else if excess {
+        (
+            lzw_encode(&indices, min),
+            Some(format!(
+                "frame at block {index} codes more pixels than it has"
+            )),
+        )
+    } else {
+        (
+            data[..used].to_vec(),
+            Some(format!(
+                "data after the LZW end code of the frame at block {index}"
+            )),
+        )
+    };
+    let d = raw[..code_at].to_vec();
+    let min = if excess { min.clamp(2, 11) } else { min };
+    match finish(d, min, body, why) {
+        Fate::Rebuild(b, _) if b == raw => Fate::Keep,
+        other => other,
+    }
+}
+
+fn finish(mut out: Vec<u8>, min: u8, body: Vec<u8>, why: Option<String>) -> Fate {
+    out.push(min);
+    for c in body.chunks(255) {
+        out.push(c.len() as u8);
+        out.extend_from_slice(c);
+    }
+    out.push(0);
+    Fate::Rebuild(out, why)
+}
+
+/// Display row of each stored row.
+fn display_rows(h: u32, interlaced: bool) -> Vec<usize> {
+    let h = h as usize;
+    if !interlaced {
+        return (0..h).collect();
+    }
+    [(0, 8), (4, 8), (2, 4), (1, 2)]
+        .iter()
+        .flat_map(|&(start, step)| (start..h).step_by(step))
+        .collect()
+}
+
+/// Decodes at most `pixels` indices (and one more, to see an excess):
+/// the indices, the input bytes used up to the end code (all of them when
+/// there is none or the data is corrupt), and whether it coded more pixels.
+fn lzw_decode(data: &[u8], min: u8, pixels: usize) -> (Vec<u8>, usize, bool) {
+    let mut dec = weezl::decode::Decoder::new(weezl::BitOrder::Lsb, min.clamp(1, 11));
+    let mut out = vec![0u8; pixels + 1];
+    let (mut used, mut made) = (0, 0);
+    loop {
+        let r = dec.decode_bytes(&data[used..], &mut out[made..]);
+        used += r.consumed_in;
+        made += r.consumed_out;
+        match r.status {
+            Ok(weezl::LzwStatus::Done) => break,
+            _ if made > pixels => break,
+            Ok(weezl::LzwStatus::Ok) if r.consumed_in + r.consumed_out > 0 => {}
+            _ => {
+                used = data.len();
+                break;
+            }
+        }
+    }
+    let excess = made > pixels;
+    out.truncate(made.min(pixels));
+    (out, used, excess)
+}
+
+fn lzw_encode(indices: &[u8], min: u8) -> Vec<u8> {
+    weezl::encode::Encoder::new(weezl::BitOrder::Lsb, min.clamp(2, 11))
+        .encode(indices)
+        .unwrap_or_default()
 }
 
 /// The profile an ICCRGBG1012 application extension carries: its data
