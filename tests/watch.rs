@@ -623,3 +623,58 @@ fn two_watchers_started_together_never_share_the_state() {
     assert!(st.success(), "{log}");
     assert!(!env.state.join("lock").exists());
 }
+
+/// `/proc/PID/stat`'s state letter (`Z` for a zombie).
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+#[test]
+fn sigkill_then_restart_before_the_dead_watcher_is_reaped_finishes_the_burst() {
+    let env = Env::new();
+    let mut first = env.spawn(&["--settle", "200ms"]);
+    for i in 0..30 {
+        std::fs::write(env.inbox.join(format!("{i:03}.jpg")), variant(i)).unwrap();
+    }
+    wait_until("the first outputs", || count(&env.done) >= 3);
+    // SIGKILL without wait(): the dead watcher stays a zombie, its
+    // /proc/PID/comm still "photodeid", as under a supervisor that restarts
+    // before it reaps.
+    first.child.kill().unwrap();
+    let pid = first.child.id();
+    wait_until("the zombie", || proc_state(pid) == Some('Z'));
+    let mut second = env.spawn(&["--settle", "200ms"]);
+    wait_until("the whole burst", || {
+        let gone = second.child.try_wait().unwrap();
+        assert!(gone.is_none(), "the restart refused: {}", second.log());
+        count(&env.done) == 30
+    });
+    assert_eq!(proc_state(pid), Some('Z'), "still unreaped");
+    let (st, log) = second.stop();
+    assert!(st.success(), "{log}");
+    assert_eq!(count(&env.outbox), 30, "{log}");
+    assert_eq!(count(&env.inbox), 0);
+    drop(first);
+}
+
+#[test]
+fn a_lock_file_naming_another_live_photodeid_does_not_block() {
+    let env = Env::new();
+    let other = Env::new();
+    let neighbour = other.spawn(&[]);
+    // What a watcher killed before a reboot leaves, its pid now a different
+    // photodeid process.
+    std::fs::create_dir_all(&env.state).unwrap();
+    std::fs::write(
+        env.state.join("lock"),
+        format!("{}\n", neighbour.child.id()),
+    )
+    .unwrap();
+    std::fs::write(env.inbox.join("a.jpg"), variant(1)).unwrap();
+    let o = env.once(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(count(&env.outbox), 1);
+    let (st, log) = neighbour.stop();
+    assert!(st.success(), "{log}");
+}
