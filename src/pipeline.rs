@@ -331,19 +331,42 @@ pub fn process_file(job: &Job, dest: &Destination, settings: &FileSettings) -> F
     }
 }
 
-/// Reads an input file, refusing anything but a regular file of at most `max` bytes (0: no limit).
+/// Reads an input file, refusing anything but a regular file of at most `max`
+/// bytes (0: no limit). Never blocks on a FIFO or device (opened non-blocking
+/// and checked on the open handle, so a swap after the first look is caught
+/// too), and never reads more than the limit, even from a file that grows.
 pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let not_regular = || Error::Invalid("not a regular file".into());
     let meta = std::fs::metadata(path).map_err(|e| Error::io("cannot read", e))?;
     if !meta.is_file() {
-        return Err(Error::Invalid("not a regular file".into()));
+        return Err(not_regular());
     }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io("cannot read", e))?;
+    let meta = file.metadata().map_err(|e| Error::io("cannot read", e))?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    let too_large = |len: u64| Error::TooLarge(format!("file is {len} bytes, limit {max}"));
     if max > 0 && meta.len() > max {
+        return Err(too_large(meta.len()));
+    }
+    let bound = if max > 0 { max } else { u64::MAX - 1 };
+    let mut bytes = Vec::new();
+    file.take(bound + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("cannot read", e))?;
+    if bytes.len() as u64 > bound {
         return Err(Error::TooLarge(format!(
-            "file is {} bytes, limit {max}",
-            meta.len()
+            "file grew past the limit of {max} bytes while being read"
         )));
     }
-    std::fs::read(path).map_err(|e| Error::io("cannot read", e))
+    Ok(bytes)
 }
 
 fn process_inner(

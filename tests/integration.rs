@@ -10,5 +10,6 @@ mod full_disk;
 mod fuzz;
 mod privacy_jpeg;
 mod redact;
+mod reliability;
 mod serve;
 mod watch;

@@ -227,7 +227,7 @@ pub fn panicked(ctx: &Ctx, path: &Path) -> Handled {
 fn failure_label(naming: &Naming, path: &Path, rel: &Path) -> String {
     match naming {
         Naming::Keep => rel.display().to_string(),
-        _ => std::fs::read(path)
+        _ => crate::pipeline::read_input(path, 1 << 30)
             .ok()
             .and_then(|b| naming.pseudonym(&b).ok().flatten())
             .unwrap_or_else(|| "(unreadable)".into()),
