@@ -66,3 +66,81 @@ fn check_refuses_a_device_instead_of_reading_it_without_end() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("/dev/zero: not a regular file"), "{err}");
 }
+
+/// A client that sends `head`, then dribbles `body_len` bytes one every
+/// 50 ms until `stop`, and returns the status it got (if any) and when.
+fn slow_client(
+    port: u16,
+    head: String,
+    stop: Instant,
+) -> std::thread::JoinHandle<(Option<u16>, Duration)> {
+    use std::io::{Read, Write};
+    std::thread::spawn(move || {
+        let t0 = Instant::now();
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let _ = s.write_all(head.as_bytes());
+        let mut got = Vec::new();
+        while Instant::now() < stop {
+            let mut buf = [0u8; 4096];
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+            if s.write_all(b" ").is_err() {
+                break;
+            }
+        }
+        let status = String::from_utf8_lossy(&got)
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok());
+        (status, t0.elapsed())
+    })
+}
+
+#[test]
+fn slow_unauthenticated_clients_never_block_the_token_holder() {
+    let (_d, photos, out) = crate::serve::setup();
+    let s = crate::serve::Serve::start(&photos, &out);
+    let stop = Instant::now() + Duration::from_secs(8);
+    let mut clients = Vec::new();
+    // Slow bodies without the token (refused before their body is read).
+    for _ in 0..16 {
+        let head = format!(
+            "POST /api/export HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n\
+             Content-Length: 900000\r\n\r\n",
+            s.port
+        );
+        clients.push(slow_client(s.port, head, stop));
+    }
+    // Slow heads (never finished).
+    for _ in 0..16 {
+        let head = format!(
+            "GET /api/photos HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Pad:",
+            s.port
+        );
+        clients.push(slow_client(s.port, head, stop));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let (status, _) = s.get("/api/photos", Some(&s.token));
+        assert_eq!(status, 200);
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "the token holder waited {:?}",
+            t0.elapsed()
+        );
+    }
+    let results: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    for (status, took) in &results[..16] {
+        assert_eq!(*status, Some(401), "refused without reading the body");
+        assert!(*took < Duration::from_secs(3), "refusal took {took:?}");
+    }
+    for (status, _) in &results[16..] {
+        // The head deadline (5 s) ends a slow head with 408, within the 8 s.
+        assert_eq!(*status, Some(408));
+    }
+}
