@@ -322,8 +322,20 @@ impl FileSettings<'_> {
 /// Reads, cleans, audits and publishes one file. Never panics on bad input;
 /// on any error nothing is left at the destination.
 pub fn process_file(job: &Job, dest: &Destination, settings: &FileSettings) -> FileOutcome {
+    let input = read_input(&job.path, settings.max_file_bytes);
+    process_input(job, input, dest, settings)
+}
+
+/// [`process_file`] on bytes already read from `job.path` (the serve page
+/// exports exactly the bytes it checked against what it showed).
+pub fn process_input(
+    job: &Job,
+    input: Result<Vec<u8>>,
+    dest: &Destination,
+    settings: &FileSettings,
+) -> FileOutcome {
     let mut output = None;
-    let result = process_inner(job, dest, settings, &mut output);
+    let result = input.and_then(|input| process_inner(job, &input, dest, settings, &mut output));
     FileOutcome {
         input: job.path.clone(),
         output,
@@ -371,11 +383,11 @@ pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
 
 fn process_inner(
     job: &Job,
+    input: &[u8],
     dest: &Destination,
     settings: &FileSettings,
     output: &mut Option<PathBuf>,
 ) -> Result<Done> {
-    let input = read_input(&job.path, settings.max_file_bytes)?;
     let regions = settings.regions_for(job);
     let mut opts = settings.clean.clone();
     if !regions.is_empty() {

@@ -144,3 +144,52 @@ fn slow_unauthenticated_clients_never_block_the_token_holder() {
         assert_eq!(*status, Some(408));
     }
 }
+
+#[test]
+fn a_photo_replaced_after_it_was_shown_is_not_exported_until_reloaded() {
+    let (_d, photos, out) = crate::serve::setup();
+    let s = crate::serve::Serve::start(&photos, &out);
+    let list = s.json("/api/photos")["photos"].clone();
+    let badge = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Smith_John_badge.jpg")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let (st, _) = s.get(&format!("/api/photos/{badge}/view"), Some(&s.token));
+    assert_eq!(st, 200);
+    // Another picture under the same name, after the user drew on the first.
+    let other = std::fs::read(fixtures().join("dirty/jpeg_orient_1.jpg")).unwrap();
+    std::fs::write(photos.join("Smith_John_badge.jpg"), &other).unwrap();
+    let request = serde_json::json!({
+        "photos": [{"id": badge, "regions": [{"x": 10, "y": 10, "w": 30, "h": 30}]}],
+    });
+    let p = s.export(&request);
+    let r = &p["results"][0];
+    assert_eq!(r["status"], "failed", "{p}");
+    let msg = r["error"].as_str().unwrap();
+    assert!(
+        msg.contains("Smith_John_badge.jpg changed after it was shown") && msg.contains("reload"),
+        "{msg}"
+    );
+    assert!(
+        files(&out).is_empty(),
+        "nothing exported: {:?}",
+        files(&out)
+    );
+    // After a reload (the page shows the new picture), it exports.
+    let (st, view) = s.get(&format!("/api/photos/{badge}/view"), Some(&s.token));
+    assert_eq!(st, 200);
+    let shown = image::load_from_memory(&view).unwrap();
+    let new = image::load_from_memory(&other).unwrap();
+    assert_eq!(
+        shown.width() * new.height(),
+        new.width() * shown.height(),
+        "the view is of the new picture"
+    );
+    let p = s.export(&request);
+    assert_eq!(p["results"][0]["status"], "cleaned", "{p}");
+    assert_eq!(files(&out).len(), 1);
+}
