@@ -348,16 +348,33 @@ pub fn process_input(
 /// and checked on the open handle, so a swap after the first look is caught
 /// too), and never reads more than the limit, even from a file that grows.
 pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
+    read_input_links(path, max, true)
+}
+
+/// [`read_input`], refusing a symbolic link itself when `follow` is false
+/// (checked again at open time with `O_NOFOLLOW`, so a swap is caught).
+pub fn read_input_links(path: &Path, max: u64, follow: bool) -> Result<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let not_regular = || Error::Invalid("not a regular file".into());
-    let meta = std::fs::metadata(path).map_err(|e| Error::io("cannot read", e))?;
+    let meta = if follow {
+        std::fs::metadata(path)
+    } else {
+        std::fs::symlink_metadata(path)
+    }
+    .map_err(|e| Error::io("cannot read", e))?;
+    if meta.file_type().is_symlink() {
+        return Err(Error::Invalid(
+            "a symbolic link: not followed (it could lead to a photo outside the folder)".into(),
+        ));
+    }
     if !meta.is_file() {
         return Err(not_regular());
     }
+    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | nofollow)
         .open(path)
         .map_err(|e| Error::io("cannot read", e))?;
     let meta = file.metadata().map_err(|e| Error::io("cannot read", e))?;

@@ -678,3 +678,37 @@ fn a_lock_file_naming_another_live_photodeid_does_not_block() {
     let (st, log) = neighbour.stop();
     assert!(st.success(), "{log}");
 }
+
+#[test]
+fn a_symlink_dropped_into_the_inbox_is_failed_never_followed() {
+    let env = Env::new();
+    let elsewhere = env.root.join("other_patient");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("Roe_Richard.jpg"), variant(2)).unwrap();
+    std::fs::write(env.inbox.join("a.jpg"), variant(1)).unwrap();
+    std::os::unix::fs::symlink(
+        elsewhere.join("Roe_Richard.jpg"),
+        env.inbox.join("link.jpg"),
+    )
+    .unwrap();
+    let o = env.once(&[]);
+    let log = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{log}");
+    assert_eq!(
+        all_files(&env.outbox),
+        [env.expected_name(&variant(1), "jpg")],
+        "{log}"
+    );
+    assert_eq!(lines_with(&log, " failed: "), 1, "{log}");
+    assert!(log.contains("symbolic link"), "{log}");
+    // The link itself went to failed/, its target is untouched.
+    let moved = env.failed.join("link.jpg");
+    assert!(std::fs::symlink_metadata(&moved)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read(elsewhere.join("Roe_Richard.jpg")).unwrap(),
+        variant(2)
+    );
+}
