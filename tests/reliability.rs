@@ -193,3 +193,67 @@ fn a_photo_replaced_after_it_was_shown_is_not_exported_until_reloaded() {
     assert_eq!(p["results"][0]["status"], "cleaned", "{p}");
     assert_eq!(files(&out).len(), 1);
 }
+
+#[test]
+fn a_map_that_cannot_be_written_stops_clean_before_anything_is_published() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("out");
+    let map = d.path().join("no-such-folder/map.csv");
+    let dirty = fixtures().join("dirty");
+    let o = run(&[
+        "clean",
+        dirty.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--map",
+        map.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("cannot write map {}", map.display())),
+        "{err}"
+    );
+    assert!(files(&out).is_empty(), "published: {:?}", files(&out));
+    // Fixed, the rerun writes the photos and the map together.
+    std::fs::create_dir(map.parent().unwrap()).unwrap();
+    let o = run(&[
+        "clean",
+        dirty.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--map",
+        map.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = std::fs::read_to_string(&map).unwrap().lines().count() - 1;
+    assert_eq!(rows, files(&out).len());
+    assert!(files(map.parent().unwrap()).len() == 1, "no temporary left");
+}
+
+#[test]
+fn a_broken_symlink_in_a_folder_is_a_named_failure() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::copy(fixtures().join("dirty/jpeg_full.jpg"), input.join("a.jpg")).unwrap();
+    let link = input.join("b.jpg");
+    std::os::unix::fs::symlink(d.path().join("gone.jpg"), &link).unwrap();
+    let out = d.path().join("out");
+    let o = run(&[
+        "clean",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.lines().any(
+            |l| l.starts_with(&format!("photodeid: {}:", link.display()))
+                && l.contains("broken symbolic link")
+        ),
+        "{err}"
+    );
+    assert_eq!(files(&out).len(), 1, "the good photo is still cleaned");
+}
