@@ -257,3 +257,61 @@ fn a_broken_symlink_in_a_folder_is_a_named_failure() {
     );
     assert_eq!(files(&out).len(), 1, "the good photo is still cleaned");
 }
+
+#[test]
+fn serve_under_load_answers_every_preview_and_exports_everything_once() {
+    let (_d, photos, out) = crate::serve::setup();
+    let s = crate::serve::Serve::start(&photos, &out);
+    let list = s.json("/api/photos")["photos"].clone();
+    let ids: Vec<u64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect();
+    let body = br#"{"regions":[{"x":10,"y":10,"w":40,"h":40,"effect":"pixelate"}]}"#;
+    let served = std::sync::atomic::AtomicUsize::new(0);
+    let t0 = Instant::now();
+    std::thread::scope(|sc| {
+        for t in 0..8 {
+            let (s, ids, served) = (&s, &ids, &served);
+            sc.spawn(move || {
+                for i in 0..6 {
+                    let id = ids[(t + i) % ids.len()];
+                    let (st, img) = s.post(&format!("/api/photos/{id}/preview"), body);
+                    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&img));
+                    image::load_from_memory(&img).expect("a whole JPEG");
+                    served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+        // An export in the middle of it.
+        let request = serde_json::json!({
+            "photos": ids.iter().map(|&id| serde_json::json!({"id": id, "regions": [
+                {"x": 0, "y": 0, "w": 50, "h": 50}
+            ]})).collect::<Vec<_>>(),
+        });
+        let p = s.export(&request);
+        let results = p["results"].as_array().unwrap();
+        assert_eq!(results.len(), ids.len(), "{p}");
+        assert!(results.iter().all(|r| r["status"] == "cleaned"), "{p}");
+    });
+    let served = served.into_inner();
+    assert_eq!(served, 48);
+    eprintln!(
+        "serve load: {served} previews and one export of {} photos in {:?}",
+        ids.len(),
+        t0.elapsed()
+    );
+    let outs = files(&out);
+    assert_eq!(outs.len(), ids.len(), "one output per photo: {outs:?}");
+    for f in &outs {
+        let name = f.file_name().unwrap().to_string_lossy();
+        assert!(!name.starts_with('.'), "temporary left: {name}");
+        decode(f);
+        let bytes = std::fs::read(f).unwrap();
+        for c in canaries() {
+            assert!(!contains(&bytes, c.as_bytes()), "{name} holds {c:?}");
+        }
+    }
+}

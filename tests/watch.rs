@@ -712,3 +712,59 @@ fn a_symlink_dropped_into_the_inbox_is_failed_never_followed() {
         variant(2)
     );
 }
+
+#[test]
+fn a_thousand_files_dropped_at_once_each_land_once_and_failures_are_named() {
+    let env = Env::new();
+    let staging = env.root.join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    let truncated = fixture("bad/truncated.jpg");
+    let (good, bad, dup) = (950, 25, 25);
+    for i in 0..good {
+        std::fs::write(staging.join(format!("g{i:04}.jpg")), variant(i)).unwrap();
+    }
+    for i in 0..bad {
+        std::fs::write(staging.join(format!("bad{i:02}.jpg")), &truncated).unwrap();
+    }
+    for i in 0..dup {
+        // The same photo again under another name: one output, not two.
+        std::fs::write(staging.join(format!("dup{i:02}.jpg")), variant(i)).unwrap();
+    }
+    let w = env.spawn(&[]);
+    let t0 = Instant::now();
+    for e in std::fs::read_dir(&staging).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::rename(&p, env.inbox.join(p.file_name().unwrap())).unwrap();
+    }
+    wait_until("every original handled", || {
+        count(&env.done) == good + dup && all_files(&env.failed).len() == 2 * bad
+    });
+    let took = t0.elapsed();
+    let (status, log) = w.stop();
+    assert!(
+        status.success(),
+        "{}",
+        &log[log.len().saturating_sub(2000)..]
+    );
+    eprintln!("watch load: {} files in {took:?}", good + bad + dup);
+    let names: BTreeSet<String> = (0..good)
+        .map(|i| env.expected_name(&variant(i), "jpg"))
+        .collect();
+    assert_eq!(
+        all_files(&env.outbox).into_iter().collect::<BTreeSet<_>>(),
+        names,
+        "exactly one whole output per distinct photo, nothing temporary"
+    );
+    assert_eq!(count(&env.inbox), 0);
+    for i in 0..bad {
+        let reason = std::fs::read_to_string(env.failed.join(format!("bad{i:02}.jpg.error.txt")))
+            .unwrap_or_else(|e| panic!("bad{i:02}: {e}"));
+        assert!(!reason.trim().is_empty());
+    }
+    assert_eq!(
+        lines_with(&log, " failed: "),
+        bad,
+        "each failure logged once"
+    );
+    assert_eq!(lines_with(&log, " cleaned (lossless)"), good);
+}
