@@ -355,7 +355,6 @@ pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
 /// (checked again at open time with `O_NOFOLLOW`, so a swap is caught).
 pub fn read_input_links(path: &Path, max: u64, follow: bool) -> Result<Vec<u8>> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     let not_regular = || Error::Invalid("not a regular file".into());
     let meta = if follow {
         std::fs::metadata(path)
@@ -371,12 +370,15 @@ pub fn read_input_links(path: &Path, max: u64, follow: bool) -> Result<Vec<u8>> 
     if !meta.is_file() {
         return Err(not_regular());
     }
-    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | nofollow)
-        .open(path)
-        .map_err(|e| Error::io("cannot read", e))?;
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+        open.custom_flags(libc::O_NONBLOCK | nofollow);
+    }
+    let file = open.open(path).map_err(|e| Error::io("cannot read", e))?;
     let meta = file.metadata().map_err(|e| Error::io("cannot read", e))?;
     if !meta.is_file() {
         return Err(not_regular());

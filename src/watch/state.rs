@@ -162,12 +162,19 @@ impl Lock {
 }
 
 /// Whether `path` still names the open `file` (same device and inode).
+#[cfg(unix)]
 fn same_file(file: &File, path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     match (file.metadata(), std::fs::metadata(path)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
     }
+}
+
+/// Windows cannot delete an open file: the race above does not arise.
+#[cfg(not(unix))]
+fn same_file(_: &File, path: &Path) -> bool {
+    path.exists()
 }
 
 /// The pid the holder wrote, if it has written it yet.
