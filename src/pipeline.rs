@@ -416,13 +416,13 @@ fn process_inner(
             fill: settings.fill,
         });
     }
-    let cleaned = clean_bytes(&input, extension_of(&job.path), &opts)?;
+    let cleaned = clean_bytes(input, extension_of(&job.path), &opts)?;
     let target = match dest {
         Destination::File(p) => {
             check_extension(p, cleaned.format)?;
             p.clone()
         }
-        Destination::Folder { dir, naming } => match naming.pseudonym(&input)? {
+        Destination::Folder { dir, naming } => match naming.pseudonym(input)? {
             Some(name) => dir.join(format!("{name}.{}", cleaned.format.extension())),
             None => dir.join(&job.relative),
         },
