@@ -40,9 +40,9 @@ seed() {
         { printf '\x0a\x0a\x32\x32\x00\x02\x00\x00\x00'; cat "$f"; } >"$dir/seed-$(basename "$f")"
       done ;;
     grammar)
-      printf '10,10,50,50\n' >"$dir/seed-1"
-      printf '10%%,5%%,30%%,20%%,ellipse,pixelate\n' >"$dir/seed-2"
-      printf 'Doe_Jane/*.jpg\t10,10,40,40,rect,blur\n# comment\n*.png 0,0,100%%,10%%,fill\n' >"$dir/seed-3" ;;
+      printf '10,10,50,50' >"$dir/seed-1"
+      printf 'ellipse:10%%,5%%,30%%,20%%:pixelate' >"$dir/seed-2"
+      printf '# comment\nDoe_Jane/**/*.jpg ellipse:35%%,20%%,30%%,15%%:blur\n*.png 0,0,100%%,10%%:fill\n' >"$dir/seed-3" ;;
     describe)
       # EXIF, XMP and ICC blocks as found in the fixtures (whole files work
       # too: the describers look for their own structures).

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let shape = if head[4] & 1 == 0 { "rect" } else { "ellipse" };
     let effect = ["blur", "pixelate", "fill"][usize::from(head[5] % 3)];
     let spec = format!(
-        "{}%,{}%,{}%,{}%,{shape},{effect}",
+        "{shape}:{}%,{}%,{}%,{}%:{effect}",
         pct(head[0]),
         pct(head[1]),
         pct(head[2]).max(1),
