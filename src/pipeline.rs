@@ -324,8 +324,20 @@ impl FileSettings<'_> {
 /// Reads, cleans, audits and publishes one file. Never panics on bad input;
 /// on any error nothing is left at the destination.
 pub fn process_file(job: &Job, dest: &Destination, settings: &FileSettings) -> FileOutcome {
+    let input = read_input(&job.path, settings.max_file_bytes);
+    process_input(job, input, dest, settings)
+}
+
+/// [`process_file`] on bytes already read from `job.path` (the serve page
+/// exports exactly the bytes it checked against what it showed).
+pub fn process_input(
+    job: &Job,
+    input: Result<Vec<u8>>,
+    dest: &Destination,
+    settings: &FileSettings,
+) -> FileOutcome {
     let mut output = None;
-    let result = process_inner(job, dest, settings, &mut output);
+    let result = input.and_then(|input| process_inner(job, &input, dest, settings, &mut output));
     FileOutcome {
         input: job.path.clone(),
         output,
@@ -333,28 +345,70 @@ pub fn process_file(job: &Job, dest: &Destination, settings: &FileSettings) -> F
     }
 }
 
-/// Reads an input file, refusing anything but a regular file of at most `max` bytes (0: no limit).
+/// Reads an input file, refusing anything but a regular file of at most `max`
+/// bytes (0: no limit). Never blocks on a FIFO or device (opened non-blocking
+/// and checked on the open handle, so a swap after the first look is caught
+/// too), and never reads more than the limit, even from a file that grows.
 pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io("cannot read", e))?;
-    if !meta.is_file() {
-        return Err(Error::Invalid("not a regular file".into()));
+    read_input_links(path, max, true)
+}
+
+/// [`read_input`], refusing a symbolic link itself when `follow` is false
+/// (checked again at open time with `O_NOFOLLOW`, so a swap is caught).
+pub fn read_input_links(path: &Path, max: u64, follow: bool) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let not_regular = || Error::Invalid("not a regular file".into());
+    let meta = if follow {
+        std::fs::metadata(path)
+    } else {
+        std::fs::symlink_metadata(path)
     }
+    .map_err(|e| Error::io("cannot read", e))?;
+    if meta.file_type().is_symlink() {
+        return Err(Error::Invalid(
+            "a symbolic link: not followed (it could lead to a photo outside the folder)".into(),
+        ));
+    }
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+        open.custom_flags(libc::O_NONBLOCK | nofollow);
+    }
+    let file = open.open(path).map_err(|e| Error::io("cannot read", e))?;
+    let meta = file.metadata().map_err(|e| Error::io("cannot read", e))?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    let too_large = |len: u64| Error::TooLarge(format!("file is {len} bytes, limit {max}"));
     if max > 0 && meta.len() > max {
+        return Err(too_large(meta.len()));
+    }
+    let bound = if max > 0 { max } else { u64::MAX - 1 };
+    let mut bytes = Vec::new();
+    file.take(bound + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("cannot read", e))?;
+    if bytes.len() as u64 > bound {
         return Err(Error::TooLarge(format!(
-            "file is {} bytes, limit {max}",
-            meta.len()
+            "file grew past the limit of {max} bytes while being read"
         )));
     }
-    std::fs::read(path).map_err(|e| Error::io("cannot read", e))
+    Ok(bytes)
 }
 
 fn process_inner(
     job: &Job,
+    input: &[u8],
     dest: &Destination,
     settings: &FileSettings,
     output: &mut Option<PathBuf>,
 ) -> Result<Done> {
-    let input = read_input(&job.path, settings.max_file_bytes)?;
     let regions = settings.regions_for(job);
     let mut opts = settings.clean.clone();
     if !regions.is_empty() {
@@ -364,13 +418,13 @@ fn process_inner(
             fill: settings.fill,
         });
     }
-    let cleaned = clean_bytes(&input, extension_of(&job.path), &opts)?;
+    let cleaned = clean_bytes(input, extension_of(&job.path), &opts)?;
     let target = match dest {
         Destination::File(p) => {
             check_extension(p, cleaned.format)?;
             p.clone()
         }
-        Destination::Folder { dir, naming } => match naming.pseudonym(&input)? {
+        Destination::Folder { dir, naming } => match naming.pseudonym(input)? {
             Some(name) => dir.join(format!("{name}.{}", cleaned.format.extension())),
             None => dir.join(&job.relative),
         },

@@ -293,30 +293,57 @@ pub fn parse_manifest(text: &str) -> std::result::Result<Vec<ManifestRow>, Strin
 /// Glob match on `/`-separated paths: `*` and `?` stay within a path
 /// segment, `**` crosses segments.
 pub fn glob_match(pattern: &str, path: &str) -> bool {
-    fn go(p: &[u8], s: &[u8]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some(b'*') if p.get(1) == Some(&b'*') => {
-                let rest = p[2..].strip_prefix(b"/").unwrap_or(&p[2..]);
-                (0..=s.len()).any(|i| go(rest, &s[i..]))
-            }
-            Some(b'*') => (0..=s.len())
-                .take_while(|&i| i == 0 || s[i - 1] != b'/')
-                .any(|i| go(&p[1..], &s[i..])),
-            Some(b'?') => s.first().is_some_and(|&c| c != b'/') && go(&p[1..], &s[1..]),
-            Some(&c) => s.first() == Some(&c) && go(&p[1..], &s[1..]),
+    let norm = |s: &str| s.replace('\\', "/");
+    let pattern = norm(pattern);
+    let path = norm(path);
+    glob_bytes(pattern.trim_start_matches("./").as_bytes(), path.as_bytes())
+}
+
+/// Table-driven (time and space |p|·|s|): a backtracking matcher takes
+/// exponential time on a hostile manifest row such as `*********…0`
+/// (found by fuzzing). `m[i][j]`: does `p[i..]` match `s[j..]`?
+fn glob_bytes(p: &[u8], s: &[u8]) -> bool {
+    let w = s.len() + 1;
+    let mut m = vec![false; (p.len() + 1) * w];
+    m[p.len() * w + s.len()] = true;
+    for i in (0..p.len()).rev() {
+        for j in (0..=s.len()).rev() {
+            let next = |j: usize| j < s.len() && m[i * w + j + 1];
+            m[i * w + j] = match p[i] {
+                b'*' if p.get(i + 1) == Some(&b'*') => {
+                    let rest = if p.get(i + 2) == Some(&b'/') {
+                        i + 3
+                    } else {
+                        i + 2
+                    };
+                    m[rest * w + j] || next(j)
+                }
+                b'*' => m[(i + 1) * w + j] || (j < s.len() && s[j] != b'/' && next(j)),
+                b'?' => j < s.len() && s[j] != b'/' && m[(i + 1) * w + j + 1],
+                c => j < s.len() && s[j] == c && m[(i + 1) * w + j + 1],
+            };
         }
     }
-    let norm = |s: &str| s.replace('\\', "/");
-    go(
-        norm(pattern).trim_start_matches("./").as_bytes(),
-        norm(path).as_bytes(),
-    )
+    m[0]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hostile_glob_is_matched_in_polynomial_time() {
+        // Found by fuzzing: took minutes with the backtracking matcher.
+        let pattern = format!("{}0*10pn", "*".repeat(40));
+        let path = "Ug 0pn010,01.p1 0/ 0".repeat(4);
+        let t = std::time::Instant::now();
+        assert!(!glob_match(&pattern, &path));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        assert!(glob_match("**/*.jpg", "a/b/c.jpg"));
+        assert!(glob_match("a/**/c.jpg", "a/c.jpg"));
+        assert!(!glob_match("*.jpg", "a/c.jpg"));
+        assert!(glob_match("a?c", "abc") && !glob_match("a?c", "a/c"));
+    }
 
     #[test]
     fn grammar() {

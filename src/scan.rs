@@ -64,6 +64,16 @@ pub fn scan(inputs: &[PathBuf], exclude: Option<&Path>) -> Scan {
                 Ok(e) => {
                     let is_file =
                         e.file_type().is_file() || (e.path_is_symlink() && e.path().is_file());
+                    if e.path_is_symlink() && std::fs::metadata(e.path()).is_err() {
+                        // Said, not skipped: the user meant a photo to be there.
+                        out.errors.push(FileError::new(
+                            e.path(),
+                            Error::Invalid(
+                                "a broken symbolic link: what it points to does not exist".into(),
+                            ),
+                        ));
+                        continue;
+                    }
                     if is_file {
                         let relative = e
                             .path()

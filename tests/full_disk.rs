@@ -81,3 +81,68 @@ exit $rc"#;
         );
     }
 }
+
+#[test]
+fn watch_on_a_full_disk_keeps_every_original_and_publishes_only_whole_files() {
+    if !namespaces_work() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to mount a small tmpfs (unshare -rm)"
+        );
+        eprintln!("unshare -rm with a tmpfs mount not available: full-disk test skipped locally");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let inbox = d.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    for i in 0..8 {
+        let img = image::RgbImage::from_fn(320, 320, |_, _| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            image::Rgb([seed as u8, (seed >> 8) as u8, (seed >> 16) as u8])
+        });
+        img.save(inbox.join(format!("p{i}.png"))).unwrap();
+    }
+    let (mnt, copy, done) = (
+        d.path().join("disk"),
+        d.path().join("copy"),
+        d.path().join("done"),
+    );
+    std::fs::create_dir(&mnt).unwrap();
+    std::fs::create_dir(&copy).unwrap();
+    // The watcher runs until the first retry round has passed (2 s), then
+    // is stopped with SIGTERM; what it published is copied out.
+    let script = r#"mount -t tmpfs -o size=600k tmpfs "$2" || exit 99
+"$1" watch --settle 100ms -j 2 -o "$2/out" --state "$4/../state" "$3" & pid=$!
+sleep 4; kill -TERM $pid; wait $pid; rc=$?
+cp -a "$2/out/." "$4/" 2>/dev/null
+exit $rc"#;
+    let o = Command::new("unshare")
+        .args(["-rm", "sh", "-c", script, "sh"])
+        .arg(env!("CARGO_BIN_EXE_photodeid"))
+        .args([&mnt, &inbox, &copy])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    let published = files(&copy);
+    let kept = files(&inbox);
+    let moved = files(&done);
+    // Nothing lost: every original is in done/ (published) or still in the inbox.
+    assert_eq!(moved.len() + kept.len(), 8, "{err}");
+    assert_eq!(published.len(), moved.len(), "{err}");
+    assert!(!kept.is_empty(), "the disk was meant to fill: {err}");
+    for f in &published {
+        let name = f.file_name().unwrap().to_string_lossy();
+        assert!(!name.starts_with('.'), "temporary file left behind: {name}");
+        assert_eq!(decode(f).to_rgb8().dimensions(), (320, 320), "{name}");
+    }
+    // Every original left behind was named with the reason, and will be retried.
+    let retrying: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("error, retrying in") && l.contains("No space left on device"))
+        .collect();
+    assert!(retrying.len() >= kept.len(), "{err}");
+}

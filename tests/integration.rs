@@ -11,5 +11,6 @@ mod fuzz;
 mod privacy;
 mod privacy_jpeg;
 mod redact;
+mod reliability;
 mod serve;
 mod watch;

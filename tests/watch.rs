@@ -623,3 +623,148 @@ fn two_watchers_started_together_never_share_the_state() {
     assert!(st.success(), "{log}");
     assert!(!env.state.join("lock").exists());
 }
+
+/// `/proc/PID/stat`'s state letter (`Z` for a zombie).
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+#[test]
+fn sigkill_then_restart_before_the_dead_watcher_is_reaped_finishes_the_burst() {
+    let env = Env::new();
+    let mut first = env.spawn(&["--settle", "200ms"]);
+    for i in 0..30 {
+        std::fs::write(env.inbox.join(format!("{i:03}.jpg")), variant(i)).unwrap();
+    }
+    wait_until("the first outputs", || count(&env.done) >= 3);
+    // SIGKILL without wait(): the dead watcher stays a zombie, its
+    // /proc/PID/comm still "photodeid", as under a supervisor that restarts
+    // before it reaps.
+    first.child.kill().unwrap();
+    let pid = first.child.id();
+    wait_until("the zombie", || proc_state(pid) == Some('Z'));
+    let mut second = env.spawn(&["--settle", "200ms"]);
+    wait_until("the whole burst", || {
+        let gone = second.child.try_wait().unwrap();
+        assert!(gone.is_none(), "the restart refused: {}", second.log());
+        count(&env.done) == 30
+    });
+    assert_eq!(proc_state(pid), Some('Z'), "still unreaped");
+    let (st, log) = second.stop();
+    assert!(st.success(), "{log}");
+    assert_eq!(count(&env.outbox), 30, "{log}");
+    assert_eq!(count(&env.inbox), 0);
+    drop(first);
+}
+
+#[test]
+fn a_lock_file_naming_another_live_photodeid_does_not_block() {
+    let env = Env::new();
+    let other = Env::new();
+    let neighbour = other.spawn(&[]);
+    // What a watcher killed before a reboot leaves, its pid now a different
+    // photodeid process.
+    std::fs::create_dir_all(&env.state).unwrap();
+    std::fs::write(
+        env.state.join("lock"),
+        format!("{}\n", neighbour.child.id()),
+    )
+    .unwrap();
+    std::fs::write(env.inbox.join("a.jpg"), variant(1)).unwrap();
+    let o = env.once(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(count(&env.outbox), 1);
+    let (st, log) = neighbour.stop();
+    assert!(st.success(), "{log}");
+}
+
+#[test]
+fn a_symlink_dropped_into_the_inbox_is_failed_never_followed() {
+    let env = Env::new();
+    let elsewhere = env.root.join("other_patient");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("Roe_Richard.jpg"), variant(2)).unwrap();
+    std::fs::write(env.inbox.join("a.jpg"), variant(1)).unwrap();
+    std::os::unix::fs::symlink(
+        elsewhere.join("Roe_Richard.jpg"),
+        env.inbox.join("link.jpg"),
+    )
+    .unwrap();
+    let o = env.once(&[]);
+    let log = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{log}");
+    assert_eq!(
+        all_files(&env.outbox),
+        [env.expected_name(&variant(1), "jpg")],
+        "{log}"
+    );
+    assert_eq!(lines_with(&log, " failed: "), 1, "{log}");
+    assert!(log.contains("symbolic link"), "{log}");
+    // The link itself went to failed/, its target is untouched.
+    let moved = env.failed.join("link.jpg");
+    assert!(std::fs::symlink_metadata(&moved)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read(elsewhere.join("Roe_Richard.jpg")).unwrap(),
+        variant(2)
+    );
+}
+
+#[test]
+fn a_thousand_files_dropped_at_once_each_land_once_and_failures_are_named() {
+    let env = Env::new();
+    let staging = env.root.join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    let truncated = fixture("bad/truncated.jpg");
+    let (good, bad, dup) = (950, 25, 25);
+    for i in 0..good {
+        std::fs::write(staging.join(format!("g{i:04}.jpg")), variant(i)).unwrap();
+    }
+    for i in 0..bad {
+        std::fs::write(staging.join(format!("bad{i:02}.jpg")), &truncated).unwrap();
+    }
+    for i in 0..dup {
+        // The same photo again under another name: one output, not two.
+        std::fs::write(staging.join(format!("dup{i:02}.jpg")), variant(i)).unwrap();
+    }
+    let w = env.spawn(&[]);
+    let t0 = Instant::now();
+    for e in std::fs::read_dir(&staging).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::rename(&p, env.inbox.join(p.file_name().unwrap())).unwrap();
+    }
+    wait_until("every original handled", || {
+        count(&env.done) == good + dup && all_files(&env.failed).len() == 2 * bad
+    });
+    let took = t0.elapsed();
+    let (status, log) = w.stop();
+    assert!(
+        status.success(),
+        "{}",
+        &log[log.len().saturating_sub(2000)..]
+    );
+    eprintln!("watch load: {} files in {took:?}", good + bad + dup);
+    let names: BTreeSet<String> = (0..good)
+        .map(|i| env.expected_name(&variant(i), "jpg"))
+        .collect();
+    assert_eq!(
+        all_files(&env.outbox).into_iter().collect::<BTreeSet<_>>(),
+        names,
+        "exactly one whole output per distinct photo, nothing temporary"
+    );
+    assert_eq!(count(&env.inbox), 0);
+    for i in 0..bad {
+        let reason = std::fs::read_to_string(env.failed.join(format!("bad{i:02}.jpg.error.txt")))
+            .unwrap_or_else(|e| panic!("bad{i:02}: {e}"));
+        assert!(!reason.trim().is_empty());
+    }
+    assert_eq!(
+        lines_with(&log, " failed: "),
+        bad,
+        "each failure logged once"
+    );
+    assert_eq!(lines_with(&log, " cleaned (lossless)"), good);
+}

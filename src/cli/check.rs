@@ -12,10 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 fn audit_file(path: &Path, limits: &Limits) -> Result<(photodeid::Format, Inventory), Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
-        context: "cannot read",
-        source: e,
-    })?;
+    let bytes = photodeid::pipeline::read_input(path, super::common::MAX_FILE_BYTES)?;
     let ext = path.extension().and_then(|e| e.to_str());
     let parsed = inspect(&bytes, ext, limits)?;
     Ok((parsed.format, parsed.inventory))

@@ -100,7 +100,9 @@ pub fn refuse_inside(path: &Path, dir: &Path, keep: Keep, what: &str) -> anyhow:
     Ok(())
 }
 
-/// Refuses an existing map unless `--overwrite`, before any work is done.
+/// Refuses an existing map unless `--overwrite`, and a map that could not
+/// be written (missing or read-only folder), before any work is done: a map
+/// failing after the photos are published would lose the link to them.
 pub fn check_map(map: &Path, out_dir: &Path, overwrite: bool) -> anyhow::Result<()> {
     refuse_inside(map, out_dir, Keep::OutOfOutput, "--map")?;
     if map.exists() && !overwrite {
@@ -109,6 +111,26 @@ pub fn check_map(map: &Path, out_dir: &Path, overwrite: bool) -> anyhow::Result<
             map.display()
         );
     }
+    if map.is_dir() {
+        bail!("--map {} is a folder; name a file", map.display());
+    }
+    // The map is written like every output: a temporary file beside it,
+    // then a rename. Creating one now proves both will work.
+    let dir = map
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    tempfile::Builder::new()
+        .prefix(".photodeid-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| {
+            format!(
+                "cannot write map {} (its folder {} must exist and be writable)",
+                map.display(),
+                dir.display()
+            )
+        })?;
     Ok(())
 }
 

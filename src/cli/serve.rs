@@ -40,7 +40,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             ..Limits::default()
         },
         max_file_bytes: MAX_FILE_BYTES,
-        threads: 4,
+        connections: photodeid::serve::http::MAX_CONNECTIONS,
         thorough: a.thorough,
     };
     let server =

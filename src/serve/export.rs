@@ -236,7 +236,7 @@ pub fn run(
         .with_max_len(1)
         .for_each(|(id, regions, _)| {
             let photo = lib.get(*id).expect("checked");
-            let result = export_one(folder, out, photo, regions, &dest, &settings);
+            let result = export_one(lib, folder, out, photo, regions, &dest, &settings);
             let mut p = lock();
             p.done += 1;
             p.results.push(result);
@@ -254,6 +254,7 @@ pub fn run(
 }
 
 fn export_one(
+    lib: &Library,
     folder: &Root,
     out: &Root,
     photo: &Photo,
@@ -284,7 +285,11 @@ fn export_one(
         regions: regions.to_vec(),
         ..settings.clone()
     };
-    let outcome = pipeline::process_file(&job, dest, &settings);
+    // Exactly the bytes that were shown, or nothing.
+    let input = lib
+        .read(photo, folder)
+        .and_then(|b| lib.check_unchanged(photo, &b).map(|_| b));
+    let outcome = pipeline::process_input(&job, input, dest, &settings);
     r.output = outcome
         .output
         .as_deref()
@@ -371,6 +376,7 @@ fn build_collage(
             let photo = lib.get(*id).expect("checked");
             let regions = &plan.photos.iter().find(|p| p.0 == *id).expect("member").1;
             let bytes = lib.read(photo, folder)?;
+            lib.check_unchanged(photo, &bytes)?;
             let opts = TileOptions {
                 limits,
                 fit: collage::DEFAULT_MAX_WIDTH,

@@ -21,20 +21,20 @@
 
 pub mod export;
 pub mod guard;
+pub mod http;
 pub mod photos;
 
 use crate::container::Limits;
 use crate::error::{Error, Result};
 use export::{ExportRequest, Progress};
 use guard::{Root, Token};
+use http::{BodyError, Request, Response};
 use photos::Library;
 use serde::Deserialize;
 use serde_json::json;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use tiny_http::{Header, Method, Request, Response};
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -56,8 +56,8 @@ pub struct Config {
     pub port: u16,
     pub limits: Limits,
     pub max_file_bytes: u64,
-    /// Request-handling threads.
-    pub threads: usize,
+    /// Connections served at once (see [`http`]).
+    pub connections: usize,
     /// Exports of untouched JPEGs are transcoded losslessly (`--thorough`).
     pub thorough: bool,
 }
@@ -74,10 +74,10 @@ struct State {
 
 /// A bound server, not yet answering.
 pub struct Server {
-    http: Arc<tiny_http::Server>,
+    listener: std::net::TcpListener,
     state: Arc<State>,
     addr: SocketAddr,
-    threads: usize,
+    connections: usize,
 }
 
 impl Server {
@@ -98,17 +98,16 @@ impl Server {
             config.limits,
             config.max_file_bytes,
         );
-        let http = tiny_http::Server::http(("127.0.0.1", config.port)).map_err(|e| {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", config.port)).map_err(|e| {
             Error::Invalid(format!(
                 "cannot listen on 127.0.0.1:{}: {e} (is another program using that port? \
                  --port 0 takes a free one)",
                 config.port
             ))
         })?;
-        let addr = http
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| Error::Invalid("not an IP listener".into()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("cannot listen", e))?;
         let state = State {
             token: Token::random()?,
             port: addr.port(),
@@ -119,10 +118,10 @@ impl Server {
             thorough: config.thorough,
         };
         Ok(Server {
-            http: Arc::new(http),
+            listener,
             state: Arc::new(state),
             addr,
-            threads: config.threads.max(1),
+            connections: config.connections.max(1),
         })
     }
 
@@ -153,20 +152,10 @@ impl Server {
 
     /// Answers requests until the process ends.
     pub fn run(self) {
-        let workers: Vec<_> = (0..self.threads)
-            .map(|_| {
-                let http = self.http.clone();
-                let state = self.state.clone();
-                std::thread::spawn(move || {
-                    while let Ok(rq) = http.recv() {
-                        handle(&state, rq);
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            let _ = w.join();
-        }
+        let state = self.state;
+        http::serve(self.listener, self.connections, move |rq| {
+            handle(&state, rq)
+        });
     }
 }
 
@@ -211,10 +200,7 @@ fn engine_error(e: Error) -> Reply {
 }
 
 fn header<'a>(rq: &'a Request, name: &str) -> Option<&'a str> {
-    rq.headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
+    rq.header(name)
 }
 
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
@@ -225,9 +211,8 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn handle(state: &Arc<State>, mut rq: Request) {
-    let reply = answer(state, &mut rq);
-    let mut resp = Response::from_data(reply.body).with_status_code(reply.status);
+fn handle(state: &Arc<State>, rq: &mut Request) -> Response {
+    let reply = answer(state, rq);
     let mut headers = vec![
         ("Content-Type", reply.kind),
         ("Cache-Control", "no-store"),
@@ -243,12 +228,14 @@ fn handle(state: &Arc<State>, mut rq: Request) {
              connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
         ));
     }
-    for (k, v) in headers {
-        if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            resp.add_header(h);
-        }
+    Response {
+        status: reply.status,
+        headers: headers
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect(),
+        body: reply.body,
     }
-    let _ = rq.respond(resp);
 }
 
 fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
@@ -273,8 +260,8 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
         Some(t) if !state.token.matches(&t) => return Reply::error(403, "refused: wrong token"),
         Some(_) => {}
     }
-    let method = rq.method().clone();
-    if method == Method::Post {
+    let method = rq.method().to_string();
+    if method == "POST" {
         if let Some(origin) = header(rq, "Origin") {
             let ok = ["127.0.0.1", "localhost"]
                 .iter()
@@ -285,21 +272,21 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
         }
     }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match (&method, parts.as_slice()) {
-        (Method::Get, [""] | ["index.html"]) => Reply::bytes(
+    match (method.as_str(), parts.as_slice()) {
+        ("GET", [""] | ["index.html"]) => Reply::bytes(
             "text/html; charset=utf-8",
             INDEX_HTML
                 .replace("__TOKEN__", state.token.as_str())
                 .into_bytes(),
         ),
-        (Method::Get, ["app.js"]) => {
+        ("GET", ["app.js"]) => {
             Reply::bytes("text/javascript; charset=utf-8", APP_JS.as_bytes().to_vec())
         }
-        (Method::Get, ["style.css"]) => {
+        ("GET", ["style.css"]) => {
             Reply::bytes("text/css; charset=utf-8", STYLE_CSS.as_bytes().to_vec())
         }
-        (Method::Get, ["api", "photos"]) => list(state),
-        (Method::Get, ["api", "photos", id, what @ ("thumb" | "view")]) => {
+        ("GET", ["api", "photos"]) => list(state),
+        ("GET", ["api", "photos", id, what @ ("thumb" | "view")]) => {
             let Some(id) = photo_id(state, id) else {
                 return Reply::error(404, "no such photo");
             };
@@ -316,7 +303,7 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
             };
             r.map_or_else(engine_error, |b| Reply::bytes("image/jpeg", b))
         }
-        (Method::Post, ["api", "photos", id, "preview"]) => {
+        ("POST", ["api", "photos", id, "preview"]) => {
             let Some(id) = photo_id(state, id) else {
                 return Reply::error(404, "no such photo");
             };
@@ -325,15 +312,15 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
                 Err(r) => r,
             }
         }
-        (Method::Post, ["api", "export"]) => match read_json::<ExportRequest>(rq) {
+        ("POST", ["api", "export"]) => match read_json::<ExportRequest>(rq) {
             Ok(req) => start_export(state, &req),
             Err(r) => r,
         },
-        (Method::Get, ["api", "export"]) => {
+        ("GET", ["api", "export"]) => {
             let p = state.export.lock().unwrap_or_else(|p| p.into_inner());
             Reply::json(200, json!(*p))
         }
-        (Method::Get | Method::Post, _) => Reply::error(404, "not found"),
+        ("GET" | "POST", _) => Reply::error(404, "not found"),
         _ => Reply::error(405, "method not allowed"),
     }
 }
@@ -356,25 +343,22 @@ fn read_json<T: for<'de> Deserialize<'de>>(rq: &mut Request) -> std::result::Res
     {
         return Err(Reply::error(415, "send the body as application/json"));
     }
-    if rq.body_length().is_some_and(|n| n as u64 > MAX_BODY) {
-        return Err(Reply::error(
+    let too_large = || {
+        Reply::error(
             413,
             format!("request body too large (limit {MAX_BODY} bytes)"),
-        ));
-    }
-    let mut body = Vec::new();
-    if let Err(e) = rq.as_reader().take(MAX_BODY + 1).read_to_end(&mut body) {
-        return Err(Reply::error(
-            400,
-            format!("cannot read the request body: {e}"),
-        ));
-    }
-    if body.len() as u64 > MAX_BODY {
-        return Err(Reply::error(
-            413,
-            format!("request body too large (limit {MAX_BODY} bytes)"),
-        ));
-    }
+        )
+    };
+    let body = match rq.read_body(MAX_BODY) {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return Err(too_large()),
+        Err(BodyError::Bad(e)) => {
+            return Err(Reply::error(
+                400,
+                format!("cannot read the request body: {e}"),
+            ))
+        }
+    };
     serde_json::from_slice(&body).map_err(|e| Reply::error(400, format!("bad JSON: {e}")))
 }
 

@@ -61,13 +61,44 @@ pub struct PhotoInfo {
     pub error: Option<String>,
 }
 
+fn changed(photo: &Photo) -> Error {
+    Error::Invalid(format!(
+        "{} changed after it was shown (replaced or edited): reload the page and check \
+         its regions on the new picture",
+        photo.rel
+    ))
+}
+
 /// A decoded picture shrunk to screen size.
 pub struct Screen {
     pub image: RgbImage,
 }
 
+/// What the page was shown of a photo: the size and hash of the bytes
+/// decoded for the screen (the bytes decide: a new time alone is no change). Regions are drawn on that picture, so
+/// an export of different bytes would put them on something nobody saw.
+#[derive(Debug, Clone)]
+struct Shown {
+    len: u64,
+    hash: blake3::Hash,
+}
+
+impl Shown {
+    fn of(bytes: &[u8]) -> Shown {
+        Shown {
+            len: bytes.len() as u64,
+            hash: blake3::hash(bytes),
+        }
+    }
+
+    fn same_bytes(&self, other: &Shown) -> bool {
+        self.len == other.len && self.hash == other.hash
+    }
+}
+
 pub struct Library {
     photos: Vec<Photo>,
+    shown: Mutex<HashMap<usize, Shown>>,
     limits: Limits,
     max_file_bytes: u64,
     info: OnceLock<Vec<PhotoInfo>>,
@@ -111,6 +142,7 @@ impl Library {
         let decoding = photos.iter().map(|_| Mutex::new(())).collect();
         Library {
             photos,
+            shown: Mutex::new(HashMap::new()),
             limits,
             max_file_bytes,
             info: OnceLock::new(),
@@ -209,6 +241,7 @@ impl Library {
             return Ok(s);
         }
         let bytes = self.read(photo, root)?;
+        self.note_shown(photo, &bytes)?;
         let ext = photo.path.extension().and_then(|e| e.to_str());
         let parsed = pipeline::inspect(&bytes, ext, &self.limits)?;
         let decoded =
@@ -222,6 +255,62 @@ impl Library {
             cache.pop_front();
         }
         Ok(screen)
+    }
+
+    /// Records what is about to be shown; refuses (and forgets the old
+    /// record, so a reload shows the new picture) if it differs from what was
+    /// shown before.
+    fn note_shown(&self, photo: &Photo, bytes: &[u8]) -> Result<()> {
+        let now = Shown::of(bytes);
+        let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        match shown.get(&photo.id) {
+            Some(before) if !before.same_bytes(&now) => {
+                shown.remove(&photo.id);
+                drop(shown);
+                self.forget(photo.id);
+                Err(changed(photo))
+            }
+            Some(_) => Ok(()),
+            None => {
+                shown.insert(photo.id, now);
+                Ok(())
+            }
+        }
+    }
+
+    /// Refuses a photo whose bytes are no longer those that were shown (it
+    /// was replaced or edited since); the caller asks the user to reload.
+    /// `bytes` are the ones about to be exported.
+    pub fn check_unchanged(&self, photo: &Photo, bytes: &[u8]) -> Result<()> {
+        let before = self
+            .shown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&photo.id)
+            .cloned();
+        match before {
+            Some(before) if !before.same_bytes(&Shown::of(bytes)) => {
+                self.shown
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&photo.id);
+                self.forget(photo.id);
+                Err(changed(photo))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Drops the cached pictures of a photo, so the next view decodes it anew.
+    fn forget(&self, id: usize) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(k, _)| *k != id);
+        self.thumbs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
     }
 
     fn cached(&self, id: usize) -> Option<Arc<Screen>> {

@@ -11,11 +11,10 @@ use crate::commit::PrivateMode;
 use crate::error::{Error, Result};
 use crate::pseudonym::hex;
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, ErrorKind, Write};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Name of the journal file inside the state folder.
 pub const JOURNAL: &str = "seen.tsv";
@@ -108,93 +107,88 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
     removed
 }
 
-/// A lock file holding the pid, so two watchers never share a state folder.
-/// A lock left by a dead process (SIGKILL) is taken over.
-pub struct Lock(PathBuf);
-
-/// Lock files this process holds: a lock naming our own pid is ours only if
-/// listed here; otherwise it is a dead watcher's whose pid we inherited (pid 1
-/// in a restarted container). Also serializes acquisitions within a process.
-static HELD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// A kernel lock (`flock`) on the state folder's `lock` file, so two
+/// watchers never share a state folder. The kernel drops it when its holder
+/// dies, even by SIGKILL and before the parent reaps it, so a restart never
+/// waits for a dead watcher. The pid written in the file only names the
+/// holder in the refusal message.
+pub struct Lock {
+    path: PathBuf,
+    _file: File,
+}
 
 impl Lock {
-    /// Takes the lock in `state`, or says which live watcher holds it.
-    ///
-    /// The file is created with `create_new`, so of two watchers starting
-    /// together exactly one gets it. A lock whose owner is dead is removed and
-    /// the creation tried once more; a watcher that loses that second race
-    /// sees the winner's lock and refuses to start.
+    /// Takes the lock in `state`, or says which watcher holds it.
     pub fn acquire(state: &Path) -> std::result::Result<Lock, StartError> {
         let path = state.join("lock");
-        let me = std::process::id();
-        let locked = |pid| StartError::Locked {
-            pid,
-            state: state.to_path_buf(),
+        let io = |context, source| StartError::Io {
+            context,
+            path: path.clone(),
+            source,
         };
-        let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
-        if held.contains(&path) {
-            return Err(locked(Some(me)));
-        }
-        for attempt in 0..2 {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    // Best effort: holding the lock is the file's existence.
-                    let _ = f
-                        .write_all(format!("{me}\n").as_bytes())
-                        .and_then(|_| f.sync_all());
-                    held.push(path.clone());
-                    return Ok(Lock(path));
-                }
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    let owner = lock_owner(&path);
-                    let alive = owner.is_some_and(|pid| pid != me && process_alive(pid));
-                    if alive || attempt == 1 {
-                        return Err(locked(owner));
-                    }
-                    // A dead owner's lock (or one with no pid at all).
-                    let _ = std::fs::remove_file(&path);
-                }
-                Err(source) => {
-                    return Err(StartError::Io {
-                        context: "cannot create the lock file",
-                        path,
-                        source,
+        loop {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode_private()
+                .open(&path)
+                .map_err(|e| io("cannot create the lock file", e))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => {
+                    return Err(StartError::Locked {
+                        pid: lock_owner(&mut file),
+                        state: state.to_path_buf(),
                     })
                 }
+                Err(TryLockError::Error(e)) => return Err(io("cannot lock", e)),
             }
+            // A holder that was releasing removed the file between our open
+            // and our lock: the lock we got is on a file nobody else sees.
+            if !same_file(&file, &path) {
+                continue;
+            }
+            // Best effort: the lock itself is what counts.
+            let me = std::process::id();
+            let _ = file
+                .set_len(0)
+                .and_then(|_| file.write_all(format!("{me}\n").as_bytes()))
+                .and_then(|_| file.sync_all());
+            return Ok(Lock { path, _file: file });
         }
-        unreachable!("the second attempt returns")
     }
 }
 
-/// The pid in a lock file. A watcher that has just created its lock may not
-/// have written its pid yet: an empty file is given a moment before it counts
-/// as abandoned (`None`).
-fn lock_owner(path: &Path) -> Option<u32> {
-    for _ in 0..20 {
-        match std::fs::read_to_string(path) {
-            Ok(s) if s.ends_with('\n') => return s.trim().parse().ok(),
-            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
-            Err(_) => return None,
-        }
+/// Whether `path` still names the open `file` (same device and inode).
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
-    None
+}
+
+/// Windows cannot delete an open file: the race above does not arise.
+#[cfg(not(unix))]
+fn same_file(_: &File, path: &Path) -> bool {
+    path.exists()
+}
+
+/// The pid the holder wrote, if it has written it yet.
+fn lock_owner(file: &mut File) -> Option<u32> {
+    let mut s = String::new();
+    file.read_to_string(&mut s).ok()?;
+    s.trim().parse().ok()
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = std::fs::remove_file(&self.0);
-        held.retain(|p| p != &self.0);
+        // Removed while still locked: see the `same_file` check above.
+        let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// Linux answers through /proc (a live process of another program that got
-/// the same pid after a reboot does not count); elsewhere the lock is
-/// advisory only and always taken over.
-fn process_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|comm| comm.trim_end().starts_with("photodeid"))
 }
 
 /// Seconds since the epoch as `2026-11-25T13:01:02Z`.
@@ -210,6 +204,7 @@ pub fn utc_timestamp(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn timestamps() {

@@ -62,6 +62,23 @@ pub fn relative<'p>(cfg: &WatchConfig, path: &'p Path) -> &'p Path {
     path.strip_prefix(&cfg.inbox).unwrap_or(path)
 }
 
+/// An original's bytes. A symbolic link is never followed and nothing whose
+/// canonical path leaves the inbox is read: a link dropped into the inbox
+/// could name another patient's photo anywhere on the disk.
+fn read_original(cfg: &WatchConfig, path: &Path, max: u64) -> crate::Result<Vec<u8>> {
+    let bytes = pipeline::read_input_links(path, max, false)?;
+    let inside = crate::serve::guard::Root::new(&cfg.inbox)
+        .ok()
+        .and_then(|root| root.contains(path));
+    if inside.is_none() {
+        // A folder on the way is a link (the file itself is not).
+        return Err(Error::Invalid(
+            "its real location is outside the inbox".into(),
+        ));
+    }
+    Ok(bytes)
+}
+
 pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
     let cfg = ctx.cfg;
     let rel = relative(cfg, path).to_path_buf();
@@ -81,11 +98,15 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
         path: path.to_path_buf(),
         relative: rel.clone(),
     };
-    let mut outcome = pipeline::process_file(&job, &ctx.dest, ctx.settings);
+    let process = || {
+        let input = read_original(cfg, path, ctx.settings.max_file_bytes);
+        pipeline::process_input(&job, input, &ctx.dest, ctx.settings)
+    };
+    let mut outcome = process();
     if matches!(outcome.result, Err(Error::OutputExists(_))) {
         // The same photo twice in one burst: the other copy won the race to
         // publish. A second pass finds identical bytes and says up to date.
-        outcome = pipeline::process_file(&job, &ctx.dest, ctx.settings);
+        outcome = process();
     }
     let report = |label: String, kind: ReportKind| {
         Some(Report {
@@ -227,7 +248,7 @@ pub fn panicked(ctx: &Ctx, path: &Path) -> Handled {
 fn failure_label(naming: &Naming, path: &Path, rel: &Path) -> String {
     match naming {
         Naming::Keep => rel.display().to_string(),
-        _ => std::fs::read(path)
+        _ => crate::pipeline::read_input_links(path, 1 << 30, false)
             .ok()
             .and_then(|b| naming.pseudonym(&b).ok().flatten())
             .unwrap_or_else(|| "(unreadable)".into()),
