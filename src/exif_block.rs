@@ -83,7 +83,7 @@ const NOTABLE: &[Tag] = &[
 ];
 
 /// Windows XP tags and the DNG serial number, which kamadak-exif has no names for.
-fn extra_tag_name(tag: Tag) -> Option<&'static str> {
+fn extra_tag_name_of(tag: Tag) -> Option<&'static str> {
     match (tag.context(), tag.number()) {
         (Context::Tiff, 0x9c9b) => Some("XPTitle"),
         (Context::Tiff, 0x9c9c) => Some("XPComment"),
@@ -93,8 +93,14 @@ fn extra_tag_name(tag: Tag) -> Option<&'static str> {
         (Context::Tiff, 0xc62f) => Some("CameraSerialNumber"),
         (Context::Tiff, 0x010d) => Some("DocumentName"),
         (Context::Tiff, 0x013c) => Some("HostComputer"),
+        (Context::Tiff, 0x011d) => Some("PageName"),
         _ => None,
     }
+}
+
+/// [`extra_tag_name_of`] for a tag of a TIFF's IFD0, by number.
+pub(crate) fn extra_tag_name(number: u16) -> Option<&'static str> {
+    extra_tag_name_of(Tag(Context::Tiff, number))
 }
 
 /// Embedded blobs that TIFF files carry as tags.
@@ -200,7 +206,7 @@ pub fn summarize(tiff: &[u8]) -> ExifSummary {
                 Category::Exif,
                 format!("{tag} \"{}\"", short_value(&value, 60)),
             );
-        } else if let Some(name) = extra_tag_name(tag) {
+        } else if let Some(name) = extra_tag_name_of(tag) {
             summary.inventory.push(
                 Category::Exif,
                 format!("{name} \"{}\"", short_value(&field_text(field), 60)),
