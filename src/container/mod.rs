@@ -89,7 +89,7 @@ pub fn sniff(bytes: &[u8], extension: Option<&str>) -> Result<Format> {
     if starts(b"GIF87a") || starts(b"GIF89a") {
         return Ok(Format::Gif);
     }
-    if starts(b"II*\0") || starts(b"MM\0*") {
+    if starts(b"II*\0") || starts(b"MM\0*") || starts(b"II+\0") || starts(b"MM\0+") {
         return Ok(Format::Tiff);
     }
     Err(Error::Unsupported(describe_unsupported(bytes).to_string()))
@@ -111,9 +111,6 @@ fn describe_unsupported(b: &[u8]) -> &'static str {
     }
     if at(0, b"%PDF") {
         return "PDF document";
-    }
-    if at(0, b"II*\0") || at(0, b"II\x2B\0") || at(0, b"MM\0\x2B") {
-        return "BigTIFF";
     }
     if at(0, b"BM") {
         return "BMP image";

@@ -389,12 +389,13 @@ impl<'a> Tiff<'a> {
         };
         // The size limit holds before any table is looked at.
         check_dimensions(FORMAT, w, h, limits)?;
-        let where_ = if index == 0 {
-            String::new()
-        } else {
-            format!("IFD{index}: ")
-        };
         let reduced = get(254).is_some_and(|v| v & 1 == 1) || get(255) == Some(2);
+        // Findings name the page (as a viewer counts them) or the directory of a preview.
+        let where_ = match (index, reduced) {
+            (0, _) => String::new(),
+            (_, true) => format!("IFD{index}: "),
+            (_, false) => format!("page {}: ", self.pages.len() + 1),
+        };
         if reduced {
             self.inventory.push(
                 Category::Thumbnail,
@@ -486,12 +487,6 @@ impl<'a> Tiff<'a> {
             if let Some(o) = p.orientation {
                 inv.push(Category::Orientation, format!("{where_}Orientation {o}"));
             }
-        }
-        if self.pages.len() > 1 {
-            inv.push(
-                Category::Orientation,
-                format!("{} pages (all kept)", self.pages.len()),
-            );
         }
         inv
     }
