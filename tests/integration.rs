@@ -11,3 +11,4 @@ mod fuzz;
 mod redact;
 mod serve;
 mod watch;
+mod tiff;
