@@ -127,6 +127,7 @@ ALLOW_TIFF_IFD0=(
     TileLength TileOffsets TileByteCounts InkSet NumberofInks DotRange SMinSampleValue
     SMaxSampleValue TransferRange JPEGTables YCbCrCoefficients YCbCrSubSampling
     YCbCrPositioning ReferenceBlackWhite
+    PreviewImageStart PreviewImageLength PreviewImage # exiftool's names for JPEG-compressed strips
 )
 # A failure of an image exiftool reads cleanly is only acceptable with a reason like:
 GOOD_REASON='truncated|malformed|unsupported|too large'

@@ -10,5 +10,5 @@ mod full_disk;
 mod fuzz;
 mod redact;
 mod serve;
-mod watch;
 mod tiff;
+mod watch;
