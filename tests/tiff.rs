@@ -341,3 +341,63 @@ fn truncated_and_flipped_tiffs_never_panic_or_leave_output() {
     assert!(stderr(&r).contains("cut.tif"), "{}", stderr(&r));
     assert!(!out.path().join("out.tif").exists());
 }
+
+/// A PNG whose orientation ImageMagick stored the old way: a zTXt
+/// `Raw profile type exif` chunk with the EXIF block in hex.
+fn png_with_raw_profile(orientation: u16) -> (Vec<u8>, image::RgbImage) {
+    let img = image::RgbImage::from_fn(6, 4, |x, y| image::Rgb([x as u8 * 40, y as u8 * 60, 7]));
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(img.clone())
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let mut block = b"Exif\0\0".to_vec();
+    block.extend(photodeid::exif_block::orientation_only(orientation));
+    let hex: String = block.iter().map(|b| format!("{b:02x}")).collect();
+    let text = format!("\nexif\n{:8}\n{hex}\n", block.len());
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut z, text.as_bytes()).unwrap();
+    let mut data = b"Raw profile type exif\0\0".to_vec();
+    data.extend(z.finish().unwrap());
+    let iend = png.len() - 12;
+    let mut out = png[..iend].to_vec();
+    photodeid::container::png::write_chunk(&mut out, b"zTXt", &data);
+    out.extend_from_slice(&png[iend..]);
+    (out, img)
+}
+
+#[test]
+fn png_raw_profile_orientation_is_applied_to_the_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("old.png");
+    let (bytes, stored) = png_with_raw_profile(6);
+    std::fs::write(&input, &bytes).unwrap();
+    if let Some(mut et) = exiftool() {
+        let o = et
+            .args(["-n", "-s3", "-Orientation"])
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&o).trim(),
+            "6",
+            "exiftool reads the fixture's orientation"
+        );
+    }
+    let output = dir.path().join("out.png");
+    let r = run(&[
+        "clean",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let out = std::fs::read(&output).unwrap();
+    assert!(!contains(&out, b"Raw profile"), "the chunk went");
+    let shown = image::imageops::rotate90(&stored);
+    assert_eq!(
+        decode(&output).to_rgb8(),
+        shown,
+        "rotated losslessly, as displayed"
+    );
+    assert_eq!(exif_orientation(&output), 1);
+}

@@ -270,6 +270,12 @@ pub fn parse<'a>(bytes: &'a [u8], format: Format, limits: &Limits) -> Result<Par
             exif = s;
         }
     }
+    // ImageMagick's old way of storing EXIF in PNG: honoured for its orientation only.
+    if let (Container::Png(p), None) = (&container, exif.orientation) {
+        if let Some(block) = p.raw_profile_exif() {
+            exif.orientation = exif_block::summarize(&block).orientation;
+        }
+    }
     Ok(Parsed {
         format,
         container,
