@@ -230,9 +230,9 @@ make_corpus() {
 if [[ " ${BENCH_ONLY:-clean redact collage} " =~ \ (clean|redact|collage)\  ]]; then
     make_corpus
     BYTES="$(find "$CORPUS" -maxdepth 1 -name '*.jpg' -printf '%s\n' | awk '{s+=$1} END {print s}')"
+    awk -v n="$N" -v b="$BYTES" -v d="$CORPUS" 'BEGIN {
+        printf "corpus: %d files, %d bytes (%.1f MB, %.2f MB/file), dir %s\n", n, b, b / 1e6, b / 1e6 / n, d }'
 fi
-awk -v n="$N" -v b="$BYTES" -v d="$CORPUS" 'BEGIN {
-    printf "corpus: %d files, %d bytes (%.1f MB, %.2f MB/file), dir %s\n", n, b, b / 1e6, b / 1e6 / n, d }'
 
 warm_cache() { cat "$CORPUS"/*.jpg >/dev/null; }
 
