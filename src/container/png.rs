@@ -414,8 +414,9 @@ impl<'a> Png<'a> {
             let name = String::from_utf8_lossy(&c.kind).to_string();
             match &c.kind {
                 k if is_critical(k) || DISPLAY.contains(&k) => {}
-                b"iCCP" => match iccp_profile(c.data) {
-                    Some((p, whole)) => {
+                // A profile that does not inflate is reported by its fate.
+                b"iCCP" => {
+                    if let Some((p, whole)) = iccp_profile(c.data) {
                         crate::icc::audit(&p, &mut inv);
                         if split_keyword(c.data).0.as_bytes() != ICC_KEYWORD {
                             inv.push(
@@ -430,8 +431,7 @@ impl<'a> Png<'a> {
                             );
                         }
                     }
-                    None => {} // reported by its fate
-                },
+                }
                 b"tEXt" => {
                     let (k, v) = split_keyword(c.data);
                     let text = String::from_utf8_lossy(v);

@@ -479,10 +479,11 @@ impl<'a> Tiff<'a> {
                 format!("page {}: ", i + 1)
             };
             if let Some(icc) = p.icc {
-                inv.push(
-                    Category::ColourProfile,
-                    format!("{where_}{}", crate::icc::describe(icc)),
-                );
+                let mut found = Inventory::default();
+                crate::icc::audit(icc, &mut found);
+                for f in found.0 {
+                    inv.push(f.category, format!("{where_}{}", f.detail));
+                }
             }
             if let Some(o) = p.orientation {
                 inv.push(Category::Orientation, format!("{where_}Orientation {o}"));
@@ -569,10 +570,10 @@ fn patch(w: &Reader, out: &mut [u8], at: usize, value: u64) {
     out[at..at + v.len()].copy_from_slice(&v);
 }
 
-/// The one place a kept ICC profile passes through on its way out, so a
-/// sanitiser can be wired in with a one-line change.
+/// The one place a kept ICC profile passes through on its way out: rebuilt
+/// from its colour tags by the shared sanitiser; one it cannot trust is dropped.
 fn icc_to_keep(profile: &[u8]) -> Option<Cow<'_, [u8]>> {
-    Some(Cow::Borrowed(profile))
+    crate::icc::sanitize(profile).ok().map(Cow::Owned)
 }
 
 /// An entry to write: the stored one, or a rebuilt table.
@@ -930,7 +931,10 @@ mod tests {
 
     /// A classic TIFF: one `w` x `h` 8-bit gray page per entry of `pages`,
     /// each with extra `(tag, type, count, value)` entries (inline only).
-    pub(crate) fn build(le: bool, pages: &[(u32, u32, Vec<(u16, u16, u32, u32)>)]) -> Vec<u8> {
+    /// Width, height and extra `(tag, type, count, inline value)` entries of one page.
+    type TestPage = (u32, u32, Vec<(u16, u16, u32, u32)>);
+
+    pub(crate) fn build(le: bool, pages: &[TestPage]) -> Vec<u8> {
         let r = Reader {
             b: &[],
             order: if le { Order::Little } else { Order::Big },
