@@ -13,7 +13,10 @@
 #   BENCH_CORPUS_DIR=dir  where corpora are cached (default target/bench-corpus)
 #   BENCH_RESULTS_DIR=dir where results go (default target/bench-results)
 #   BENCH_WORK_DIR=dir    scratch output folders (default target/bench-work)
-#   BENCH_ONLY="clean thorough redact collage"  which benches to run (default: all four)
+#   BENCH_ONLY="clean thorough redact collage"  which benches to run (default: all four;
+#                         "tiff" is opt-in: BENCH_ONLY=tiff, or "clean tiff")
+#   BENCH_TIFF_FILES=4    12 MP 16-bit RGB TIFFs (72 MB each) in the tiff bench,
+#                         which also times one 50-page 8-bit gray scan (109 MB)
 #
 # What it does:
 #   1. Builds (once; cached by file count and generator version) a corpus of
@@ -223,10 +226,13 @@ make_corpus() {
     touch "$CORPUS/.complete"
 }
 
-make_corpus
-BYTES="$(find "$CORPUS" -maxdepth 1 -name '*.jpg' -printf '%s\n' | awk '{s+=$1} END {print s}')"
-awk -v n="$N" -v b="$BYTES" -v d="$CORPUS" 'BEGIN {
-    printf "corpus: %d files, %d bytes (%.1f MB, %.2f MB/file), dir %s\n", n, b, b / 1e6, b / 1e6 / n, d }'
+# The JPEG corpus is only made for the benches that use it (BENCH_ONLY=tiff skips it).
+if [[ " ${BENCH_ONLY:-clean redact collage} " =~ \ (clean|redact|collage)\  ]]; then
+    make_corpus
+    BYTES="$(find "$CORPUS" -maxdepth 1 -name '*.jpg' -printf '%s\n' | awk '{s+=$1} END {print s}')"
+    awk -v n="$N" -v b="$BYTES" -v d="$CORPUS" 'BEGIN {
+        printf "corpus: %d files, %d bytes (%.1f MB, %.2f MB/file), dir %s\n", n, b, b / 1e6, b / 1e6 / n, d }'
+fi
 
 warm_cache() { cat "$CORPUS"/*.jpg >/dev/null; }
 
@@ -463,13 +469,100 @@ bench_collage() {
         "montage/photodeid collage" | tee "$RESULTS/collage-summary.txt"
 }
 
+# ------------------------------------------------------------- tiff bench --
+# Lossless TIFF clean (every page, payloads copied) vs exiftool -all= -o and
+# cp -r, on 12 MP 16-bit RGB TIFFs and one 50-page scan. The corpus is written
+# directly by a stdlib Python writer (seconds, no encoder), then exiftool adds
+# the metadata; it is cached like the JPEG corpus.
+bench_tiff() {
+    local n="${BENCH_TIFF_FILES:-4}" dir
+    [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "BENCH_TIFF_FILES must be a positive integer (got '$n')"
+    dir="$CORPUS_BASE/tiff-v1-n$n"
+    if [[ ! -f "$dir/.done" ]]; then
+        say "tiff: generating $n x 12 MP 16-bit TIFFs and a 50-page scan in $dir"
+        rm -rf "$dir" && mkdir -p "$dir"
+        python3 - "$dir" "$n" <<'PYEOF'
+import struct, sys
+out, n = sys.argv[1], int(sys.argv[2])
+def write(path, pages, w, h, spp, bits, rows):
+    """Classic little-endian TIFF, uncompressed, `rows` rows per strip."""
+    with open(path, "wb") as f:
+        f.write(b"II*\0" + struct.pack("<I", 0))
+        link = 4
+        for p in range(pages):
+            row = bytes((x * 7 + p * 31 + (x >> 9)) & 0xFF for x in range(w * spp * bits // 8))
+            strip_rows = [min(rows, h - y) for y in range(0, h, rows)]
+            offs, counts = [], []
+            for i, r in enumerate(strip_rows):
+                offs.append(f.tell())
+                data = row[i % 97:] + row[: i % 97]
+                f.write(data * r)
+                counts.append(len(data) * r)
+            tables = f.tell()
+            f.write(struct.pack(f"<{len(offs)}I", *offs) + struct.pack(f"<{len(counts)}I", *counts))
+            bps = f.tell()
+            f.write(struct.pack(f"<{spp}H", *([bits] * spp)) + b"\0\0")
+            es = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, spp, bps if spp > 2 else bits),
+                  (259, 3, 1, 1), (262, 3, 1, 2 if spp == 3 else 1), (273, 4, len(offs), tables),
+                  (277, 3, 1, spp), (278, 4, 1, rows), (279, 4, len(counts), tables + 4 * len(offs))]
+            if pages > 1:
+                es.append((254, 4, 1, 2))
+            ifd = f.tell()
+            f.write(struct.pack("<H", len(es)))
+            for t, k, c, v in sorted(es):
+                f.write(struct.pack("<HHI", t, k, c) + (struct.pack("<HH", v, 0) if k == 3 and c == 1 else struct.pack("<I", v)))
+            nxt = f.tell()
+            f.write(struct.pack("<I", 0))
+            here = f.tell()
+            f.seek(link); f.write(struct.pack("<I", ifd)); f.seek(here)
+            link = nxt
+write(f"{out}/photo_0.tif", 1, 4000, 3000, 3, 16, 16)
+import shutil
+for i in range(1, n):
+    shutil.copyfile(f"{out}/photo_0.tif", f"{out}/photo_{i}.tif")
+write(f"{out}/scan_50_pages.tif", 50, 1240, 1754, 1, 8, 64)
+PYEOF
+        exiftool -q -q -overwrite_original -Artist="Jane Q. Patientname" -Make=BenchScan \
+            -Model="Scanner Z9" -DateTimeOriginal="2021:03:04 09:10:11" -GPSLatitude=40.7 \
+            -GPSLatitudeRef=N -XMP-dc:Creator="Jane Q. Patientname" -ImageDescription=MRN-0042 "$dir"
+        touch "$dir/.done"
+    fi
+    local bytes c o
+    bytes=$(find "$dir" -name '*.tif' -printf '%s\n' | awk '{s += $1} END {print s}')
+    cat "$dir"/*.tif >/dev/null
+    c="$(q "$dir")"
+    o="$(q "$OUT")"
+    rm -rf "$OUT"
+    "$BIN" clean "$dir" -o "$OUT" -q
+    [[ "$(find "$OUT" -name '*.tif' | wc -l)" == $((n + 1)) ]] || die "photodeid did not clean every TIFF"
+    rm -rf "$OUT"
+    say "tiff: hyperfine ($n x 12 MP 16-bit + 50-page scan, $((bytes / 1000000)) MB)"
+    hf tiff "rm -rf $o" \
+        -n "photodeid" "$(q "$BIN") clean $c -o $o" \
+        -n "exiftool" "exiftool -q -q -all= -o $o/ $c/*.tif" \
+        -n "cp -r" "cp -r $c $o"
+    report "$RESULTS/tiff.json" "$bytes" "photodeid/cp -r" "exiftool/photodeid" | tee "$RESULTS/tiff-summary.txt"
+    if [[ $HAVE_TIME == 1 ]]; then
+        local one
+        one="$WORK/tiff-one" && rm -rf "$one" && mkdir -p "$one/photo" "$one/scan"
+        cp "$dir/photo_0.tif" "$one/photo/" && cp "$dir/scan_50_pages.tif" "$one/scan/"
+        {
+            rss "photodeid 1 x 12 MP page (72 MB)" "$BIN" clean "$one/photo" -o "$OUT"
+            rss "photodeid 50 pages (109 MB)" "$BIN" clean "$one/scan" -o "$OUT"
+            rss "exiftool 50 pages" exiftool -q -q -all= -o "$OUT/" "$one/scan/scan_50_pages.tif"
+        } | tee -a "$RESULTS/tiff-summary.txt"
+        rm -rf "$one"
+    fi
+    rm -rf "$OUT"
+}
+
 # ------------------------------------------------------------------- main --
 echo "photodeid: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "machine: $JOBS cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); $(hyperfine --version); exiftool $(exiftool -ver)"
 for b in ${BENCH_ONLY:-clean thorough redact collage}; do
     case $b in
-        clean | thorough | redact | collage) "bench_$b" ;;
-        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage)" ;;
+        clean | thorough | redact | collage | tiff) "bench_$b" ;;
+        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff)" ;;
     esac
 done
 say "results in $RESULTS"

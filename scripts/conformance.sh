@@ -21,6 +21,9 @@
 #   pixels         JPEG outputs decode (djpeg -ppm) to exactly the input's pixels
 #   tiff-structure TIFF outputs: same size, and ExtraSamples describes the extra
 #                  channel(s) the way the input did
+#   tiff-pages     TIFF outputs: tiffinfo reads every page, the page count is the
+#                  input's full-resolution pages, and every page's pixels equal
+#                  the input's (ImageMagick compare -metric AE = 0)
 #   names          no input file stem or folder name appears in any output path
 #   check          `photodeid check OUT` exits 0
 #   unchanged      the corpus is byte-identical before and after (sha256sum)
@@ -112,11 +115,19 @@ ALLOW_TAGS=(
     GIF:BitsPerPixel GIF:BackgroundColor GIF:PixelAspectRatio GIF:AnimationIterations
     GIF:FrameCount GIF:Duration GIF:TransparentColor
 )
-# Extra IFD0 tags allowed in TIFF outputs only (the image structure itself):
+# Extra tags allowed in the IFDs (pages) of TIFF outputs only: the image structure
+# itself, as src/container/tiff.rs `rule` lists it (exiftool's names).
 ALLOW_TIFF_IFD0=(
     ImageWidth ImageHeight BitsPerSample Compression PhotometricInterpretation StripOffsets
     SamplesPerPixel RowsPerStrip StripByteCounts XResolution YResolution ResolutionUnit
     PlanarConfiguration Predictor SampleFormat ExtraSamples
+    SubfileType OldSubfileType Thresholding CellWidth CellLength FillOrder Orientation
+    MinSampleValue MaxSampleValue GrayResponseUnit GrayResponseCurve T4Options T6Options
+    TransferFunction WhitePoint PrimaryChromaticities ColorMap HalftoneHints TileWidth
+    TileLength TileOffsets TileByteCounts InkSet NumberofInks DotRange SMinSampleValue
+    SMaxSampleValue TransferRange JPEGTables YCbCrCoefficients YCbCrSubSampling
+    YCbCrPositioning ReferenceBlackWhite
+    PreviewImageStart PreviewImageLength PreviewImage # exiftool's names for JPEG-compressed strips
 )
 # A failure of an image exiftool reads cleanly is only acceptable with a reason like:
 GOOD_REASON='truncated|malformed|unsupported|too large'
@@ -139,6 +150,28 @@ group_allowed() {
 PASSED=0
 FAILED=0
 pass() { PASSED=$((PASSED + 1)); }
+
+# [tiff-pages] tiff_pages INPUT OUTPUT LABEL: tiffinfo reads every output page,
+# the full-resolution pages are all there, and each page's pixels are the input's.
+tiff_pages() {
+    command -v tiffinfo >/dev/null && command -v compare >/dev/null || {
+        note tiff-pages "$3" "tiffinfo or ImageMagick compare missing: skipped"
+        return
+    }
+    local info n_out n_in i ae problems=""
+    info=$(tiffinfo "$2" 2>&1 >/dev/null) || problems+="tiffinfo: ${info:0:120}; "
+    n_out=$(tiffinfo "$2" 2>/dev/null | grep -c '^TIFF Directory' || true)
+    # Full-resolution input pages: directories without the reduced-resolution bit.
+    n_in=$(tiffinfo "$1" 2>/dev/null | awk '/^TIFF Directory/{n++; r=0} /Subfile Type:.*reduced-resolution/{r++; n--} END{print n+0}')
+    [[ $n_in == "$n_out" ]] || problems+="$n_in full-resolution page(s) in, $n_out out; "
+    if [[ $n_in == "$n_out" && $(tiffinfo "$1" 2>/dev/null | grep -c '^TIFF Directory') == "$n_out" ]]; then
+        for ((i = 0; i < n_out; i++)); do
+            ae=$(compare -metric AE "$1[$i]" "$2[$i]" null: 2>&1 >/dev/null | grep -Eo '^[0-9.e+]+' | head -1)
+            [[ ${ae:-x} == 0 ]] || problems+="page $((i + 1)) pixels differ (AE ${ae:-unreadable}); "
+        done
+    fi
+    if [[ -z $problems ]]; then pass; else fail tiff-pages "$3" "$problems"; fi
+}
 fail() { # fail CHECK FILE REASON
     FAILED=$((FAILED + 1))
     printf 'FAIL [%s] %s: %s\n' "$1" "$2" "${3%; }"
@@ -420,7 +453,7 @@ for input in "${INPUTS[@]}"; do
         fi
         group_allowed "$g" && continue
         [[ -n ${ALLOW_TAG[$g:$t]+x} ]] && continue
-        [[ $out_type == TIFF && $g == IFD0 && -n ${ALLOW_TIFF[$t]+x} ]] && continue
+        [[ $out_type == TIFF && $g =~ ^IFD[0-9]+$ && -n ${ALLOW_TIFF[$t]+x} ]] && continue
         bad_tags+=("[$g] $t = $short")
     done <<<"$dump"
     if [[ ${#bad_tags[@]} -eq 0 ]]; then pass; else
@@ -520,6 +553,7 @@ for input in "${INPUTS[@]}"; do
         out_res="$(tv "$dump" XResolution)x$(tv "$dump" YResolution)/$(tv "$dump" ResolutionUnit)"
         [[ $in_res == x/ || $in_res == "$out_res" ]] ||
             note tiff-structure "$label" "resolution $in_res -> $out_res (X x Y / unit)"
+        tiff_pages "$input" "$out" "$label"
     fi
 
     # [names] no input stem or folder name in the output path

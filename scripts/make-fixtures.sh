@@ -591,3 +591,4 @@ find "$FX" -type f | sort | while read -r f; do
     printf '%8d  %s\n' "$(stat -c %s "$f")" "${f#"$ROOT"/}"
 done
 du -sh "$FX" | awk '{print "make-fixtures: total " $1}' >&2
+bash "$ROOT/scripts/make-tiff-fixtures.sh"   # fixtures/tiff/ (its own script: needs no Pillow)

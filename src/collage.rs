@@ -603,7 +603,7 @@ fn upright_size(parsed: &crate::container::Parsed) -> Option<(u32, u32)> {
         Container::Png(p) => (p.width, p.height),
         Container::Webp(w) => (w.width, w.height),
         Container::Gif(g) => (g.width, g.height),
-        Container::Tiff(_) => return None,
+        Container::Tiff(t) => (t.pages[0].width, t.pages[0].height),
     };
     if w == 0 || h == 0 {
         return None; // e.g. a JPEG height given later by a DNL marker

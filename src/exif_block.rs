@@ -83,7 +83,7 @@ const NOTABLE: &[Tag] = &[
 ];
 
 /// Windows XP tags and the DNG serial number, which kamadak-exif has no names for.
-fn extra_tag_name(tag: Tag) -> Option<&'static str> {
+fn extra_tag_name_of(tag: Tag) -> Option<&'static str> {
     match (tag.context(), tag.number()) {
         (Context::Tiff, 0x9c9b) => Some("XPTitle"),
         (Context::Tiff, 0x9c9c) => Some("XPComment"),
@@ -93,8 +93,14 @@ fn extra_tag_name(tag: Tag) -> Option<&'static str> {
         (Context::Tiff, 0xc62f) => Some("CameraSerialNumber"),
         (Context::Tiff, 0x010d) => Some("DocumentName"),
         (Context::Tiff, 0x013c) => Some("HostComputer"),
+        (Context::Tiff, 0x011d) => Some("PageName"),
         _ => None,
     }
+}
+
+/// [`extra_tag_name_of`] for a tag of a TIFF's IFD0, by number.
+pub(crate) fn extra_tag_name(number: u16) -> Option<&'static str> {
+    extra_tag_name_of(Tag(Context::Tiff, number))
 }
 
 /// Embedded blobs that TIFF files carry as tags.
@@ -200,7 +206,7 @@ pub fn summarize(tiff: &[u8]) -> ExifSummary {
                 Category::Exif,
                 format!("{tag} \"{}\"", short_value(&value, 60)),
             );
-        } else if let Some(name) = extra_tag_name(tag) {
+        } else if let Some(name) = extra_tag_name_of(tag) {
             summary.inventory.push(
                 Category::Exif,
                 format!("{name} \"{}\"", short_value(&field_text(field), 60)),
@@ -295,6 +301,29 @@ fn gps_detail(exif: &exif::Exif, gps_tags: usize) -> String {
     }
 }
 
+/// Decodes ImageMagick's hex "raw profile" text (`\nexif\n  <length>\n<hex lines>`)
+/// into the TIFF-structured EXIF block (without the `Exif\0\0` prefix).
+pub fn from_raw_profile(text: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut parts = text.split_ascii_whitespace();
+    let _name = parts.next()?;
+    let len: usize = parts.next()?.parse().ok()?;
+    let hex: Vec<u8> = parts.flat_map(str::bytes).collect();
+    if hex.len() < len.checked_mul(2)? {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let bytes: Option<Vec<u8>> = hex[..len * 2]
+        .chunks_exact(2)
+        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+        .collect();
+    let bytes = bytes?;
+    Some(match bytes.strip_prefix(b"Exif\0\0") {
+        Some(rest) => rest.to_vec(),
+        None => bytes,
+    })
+}
+
 /// The only EXIF block photodeid writes: a big-endian TIFF header and one
 /// IFD holding Orientation. Returned without the `Exif\0\0` prefix.
 pub fn orientation_only(orientation: u16) -> Vec<u8> {
@@ -326,6 +355,20 @@ mod tests {
             assert_eq!(s.orientation, Some(o));
             assert!(s.inventory.is_clean(), "{:?}", s.inventory);
         }
+    }
+
+    #[test]
+    fn raw_profile_text_decodes_to_the_block() {
+        let block = orientation_only(6);
+        let mut hex = String::new();
+        for b in b"Exif\0\0".iter().chain(&block) {
+            hex.push_str(&format!("{b:02x}"));
+        }
+        let text = format!("\nexif\n      {}\n{}\n", block.len() + 6, hex);
+        let back = from_raw_profile(text.as_bytes()).unwrap();
+        assert_eq!(back, block);
+        assert_eq!(summarize(&back).orientation, Some(6));
+        assert!(from_raw_profile(b"\nexif\n 99\nzz").is_none());
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct Cleaned {
     pub orientation: u16,
     /// Things the user should know (a region clipped at the image border).
     pub warnings: Vec<String>,
+    /// Lossless TIFF: digest of the input's pages and pixel payloads, which the output must match.
+    pub pixel_digest: Option<[u8; 32]>,
 }
 
 fn extension_of(path: &Path) -> Option<&str> {
@@ -92,8 +94,7 @@ pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -
     let parsed = inspect(input, extension, &opts.limits)?;
     let format = parsed.format;
     let orientation = parsed.orientation();
-    let must_reencode = format == Format::Tiff
-        || opts.redaction.is_some()
+    let must_reencode = opts.redaction.is_some()
         || (orientation != 1
             && (format == Format::Png || opts.orientation == OrientationMode::Apply));
     let removed = Inventory(parsed.inventory.identifying().cloned().collect());
@@ -117,6 +118,10 @@ pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -
         };
         (bytes, Method::Lossless, orientation)
     };
+    let pixel_digest = match (&parsed.container, method) {
+        (Container::Tiff(t), Method::Lossless) => Some(t.pixel_digest()),
+        _ => None,
+    };
     Ok(Cleaned {
         format,
         bytes,
@@ -124,6 +129,7 @@ pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -
         removed,
         orientation: out_orientation,
         warnings,
+        pixel_digest,
     })
 }
 
@@ -140,6 +146,15 @@ fn reencode(
         ));
     }
     let format = parsed.format;
+    if let Container::Tiff(t) = &parsed.container {
+        if t.pages.len() > 1 {
+            return Err(Error::Unsupported(format!(
+                "a TIFF of {} pages is only cleaned losslessly: regions and --orientation apply \
+                 need a single-page file (split it with tiffsplit)",
+                t.pages.len()
+            )));
+        }
+    }
     // Regions in an upright JPEG kept at its own quality: re-encode only
     // the blocks they touch (see `blocks`); the rest stays as it was.
     if let (Container::Jpeg(j), Some(r), None, 1) = (
@@ -219,7 +234,20 @@ fn splice_png_colour_chunks(
 /// The self-audit: re-parses `bytes` with the same parser as `check` and
 /// refuses anything identifying, a changed format, or a lost orientation.
 pub fn audit(bytes: &[u8], expected: &Cleaned, limits: &Limits) -> Result<()> {
-    audit_encoded(bytes, expected.format, expected.orientation, limits)
+    audit_encoded(bytes, expected.format, expected.orientation, limits)?;
+    if let Some(digest) = expected.pixel_digest {
+        let parsed = inspect(bytes, None, limits)
+            .map_err(|e| Error::AuditFailed(format!("output does not parse: {e}")))?;
+        let Container::Tiff(t) = &parsed.container else {
+            return Err(Error::AuditFailed("output format changed".into()));
+        };
+        if t.pixel_digest() != digest {
+            return Err(Error::AuditFailed(
+                "output pages or pixel bytes differ from the input's".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The self-audit of any output photodeid made (cleaned photos, collages):

@@ -141,9 +141,17 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<De
     l.max_image_width = Some(side);
     l.max_image_height = Some(side);
     reader.limits(l);
-    let mut decoder = reader.into_decoder()?;
-    let icc = decoder.icc_profile().ok().flatten();
-    let img = DynamicImage::from_decoder(decoder)?;
+    let decoded = reader.into_decoder().and_then(|mut decoder| {
+        let icc = decoder.icc_profile().ok().flatten();
+        Ok((DynamicImage::from_decoder(decoder)?, icc))
+    });
+    let (img, icc) = match decoded {
+        Ok(d) => d,
+        Err(e) if format == Format::Tiff => {
+            tiff_gray_alpha(bytes, limits).ok_or_else(|| tiff_undecodable(e))?
+        }
+        Err(e) => return Err(e.into()),
+    };
     let pixels = img.width() as u64 * img.height() as u64;
     if pixels > limits.max_pixels {
         return Err(too_large(img.width(), img.height(), limits));
@@ -157,6 +165,54 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<De
         icc,
         tiff,
     })
+}
+
+/// A TIFF layout the decoder does not take (CIELab, float, ...): the
+/// lossless clean works, pixel edits do not.
+fn tiff_undecodable(e: image::ImageError) -> Error {
+    Error::Decode(format!(
+        "this TIFF's pixel layout cannot be decoded for regions or collages ({e}); \
+         without regions it is cleaned losslessly"
+    ))
+}
+
+/// Gray + alpha TIFFs (as ImageMagick writes them), which the image crate
+/// maps to no colour type: decoded with the tiff crate directly, keeping 16 bits.
+fn tiff_gray_alpha(bytes: &[u8], limits: &Limits) -> Option<(DynamicImage, Option<Vec<u8>>)> {
+    use tiff::decoder::{Decoder, DecodingResult};
+    use tiff::ColorType;
+    let mut tl = tiff::decoder::Limits::default();
+    tl.decoding_buffer_size = usize::try_from(limits.max_alloc).ok()?;
+    let mut d = Decoder::new(Cursor::new(bytes)).ok()?.with_limits(tl);
+    let (w, h) = d.dimensions().ok()?;
+    if w as u64 * h as u64 > limits.max_pixels {
+        return None;
+    }
+    // The tiff crate calls min-is-black with one extra sample "Multiband".
+    let black_is_zero = d.find_tag_unsigned::<u16>(tiff::tags::Tag::PhotometricInterpretation);
+    let alpha = d.find_tag_unsigned::<u16>(tiff::tags::Tag::ExtraSamples);
+    if !matches!(black_is_zero, Ok(Some(1))) || !matches!(alpha, Ok(Some(1 | 2))) {
+        return None;
+    }
+    let bits = match d.colortype().ok()? {
+        ColorType::GrayA(b) => b,
+        ColorType::Multiband {
+            bit_depth,
+            num_samples: 2,
+        } => bit_depth,
+        _ => return None,
+    };
+    let icc = d.get_tag_u8_vec(tiff::tags::Tag::IccProfile).ok();
+    let img = match (bits, d.read_image().ok()?) {
+        (8, DecodingResult::U8(v)) => {
+            DynamicImage::ImageLumaA8(image::ImageBuffer::from_raw(w, h, v)?)
+        }
+        (16, DecodingResult::U16(v)) => {
+            DynamicImage::ImageLumaA16(image::ImageBuffer::from_raw(w, h, v)?)
+        }
+        _ => return None,
+    };
+    Some((img, icc))
 }
 
 fn too_large(w: u32, h: u32, limits: &Limits) -> Error {

@@ -13,4 +13,5 @@ mod privacy_jpeg;
 mod redact;
 mod reliability;
 mod serve;
+mod tiff;
 mod watch;

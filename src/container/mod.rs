@@ -5,6 +5,7 @@
 pub mod gif;
 pub mod jpeg;
 pub mod png;
+pub mod tiff;
 pub mod webp;
 
 use crate::error::{Error, Result};
@@ -88,7 +89,7 @@ pub fn sniff(bytes: &[u8], extension: Option<&str>) -> Result<Format> {
     if starts(b"GIF87a") || starts(b"GIF89a") {
         return Ok(Format::Gif);
     }
-    if starts(b"II*\0") || starts(b"MM\0*") {
+    if starts(b"II*\0") || starts(b"MM\0*") || starts(b"II+\0") || starts(b"MM\0+") {
         return Ok(Format::Tiff);
     }
     Err(Error::Unsupported(describe_unsupported(bytes).to_string()))
@@ -110,9 +111,6 @@ fn describe_unsupported(b: &[u8]) -> &'static str {
     }
     if at(0, b"%PDF") {
         return "PDF document";
-    }
-    if at(0, b"II*\0") || at(0, b"II\x2B\0") || at(0, b"MM\0\x2B") {
-        return "BigTIFF";
     }
     if at(0, b"BM") {
         return "BMP image";
@@ -164,15 +162,6 @@ pub(crate) fn check_dimensions(format: &str, w: u32, h: u32, limits: &Limits) ->
     Ok(())
 }
 
-/// A TIFF's first image must fit the limits before anything decodes it (a
-/// few hundred bytes of deflate can declare gigabytes of pixels).
-fn check_tiff_dimensions(bytes: &[u8], limits: &Limits) -> Result<()> {
-    let bad = |e: tiff::TiffError| Error::malformed("TIFF", e.to_string());
-    let mut d = tiff::decoder::Decoder::new(std::io::Cursor::new(bytes)).map_err(bad)?;
-    let (w, h) = d.dimensions().map_err(bad)?;
-    check_dimensions("TIFF", w, h, limits)
-}
-
 /// What a lossless rewrite keeps besides the picture.
 #[derive(Debug, Clone, Copy)]
 pub struct RewritePolicy {
@@ -197,8 +186,7 @@ pub enum Container<'a> {
     Png(png::Png<'a>),
     Webp(webp::Webp<'a>),
     Gif(gif::Gif<'a>),
-    /// TIFF has no lossless strip: it is always re-encoded with structural tags only.
-    Tiff(&'a [u8]),
+    Tiff(tiff::Tiff<'a>),
 }
 
 /// The parse of one file, shared by the scrubber and the audit.
@@ -223,60 +211,69 @@ impl<'a> Parsed<'a> {
         }
     }
 
-    /// Lossless rewrite; `None` for formats that must be re-encoded (TIFF).
+    /// Lossless rewrite (`Option` for formats that may only be re-encoded).
     pub fn rewrite(&self, policy: &RewritePolicy) -> Option<Vec<u8>> {
         Some(match &self.container {
             Container::Jpeg(j) => j.rewrite(policy),
             Container::Png(p) => p.rewrite(policy),
             Container::Webp(w) => w.rewrite(policy),
             Container::Gif(g) => g.rewrite(policy),
-            Container::Tiff(_) => return None,
+            Container::Tiff(t) => t.rewrite(policy),
         })
     }
 }
 
 /// Parses `bytes` as `format`, validating the structure and the declared size.
 pub fn parse<'a>(bytes: &'a [u8], format: Format, limits: &Limits) -> Result<Parsed<'a>> {
-    let (container, exif_tiff, mut inventory) = match format {
+    let (container, mut inventory) = match format {
         Format::Jpeg => {
             let j = jpeg::parse(bytes, limits)?;
             let inv = j.inventory();
-            (Container::Jpeg(j), None, inv)
+            (Container::Jpeg(j), inv)
         }
         Format::Png => {
             let p = png::parse(bytes, limits)?;
             let inv = p.inventory();
-            (Container::Png(p), None, inv)
+            (Container::Png(p), inv)
         }
         Format::Webp => {
             let w = webp::parse(bytes, limits)?;
             let inv = w.inventory();
-            (Container::Webp(w), None, inv)
+            (Container::Webp(w), inv)
         }
         Format::Gif => {
             let g = gif::parse(bytes, limits)?;
             let inv = g.inventory();
-            (Container::Gif(g), None, inv)
+            (Container::Gif(g), inv)
         }
         Format::Tiff => {
-            check_tiff_dimensions(bytes, limits)?;
-            (Container::Tiff(bytes), Some(bytes), Inventory::default())
+            let t = tiff::parse(bytes, limits)?;
+            let inv = t.inventory();
+            (Container::Tiff(t), inv)
         }
     };
-    let blocks = match (&container, exif_tiff) {
-        (Container::Jpeg(j), _) => j.exif_blocks(),
-        (Container::Png(p), _) => p.exif_blocks(),
-        (Container::Webp(w), _) => w.exif_blocks(),
-        (_, Some(tiff)) => vec![tiff],
+    let blocks = match &container {
+        Container::Jpeg(j) => j.exif_blocks(),
+        Container::Png(p) => p.exif_blocks(),
+        Container::Webp(w) => w.exif_blocks(),
         _ => Vec::new(),
     };
     // The first block rules orientation and capture time; every block is inventoried.
-    let mut exif = ExifSummary::default();
+    let mut exif = match &container {
+        Container::Tiff(t) => t.exif_summary(),
+        _ => ExifSummary::default(),
+    };
     for (i, tiff) in blocks.into_iter().enumerate() {
         let s = exif_block::summarize(tiff);
         inventory.extend(s.inventory.clone());
         if i == 0 {
             exif = s;
+        }
+    }
+    // ImageMagick's old way of storing EXIF in PNG: honoured for its orientation only.
+    if let (Container::Png(p), None) = (&container, exif.orientation) {
+        if let Some(block) = p.raw_profile_exif() {
+            exif.orientation = exif_block::summarize(&block).orientation;
         }
     }
     Ok(Parsed {
@@ -322,6 +319,6 @@ mod tests {
         let bomb = tiff_declaring(100_000, 100_000);
         let err = parse(&bomb, Format::Tiff, &Limits::default()).unwrap_err();
         assert!(matches!(err, Error::TooLarge(_)), "{err}");
-        assert!(parse(&tiff_declaring(64, 64), Format::Tiff, &Limits::default()).is_ok());
+        assert!(parse(&tiff_declaring(1, 1), Format::Tiff, &Limits::default()).is_ok());
     }
 }

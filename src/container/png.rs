@@ -282,6 +282,26 @@ impl<'a> Png<'a> {
             .collect()
     }
 
+    /// EXIF that ImageMagick stored the old way: a `Raw profile type exif`
+    /// tEXt/zTXt chunk holding it hex-encoded. Only read for its orientation.
+    pub fn raw_profile_exif(&self) -> Option<Vec<u8>> {
+        self.chunks.iter().find_map(|c| {
+            let (key, value) = split_keyword(c.data);
+            if key != "Raw profile type exif" {
+                return None;
+            }
+            match &c.kind {
+                b"tEXt" => crate::exif_block::from_raw_profile(value),
+                // A text chunk is no place for more than 4 MiB.
+                b"zTXt" => match inflate(value.get(1..)?, 4 << 20) {
+                    Inflated::Ended(text, _) => crate::exif_block::from_raw_profile(&text),
+                    _ => None,
+                },
+                _ => None,
+            }
+        })
+    }
+
     /// An APNG declares its animation (acTL) before the first IDAT.
     pub fn is_animated(&self) -> bool {
         self.chunks
