@@ -360,6 +360,11 @@ pub fn encode(img: &DynamicImage, format: Format, opts: &EncodeOptions) -> Resul
             )?;
         }
         Format::Tiff => encode_tiff(img, opts, &mut out)?,
+        Format::Heif | Format::Avif => {
+            return Err(Error::Encode(
+                "photodeid writes HEIF/AVIF only losslessly; pixels go to JPEG or PNG".into(),
+            ))
+        }
     }
     Ok(out)
 }
