@@ -134,6 +134,9 @@ pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded> 
 }
 
 fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded> {
+    if format.is_heif() {
+        return crate::heic_decode::decode(bytes, format, limits);
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
     let mut l = image::Limits::default();
     l.max_alloc = Some(limits.max_alloc);

@@ -8,6 +8,7 @@ mod clean;
 mod collage;
 mod full_disk;
 mod fuzz;
+mod heif;
 mod privacy_jpeg;
 mod redact;
 mod serve;

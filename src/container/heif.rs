@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::metadata::{human_bytes, short_value, Category, Inventory};
 use std::collections::{HashMap, HashSet};
 
-const FORMAT: &str = "HEIF";
+const FORMAT: &str = "HEIC/HEIF";
 
 /// Image item types an output may hold: coded pictures and grids of them.
 pub const KEPT_ITEM_TYPES: &[&[u8; 4]] = &[b"hvc1", b"av01", b"grid"];
@@ -858,6 +858,17 @@ impl<'a> Heif<'a> {
         }
     }
 
+    /// Bits per sample of the coded picture (`hvcC` of the primary or its
+    /// first tile; 8 when unknown).
+    pub fn bit_depth(&self) -> u8 {
+        self.kept
+            .iter()
+            .filter_map(|&id| self.item(id))
+            .find_map(|i| self.prop(i, b"hvcC"))
+            .and_then(|p| p.body.get(18))
+            .map_or(8, |b| (b & 7) + 8)
+    }
+
     /// The embedded ICC profile of the primary image.
     pub fn icc_profile(&self) -> Option<Vec<u8>> {
         let primary = self.item(self.primary)?;
@@ -1208,7 +1219,14 @@ impl Heif<'_> {
             .sum();
         let mut ftyp = self.major_brand.to_vec();
         ftyp.extend_from_slice(&self.minor_version.to_be_bytes());
-        for b in self.brands.iter().filter(|b| KEPT_BRANDS.contains(b)) {
+        let mut brands: Vec<&[u8; 4]> = self.brands.iter().filter(|b| KEPT_BRANDS.contains(b)).collect();
+        // Readers want mif1 and the major brand listed (some writers leave the list empty).
+        for must in [b"mif1", &self.major_brand] {
+            if KEPT_BRANDS.contains(&must) && !brands.contains(&must) {
+                brands.push(must);
+            }
+        }
+        for b in brands {
             ftyp.extend_from_slice(b);
         }
         let mut out = Vec::new();
@@ -1483,4 +1501,497 @@ fn tiles(h: &Heif, in_idat: bool, span: (u64, u64)) -> bool {
         at += len;
     }
     at == span.1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        put_box(&mut v, kind, body);
+        v
+    }
+
+    fn fbx(kind: &[u8; 4], version: u8, flags: u32, body: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        full_box(&mut v, kind, version, flags, body);
+        v
+    }
+
+    /// A hand-built HEIF file, laid out by a builder independent of the writer.
+    #[derive(Clone)]
+    struct Spec {
+        primary: u32,
+        /// (id, type, payload, in idat, protection index)
+        items: Vec<(u32, [u8; 4], Vec<u8>, bool, u16)>,
+        props: Vec<Vec<u8>>,
+        /// (id, [(index, essential)])
+        assoc: Vec<(u32, Vec<(u16, bool)>)>,
+        refs: Vec<([u8; 4], u32, Vec<u32>)>,
+        /// Top-level boxes before meta, between meta and mdat, after mdat.
+        before: Vec<u8>,
+        after: Vec<u8>,
+        meta_after_mdat: bool,
+        iloc_override: Option<Vec<u8>>,
+    }
+
+    fn ispe(w: u32, h: u32) -> Vec<u8> {
+        let mut b = w.to_be_bytes().to_vec();
+        b.extend_from_slice(&h.to_be_bytes());
+        fbx(b"ispe", 0, 0, &b)
+    }
+
+    fn aux(urn: &str) -> Vec<u8> {
+        let mut b = urn.as_bytes().to_vec();
+        b.push(0);
+        fbx(b"auxC", 0, 0, &b)
+    }
+
+    fn hvcc() -> Vec<u8> {
+        bx(b"hvcC", &[1u8; 23])
+    }
+
+    fn exif_payload() -> Vec<u8> {
+        let mut p = 6u32.to_be_bytes().to_vec();
+        p.extend_from_slice(b"Exif\0\0");
+        p.extend_from_slice(&crate::exif_block::orientation_only(6));
+        p
+    }
+
+    /// Primary hvc1 item 1 (64x48) with Exif, XMP and a thumbnail around it.
+    fn simple() -> Spec {
+        Spec {
+            primary: 1,
+            items: vec![
+                (1, *b"hvc1", b"PICTURE-BYTES".to_vec(), false, 0),
+                (2, *b"Exif", exif_payload(), false, 0),
+                (3, *b"mime", b"<x:xmpmeta><dc:creator>Dr Canary</dc:creator></x:xmpmeta>".to_vec(), false, 0),
+                (4, *b"hvc1", b"THUMB".to_vec(), false, 0),
+            ],
+            props: vec![hvcc(), ispe(64, 48), bx(b"irot", &[1]), ispe(8, 6)],
+            assoc: vec![
+                (1, vec![(1, true), (2, false), (3, true)]),
+                (4, vec![(1, true), (4, false)]),
+            ],
+            refs: vec![(*b"cdsc", 2, vec![1]), (*b"cdsc", 3, vec![1]), (*b"thmb", 4, vec![1])],
+            before: bx(b"free", b"not empty"),
+            after: Vec::new(),
+            meta_after_mdat: false,
+            iloc_override: None,
+        }
+    }
+
+    fn build(s: &Spec) -> Vec<u8> {
+        let ftyp = bx(b"ftyp", b"heic\0\0\0\0mif1heicMiPr");
+        // Two passes: the meta's size does not depend on the offsets.
+        let meta0 = meta(s, 0);
+        let data_at = if s.meta_after_mdat {
+            ftyp.len() + s.before.len() + 8
+        } else {
+            ftyp.len() + s.before.len() + meta0.len() + 8
+        };
+        let meta = meta(s, data_at as u32);
+        let mdat_body: Vec<u8> = s
+            .items
+            .iter()
+            .filter(|i| !i.3)
+            .flat_map(|i| i.2.clone())
+            .collect();
+        let mdat = bx(b"mdat", &mdat_body);
+        let mut f = ftyp;
+        f.extend_from_slice(&s.before);
+        if s.meta_after_mdat {
+            f.extend_from_slice(&mdat);
+            f.extend_from_slice(&meta);
+        } else {
+            f.extend_from_slice(&meta);
+            f.extend_from_slice(&mdat);
+        }
+        f.extend_from_slice(&s.after);
+        f
+    }
+
+    fn meta(s: &Spec, data_at: u32) -> Vec<u8> {
+        let mut hdlr = vec![0u8; 4];
+        hdlr.extend_from_slice(b"pict");
+        hdlr.extend_from_slice(&[0u8; 12]);
+        hdlr.extend_from_slice(b"Apple handler\0");
+        let mut body = fbx(b"hdlr", 0, 0, &hdlr);
+        body.extend(fbx(b"pitm", 0, 0, &(s.primary as u16).to_be_bytes()));
+        let mut iinf = (s.items.len() as u16).to_be_bytes().to_vec();
+        for (id, kind, _, _, prot) in &s.items {
+            let mut e = (*id as u16).to_be_bytes().to_vec();
+            e.extend_from_slice(&prot.to_be_bytes());
+            e.extend_from_slice(kind);
+            e.extend_from_slice(b"name\0");
+            if kind == b"mime" {
+                e.extend_from_slice(b"application/rdf+xml\0");
+            }
+            iinf.extend(fbx(b"infe", 2, 0, &e));
+        }
+        body.extend(fbx(b"iinf", 0, 0, &iinf));
+        let mut iloc = vec![0x44, 0x00];
+        iloc.extend_from_slice(&(s.items.len() as u16).to_be_bytes());
+        let (mut at, mut at_idat) = (data_at, 0u32);
+        let mut idat = Vec::new();
+        for (id, _, payload, in_idat, _) in &s.items {
+            iloc.extend_from_slice(&(*id as u16).to_be_bytes());
+            iloc.extend_from_slice(&(*in_idat as u16).to_be_bytes());
+            iloc.extend_from_slice(&[0, 0, 0, 1]);
+            let off = if *in_idat { &mut at_idat } else { &mut at };
+            iloc.extend_from_slice(&off.to_be_bytes());
+            iloc.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+            *off += payload.len() as u32;
+            if *in_idat {
+                idat.extend_from_slice(payload);
+            }
+        }
+        body.extend(
+            s.iloc_override
+                .clone()
+                .unwrap_or_else(|| fbx(b"iloc", 1, 0, &iloc)),
+        );
+        let mut iref = Vec::new();
+        for (kind, from, to) in &s.refs {
+            let mut e = (*from as u16).to_be_bytes().to_vec();
+            e.extend_from_slice(&(to.len() as u16).to_be_bytes());
+            for t in to {
+                e.extend_from_slice(&(*t as u16).to_be_bytes());
+            }
+            iref.extend(bx(kind, &e));
+        }
+        body.extend(fbx(b"iref", 0, 0, &iref));
+        let mut ipco = Vec::new();
+        for p in &s.props {
+            ipco.extend_from_slice(p);
+        }
+        let mut ipma = (s.assoc.len() as u32).to_be_bytes().to_vec();
+        for (id, list) in &s.assoc {
+            ipma.extend_from_slice(&(*id as u16).to_be_bytes());
+            ipma.push(list.len() as u8);
+            for (i, e) in list {
+                ipma.push(*i as u8 | (*e as u8) << 7);
+            }
+        }
+        let mut iprp = bx(b"ipco", &ipco);
+        iprp.extend(fbx(b"ipma", 0, 0, &ipma));
+        body.extend(bx(b"iprp", &iprp));
+        if !idat.is_empty() {
+            body.extend(bx(b"idat", &idat));
+        }
+        fbx(b"meta", 0, 0, &body)
+    }
+
+    fn limits() -> Limits {
+        Limits::default()
+    }
+
+    /// Rewrites and checks the output with the audit and a re-parse.
+    fn clean(bytes: &[u8], policy: &RewritePolicy) -> (Heif<'_>, Vec<u8>) {
+        let h = parse(bytes, &limits()).unwrap();
+        let out = h.rewrite(policy);
+        h.verify_rewrite(&out, &limits()).unwrap();
+        let back = parse(&out, &limits()).unwrap();
+        assert!(back.inventory().is_clean(), "{:?}", back.inventory());
+        drop(back);
+        (h, out)
+    }
+
+    fn grid_desc(rows: u8, cols: u8, w: u16, h: u16) -> Vec<u8> {
+        let mut d = vec![0, 0, rows - 1, cols - 1];
+        d.extend_from_slice(&w.to_be_bytes());
+        d.extend_from_slice(&h.to_be_bytes());
+        d
+    }
+
+    /// A 2x1 grid primary (item 10, descriptor in idat) of tiles 11 and 12.
+    fn grid() -> Spec {
+        let mut s = simple();
+        s.primary = 10;
+        s.items = vec![
+            (11, *b"hvc1", b"TILE-ONE".to_vec(), false, 0),
+            (12, *b"hvc1", b"TILE-TWO".to_vec(), false, 0),
+            (10, *b"grid", grid_desc(1, 2, 128, 48), true, 0),
+            (2, *b"Exif", exif_payload(), false, 0),
+        ];
+        s.assoc = vec![
+            (11, vec![(1, true), (2, false)]),
+            (12, vec![(1, true), (2, false)]),
+            (10, vec![(4, false), (3, true)]),
+        ];
+        s.props = vec![hvcc(), ispe(64, 48), bx(b"irot", &[1]), ispe(128, 48)];
+        s.refs = vec![(*b"dimg", 10, vec![11, 12]), (*b"cdsc", 2, vec![10])];
+        s
+    }
+
+    #[test]
+    fn keeps_the_picture_and_drops_everything_else() {
+        let bytes = build(&simple());
+        let h = parse(&bytes, &limits()).unwrap();
+        let inv = h.inventory();
+        let cats = inv.categories();
+        assert!(cats.contains(&Category::Xmp), "{inv:?}");
+        assert!(cats.contains(&Category::Thumbnail), "{inv:?}");
+        assert!(cats.contains(&Category::Other), "free box with content: {inv:?}");
+        assert_eq!(h.exif_payloads().len(), 1);
+        assert_eq!((h.width, h.height), (64, 48));
+        assert_eq!(h.display_size(), (48, 64), "irot turns it");
+        let (_, out) = clean(&bytes, &RewritePolicy::default());
+        for canary in [&b"Dr Canary"[..], b"THUMB", b"Exif", b"name", b"Apple", b"MiPr"] {
+            assert!(!out.windows(canary.len()).any(|w| w == canary), "{canary:?} left");
+        }
+        assert!(out.windows(13).any(|w| w == b"PICTURE-BYTES"));
+        let back = parse(&out, &limits()).unwrap();
+        assert_eq!(back.items.len(), 1);
+        assert_eq!(back.transforms(), vec![Transform::Rotate(1)]);
+    }
+
+    #[test]
+    fn every_prefix_fails() {
+        for spec in [simple(), grid()] {
+            let bytes = build(&spec);
+            for n in 0..bytes.len() {
+                assert!(parse(&bytes[..n], &limits()).is_err(), "prefix {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn grid_tiles_are_kept_and_the_descriptor_moves_to_idat() {
+        let bytes = build(&grid());
+        let (h, out) = clean(&bytes, &RewritePolicy::default());
+        assert_eq!(h.kept, vec![11, 12, 10], "iinf order and ids kept");
+        let back = parse(&out, &limits()).unwrap();
+        assert_eq!(back.idat, &grid_desc(1, 2, 128, 48)[..]);
+        assert_eq!(back.display_size(), (48, 128));
+    }
+
+    #[test]
+    fn grid_with_wrong_tile_count_or_cycle_is_refused() {
+        let mut s = grid();
+        s.refs[0].2 = vec![11];
+        assert!(matches!(parse(&build(&s), &limits()), Err(Error::Malformed { .. })));
+        let mut s = grid();
+        s.refs[0].2 = vec![11, 10];
+        let e = parse(&build(&s), &limits()).unwrap_err();
+        assert!(e.to_string().contains("cycle"), "{e}");
+    }
+
+    #[test]
+    fn a_grid_too_large_is_refused_before_decoding() {
+        let mut s = grid();
+        s.items[2].2 = grid_desc(1, 2, 60000, 60000);
+        let e = parse(&build(&s), &limits()).unwrap_err();
+        assert!(matches!(e, Error::TooLarge(_)), "{e}");
+        let small = Limits {
+            max_pixels: 1000,
+            ..limits()
+        };
+        assert!(matches!(parse(&build(&grid()), &small), Err(Error::TooLarge(_))));
+    }
+
+    #[test]
+    fn alpha_is_kept_depth_and_gain_maps_are_not() {
+        let mut s = simple();
+        s.items.push((5, *b"hvc1", b"ALPHA".to_vec(), false, 0));
+        s.items.push((6, *b"hvc1", b"DEPTH".to_vec(), false, 0));
+        s.items.push((7, *b"hvc1", b"GAINMAP".to_vec(), false, 0));
+        s.items.push((8, *b"hvc1", b"SECOND".to_vec(), false, 0));
+        s.props.push(aux("urn:mpeg:hevc:2015:auxid:1"));
+        s.props.push(aux("urn:mpeg:hevc:2015:auxid:2"));
+        s.props.push(aux("urn:com:apple:photo:2020:aux:hdrgainmap"));
+        s.assoc.push((5, vec![(1, true), (2, false), (5, true)]));
+        s.assoc.push((6, vec![(1, true), (4, false), (6, true)]));
+        s.assoc.push((7, vec![(1, true), (4, false), (7, true)]));
+        s.assoc.push((8, vec![(1, true), (2, false)]));
+        s.refs.push((*b"auxl", 5, vec![1]));
+        s.refs.push((*b"auxl", 6, vec![1]));
+        s.refs.push((*b"auxl", 7, vec![1]));
+        let bytes = build(&s);
+        let h = parse(&bytes, &limits()).unwrap();
+        let text = format!("{:?}", h.inventory());
+        for what in ["depth map", "HDR gain map", "second image", "thumbnail"] {
+            assert!(text.contains(what), "{what}: {text}");
+        }
+        let (h, out) = clean(&bytes, &RewritePolicy::default());
+        assert_eq!(h.alpha, Some(5));
+        let back = parse(&out, &limits()).unwrap();
+        assert_eq!(back.kept, vec![1, 5]);
+        assert_eq!(back.references.len(), 1);
+        for gone in [&b"DEPTH"[..], b"GAINMAP", b"SECOND", b"hdrgainmap", b"auxid:2"] {
+            assert!(!out.windows(gone.len()).any(|w| w == gone));
+        }
+    }
+
+    #[test]
+    fn icc_is_kept_unless_stripped_and_nclx_always() {
+        let mut s = simple();
+        let mut prof = b"prof".to_vec();
+        prof.extend_from_slice(&[7u8; 140]);
+        s.props.push(bx(b"colr", &prof));
+        s.props.push(bx(b"colr", b"nclx\0\x01\0\x0d\0\x01\x80"));
+        s.assoc[0].1.extend([(5, false), (6, false)]);
+        let bytes = build(&s);
+        let (_, kept) = clean(&bytes, &RewritePolicy::default());
+        assert!(kept.windows(4).any(|w| w == b"prof"));
+        let strip = RewritePolicy {
+            keep_icc: false,
+            orientation: None,
+        };
+        let (_, stripped) = clean(&bytes, &strip);
+        assert!(!stripped.windows(4).any(|w| w == b"prof"));
+        assert!(stripped.windows(4).any(|w| w == b"nclx"));
+    }
+
+    #[test]
+    fn refusals() {
+        let unsupported = |s: &Spec, why: &str| {
+            let e = parse(&build(s), &limits()).unwrap_err();
+            assert!(
+                matches!(e, Error::Unsupported(_)) && e.to_string().contains(why),
+                "{why}: {e}"
+            );
+        };
+        let mut s = simple();
+        s.props.push(bx(b"xyzw", b"?"));
+        s.assoc[0].1.push((5, true));
+        unsupported(&s, "xyzw");
+        s.assoc[0].1.last_mut().unwrap().1 = false;
+        assert!(parse(&build(&s), &limits()).is_ok(), "unknown, not essential: dropped");
+        let mut s = simple();
+        s.items[0].1 = *b"iovl";
+        unsupported(&s, "overlay");
+        let mut s = simple();
+        s.items[0].4 = 1;
+        unsupported(&s, "protected");
+        let mut s = simple();
+        s.after = bx(b"moov", b"");
+        unsupported(&s, "sequence");
+        // Construction method 2, and an external data reference.
+        for (method, dref, why) in [(2u16, 0u16, "method 2"), (0, 1, "another file")] {
+            let mut s = simple();
+            let mut iloc = vec![0x44, 0x00, 0, 1, 0, 1];
+            iloc.extend_from_slice(&method.to_be_bytes());
+            iloc.extend_from_slice(&dref.to_be_bytes());
+            iloc.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+            s.iloc_override = Some(fbx(b"iloc", 1, 0, &iloc));
+            unsupported(&s, why);
+        }
+    }
+
+    #[test]
+    fn malformed_boxes_are_refused() {
+        let malformed = |bytes: &[u8], why: &str| {
+            let e = parse(bytes, &limits()).unwrap_err();
+            assert!(matches!(e, Error::Malformed { .. }), "{why}: {e}");
+        };
+        malformed(&[], "zero bytes");
+        let good = build(&simple());
+        // size 1 with a largesize past the end, and one smaller than the header.
+        for large in [u64::MAX, 1 << 40, 4] {
+            let mut b = good.clone();
+            let mut free = 1u32.to_be_bytes().to_vec();
+            free.extend_from_slice(b"free");
+            free.extend_from_slice(&large.to_be_bytes());
+            b.splice(0..0, free);
+            malformed(&b, "largesize");
+        }
+        // Size 0 inside meta.
+        let mut s = simple();
+        s.iloc_override = Some(vec![0, 0, 0, 0, b'i', b'l', b'o', b'c']);
+        malformed(&build(&s), "size 0 in meta");
+        // Duplicate item ids.
+        let mut s = simple();
+        s.items[1].0 = 1;
+        malformed(&build(&s), "duplicate id");
+        // ipma: index out of range, and an essential index 0.
+        let mut s = simple();
+        s.assoc[0].1.push((9, false));
+        malformed(&build(&s), "index out of range");
+        let mut s = simple();
+        s.assoc[0].1.push((0, true));
+        malformed(&build(&s), "essential index 0");
+        let mut s = simple();
+        s.assoc[0].1.push((0, false));
+        assert!(parse(&build(&s), &limits()).is_ok(), "index 0 means no property");
+        // iloc: base + offset wrapping u64, and offset + length past the end.
+        for (base, off, len) in [(u64::MAX, 2u64, 1u64), (0, u64::MAX - 1, 4), (0, 0, 1 << 40)] {
+            let mut s = simple();
+            let mut iloc = vec![0x88, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+            iloc.extend_from_slice(&base.to_be_bytes());
+            iloc.extend_from_slice(&[0, 1]);
+            iloc.extend_from_slice(&off.to_be_bytes());
+            iloc.extend_from_slice(&len.to_be_bytes());
+            s.iloc_override = Some(fbx(b"iloc", 1, 0, &iloc));
+            malformed(&build(&s), "iloc overflow");
+        }
+    }
+
+    #[test]
+    fn meta_after_mdat_and_trailers_are_rebuilt_in_order() {
+        let mut s = simple();
+        s.meta_after_mdat = true;
+        s.after = b"SEFHvendor trailer".to_vec();
+        let bytes = build(&s);
+        let h = parse(&bytes, &limits()).unwrap();
+        assert_eq!(h.trailing, 18);
+        assert!(h.inventory().categories().contains(&Category::TrailingData));
+        let (_, out) = clean(&bytes, &RewritePolicy::default());
+        assert!(!out.windows(4).any(|w| w == b"SEFH"));
+        let back = parse(&out, &limits()).unwrap();
+        let kinds: Vec<_> = back.top.iter().map(|b| b.kind).collect();
+        assert_eq!(kinds, [*b"ftyp", *b"meta", *b"mdat"]);
+    }
+
+    #[test]
+    fn unreferenced_mdat_bytes_are_reported_and_dropped() {
+        let mut bytes = build(&simple());
+        // Stray bytes inside mdat (it is last): no item points at them.
+        let mdat = bytes.windows(4).rposition(|w| w == b"mdat").unwrap() - 4;
+        bytes.extend_from_slice(b"HIDDEN-IN-MDAT");
+        let size = (bytes.len() - mdat) as u32;
+        bytes[mdat..mdat + 4].copy_from_slice(&size.to_be_bytes());
+        let h = parse(&bytes, &limits()).unwrap();
+        let text = format!("{:?}", h.inventory());
+        assert!(text.contains("no item uses"), "{text}");
+        let (_, out) = clean(&bytes, &RewritePolicy::default());
+        assert!(!out.windows(6).any(|w| w == b"HIDDEN"));
+    }
+
+    #[test]
+    fn the_audit_catches_a_changed_payload_or_an_extra_box() {
+        let bytes = build(&simple());
+        let h = parse(&bytes, &limits()).unwrap();
+        let out = h.rewrite(&RewritePolicy::default());
+        let mut changed = out.clone();
+        let at = changed.windows(7).position(|w| w == b"PICTURE").unwrap();
+        changed[at] = b'X';
+        assert!(matches!(h.verify_rewrite(&changed, &limits()), Err(Error::AuditFailed(_))));
+        let mut extra = out.clone();
+        extra.extend(bx(b"free", b""));
+        assert!(matches!(h.verify_rewrite(&extra, &limits()), Err(Error::AuditFailed(_))));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// Damaged files never panic; whatever still parses rewrites to a
+        /// file that passes its audit and carries nothing identifying.
+        #[test]
+        fn damaged_files_never_panic(
+            which in 0..2usize,
+            edits in proptest::collection::vec((0usize..4096, proptest::num::u8::ANY), 1..6),
+        ) {
+            let mut bytes = build(&[simple(), grid()][which]);
+            for (at, v) in edits {
+                let n = bytes.len();
+                bytes[at % n] = v;
+            }
+            if let Ok(h) = parse(&bytes, &limits()) {
+                let out = h.rewrite(&RewritePolicy::default());
+                h.verify_rewrite(&out, &limits()).unwrap();
+                proptest::prop_assert!(parse(&out, &limits()).unwrap().inventory().is_clean());
+            }
+        }
+    }
 }
