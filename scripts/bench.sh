@@ -13,7 +13,8 @@
 #   BENCH_CORPUS_DIR=dir  where corpora are cached (default target/bench-corpus)
 #   BENCH_RESULTS_DIR=dir where results go (default target/bench-results)
 #   BENCH_WORK_DIR=dir    scratch output folders (default target/bench-work)
-#   BENCH_ONLY="clean thorough redact collage"  which benches to run (default: all four)
+#   BENCH_ONLY="clean thorough redact collage"  which benches to run (default: all four;
+#                         "heif" adds the optional HEIC bench, BENCH_HEIF_FILES=8)
 #
 # What it does:
 #   1. Builds (once; cached by file count and generator version) a corpus of
@@ -463,13 +464,51 @@ bench_collage() {
         "montage/photodeid collage" | tee "$RESULTS/collage-summary.txt"
 }
 
+# ------------------------------------------------------------- heif bench --
+# Optional (BENCH_ONLY=heif): BENCH_HEIF_FILES (default 8) 12 MP HEICs made by
+# heif-enc from the JPEG corpus, each with its Exif, XMP and a thumbnail.
+# Lossless clean vs exiftool -all= -o and cp -r; then one photo's decode +
+# region + JPEG encode vs heif-convert to JPEG.
+bench_heif() {
+    say "heif"
+    command -v heif-enc >/dev/null && command -v heif-convert >/dev/null ||
+        { echo "heif: skipped: heif-enc/heif-convert missing (libheif-examples)"; return 0; }
+    local n="${BENCH_HEIF_FILES:-8}" dir="$CORPUS_BASE/heif-n${BENCH_HEIF_FILES:-8}"
+    if [[ ! -f "$dir/.done" ]]; then
+        rm -rf "$dir" && mkdir -p "$dir"
+        local i=0
+        for f in "$CORPUS"/*.jpg; do
+            i=$((i + 1)); [[ $i -le $n ]] || break
+            heif-enc -q 80 -t 320 -o "$dir/$(basename "${f%.jpg}").heic" "$f" >/dev/null
+        done
+        touch "$dir/.done"
+    fi
+    local out="$WORK/heif-out" qd qo qb one
+    qd="$(q "$dir")"; qo="$(q "$out")"; qb="$(q "$BIN")"
+    warm_cache
+    hf heif-clean "rm -rf $qo" \
+        -n "photodeid clean" "$qb clean -q $qd -o $qo" \
+        -n "exiftool -all= -o" "mkdir -p $qo && exiftool -q -all= -o $qo/ $qd/*.heic" \
+        -n "cp -r" "cp -r $qd $qo"
+    report "$RESULTS/heif-clean.json" "$(du -sb "$dir" | cut -f1)" \
+        "exiftool -all= -o/photodeid clean" "photodeid clean/cp -r" | tee "$RESULTS/heif-clean-summary.txt"
+    local first
+    first="$(ls "$dir"/*.heic | head -n 1)"
+    one="$(q "$first")"
+    hf heif-redact "rm -rf $qo; mkdir -p $qo" \
+        -n "photodeid region" "$qb clean -q $one -o $qo/r.jpg --region 1000,1000,800,600" \
+        -n "heif-convert" "heif-convert -q 92 $one $qo/c.jpg"
+    report "$RESULTS/heif-redact.json" "$(stat -c %s "$first")" \
+        "photodeid region/heif-convert" | tee "$RESULTS/heif-redact-summary.txt"
+}
+
 # ------------------------------------------------------------------- main --
 echo "photodeid: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "machine: $JOBS cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); $(hyperfine --version); exiftool $(exiftool -ver)"
 for b in ${BENCH_ONLY:-clean thorough redact collage}; do
     case $b in
-        clean | thorough | redact | collage) "bench_$b" ;;
-        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage)" ;;
+        clean | thorough | redact | collage | heif) "bench_$b" ;;
+        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, heif)" ;;
     esac
 done
 say "results in $RESULTS"

@@ -514,6 +514,8 @@ for input in "${INPUTS[@]}"; do
         a="$WORK/in.png"
         b="$WORK/out.png"
         heif-convert "$input" "$a" >/dev/null 2>&1 || true
+        # several top-level images: in-1.png is the first (the primary in phone files)
+        [[ -s $a ]] || { [[ -s $WORK/in-1.png ]] && mv "$WORK/in-1.png" "$a" && rm -f "$WORK"/in-*.png; }
         heif-convert "$out" "$b" >/dev/null 2>&1 || true
         if [[ ! -s $b ]]; then
             fail pixels "$label" "heif-convert cannot decode the output"

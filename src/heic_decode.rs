@@ -18,9 +18,13 @@ pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded> 
                 .into(),
         ));
     }
-    // Our parser first: refusals, size limits and grid checks before any work.
+    // Our parser first: refusals, size limits and grid checks before any
+    // work. The decoder then reads our rebuilt file, which holds only the
+    // allowlisted boxes (no vendor box or trailer to trip it up).
     let parsed = crate::container::heif::parse(bytes, limits)?;
-    imp::decode(bytes, &parsed, limits)
+    let clean = parsed.rewrite(&crate::container::RewritePolicy::default());
+    parsed.verify_rewrite(&clean, limits)?;
+    imp::decode(&clean, &parsed, limits)
 }
 
 #[cfg(feature = "heic-decode")]

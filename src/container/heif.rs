@@ -1054,7 +1054,15 @@ impl Heif<'_> {
     }
 
     fn describe_dropped(&self, item: &Item, inv: &mut Inventory) {
-        let size = human_bytes(self.payload(item).len() as u64);
+        // A derived image's size includes its tiles.
+        let tiles: u64 = self
+            .refs(b"dimg", item.id)
+            .iter()
+            .flat_map(|r| &r.to)
+            .filter_map(|&t| self.item(t))
+            .map(|t| self.payload(t).len() as u64)
+            .sum();
+        let size = human_bytes(self.payload(item).len() as u64 + tiles);
         let refs_to = |kind: &[u8; 4]| {
             self.references
                 .iter()
@@ -1112,9 +1120,9 @@ impl Heif<'_> {
                 Category::Thumbnail,
                 format!("thumbnail image, {dims}{size}"),
             ),
-            _ if aux
-                .as_deref()
-                .is_some_and(|a| a.contains("depth") || a.contains("disparity")) =>
+            _ if aux.as_deref().is_some_and(|a| {
+                a.contains("depth") || a.contains("disparity") || a.ends_with("auxid:2")
+            }) =>
             {
                 (Category::Other, format!("depth map, {dims}{size}"))
             }
@@ -1219,7 +1227,11 @@ impl Heif<'_> {
             .sum();
         let mut ftyp = self.major_brand.to_vec();
         ftyp.extend_from_slice(&self.minor_version.to_be_bytes());
-        let mut brands: Vec<&[u8; 4]> = self.brands.iter().filter(|b| KEPT_BRANDS.contains(b)).collect();
+        let mut brands: Vec<&[u8; 4]> = self
+            .brands
+            .iter()
+            .filter(|b| KEPT_BRANDS.contains(b))
+            .collect();
         // Readers want mif1 and the major brand listed (some writers leave the list empty).
         for must in [b"mif1", &self.major_brand] {
             if KEPT_BRANDS.contains(&must) && !brands.contains(&must) {
@@ -1519,12 +1531,15 @@ mod tests {
         v
     }
 
+    /// (id, type, payload, in idat, protection index)
+    type TestItem = (u32, [u8; 4], Vec<u8>, bool, u16);
+
     /// A hand-built HEIF file, laid out by a builder independent of the writer.
     #[derive(Clone)]
     struct Spec {
         primary: u32,
         /// (id, type, payload, in idat, protection index)
-        items: Vec<(u32, [u8; 4], Vec<u8>, bool, u16)>,
+        items: Vec<TestItem>,
         props: Vec<Vec<u8>>,
         /// (id, [(index, essential)])
         assoc: Vec<(u32, Vec<(u16, bool)>)>,
@@ -1566,7 +1581,13 @@ mod tests {
             items: vec![
                 (1, *b"hvc1", b"PICTURE-BYTES".to_vec(), false, 0),
                 (2, *b"Exif", exif_payload(), false, 0),
-                (3, *b"mime", b"<x:xmpmeta><dc:creator>Dr Canary</dc:creator></x:xmpmeta>".to_vec(), false, 0),
+                (
+                    3,
+                    *b"mime",
+                    b"<x:xmpmeta><dc:creator>Dr Canary</dc:creator></x:xmpmeta>".to_vec(),
+                    false,
+                    0,
+                ),
                 (4, *b"hvc1", b"THUMB".to_vec(), false, 0),
             ],
             props: vec![hvcc(), ispe(64, 48), bx(b"irot", &[1]), ispe(8, 6)],
@@ -1574,7 +1595,11 @@ mod tests {
                 (1, vec![(1, true), (2, false), (3, true)]),
                 (4, vec![(1, true), (4, false)]),
             ],
-            refs: vec![(*b"cdsc", 2, vec![1]), (*b"cdsc", 3, vec![1]), (*b"thmb", 4, vec![1])],
+            refs: vec![
+                (*b"cdsc", 2, vec![1]),
+                (*b"cdsc", 3, vec![1]),
+                (*b"thmb", 4, vec![1]),
+            ],
             before: bx(b"free", b"not empty"),
             after: Vec::new(),
             meta_after_mdat: false,
@@ -1688,7 +1713,7 @@ mod tests {
     }
 
     /// Rewrites and checks the output with the audit and a re-parse.
-    fn clean(bytes: &[u8], policy: &RewritePolicy) -> (Heif<'_>, Vec<u8>) {
+    fn clean<'a>(bytes: &'a [u8], policy: &RewritePolicy) -> (Heif<'a>, Vec<u8>) {
         let h = parse(bytes, &limits()).unwrap();
         let out = h.rewrite(policy);
         h.verify_rewrite(&out, &limits()).unwrap();
@@ -1733,13 +1758,26 @@ mod tests {
         let cats = inv.categories();
         assert!(cats.contains(&Category::Xmp), "{inv:?}");
         assert!(cats.contains(&Category::Thumbnail), "{inv:?}");
-        assert!(cats.contains(&Category::Other), "free box with content: {inv:?}");
+        assert!(
+            cats.contains(&Category::Other),
+            "free box with content: {inv:?}"
+        );
         assert_eq!(h.exif_payloads().len(), 1);
         assert_eq!((h.width, h.height), (64, 48));
         assert_eq!(h.display_size(), (48, 64), "irot turns it");
         let (_, out) = clean(&bytes, &RewritePolicy::default());
-        for canary in [&b"Dr Canary"[..], b"THUMB", b"Exif", b"name", b"Apple", b"MiPr"] {
-            assert!(!out.windows(canary.len()).any(|w| w == canary), "{canary:?} left");
+        for canary in [
+            &b"Dr Canary"[..],
+            b"THUMB",
+            b"Exif",
+            b"name",
+            b"Apple",
+            b"MiPr",
+        ] {
+            assert!(
+                !out.windows(canary.len()).any(|w| w == canary),
+                "{canary:?} left"
+            );
         }
         assert!(out.windows(13).any(|w| w == b"PICTURE-BYTES"));
         let back = parse(&out, &limits()).unwrap();
@@ -1771,7 +1809,10 @@ mod tests {
     fn grid_with_wrong_tile_count_or_cycle_is_refused() {
         let mut s = grid();
         s.refs[0].2 = vec![11];
-        assert!(matches!(parse(&build(&s), &limits()), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            parse(&build(&s), &limits()),
+            Err(Error::Malformed { .. })
+        ));
         let mut s = grid();
         s.refs[0].2 = vec![11, 10];
         let e = parse(&build(&s), &limits()).unwrap_err();
@@ -1788,7 +1829,10 @@ mod tests {
             max_pixels: 1000,
             ..limits()
         };
-        assert!(matches!(parse(&build(&grid()), &small), Err(Error::TooLarge(_))));
+        assert!(matches!(
+            parse(&build(&grid()), &small),
+            Err(Error::TooLarge(_))
+        ));
     }
 
     #[test]
@@ -1819,7 +1863,13 @@ mod tests {
         let back = parse(&out, &limits()).unwrap();
         assert_eq!(back.kept, vec![1, 5]);
         assert_eq!(back.references.len(), 1);
-        for gone in [&b"DEPTH"[..], b"GAINMAP", b"SECOND", b"hdrgainmap", b"auxid:2"] {
+        for gone in [
+            &b"DEPTH"[..],
+            b"GAINMAP",
+            b"SECOND",
+            b"hdrgainmap",
+            b"auxid:2",
+        ] {
             assert!(!out.windows(gone.len()).any(|w| w == gone));
         }
     }
@@ -1858,7 +1908,10 @@ mod tests {
         s.assoc[0].1.push((5, true));
         unsupported(&s, "xyzw");
         s.assoc[0].1.last_mut().unwrap().1 = false;
-        assert!(parse(&build(&s), &limits()).is_ok(), "unknown, not essential: dropped");
+        assert!(
+            parse(&build(&s), &limits()).is_ok(),
+            "unknown, not essential: dropped"
+        );
         let mut s = simple();
         s.items[0].1 = *b"iovl";
         unsupported(&s, "overlay");
@@ -1914,9 +1967,16 @@ mod tests {
         malformed(&build(&s), "essential index 0");
         let mut s = simple();
         s.assoc[0].1.push((0, false));
-        assert!(parse(&build(&s), &limits()).is_ok(), "index 0 means no property");
+        assert!(
+            parse(&build(&s), &limits()).is_ok(),
+            "index 0 means no property"
+        );
         // iloc: base + offset wrapping u64, and offset + length past the end.
-        for (base, off, len) in [(u64::MAX, 2u64, 1u64), (0, u64::MAX - 1, 4), (0, 0, 1 << 40)] {
+        for (base, off, len) in [
+            (u64::MAX, 2u64, 1u64),
+            (0, u64::MAX - 1, 4),
+            (0, 0, 1 << 40),
+        ] {
             let mut s = simple();
             let mut iloc = vec![0x88, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
             iloc.extend_from_slice(&base.to_be_bytes());
@@ -1967,10 +2027,16 @@ mod tests {
         let mut changed = out.clone();
         let at = changed.windows(7).position(|w| w == b"PICTURE").unwrap();
         changed[at] = b'X';
-        assert!(matches!(h.verify_rewrite(&changed, &limits()), Err(Error::AuditFailed(_))));
+        assert!(matches!(
+            h.verify_rewrite(&changed, &limits()),
+            Err(Error::AuditFailed(_))
+        ));
         let mut extra = out.clone();
         extra.extend(bx(b"free", b""));
-        assert!(matches!(h.verify_rewrite(&extra, &limits()), Err(Error::AuditFailed(_))));
+        assert!(matches!(
+            h.verify_rewrite(&extra, &limits()),
+            Err(Error::AuditFailed(_))
+        ));
     }
 
     proptest::proptest! {

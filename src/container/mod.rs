@@ -239,7 +239,8 @@ pub enum Container<'a> {
     Gif(gif::Gif<'a>),
     /// TIFF has no lossless strip: it is always re-encoded with structural tags only.
     Tiff(&'a [u8]),
-    Heif(heif::Heif<'a>),
+    /// Boxed: the parse is much larger than the other variants.
+    Heif(Box<heif::Heif<'a>>),
 }
 
 /// The parse of one file, shared by the scrubber and the audit.
@@ -308,7 +309,7 @@ pub fn parse<'a>(bytes: &'a [u8], format: Format, limits: &Limits) -> Result<Par
         Format::Heif | Format::Avif => {
             let h = heif::parse(bytes, limits)?;
             let inv = h.inventory();
-            (Container::Heif(h), None, inv)
+            (Container::Heif(Box::new(h)), None, inv)
         }
     };
     let heif_exif = match &container {
