@@ -33,6 +33,7 @@ fn inputs() -> Vec<PathBuf> {
     v
 }
 
+#[cfg(feature = "heic-decode")]
 fn is_avif(p: &Path) -> bool {
     p.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("avif"))
@@ -203,6 +204,7 @@ fn a_folder_of_heics_is_cleaned_with_their_names() {
 }
 
 /// PSNR in dB between two images of the same size (RGB only).
+#[cfg(feature = "heic-decode")]
 fn psnr(a: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
     let mut se = 0f64;
     for (p, q) in a.pixels().zip(b.pixels()) {
