@@ -618,9 +618,10 @@ fn colour_type(body: &[u8]) -> Option<[u8; 4]> {
     body.get(..4)?.try_into().ok()
 }
 
-/// The one place a kept ICC profile passes through, so sanitising it is one line.
-fn kept_icc(profile: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    std::borrow::Cow::Borrowed(profile)
+/// The one place a kept ICC profile passes through: rebuilt from its colour
+/// tags by `icc::sanitize`; a profile it cannot trust is dropped.
+fn kept_icc(profile: &[u8]) -> Option<Vec<u8>> {
+    crate::icc::sanitize(profile).ok()
 }
 
 fn is_alpha(aux: &Property) -> bool {
@@ -851,7 +852,9 @@ impl<'a> Heif<'a> {
             b"auxC" => Some(item.id) == self.alpha && is_alpha(p),
             b"colr" => match colour_type(p.body).as_ref() {
                 Some(b"nclx") => true,
-                Some(b"prof" | b"rICC") => policy.keep_icc,
+                Some(b"prof" | b"rICC") => {
+                    policy.keep_icc && p.body.get(4..).and_then(kept_icc).is_some()
+                }
                 _ => false,
             },
             k => KEPT_PROPERTIES.contains(&k),
@@ -878,7 +881,7 @@ impl<'a> Heif<'a> {
                 p.kind == *b"colr"
                     && matches!(colour_type(p.body).as_ref(), Some(b"prof" | b"rICC"))
             })
-            .map(|p| kept_icc(&p.body[4..]).into_owned())
+            .and_then(|p| kept_icc(&p.body[4..]))
     }
 
     /// The TIFF blocks of the Exif items (after their header offset).
@@ -1355,7 +1358,7 @@ impl Heif<'_> {
             if p.kind == *b"colr" && matches!(colour_type(p.body).as_ref(), Some(b"prof" | b"rICC"))
             {
                 let mut b = p.body[..4].to_vec();
-                b.extend_from_slice(&kept_icc(&p.body[4..]));
+                b.extend_from_slice(&kept_icc(&p.body[4..]).unwrap_or_default());
                 put_box(&mut ipco, b"colr", &b);
             } else {
                 put_box(&mut ipco, &p.kind, p.body);
@@ -1878,7 +1881,16 @@ mod tests {
     fn icc_is_kept_unless_stripped_and_nclx_always() {
         let mut s = simple();
         let mut prof = b"prof".to_vec();
-        prof.extend_from_slice(&[7u8; 140]);
+        let jpeg = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/dirty/jpeg_icc.jpg"
+        ))
+        .unwrap();
+        let icc = crate::container::jpeg::parse(&jpeg, &limits())
+            .unwrap()
+            .icc_profile()
+            .unwrap();
+        prof.extend_from_slice(&icc);
         s.props.push(bx(b"colr", &prof));
         s.props.push(bx(b"colr", b"nclx\0\x01\0\x0d\0\x01\x80"));
         s.assoc[0].1.extend([(5, false), (6, false)]);
