@@ -17,6 +17,7 @@
 #                         "tiff" is opt-in: BENCH_ONLY=tiff, or "clean tiff")
 #   BENCH_TIFF_FILES=4    12 MP 16-bit RGB TIFFs (72 MB each) in the tiff bench,
 #                         which also times one 50-page 8-bit gray scan (109 MB)
+#                         "heif" adds the optional HEIC bench, BENCH_HEIF_FILES=8)
 #
 # What it does:
 #   1. Builds (once; cached by file count and generator version) a corpus of
@@ -556,13 +557,51 @@ PYEOF
     rm -rf "$OUT"
 }
 
+# ------------------------------------------------------------- heif bench --
+# Optional (BENCH_ONLY=heif): BENCH_HEIF_FILES (default 8) 12 MP HEICs made by
+# heif-enc from the JPEG corpus, each with its Exif, XMP and a thumbnail.
+# Lossless clean vs exiftool -all= -o and cp -r; then one photo's decode +
+# region + JPEG encode vs heif-convert to JPEG.
+bench_heif() {
+    say "heif"
+    command -v heif-enc >/dev/null && command -v heif-convert >/dev/null ||
+        { echo "heif: skipped: heif-enc/heif-convert missing (libheif-examples)"; return 0; }
+    local n="${BENCH_HEIF_FILES:-8}" dir="$CORPUS_BASE/heif-n${BENCH_HEIF_FILES:-8}"
+    if [[ ! -f "$dir/.done" ]]; then
+        rm -rf "$dir" && mkdir -p "$dir"
+        local i=0
+        for f in "$CORPUS"/*.jpg; do
+            i=$((i + 1)); [[ $i -le $n ]] || break
+            heif-enc -q 80 -t 320 -o "$dir/$(basename "${f%.jpg}").heic" "$f" >/dev/null
+        done
+        touch "$dir/.done"
+    fi
+    local out="$WORK/heif-out" qd qo qb one
+    qd="$(q "$dir")"; qo="$(q "$out")"; qb="$(q "$BIN")"
+    warm_cache
+    hf heif-clean "rm -rf $qo" \
+        -n "photodeid clean" "$qb clean -q $qd -o $qo" \
+        -n "exiftool -all= -o" "mkdir -p $qo && exiftool -q -all= -o $qo/ $qd/*.heic" \
+        -n "cp -r" "cp -r $qd $qo"
+    report "$RESULTS/heif-clean.json" "$(du -sb "$dir" | cut -f1)" \
+        "exiftool -all= -o/photodeid clean" "photodeid clean/cp -r" | tee "$RESULTS/heif-clean-summary.txt"
+    local first
+    first="$(ls "$dir"/*.heic | head -n 1)"
+    one="$(q "$first")"
+    hf heif-redact "rm -rf $qo; mkdir -p $qo" \
+        -n "photodeid region" "$qb clean -q $one -o $qo/r.jpg --region 1000,1000,800,600" \
+        -n "heif-convert" "heif-convert -q 92 $one $qo/c.jpg"
+    report "$RESULTS/heif-redact.json" "$(stat -c %s "$first")" \
+        "photodeid region/heif-convert" | tee "$RESULTS/heif-redact-summary.txt"
+}
+
 # ------------------------------------------------------------------- main --
 echo "photodeid: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "machine: $JOBS cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); $(hyperfine --version); exiftool $(exiftool -ver)"
 for b in ${BENCH_ONLY:-clean thorough redact collage}; do
     case $b in
-        clean | thorough | redact | collage | tiff) "bench_$b" ;;
-        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff)" ;;
+        clean | thorough | redact | collage | tiff | heif) "bench_$b" ;;
+        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff, heif)" ;;
     esac
 done
 say "results in $RESULTS"

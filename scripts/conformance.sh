@@ -18,7 +18,9 @@
 #   warnings       no other (non-minor) exiftool warning on the output
 #   type           output has the input's file type and a matching extension
 #   orientation    JPEG/WebP outputs keep the original's IFD0 Orientation
-#   pixels         JPEG outputs decode (djpeg -ppm) to exactly the input's pixels
+#   pixels         JPEG outputs decode (djpeg -ppm) to exactly the input's pixels;
+#                  HEIC/AVIF outputs decode (heif-convert) to exactly the input's
+#   heif           heif-info shows the primary picture only (no thumbnail, depth, metadata)
 #   tiff-structure TIFF outputs: same size, and ExtraSamples describes the extra
 #                  channel(s) the way the input did
 #   tiff-pages     TIFF outputs: tiffinfo reads every page, the page count is the
@@ -61,6 +63,7 @@ need() { # need COMMAND APT-PACKAGE
 }
 need exiftool libimage-exiftool-perl
 need djpeg libjpeg-turbo-progs
+need heif-convert libheif-examples
 need jq jq
 need perl perl
 need sha256sum coreutils
@@ -114,6 +117,22 @@ ALLOW_TAGS=(
     GIF:GIFVersion GIF:ImageWidth GIF:ImageHeight GIF:HasColorMap GIF:ColorResolutionDepth
     GIF:BitsPerPixel GIF:BackgroundColor GIF:PixelAspectRatio GIF:AnimationIterations
     GIF:FrameCount GIF:Duration GIF:TransparentColor
+    # HEIF/AVIF structure (ftyp, hdlr, hvcC/av1C, ispe, irot/imir, colr nclx, pixi, mdat)
+    QuickTime:MajorBrand QuickTime:MinorVersion QuickTime:CompatibleBrands QuickTime:HandlerType
+    QuickTime:HEVCConfigurationVersion QuickTime:GeneralProfileSpace QuickTime:GeneralTierFlag
+    QuickTime:GeneralProfileIDC QuickTime:GenProfileCompatibilityFlags
+    QuickTime:ConstraintIndicatorFlags QuickTime:GeneralLevelIDC
+    QuickTime:MinSpatialSegmentationIDC QuickTime:ParallelismType QuickTime:ChromaFormat
+    QuickTime:BitDepthLuma QuickTime:BitDepthChroma QuickTime:AverageFrameRate
+    QuickTime:ConstantFrameRate QuickTime:NumTemporalLayers QuickTime:TemporalIDNested
+    QuickTime:ImageSpatialExtent QuickTime:Rotation QuickTime:ImagePixelDepth
+    QuickTime:MediaDataSize QuickTime:MediaDataOffset QuickTime:ColorProfiles
+    QuickTime:ColorPrimaries QuickTime:TransferCharacteristics QuickTime:MatrixCoefficients
+    QuickTime:VideoFullRangeFlag QuickTime:AV1ConfigurationVersion QuickTime:SeqProfile
+    QuickTime:SeqLevelIdx0 QuickTime:SeqTier0 QuickTime:HighBitDepth QuickTime:TwelveBit
+    QuickTime:ChromaFormat QuickTime:ChromaSamplePosition QuickTime:AuxiliaryImageType
+    QuickTime:Monochrome QuickTime:ChromaSubsampling QuickTime:InitialDelaySamples
+    Meta:PrimaryItemReference Meta:MetaImageSize
 )
 # Extra tags allowed in the IFDs (pages) of TIFF outputs only: the image structure
 # itself, as src/container/tiff.rs `rule` lists it (exiftool's names).
@@ -131,7 +150,7 @@ ALLOW_TIFF_IFD0=(
 )
 # A failure of an image exiftool reads cleanly is only acceptable with a reason like:
 GOOD_REASON='truncated|malformed|unsupported|too large'
-SUPPORTED_TYPES=' JPEG PNG TIFF WEBP GIF '
+SUPPORTED_TYPES=' JPEG PNG TIFF WEBP GIF HEIC AVIF '
 
 declare -A ALLOW_TAG=() ALLOW_TIFF=()
 for t in "${ALLOW_TAGS[@]}"; do ALLOW_TAG[$t]=1; done
@@ -417,7 +436,8 @@ for input in "${INPUTS[@]}"; do
     e=$(ext_lc "$out")
     case $out_type in
     JPEG) okext='jpg jpeg' ;; PNG) okext='png' ;; TIFF) okext='tif tiff' ;;
-    WEBP) okext='webp' ;; GIF) okext='gif' ;; *) okext='' ;;
+    WEBP) okext='webp' ;; GIF) okext='gif' ;; HEIC) okext='heic heif hif' ;;
+    AVIF) okext='avif' ;; *) okext='' ;;
     esac
     if [[ -z $out_type ]]; then
         fail type "$label" "exiftool cannot tell the output's file type"
@@ -516,6 +536,32 @@ for input in "${INPUTS[@]}"; do
             fail pixels "$label" "decoded pixels differ from the input's (djpeg -ppm)${wb:+; djpeg: $wb}"
         elif [[ -n $wb && $wb != "$wa" ]]; then
             fail pixels "$label" "same pixels, but djpeg warns on the output only: $wb"
+        else
+            pass
+        fi
+        rm -f "$a" "$b"
+    fi
+
+    # [pixels] HEIF/AVIF: lossless path, libheif decodes both to the same pixels
+    if [[ $out_type == HEIC || $out_type == AVIF ]] && command -v heif-convert >/dev/null; then
+        a="$WORK/in.png"
+        b="$WORK/out.png"
+        heif-convert "$input" "$a" >/dev/null 2>&1 || true
+        # several top-level images: in-1.png is the first (the primary in phone files)
+        [[ -s $a ]] || { [[ -s $WORK/in-1.png ]] && mv "$WORK/in-1.png" "$a" && rm -f "$WORK"/in-*.png; }
+        heif-convert "$out" "$b" >/dev/null 2>&1 || true
+        if [[ ! -s $b ]]; then
+            fail pixels "$label" "heif-convert cannot decode the output"
+        elif [[ -s $a ]] && [[ $(compare -metric AE "$a" "$b" null: 2>&1 || true) != 0 ]]; then
+            fail pixels "$label" "decoded pixels differ from the input's (heif-convert)"
+        else
+            pass
+        fi
+        # heif-info: the primary picture only, no thumbnail, depth or metadata
+        info=$(heif-info "$out" 2>/dev/null || true)
+        if [[ $(grep -c '^image:' <<<"$info") -ne 1 || $info == *thumbnail:* ||
+            $(sed -n '/^metadata:/,$p' <<<"$info" | sed 1d | tr -d ' \n') != none ]]; then
+            fail heif "$label" "heif-info shows more than the primary picture: $(tr '\n' ' ' <<<"$info")"
         else
             pass
         fi

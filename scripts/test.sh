@@ -10,6 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 need_apt=()
 command -v exiftool >/dev/null || need_apt+=(libimage-exiftool-perl)
 command -v djpeg >/dev/null || need_apt+=(libjpeg-turbo-progs)
+command -v heif-convert >/dev/null || need_apt+=(libheif-examples)
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need_apt+=(chromium)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)

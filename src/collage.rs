@@ -604,6 +604,7 @@ fn upright_size(parsed: &crate::container::Parsed) -> Option<(u32, u32)> {
         Container::Webp(w) => (w.width, w.height),
         Container::Gif(g) => (g.width, g.height),
         Container::Tiff(t) => (t.pages[0].width, t.pages[0].height),
+        Container::Heif(h) => return Some(h.display_size()),
     };
     if w == 0 || h == 0 {
         return None; // e.g. a JPEG height given later by a DNL marker

@@ -32,6 +32,7 @@ pub mod container;
 pub mod describe;
 pub mod error;
 pub mod exif_block;
+pub mod heic_decode;
 pub mod icc;
 pub mod metadata;
 pub mod pipeline;

@@ -53,7 +53,10 @@ pub enum Method {
 /// The result of cleaning one file in memory.
 #[derive(Debug)]
 pub struct Cleaned {
+    /// The output's format.
     pub format: Format,
+    /// The input's (differs only for a re-encoded HEIF/AVIF).
+    pub input_format: Format,
     pub bytes: Vec<u8>,
     pub method: Method,
     /// What the input carried that is identifying (all of it is gone).
@@ -99,9 +102,10 @@ pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -
             && (format == Format::Png || opts.orientation == OrientationMode::Apply));
     let removed = Inventory(parsed.inventory.identifying().cloned().collect());
     let mut warnings = Vec::new();
+    let out_format = reencoded_format(&parsed);
     let (bytes, method, out_orientation) = if must_reencode {
         (
-            reencode(input, &parsed, opts, &mut warnings)?,
+            reencode(input, &parsed, out_format, opts, &mut warnings)?,
             Method::Reencoded,
             1,
         )
@@ -116,6 +120,9 @@ pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -
             }
             _ => parsed.rewrite(&policy).expect("lossless formats rewrite"),
         };
+        if let Container::Heif(h) = &parsed.container {
+            h.verify_rewrite(&bytes, &opts.limits)?;
+        }
         (bytes, Method::Lossless, orientation)
     };
     let pixel_digest = match (&parsed.container, method) {
@@ -123,7 +130,12 @@ pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -
         _ => None,
     };
     Ok(Cleaned {
-        format,
+        input_format: format,
+        format: if method == Method::Lossless {
+            format
+        } else {
+            out_format
+        },
         bytes,
         method,
         removed,
@@ -133,9 +145,20 @@ pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -
     })
 }
 
+/// The format a re-encode writes: the input's, except HEIF/AVIF, which
+/// become JPEG (PNG when the picture has alpha).
+pub fn reencoded_format(parsed: &Parsed) -> Format {
+    match &parsed.container {
+        Container::Heif(h) if h.alpha.is_some() => Format::Png,
+        Container::Heif(_) => Format::Jpeg,
+        _ => parsed.format,
+    }
+}
+
 fn reencode(
     input: &[u8],
     parsed: &Parsed,
+    out_format: Format,
     opts: &CleanOptions,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<u8>> {
@@ -193,7 +216,7 @@ fn reencode(
         icc,
         tiff: decoded.tiff,
     };
-    let mut out = pixels::encode(&decoded.image, format, &enc)?;
+    let mut out = pixels::encode(&decoded.image, out_format, &enc)?;
     if let Container::Png(p) = &parsed.container {
         out = splice_png_colour_chunks(&out, p, opts)?;
     }
@@ -454,7 +477,11 @@ fn process_inner(
         }
         Destination::Folder { dir, naming } => match naming.pseudonym(input)? {
             Some(name) => dir.join(format!("{name}.{}", cleaned.format.extension())),
-            None => dir.join(&job.relative),
+            None if cleaned.format == cleaned.input_format => dir.join(&job.relative),
+            // A re-encoded HEIC is a JPEG: the name says so.
+            None => dir
+                .join(&job.relative)
+                .with_extension(cleaned.format.extension()),
         },
     };
     *output = Some(target.clone());
@@ -497,6 +524,7 @@ fn check_extension(path: &Path, format: Format) -> Result<()> {
     let ok = match format {
         Format::Jpeg => matches!(ext.as_str(), "jpg" | "jpeg" | "jpe" | "jfif"),
         Format::Tiff => matches!(ext.as_str(), "tif" | "tiff"),
+        Format::Heif => matches!(ext.as_str(), "heic" | "heif" | "hif"),
         other => ext == other.extension(),
     };
     if ok {

@@ -134,6 +134,9 @@ pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded> 
 }
 
 fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded> {
+    if format.is_heif() {
+        return crate::heic_decode::decode(bytes, format, limits);
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
     let mut l = image::Limits::default();
     l.max_alloc = Some(limits.max_alloc);
@@ -419,6 +422,11 @@ pub fn encode(img: &DynamicImage, format: Format, opts: &EncodeOptions) -> Resul
             )?;
         }
         Format::Tiff => encode_tiff(img, opts, &mut out)?,
+        Format::Heif | Format::Avif => {
+            return Err(Error::Encode(
+                "photodeid writes HEIF/AVIF only losslessly; pixels go to JPEG or PNG".into(),
+            ))
+        }
     }
     Ok(out)
 }

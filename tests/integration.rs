@@ -9,6 +9,7 @@ mod collage;
 mod full_disk;
 mod fuzz;
 mod privacy;
+mod heif;
 mod privacy_jpeg;
 mod redact;
 mod reliability;

@@ -3,6 +3,7 @@
 //! writing back only what display needs. Every length read is checked.
 
 pub mod gif;
+pub mod heif;
 pub mod jpeg;
 pub mod png;
 pub mod tiff;
@@ -22,6 +23,10 @@ pub enum Format {
     Webp,
     Gif,
     Tiff,
+    /// HEIF/HEIC (HEVC pictures).
+    Heif,
+    /// AVIF (AV1 pictures in the same container).
+    Avif,
 }
 
 impl Format {
@@ -32,6 +37,8 @@ impl Format {
             Format::Webp => "WebP",
             Format::Gif => "GIF",
             Format::Tiff => "TIFF",
+            Format::Heif => "HEIF",
+            Format::Avif => "AVIF",
         }
     }
 
@@ -43,6 +50,8 @@ impl Format {
             Format::Webp => "webp",
             Format::Gif => "gif",
             Format::Tiff => "tif",
+            Format::Heif => "heic",
+            Format::Avif => "avif",
         }
     }
 
@@ -53,7 +62,14 @@ impl Format {
             Format::Webp => image::ImageFormat::WebP,
             Format::Gif => image::ImageFormat::Gif,
             Format::Tiff => image::ImageFormat::Tiff,
+            // Never decoded by `image`: see `pixels::decode`.
+            Format::Heif | Format::Avif => image::ImageFormat::Avif,
         }
+    }
+
+    /// HEIF and AVIF share one container (ISOBMFF) and one module.
+    pub fn is_heif(self) -> bool {
+        matches!(self, Format::Heif | Format::Avif)
     }
 }
 
@@ -92,7 +108,31 @@ pub fn sniff(bytes: &[u8], extension: Option<&str>) -> Result<Format> {
     if starts(b"II*\0") || starts(b"MM\0*") || starts(b"II+\0") || starts(b"MM\0+") {
         return Ok(Format::Tiff);
     }
+    if let Some(f) = heif_brand(bytes) {
+        return Ok(f);
+    }
     Err(Error::Unsupported(describe_unsupported(bytes).to_string()))
+}
+
+/// HEIF/AVIF still-image brands (major or compatible) in an `ftyp` box.
+/// Sequences (`msf1`, `hevc`, `avis`) are sniffed too, and refused by the parser.
+fn heif_brand(b: &[u8]) -> Option<Format> {
+    if b.get(4..8) != Some(b"ftyp") {
+        return None;
+    }
+    let size = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
+    let body = b.get(8..size.min(b.len())).filter(|x| x.len() >= 8)?;
+    let brands: Vec<&[u8]> = std::iter::once(&body[..4])
+        .chain(body.get(8..).unwrap_or_default().chunks_exact(4))
+        .collect();
+    let has = |list: &[&[u8]]| brands.iter().any(|b| list.contains(b));
+    if has(&[b"avif", b"avis"]) && !has(&[b"heic", b"heix", b"heim", b"heis"]) {
+        return Some(Format::Avif);
+    }
+    has(&[
+        b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
+    ])
+    .then_some(Format::Heif)
 }
 
 fn describe_unsupported(b: &[u8]) -> &'static str {
@@ -130,7 +170,7 @@ fn describe_unsupported(b: &[u8]) -> &'static str {
     if at(0, &[0xFF, 0xD8]) {
         return "not a JPEG (bad start-of-image marker)";
     }
-    "not an image photodeid knows (JPEG, PNG, WebP, GIF or TIFF)"
+    "not an image photodeid knows (JPEG, PNG, WebP, GIF, TIFF, HEIF or AVIF)"
 }
 
 /// Guards against decompression bombs: checked on the header, before any decoding.
@@ -187,6 +227,8 @@ pub enum Container<'a> {
     Webp(webp::Webp<'a>),
     Gif(gif::Gif<'a>),
     Tiff(tiff::Tiff<'a>),
+    /// Boxed: the parse is much larger than the other variants.
+    Heif(Box<heif::Heif<'a>>),
 }
 
 /// The parse of one file, shared by the scrubber and the audit.
@@ -207,6 +249,7 @@ impl<'a> Parsed<'a> {
     pub fn icc_profile(&self) -> Option<Vec<u8>> {
         match &self.container {
             Container::Jpeg(j) => j.icc_profile(),
+            Container::Heif(h) => h.icc_profile(),
             _ => None,
         }
     }
@@ -219,6 +262,7 @@ impl<'a> Parsed<'a> {
             Container::Webp(w) => w.rewrite(policy),
             Container::Gif(g) => g.rewrite(policy),
             Container::Tiff(t) => t.rewrite(policy),
+            Container::Heif(h) => h.rewrite(policy),
         })
     }
 }
@@ -251,11 +295,21 @@ pub fn parse<'a>(bytes: &'a [u8], format: Format, limits: &Limits) -> Result<Par
             let inv = t.inventory();
             (Container::Tiff(t), inv)
         }
+        Format::Heif | Format::Avif => {
+            let h = heif::parse(bytes, limits)?;
+            let inv = h.inventory();
+            (Container::Heif(Box::new(h)), inv)
+        }
+    };
+    let heif_exif = match &container {
+        Container::Heif(h) => h.exif_payloads(),
+        _ => Vec::new(),
     };
     let blocks = match &container {
         Container::Jpeg(j) => j.exif_blocks(),
         Container::Png(p) => p.exif_blocks(),
         Container::Webp(w) => w.exif_blocks(),
+        Container::Heif(_) => heif_exif.iter().map(Vec::as_slice).collect(),
         _ => Vec::new(),
     };
     // The first block rules orientation and capture time; every block is inventoried.
@@ -275,6 +329,14 @@ pub fn parse<'a>(bytes: &'a [u8], format: Format, limits: &Limits) -> Result<Par
         if let Some(block) = p.raw_profile_exif() {
             exif.orientation = exif_block::summarize(&block).orientation;
         }
+    }
+    if format.is_heif() {
+        // HEIF orientation is irot/imir; the EXIF tag is informative only
+        // and never applied (viewers would rotate twice).
+        exif.orientation = None;
+        inventory
+            .0
+            .retain(|f| f.category != crate::metadata::Category::Orientation);
     }
     Ok(Parsed {
         format,

@@ -28,7 +28,8 @@ pub const THUMB_SIDE: u32 = 320;
 const CACHE_ENTRIES: usize = 16;
 /// Extensions listed on the page.
 const PHOTO_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "jpe", "jfif", "png", "webp", "gif", "tif", "tiff",
+    "jpg", "jpeg", "jpe", "jfif", "png", "webp", "gif", "tif", "tiff", "heic", "heif", "hif",
+    "avif",
 ];
 
 /// One photo of the folder.
@@ -203,7 +204,7 @@ impl Library {
         let result = self.read(p, root).and_then(|bytes| {
             let ext = p.path.extension().and_then(|e| e.to_str());
             let parsed = pipeline::inspect(&bytes, ext, &self.limits)?;
-            let (w, h) = dimensions(&bytes, parsed.format)?;
+            let (w, h) = dimensions(&bytes, &parsed)?;
             let upright = matches!(parsed.orientation(), 5..=8);
             Ok((
                 parsed.format,
@@ -431,10 +432,14 @@ fn encode_jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>> {
     )
 }
 
-/// Stored width and height, from the header.
-fn dimensions(bytes: &[u8], format: Format) -> Result<(u32, u32)> {
+/// Stored width and height, from the header (HEIF: as displayed, its
+/// crop and rotation are not EXIF's to apply).
+fn dimensions(bytes: &[u8], parsed: &crate::container::Parsed) -> Result<(u32, u32)> {
+    if let crate::container::Container::Heif(h) = &parsed.container {
+        return Ok(h.display_size());
+    }
     let reader =
-        image::ImageReader::with_format(std::io::Cursor::new(bytes), format.image_format());
+        image::ImageReader::with_format(std::io::Cursor::new(bytes), parsed.format.image_format());
     Ok(reader.into_dimensions()?)
 }
 
@@ -533,6 +538,9 @@ pub fn name_words(rel: &str) -> Vec<String> {
         "gif",
         "tif",
         "tiff",
+        "heic",
+        "heif",
+        "avif",
         "rotated",
         "burst",
         "cover",

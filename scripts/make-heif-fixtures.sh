@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Regenerates the HEIF fixtures under fixtures/heif/ (called by make-fixtures.sh,
+# or alone). Pictures come from the committed JPEG/PNG fixtures, encoded by
+# Debian's heif-enc (libheif-examples), metadata written by heif-enc (it
+# carries the JPEG's Exif, XMP and ICC) and exiftool (an Exif thumbnail), then
+# byte-level injection here: irot/imir, a free box with content, a vendor
+# box and a trailer after the last box. Canaries are those of fixtures/CANARIES.txt.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+for tool in heif-enc exiftool convert python3; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "make-heif-fixtures: missing $tool" >&2; exit 1; }
+done
+OUT=fixtures/heif
+mkdir -p "$OUT"
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/photodeid-heif.XXXXXX")"
+trap 'rm -rf "$TMP"' EXIT
+
+cat >"$TMP/inject.py" <<'PY'
+"""Adds irot/imir to the primary item, a free box with content, a vendor box
+and a trailer. Shifts every iloc file offset by what the meta box grew."""
+import struct, sys
+
+src, dst, rot, mirror = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+data = open(src, 'rb').read()
+
+def boxes(b, pos, end):
+    while pos < end:
+        size, kind = struct.unpack('>I4s', b[pos:pos + 8])
+        yield kind, pos, size
+        pos += size
+
+def box(kind, body):
+    return struct.pack('>I4s', len(body) + 8, kind) + body
+
+top = list(boxes(data, 0, len(data)))
+assert [k for k, _, _ in top] == [b'ftyp', b'meta', b'mdat'], top
+_, mpos, msize = top[1]
+meta = data[mpos:mpos + msize]
+children = list(boxes(meta, 12, len(meta)))
+primary = None
+for kind, p, s in children:
+    if kind == b'pitm':
+        primary = struct.unpack('>H', meta[p + 12:p + 14])[0]
+
+new_props = b''
+if rot:
+    new_props += box(b'irot', bytes([rot]))
+if mirror:
+    new_props += box(b'imir', bytes([mirror - 1]))
+
+def rebuild_iprp(body):
+    out = b''
+    nprops = 0
+    for kind, p, s in boxes(body, 0, len(body)):
+        if kind == b'ipco':
+            ipco = body[p + 8:p + s]
+            nprops = len(list(boxes(ipco, 0, len(ipco))))
+            out += box(b'ipco', ipco + new_props)
+    added = [nprops + 1 + i for i in range(len(new_props) and (bool(rot) + bool(mirror)))]
+    for kind, p, s in boxes(body, 0, len(body)):
+        if kind != b'ipma':
+            continue
+        v_flags = body[p + 8:p + 12]
+        assert v_flags == b'\0\0\0\0', 'small ipma only'
+        q = p + 12
+        count = struct.unpack('>I', body[q:q + 4])[0]
+        q += 4
+        entries = b''
+        for _ in range(count):
+            item, n = struct.unpack('>HB', body[q:q + 3])
+            assoc = body[q + 3:q + 3 + n]
+            q += 3 + n
+            if item == primary:
+                assoc += bytes(0x80 | i for i in added)
+                n += len(added)
+            entries += struct.pack('>HB', item, n) + assoc
+        out += box(b'ipma', v_flags + struct.pack('>I', count) + entries)
+    return out
+
+def shift_iloc(body, delta):
+    b = bytearray(body)
+    version = b[0]
+    assert version in (0, 1)
+    off_size, len_size = b[4] >> 4, b[4] & 15
+    base_size, index_size = b[5] >> 4, (b[5] & 15 if version else 0)
+    count = struct.unpack('>H', b[6:8])[0]
+    q = 8
+    def field(q, n):
+        return int.from_bytes(b[q:q + n], 'big') if n else 0
+    for _ in range(count):
+        q += 2
+        method = 0
+        if version:
+            method = struct.unpack('>H', b[q:q + 2])[0] & 15
+            q += 2
+        q += 2
+        base_at, base = q, field(q, base_size)
+        q += base_size
+        n = struct.unpack('>H', b[q:q + 2])[0]
+        q += 2
+        if method == 0 and base_size:
+            b[base_at:base_at + base_size] = (base + delta).to_bytes(base_size, 'big')
+        for _ in range(n):
+            q += index_size
+            if method == 0 and not base_size:
+                b[q:q + off_size] = (field(q, off_size) + delta).to_bytes(off_size, 'big')
+            q += off_size + len_size
+    return bytes(b)
+
+def build_meta(delta):
+    body = meta[8:12]
+    for kind, p, s in children:
+        inner = meta[p + 8:p + s]
+        if kind == b'iprp':
+            body += box(b'iprp', rebuild_iprp(inner))
+        elif kind == b'iloc':
+            body += box(b'iloc', shift_iloc(inner, delta))
+        else:
+            body += meta[p:p + s]
+    return box(b'meta', body)
+
+free = box(b'free', b'TRAILER-CANARY-9d2f in a free box')
+vendor = box(b'sefd', b'SEFH vendor box: Jane Q. Patientname 2021:03:04 09:10:11')
+grown = len(build_meta(0)) - msize + len(free)
+head = data[:top[1][1]] + free + build_meta(grown)
+mdat = data[top[2][1]:]
+open(dst, 'wb').write(head + mdat + vendor + b'SEFT TRAILER-CANARY-9d2f raw trailer')
+PY
+
+convert fixtures/dirty/jpeg_full.jpg -resize 32x24 "$TMP/thumb.jpg"
+# Full set: Exif (GPS, serials, dates) + XMP from the JPEG, ICC from the second
+# input, which is also a second top-level image; a thmb item; an Exif thumbnail.
+heif-enc -q 80 -t 32 -o "$TMP/full.heic" fixtures/dirty/jpeg_full.jpg fixtures/dirty/jpeg_icc.jpg
+exiftool -q -overwrite_original '-ThumbnailImage<='"$TMP/thumb.jpg" "$TMP/full.heic"
+python3 "$TMP/inject.py" "$TMP/full.heic" "$OUT/heic_full.heic" 0 0
+# Orientation: the 96x64 orientation test image turned by irot and mirrored by imir.
+convert fixtures/dirty/jpeg_orient_1.jpg -strip "$TMP/orient.png"
+heif-enc -q 90 -o "$TMP/orient.heic" "$TMP/orient.png"
+python3 "$TMP/inject.py" "$TMP/orient.heic" "$OUT/heic_irot_imir.heic" 1 1
+# Alpha plane, with the PNG's ICC profile and no metadata.
+heif-enc -q 80 -o "$OUT/heic_alpha.heic" fixtures/dirty/png_rgba.png
+# 10 bits per sample, from a 16-bit PNG.
+convert fixtures/dirty/jpeg_orient_1.jpg -depth 16 "$TMP/deep.png"
+heif-enc -q 90 -b 10 -o "$OUT/heic_10bit.heic" "$TMP/deep.png"
+# AVIF with the JPEG's Exif and XMP.
+heif-enc -A -q 60 -o "$OUT/avif_meta.avif" fixtures/dirty/jpeg_full.jpg
+ls -l "$OUT"

@@ -1,0 +1,330 @@
+//! HEIC/HEIF/AVIF end to end: the lossless rebuild checked by independent
+//! readers (exiftool, heif-info, heif-convert), `check`'s words, refusals,
+//! and regions on the decoded, upright picture.
+
+use crate::util::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A libheif example tool, or `None` (a skip) where it is not installed; CI installs it.
+fn tool(name: &str) -> Option<Command> {
+    let ok = Command::new(name).arg("--help").output().is_ok();
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "{name} missing on CI");
+        eprintln!("{name} not installed (libheif-examples): cross-check skipped locally");
+        return None;
+    }
+    Some(Command::new(name))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// The committed synthetic HEIFs plus the real phone photos of the shared corpus.
+fn inputs() -> Vec<PathBuf> {
+    let mut v = files(&fixtures().join("heif"));
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/exif-samples/heic");
+    if corpus.is_dir() {
+        v.extend(files(&corpus));
+    } else {
+        eprintln!("shared corpus not found: real phone HEICs skipped");
+    }
+    v
+}
+
+#[cfg(feature = "heic-decode")]
+fn is_avif(p: &Path) -> bool {
+    p.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("avif"))
+}
+
+/// Cleans `input` into a temp folder; returns the folder and the output path.
+fn clean(input: &Path, extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(input.file_name().unwrap());
+    let mut args = vec!["clean", "-q", s(input), "-o", s(&out)];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{}: {}", input.display(), stderr(&o));
+    (dir, out)
+}
+
+/// heif-convert to PNG, decoded by the image crate.
+fn convert(heif: &Path, dir: &Path) -> Option<image::RgbaImage> {
+    let png = dir.join(format!("{}.png", heif.file_name()?.to_string_lossy()));
+    let o = tool("heif-convert")?.arg(heif).arg(&png).output().unwrap();
+    assert!(
+        o.status.success(),
+        "heif-convert {}: {}",
+        heif.display(),
+        stderr(&o)
+    );
+    // With several top-level images it writes NAME-1.png, NAME-2.png...: the first is the primary here.
+    let first = png.with_file_name(format!("{}-1.png", heif.file_name()?.to_string_lossy()));
+    Some(decode(if png.exists() { &png } else { &first }).to_rgba8())
+}
+
+#[test]
+fn lossless_clean_keeps_pixels_and_drops_all_metadata() {
+    for input in inputs() {
+        let (dir, out) = clean(&input, &[]);
+        let bytes = std::fs::read(&out).unwrap();
+        for c in canaries() {
+            assert!(!contains(&bytes, c.as_bytes()), "{}: {c}", input.display());
+        }
+        for marker in [
+            &b"Exif\0\0"[..],
+            b"http://ns.adobe.com/xap",
+            b"SEFT",
+            b"hdrgainmap",
+        ] {
+            assert!(!contains(&bytes, marker), "{}: {marker:?}", input.display());
+        }
+        // Pixels: libheif decodes input and output identically (orientation included).
+        if let (Some(a), Some(b)) = (convert(&input, dir.path()), convert(&out, dir.path())) {
+            assert_eq!(a.dimensions(), b.dimensions(), "{}", input.display());
+            assert!(a == b, "{}: pixels differ", input.display());
+        }
+    }
+}
+
+#[test]
+fn exiftool_sees_only_structure_in_the_output() {
+    let Some(_) = exiftool() else { return };
+    // Groups that describe the container, the codec and the colour profile.
+    let allowed = [
+        "ExifTool",
+        "System",
+        "File",
+        "QuickTime",
+        "Meta",
+        "Composite",
+        "ICC",
+    ];
+    for input in inputs() {
+        let (_dir, out) = clean(&input, &[]);
+        let o = exiftool()
+            .unwrap()
+            .args(["-a", "-G1", "-s", "-ee", "-u"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        for line in stdout(&o).lines() {
+            let group = line.trim_start_matches('[').split(']').next().unwrap_or("");
+            assert!(
+                allowed.iter().any(|g| group.starts_with(g)),
+                "{}: {line}",
+                input.display()
+            );
+            assert!(!line.contains("Warning"), "{}: {line}", input.display());
+        }
+    }
+}
+
+#[test]
+fn heif_info_shows_the_primary_only() {
+    let Some(_) = tool("heif-info") else { return };
+    for input in inputs() {
+        let (_dir, out) = clean(&input, &[]);
+        let o = tool("heif-info").unwrap().arg(&out).output().unwrap();
+        let text = stdout(&o);
+        assert!(o.status.success(), "{}: {}", input.display(), stderr(&o));
+        assert_eq!(
+            text.matches("image:").count(),
+            1,
+            "{}: {text}",
+            input.display()
+        );
+        assert!(!text.contains("thumbnail:"), "{}: {text}", input.display());
+        assert!(text.contains("depth channel: no"), "{text}");
+        let meta = text.split("metadata:").nth(1).unwrap_or("");
+        assert_eq!(meta.trim(), "none", "{}: {text}", input.display());
+    }
+}
+
+#[test]
+fn check_names_what_a_heic_carries() {
+    let o = run(&["check", s(&fixtures().join("heif/heic_full.heic"))]);
+    let text = stdout(&o) + &stderr(&o);
+    for words in [
+        "GPS",
+        "SN-PHI-7731-XQ",
+        "thumbnail",
+        "second image",
+        "vendor box sefd",
+        "after the last box",
+        "free box",
+        "XMP",
+        "ICC profile",
+    ] {
+        assert!(text.contains(words), "{words}: {text}");
+    }
+}
+
+#[test]
+fn strip_icc_drops_the_profile() {
+    let input = fixtures().join("heif/heic_full.heic");
+    let (_dir, kept) = clean(&input, &[]);
+    let (_dir2, stripped) = clean(&input, &["--strip-icc"]);
+    let has_prof = |p: &Path| contains(&std::fs::read(p).unwrap(), b"colrprof");
+    assert!(has_prof(&kept));
+    assert!(!has_prof(&stripped));
+}
+
+#[test]
+fn damaged_heifs_fail_cleanly_with_no_output() {
+    let good = std::fs::read(fixtures().join("heif/heic_irot_imir.heic")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // (The end of this file is a raw trailer: cutting it is not damage.)
+    for n in [0, 12, 40, good.len() / 3, good.len() / 2] {
+        let bad = dir.path().join(format!("cut{n}.heic"));
+        std::fs::write(&bad, &good[..n]).unwrap();
+        let out = dir.path().join(format!("out{n}.heic"));
+        let o = run(&["clean", s(&bad), "-o", s(&out)]);
+        assert!(!o.status.success(), "prefix {n}");
+        assert!(
+            stderr(&o).contains(&format!("cut{n}.heic")),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!out.exists(), "prefix {n} left an output");
+    }
+}
+
+#[test]
+fn a_folder_of_heics_is_cleaned_with_their_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let src = fixtures().join("heif");
+    let o = run(&["clean", "-q", s(&src), "-o", s(&out), "--keep-names"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(files(&out).len(), files(&src).len());
+    assert!(out.join("heic_full.heic").is_file());
+}
+
+/// PSNR in dB between two images of the same size (RGB only).
+#[cfg(feature = "heic-decode")]
+fn psnr(a: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
+    let mut se = 0f64;
+    for (p, q) in a.pixels().zip(b.pixels()) {
+        for c in 0..3 {
+            let d = p[c] as f64 - q[c] as f64;
+            se += d * d;
+        }
+    }
+    let mse = se / (a.width() as f64 * a.height() as f64 * 3.0);
+    10.0 * (255.0 * 255.0 / mse.max(1e-9)).log10()
+}
+
+#[cfg(feature = "heic-decode")]
+#[test]
+fn a_region_is_destroyed_where_the_upright_heic_shows_it() {
+    let input = fixtures().join("heif/heic_irot_imir.heic");
+    let dir = tempfile::tempdir().unwrap();
+    let Some(reference) = convert(&input, dir.path()) else {
+        return;
+    };
+    // Where the red block is displayed (after irot and imir), per libheif.
+    let red: Vec<(u32, u32)> = reference
+        .enumerate_pixels()
+        .filter(|(_, _, p)| p[0] > 150 && p[1] < 90 && p[2] < 90)
+        .map(|(x, y, _)| (x, y))
+        .collect();
+    assert!(red.len() > 100, "the reference shows the red block");
+    let (x0, y0) = (
+        red.iter().map(|p| p.0).min().unwrap(),
+        red.iter().map(|p| p.1).min().unwrap(),
+    );
+    let (x1, y1) = (
+        red.iter().map(|p| p.0).max().unwrap(),
+        red.iter().map(|p| p.1).max().unwrap(),
+    );
+    let region = format!("{x0},{y0},{},{}", x1 - x0 + 1, y1 - y0 + 1);
+    let out_dir = dir.path().join("out");
+    let o = run(&[
+        "clean",
+        "-q",
+        s(&input),
+        "-o",
+        s(&out_dir),
+        "--keep-names",
+        "--region",
+        &region,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = out_dir.join("heic_irot_imir.jpg");
+    assert!(
+        out.is_file(),
+        "a re-encoded HEIC is a .jpg: {:?}",
+        files(&out_dir)
+    );
+    let got = decode(&out).to_rgba8();
+    assert_eq!(got.dimensions(), reference.dimensions(), "upright size");
+    let reds = red.iter().filter(|&&(x, y)| {
+        let p = got.get_pixel(x, y);
+        p[0] > 150 && p[1] < 90 && p[2] < 90
+    });
+    assert_eq!(reds.count(), 0, "the red block is gone");
+    // Outside the region, beyond one JPEG block, the picture is the same.
+    let mut a = reference.clone();
+    let mut b = got.clone();
+    for (x, y, p) in a.enumerate_pixels_mut() {
+        let near = x + 16 >= x0 && x <= x1 + 16 && y + 16 >= y0 && y <= y1 + 16;
+        if near {
+            *p = image::Rgba([0, 0, 0, 255]);
+            b.put_pixel(x, y, image::Rgba([0, 0, 0, 255]));
+        }
+    }
+    let db = psnr(&a, &b);
+    assert!(db > 30.0, "outside the region: {db:.1} dB");
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(!contains(&bytes, b"Exif"), "no metadata in the JPEG");
+}
+
+/// heifer (our decoder) against libheif on the fixtures and the phone photos.
+#[cfg(feature = "heic-decode")]
+#[test]
+fn the_decoder_matches_libheif() {
+    use photodeid::container::{Format, Limits};
+    let dir = tempfile::tempdir().unwrap();
+    // The fixtures and the smaller phone photos (a 12 MP decode is slow in a debug build).
+    let small = |p: &PathBuf| std::fs::metadata(p).is_ok_and(|m| m.len() < 1_000_000);
+    for input in inputs().into_iter().filter(|p| !is_avif(p) && small(p)) {
+        let Some(reference) = convert(&input, dir.path()) else {
+            return;
+        };
+        let bytes = std::fs::read(&input).unwrap();
+        // Without an ICC profile we convert nclx colours to sRGB; heif-convert
+        // does not, so those files differ by design, not by decoding error.
+        let icc = photodeid::container::heif::parse(&bytes, &Limits::default())
+            .unwrap()
+            .icc_profile();
+        if icc.is_none() && contains(&bytes, b"colrnclx") {
+            continue;
+        }
+        let d = photodeid::pixels::decode(&bytes, Format::Heif, &Limits::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+        let ours = d.image.to_rgba8();
+        assert_eq!(
+            ours.dimensions(),
+            reference.dimensions(),
+            "{}",
+            input.display()
+        );
+        let db = psnr(&ours, &reference);
+        eprintln!("heifer vs libheif, {}: {db:.1} dB", input.display());
+        assert!(db > 30.0, "{}: {db:.1} dB", input.display());
+    }
+}
+
+#[test]
+fn avif_pixels_are_refused_in_words() {
+    let input = fixtures().join("heif/avif_meta.avif");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.jpg");
+    let o = run(&["clean", s(&input), "-o", s(&out), "--region", "0,0,10,10"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("AVIF"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
