@@ -56,8 +56,8 @@ pub struct CleanArgs {
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
 
-    /// Number of files processed in parallel (default: all cores)
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    /// Number of files processed in parallel [default: all cores]
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
 
     /// Say per file what would be removed; write nothing
@@ -408,8 +408,8 @@ pub struct WatchArgs {
     #[arg(long, value_name = "FILE")]
     pub map: Option<PathBuf>,
 
-    /// Number of files processed in parallel (default: 4 per core, at most cores + 16; fsync waits overlap)
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    /// Number of files processed in parallel [default: 4 per core, at most cores + 16, so fsync waits overlap]
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
 
     /// Print only failures

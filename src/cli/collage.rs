@@ -200,9 +200,10 @@ fn run_cases(a: &CollageArgs, dir: &Path, s: &Settings) -> anyhow::Result<ExitCo
     std::fs::create_dir_all(&a.output)
         .with_context(|| format!("cannot create output folder {}", a.output.display()))?;
     let naming = naming(false, a.name_key.as_deref(), &a.output, a.quiet)?;
-    if let Some(map) = &a.map {
-        check_map(map, &a.output, a.overwrite)?;
-    }
+    let map_mode = match &a.map {
+        Some(map) => Some(check_map(map, &a.output, a.overwrite)?),
+        None => None,
+    };
     let cases =
         list_cases(dir, &a.output).with_context(|| format!("cannot read {}", dir.display()))?;
     if cases.is_empty() {
@@ -246,8 +247,8 @@ fn run_cases(a: &CollageArgs, dir: &Path, s: &Settings) -> anyhow::Result<ExitCo
             }
         }
     }
-    if let Some(map) = &a.map {
-        write_map(map, &rows, a.overwrite)?;
+    if let (Some(map), Some(mode)) = (&a.map, map_mode) {
+        write_map(map, &rows, mode)?;
     }
     if !a.quiet {
         eprintln!(

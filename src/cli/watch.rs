@@ -111,7 +111,7 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
         log(&a, r);
         if let (Some(m), ReportKind::Cleaned { .. }) = (&mut map, &r.kind) {
             if let Err(e) = m.append(&r.input, &cfg.outbox.join(&r.label)) {
-                eprintln!("photodeid: cannot write the map: {e:#}");
+                eprintln!("photodeid: cannot write the map: {}", super::error_text(&e));
             }
         }
     };

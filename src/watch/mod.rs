@@ -121,8 +121,9 @@ pub struct Prepared {
     pub stale_temps_removed: usize,
 }
 
-/// An absolute path with symlinks of its existing part resolved.
-fn resolve(p: &Path) -> PathBuf {
+/// An absolute path with symlinks of its existing part resolved (the path
+/// itself need not exist yet).
+pub fn resolve(p: &Path) -> PathBuf {
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let mut existing = abs.as_path();
     let mut rest = Vec::new();
