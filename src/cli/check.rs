@@ -80,7 +80,10 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
     drop(out);
     let total = found.jobs.len() + found.errors.len();
     if !a.quiet {
-        eprintln!("photodeid: {}", summary_line(total, identifying, unreadable));
+        eprintln!(
+            "photodeid: {}",
+            summary_line(total, identifying, unreadable)
+        );
     }
     Ok(ExitCode::from(if unreadable > 0 {
         2

@@ -2,8 +2,8 @@
 //! the summary and the optional original → pseudonym map.
 
 use super::args::CleanArgs;
-use super::progress::{Audience, Progress};
 use super::common::{check_map, file_settings, naming, write_map};
+use super::progress::{Audience, Progress};
 use super::{print_error, sanitize, show};
 use anyhow::{bail, Context};
 use photodeid::batch::{self, Summary};

@@ -131,8 +131,8 @@ pub fn check_map(map: &Path, out_dir: &Path, overwrite: bool) -> anyhow::Result<
 /// Refuses a non-empty file whose first row is not [`MAP_HEADER`]: appending
 /// to someone else's CSV would corrupt it.
 pub fn check_map_header(map: &Path) -> anyhow::Result<()> {
-    let file = std::fs::File::open(map)
-        .with_context(|| format!("cannot read map {}", map.display()))?;
+    let file =
+        std::fs::File::open(map).with_context(|| format!("cannot read map {}", map.display()))?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -175,7 +175,8 @@ pub fn write_map(path: &Path, rows: &[(String, String)], mode: MapMode) -> anyho
     for (orig, out) in &existing {
         w.write_record([orig, out])?;
     }
-    let mut sorted: Vec<&(String, String)> = rows.iter().filter(|r| !existing.contains(r)).collect();
+    let mut sorted: Vec<&(String, String)> =
+        rows.iter().filter(|r| !existing.contains(r)).collect();
     sorted.sort();
     for (orig, out) in sorted {
         w.write_record([orig, out])?;

@@ -5,6 +5,7 @@ mod check;
 mod clean;
 mod collage;
 mod common;
+mod docs;
 mod progress;
 mod serve;
 mod watch;
@@ -19,6 +20,8 @@ pub fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Collage(a) => collage::run(a),
         args::Command::Serve(a) => serve::run(a),
         args::Command::Watch(a) => watch::run(a),
+        args::Command::Completions(a) => docs::completions(a),
+        args::Command::Man(a) => docs::man(a),
     }
 }
 

@@ -76,11 +76,6 @@ impl Progress {
         Progress { bar, machine, what }
     }
 
-    /// Nothing shown, whatever happens.
-    pub fn hidden() -> Progress {
-        Progress::new(0, "files", Audience::Nobody)
-    }
-
     /// Adds to the total (work discovered while running, as in watch).
     pub fn grow(&self, n: u64) {
         if let Some(bar) = &self.bar {
