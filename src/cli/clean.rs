@@ -49,16 +49,16 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::from(1));
     }
+    let map_mode = match &a.map {
+        Some(map) => Some(check_map(map, &out_dir, a.overwrite)?),
+        None => None,
+    };
     if !a.dry_run {
         std::fs::create_dir_all(&out_dir)
             .with_context(|| format!("cannot create output folder {}", out_dir.display()))?;
     }
     let c = &a.cleaning;
     let naming = naming(c.keep_names, c.name_key.as_deref(), &out_dir, a.quiet)?;
-    let map_mode = match &a.map {
-        Some(map) => Some(check_map(map, &out_dir, a.overwrite)?),
-        None => None,
-    };
     let dest = if single_file {
         Destination::File(a.output.clone())
     } else {

@@ -83,9 +83,12 @@ pub fn refuse_inside(path: &Path, dir: &Path, keep: Keep, what: &str) -> anyhow:
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let (Ok(p), Ok(d)) = (parent.canonicalize(), dir.canonicalize()) else {
-        return Ok(());
-    };
+    // Resolved even when not created yet: `-o out --map out/map.csv` on a
+    // first run is as wrong as on the second.
+    let (p, d) = (
+        photodeid::watch::resolve(parent),
+        photodeid::watch::resolve(dir),
+    );
     if p.starts_with(&d) {
         let (folder, why) = match keep {
             Keep::OutOfOutput => ("the output folder", "it links photos back to patients"),
