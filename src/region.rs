@@ -236,6 +236,7 @@ pub struct ManifestRow {
     pub line: usize,
     pub pattern: String,
     pub region: RegionSpec,
+    matcher: globset::GlobMatcher,
 }
 
 /// Reads a regions manifest: CSV with a header `file,x,y,w,h[,shape][,effect]`.
@@ -281,37 +282,51 @@ pub fn parse_manifest(text: &str) -> std::result::Result<Vec<ManifestRow>, Strin
         if pattern.is_empty() {
             return Err(format!("line {line}: empty file column"));
         }
+        let matcher = compile_glob(&pattern).map_err(|e| format!("line {line}: {e}"))?;
         rows.push(ManifestRow {
             line,
             pattern,
             region,
+            matcher,
         });
     }
     Ok(rows)
 }
 
-/// Glob match on `/`-separated paths: `*` and `?` stay within a path
-/// segment, `**` crosses segments.
-pub fn glob_match(pattern: &str, path: &str) -> bool {
-    fn go(p: &[u8], s: &[u8]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some(b'*') if p.get(1) == Some(&b'*') => {
-                let rest = p[2..].strip_prefix(b"/").unwrap_or(&p[2..]);
-                (0..=s.len()).any(|i| go(rest, &s[i..]))
+/// Compiles a manifest pattern: `*` and `?` stay within a path segment,
+/// `**` crosses segments; everything else is literal (a file named
+/// `case [1].jpg` matches itself, not a character class). `\\` counts as `/`.
+pub fn compile_glob(pattern: &str) -> std::result::Result<globset::GlobMatcher, String> {
+    let mut literal = String::with_capacity(pattern.len());
+    for c in pattern.replace('\\', "/").trim_start_matches("./").chars() {
+        match c {
+            '[' | ']' | '{' | '}' => {
+                literal.push('[');
+                literal.push(c);
+                literal.push(']');
             }
-            Some(b'*') => (0..=s.len())
-                .take_while(|&i| i == 0 || s[i - 1] != b'/')
-                .any(|i| go(&p[1..], &s[i..])),
-            Some(b'?') => s.first().is_some_and(|&c| c != b'/') && go(&p[1..], &s[1..]),
-            Some(&c) => s.first() == Some(&c) && go(&p[1..], &s[1..]),
+            c => literal.push(c),
         }
     }
-    let norm = |s: &str| s.replace('\\', "/");
-    go(
-        norm(pattern).trim_start_matches("./").as_bytes(),
-        norm(path).as_bytes(),
-    )
+    globset::GlobBuilder::new(&literal)
+        .literal_separator(true)
+        .backslash_escape(false)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| format!("bad pattern {pattern:?}: {e}"))
+}
+
+/// Glob match on `/`-separated paths (see [`compile_glob`]); a pattern that
+/// does not compile matches nothing.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    compile_glob(pattern).is_ok_and(|m| m.is_match(path.replace('\\', "/")))
+}
+
+impl ManifestRow {
+    /// Whether this row applies to the photo at `relative` (to the input folder).
+    pub fn matches(&self, relative: &str) -> bool {
+        self.matcher.is_match(relative.replace('\\', "/"))
+    }
 }
 
 #[cfg(test)]
@@ -373,5 +388,9 @@ mod tests {
         assert!(glob_match("**/*.jpg", "case1/sub/a.jpg"));
         assert!(glob_match("a?.png", "ab.png"));
         assert!(!glob_match("a.png", "b/a.png"));
+        assert!(glob_match("case [1]/{a}.jpg", "case [1]/{a}.jpg"));
+        assert!(!glob_match("case [1]/a.jpg", "case 1/a.jpg"));
+        assert!(glob_match("./x\\*.jpg", "x/b.jpg"));
+        assert!(glob_match("**", "a/b/c.jpg"));
     }
 }

@@ -316,3 +316,38 @@ fn a_terminal_sees_a_bar_with_rate_and_time_left() {
         "no rate or time left: {out}"
     );
 }
+
+#[test]
+fn watch_once_and_case_collages_show_a_bar_at_a_terminal() {
+    if !tool("script") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let inbox = d.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let cases = d.path().join("cases");
+    for i in 0..6 {
+        // Six different photos: watch names by content.
+        let src = fixtures().join(format!("dirty/jpeg_orient_{}.jpg", i + 1));
+        std::fs::copy(&src, inbox.join(format!("p{i}.jpg"))).unwrap();
+        let case = cases.join(format!("case{i}"));
+        std::fs::create_dir_all(&case).unwrap();
+        std::fs::copy(&src, case.join("a.jpg")).unwrap();
+    }
+    let bin = env!("CARGO_BIN_EXE_photodeid");
+    let cmd = format!(
+        "{bin} watch {} -o {} --once --settle 10ms 2>&1; {bin} collage --cases {} -o {} 2>&1",
+        s(&inbox),
+        s(&d.path().join("outbox")),
+        s(&cases),
+        s(&d.path().join("collages")),
+    );
+    let r = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    let out = stdout(&r);
+    assert!(out.contains("/6 files"), "no watch bar: {out}");
+    assert!(out.contains("/6 cases"), "no collage bar: {out}");
+    assert_eq!(files(&d.path().join("outbox")).len(), 6, "{out}");
+}

@@ -474,24 +474,15 @@ pub struct WatchArgs {
     pub cleaning: CleaningArgs,
 }
 
-/// `2s`, `500ms`, `1.5s`, `1m`; a bare number is seconds.
+/// `2s`, `500ms`, `1m`, `1h 30m` (humantime); a bare number is seconds (`1.5`).
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("bad duration {s:?}: use e.g. 2s, 500ms, 1m"))?;
-    let secs = match unit.trim() {
-        "" | "s" | "sec" => value,
-        "ms" => value / 1000.0,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(format!("bad duration {s:?}: use e.g. 2s, 500ms, 1m")),
-    };
-    std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("bad duration {s:?}: {e}"))
+    if let Ok(secs) = t.parse::<f64>() {
+        return std::time::Duration::try_from_secs_f64(secs)
+            .map_err(|e| format!("bad duration {s:?}: {e}"));
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| format!("bad duration {s:?}: {e}; use e.g. 2s, 500ms, 1m, 10min"))
 }
 
 /// The clap definition, for completions and man pages.
@@ -553,6 +544,9 @@ mod tests {
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("2 weeks").is_err());
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("10min"), Ok(Duration::from_secs(600)));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("2 fortnights").is_err());
     }
 }

@@ -35,7 +35,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     } else {
         a.output.clone()
     };
-    refuse_output_among_inputs(&a.inputs, &a.output, &out_dir, single_file)?;
+    refuse_output_among_inputs(&a.inputs, &out_dir, single_file)?;
     let found = scan::scan(&a.inputs, (!single_file).then_some(out_dir.as_path()));
     let mut summary = Summary::default();
     for err in &found.errors {
@@ -78,7 +78,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         let matched = found
             .jobs
             .iter()
-            .any(|j| region::glob_match(&row.pattern, &j.relative.to_string_lossy()));
+            .any(|j| row.matches(&j.relative.to_string_lossy()));
         if !matched {
             let path = c
                 .region
@@ -154,34 +154,31 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Refuses an output that is an input folder, holds an input, or (one file
-/// to one file) is the input itself: cleaned copies must never land among,
-/// or on, the originals. A new subfolder of an input is fine (never scanned).
+/// Refuses an output folder that is an input folder or holds an input:
+/// cleaned copies must never land among the originals. A new subfolder of an
+/// input is fine (the scan never enters it). One file to one file is checked
+/// per file by the library (the same file, hard links included).
 fn refuse_output_among_inputs(
     inputs: &[std::path::PathBuf],
-    output: &Path,
     out_dir: &Path,
     single_file: bool,
 ) -> anyhow::Result<()> {
-    let out = photodeid::watch::resolve(if single_file { output } else { out_dir });
+    if single_file {
+        return Ok(());
+    }
+    let out = photodeid::watch::resolve(out_dir);
     for input in inputs {
         let Ok(inp) = input.canonicalize() else {
             continue; // reported by the scan
         };
-        if single_file {
-            if inp == out {
-                bail!(
-                    "output {} is the input itself: choose another file name",
-                    output.display()
-                );
-            }
-        } else if inp == out {
+        if inp == out {
             bail!(
                 "output folder {} is the input folder: cleaned copies would mix with the \
                  originals; choose a folder outside it, or a new subfolder",
                 out_dir.display()
             );
-        } else if inp.starts_with(&out) {
+        }
+        if inp.starts_with(&out) {
             bail!(
                 "input {} is inside the output folder {}: cleaned copies would mix with the \
                  originals; choose an output folder outside the inputs",

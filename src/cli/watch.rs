@@ -3,6 +3,7 @@
 
 use super::args::WatchArgs;
 use super::common::{file_settings, naming, refuse_inside, Keep};
+use super::progress::{Audience, Progress};
 use super::{sanitize, show};
 use anyhow::Context;
 use photodeid::commit::{PrivateMode, WriteMode};
@@ -107,8 +108,33 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
             cfg.settle
         );
     }
+    // A bar over the start-up backlog (and all of `--once`); later arrivals
+    // are single log lines.
+    let mut backlog: Option<(Progress, usize)> = None;
     let mut sink = |r: &Report| {
-        log(&a, r);
+        if let ReportKind::Backlog(n) = r.kind {
+            backlog = Some((
+                Progress::new(n as u64, "files", Audience::pick(a.quiet, false)),
+                n,
+            ));
+            return;
+        }
+        match &mut backlog {
+            Some((bar, _)) => bar.suspend(|| log(&a, r)),
+            None => log(&a, r),
+        }
+        let finished = matches!(
+            r.kind,
+            ReportKind::Cleaned { .. } | ReportKind::Failed { .. } | ReportKind::Stuck { .. }
+        );
+        if let (Some((bar, left)), true) = (&mut backlog, finished) {
+            bar.inc();
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                bar.finish();
+                backlog = None;
+            }
+        }
         if let (Some(m), ReportKind::Cleaned { .. }) = (&mut map, &r.kind) {
             if let Err(e) = m.append(&r.input, &cfg.outbox.join(&r.label)) {
                 eprintln!("photodeid: cannot write the map: {}", super::error_text(&e));
@@ -208,6 +234,7 @@ fn log(a: &WatchArgs, r: &Report) {
         }
         ReportKind::Stuck { reason } => format!("error, original left in the inbox: {reason}"),
         ReportKind::Notice(text) => text.clone(),
+        ReportKind::Backlog(n) => format!("{n} file(s) waiting in the inbox"),
     };
     let mut line = format!("{} ", state::utc_timestamp(r.time));
     if !r.label.is_empty() {

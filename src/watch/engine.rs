@@ -135,6 +135,10 @@ pub fn run(
     pool.in_place_scope(|scope| {
         // The backlog; `--once` scans only this once, then drains.
         lp.scan(&cfg.inbox, Instant::now());
+        sink(&Report {
+            kind: ReportKind::Backlog(lp.tracker.len()),
+            ..notice("")
+        });
         let mut next_rescan = Instant::now() + rescan_every;
         let mut stopping = false;
         loop {
@@ -315,6 +319,7 @@ impl Loop<'_> {
                         ReportKind::Stuck { .. } => self.summary.stuck += 1,
                         ReportKind::Retrying { .. }
                         | ReportKind::Changed
+                        | ReportKind::Backlog(_)
                         | ReportKind::Notice(_) => {}
                     }
                     sink(r);

@@ -276,6 +276,8 @@ pub enum ReportKind {
     Stuck { reason: String },
     /// Not about one file (a rescan after lost events...).
     Notice(String),
+    /// Files found in the inbox at start-up, to be cleaned first (for progress).
+    Backlog(usize),
 }
 
 /// Counts for the closing line and the exit code.
