@@ -436,6 +436,11 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     pub settle: std::time::Duration,
 
+    /// A photo that ends early (still uploading) stays in the inbox and is tried again when it
+    /// changes; it goes to failed/ only after this long without a change
+    #[arg(long, value_name = "DURATION", default_value = "10min", value_parser = parse_duration)]
+    pub incomplete_after: std::time::Duration,
+
     /// Scan the inbox instead of waiting for events (network shares: NFS, SMB)
     #[arg(long)]
     pub poll: bool,

@@ -43,6 +43,7 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
         },
         once: a.once,
         threads: a.threads,
+        incomplete_after: a.incomplete_after,
     };
     let prepared = watch::prepare(&requested)?;
     let cfg = prepared.config.clone();
@@ -155,6 +156,12 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
                 String::new()
             }
         );
+        if summary.incomplete > 0 {
+            eprintln!(
+                "photodeid: {} photo(s) end early (still arriving?), left in the inbox",
+                summary.incomplete
+            );
+        }
     }
     Ok(if a.once && summary.any_failed() {
         ExitCode::from(1)
@@ -235,6 +242,19 @@ fn log(a: &WatchArgs, r: &Report) {
         ReportKind::Stuck { reason } => format!("error, original left in the inbox: {reason}"),
         ReportKind::Notice(text) => text.clone(),
         ReportKind::Backlog(n) => format!("{n} file(s) waiting in the inbox"),
+        ReportKind::Incomplete { reason } if a.once => {
+            format!("ends early (still arriving?): left in the inbox for the next run: {reason}")
+        }
+        ReportKind::Incomplete { reason } => format!(
+            "ends early (still arriving?): left in the inbox, tried again when it changes: {reason}"
+        ),
+        ReportKind::NotAPhoto => format!(
+            "a file that is not a photo by its name (.{}) is left where it is",
+            r.input
+                .extension()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ),
     };
     let mut line = format!("{} ", state::utc_timestamp(r.time));
     if !r.label.is_empty() {

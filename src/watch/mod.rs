@@ -67,6 +67,9 @@ pub struct WatchConfig {
     pub once: bool,
     /// Worker threads (0: [`default_threads`], so that fsync waits overlap).
     pub threads: usize,
+    /// A photo that ends early (still arriving) waits in the inbox until it
+    /// changes; it fails only once it has not changed for this long.
+    pub incomplete_after: Duration,
 }
 
 impl WatchConfig {
@@ -278,6 +281,11 @@ pub enum ReportKind {
     Notice(String),
     /// Files found in the inbox at start-up, to be cleaned first (for progress).
     Backlog(usize),
+    /// The photo ends early (an upload still arriving?): left in the inbox,
+    /// tried again when it changes, failed after `incomplete_after`.
+    Incomplete { reason: String },
+    /// Not a photo by its name: left where it is (reported once).
+    NotAPhoto,
 }
 
 /// Counts for the closing line and the exit code.
@@ -287,12 +295,27 @@ pub struct Summary {
     pub up_to_date: usize,
     pub failed: usize,
     pub stuck: usize,
+    /// Photos that end early, left in the inbox (with `--once`).
+    pub incomplete: usize,
 }
 
 impl Summary {
     pub fn any_failed(&self) -> bool {
         self.failed > 0 || self.stuck > 0
     }
+}
+
+/// Extensions of the photos the watcher cleans; anything else is left alone.
+const PHOTO_EXTENSIONS: [&str; 12] = [
+    "jpg", "jpeg", "jpe", "jfif", "png", "webp", "tif", "tiff", "gif", "heic", "heif", "avif",
+];
+
+/// Whether `relative` is a photo by its name (extension, any case).
+pub fn is_photo_name(relative: &Path) -> bool {
+    relative
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Names that are never processed until renamed: dotfiles (and anything in a
@@ -359,6 +382,7 @@ mod tests {
             source: Source::Native,
             once: true,
             threads: 1,
+            incomplete_after: Duration::from_secs(600),
         };
         let e = prepare(&base).err().unwrap().to_string();
         assert!(e.contains("does not exist") && e.contains("mkdir"), "{e}");
