@@ -351,3 +351,149 @@ fn watch_once_and_case_collages_show_a_bar_at_a_terminal() {
     assert!(out.contains("/6 cases"), "no collage bar: {out}");
     assert_eq!(files(&d.path().join("outbox")).len(), 6, "{out}");
 }
+
+/// The unit's `Key=` values (continuation lines joined).
+fn unit_values(unit: &str, key: &str) -> Vec<String> {
+    unit.replace("\\\n", " ")
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn the_service_unit_verifies_and_its_exact_command_cleans_a_photo() {
+    let unit_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/photodeid-watch.service");
+    let unit = std::fs::read_to_string(&unit_path).unwrap();
+    assert!(unit.contains("UMask=0007") && unit.contains("StateDirectory=photodeid"));
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("srv");
+    let state = d.path().join("state");
+    let bin = env!("CARGO_BIN_EXE_photodeid");
+    let local = |v: &str| {
+        v.replace("/usr/local/bin/photodeid", bin)
+            .replace("/srv/photos", s(&root))
+            .replace("/var/lib/photodeid", s(&state))
+    };
+    if tool("systemd-analyze") {
+        // The binary must exist where the unit says: verify a copy pointing at ours.
+        let copy = d.path().join("photodeid-watch.service");
+        std::fs::write(&copy, unit.replace("/usr/local/bin/photodeid", bin)).unwrap();
+        // Documentation=man:photodeid-watch(1) is checked too: our pages, as installed.
+        let man = d.path().join("man");
+        assert!(run(&["man", s(&man.join("man1"))]).status.success());
+        let v = Command::new("systemd-analyze")
+            .args(["verify", s(&copy)])
+            .env("MANPATH", &man)
+            .output()
+            .unwrap();
+        let err = stderr(&v);
+        let own: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains("photodeid-watch"))
+            .collect();
+        assert!(
+            v.status.success() && own.is_empty(),
+            "systemd-analyze verify: {err}"
+        );
+    }
+    // As root on CI the unit's user is made and the command runs as it
+    // (setpriv); elsewhere it runs as whoever runs the tests.
+    let as_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| stdout(&o).trim() == "0");
+    let as_unit_user = as_root && std::env::var_os("CI").is_some() && tool("setpriv");
+    if as_unit_user {
+        let exists = Command::new("id")
+            .arg("photodeid")
+            .output()
+            .unwrap()
+            .status
+            .success();
+        if !exists {
+            let made = Command::new("useradd")
+                .args(["--system", "--user-group", "--no-create-home", "photodeid"])
+                .status()
+                .unwrap();
+            assert!(made.success(), "useradd photodeid");
+        }
+        // The unit's user must be able to reach the temp folder.
+        std::fs::set_permissions(
+            d.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(&state).unwrap();
+    for pre in unit_values(&unit, "ExecStartPre") {
+        let mut argv: Vec<String> = local(pre.trim_start_matches('+'))
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        if !as_unit_user {
+            // -o/-g photodeid need that user: keep the modes, drop the owner.
+            while let Some(i) = argv.iter().position(|a| a == "-o" || a == "-g") {
+                argv.drain(i..i + 2);
+            }
+        }
+        let ok = Command::new(&argv[0]).args(&argv[1..]).status().unwrap();
+        assert!(ok.success(), "{argv:?}");
+    }
+    if as_unit_user {
+        let ok = Command::new("chown")
+            .args(["photodeid:photodeid", s(&state)])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    let inbox = root.join("inbox");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&inbox).unwrap().permissions());
+    assert_eq!(mode & 0o7777, 0o2770, "setgid, group-writable inbox");
+    std::fs::copy(
+        fixtures().join("dirty/jpeg_full.jpg"),
+        inbox.join("Doe_Jane.jpg"),
+    )
+    .unwrap();
+    let start = unit_values(&unit, "ExecStart").pop().expect("ExecStart");
+    let argv: Vec<String> = local(&start).split_whitespace().map(String::from).collect();
+    let mut cmd = if as_unit_user {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            "photodeid",
+            "--regid",
+            "photodeid",
+            "--init-groups",
+        ]);
+        c.args(&argv);
+        c
+    } else {
+        let mut c = Command::new(&argv[0]);
+        c.args(&argv[1..]);
+        c
+    };
+    let log = d.path().join("log.txt");
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let outbox = root.join("outbox");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while files(&outbox).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{text}");
+    let out = files(&outbox);
+    assert_eq!(out.len(), 1, "{text}");
+    assert!(root.join("done/Doe_Jane.jpg").exists(), "{text}");
+    let check = run(&["check", s(&out[0])]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+}
