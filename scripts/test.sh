@@ -15,6 +15,8 @@ command -v heif-convert >/dev/null || need_apt+=(libheif-examples)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
 command -v unshare >/dev/null || need_apt+=(util-linux)
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+command -v man >/dev/null || need_apt+=(man-db)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test: installing ${need_apt[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive

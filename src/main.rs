@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("photodeid: {err:#}");
+            eprintln!("photodeid: {}", cli::error_text(&err));
             ExitCode::from(2)
         }
     }

@@ -365,7 +365,7 @@ impl FileSettings<'_> {
         v.extend(
             self.manifest
                 .iter()
-                .filter(|row| region::glob_match(&row.pattern, &rel))
+                .filter(|row| row.matches(&rel))
                 .map(|row| row.region.clone()),
         );
         v

@@ -236,6 +236,7 @@ pub struct ManifestRow {
     pub line: usize,
     pub pattern: String,
     pub region: RegionSpec,
+    matcher: globset::GlobMatcher,
 }
 
 /// Reads a regions manifest: CSV with a header `file,x,y,w,h[,shape][,effect]`.
@@ -281,50 +282,51 @@ pub fn parse_manifest(text: &str) -> std::result::Result<Vec<ManifestRow>, Strin
         if pattern.is_empty() {
             return Err(format!("line {line}: empty file column"));
         }
+        let matcher = compile_glob(&pattern).map_err(|e| format!("line {line}: {e}"))?;
         rows.push(ManifestRow {
             line,
             pattern,
             region,
+            matcher,
         });
     }
     Ok(rows)
 }
 
-/// Glob match on `/`-separated paths: `*` and `?` stay within a path
-/// segment, `**` crosses segments.
-pub fn glob_match(pattern: &str, path: &str) -> bool {
-    let norm = |s: &str| s.replace('\\', "/");
-    let pattern = norm(pattern);
-    let path = norm(path);
-    glob_bytes(pattern.trim_start_matches("./").as_bytes(), path.as_bytes())
-}
-
-/// Table-driven (time and space |p|·|s|): a backtracking matcher takes
-/// exponential time on a hostile manifest row such as `*********…0`
-/// (found by fuzzing). `m[i][j]`: does `p[i..]` match `s[j..]`?
-fn glob_bytes(p: &[u8], s: &[u8]) -> bool {
-    let w = s.len() + 1;
-    let mut m = vec![false; (p.len() + 1) * w];
-    m[p.len() * w + s.len()] = true;
-    for i in (0..p.len()).rev() {
-        for j in (0..=s.len()).rev() {
-            let next = |j: usize| j < s.len() && m[i * w + j + 1];
-            m[i * w + j] = match p[i] {
-                b'*' if p.get(i + 1) == Some(&b'*') => {
-                    let rest = if p.get(i + 2) == Some(&b'/') {
-                        i + 3
-                    } else {
-                        i + 2
-                    };
-                    m[rest * w + j] || next(j)
-                }
-                b'*' => m[(i + 1) * w + j] || (j < s.len() && s[j] != b'/' && next(j)),
-                b'?' => j < s.len() && s[j] != b'/' && m[(i + 1) * w + j + 1],
-                c => j < s.len() && s[j] == c && m[(i + 1) * w + j + 1],
-            };
+/// Compiles a manifest pattern: `*` and `?` stay within a path segment,
+/// `**` crosses segments; everything else is literal (a file named
+/// `case [1].jpg` matches itself, not a character class). `\\` counts as `/`.
+pub fn compile_glob(pattern: &str) -> std::result::Result<globset::GlobMatcher, String> {
+    let mut literal = String::with_capacity(pattern.len());
+    for c in pattern.replace('\\', "/").trim_start_matches("./").chars() {
+        match c {
+            '[' | ']' | '{' | '}' => {
+                literal.push('[');
+                literal.push(c);
+                literal.push(']');
+            }
+            c => literal.push(c),
         }
     }
-    m[0]
+    globset::GlobBuilder::new(&literal)
+        .literal_separator(true)
+        .backslash_escape(false)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| format!("bad pattern {pattern:?}: {e}"))
+}
+
+/// Glob match on `/`-separated paths (see [`compile_glob`]); a pattern that
+/// does not compile matches nothing.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    compile_glob(pattern).is_ok_and(|m| m.is_match(path.replace('\\', "/")))
+}
+
+impl ManifestRow {
+    /// Whether this row applies to the photo at `relative` (to the input folder).
+    pub fn matches(&self, relative: &str) -> bool {
+        self.matcher.is_match(relative.replace('\\', "/"))
+    }
 }
 
 #[cfg(test)]
@@ -400,5 +402,9 @@ mod tests {
         assert!(glob_match("**/*.jpg", "case1/sub/a.jpg"));
         assert!(glob_match("a?.png", "ab.png"));
         assert!(!glob_match("a.png", "b/a.png"));
+        assert!(glob_match("case [1]/{a}.jpg", "case [1]/{a}.jpg"));
+        assert!(!glob_match("case [1]/a.jpg", "case 1/a.jpg"));
+        assert!(glob_match("./x\\*.jpg", "x/b.jpg"));
+        assert!(glob_match("**", "a/b/c.jpg"));
     }
 }

@@ -5,6 +5,7 @@ mod util;
 mod browser;
 mod check;
 mod clean;
+mod cli;
 mod collage;
 mod full_disk;
 mod fuzz;

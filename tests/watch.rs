@@ -378,7 +378,8 @@ fn sigkill_mid_burst_then_restart_loses_and_duplicates_nothing() {
 #[test]
 fn corrupt_files_go_to_failed_once_and_good_files_keep_flowing() {
     let env = Env::new();
-    let w = env.spawn(&[]);
+    // No grace for photos that end early: truncated.jpg fails at once.
+    let w = env.spawn(&["--incomplete-after", "0s"]);
     for bad in ["truncated.jpg", "not_an_image.jpg", "empty.jpg"] {
         std::fs::write(env.inbox.join(bad), fixture(&format!("bad/{bad}"))).unwrap();
     }
@@ -433,7 +434,7 @@ fn once_exit_codes_keep_and_delete_originals() {
     assert_eq!(lines_with(&stderr(&o), " cleaned "), 0, "{}", stderr(&o));
     // A bad file: exit 1, copied to failed/ (originals kept).
     std::fs::write(env.inbox.join("bad.jpg"), fixture("bad/truncated.jpg")).unwrap();
-    let o = env.once(&["--keep-originals"]);
+    let o = env.once(&["--keep-originals", "--incomplete-after", "0s"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(env.failed.join("bad.jpg.error.txt").exists());
     let o = env.once(&["--keep-originals"]);
@@ -579,7 +580,7 @@ fn log_lines_and_warnings_name_pseudonyms_not_originals() {
     )
     .unwrap();
     // A region partly outside the photo: cleaned, with a warning.
-    let o = env.once(&["--region", "0,0,99999,99999"]);
+    let o = env.once(&["--region", "0,0,99999,99999", "--incomplete-after", "0s"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let log = stderr(&o);
     let name = env.expected_name(&variant(6), "jpg");
@@ -767,4 +768,87 @@ fn a_thousand_files_dropped_at_once_each_land_once_and_failures_are_named() {
         "each failure logged once"
     );
     assert_eq!(lines_with(&log, " cleaned (lossless)"), good);
+}
+
+#[test]
+fn writer_pausing_longer_than_settle_twice_ends_in_one_cleaned_photo() {
+    let env = Env::new();
+    let w = env.spawn(&[]);
+    let photo = variant(7);
+    let path = env.inbox.join("slow.jpg");
+    let (a, b) = (photo.len() / 3, 2 * photo.len() / 3);
+    for part in [&photo[..a], &photo[a..b], &photo[b..]] {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, part).unwrap();
+        drop(f);
+        // Well past the settle time: the part is looked at, found to end early.
+        std::thread::sleep(Duration::from_millis(1800));
+    }
+    wait_until("the photo", || {
+        count(&env.outbox) == 1 && count(&env.inbox) == 0
+    });
+    let (status, log) = w.stop();
+    assert!(status.success(), "{log}");
+    assert_eq!(count(&env.failed), 0, "split into failures:\n{log}");
+    assert!(log.contains("ends early"), "the waits are said:\n{log}");
+    let name = env.expected_name(&photo, "jpg");
+    assert!(env.outbox.join(&name).exists(), "{log}");
+    assert_eq!(std::fs::read(env.done.join("slow.jpg")).unwrap(), photo);
+}
+
+#[test]
+fn an_upload_that_never_completes_fails_after_the_grace_with_that_reason() {
+    let env = Env::new();
+    let photo = variant(8);
+    std::fs::write(env.inbox.join("cut.jpg"), &photo[..photo.len() / 2]).unwrap();
+    let o = env.once(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(env.inbox.join("cut.jpg").exists(), "left for the next run");
+    assert!(stderr(&o).contains("ends early"), "{}", stderr(&o));
+    std::thread::sleep(Duration::from_millis(1100));
+    let o = env.once(&["--incomplete-after", "1s"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let why = std::fs::read_to_string(env.failed.join("cut.jpg.error.txt")).unwrap();
+    assert!(
+        why.contains("ends early and has not changed for 1s"),
+        "{why}"
+    );
+}
+
+#[test]
+fn non_photos_stay_put_and_emptied_case_folders_go() {
+    let env = Env::new();
+    let case = env.inbox.join("Doe_Jane_1961");
+    std::fs::create_dir(&case).unwrap();
+    std::fs::write(case.join("a.jpg"), variant(9)).unwrap();
+    std::fs::write(case.join("b.jpg"), variant(10)).unwrap();
+    std::fs::write(env.inbox.join("notes.txt"), "call back monday").unwrap();
+    let o = env.once(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let log = stderr(&o);
+    assert!(
+        env.inbox.join("notes.txt").exists(),
+        "a non-photo is not moved"
+    );
+    assert_eq!(count(&env.failed), 0, "nor failed: {log}");
+    assert_eq!(lines_with(&log, "not a photo"), 1, "{log}");
+    assert!(!log.contains("notes"), "names stay out of the log: {log}");
+    assert!(
+        !case.exists(),
+        "the emptied case folder (a patient's name) is gone"
+    );
+    assert!(
+        env.done.join("Doe_Jane_1961/a.jpg").exists(),
+        "done/ keeps the structure"
+    );
+    assert_eq!(count(&env.outbox), 2);
+    // Reported once per watcher, not on every rescan.
+    let w = env.spawn(&["--poll", "--poll-interval", "100ms"]);
+    std::thread::sleep(Duration::from_millis(800));
+    let (_, log) = w.stop();
+    assert_eq!(lines_with(&log, "not a photo"), 1, "{log}");
 }

@@ -14,12 +14,26 @@ use std::path::PathBuf;
         IPTC/Photoshop, comments, PNG text chunks, C2PA manifests and every byte after the \
         image's end, losslessly where the format allows. Outputs get pseudonymous names.\n\n\
         Exit codes: 0 success; 1 some file failed (check: identifying content found); \
-        2 usage or fatal error (check: a file could not be read)."
+        2 usage or fatal error (check: a file could not be read).",
+    after_help = EXAMPLES
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The README's examples, shown after `--help` (a test checks that each one
+/// parses and is in the README).
+pub const EXAMPLES: &str = "\
+Examples:
+  photodeid clean photo.jpg -o shared.jpg
+  photodeid clean photos/ -o out/ --regions regions.csv --effect pixelate
+  photodeid clean smile.jpg -o shared.jpg --region 35%,20%,30%,15%
+  photodeid collage before.jpg during.jpg after.jpg -o case.jpg
+  photodeid collage --cases cases/ -o collages/ --time-labels --map ../case-map.csv
+  photodeid serve photos/ -o shared/ --port 0
+  photodeid watch inbox -o outbox --once
+  photodeid watch /mnt/share/inbox -o outbox --poll";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -36,6 +50,30 @@ pub enum Command {
     /// Watch an inbox folder: clean every photo that lands there into an outbox, crash-safe
     #[command(long_about = WATCH_ABOUT)]
     Watch(WatchArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(long_about = COMPLETIONS_ABOUT)]
+    Completions(CompletionsArgs),
+    /// Write the man pages (photodeid.1 and one per subcommand) into a folder
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+const COMPLETIONS_ABOUT: &str = "Print a shell completion script on stdout.\n\n\
+        bash: photodeid completions bash > ~/.local/share/bash-completion/completions/photodeid\n\
+        zsh:  photodeid completions zsh > ~/.zfunc/_photodeid (with fpath+=~/.zfunc)\n\
+        fish: photodeid completions fish > ~/.config/fish/completions/photodeid.fish";
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Folder for the pages (created if missing)
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,8 +94,14 @@ pub struct CleanArgs {
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
 
-    /// Number of files processed in parallel (default: all cores)
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    /// Number of files processed in parallel [default: all cores]
+    #[arg(
+        short = 'j',
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
     pub threads: usize,
 
     /// Say per file what would be removed; write nothing
@@ -392,6 +436,11 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     pub settle: std::time::Duration,
 
+    /// A photo that ends early (still uploading) stays in the inbox and is tried again when it
+    /// changes; it goes to failed/ only after this long without a change
+    #[arg(long, value_name = "DURATION", default_value = "10min", value_parser = parse_duration)]
+    pub incomplete_after: std::time::Duration,
+
     /// Scan the inbox instead of waiting for events (network shares: NFS, SMB)
     #[arg(long)]
     pub poll: bool,
@@ -408,8 +457,14 @@ pub struct WatchArgs {
     #[arg(long, value_name = "FILE")]
     pub map: Option<PathBuf>,
 
-    /// Number of files processed in parallel (default: 4 per core, at most cores + 16; fsync waits overlap)
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    /// Number of files processed in parallel [default: 4 per core, at most cores + 16, so fsync waits overlap]
+    #[arg(
+        short = 'j',
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
     pub threads: usize,
 
     /// Print only failures
@@ -424,24 +479,20 @@ pub struct WatchArgs {
     pub cleaning: CleaningArgs,
 }
 
-/// `2s`, `500ms`, `1.5s`, `1m`; a bare number is seconds.
+/// `2s`, `500ms`, `1m`, `1h 30m` (humantime); a bare number is seconds (`1.5`).
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("bad duration {s:?}: use e.g. 2s, 500ms, 1m"))?;
-    let secs = match unit.trim() {
-        "" | "s" | "sec" => value,
-        "ms" => value / 1000.0,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(format!("bad duration {s:?}: use e.g. 2s, 500ms, 1m")),
-    };
-    std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("bad duration {s:?}: {e}"))
+    if let Ok(secs) = t.parse::<f64>() {
+        return std::time::Duration::try_from_secs_f64(secs)
+            .map_err(|e| format!("bad duration {s:?}: {e}"));
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| format!("bad duration {s:?}: {e}; use e.g. 2s, 500ms, 1m, 10min"))
+}
+
+/// The clap definition, for completions and man pages.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 pub fn parse() -> Cli {
@@ -453,6 +504,44 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn parses(line: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(line.split_whitespace())
+    }
+
+    #[test]
+    fn examples_parse_and_come_from_the_readme() {
+        let readme = include_str!("../../README.md");
+        let lines: Vec<&str> = EXAMPLES.lines().skip(1).map(str::trim).collect();
+        assert!(lines.len() >= 5);
+        for line in lines {
+            assert!(readme.contains(line), "not in the README: {line}");
+            if let Err(e) = parses(line) {
+                panic!("{line}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_readme_command_parses() {
+        let readme = include_str!("../../README.md");
+        let mut in_code = false;
+        let mut n = 0;
+        for line in readme.lines() {
+            if line.starts_with("```") {
+                in_code = !in_code;
+                continue;
+            }
+            let cmd = line.split(" #").next().unwrap_or_default().trim();
+            if in_code && cmd.starts_with("photodeid ") {
+                n += 1;
+                if let Err(e) = parses(cmd) {
+                    panic!("README: {cmd}: {e}");
+                }
+            }
+        }
+        assert!(n >= 10, "only {n} commands found in the README");
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
@@ -460,6 +549,9 @@ mod tests {
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("2 weeks").is_err());
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("10min"), Ok(Duration::from_secs(600)));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("2 fortnights").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! `photodeid check`: the audit, on anything. Same parser as the scrubber.
 
 use super::args::CheckArgs;
+use super::progress::{Audience, Progress};
 use super::{print_error, sanitize, show};
 use photodeid::metadata::Category;
 use photodeid::pipeline::inspect;
@@ -24,21 +25,31 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
         ..Limits::default()
     };
     let found = scan::scan(&a.paths, None);
-    let mut unreadable = !found.errors.is_empty();
+    let mut unreadable = found.errors.len();
     for e in &found.errors {
         print_error(e);
     }
+    let progress = Progress::new(
+        found.jobs.len() as u64,
+        "files",
+        Audience::pick(a.quiet, a.json),
+    );
     let results: Vec<_> = found
         .jobs
         .par_iter()
-        .map(|job| (job, audit_file(&job.path, &limits)))
+        .map(|job| {
+            let r = audit_file(&job.path, &limits);
+            progress.inc();
+            (job, r)
+        })
         .collect();
-    let mut identifying = false;
+    progress.finish();
+    let mut identifying = 0;
     let mut out = std::io::stdout().lock();
     for (job, result) in results {
         match result {
             Err(error) => {
-                unreadable = true;
+                unreadable += 1;
                 if a.json {
                     writeln!(
                         out,
@@ -50,7 +61,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
             }
             Ok((format, inv)) => {
                 let clean = inv.is_clean();
-                identifying |= !clean;
+                identifying += usize::from(!clean);
                 if a.json {
                     writeln!(
                         out,
@@ -63,13 +74,34 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::from(if unreadable {
+    drop(out);
+    let total = found.jobs.len() + found.errors.len();
+    if !a.quiet {
+        eprintln!(
+            "photodeid: {}",
+            summary_line(total, identifying, unreadable)
+        );
+    }
+    Ok(ExitCode::from(if unreadable > 0 {
         2
-    } else if identifying {
+    } else if identifying > 0 {
         1
     } else {
         0
     }))
+}
+
+/// `88 of 113 carry identifying content, 6 could not be read`
+fn summary_line(total: usize, identifying: usize, unreadable: usize) -> String {
+    let files = if total == 1 { "file" } else { "files" };
+    let mut s = match identifying {
+        0 => format!("none of {total} {files} carry identifying content"),
+        n => format!("{n} of {total} {files} carry identifying content"),
+    };
+    if unreadable > 0 {
+        s.push_str(&format!(", {unreadable} could not be read"));
+    }
+    s
 }
 
 fn render(path: &Path, inv: &Inventory) -> String {

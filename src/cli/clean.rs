@@ -3,14 +3,15 @@
 
 use super::args::CleanArgs;
 use super::common::{check_map, file_settings, naming, write_map};
+use super::progress::{Audience, Progress};
 use super::{print_error, sanitize, show};
-use anyhow::Context;
+use anyhow::{bail, Context};
 use photodeid::batch::{self, Summary};
 use photodeid::commit::WriteMode;
 use photodeid::pipeline::{Destination, FileOutcome, FileSettings, Status};
 use photodeid::{region, scan, FileError};
 use serde_json::json;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -18,7 +19,6 @@ use std::sync::Mutex;
 struct State {
     summary: Summary,
     map_rows: Vec<(String, String)>,
-    done: usize,
 }
 
 pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
@@ -35,15 +35,30 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     } else {
         a.output.clone()
     };
+    refuse_output_among_inputs(&a.inputs, &out_dir, single_file)?;
+    let found = scan::scan(&a.inputs, (!single_file).then_some(out_dir.as_path()));
+    let mut summary = Summary::default();
+    for err in &found.errors {
+        print_error(err);
+        summary.record_failure();
+    }
+    if found.jobs.is_empty() && !found.errors.is_empty() {
+        // Nothing to clean: no output folder, no name key, no map appear.
+        if !a.quiet {
+            eprintln!("photodeid: {}; nothing written", summary.render());
+        }
+        return Ok(ExitCode::from(1));
+    }
+    let map_mode = match &a.map {
+        Some(map) => Some(check_map(map, &out_dir, a.overwrite)?),
+        None => None,
+    };
     if !a.dry_run {
         std::fs::create_dir_all(&out_dir)
             .with_context(|| format!("cannot create output folder {}", out_dir.display()))?;
     }
     let c = &a.cleaning;
     let naming = naming(c.keep_names, c.name_key.as_deref(), &out_dir, a.quiet)?;
-    if let Some(map) = &a.map {
-        check_map(map, &out_dir, a.overwrite)?;
-    }
     let dest = if single_file {
         Destination::File(a.output.clone())
     } else {
@@ -52,12 +67,6 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
             naming,
         }
     };
-    let found = scan::scan(&a.inputs, (!single_file).then_some(out_dir.as_path()));
-    let mut summary = Summary::default();
-    for err in &found.errors {
-        print_error(err);
-        summary.record_failure();
-    }
     let manifest = match &c.region.regions_file {
         Some(path) => region::read_manifest(path).map_err(|e| anyhow::anyhow!(e))?,
         None => Vec::new(),
@@ -69,7 +78,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         let matched = found
             .jobs
             .iter()
-            .any(|j| region::glob_match(&row.pattern, &j.relative.to_string_lossy()));
+            .any(|j| row.matches(&j.relative.to_string_lossy()));
         if !matched {
             let path = c
                 .region
@@ -101,17 +110,18 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         dry_run: a.dry_run,
         ..file_settings(c, manifest)
     };
-    let total = found.jobs.len();
-    let progress = !a.quiet && !a.json && std::io::stderr().is_terminal() && total > 1;
+    let progress = Progress::new(
+        found.jobs.len() as u64,
+        "files",
+        Audience::pick(a.quiet, a.json),
+    );
     let state = Mutex::new(State {
         summary,
         map_rows: Vec::new(),
-        done: 0,
     });
     let sink = |outcome: FileOutcome| {
         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
         st.summary.record(&outcome);
-        st.done += 1;
         if let (Some(out), Ok(d)) = (&outcome.output, &outcome.result) {
             if d.status != Status::WouldClean {
                 st.map_rows.push((
@@ -120,22 +130,15 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
                 ));
             }
         }
-        if progress {
-            eprint!("\r\x1b[K");
-        }
-        report(&a, &outcome);
-        if progress {
-            eprint!("[{}/{}]", st.done, total);
-        }
+        progress.suspend(|| report(&a, &outcome));
+        progress.inc();
     };
     batch::run(&found.jobs, &dest, &settings, a.threads, &sink).context("cannot start threads")?;
-    if progress {
-        eprint!("\r\x1b[K");
-    }
+    progress.finish();
     let st = state.into_inner().unwrap_or_else(|p| p.into_inner());
-    if let Some(map) = &a.map {
+    if let (Some(map), Some(mode)) = (&a.map, map_mode) {
         if !a.dry_run {
-            write_map(map, &st.map_rows, a.overwrite)?;
+            write_map(map, &st.map_rows, mode)?;
         }
     }
     if a.json {
@@ -149,6 +152,42 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Refuses an output folder that is an input folder or holds an input:
+/// cleaned copies must never land among the originals. A new subfolder of an
+/// input is fine (the scan never enters it). One file to one file is checked
+/// per file by the library (the same file, hard links included).
+fn refuse_output_among_inputs(
+    inputs: &[std::path::PathBuf],
+    out_dir: &Path,
+    single_file: bool,
+) -> anyhow::Result<()> {
+    if single_file {
+        return Ok(());
+    }
+    let out = photodeid::watch::resolve(out_dir);
+    for input in inputs {
+        let Ok(inp) = input.canonicalize() else {
+            continue; // reported by the scan
+        };
+        if inp == out {
+            bail!(
+                "output folder {} is the input folder: cleaned copies would mix with the \
+                 originals; choose a folder outside it, or a new subfolder",
+                out_dir.display()
+            );
+        }
+        if inp.starts_with(&out) {
+            bail!(
+                "input {} is inside the output folder {}: cleaned copies would mix with the \
+                 originals; choose an output folder outside the inputs",
+                input.display(),
+                out_dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn report(a: &CleanArgs, outcome: &FileOutcome) {

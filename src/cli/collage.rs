@@ -5,6 +5,7 @@
 
 use super::args::{CollageArgs, CollageFormatArg, LayoutArg};
 use super::common::{check_map, naming, write_map};
+use super::progress::{Audience, Progress};
 use super::{print_error, show};
 use anyhow::{bail, Context};
 use photodeid::collage::{
@@ -53,7 +54,7 @@ impl Regions {
         v.extend(
             self.manifest
                 .iter()
-                .filter(|row| region::glob_match(&row.pattern, rel))
+                .filter(|row| row.matches(rel))
                 .map(|row| row.region.clone()),
         );
         v
@@ -64,7 +65,7 @@ impl Regions {
     fn unmatched(&self, rels: &[String]) -> Vec<String> {
         self.manifest
             .iter()
-            .filter(|row| !rels.iter().any(|r| region::glob_match(&row.pattern, r)))
+            .filter(|row| !rels.iter().any(|r| row.matches(r)))
             .map(|row| format!("line {}: {:?} matches no photo", row.line, row.pattern))
             .collect()
     }
@@ -200,9 +201,10 @@ fn run_cases(a: &CollageArgs, dir: &Path, s: &Settings) -> anyhow::Result<ExitCo
     std::fs::create_dir_all(&a.output)
         .with_context(|| format!("cannot create output folder {}", a.output.display()))?;
     let naming = naming(false, a.name_key.as_deref(), &a.output, a.quiet)?;
-    if let Some(map) = &a.map {
-        check_map(map, &a.output, a.overwrite)?;
-    }
+    let map_mode = match &a.map {
+        Some(map) => Some(check_map(map, &a.output, a.overwrite)?),
+        None => None,
+    };
     let cases =
         list_cases(dir, &a.output).with_context(|| format!("cannot read {}", dir.display()))?;
     if cases.is_empty() {
@@ -224,6 +226,7 @@ fn run_cases(a: &CollageArgs, dir: &Path, s: &Settings) -> anyhow::Result<ExitCo
     }
     let mut rows = Vec::new();
     let mut failed = false;
+    let progress = Progress::new(cases.len() as u64, "cases", Audience::pick(a.quiet, false));
     for case in &cases {
         let label = case
             .file_name()
@@ -237,17 +240,19 @@ fn run_cases(a: &CollageArgs, dir: &Path, s: &Settings) -> anyhow::Result<ExitCo
         });
         match done {
             Ok((dest, n, up_to_date)) => {
-                report(a, &dest, n, up_to_date);
+                progress.suspend(|| report(a, &dest, n, up_to_date));
                 rows.push((case.display().to_string(), dest.display().to_string()));
             }
             Err(e) => {
-                print_error(&FileError::new(case, e));
+                progress.suspend(|| print_error(&FileError::new(case, e)));
                 failed = true;
             }
         }
+        progress.inc();
     }
-    if let Some(map) = &a.map {
-        write_map(map, &rows, a.overwrite)?;
+    progress.finish();
+    if let (Some(map), Some(mode)) = (&a.map, map_mode) {
+        write_map(map, &rows, mode)?;
     }
     if !a.quiet {
         eprintln!(

@@ -83,9 +83,12 @@ pub fn refuse_inside(path: &Path, dir: &Path, keep: Keep, what: &str) -> anyhow:
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let (Ok(p), Ok(d)) = (parent.canonicalize(), dir.canonicalize()) else {
-        return Ok(());
-    };
+    // Resolved even when not created yet: `-o out --map out/map.csv` on a
+    // first run is as wrong as on the second.
+    let (p, d) = (
+        photodeid::watch::resolve(parent),
+        photodeid::watch::resolve(dir),
+    );
     if p.starts_with(&d) {
         let (folder, why) = match keep {
             Keep::OutOfOutput => ("the output folder", "it links photos back to patients"),
@@ -100,17 +103,24 @@ pub fn refuse_inside(path: &Path, dir: &Path, keep: Keep, what: &str) -> anyhow:
     Ok(())
 }
 
-/// Refuses an existing map unless `--overwrite`, and a map that could not
-/// be written (missing or read-only folder), before any work is done: a map
-/// failing after the photos are published would lose the link to them.
-pub fn check_map(map: &Path, out_dir: &Path, overwrite: bool) -> anyhow::Result<()> {
+/// The header of every original -> pseudonym map.
+pub const MAP_HEADER: [&str; 2] = ["original", "pseudonym"];
+
+/// What to do with the map file at the end of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapMode {
+    /// No map there yet: write it, never over one that appeared meanwhile.
+    Create,
+    /// `--overwrite`: replace whatever is there.
+    Replace,
+    /// A map of ours is there: add this run's rows to it.
+    Append,
+}
+
+/// Checks the map before any work is done: outside the output, and either
+/// new, replaced (`--overwrite`) or a map of ours to extend.
+pub fn check_map(map: &Path, out_dir: &Path, overwrite: bool) -> anyhow::Result<MapMode> {
     refuse_inside(map, out_dir, Keep::OutOfOutput, "--map")?;
-    if map.exists() && !overwrite {
-        bail!(
-            "map file {} exists (use --overwrite to replace it)",
-            map.display()
-        );
-    }
     if map.is_dir() {
         bail!("--map {} is a folder; name a file", map.display());
     }
@@ -131,14 +141,65 @@ pub fn check_map(map: &Path, out_dir: &Path, overwrite: bool) -> anyhow::Result<
                 dir.display()
             )
         })?;
+    if overwrite {
+        return Ok(MapMode::Replace);
+    }
+    if !map.exists() {
+        return Ok(MapMode::Create);
+    }
+    check_map_header(map)?;
+    Ok(MapMode::Append)
+}
+
+/// Refuses a non-empty file whose first row is not [`MAP_HEADER`]: appending
+/// to someone else's CSV would corrupt it.
+pub fn check_map_header(map: &Path) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::open(map).with_context(|| format!("cannot read map {}", map.display()))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(file);
+    let mut first = csv::StringRecord::new();
+    let has_row = rdr
+        .read_record(&mut first)
+        .with_context(|| format!("cannot read map {}", map.display()))?;
+    if has_row && first.iter().ne(MAP_HEADER) {
+        bail!(
+            "map file {} is not a photodeid map (its header is {:?}, not \"{}\"): \
+             choose another file, or --overwrite to replace it",
+            map.display(),
+            first.iter().collect::<Vec<_>>().join(","),
+            MAP_HEADER.join(",")
+        );
+    }
     Ok(())
 }
 
-/// Writes the `original,pseudonym` CSV atomically, rows sorted.
-pub fn write_map(path: &Path, rows: &[(String, String)], overwrite: bool) -> anyhow::Result<()> {
+/// Writes the `original,pseudonym` CSV atomically, rows sorted. In append
+/// mode the existing rows come first and rows already there are not repeated.
+pub fn write_map(path: &Path, rows: &[(String, String)], mode: MapMode) -> anyhow::Result<()> {
+    let mut existing: Vec<(String, String)> = Vec::new();
+    if mode == MapMode::Append {
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_path(path)
+            .with_context(|| format!("cannot read map {}", path.display()))?;
+        for rec in rdr.records() {
+            let rec = rec.with_context(|| format!("cannot read map {}", path.display()))?;
+            existing.push((
+                rec.get(0).unwrap_or_default().to_string(),
+                rec.get(1).unwrap_or_default().to_string(),
+            ));
+        }
+    }
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["original", "pseudonym"])?;
-    let mut sorted: Vec<&(String, String)> = rows.iter().collect();
+    w.write_record(MAP_HEADER)?;
+    for (orig, out) in &existing {
+        w.write_record([orig, out])?;
+    }
+    let mut sorted: Vec<&(String, String)> =
+        rows.iter().filter(|r| !existing.contains(r)).collect();
     sorted.sort();
     for (orig, out) in sorted {
         w.write_record([orig, out])?;
@@ -148,7 +209,7 @@ pub fn write_map(path: &Path, rows: &[(String, String)], overwrite: bool) -> any
         path,
         &bytes,
         WriteMode {
-            overwrite,
+            overwrite: mode != MapMode::Create,
             sync: true,
         },
     )

@@ -5,6 +5,8 @@ mod check;
 mod clean;
 mod collage;
 mod common;
+mod docs;
+mod progress;
 mod serve;
 mod watch;
 
@@ -18,6 +20,8 @@ pub fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Collage(a) => collage::run(a),
         args::Command::Serve(a) => serve::run(a),
         args::Command::Watch(a) => watch::run(a),
+        args::Command::Completions(a) => docs::completions(a),
+        args::Command::Man(a) => docs::man(a),
     }
 }
 
@@ -38,6 +42,24 @@ pub fn show(path: &std::path::Path) -> String {
     sanitize(&path.display().to_string())
 }
 
+/// An error and its causes as one line, `what: why: deeper why`, each cause
+/// once: library errors (and io::Error wrappers) often print their source in
+/// their own message too, which `{:#}` would then repeat.
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.ends_with(&part) || text.contains(&format!("{part}: ")) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    sanitize(&text)
+}
+
 /// Prints `photodeid: <path>: <reason>` on stderr, in one write.
 pub fn print_error(err: &photodeid::FileError) {
     let line = format!(
@@ -46,4 +68,23 @@ pub fn print_error(err: &photodeid::FileError) {
         sanitize(&err.error.to_string())
     );
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_causes_are_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let start = photodeid::watch::StartError::Io {
+            context: "cannot create folder",
+            path: "/srv/photos/failed".into(),
+            source: io,
+        };
+        let text = error_text(&anyhow::Error::new(start));
+        assert_eq!(text.matches("permission denied").count(), 1, "{text}");
+        let nested = anyhow::anyhow!("disk full").context("cannot write map m.csv");
+        assert_eq!(error_text(&nested), "cannot write map m.csv: disk full");
+    }
 }

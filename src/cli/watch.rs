@@ -3,6 +3,7 @@
 
 use super::args::WatchArgs;
 use super::common::{file_settings, naming, refuse_inside, Keep};
+use super::progress::{Audience, Progress};
 use super::{sanitize, show};
 use anyhow::Context;
 use photodeid::commit::{PrivateMode, WriteMode};
@@ -42,6 +43,7 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
         },
         once: a.once,
         threads: a.threads,
+        incomplete_after: a.incomplete_after,
     };
     let prepared = watch::prepare(&requested)?;
     let cfg = prepared.config.clone();
@@ -107,11 +109,36 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
             cfg.settle
         );
     }
+    // A bar over the start-up backlog (and all of `--once`); later arrivals
+    // are single log lines.
+    let mut backlog: Option<(Progress, usize)> = None;
     let mut sink = |r: &Report| {
-        log(&a, r);
+        if let ReportKind::Backlog(n) = r.kind {
+            backlog = Some((
+                Progress::new(n as u64, "files", Audience::pick(a.quiet, false)),
+                n,
+            ));
+            return;
+        }
+        match &mut backlog {
+            Some((bar, _)) => bar.suspend(|| log(&a, r)),
+            None => log(&a, r),
+        }
+        let finished = matches!(
+            r.kind,
+            ReportKind::Cleaned { .. } | ReportKind::Failed { .. } | ReportKind::Stuck { .. }
+        );
+        if let (Some((bar, left)), true) = (&mut backlog, finished) {
+            bar.inc();
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                bar.finish();
+                backlog = None;
+            }
+        }
         if let (Some(m), ReportKind::Cleaned { .. }) = (&mut map, &r.kind) {
             if let Err(e) = m.append(&r.input, &cfg.outbox.join(&r.label)) {
-                eprintln!("photodeid: cannot write the map: {e:#}");
+                eprintln!("photodeid: cannot write the map: {}", super::error_text(&e));
             }
         }
     };
@@ -129,6 +156,12 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
                 String::new()
             }
         );
+        if summary.incomplete > 0 {
+            eprintln!(
+                "photodeid: {} photo(s) end early (still arriving?), left in the inbox",
+                summary.incomplete
+            );
+        }
     }
     Ok(if a.once && summary.any_failed() {
         ExitCode::from(1)
@@ -208,6 +241,20 @@ fn log(a: &WatchArgs, r: &Report) {
         }
         ReportKind::Stuck { reason } => format!("error, original left in the inbox: {reason}"),
         ReportKind::Notice(text) => text.clone(),
+        ReportKind::Backlog(n) => format!("{n} file(s) waiting in the inbox"),
+        ReportKind::Incomplete { reason } if a.once => {
+            format!("ends early (still arriving?): left in the inbox for the next run: {reason}")
+        }
+        ReportKind::Incomplete { reason } => format!(
+            "ends early (still arriving?): left in the inbox, tried again when it changes: {reason}"
+        ),
+        ReportKind::NotAPhoto => format!(
+            "a file that is not a photo by its name (.{}) is left where it is",
+            r.input
+                .extension()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ),
     };
     let mut line = format!("{} ", state::utc_timestamp(r.time));
     if !r.label.is_empty() {

@@ -2,6 +2,7 @@
 //! segments or chunks over borrowed bytes, classifying them for the audit and
 //! writing back only what display needs. Every length read is checked.
 
+pub mod complete;
 pub mod gif;
 pub mod heif;
 pub mod jpeg;

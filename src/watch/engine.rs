@@ -5,7 +5,8 @@
 use super::settle::{Check, Touch, Tracker};
 use super::state::{Fingerprint, Journal};
 use super::{
-    is_ignored, worker, Originals, Report, ReportKind, Source, StartError, Summary, WatchConfig,
+    is_ignored, is_photo_name, worker, Originals, Report, ReportKind, Source, StartError, Summary,
+    WatchConfig,
 };
 use crate::pipeline::{Destination, FileSettings};
 use crate::pseudonym::Naming;
@@ -127,6 +128,8 @@ pub fn run(
         journal,
         summary: Summary::default(),
         max_in_flight: threads * 2,
+        not_photos: HashSet::new(),
+        pending: Vec::new(),
     };
     let rescan_every = match cfg.source {
         Source::Poll(iv) => iv,
@@ -135,6 +138,11 @@ pub fn run(
     pool.in_place_scope(|scope| {
         // The backlog; `--once` scans only this once, then drains.
         lp.scan(&cfg.inbox, Instant::now());
+        lp.flush(sink);
+        sink(&Report {
+            kind: ReportKind::Backlog(lp.tracker.len()),
+            ..notice("")
+        });
         let mut next_rescan = Instant::now() + rescan_every;
         let mut stopping = false;
         loop {
@@ -148,6 +156,7 @@ pub fn run(
             }
             if !stopping && (lost_events || (now >= next_rescan && !cfg.once)) {
                 lp.scan(&cfg.inbox, now);
+                lp.flush(sink);
                 next_rescan = now + rescan_every;
             }
             if !stopping {
@@ -216,9 +225,38 @@ struct Loop<'a> {
     journal: Option<Journal>,
     summary: Summary,
     max_in_flight: usize,
+    /// Files that are not photos by name, each reported once and left alone.
+    not_photos: HashSet<PathBuf>,
+    /// Reports made while scanning, for the sink.
+    pending: Vec<Report>,
 }
 
 impl Loop<'_> {
+    /// A photo by name; anything else is reported once and left where it is
+    /// (a stray notes.txt is not a failure, and failed/ is for photos).
+    fn is_photo(&mut self, path: &Path) -> bool {
+        let rel = worker::relative(self.cfg, path);
+        if is_photo_name(rel) {
+            return true;
+        }
+        if self.not_photos.insert(path.to_path_buf()) {
+            self.pending.push(Report {
+                time: SystemTime::now(),
+                input: path.to_path_buf(),
+                // The name may be a patient's: shown only with --verbose.
+                label: String::new(),
+                kind: ReportKind::NotAPhoto,
+            });
+        }
+        false
+    }
+
+    fn flush(&mut self, sink: &mut dyn FnMut(&Report)) {
+        for r in std::mem::take(&mut self.pending) {
+            sink(&r);
+        }
+    }
+
     /// Adds every file below `dir` that is not ignored, in flight or stuck.
     fn scan(&mut self, dir: &Path, now: Instant) {
         let inbox = self.cfg.inbox.clone();
@@ -238,7 +276,7 @@ impl Loop<'_> {
                 continue;
             }
             if let Ok(meta) = std::fs::metadata(path) {
-                if meta.is_file() {
+                if meta.is_file() && self.is_photo(path) {
                     self.tracker.scanned(path, &meta, now);
                 }
             }
@@ -276,7 +314,10 @@ impl Loop<'_> {
 
     fn handle(&mut self, msg: Msg, sink: &mut dyn FnMut(&Report)) {
         match msg {
-            Msg::Fs(Ok(event)) => self.event(event),
+            Msg::Fs(Ok(event)) => {
+                self.event(event);
+                self.flush(sink);
+            }
             Msg::Fs(Err(mut e)) => {
                 // notify names the paths in its message: those go only to
                 // the report's input (shown with --verbose), not the text.
@@ -287,6 +328,7 @@ impl Loop<'_> {
                 });
                 let inbox = self.cfg.inbox.clone();
                 self.scan(&inbox, Instant::now());
+                self.flush(sink);
             }
             Msg::Done(h) => {
                 self.in_flight.remove(&h.path);
@@ -299,6 +341,14 @@ impl Loop<'_> {
                 }
                 if h.retrack {
                     self.tracker.event(&h.path, Touch::Other, Instant::now());
+                }
+                if let Some(left) = h.incomplete {
+                    if self.cfg.once {
+                        self.summary.incomplete += 1;
+                    } else {
+                        let now = Instant::now();
+                        self.tracker.hold_incomplete(&h.path, now, now + left);
+                    }
                 }
                 if let (Some(j), Some((fp, ok))) = (&mut self.journal, h.remember) {
                     if let Err(e) = j.record(fp, ok) {
@@ -315,6 +365,9 @@ impl Loop<'_> {
                         ReportKind::Stuck { .. } => self.summary.stuck += 1,
                         ReportKind::Retrying { .. }
                         | ReportKind::Changed
+                        | ReportKind::Backlog(_)
+                        | ReportKind::Incomplete { .. }
+                        | ReportKind::NotAPhoto
                         | ReportKind::Notice(_) => {}
                     }
                     sink(r);
@@ -363,7 +416,8 @@ impl Loop<'_> {
                     match std::fs::symlink_metadata(path) {
                         // A new or moved-in folder: its files may predate our watch on it.
                         Ok(m) if m.is_dir() => self.scan(&path.clone(), now),
-                        Ok(_) => self.tracker.event(path, t, now),
+                        Ok(_) if self.is_photo(path) => self.tracker.event(path, t, now),
+                        Ok(_) => {}
                         Err(_) => self.tracker.forget(path),
                     }
                 }

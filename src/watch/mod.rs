@@ -67,6 +67,9 @@ pub struct WatchConfig {
     pub once: bool,
     /// Worker threads (0: [`default_threads`], so that fsync waits overlap).
     pub threads: usize,
+    /// A photo that ends early (still arriving) waits in the inbox until it
+    /// changes; it fails only once it has not changed for this long.
+    pub incomplete_after: Duration,
 }
 
 impl WatchConfig {
@@ -121,8 +124,9 @@ pub struct Prepared {
     pub stale_temps_removed: usize,
 }
 
-/// An absolute path with symlinks of its existing part resolved.
-fn resolve(p: &Path) -> PathBuf {
+/// An absolute path with symlinks of its existing part resolved (the path
+/// itself need not exist yet).
+pub fn resolve(p: &Path) -> PathBuf {
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let mut existing = abs.as_path();
     let mut rest = Vec::new();
@@ -275,6 +279,13 @@ pub enum ReportKind {
     Stuck { reason: String },
     /// Not about one file (a rescan after lost events...).
     Notice(String),
+    /// Files found in the inbox at start-up, to be cleaned first (for progress).
+    Backlog(usize),
+    /// The photo ends early (an upload still arriving?): left in the inbox,
+    /// tried again when it changes, failed after `incomplete_after`.
+    Incomplete { reason: String },
+    /// Not a photo by its name: left where it is (reported once).
+    NotAPhoto,
 }
 
 /// Counts for the closing line and the exit code.
@@ -284,12 +295,27 @@ pub struct Summary {
     pub up_to_date: usize,
     pub failed: usize,
     pub stuck: usize,
+    /// Photos that end early, left in the inbox (with `--once`).
+    pub incomplete: usize,
 }
 
 impl Summary {
     pub fn any_failed(&self) -> bool {
         self.failed > 0 || self.stuck > 0
     }
+}
+
+/// Extensions of the photos the watcher cleans; anything else is left alone.
+const PHOTO_EXTENSIONS: [&str; 12] = [
+    "jpg", "jpeg", "jpe", "jfif", "png", "webp", "tif", "tiff", "gif", "heic", "heif", "avif",
+];
+
+/// Whether `relative` is a photo by its name (extension, any case).
+pub fn is_photo_name(relative: &Path) -> bool {
+    relative
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Names that are never processed until renamed: dotfiles (and anything in a
@@ -356,6 +382,7 @@ mod tests {
             source: Source::Native,
             once: true,
             threads: 1,
+            incomplete_after: Duration::from_secs(600),
         };
         let e = prepare(&base).err().unwrap().to_string();
         assert!(e.contains("does not exist") && e.contains("mkdir"), "{e}");

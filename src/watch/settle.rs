@@ -28,6 +28,8 @@ struct Entry {
     writing: bool,
     not_before: Option<Instant>,
     attempts: u32,
+    /// Ends early: waits for a change (or `not_before`, the grace's end).
+    incomplete: bool,
 }
 
 /// What [`Tracker::confirm`] found.
@@ -51,6 +53,16 @@ pub struct Tracker {
 fn stat(path: &Path) -> Option<(u64, Option<SystemTime>)> {
     let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
     Some((m.len(), m.modified().ok()))
+}
+
+impl Entry {
+    /// The file changed: an incomplete one is due again after the settle time.
+    fn changed(&mut self) {
+        if self.incomplete {
+            self.incomplete = false;
+            self.not_before = None;
+        }
+    }
 }
 
 impl Tracker {
@@ -84,9 +96,11 @@ impl Tracker {
             writing: false,
             not_before: None,
             attempts: 0,
+            incomplete: false,
         });
         e.last_change = now;
         e.stat = stat(path);
+        e.changed();
         match touch {
             Touch::Write => e.writing = true,
             Touch::Closed => e.writing = false,
@@ -104,6 +118,7 @@ impl Tracker {
             if e.stat != Some(seen) {
                 e.stat = Some(seen);
                 e.last_change = now;
+                e.changed();
             }
             return;
         }
@@ -115,6 +130,7 @@ impl Tracker {
                 writing: false,
                 not_before: None,
                 attempts: 0,
+                incomplete: false,
             },
         );
     }
@@ -134,6 +150,22 @@ impl Tracker {
                 writing: false,
                 not_before: Some(at),
                 attempts,
+                incomplete: false,
+            },
+        );
+    }
+
+    /// `path` ends early: look again when it changes, or at `give_up` at the latest.
+    pub fn hold_incomplete(&mut self, path: &Path, now: Instant, give_up: Instant) {
+        self.entries.insert(
+            path.to_path_buf(),
+            Entry {
+                last_change: now,
+                stat: stat(path),
+                writing: false,
+                not_before: Some(give_up),
+                attempts: 0,
+                incomplete: true,
             },
         );
     }
@@ -185,6 +217,7 @@ impl Tracker {
         if e.stat != Some(current) {
             e.stat = Some(current);
             e.last_change = now;
+            e.changed();
             return Check::NotYet;
         }
         let attempts = e.attempts;

@@ -41,6 +41,47 @@ pub struct Handled {
     pub stuck: bool,
     /// The file changed while it was being cleaned: watch it settle again.
     pub retrack: bool,
+    /// The photo ends early: wait for it to change, at most this long more.
+    pub incomplete: Option<Duration>,
+}
+
+/// Whether a photo that failed to parse is one still arriving.
+enum Arrival {
+    /// Complete as far as its structure tells: the failure is the file's.
+    Complete,
+    /// Ends early and changed recently: wait up to this long for the rest.
+    Arriving(Duration),
+    /// Ends early, unchanged for `incomplete_after`: an interrupted upload.
+    GaveUp,
+}
+
+fn arrival(cfg: &WatchConfig, path: &Path, meta: &std::fs::Metadata) -> Arrival {
+    let truncated = std::fs::read(path).is_ok_and(|b| crate::container::complete::ends_early(&b));
+    if !truncated {
+        return Arrival::Complete;
+    }
+    // The file's own time, so restarts and `--once` runs agree on its age.
+    let age = meta
+        .modified()
+        .ok()
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+        .unwrap_or_default();
+    match cfg.incomplete_after.checked_sub(age) {
+        Some(left) if !left.is_zero() => Arrival::Arriving(left),
+        _ => Arrival::GaveUp,
+    }
+}
+
+/// Removes the folders above `path` that are empty now, up to the inbox:
+/// a case folder's name often identifies the patient.
+fn remove_emptied_folders(cfg: &WatchConfig, path: &Path) {
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d == cfg.inbox || !d.starts_with(&cfg.inbox) || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
 }
 
 /// Same size, time and (on Unix) inode: nobody wrote or replaced the file meanwhile.
@@ -89,6 +130,7 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
         remember: None,
         stuck: false,
         retrack: false,
+        incomplete: None,
     };
     let Ok(meta) = std::fs::metadata(path) else {
         return h; // gone before we got to it
@@ -148,6 +190,9 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
                     Ok(None)
                 }
             };
+            if disposed.is_ok() && !matches!(cfg.originals, Originals::Keep) {
+                remove_emptied_folders(cfg, path);
+            }
             h.report = match disposed {
                 Ok(moved_to) => report(
                     label,
@@ -186,7 +231,26 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
                 );
                 return h;
             }
+            let gave_up = match e.is_input_problem().then(|| arrival(cfg, path, &meta)) {
+                Some(Arrival::Arriving(left)) => {
+                    h.incomplete = Some(left);
+                    h.report = report(
+                        failure_label(ctx.naming, path, &rel),
+                        ReportKind::Incomplete {
+                            reason: e.to_string(),
+                        },
+                    );
+                    return h;
+                }
+                Some(Arrival::GaveUp) => true,
+                _ => false,
+            };
             let reason = match e {
+                other if gave_up => format!(
+                    "{other}; the file ends early and has not changed for {}: an interrupted \
+                     upload? send it again",
+                    humantime::format_duration(cfg.incomplete_after)
+                ),
                 Error::OutputExists(_) => {
                     "a different cleaned copy of this photo is already in the \
                     outbox under its pseudonym (cleaned earlier with other options?); \
@@ -200,6 +264,8 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
                 Ok(moved_to) => {
                     if matches!(cfg.originals, Originals::Keep) {
                         h.remember = Some((fingerprint, false));
+                    } else {
+                        remove_emptied_folders(cfg, path);
                     }
                     report(
                         label,
@@ -241,6 +307,7 @@ pub fn panicked(ctx: &Ctx, path: &Path) -> Handled {
         remember: None,
         stuck: true,
         retrack: false,
+        incomplete: None,
     }
 }
 
