@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests use as independent checkers
-# (exiftool, djpeg), the browser test's Chromium and Node.js with the pinned
+# (exiftool, djpeg, ImageMagick, pngcheck, webpinfo, tiffinfo, heif-info), the browser test's Chromium and Node.js with the pinned
 # playwright-core, then runs `cargo test`. Safe to run again: each install
 # step is skipped when its tool is already there. Extra arguments go to
 # `cargo test` (e.g. `bash scripts/test.sh redact`).
@@ -11,6 +11,11 @@ need_apt=()
 command -v exiftool >/dev/null || need_apt+=(libimage-exiftool-perl)
 command -v djpeg >/dev/null || need_apt+=(libjpeg-turbo-progs)
 command -v heif-convert >/dev/null || need_apt+=(libheif-examples)
+# /usr/bin/convert, not `command -v`: some machines put a stand-in script on the PATH.
+[ -x /usr/bin/convert ] && command -v compare >/dev/null || need_apt+=(imagemagick)
+command -v pngcheck >/dev/null || need_apt+=(pngcheck)
+command -v webpinfo >/dev/null || need_apt+=(webp)
+command -v tiffinfo >/dev/null || need_apt+=(libtiff-tools)
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need_apt+=(chromium)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
