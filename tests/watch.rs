@@ -731,7 +731,8 @@ fn a_thousand_files_dropped_at_once_each_land_once_and_failures_are_named() {
         // The same photo again under another name: one output, not two.
         std::fs::write(staging.join(format!("dup{i:02}.jpg")), variant(i)).unwrap();
     }
-    let w = env.spawn(&[]);
+    // Truncated files fail at once, not after the grace for uploads still arriving.
+    let w = env.spawn(&["--incomplete-after", "0s"]);
     let t0 = Instant::now();
     for e in std::fs::read_dir(&staging).unwrap() {
         let p = e.unwrap().path();
