@@ -6,6 +6,7 @@ mod browser;
 mod check;
 mod clean;
 mod collage;
+mod faces;
 mod full_disk;
 mod fuzz;
 mod privacy_jpeg;

@@ -5,6 +5,7 @@ mod check;
 mod clean;
 mod collage;
 mod common;
+mod detect;
 mod serve;
 mod watch;
 
@@ -18,6 +19,7 @@ pub fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Collage(a) => collage::run(a),
         args::Command::Serve(a) => serve::run(a),
         args::Command::Watch(a) => watch::run(a),
+        args::Command::Detect(a) => detect::run(a),
     }
 }
 

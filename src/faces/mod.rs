@@ -279,6 +279,74 @@ impl Found {
     }
 }
 
+/// What was found on one photo and what of it a run applies.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub found: Found,
+    pub options: FaceOptions,
+}
+
+impl Report {
+    pub fn regions(&self) -> Vec<RegionSpec> {
+        self.found.regions(&self.options)
+    }
+
+    /// Faces applied.
+    pub fn applied(&self) -> usize {
+        self.found.applied(self.options.threshold).count()
+    }
+
+    /// `2 faces found (scores 0.98, 0.91)`.
+    pub fn describe(&self) -> String {
+        self.found.describe(self.options.threshold)
+    }
+
+    /// What the user must hear: no face found, or eyes only.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.applied() == 0 {
+            w.push(
+                "no face found: check this photo yourself before sharing \
+                 (the detector can miss faces)"
+                    .to_string(),
+            );
+        } else if !self.options.faces {
+            w.push(
+                "only the eyes were covered: masking the eyes does not make a face \
+                 anonymous (ICMJE); add --faces"
+                    .to_string(),
+            );
+        }
+        w
+    }
+
+    /// Each face as JSON: score, applied or not, and its regions in the
+    /// grammar of `--region` (percent of the photo).
+    pub fn to_json(&self) -> serde_json::Value {
+        let (w, h) = (self.found.width as f32, self.found.height as f32);
+        let faces: Vec<serde_json::Value> = self
+            .found
+            .faces
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "score": (f.score * 1000.0).round() / 1000.0,
+                    "applied": f.score >= self.options.threshold,
+                    "face": f.region.to_spec(w, h, Shape::Ellipse).map(|s| s.to_string()),
+                    "eyes": f.eyes.bbox.to_spec(w, h, Shape::Rect).map(|s| s.to_string()),
+                    "eyes_from": f.eyes.source,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "found": self.applied(),
+            "threshold": self.options.threshold,
+            "turned": self.found.turned,
+            "faces": faces,
+        })
+    }
+}
+
 /// The error of a build without the detector.
 pub fn unavailable() -> Error {
     Error::Unsupported(
@@ -288,9 +356,9 @@ pub fn unavailable() -> Error {
     )
 }
 
-/// Runs the model on `img` and returns every detection above `threshold`,
-/// in `img`'s pixels.
-fn infer(img: &RgbImage, threshold: f32) -> Result<Vec<Detection>> {
+/// Runs the model alone on `img` (sides multiples of 32) and returns every
+/// detection above `threshold`, in `img`'s pixels: the inference floor.
+pub fn infer(img: &RgbImage, threshold: f32) -> Result<Vec<Detection>> {
     #[cfg(feature = "faces")]
     {
         engine::infer(img, threshold)
