@@ -39,7 +39,12 @@ fn photo_12mp() -> Vec<u8> {
 /// The model alone on the 640 x 480 input `clean --faces` gives a 4:3 photo.
 #[divan::bench]
 fn inference_640x480(bencher: divan::Bencher) {
-    let img = image::imageops::resize(&astronaut(), 640, 480, image::imageops::FilterType::Triangle);
+    let img = image::imageops::resize(
+        &astronaut(),
+        640,
+        480,
+        image::imageops::FilterType::Triangle,
+    );
     faces::infer(&img, faces::MAYBE_THRESHOLD).expect("warm");
     bencher.bench(|| faces::infer(divan::black_box(&img), faces::MAYBE_THRESHOLD).expect("infer"));
 }

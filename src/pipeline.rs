@@ -363,7 +363,11 @@ fn process_inner(
     let found = match &settings.faces {
         Some(f) => {
             let report = faces::Report {
-                found: faces::detect_bytes(&input, extension_of(&job.path), &settings.clean.limits)?,
+                found: faces::detect_bytes(
+                    &input,
+                    extension_of(&job.path),
+                    &settings.clean.limits,
+                )?,
                 options: *f,
             };
             regions.extend(report.regions());

@@ -299,7 +299,11 @@ pub fn parse_manifest(text: &str) -> std::result::Result<Vec<ManifestRow>, Strin
             None => None,
             Some(v) => match v.parse::<f32>() {
                 Ok(x) if (0.0..=1.0).contains(&x) => Some(x),
-                _ => return Err(format!("line {line}: score {v:?} is not a number from 0 to 1")),
+                _ => {
+                    return Err(format!(
+                        "line {line}: score {v:?} is not a number from 0 to 1"
+                    ))
+                }
             },
         };
         rows.push(ManifestRow {

@@ -162,7 +162,10 @@ fn eyes_within(f: &faces::Face, truth: [Point; 2], tolerance: f32, what: &str) {
     );
     for p in truth {
         let b = &f.eyes.bbox;
-        assert!(p.x >= b.x0 && p.x <= b.x1 && p.y >= b.y0 && p.y <= b.y1, "{what}: bar misses {p:?}");
+        assert!(
+            p.x >= b.x0 && p.x <= b.x1 && p.y >= b.y0 && p.y <= b.y1,
+            "{what}: bar misses {p:?}"
+        );
     }
 }
 
@@ -180,7 +183,10 @@ fn upright_and_mirrored_portrait() {
 
     let mut mirror = img.clone();
     image::imageops::flip_horizontal_in_place(&mut mirror);
-    let m = |p: Point| Point { x: 512.0 - p.x, y: p.y };
+    let m = |p: Point| Point {
+        x: 512.0 - p.x,
+        y: p.y,
+    };
     let truth = BBox {
         x0: 512.0 - FACE.x1,
         x1: 512.0 - FACE.x0,
@@ -244,7 +250,11 @@ fn small_dark_and_crushed_faces() {
         .encode_image(&dark)
         .unwrap();
     let crushed = image::load_from_memory(&jpeg).unwrap().to_rgb8();
-    matched(&faces::detect(&crushed, true).unwrap(), &FACE, "dark, JPEG q25");
+    matched(
+        &faces::detect(&crushed, true).unwrap(),
+        &FACE,
+        "dark, JPEG q25",
+    );
 }
 
 #[cfg(feature = "faces")]
@@ -287,7 +297,10 @@ fn clean_faces_destroys_the_face_and_says_so() {
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("1 face found (score 0."), "{err}");
-    assert!(err.contains("faces found and covered on 1 photo(s)"), "{err}");
+    assert!(
+        err.contains("faces found and covered on 1 photo(s)"),
+        "{err}"
+    );
     assert!(!err.to_lowercase().contains("anonymous"), "{err}");
     // Decoded by the image crate: the face (inner 60% of the box) is black fill.
     let img = image::open(&out).unwrap().to_luma8();
@@ -300,7 +313,9 @@ fn clean_faces_destroys_the_face_and_says_so() {
     }
     assert!(sum / n < 12, "face mean luma {}", sum / n);
     // Far from the face (the flag, the suit) is still the photo.
-    let orig = image::open(faces_dir().join("astronaut.jpg")).unwrap().to_luma8();
+    let orig = image::open(faces_dir().join("astronaut.jpg"))
+        .unwrap()
+        .to_luma8();
     let diff: i64 = (380..440)
         .map(|y| (img.get_pixel(100, y)[0] as i64 - orig.get_pixel(100, y)[0] as i64).abs())
         .sum();
@@ -321,7 +336,10 @@ fn a_photo_without_a_face_gets_a_warning_not_a_pass() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("warning: no face found: check this photo yourself"), "{err}");
+    assert!(
+        err.contains("warning: no face found: check this photo yourself"),
+        "{err}"
+    );
     assert!(err.contains("no face found on 1"), "{err}");
     let line = stdout(&o);
     let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
@@ -334,10 +352,17 @@ fn eyes_alone_warn_that_eyes_are_not_enough() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("eyes.png");
     let png = dir.path().join("in.png");
-    image::open(faces_dir().join("astronaut.jpg")).unwrap().save(&png).unwrap();
+    image::open(faces_dir().join("astronaut.jpg"))
+        .unwrap()
+        .save(&png)
+        .unwrap();
     let o = run(&["clean", s(&png), "-o", s(&out), "--eyes"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("does not make a face anonymous"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("does not make a face anonymous"),
+        "{}",
+        stderr(&o)
+    );
     let img = image::open(&out).unwrap().to_rgb8();
     // Both pupils are under the bar (lossless PNG: exactly the fill colour).
     for p in EYES {
@@ -363,9 +388,15 @@ fn detect_lists_and_writes_a_manifest_clean_applies() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(rows.len(), 2);
-    let astro = rows.iter().find(|r| r["input"].as_str().unwrap().ends_with("astronaut.jpg")).unwrap();
+    let astro = rows
+        .iter()
+        .find(|r| r["input"].as_str().unwrap().ends_with("astronaut.jpg"))
+        .unwrap();
     assert_eq!(astro["found"], 1);
-    assert!(astro["faces"][0]["face"].as_str().unwrap().starts_with("ellipse:"));
+    assert!(astro["faces"][0]["face"]
+        .as_str()
+        .unwrap()
+        .starts_with("ellipse:"));
     // Nothing written by a plain detect.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 
@@ -374,7 +405,10 @@ fn detect_lists_and_writes_a_manifest_clean_applies() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("coffee.jpg: no face found: check this photo yourself"));
     let text = std::fs::read_to_string(&manifest).unwrap();
-    assert!(text.starts_with("file,x,y,w,h,shape,effect,source,score\n"), "{text}");
+    assert!(
+        text.starts_with("file,x,y,w,h,shape,effect,source,score\n"),
+        "{text}"
+    );
     assert!(text.contains("astronaut.jpg,") && text.contains(",ellipse,,detector:face,0."));
     assert!(text.contains(",rect,,detector:eyes,"), "{text}");
     #[cfg(unix)]
@@ -388,7 +422,15 @@ fn detect_lists_and_writes_a_manifest_clean_applies() {
     assert!(!again.status.success());
 
     let out = dir.path().join("out");
-    let o = run(&["clean", s(&input), "-o", s(&out), "--regions", s(&manifest), "--keep-names"]);
+    let o = run(&[
+        "clean",
+        s(&input),
+        "-o",
+        s(&out),
+        "--regions",
+        s(&manifest),
+        "--keep-names",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let img = image::open(out.join("astronaut.jpg")).unwrap().to_luma8();
     assert!(img.get_pixel(226, 128)[0] < 12);
@@ -400,9 +442,23 @@ fn collage_finds_faces_before_shrinking() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("c.jpg");
     let a = faces_dir().join("astronaut.jpg");
-    let o = run(&["collage", s(&a), s(&a), "-o", s(&out), "--faces", "--max-width", "400"]);
+    let o = run(&[
+        "collage",
+        s(&a),
+        s(&a),
+        "-o",
+        s(&out),
+        "--faces",
+        "--max-width",
+        "400",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stderr(&o).matches("1 face found").count(), 2, "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).matches("1 face found").count(),
+        2,
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[cfg(feature = "faces")]

@@ -3,9 +3,9 @@
 //! out of the shared output, and the original → pseudonym map.
 
 use super::args::{CleaningArgs, OrientationArg, RegionArgs};
-use photodeid::faces::{self, FaceOptions};
 use anyhow::{bail, Context};
 use photodeid::commit::{self, WriteMode};
+use photodeid::faces::{self, FaceOptions};
 use photodeid::pipeline::{CleanOptions, FileSettings, OrientationMode};
 use photodeid::pseudonym::{self, Naming};
 use photodeid::region::ManifestRow;

@@ -58,7 +58,10 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
         match r {
             Err(e) => {
                 failed += 1;
-                print_error(&FileError::new(&job.path, photodeid::Error::Invalid(e.to_string())));
+                print_error(&FileError::new(
+                    &job.path,
+                    photodeid::Error::Invalid(e.to_string()),
+                ));
                 if a.json {
                     println!("{}", json!({"input": job.path, "error": e.to_string()}));
                 }
@@ -152,7 +155,9 @@ fn manifest_rows(rel: &str, r: &Report) -> Vec<[String; 9]> {
 
 fn manifest_csv(rows: &[[String; 9]]) -> anyhow::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["file", "x", "y", "w", "h", "shape", "effect", "source", "score"])?;
+    w.write_record([
+        "file", "x", "y", "w", "h", "shape", "effect", "source", "score",
+    ])?;
     for r in rows {
         w.write_record(r)?;
     }

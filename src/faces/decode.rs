@@ -191,7 +191,10 @@ mod tests {
             score,
             landmarks: [Point { x: 0.0, y: 0.0 }; 5],
         };
-        let kept = nms(vec![b(0.0, 0.6), b(1.0, 0.9), b(30.0, 0.4), b(8.0, 0.5)], 0.3);
+        let kept = nms(
+            vec![b(0.0, 0.6), b(1.0, 0.9), b(30.0, 0.4), b(8.0, 0.5)],
+            0.3,
+        );
         let xs: Vec<f32> = kept.iter().map(|d| d.bbox.x0).collect();
         // 0.0 overlaps 1.0 (IoU 0.82) and goes; 8.0 overlaps 1.0 by 3/17 < 0.3 and stays.
         assert_eq!(xs, vec![1.0, 8.0, 30.0]);

@@ -371,19 +371,24 @@ pub fn infer(img: &RgbImage, threshold: f32) -> Result<Vec<Detection>> {
 }
 
 /// Finds faces on an upright picture (any size: it is shrunk for the
-/// detector). `try_turns`: when nothing is found, try it turned by 90°,
-/// 270° and 180° (photos that carry no orientation tag).
+/// detector). `try_turns`: when no face reaches [`DEFAULT_THRESHOLD`], try
+/// it turned by 90°, 270° and 180° (photos that carry no orientation tag),
+/// keeping the first turn that finds one.
 pub fn detect(img: &RgbImage, try_turns: bool) -> Result<Found> {
     let (w, h) = img.dimensions();
     let small = shrink(img, DETECT_SIDE);
-    let (sx, sy) = (w as f32 / small.width() as f32, h as f32 / small.height() as f32);
+    let (sx, sy) = (
+        w as f32 / small.width() as f32,
+        h as f32 / small.height() as f32,
+    );
     let mut dets = infer(&small, MAYBE_THRESHOLD)?;
     let mut turned = None;
-    if dets.is_empty() && try_turns {
+    let strong = |d: &[Detection]| d.iter().any(|x| x.score >= DEFAULT_THRESHOLD);
+    if !strong(&dets) && try_turns {
         for quarter in [1u8, 3, 2] {
             let t = turn(&small, quarter);
             let d = infer(&t, MAYBE_THRESHOLD)?;
-            if !d.is_empty() {
+            if strong(&d) {
                 let (tw, th) = (t.width() as f32, t.height() as f32);
                 dets = d.iter().map(|d| unturn(d, quarter, tw, th)).collect();
                 turned = Some(quarter as u16 * 90);
@@ -469,12 +474,18 @@ fn turn(img: &RgbImage, quarter: u8) -> RgbImage {
 fn unturn(d: &Detection, quarter: u8, tw: f32, th: f32) -> Detection {
     let back = |p: Point| match quarter {
         // Turned clockwise: (x, y) on the turned picture came from (y, tw - x).
-        1 => Point { x: p.y, y: tw - p.x },
+        1 => Point {
+            x: p.y,
+            y: tw - p.x,
+        },
         2 => Point {
             x: tw - p.x,
             y: th - p.y,
         },
-        _ => Point { x: th - p.y, y: p.x },
+        _ => Point {
+            x: th - p.y,
+            y: p.x,
+        },
     };
     let corners = [
         back(Point {
@@ -680,12 +691,19 @@ mod tests {
         assert_eq!(spec.x, Length::Percent(10.0));
         assert_eq!(spec.h, Length::Percent(20.0));
         // Resolved at another size, the box still falls inside the region.
-        let r = spec.resolve(4000, 2000, crate::region::Effect::Fill).unwrap();
-        assert_eq!((r.rect.x, r.rect.y, r.rect.w, r.rect.h), (400, 200, 800, 400));
+        let r = spec
+            .resolve(4000, 2000, crate::region::Effect::Fill)
+            .unwrap();
+        assert_eq!(
+            (r.rect.x, r.rect.y, r.rect.w, r.rect.h),
+            (400, 200, 800, 400)
+        );
         // It round-trips through the grammar the manifest uses.
         let again: RegionSpec = spec.to_string().parse().unwrap();
         assert_eq!(again, spec);
-        let odd = bx(1.0, 1.0, 2.0, 2.0).to_spec(3.0, 7.0, Shape::Rect).unwrap();
+        let odd = bx(1.0, 1.0, 2.0, 2.0)
+            .to_spec(3.0, 7.0, Shape::Rect)
+            .unwrap();
         let r = odd.resolve(3, 7, crate::region::Effect::Fill).unwrap();
         assert!(r.rect.x <= 1 && r.rect.x + r.rect.w >= 2 && r.rect.y + r.rect.h >= 2);
         assert!(bx(500.0, 0.0, 600.0, 10.0)
@@ -724,9 +742,18 @@ mod tests {
         );
         assert!(!eyes_plausible(&steep));
         // Eyes on the chin, swapped, or one on top of the other: not trusted.
-        assert!(!eyes_plausible(&face_with_eyes(p(130.0, 220.0), p(170.0, 220.0))));
-        assert!(!eyes_plausible(&face_with_eyes(p(170.0, 150.0), p(130.0, 150.0))));
-        assert!(!eyes_plausible(&face_with_eyes(p(150.0, 150.0), p(151.0, 150.0))));
+        assert!(!eyes_plausible(&face_with_eyes(
+            p(130.0, 220.0),
+            p(170.0, 220.0)
+        )));
+        assert!(!eyes_plausible(&face_with_eyes(
+            p(170.0, 150.0),
+            p(130.0, 150.0)
+        )));
+        assert!(!eyes_plausible(&face_with_eyes(
+            p(150.0, 150.0),
+            p(151.0, 150.0)
+        )));
         let band = eye_band(&steep.bbox);
         assert_eq!(band, bx(100.0, 119.5, 200.0, 178.0));
     }
@@ -797,7 +824,15 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].shape, Shape::Ellipse);
         assert_eq!(r[1].shape, Shape::Rect);
-        assert_eq!(found.regions(&FaceOptions { threshold: 0.95, ..opts }).len(), 0);
+        assert_eq!(
+            found
+                .regions(&FaceOptions {
+                    threshold: 0.95,
+                    ..opts
+                })
+                .len(),
+            0
+        );
         assert_eq!(found.maybe(0.5).count(), 1);
     }
 }
