@@ -8,6 +8,7 @@
 //! and 90° eyes either right (0.25) or a band, never misplaced landmarks;
 //! no proposal at 0.5 on pictures without a face.
 
+#[cfg_attr(not(feature = "faces"), allow(unused_imports))]
 use super::util::{fixtures, run, stderr, stdout};
 #[cfg(feature = "faces")]
 use image::{Rgb, RgbImage};
@@ -441,11 +442,14 @@ fn detect_lists_and_writes_a_manifest_clean_applies() {
 fn collage_finds_faces_before_shrinking() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("c.jpg");
-    let a = faces_dir().join("astronaut.jpg");
+    let (a, b) = (dir.path().join("a.jpg"), dir.path().join("b.jpg"));
+    for p in [&a, &b] {
+        std::fs::copy(faces_dir().join("astronaut.jpg"), p).unwrap();
+    }
     let o = run(&[
         "collage",
         s(&a),
-        s(&a),
+        s(&b),
         "-o",
         s(&out),
         "--faces",

@@ -49,8 +49,7 @@ pub fn decode(o: &Outputs, threshold: f32, input_w: f32, input_h: f32) -> Vec<De
     for r in 0..o.h {
         for c in 0..o.w {
             let score = o.at(o.heatmap, 0, r, c);
-            // `!(a > b)` also drops NaN scores.
-            if !(score > threshold) {
+            if score.is_nan() || score <= threshold {
                 continue;
             }
             found.push(one(o, r, c, score, input_w, input_h));

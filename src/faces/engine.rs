@@ -91,7 +91,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Detections above `threshold` on `img` (sides multiples of 32), in its pixels.
 pub(super) fn infer(img: &RgbImage, threshold: f32) -> Result<Vec<Detection>> {
     let (w, h) = img.dimensions();
-    if w == 0 || h == 0 || w % 32 != 0 || h % 32 != 0 {
+    if w == 0 || h == 0 || !w.is_multiple_of(32) || !h.is_multiple_of(32) {
         return Err(detector_error(
             "input size",
             format!("{w}x{h} is not a multiple of 32"),
@@ -128,8 +128,8 @@ fn to_tensor(img: &RgbImage) -> Result<Tensor> {
     let plane = w * h;
     let mut data = vec![0f32; 3 * plane];
     for (i, p) in img.pixels().enumerate() {
-        for c in 0..3 {
-            data[c * plane + i] = p[c] as f32;
+        for (c, v) in p.0.iter().enumerate() {
+            data[c * plane + i] = *v as f32;
         }
     }
     Tensor::from_shape(&[1, 3, h, w], &data).map_err(|e| detector_error("input", e))

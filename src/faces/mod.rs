@@ -158,12 +158,17 @@ impl BBox {
         Some(RegionSpec {
             x: Length::Percent(x0),
             y: Length::Percent(y0),
-            w: Length::Percent((x1 - x0).max(0.001)),
-            h: Length::Percent((y1 - y0).max(0.001)),
+            w: Length::Percent(thousandths(x1 - x0)),
+            h: Length::Percent(thousandths(y1 - y0)),
             shape,
             effect: None,
         })
     }
+}
+
+/// Rounded to 1/1000 (of a percent), at least 0.001: no float noise in manifests.
+fn thousandths(v: f64) -> f64 {
+    ((v * 1000.0).round() / 1000.0).max(0.001)
 }
 
 /// One raw detection: box, score, and the five landmarks (image-left eye,
@@ -790,7 +795,7 @@ mod tests {
 
     #[test]
     fn shrink_rounds_to_multiples_of_32() {
-        let img = RgbImage::new(4000, 3000);
+        let img = RgbImage::new(2000, 1500);
         let s = shrink(&img, DETECT_SIDE);
         assert_eq!(s.dimensions(), (640, 480));
         let tiny = shrink(&RgbImage::new(50, 20), DETECT_SIDE);
