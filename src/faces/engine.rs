@@ -118,7 +118,8 @@ pub(super) fn infer(img: &RgbImage, threshold: f32) -> Result<Vec<Detection>> {
 fn output(out: &TVec<TValue>, i: usize) -> Result<&[f32]> {
     out.get(i)
         .ok_or_else(|| detector_error("the model", "missing output"))?
-        .as_slice::<f32>()
+        .try_as_plain_ram()
+        .and_then(|v| v.as_slice::<f32>())
         .map_err(|e| detector_error("the model's output", e))
 }
 
