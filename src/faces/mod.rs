@@ -335,7 +335,7 @@ impl Report {
             .iter()
             .map(|f| {
                 serde_json::json!({
-                    "score": (f.score * 1000.0).round() / 1000.0,
+                    "score": (f.score as f64 * 1000.0).round() / 1000.0,
                     "applied": f.score >= self.options.threshold,
                     "face": f.region.to_spec(w, h, Shape::Ellipse).map(|s| s.to_string()),
                     "eyes": f.eyes.bbox.to_spec(w, h, Shape::Rect).map(|s| s.to_string()),
