@@ -18,6 +18,8 @@
 #   BENCH_TIFF_FILES=4    12 MP 16-bit RGB TIFFs (72 MB each) in the tiff bench,
 #                         which also times one 50-page 8-bit gray scan (109 MB)
 #                         "heif" adds the optional HEIC bench, BENCH_HEIF_FILES=8)
+#   BENCH_ONLY=... faces  the faces bench (default: part of the run)
+#   BENCH_FACES=8         photos in the faces corpus (12 MP, one public-domain face each)
 #
 # What it does:
 #   1. Builds (once; cached by file count and generator version) a corpus of
@@ -557,6 +559,62 @@ PYEOF
     rm -rf "$OUT"
 }
 
+# ------------------------------------------------------------ faces bench --
+# clean --faces on 12 MP photos with a face (fixtures/faces/astronaut.jpg
+# scaled into a 4000x3000 canvas) vs the same redaction given by hand (the
+# redaction floor; the inference floor is `cargo bench --bench faces`), and
+# deface (PyPI, onnxruntime) in a virtualenv on the same files when it installs.
+bench_faces() {
+    say "faces"
+    if ! "$BIN" clean --help 2>/dev/null | grep -q -- '--faces'; then
+        echo "faces: skipped: feature not built"
+        return 0
+    fi
+    local n="${BENCH_FACES:-8}" dir="$WORK/faces-corpus"
+    rm -rf "$dir" && mkdir -p "$dir"
+    python3 - "$ROOT/fixtures/faces/astronaut.jpg" "$dir" "$n" <<'PYEOF' || { echo "faces: skipped: cannot build the corpus (python3 + Pillow)"; return 0; }
+import sys
+from PIL import Image
+src, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+face = Image.open(src).convert("RGB").resize((2400, 2400), Image.BILINEAR)
+for i in range(n):
+    canvas = Image.new("RGB", (4000, 3000), (120, 124, 130))
+    canvas.paste(face, (200 + 160 * i % 1400, 300))
+    canvas.save(f"{out}/IMG_{i:04d}.jpg", quality=90)
+PYEOF
+    local c o
+    c="$(q "$dir")"
+    o="$(q "$OUT")"
+    cat "$dir"/*.jpg >/dev/null
+    local cmds=(
+        -n "photodeid --faces" "$(q "$BIN") clean $c/IMG_????.jpg -o $o -q --faces"
+        -n "photodeid --faces -j1" "$(q "$BIN") clean $c/IMG_????.jpg -o $o -q --faces -j 1"
+        -n "photodeid --region" "$(q "$BIN") clean $c/IMG_????.jpg -o $o -q --region ellipse:10%,5%,60%,80%"
+    )
+    local venv="$WORK/deface-venv"
+    if [[ ! -x "$venv/bin/deface" ]]; then
+        python3 -m venv "$venv" >/dev/null 2>&1 &&
+            "$venv/bin/pip" install -q deface==1.5.0 onnxruntime >/dev/null 2>&1 ||
+            echo "faces: deface did not install here; compare with the inference floor alone"
+    fi
+    if [[ -x "$venv/bin/deface" ]]; then
+        # Its defaults (threshold 0.2, blur, inference at full size); it writes IMG_nnnn_anonymized.jpg beside each input.
+        cmds+=(-n "deface" "$(q "$venv/bin/deface") $c/IMG_????.jpg")
+    fi
+    hf faces "rm -rf $o && mkdir -p $o && rm -f $c/*_anonymized.jpg" "${cmds[@]}"
+    rm -f "$dir"/*_anonymized.jpg
+    report "$RESULTS/faces.json" "$(cat "$dir"/*.jpg | wc -c)" \
+        "photodeid --faces/photodeid --region" "deface/photodeid --faces" \
+        "deface/photodeid --faces -j1" | tee "$RESULTS/faces-summary.txt"
+    if [[ $HAVE_TIME == 1 ]]; then
+        rss "photodeid --faces -j1" "$BIN" clean "$dir" -o "$OUT" -q --faces -j 1 |
+            tee -a "$RESULTS/faces-summary.txt"
+        rss "photodeid --faces" "$BIN" clean "$dir" -o "$OUT" -q --faces |
+            tee -a "$RESULTS/faces-summary.txt"
+    fi
+    rm -rf "$OUT"
+}
+
 # ------------------------------------------------------------- heif bench --
 # Optional (BENCH_ONLY=heif): BENCH_HEIF_FILES (default 8) 12 MP HEICs made by
 # heif-enc from the JPEG corpus, each with its Exif, XMP and a thumbnail.
@@ -598,10 +656,10 @@ bench_heif() {
 # ------------------------------------------------------------------- main --
 echo "photodeid: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "machine: $JOBS cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); $(hyperfine --version); exiftool $(exiftool -ver)"
-for b in ${BENCH_ONLY:-clean thorough redact collage}; do
+for b in ${BENCH_ONLY:-clean thorough redact collage faces}; do
     case $b in
-        clean | thorough | redact | collage | tiff | heif) "bench_$b" ;;
-        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff, heif)" ;;
+        clean | thorough | redact | collage | tiff | heif | faces) "bench_$b" ;;
+        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff, heif, faces)" ;;
     esac
 done
 say "results in $RESULTS"

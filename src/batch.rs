@@ -19,6 +19,10 @@ pub struct Summary {
     pub failed: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// With --faces/--eyes: photos where faces were found and covered, and
+    /// photos where none was found (they need a person's look).
+    pub faces_covered: u64,
+    pub no_face_found: u64,
 }
 
 impl Summary {
@@ -30,6 +34,13 @@ impl Summary {
                     Status::Cleaned => self.cleaned += 1,
                     Status::WouldClean => self.would_clean += 1,
                     Status::UpToDate => self.up_to_date += 1,
+                }
+                if let Some(f) = &done.faces {
+                    if f.applied() > 0 {
+                        self.faces_covered += 1;
+                    } else {
+                        self.no_face_found += 1;
+                    }
                 }
                 if done.status != Status::UpToDate {
                     match done.method {
@@ -77,7 +88,16 @@ impl Summary {
         }
         parts.push(format!("{} failed", self.failed));
         let removed = self.bytes_in.saturating_sub(self.bytes_out);
-        format!("{}; {} removed", parts.join(", "), human_bytes(removed))
+        let mut line = format!("{}; {} removed", parts.join(", "), human_bytes(removed));
+        // Never "anonymous": the detector proposes, a person checks.
+        if self.faces_covered + self.no_face_found > 0 {
+            line.push_str(&format!(
+                "; faces found and covered on {} photo(s), no face found on {} (check those \
+                 yourself; detection can miss faces, so look at every output before sharing)",
+                self.faces_covered, self.no_face_found
+            ));
+        }
+        line
     }
 }
 

@@ -13,6 +13,7 @@
 //! - [`pipeline`]: the per-file pipeline; [`batch`]: many files in parallel.
 //! - [`region`], [`redact`]: regions as the user writes them, and their irreversible destruction.
 //! - [`blocks`]: JPEG regions redacted in the DCT domain (only the touched blocks are re-encoded).
+//! - [`faces`]: face and eye proposals (CenterFace, feature `faces`).
 //! - [`pseudonym`], [`commit`], [`scan`]: names, atomic writes, input walking.
 //! - [`collage`]: before/after collages (layout, labels, time intervals).
 //! - [`serve`]: the local web page (`photodeid serve`): token and path guards,
@@ -32,6 +33,7 @@ pub mod container;
 pub mod describe;
 pub mod error;
 pub mod exif_block;
+pub mod faces;
 pub mod heic_decode;
 pub mod icc;
 pub mod metadata;

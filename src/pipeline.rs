@@ -6,6 +6,7 @@ use crate::blocks;
 use crate::commit::{self, WriteMode};
 use crate::container::{self, Container, Format, Limits, Parsed, RewritePolicy};
 use crate::error::{Error, Result};
+use crate::faces::{self, FaceOptions};
 use crate::metadata::Inventory;
 use crate::pixels::{self, EncodeOptions};
 use crate::pseudonym::Naming;
@@ -331,6 +332,8 @@ pub struct Done {
     pub removed: Inventory,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// What the detector found, when faces were asked for.
+    pub faces: Option<faces::Report>,
 }
 
 /// The outcome of one file of a batch.
@@ -355,6 +358,8 @@ pub struct FileSettings<'a> {
     pub manifest: Vec<ManifestRow>,
     pub effect: region::Effect,
     pub fill: [u8; 3],
+    /// Detect faces on each photo and add them (and/or eye bars) as regions.
+    pub faces: Option<FaceOptions>,
 }
 
 impl FileSettings<'_> {
@@ -460,7 +465,20 @@ fn process_inner(
     settings: &FileSettings,
     output: &mut Option<PathBuf>,
 ) -> Result<Done> {
-    let regions = settings.regions_for(job);
+    let mut regions = settings.regions_for(job);
+    let mut warnings = Vec::new();
+    let found = match &settings.faces {
+        Some(f) => {
+            let report = faces::Report {
+                found: faces::detect_bytes(input, extension_of(&job.path), &settings.clean.limits)?,
+                options: *f,
+            };
+            regions.extend(report.regions());
+            warnings.extend(report.warnings());
+            Some(report)
+        }
+        None => None,
+    };
     let mut opts = settings.clean.clone();
     if !regions.is_empty() {
         opts.redaction = Some(Redaction {
@@ -485,14 +503,16 @@ fn process_inner(
         },
     };
     *output = Some(target.clone());
+    warnings.extend(cleaned.warnings.iter().cloned());
     let done = |status| Done {
         status,
-        warnings: cleaned.warnings.clone(),
+        warnings: warnings.clone(),
         format: cleaned.format,
         method: cleaned.method,
         removed: cleaned.removed.clone(),
         bytes_in: input.len() as u64,
         bytes_out: cleaned.bytes.len() as u64,
+        faces: found.clone(),
     };
     if settings.dry_run {
         audit(&cleaned.bytes, &cleaned, &settings.clean.limits)?;

@@ -237,9 +237,13 @@ pub struct ManifestRow {
     pub pattern: String,
     pub region: RegionSpec,
     matcher: globset::GlobMatcher,
+    /// Where the row came from (`detector:face`, a person's initials...): optional, kept for the record.
+    pub source: Option<String>,
+    /// The detector's score, for rows it proposed.
+    pub score: Option<f32>,
 }
 
-/// Reads a regions manifest: CSV with a header `file,x,y,w,h[,shape][,effect]`.
+/// Reads a regions manifest: CSV with a header `file,x,y,w,h[,shape][,effect][,source][,score]`.
 pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| Error::io("cannot read regions manifest", e))?;
@@ -261,9 +265,12 @@ pub fn parse_manifest(text: &str) -> std::result::Result<Vec<ManifestRow>, Strin
     let (Some(f), Some(x), Some(y), Some(w), Some(h)) =
         (col("file"), col("x"), col("y"), col("w"), col("h"))
     else {
-        return Err("header must name the columns file,x,y,w,h[,shape][,effect]".into());
+        return Err(
+            "header must name the columns file,x,y,w,h[,shape][,effect][,source][,score]".into(),
+        );
     };
     let (shape, effect) = (col("shape"), col("effect"));
+    let (source, score) = (col("source"), col("score"));
     let mut rows = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let line = i + 2;
@@ -283,11 +290,31 @@ pub fn parse_manifest(text: &str) -> std::result::Result<Vec<ManifestRow>, Strin
             return Err(format!("line {line}: empty file column"));
         }
         let matcher = compile_glob(&pattern).map_err(|e| format!("line {line}: {e}"))?;
+        let source = opt(source);
+        if source
+            .as_ref()
+            .is_some_and(|s| s.len() > 100 || s.chars().any(char::is_control))
+        {
+            return Err(format!("line {line}: source must be a short line of text"));
+        }
+        let score = match opt(score) {
+            None => None,
+            Some(v) => match v.parse::<f32>() {
+                Ok(x) if (0.0..=1.0).contains(&x) => Some(x),
+                _ => {
+                    return Err(format!(
+                        "line {line}: score {v:?} is not a number from 0 to 1"
+                    ))
+                }
+            },
+        };
         rows.push(ManifestRow {
             line,
             pattern,
             region,
             matcher,
+            source,
+            score,
         });
     }
     Ok(rows)
@@ -397,6 +424,16 @@ mod tests {
         assert_eq!(m[0].region.shape, Shape::Ellipse);
         assert_eq!(m[1].region.effect, Some(Effect::Blur));
         assert!(parse_manifest("name,x\n").is_err());
+        // Rows proposed by the detector say so; older manifests still read.
+        let d = parse_manifest(
+            "file,x,y,w,h,shape,effect,source,score\na.jpg,1%,2%,3%,4%,ellipse,,detector:face,0.973\nb.jpg,1,2,3,4,,,,\n",
+        )
+        .unwrap();
+        assert_eq!(d[0].source.as_deref(), Some("detector:face"));
+        assert_eq!(d[0].score, Some(0.973));
+        assert_eq!((d[1].source.as_deref(), d[1].score), (None, None));
+        assert!(parse_manifest("file,x,y,w,h,score\na.jpg,1,2,3,4,1.5\n").is_err());
+        assert!(parse_manifest("file,x,y,w,h,score\na.jpg,1,2,3,4,high\n").is_err());
         assert!(glob_match("case1/*.jpg", "case1/a.jpg"));
         assert!(!glob_match("case1/*.jpg", "case1/sub/a.jpg"));
         assert!(glob_match("**/*.jpg", "case1/sub/a.jpg"));

@@ -7,6 +7,7 @@ mod check;
 mod clean;
 mod cli;
 mod collage;
+mod faces;
 mod full_disk;
 mod fuzz;
 mod heif;

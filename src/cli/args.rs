@@ -56,6 +56,8 @@ pub enum Command {
     /// Write the man pages (photodeid.1 and one per subcommand) into a folder
     #[command(hide = true)]
     Man(ManArgs),
+    /// List the faces and eyes the detector proposes, writing nothing (unless --manifest)
+    Detect(DetectArgs),
 }
 
 const COMPLETIONS_ABOUT: &str = "Print a shell completion script on stdout.\n\n\
@@ -74,6 +76,39 @@ pub struct CompletionsArgs {
 pub struct ManArgs {
     /// Folder for the pages (created if missing)
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Photos and folders to look at
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Print JSON (one object per file) instead of text
+    #[arg(long)]
+    pub json: bool,
+
+    /// Score at which a face counts as found (those from 0.3 up are listed as "maybe")
+    #[arg(long, value_name = "THRESHOLD", default_value_t = photodeid::faces::DEFAULT_THRESHOLD,
+          value_parser = parse_threshold)]
+    pub threshold: f32,
+
+    /// Also write the faces found as a regions manifest (CSV, 0600) for `clean --regions`,
+    /// with `source` and `score` columns; add --eyes for the eye bars too
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// With --manifest: write the eye bars as well
+    #[arg(long)]
+    pub eyes: bool,
+
+    /// Replace an existing manifest
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Refuse images larger than this many megapixels
+    #[arg(long, value_name = "MP", default_value_t = 200)]
+    pub max_megapixels: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -184,7 +219,7 @@ pub struct RegionArgs {
     #[arg(long = "region", value_name = "REGION", value_parser = parse_region)]
     pub regions: Vec<photodeid::region::RegionSpec>,
 
-    /// CSV manifest of regions for batches: header `file,x,y,w,h[,shape][,effect]`
+    /// CSV manifest of regions for batches: header `file,x,y,w,h[,shape][,effect][,source][,score]`
     ///
     /// `file` is a path relative to the input folder, or a glob (`*`, `?`, `**`).
     /// A row that matches no input is an error.
@@ -195,6 +230,21 @@ pub struct RegionArgs {
     /// coarse block averages (never a light, reversible blur)
     #[arg(long, value_enum, default_value_t = EffectArg::Fill)]
     pub effect: EffectArg,
+
+    /// Find faces and destroy each (ellipse, grown 1.3x around its centre) with --effect
+    ///
+    /// CenterFace proposes the faces; those scoring at least THRESHOLD (default 0.5)
+    /// are applied, those from 0.3 up are listed in --json but not applied. A photo
+    /// where no face is found gets a warning: check it yourself. Detection can miss
+    /// faces (profiles, masks, heavy shadow): look at every output before sharing.
+    #[arg(long, value_name = "THRESHOLD", num_args = 0..=1, require_equals = true,
+          default_missing_value = "0.5", value_parser = parse_threshold)]
+    pub faces: Option<f32>,
+
+    /// Find faces and destroy a bar over each face's eyes. Masking the eyes does
+    /// not make a face anonymous (ICMJE); combine with --faces for that
+    #[arg(long)]
+    pub eyes: bool,
 
     /// Colour of the fill effect: RRGGBB hex or black/white/gray
     #[arg(long, value_name = "COLOUR", default_value = "000000", value_parser = parse_colour)]
@@ -223,6 +273,14 @@ impl From<EffectArg> for photodeid::region::Effect {
 
 fn parse_region(s: &str) -> Result<photodeid::region::RegionSpec, String> {
     s.parse()
+}
+
+fn parse_threshold(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if (0.3..=1.0).contains(&v) => Ok(v),
+        Ok(_) => Err(format!("threshold {s} is outside 0.3-1.0")),
+        Err(_) => Err(format!("bad threshold {s:?}: a score such as 0.5")),
+    }
 }
 
 fn parse_colour(s: &str) -> Result<[u8; 3], String> {

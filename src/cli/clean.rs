@@ -58,6 +58,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot create output folder {}", out_dir.display()))?;
     }
     let c = &a.cleaning;
+    super::common::check_faces_available(&c.region)?;
     let naming = naming(c.keep_names, c.name_key.as_deref(), &out_dir, a.quiet)?;
     let dest = if single_file {
         Destination::File(a.output.clone())
@@ -198,6 +199,10 @@ fn report(a: &CleanArgs, outcome: &FileOutcome) {
             Some(out) if !a.verbose => show(out),
             _ => show(&outcome.input),
         };
+        if let (Some(f), false) = (&d.faces, a.quiet || a.json) {
+            let line = format!("photodeid: {who}: {}\n", f.describe());
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
         for w in &d.warnings {
             let line = format!("photodeid: {who}: warning: {w}\n");
             let _ = std::io::stderr().lock().write_all(line.as_bytes());
@@ -227,6 +232,9 @@ fn report(a: &CleanArgs, outcome: &FileOutcome) {
                 "bytes_in": d.bytes_in,
                 "bytes_out": d.bytes_out,
             });
+            if let Some(f) = &d.faces {
+                v["faces"] = f.to_json();
+            }
             // The values removed (names, serial numbers, GPS) and the
             // original path would link the pseudonym back to the patient.
             if a.verbose || d.status == Status::WouldClean {

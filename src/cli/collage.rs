@@ -12,6 +12,7 @@ use photodeid::collage::{
     self, CollageOptions, DateTime, Layout, Prepared, SortKey, Tile, TileOptions,
 };
 use photodeid::commit::WriteMode;
+use photodeid::faces;
 use photodeid::pipeline;
 use photodeid::redact::Redaction;
 use photodeid::region::{self, Effect, ManifestRow, RegionSpec};
@@ -45,6 +46,8 @@ struct Regions {
     manifest: Vec<ManifestRow>,
     effect: Effect,
     fill: [u8; 3],
+    /// `--faces` / `--eyes`.
+    faces: Option<faces::FaceOptions>,
 }
 
 impl Regions {
@@ -79,6 +82,7 @@ struct Photo {
 }
 
 pub fn run(a: CollageArgs) -> anyhow::Result<ExitCode> {
+    super::common::check_faces_available(&a.region)?;
     let limits = Limits {
         max_pixels: a.max_megapixels.saturating_mul(1_000_000),
         ..Limits::default()
@@ -107,6 +111,7 @@ pub fn run(a: CollageArgs) -> anyhow::Result<ExitCode> {
             },
             effect: a.region.effect.into(),
             fill: a.region.fill_color,
+            faces: super::common::face_options(&a.region),
         },
         labels: a.labels.as_deref().map(collage::parse_labels),
         time_labels: a.time_labels,
@@ -364,10 +369,23 @@ fn probe_photo<'p>(path: &'p Path, rel: &str, s: &Settings) -> Result<Probed<'p>
     let bytes = pipeline::read_input(path, MAX_FILE_BYTES)?;
     let ext = path.extension().and_then(|e| e.to_str());
     let probe = collage::probe_tile(&bytes, ext, &s.tile)?;
+    let mut specs = s.regions.for_photo(rel);
+    // Faces are found and destroyed on the full-size photo, before it shrinks.
+    if let Some(f) = s.regions.faces {
+        let report = faces::Report {
+            found: faces::detect_bytes(&bytes, ext, &s.tile.limits)?,
+            options: f,
+        };
+        eprintln!("photodeid: {}: {}", show(path), report.describe());
+        for w in report.warnings() {
+            eprintln!("photodeid: {}: warning: {w}", show(path));
+        }
+        specs.extend(report.regions());
+    }
     Ok(Probed {
         path,
         bytes,
-        specs: s.regions.for_photo(rel),
+        specs,
         probe,
     })
 }

@@ -2,9 +2,10 @@
 //! `--keep-names` / `--name-key`, the guard that keeps re-identifying files
 //! out of the shared output, and the original → pseudonym map.
 
-use super::args::{CleaningArgs, OrientationArg};
+use super::args::{CleaningArgs, OrientationArg, RegionArgs};
 use anyhow::{bail, Context};
 use photodeid::commit::{self, WriteMode};
+use photodeid::faces::{self, FaceOptions};
 use photodeid::pipeline::{CleanOptions, FileSettings, OrientationMode};
 use photodeid::pseudonym::{self, Naming};
 use photodeid::region::ManifestRow;
@@ -39,7 +40,26 @@ pub fn file_settings(c: &CleaningArgs, manifest: Vec<ManifestRow>) -> FileSettin
         manifest,
         effect: c.region.effect.into(),
         fill: c.region.fill_color,
+        faces: face_options(&c.region),
     }
+}
+
+/// `--faces[=T]` / `--eyes` as library options (`None`: no detection).
+pub fn face_options(r: &RegionArgs) -> Option<FaceOptions> {
+    (r.faces.is_some() || r.eyes).then(|| FaceOptions {
+        threshold: r.faces.unwrap_or(faces::DEFAULT_THRESHOLD),
+        faces: r.faces.is_some(),
+        eyes: r.eyes,
+    })
+}
+
+/// Refuses `--faces`/`--eyes` in a build without the detector, before any
+/// file is touched: never a run that silently finds nothing.
+pub fn check_faces_available(r: &RegionArgs) -> anyhow::Result<()> {
+    if (r.faces.is_some() || r.eyes) && !faces::AVAILABLE {
+        bail!("{}", faces::unavailable());
+    }
+    Ok(())
 }
 
 /// The naming scheme: kept names, keyed pseudonyms (`--name-key`, the key is

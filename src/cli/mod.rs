@@ -5,6 +5,7 @@ mod check;
 mod clean;
 mod collage;
 mod common;
+mod detect;
 mod docs;
 mod progress;
 mod serve;
@@ -22,6 +23,7 @@ pub fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Watch(a) => watch::run(a),
         args::Command::Completions(a) => docs::completions(a),
         args::Command::Man(a) => docs::man(a),
+        args::Command::Detect(a) => detect::run(a),
     }
 }
 

@@ -54,6 +54,7 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let c = &a.cleaning;
+    super::common::check_faces_available(&c.region)?;
     for (what, path) in [("--name-key", &c.name_key), ("--map", &a.map)] {
         if let Some(p) = path {
             refuse_inside(p, &cfg.inbox, Keep::OutOfInbox, what)?;

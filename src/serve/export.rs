@@ -226,6 +226,7 @@ pub fn run(
         manifest: Vec::new(),
         effect: plan.effect,
         fill: plan.fill,
+        faces: None,
     };
     let dest = Destination::Folder {
         dir: out.path().to_path_buf(),

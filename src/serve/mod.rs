@@ -6,6 +6,7 @@
 //!   GET  /api/photos            the folder's photos and what they carry (check)
 //!   GET  /api/photos/ID/thumb   upright thumbnail from decoded pixels
 //!   GET  /api/photos/ID/view    the photo at screen size
+//!   GET  /api/photos/ID/faces   faces and eye bars proposed on it (faces.rs), to accept or dismiss
 //!   POST /api/photos/ID/preview the photo at screen size, regions destroyed (redact::apply)
 //!   POST /api/export            clean the selection (pipeline::process_file), collages, manifest
 //!   GET  /api/export            progress and results
@@ -20,6 +21,7 @@
 //! folder (cleaned photos, collages) and FOLDER's regions manifest.
 
 pub mod export;
+pub mod faces;
 pub mod guard;
 pub mod http;
 pub mod photos;
@@ -39,6 +41,7 @@ use std::sync::{Arc, Mutex};
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const STYLE_CSS: &str = include_str!("assets/style.css");
+const FACES_JS: &str = include_str!("assets/faces.js");
 
 /// Largest request body accepted (region lists are a few KB).
 pub const MAX_BODY: u64 = 1 << 20;
@@ -70,6 +73,7 @@ struct State {
     library: Library,
     export: Mutex<Progress>,
     thorough: bool,
+    proposals: faces::Proposals,
 }
 
 /// A bound server, not yet answering.
@@ -116,6 +120,7 @@ impl Server {
             library,
             export: Mutex::new(Progress::default()),
             thorough: config.thorough,
+            proposals: faces::Proposals::default(),
         };
         Ok(Server {
             listener,
@@ -282,6 +287,17 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
         ("GET", ["app.js"]) => {
             Reply::bytes("text/javascript; charset=utf-8", APP_JS.as_bytes().to_vec())
         }
+        ("GET", ["faces.js"]) => Reply::bytes(
+            "text/javascript; charset=utf-8",
+            FACES_JS.as_bytes().to_vec(),
+        ),
+        ("GET", ["api", "photos", id, "faces"]) => match photo_id(state, id) {
+            None => Reply::error(404, "no such photo"),
+            Some(id) => match state.proposals.get(&state.library, id, &state.folder) {
+                Ok(v) => Reply::json(200, (*v).clone()),
+                Err(e) => engine_error(e),
+            },
+        },
         ("GET", ["style.css"]) => {
             Reply::bytes("text/css; charset=utf-8", STYLE_CSS.as_bytes().to_vec())
         }

@@ -142,6 +142,7 @@ function openEditor(id) {
   $('show-original').checked = false;
   renderRegions();
   refreshPreview('open');
+  if (window.photodeidFaces) window.photodeidFaces.open(id);
   $('editor-title').setAttribute('tabindex', '-1');
   $('editor-title').focus();
 }
