@@ -545,3 +545,108 @@ fn output_must_differ_from_the_folder() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("must not be the photo folder"));
 }
+
+/// The page's save file: saved at once, merged (other photos' rows and
+/// hand-written rows kept), stale writes refused per photo, read back after
+/// a restart, and an export of one photo keeps every other row.
+#[test]
+fn regions_are_saved_merged_and_survive_a_restart() {
+    let (_d, photos, out) = setup();
+    let manifest = photos.join(".photodeid-regions.csv");
+    std::fs::write(
+        &manifest,
+        "file,x,y,w,h,shape,effect\n**/*.png,0,0,10,10,,\n",
+    )
+    .unwrap();
+    let s = Serve::start(&photos, &out);
+    let list = s.json("/api/photos");
+    let id_of = |name: &str| {
+        list["photos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["id"]
+            .as_u64()
+            .unwrap()
+    };
+    let badge = id_of("Smith_John_badge.jpg");
+    let other = list["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] != badge && p["error"].is_null())
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let saved = s.json("/api/regions");
+    let rev = |v: &serde_json::Value, id: u64| v["photos"][id.to_string()]["rev"].clone();
+    let base = rev(&saved, badge);
+    let region = serde_json::json!({"x": 10, "y": 20, "w": 30, "h": 40, "shape": "ellipse", "effect": "blur"});
+    let save = |id: u64, base: &serde_json::Value, regions: serde_json::Value| {
+        let body = serde_json::json!({"photos": [{"id": id, "base": base, "regions": regions}]});
+        let (status, body) = s.post("/api/regions", body.to_string().as_bytes());
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    };
+    // Tab 1 saves a region on the badge photo.
+    let a = save(badge, &base, serde_json::json!([region]));
+    assert_eq!(a["conflicts"], serde_json::json!([]));
+    assert_ne!(rev(&a, badge), base);
+    // Tab 2, still on the old revision, is refused and given tab 1's rows.
+    let b = save(badge, &base, serde_json::json!([]));
+    assert_eq!(b["conflicts"], serde_json::json!([badge]));
+    assert_eq!(
+        b["photos"][badge.to_string()]["regions"][0]["shape"],
+        "ellipse"
+    );
+    // Tab 2 on another photo is merged.
+    let c = save(other, &rev(&b, other), serde_json::json!([region]));
+    assert_eq!(c["conflicts"], serde_json::json!([]));
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let rows = photodeid::region::parse_manifest(&text).unwrap();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(rows.iter().any(|r| r.pattern == "**/*.png"), "{text}");
+    assert!(
+        rows.iter().any(|r| r.pattern == "Smith_John_badge.jpg"),
+        "{text}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&manifest).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    drop(s);
+
+    // After a restart the page gets them back.
+    let s = Serve::start(&photos, &out);
+    let again = s.json("/api/regions");
+    let r = &again["photos"][badge.to_string()]["regions"];
+    assert_eq!(r.as_array().unwrap().len(), 1, "{again}");
+    assert_eq!(
+        (r[0]["x"].as_f64(), r[0]["h"].as_f64()),
+        (Some(10.0), Some(40.0))
+    );
+    assert_eq!(r[0]["effect"], "blur");
+
+    // Exporting the other photo alone keeps the badge's and the glob's rows.
+    let p = s.export(&serde_json::json!({"photos": [{"id": other, "regions": [region]}]}));
+    assert!(p["results"][0]["error"].is_null(), "{p}");
+    let rows =
+        photodeid::region::parse_manifest(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().any(|r| r.pattern == "Smith_John_badge.jpg"));
+
+    // Bad input is refused without touching the file.
+    let before = std::fs::read(&manifest).unwrap();
+    for bad in [
+        r#"{"photos":[{"id":999,"base":"","regions":[]}]}"#,
+        r#"{"photos":[{"id":0,"base":"","regions":[{"x":-5,"y":0,"w":1,"h":1}]}]}"#,
+        r#"{"photos":[{"id":0,"regions":[]}]}"#,
+    ] {
+        let (status, _) = s.post("/api/regions", bad.as_bytes());
+        assert!(status == 400 || status == 422, "{bad}: {status}");
+    }
+    assert_eq!(std::fs::read(&manifest).unwrap(), before);
+}

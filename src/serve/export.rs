@@ -7,7 +7,7 @@
 use super::guard::Root;
 use super::photos::{Library, Photo};
 use crate::collage::{self, CollageOptions, DateTime, SortKey, Tile, TileOptions};
-use crate::commit::{self, WriteMode};
+use crate::commit::WriteMode;
 use crate::container::Format;
 use crate::error::{Error, Result};
 use crate::pipeline::{self, CleanOptions, Destination, FileSettings, Method, Status};
@@ -193,6 +193,7 @@ pub fn run(
     lib: &Library,
     folder: &Root,
     out: &Root,
+    store: &super::regions::Store,
     plan: &Plan,
     progress: &Mutex<Progress>,
     thorough: bool,
@@ -204,7 +205,7 @@ pub fn run(
     lock().total = selected.len() + groups.len();
 
     // The manifest first: it holds the work, even if an export fails.
-    match write_manifest(lib, folder, plan) {
+    match write_manifest(lib, store, plan) {
         Ok(m) => {
             let mut p = lock();
             p.command = Some(rerun_command(folder, out, m.as_deref(), plan));
@@ -427,35 +428,37 @@ fn build_collage(
     Ok(name)
 }
 
-/// Writes the manifest of every photo with regions; `None` when there are none.
-fn write_manifest(lib: &Library, folder: &Root, plan: &Plan) -> Result<Option<std::path::PathBuf>> {
-    let rows: Vec<(&Photo, &RegionSpec)> = plan
+/// Saves the regions of the photos the export names into the manifest,
+/// keeping every other row (`regions::Store::merge`).
+fn write_manifest(
+    lib: &Library,
+    store: &super::regions::Store,
+    plan: &Plan,
+) -> Result<Option<std::path::PathBuf>> {
+    let effect = plan.effect;
+    let photos: Vec<(String, Vec<RegionSpec>)> = plan
         .photos
         .iter()
-        .flat_map(|(id, regions, _)| {
-            let photo = lib.get(*id).expect("checked");
-            regions.iter().map(move |r| (photo, r))
+        .map(|(id, regions, _)| {
+            let rel = lib.get(*id).expect("checked").rel.clone();
+            // The effect is written out, so the file means the same whatever `--effect` says.
+            let specs = regions
+                .iter()
+                .map(|r| RegionSpec {
+                    effect: Some(r.effect.unwrap_or(effect)),
+                    ..r.clone()
+                })
+                .collect();
+            (rel, specs)
         })
         .collect();
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let text = manifest_csv(&rows, plan.effect)?;
-    let path = folder.child(MANIFEST_NAME)?;
-    commit::write_atomic(
-        &path,
-        text.as_bytes(),
-        WriteMode {
-            overwrite: true,
-            sync: true,
-        },
-    )?;
-    Ok(Some(path))
+    store.merge(&photos)?;
+    Ok(store.path().exists().then(|| store.path().to_path_buf()))
 }
 
-/// `file,x,y,w,h,shape,effect`, one row per region; the effect is always
-/// written out, so the file means the same whatever `--effect` says.
-pub fn manifest_csv(rows: &[(&Photo, &RegionSpec)], default: Effect) -> Result<String> {
+/// `file,x,y,w,h,shape,effect`, one row per region; a region without an
+/// effect gets `default`, or an empty column (the run's `--effect`) without one.
+pub fn manifest_csv(rows: &[(&str, &RegionSpec)], default: Option<Effect>) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Invalid(format!("manifest: {e}"));
     w.write_record(["file", "x", "y", "w", "h", "shape", "effect"])
@@ -466,13 +469,14 @@ pub fn manifest_csv(rows: &[(&Photo, &RegionSpec)], default: Effect) -> Result<S
             Shape::Rect => "rect",
             Shape::Ellipse => "ellipse",
         };
-        let effect = match r.effect.unwrap_or(default) {
-            Effect::Fill => "fill",
-            Effect::Pixelate => "pixelate",
-            Effect::Blur => "blur",
+        let effect = match r.effect.or(default) {
+            None => "",
+            Some(Effect::Fill) => "fill",
+            Some(Effect::Pixelate) => "pixelate",
+            Some(Effect::Blur) => "blur",
         };
         w.write_record([
-            photo.rel.as_str(),
+            *photo,
             &len(r.x),
             &len(r.y),
             &len(r.w),
@@ -573,7 +577,8 @@ mod tests {
         };
         let r1: RegionSpec = "ellipse:10.5%,20%,30%,5.25%".parse().unwrap();
         let r2: RegionSpec = "0%,0%,100%,12%:pixelate".parse().unwrap();
-        let csv = manifest_csv(&[(&photo, &r1), (&photo, &r2)], Effect::Blur).unwrap();
+        let rel = photo.rel.as_str();
+        let csv = manifest_csv(&[(rel, &r1), (rel, &r2)], Some(Effect::Blur)).unwrap();
         let rows = parse_manifest(&csv).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].pattern, "case 1/a, b.jpg");

@@ -9,6 +9,8 @@
 //!   POST /api/photos/ID/preview the photo at screen size, regions destroyed (redact::apply)
 //!   POST /api/export            clean the selection (pipeline::process_file), collages, manifest
 //!   GET  /api/export            progress and results
+//!   GET  /api/regions           the saved regions (FOLDER/.photodeid-regions.csv)
+//!   POST /api/regions           save changed photos' regions (merged, stale ones refused)
 //! ```
 //!
 //! The server binds 127.0.0.1 only. Every request carries the per-run token
@@ -22,6 +24,7 @@
 pub mod export;
 pub mod guard;
 pub mod photos;
+pub mod regions;
 
 use crate::container::Limits;
 use crate::error::{Error, Result};
@@ -68,6 +71,7 @@ struct State {
     folder: Root,
     output: Root,
     library: Library,
+    regions: regions::Store,
     export: Mutex<Progress>,
     thorough: bool,
 }
@@ -109,7 +113,9 @@ impl Server {
             .server_addr()
             .to_ip()
             .ok_or_else(|| Error::Invalid("not an IP listener".into()))?;
+        let regions = regions::Store::new(folder.child(export::MANIFEST_NAME)?);
         let state = State {
+            regions,
             token: Token::random()?,
             port: addr.port(),
             folder,
@@ -329,6 +335,17 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
             Ok(req) => start_export(state, &req),
             Err(r) => r,
         },
+        (Method::Get, ["api", "regions"]) => {
+            regions_reply(state.regions.snapshot(&state.library, &state.folder))
+        }
+        (Method::Post, ["api", "regions"]) => match read_json::<regions::SaveRequest>(rq) {
+            Ok(req) => regions_reply(state.regions.save(
+                &state.library,
+                &state.folder,
+                &req.photos,
+            )),
+            Err(r) => r,
+        },
         (Method::Get, ["api", "export"]) => {
             let p = state.export.lock().unwrap_or_else(|p| p.into_inner());
             Reply::json(200, json!(*p))
@@ -423,6 +440,13 @@ fn preview(state: &State, id: usize, p: &PreviewRequest) -> Reply {
     }
 }
 
+fn regions_reply(r: Result<regions::SaveAnswer>) -> Reply {
+    match r {
+        Ok(a) => Reply::json(200, json!(a)),
+        Err(e) => engine_error(e),
+    }
+}
+
 fn start_export(state: &Arc<State>, req: &ExportRequest) -> Reply {
     let plan = match req.check(&state.library) {
         Ok(p) => p,
@@ -445,6 +469,7 @@ fn start_export(state: &Arc<State>, req: &ExportRequest) -> Reply {
             &state.library,
             &state.folder,
             &state.output,
+            &state.regions,
             &plan,
             &state.export,
             state.thorough,
