@@ -196,3 +196,98 @@ fn draw_a_region_in_chromium_and_export() {
     let (diff_out, _) = compare(&a, &b, [0.7, 0.7, 0.98, 0.98]);
     assert!(diff_out < 8.0, "outside the region changed ({diff_out})");
 }
+
+fn node(script: &str, args: &[&str]) -> serde_json::Value {
+    let run = Command::new("node")
+        .arg(browser_dir().join(script))
+        .args(args)
+        .env("CHROMIUM", chromium())
+        .current_dir(browser_dir())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let errors: Vec<_> = report["console"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m.as_str().unwrap().starts_with("pageerror"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    report
+}
+
+/// Draw, reload: the region is there; undo/redo; leaving with a save
+/// pending asks; two tabs do not overwrite each other; restart the server:
+/// the regions are there; export one photo: every other row is kept.
+#[test]
+fn work_is_never_lost() {
+    if !ready() {
+        return;
+    }
+    let (_d, photos, out) = setup();
+    let (badge, other) = (
+        "Smith_John_badge.jpg",
+        "Doe_Jane_1961-04-02/IMG_2021-09-10_during.jpg",
+    );
+    let manifest = photos.join(".photodeid-regions.csv");
+    let s = Serve::start(&photos, &out);
+    let r = node("work.mjs", &[&s.url, "edit", badge, other]);
+    assert_eq!(r["before"], "No regions marked", "{r}");
+    assert!(
+        r["saveStatus"]
+            .as_str()
+            .unwrap()
+            .contains("All changes saved"),
+        "{r}"
+    );
+    assert_eq!(r["afterReload"], "1 region marked", "{r}");
+    assert_eq!(r["regionsAfterReload"], 1, "{r}");
+    assert_eq!(
+        (&r["afterUndo"], &r["afterRedo"]),
+        (&0.into(), &1.into()),
+        "{r}"
+    );
+    assert_eq!(r["unsavedFlag"], true, "{r}");
+    assert_eq!(r["askedBeforeLeaving"], true, "{r}");
+    // Tab a added a second region; tab b, stale, deleted one: refused, and
+    // b shows a's two.
+    assert_eq!(r["tabA"], 2, "{r}");
+    assert_eq!(r["tabBBefore"], 1, "{r}");
+    assert_eq!(r["tabBAfter"], 2, "{r}");
+    assert!(
+        r["tabBStatus"].as_str().unwrap().contains("another tab"),
+        "{r}"
+    );
+    assert!(
+        r["tabBOtherStatus"]
+            .as_str()
+            .unwrap()
+            .contains("All changes saved"),
+        "{r}"
+    );
+    let rows = |text: &str| photodeid::region::parse_manifest(text).unwrap();
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let count = |t: &str, f: &str| rows(t).iter().filter(|r| r.pattern == f).count();
+    // The other photo: tab b's region, plus the one left by the unload
+    // test (its save went through after the tab closed, or not at all).
+    assert_eq!(count(&text, badge), 2, "{text}");
+    assert!((1..=2).contains(&count(&text, other)), "{text}");
+    let other_rows = count(&text, other);
+    drop(s);
+
+    let s = Serve::start(&photos, &out);
+    let r = node("work.mjs", &[&s.url, "restart", badge, other]);
+    assert_eq!(r["afterRestart"], "2 regions marked", "{r}");
+    assert_eq!(r["exported"], 1, "{r}");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert_eq!(count(&text, badge), 2, "export dropped rows: {text}");
+    assert_eq!(count(&text, other), other_rows, "{text}");
+    assert_eq!(files(&out).len(), 1);
+}

@@ -14,10 +14,23 @@ const state = {
   active: -1,
   previewSeq: 0,
   previewUrl: null,
+  // Saving: the revision of each photo's saved rows, the photos changed
+  // since, and whether a save is on its way.
+  revs: new Map(),
+  dirty: new Set(),
+  saving: null,
+  saveTimer: null,
+  saveFailed: false,
+  // Undo/redo: each step is [[id, regions before, regions after], ...].
+  undo: [],
+  redo: [],
 };
 
 // Timings the browser test reads.
-window.photodeid = { timings: [], previewsDone: 0 };
+window.photodeid = {
+  timings: [], previewsDone: 0, saves: 0,
+  unsaved: () => state.dirty.size > 0 || state.saving !== null,
+};
 
 function api(path, opts = {}) {
   opts.headers = Object.assign({ 'X-Photodeid-Token': token }, opts.headers || {});
@@ -50,6 +63,158 @@ function regionsOf(id) {
   return state.regions.get(id);
 }
 
+// ---------------------------------------------------------------- saving
+
+const clone = (rs) => rs.map((r) => Object.assign({}, r));
+
+function setSaveStatus(text, bad) {
+  const s = $('save-status');
+  s.textContent = text;
+  s.classList.toggle('results-error', !!bad);
+}
+
+// Takes the server's saved regions for every photo this tab has not changed
+// (all of them with `all`).
+function applySaved(answer, all) {
+  for (const [id, saved] of Object.entries(answer.photos)) {
+    const n = Number(id);
+    if (!all && state.dirty.has(n)) continue;
+    state.revs.set(n, saved.rev);
+    state.regions.set(n, saved.regions.map((r) => Object.assign({}, r)));
+  }
+}
+
+async function loadSaved() {
+  const resp = await api('/api/regions');
+  if (!resp.ok) {
+    setSaveStatus('The saved regions cannot be read: ' + (await errorText(resp)), true);
+    return false;
+  }
+  applySaved(await resp.json(), true);
+  return true;
+}
+
+// Another tab may have saved meanwhile: take its work for untouched photos.
+async function refreshSaved() {
+  if (state.dirty.size || state.saving || state.saveFailed) return;
+  const resp = await api('/api/regions');
+  if (!resp.ok) return;
+  const answer = await resp.json();
+  let changed = false;
+  for (const [id, saved] of Object.entries(answer.photos)) {
+    if (state.revs.get(Number(id)) !== saved.rev) changed = true;
+  }
+  if (!changed || state.dirty.size || state.saving) return;
+  applySaved(answer, false);
+  if (state.current === null) renderGrid();
+  else {
+    renderRegions();
+    refreshPreview('edit');
+  }
+}
+
+// Records a change to the photos `ids` (regions as they were: `before`),
+// for undo, and saves it.
+function changed(ids, before) {
+  const step = ids.map((id, i) => [id, before[i], clone(regionsOf(id))]);
+  state.undo.push(step);
+  if (state.undo.length > 200) state.undo.shift();
+  state.redo = [];
+  markDirty(ids);
+}
+
+function markDirty(ids) {
+  for (const id of ids) state.dirty.add(id);
+  setSaveStatus('Saving…');
+  clearTimeout(state.saveTimer);
+  state.saveTimer = setTimeout(save, 250);
+  updateUndo();
+}
+
+// Sends the changed photos; refused ones (changed in another tab since this
+// one loaded them) get the other tab's regions, and the user is told.
+async function save() {
+  clearTimeout(state.saveTimer);
+  if (state.saving) {
+    await state.saving;
+    if (state.dirty.size) return save();
+    return;
+  }
+  if (!state.dirty.size) return;
+  const sent = [...state.dirty].map((id) => ({ id, base: state.revs.get(id) || '', regions: clone(regionsOf(id)) }));
+  let done;
+  state.saving = new Promise((r) => { done = r; });
+  try {
+    const resp = await api('/api/regions', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ photos: sent }),
+    });
+    if (!resp.ok) throw new Error(await errorText(resp));
+    const answer = await resp.json();
+    const conflicts = new Set(answer.conflicts);
+    for (const c of sent) {
+      const saved = answer.photos[c.id];
+      if (conflicts.has(c.id)) {
+        state.dirty.delete(c.id);
+        state.revs.set(c.id, saved.rev);
+        state.regions.set(c.id, clone(saved.regions));
+      } else {
+        state.revs.set(c.id, saved.rev);
+        // Unchanged since it was sent: saved.
+        if (JSON.stringify(regionsOf(c.id)) === JSON.stringify(c.regions)) state.dirty.delete(c.id);
+      }
+    }
+    state.saveFailed = false;
+    window.photodeid.saves += 1;
+    if (conflicts.size) {
+      const names = [...conflicts].map((id) => photo(id).name).join(', ');
+      setSaveStatus(`Not saved for ${names}: it was changed in another tab or window since this one loaded it. `
+        + 'The regions saved there are shown now; check them and mark again if needed.', true);
+      if (state.current !== null) {
+        renderRegions();
+        refreshPreview('edit');
+      } else renderGrid();
+    } else if (!state.dirty.size) {
+      setSaveStatus(`All changes saved (${answer.file}).`);
+    }
+  } catch (e) {
+    state.saveFailed = true;
+    setSaveStatus(`Not saved yet: ${e.message || e}. Your changes are kept in this tab; `
+      + 'trying again in a few seconds. Do not close this tab.', true);
+    state.saveTimer = setTimeout(save, 3000);
+  } finally {
+    state.saving = null;
+    done();
+  }
+  if (state.dirty.size && !state.saveFailed) {
+    clearTimeout(state.saveTimer);
+    state.saveTimer = setTimeout(save, 250);
+  }
+}
+
+function updateUndo() {
+  $('undo').disabled = !state.undo.length;
+  $('redo').disabled = !state.redo.length;
+}
+
+function undoRedo(from, to, which) {
+  const step = from.pop();
+  if (!step) return;
+  to.push(step);
+  for (const [id, before, after] of step) state.regions.set(id, clone(which === 'undo' ? before : after));
+  state.active = -1;
+  markDirty(step.map((s) => s[0]));
+  if (state.current !== null) {
+    if (!step.some((s) => s[0] === state.current)) openEditor(step[0][0]);
+    else {
+      renderRegions();
+      refreshPreview('edit');
+    }
+  } else renderGrid();
+  $('preview-status').textContent = which === 'undo' ? 'Undone.' : 'Redone.';
+}
+
 // ---------------------------------------------------------------- grid
 
 async function loadPhotos() {
@@ -64,6 +229,7 @@ async function loadPhotos() {
   $('output-path').textContent = data.output;
   state.photos = data.photos;
   for (const p of state.photos) if (!p.error) state.selected.add(p.id);
+  if (await loadSaved()) setSaveStatus('Regions are saved as you work.');
   $('grid-status').textContent = state.photos.length === 0
     ? 'No photos in this folder.'
     : `${state.photos.length} photos.`;
@@ -110,7 +276,7 @@ function card(p) {
     el('p', { class: 'ok', text: p.width ? `${p.width} × ${p.height} ${p.format}` : '' }),
     p.carries.length ? el('p', { text: 'Carries:' }) : null,
     carries,
-    el('p', { class: 'ok', text: n ? `${n} region${n > 1 ? 's' : ''} marked` : 'No regions marked' }),
+    el('p', { class: 'ok marks', text: n ? `${n} region${n > 1 ? 's' : ''} marked` : 'No regions marked' }),
     el('button', {
       type: 'button', class: 'edit', text: 'Mark regions',
       'aria-label': `Mark regions on ${p.name}`,
@@ -275,8 +441,10 @@ function renderRegions() {
       input.addEventListener('change', () => {
         const v = parseFloat(input.value);
         if (Number.isFinite(v)) {
+          const before = clone(regions);
           r[key] = v;
           normalise(r);
+          changed([state.current], [before]);
         }
         renderRegions();
         refreshPreview('edit');
@@ -291,7 +459,9 @@ function renderRegions() {
         return o;
       }));
       s.addEventListener('change', () => {
+        const before = clone(regions);
         r[key] = s.value;
+        changed([state.current], [before]);
         renderRegions();
         refreshPreview('edit');
       });
@@ -312,7 +482,9 @@ function renderRegions() {
 }
 
 function deleteRegion(i) {
+  const before = clone(regionsOf(state.current));
   regionsOf(state.current).splice(i, 1);
+  changed([state.current], [before]);
   state.active = -1;
   renderRegions();
   refreshPreview('edit');
@@ -321,7 +493,9 @@ function deleteRegion(i) {
 
 function addRegion() {
   const r = normalise({ x: 40, y: 40, w: 20, h: 20, shape: $('shape').value, effect: $('effect').value });
+  const before = clone(regionsOf(state.current));
   regionsOf(state.current).push(r);
+  changed([state.current], [before]);
   state.active = regionsOf(state.current).length - 1;
   renderRegions();
   refreshPreview('edit');
@@ -341,6 +515,7 @@ function regionKey(e, i) {
   const m = moves[e.key];
   if (!m) return;
   e.preventDefault();
+  const before = clone(regionsOf(state.current));
   if (e.shiftKey) {
     r.w += m[0];
     r.h += m[1];
@@ -349,6 +524,7 @@ function regionKey(e, i) {
     r.y += m[1];
   }
   normalise(r);
+  changed([state.current], [before]);
   renderRegions();
   const box = document.querySelector(`#stage .region[data-index="${i}"]`);
   if (box) box.focus();
@@ -370,17 +546,18 @@ let drag = null;
 function onPointerDown(e) {
   if (state.current === null || e.button !== 0 || $('show-original').checked) return;
   const regions = regionsOf(state.current);
+  const before = clone(regions);
   const pos = pointerPos(e);
   const box = e.target.closest('.region');
   const corner = e.target.dataset ? e.target.dataset.corner : undefined;
   if (box) {
     const i = Number(box.dataset.index);
     state.active = i;
-    drag = { mode: corner ? 'resize' : 'move', i, corner, start: pos, orig: Object.assign({}, regions[i]) };
+    drag = { mode: corner ? 'resize' : 'move', i, corner, start: pos, orig: Object.assign({}, regions[i]), before };
   } else {
     regions.push({ x: pos.x, y: pos.y, w: 0, h: 0, shape: $('shape').value, effect: $('effect').value });
     state.active = regions.length - 1;
-    drag = { mode: 'draw', i: state.active, start: pos };
+    drag = { mode: 'draw', i: state.active, start: pos, before };
   }
   $('stage').setPointerCapture(e.pointerId);
   e.preventDefault();
@@ -434,7 +611,9 @@ function onPointerUp() {
     return;
   }
   normalise(r);
+  const before = drag.before;
   drag = null;
+  if (JSON.stringify(before) !== JSON.stringify(regions)) changed([state.current], [before]);
   renderRegions();
   refreshPreview('edit');
 }
@@ -443,7 +622,9 @@ function copyToSeries() {
   const p = photo(state.current);
   const mine = regionsOf(state.current);
   const others = state.photos.filter((q) => q.series === p.series && q.id !== p.id && !q.error);
+  const before = others.map((q) => clone(regionsOf(q.id)));
   for (const q of others) state.regions.set(q.id, mine.map((r) => Object.assign({}, r)));
+  if (others.length) changed(others.map((q) => q.id), before);
   $('preview-status').textContent = others.length
     ? `Copied ${mine.length} region${mine.length === 1 ? '' : 's'} to ${others.length} other photo${others.length === 1 ? '' : 's'} in this folder (same place, in percent of each photo).`
     : 'There are no other photos in this folder.';
@@ -452,6 +633,7 @@ function copyToSeries() {
 // ---------------------------------------------------------------- export
 
 async function startExport() {
+  await save();
   const photos = [];
   for (const p of state.photos) {
     const regions = regionsOf(p.id);
@@ -552,6 +734,27 @@ document.addEventListener('DOMContentLoaded', () => {
   $('show-original').addEventListener('change', () => refreshPreview('edit'));
   $('fill').addEventListener('change', () => refreshPreview('edit'));
   $('export').addEventListener('click', startExport);
+  $('undo').addEventListener('click', () => undoRedo(state.undo, state.redo, 'undo'));
+  $('redo').addEventListener('click', () => undoRedo(state.redo, state.undo, 'redo'));
+  document.addEventListener('keydown', (e) => {
+    if (!(e.ctrlKey || e.metaKey) || e.altKey) return;
+    const t = e.target;
+    if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA')) return;
+    const k = e.key.toLowerCase();
+    if (k === 'z' && !e.shiftKey) undoRedo(state.undo, state.redo, 'undo');
+    else if ((k === 'z' && e.shiftKey) || k === 'y') undoRedo(state.redo, state.undo, 'redo');
+    else return;
+    e.preventDefault();
+  });
+  // Leaving with changes not yet saved: the browser asks first.
+  window.addEventListener('beforeunload', (e) => {
+    if (!window.photodeid.unsaved()) return;
+    e.preventDefault();
+    e.returnValue = '';
+  });
+  window.addEventListener('focus', refreshSaved);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) refreshSaved(); });
+  updateUndo();
   const stage = $('stage');
   stage.addEventListener('pointerdown', onPointerDown);
   stage.addEventListener('pointermove', onPointerMove);
