@@ -36,6 +36,7 @@ pub mod icc;
 pub mod metadata;
 pub mod pipeline;
 pub mod pixels;
+pub mod plain;
 pub mod pseudonym;
 pub mod redact;
 pub mod region;

@@ -291,3 +291,73 @@ fn work_is_never_lost() {
     assert_eq!(count(&text, other), other_rows, "{text}");
     assert_eq!(files(&out).len(), 1);
 }
+
+/// Every file is listed; damaged and unsupported ones greyed with a reason
+/// and what to do; a collage missing one of its case's files asks first.
+#[test]
+fn nothing_is_hidden() {
+    if !ready() {
+        return;
+    }
+    let (d, photos, out) = setup();
+    let case = photos.join("Doe_Jane_1961-04-02");
+    let bad = crate::util::fixtures().join("bad");
+    std::fs::copy(bad.join("truncated.jpg"), case.join("IMG_2021-10-01.jpg")).unwrap();
+    std::fs::copy(bad.join("unsupported.heic"), photos.join("IMG_0001.HEIC")).unwrap();
+    std::fs::write(photos.join("notes.txt"), b"patient notes").unwrap();
+    let s = Serve::start(&photos, &out);
+    let r = node("files.mjs", &[&s.url, artifacts().to_str().unwrap()]);
+    let cards = r["cards"].as_array().unwrap();
+    assert_eq!(cards.len(), 7, "every file listed: {r}");
+    let card = |name: &str| {
+        cards
+            .iter()
+            .find(|c| c["name"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name} not listed: {r}"))
+    };
+    let damaged = card("IMG_2021-10-01.jpg");
+    assert_eq!(
+        (&damaged["unusable"], &damaged["disabled"]),
+        (&true.into(), &true.into())
+    );
+    let reason = damaged["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("damaged: it ends early; copy it again"),
+        "{reason}"
+    );
+    let notes = card("notes.txt");
+    assert_eq!(notes["unusable"], true);
+    assert!(
+        notes["reason"].as_str().unwrap().contains("cannot be used"),
+        "{notes}"
+    );
+    // HEIC: the library's reason while it cannot read it (another branch adds support).
+    let heic = card("IMG_0001.HEIC");
+    if heic["unusable"] == true {
+        assert!(heic["reason"].as_str().unwrap().contains("HEIC"), "{heic}");
+    }
+    assert!(r["status"].as_str().unwrap().contains("cannot"), "{r}");
+    assert_eq!(r["exportInView"], true, "the export bar stays in view");
+    assert!(
+        r["question"]
+            .as_str()
+            .unwrap()
+            .contains("IMG_2021-10-01.jpg"),
+        "{r}"
+    );
+    assert_eq!(r["afterCancel"], "Export not started.", "{r}");
+    let collages = r["collages"].as_array().unwrap();
+    assert!(
+        collages.iter().any(|c| c
+            .as_str()
+            .unwrap()
+            .contains("made without Doe_Jane_1961-04-02/IMG_2021-10-01.jpg")),
+        "{r}"
+    );
+    for shot in ["grid", "results", "editor"] {
+        for size in ["1280x900", "390x844"] {
+            assert!(artifacts().join(format!("{shot}-{size}.png")).is_file());
+        }
+    }
+    drop(d);
+}

@@ -170,6 +170,9 @@ pub struct CollageResult {
     pub series: String,
     pub output: Option<String>,
     pub photos: usize,
+    /// Files of the case that cannot be used, so are not in the collage:
+    /// "name: reason" (said, never dropped silently).
+    pub left_out: Vec<String>,
     pub error: Option<String>,
 }
 
@@ -348,6 +351,12 @@ fn make_collage(
         },
         output: None,
         photos: members.len(),
+        left_out: lib
+            .info(folder)
+            .iter()
+            .filter(|i| i.series == series)
+            .filter_map(|i| Some(format!("{}: {}", i.name, i.error.as_ref()?)))
+            .collect(),
         error: None,
     };
     match build_collage(lib, folder, out, plan, series, members) {

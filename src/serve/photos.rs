@@ -26,10 +26,6 @@ pub const SCREEN_SIDE: u32 = 1600;
 pub const THUMB_SIDE: u32 = 320;
 /// Decoded screen pictures kept in memory (about 5.8 MB each at 1600x1200).
 const CACHE_ENTRIES: usize = 16;
-/// Extensions listed on the page.
-const PHOTO_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "jpe", "jfif", "png", "webp", "gif", "tif", "tiff",
-];
 
 /// One photo of the folder.
 #[derive(Debug, Clone)]
@@ -57,7 +53,9 @@ pub struct PhotoInfo {
     pub carries: Vec<String>,
     /// The findings as `check` prints them (category: detail).
     pub details: Vec<String>,
-    /// Why the photo cannot be read, if it cannot.
+    /// Why the file cannot be used, if it cannot, in plain words and what to do
+    /// (`plain::explain`; the library's own reason, so a format it learns to
+    /// read stops being listed here).
     pub error: Option<String>,
 }
 
@@ -78,21 +76,14 @@ pub struct Library {
 }
 
 impl Library {
-    /// Lists the photos under `root` (recursively; hidden entries and
-    /// `exclude`, the output folder, skipped). Files whose canonical path
-    /// leaves the folder (symlinks out) are not listed.
+    /// Lists every file under `root` (recursively; hidden entries and
+    /// `exclude`, the output folder, skipped), photo or not: those that cannot
+    /// be used are shown with the reason. Files whose canonical path leaves
+    /// the folder (symlinks out) are not listed.
     pub fn scan(root: &Root, exclude: Option<&Path>, limits: Limits, max_file_bytes: u64) -> Self {
         let found = scan::scan(&[root.path().to_path_buf()], exclude);
         let mut photos = Vec::new();
         for job in found.jobs {
-            let ext = job
-                .path
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase);
-            if !ext.is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.as_str())) {
-                continue;
-            }
             let Some(path) = root.contains(&job.path) else {
                 continue;
             };
@@ -190,7 +181,10 @@ impl Library {
                     .map(|f| format!("{}: {}", f.category.label(), f.detail))
                     .collect();
             }
-            Err(e) => info.error = Some(e.to_string()),
+            Err(e) => {
+                info.error = Some(crate::plain::explain(&e));
+                info.details.push(e.to_string());
+            }
         }
         info.carries.extend(name_words(&p.rel));
         info

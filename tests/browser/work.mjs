@@ -28,7 +28,7 @@ async function open(context) {
   return page;
 }
 
-const card = (page, name) => page.locator('.card', { has: page.getByText(name, { exact: true }) });
+const card = (page, name) => page.locator(`.card[data-name="${name}"]`);
 const marks = (page, name) => card(page, name).locator('.marks').textContent();
 
 async function openEditor(page, name) {

@@ -230,9 +230,14 @@ async function loadPhotos() {
   state.photos = data.photos;
   for (const p of state.photos) if (!p.error) state.selected.add(p.id);
   if (await loadSaved()) setSaveStatus('Regions are saved as you work.');
+  const bad = state.photos.filter((p) => p.error).length;
+  const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
   $('grid-status').textContent = state.photos.length === 0
-    ? 'No photos in this folder.'
-    : `${state.photos.length} photos.`;
+    ? 'No files in this folder.'
+    : bad
+      ? `${plural(state.photos.length, 'file')}: ${plural(state.photos.length - bad, 'photo')} can be used; `
+        + `${bad} cannot (shown greyed, with the reason).`
+      : `${plural(state.photos.length, 'photo')}.`;
   renderGrid();
 }
 
@@ -261,20 +266,22 @@ function card(p) {
     if (check.checked) state.selected.add(p.id);
     else state.selected.delete(p.id);
   });
-  const carries = p.carries.length
-    ? el('ul', { 'aria-label': 'Identifying content' }, ...p.carries.map((c) => el('li', { text: c })))
-    : el('p', { class: 'ok', text: 'No identifying metadata found.' });
+  // What the photo carries, folded into one line.
+  const carries = p.error ? null : el('p', {
+    class: p.carries.length ? 'carries' : 'ok',
+    title: p.carries.join('\n'),
+    text: p.carries.length ? 'Carries: ' + p.carries.join(', ') : 'No identifying metadata found.',
+  });
   const n = regionsOf(p.id).length;
-  const item = el('li', { class: 'card', 'data-id': String(p.id) },
+  const item = el('li', { class: p.error ? 'card unusable' : 'card', 'data-id': String(p.id), 'data-name': p.name },
     el('div', { class: 'field' }, check,
-      el('label', { for: `sel-${p.id}`, class: 'name', text: p.name })),
-    el('img', {
+      el('label', { for: `sel-${p.id}`, class: 'name', title: p.name, text: p.name.split('/').pop() })),
+    p.error ? null : el('img', {
       src: `/api/photos/${p.id}/thumb?t=${token}`, alt: `Photo ${p.name}`, loading: 'lazy',
       width: '320', height: '240',
     }),
-    p.error ? el('p', { class: 'error', text: 'Cannot read: ' + p.error }) : null,
+    p.error ? el('p', { class: 'error', text: 'Cannot be used: ' + p.error }) : null,
     el('p', { class: 'ok', text: p.width ? `${p.width} × ${p.height} ${p.format}` : '' }),
-    p.carries.length ? el('p', { text: 'Carries:' }) : null,
     carries,
     el('p', { class: 'ok marks', text: n ? `${n} region${n > 1 ? 's' : ''} marked` : 'No regions marked' }),
     el('button', {
@@ -644,6 +651,10 @@ async function startExport() {
     $('progress-text').textContent = 'Select at least one photo to export.';
     return;
   }
+  if ($('collage').checked && !(await collageGoAhead())) {
+    $('progress-text').textContent = 'Export not started.';
+    return;
+  }
   $('export').disabled = true;
   $('results').replaceChildren();
   $('progress').hidden = false;
@@ -660,6 +671,33 @@ async function startExport() {
     return;
   }
   pollExport();
+}
+
+// A case whose collage would lack a file that cannot be used: ask first.
+function collageGoAhead() {
+  const cases = new Map();
+  for (const p of state.photos) {
+    if (!cases.has(p.series)) cases.set(p.series, { picked: 0, bad: [] });
+    const c = cases.get(p.series);
+    if (p.error) c.bad.push(`${p.name} (${p.error})`);
+    else if (state.selected.has(p.id)) c.picked += 1;
+  }
+  const missing = [...cases.values()].filter((c) => c.picked >= 2 && c.bad.length).flatMap((c) => c.bad);
+  if (!missing.length) return Promise.resolve(true);
+  const box = $('collage-question');
+  $('collage-missing').replaceChildren(...missing.map((m) => el('li', { text: m })));
+  box.hidden = false;
+  $('collage-go').focus();
+  return new Promise((resolve) => {
+    const answer = (yes) => {
+      box.hidden = true;
+      $('collage-go').onclick = null;
+      $('collage-cancel').onclick = null;
+      resolve(yes);
+    };
+    $('collage-go').onclick = () => answer(true);
+    $('collage-cancel').onclick = () => answer(false);
+  });
 }
 
 async function pollExport() {
@@ -705,7 +743,8 @@ function showResults(p) {
   if (p.collages.length) {
     parts.push(el('h3', { text: 'Collages' }), el('ul', {}, ...p.collages.map((c) => el('li', {
       class: c.error ? 'results-error' : '',
-      text: c.error ? `${c.series}: failed: ${c.error}` : `${c.series}: ${c.output} (${c.photos} photos)`,
+      text: c.error ? `${c.series}: failed: ${c.error}` : `${c.series}: ${c.output} (${c.photos} photos)`
+        + (c.left_out.length ? `; made without ${c.left_out.join('; ')}` : ''),
     }))));
   }
   if (p.manifest) {
