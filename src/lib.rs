@@ -33,6 +33,7 @@ pub mod describe;
 pub mod error;
 pub mod exif_block;
 pub mod icc;
+pub mod layout;
 pub mod metadata;
 pub mod pipeline;
 pub mod pixels;

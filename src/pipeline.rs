@@ -256,6 +256,13 @@ pub enum Destination {
     Folder { dir: PathBuf, naming: Naming },
     /// One explicit output file (single-input mode).
     File(PathBuf),
+    /// A folder, below it the photo's place (`layout`): pseudonymous case
+    /// folders, a capture-order rank in the name.
+    Placed {
+        dir: PathBuf,
+        naming: Naming,
+        place: crate::layout::Place,
+    },
 }
 
 /// What happened to one file.
@@ -372,6 +379,9 @@ fn process_inner(
             Some(name) => dir.join(format!("{name}.{}", cleaned.format.extension())),
             None => dir.join(&job.relative),
         },
+        Destination::Placed { dir, naming, place } => {
+            crate::layout::target(dir, naming, place, &input, cleaned.format.extension())?
+        }
     };
     *output = Some(target.clone());
     let done = |status| Done {

@@ -168,11 +168,13 @@ fn draw_a_region_in_chromium_and_export() {
     assert!(exported.is_file(), "{}", exported.display());
     assert_eq!(files(&out).len(), 4);
 
-    // Pseudonymous name: 32 hex digits, nothing of the original.
+    // Pseudonymous name: its capture rank and 8 hex digits, nothing of the
+    // original; at the top, as it was at the top of the folder.
     let stem = exported.file_stem().unwrap().to_string_lossy();
-    assert_eq!(stem.len(), 32);
-    assert!(stem.chars().all(|c| c.is_ascii_hexdigit()));
-    assert!(!name.contains("Smith") && !name.contains("badge"));
+    let (rank, hash) = stem.split_once('-').unwrap();
+    assert_eq!((rank, hash.len()), ("001", 8), "{name}");
+    assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
+    assert!(!name.contains("Smith") && !name.contains("badge") && !name.contains('/'));
 
     // No metadata: no canary bytes, and `check` finds nothing identifying.
     let bytes = std::fs::read(&exported).unwrap();

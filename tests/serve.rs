@@ -30,7 +30,8 @@ impl Serve {
 
     pub fn start_with(exe: &Path, folder: &Path, out: &Path) -> Serve {
         let mut child = std::process::Command::new(exe)
-            .args(["serve", "--port", "0", "-o"])
+            .env("XDG_DATA_HOME", crate::util::data_home())
+            .args(["serve", "--no-open", "--port", "0", "-o"])
             .arg(out)
             .arg(folder)
             .stdout(Stdio::piped())
@@ -417,13 +418,54 @@ fn export_writes_only_into_the_output_folder() {
     assert_eq!(p["collages"].as_array().unwrap().len(), 1, "{p}");
     assert!(p["collages"][0]["error"].is_null(), "{p}");
 
-    // Outputs: pseudonymous, clean, only in `out`.
+    // Outputs: pseudonymous, clean, only in `out`: the case's three photos
+    // in capture order and its collage in `case-XXXXXX/`, the badge photo at
+    // the top (it was at the top of the folder).
     let outputs = files(&out);
     assert_eq!(outputs.len(), 5);
+    let rel: Vec<String> = outputs
+        .iter()
+        .map(|o| o.strip_prefix(&out).unwrap().to_string_lossy().into_owned())
+        .collect();
+    let case_dirs: std::collections::BTreeSet<&str> = rel
+        .iter()
+        .filter_map(|r| r.split_once('/'))
+        .map(|(d, _)| d)
+        .collect();
+    assert_eq!(case_dirs.len(), 1, "{rel:?}");
+    let case = case_dirs.iter().next().unwrap();
+    assert!(case.starts_with("case-") && case.len() == 11, "{rel:?}");
+    assert!(
+        !rel.iter().any(|r| r.contains("Doe") || r.contains("Smith")),
+        "{rel:?}"
+    );
+    let mut in_case: Vec<&str> = rel
+        .iter()
+        .filter_map(|r| r.strip_prefix(&format!("{case}/")))
+        .collect();
+    in_case.sort();
+    assert!(
+        in_case[0].starts_with("001-") && in_case[1].starts_with("002-"),
+        "{rel:?}"
+    );
+    assert!(
+        in_case[2].starts_with("003-") && in_case[3].starts_with("collage-"),
+        "{rel:?}"
+    );
+    // Capture order: 001 is the "before" photo.
+    let first = results
+        .iter()
+        .find(|r| r["name"].as_str().unwrap().ends_with("before.jpg"))
+        .unwrap();
+    assert!(
+        first["output"].as_str().unwrap().contains("/001-"),
+        "{first}"
+    );
     for o in &outputs {
         let name = o.file_stem().unwrap().to_string_lossy();
-        assert_eq!(name.len(), 32, "{}", o.display());
-        assert!(name.chars().all(|c| c.is_ascii_hexdigit()));
+        let hash = name.rsplit('-').next().unwrap();
+        assert_eq!(hash.len(), 8, "{}", o.display());
+        assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
         let bytes = std::fs::read(o).unwrap();
         for c in canaries() {
             assert!(
@@ -480,6 +522,28 @@ fn export_writes_only_into_the_output_folder() {
         .unwrap();
     assert_eq!(rerun.status.code(), Some(0), "{rerun:?}");
     assert_eq!(files(&out2).len(), 4);
+
+    // Exporting the same again finds every photo and the collage in place
+    // (stable keyed names): nothing is written twice.
+    let again = s.export(&request);
+    for r in again["results"].as_array().unwrap() {
+        assert_eq!(r["status"], "up to date", "{r}");
+    }
+    assert_eq!(again["collages"][0]["output"], p["collages"][0]["output"]);
+    assert_eq!(files(&out), outputs);
+    drop(s);
+    // And after a restart (the key is kept in the data folder).
+    let s = Serve::start(&photos, &out);
+    let again = s.export(&request);
+    assert!(
+        again["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "up to date"),
+        "{again}"
+    );
+    assert_eq!(files(&out), outputs);
 }
 
 #[cfg(unix)]

@@ -10,8 +10,8 @@ use crate::collage::{self, CollageOptions, DateTime, SortKey, Tile, TileOptions}
 use crate::commit::WriteMode;
 use crate::container::Format;
 use crate::error::{Error, Result};
+use crate::layout::{self, Folders, Place};
 use crate::pipeline::{self, CleanOptions, Destination, FileSettings, Method, Status};
-use crate::pseudonym::Naming;
 use crate::redact::Redaction;
 use crate::region::{Effect, Length, RegionSpec, Shape};
 use crate::scan::Job;
@@ -191,12 +191,63 @@ pub struct Progress {
     pub error: Option<String>,
 }
 
+/// How the output folder is laid out (`layout`): pseudonymous case folders
+/// and capture-order names, or one flat folder.
+pub struct Layout {
+    pub folders: Folders,
+    pub flat: bool,
+}
+
+impl Layout {
+    /// Each photo's place: its case folder, its rank in the case's capture
+    /// order (among all the case's usable photos, so a name does not depend
+    /// on what else is exported).
+    fn places(&self, lib: &Library, folder: &Root) -> Result<Vec<Place>> {
+        let info = lib.info(folder);
+        let mut places = vec![Place::default(); info.len()];
+        if self.flat {
+            return Ok(places);
+        }
+        let mut cases: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for i in info.iter().filter(|i| i.error.is_none()) {
+            cases.entry(i.series.as_str()).or_default().push(i.id);
+        }
+        for (series, ids) in cases {
+            let keys: Vec<SortKey> = ids
+                .iter()
+                .map(|&id| SortKey {
+                    capture: info[id].capture,
+                    file_time: lib.get(id).and_then(|p| file_time(&p.path)),
+                    name: info[id].name.clone(),
+                })
+                .collect();
+            let dir = self.folders.folder(series)?;
+            for (id, rank) in ids.iter().zip(layout::ranks(&keys)) {
+                places[*id] = Place {
+                    folder: dir.clone(),
+                    rank: Some(rank),
+                };
+            }
+        }
+        Ok(places)
+    }
+}
+
+fn file_time(path: &std::path::Path) -> Option<DateTime> {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| DateTime::from_unix(d.as_secs().min(i64::MAX as u64) as i64))
+}
+
 /// Runs the export; `progress` is updated as files finish.
 pub fn run(
     lib: &Library,
     folder: &Root,
     out: &Root,
     store: &super::regions::Store,
+    layout: &Layout,
     plan: &Plan,
     progress: &Mutex<Progress>,
     thorough: bool,
@@ -231,15 +282,25 @@ pub fn run(
         effect: plan.effect,
         fill: plan.fill,
     };
-    let dest = Destination::Folder {
-        dir: out.path().to_path_buf(),
-        naming: Naming::Random,
+    let places = match layout.places(lib, folder) {
+        Ok(p) => p,
+        Err(e) => {
+            let mut p = lock();
+            p.error = Some(format!("cannot name the outputs: {e}"));
+            p.running = false;
+            return;
+        }
     };
     selected
         .par_iter()
         .with_max_len(1)
         .for_each(|(id, regions, _)| {
             let photo = lib.get(*id).expect("checked");
+            let dest = Destination::Placed {
+                dir: out.path().to_path_buf(),
+                naming: layout.folders.naming().clone(),
+                place: places[*id].clone(),
+            };
             let result = export_one(folder, out, photo, regions, &dest, &settings);
             let mut p = lock();
             p.done += 1;
@@ -247,7 +308,7 @@ pub fn run(
         });
 
     for (series, members) in groups {
-        let result = make_collage(lib, folder, out, plan, &series, &members);
+        let result = make_collage(lib, folder, out, layout, plan, &series, &members);
         let mut p = lock();
         p.done += 1;
         p.collages.push(result);
@@ -289,12 +350,12 @@ fn export_one(
         ..settings.clone()
     };
     let outcome = pipeline::process_file(&job, dest, &settings);
+    // The output's path below the output folder, `/`-separated.
     r.output = outcome
         .output
         .as_deref()
-        .filter(|o| o.parent() == Some(out.path()))
-        .and_then(|o| o.file_name())
-        .map(|n| n.to_string_lossy().into_owned());
+        .and_then(|o| o.strip_prefix(out.path()).ok())
+        .map(|rel| rel.to_string_lossy().replace('\\', "/"));
     match outcome.result {
         Ok(done) => {
             r.status = match done.status {
@@ -339,6 +400,7 @@ fn make_collage(
     lib: &Library,
     folder: &Root,
     out: &Root,
+    layout: &Layout,
     plan: &Plan,
     series: &str,
     members: &[usize],
@@ -359,7 +421,7 @@ fn make_collage(
             .collect(),
         error: None,
     };
-    match build_collage(lib, folder, out, plan, series, members) {
+    match build_collage(lib, folder, out, layout, plan, series, members) {
         Ok(name) => r.output = Some(name),
         Err(e) => r.error = Some(e.to_string()),
     }
@@ -370,6 +432,7 @@ fn build_collage(
     lib: &Library,
     folder: &Root,
     out: &Root,
+    layout: &Layout,
     plan: &Plan,
     series: &str,
     members: &[usize],
@@ -394,14 +457,9 @@ fn build_collage(
             let ext = photo.path.extension().and_then(|e| e.to_str());
             let prepared = collage::prepare_tile(&bytes, ext, &opts)
                 .map_err(|e| Error::Invalid(format!("{}: {e}", photo.rel)))?;
-            let file_time = std::fs::metadata(&photo.path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| DateTime::from_unix(d.as_secs().min(i64::MAX as u64) as i64));
             let key = SortKey {
                 capture: prepared.capture,
-                file_time,
+                file_time: file_time(&photo.path),
                 name: photo.rel.clone(),
             };
             Ok((prepared, key))
@@ -422,19 +480,23 @@ fn build_collage(
     let img = collage::compose(&tiles, &CollageOptions::default())?;
     let format = Format::Jpeg;
     let bytes = collage::encode(&img, format, 90, &limits)?;
-    let name = format!(
-        "{}.{}",
-        Naming::Random.pseudonym_for_label(series)?,
-        format.extension()
-    );
+    // Beside the case's photos (at the top with --flat).
+    let name = layout::collage_name(layout.folders.naming(), &bytes, format.extension())?;
+    let sub = if layout.flat {
+        std::path::PathBuf::new()
+    } else {
+        layout.folders.folder(series)?
+    };
+    let dir = out.path().join(&sub);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create output folder", e))?;
     collage::publish(
-        &out.child(&name)?,
+        &dir.join(&name),
         &bytes,
         format,
         WriteMode::default(),
         &limits,
     )?;
-    Ok(name)
+    Ok(sub.join(name).to_string_lossy().replace('\\', "/"))
 }
 
 /// Saves the regions of the photos the export names into the manifest,

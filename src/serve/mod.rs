@@ -63,6 +63,10 @@ pub struct Config {
     pub threads: usize,
     /// Exports of untouched JPEGs are transcoded losslessly (`--thorough`).
     pub thorough: bool,
+    /// How outputs are named (keyed: re-exports are "up to date").
+    pub naming: crate::pseudonym::Naming,
+    /// One flat folder instead of pseudonymous case folders.
+    pub flat: bool,
 }
 
 struct State {
@@ -72,6 +76,7 @@ struct State {
     output: Root,
     library: Library,
     regions: regions::Store,
+    layout: export::Layout,
     export: Mutex<Progress>,
     thorough: bool,
 }
@@ -116,6 +121,10 @@ impl Server {
         let regions = regions::Store::new(folder.child(export::MANIFEST_NAME)?);
         let state = State {
             regions,
+            layout: export::Layout {
+                folders: crate::layout::Folders::new(config.naming.clone()),
+                flat: config.flat,
+            },
             token: Token::random()?,
             port: addr.port(),
             folder,
@@ -470,6 +479,7 @@ fn start_export(state: &Arc<State>, req: &ExportRequest) -> Reply {
             &state.folder,
             &state.output,
             &state.regions,
+            &state.layout,
             &plan,
             &state.export,
             state.thorough,

@@ -53,6 +53,9 @@ pub struct PhotoInfo {
     pub carries: Vec<String>,
     /// The findings as `check` prints them (category: detail).
     pub details: Vec<String>,
+    /// EXIF capture time, for the capture-order names of the output.
+    #[serde(skip)]
+    pub capture: Option<crate::collage::DateTime>,
     /// Why the file cannot be used, if it cannot, in plain words and what to do
     /// (`plain::explain`; the library's own reason, so a format it learns to
     /// read stops being listed here).
@@ -157,6 +160,7 @@ impl Library {
             height: 0,
             carries: Vec::new(),
             details: Vec::new(),
+            capture: None,
             error: None,
         };
         let result = self.read(p, root).and_then(|bytes| {
@@ -164,14 +168,21 @@ impl Library {
             let parsed = pipeline::inspect(&bytes, ext, &self.limits)?;
             let (w, h) = dimensions(&bytes, parsed.format)?;
             let upright = matches!(parsed.orientation(), 5..=8);
+            let capture = parsed
+                .exif
+                .capture_time
+                .as_deref()
+                .and_then(crate::collage::DateTime::parse_exif);
             Ok((
                 parsed.format,
                 if upright { (h, w) } else { (w, h) },
                 parsed.inventory,
+                capture,
             ))
         });
         match result {
-            Ok((format, (w, h), inv)) => {
+            Ok((format, (w, h), inv, capture)) => {
+                info.capture = capture;
                 info.format = Some(format.name());
                 info.width = w;
                 info.height = h;
