@@ -356,6 +356,13 @@ fn nothing_is_hidden() {
             .contains("made without Doe_Jane_1961-04-02/IMG_2021-10-01.jpg")),
         "{r}"
     );
+    // Previous/Next walk the usable photos; zoom enlarges the picture.
+    assert_eq!(r["prevDisabled"], true, "{r}");
+    assert_ne!(r["nextName"], r["firstName"], "{r}");
+    assert_eq!(r["backName"], r["firstName"], "{r}");
+    assert_eq!(r["zoomLevel"], "150%", "{r}");
+    let ratio = r["zoomRatio"].as_f64().unwrap();
+    assert!((1.4..1.6).contains(&ratio), "{r}");
     for shot in ["grid", "results", "editor"] {
         for size in ["1280x900", "390x844"] {
             assert!(artifacts().join(format!("{shot}-{size}.png")).is_file());

@@ -63,6 +63,24 @@ try {
     await page.setViewportSize({ width: w, height: h });
     await page.screenshot({ path: `${shots}/editor-${w}x${h}.png` });
   }
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // Previous/Next and zoom, with the keyboard.
+  report.firstName = await page.locator('#editor-name').textContent();
+  report.prevDisabled = await page.locator('#prev-photo').isDisabled();
+  let k = await page.evaluate(() => window.photodeid.previewsDone);
+  await page.locator('#editor-title').focus();
+  await page.keyboard.press('PageDown');
+  await page.waitForFunction((x) => window.photodeid.previewsDone > x, k);
+  report.nextName = await page.locator('#editor-name').textContent();
+  k = await page.evaluate(() => window.photodeid.previewsDone);
+  await page.getByRole('button', { name: 'Previous photo' }).click();
+  await page.waitForFunction((x) => window.photodeid.previewsDone > x, k);
+  report.backName = await page.locator('#editor-name').textContent();
+  const w0 = (await page.locator('#stage-img').boundingBox()).width;
+  await page.keyboard.press('+');
+  report.zoomLevel = await page.locator('#zoom-level').textContent();
+  report.zoomRatio = (await page.locator('#stage-img').boundingBox()).width / w0;
+  await page.screenshot({ path: `${shots}/editor-zoomed-1280x900.png` });
 } finally {
   await browser.close();
 }

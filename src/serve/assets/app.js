@@ -312,11 +312,47 @@ function openEditor(id) {
   $('check-box').hidden = !p.details.length;
   $('editor').hidden = false;
   $('grid-section').hidden = true;
+  state.fitWidth = null;
+  setZoom(1);
+  updateSteps();
   $('show-original').checked = false;
   renderRegions();
   refreshPreview('open');
   $('editor-title').setAttribute('tabindex', '-1');
   $('editor-title').focus();
+}
+
+// The usable photos in listing order, for Previous/Next.
+function step(delta) {
+  const usable = state.photos.filter((q) => !q.error);
+  const i = usable.findIndex((q) => q.id === state.current);
+  const next = usable[i + delta];
+  if (next) openEditor(next.id);
+}
+
+function updateSteps() {
+  const usable = state.photos.filter((q) => !q.error);
+  const i = usable.findIndex((q) => q.id === state.current);
+  $('prev-photo').disabled = i <= 0;
+  $('next-photo').disabled = i < 0 || i >= usable.length - 1;
+}
+
+// Zoom: the picture is drawn larger inside a scrolling frame; regions are
+// in percent of it, so they follow.
+function setZoom(z) {
+  state.zoom = clamp(z, 1, 8);
+  const img = $('stage-img');
+  if (state.zoom === 1) {
+    img.style.maxWidth = '';
+    img.style.maxHeight = '';
+    img.style.width = state.baseWidth || '';
+  } else {
+    const base = state.fitWidth || img.getBoundingClientRect().width;
+    img.style.maxWidth = 'none';
+    img.style.maxHeight = 'none';
+    img.style.width = `${Math.round(base * state.zoom)}px`;
+  }
+  $('zoom-level').textContent = `${Math.round(state.zoom * 100)}%`;
 }
 
 function closeEditor() {
@@ -366,7 +402,11 @@ async function refreshPreview(why) {
   img.onload = () => {
     // Small photos are shown larger, so regions are easy to draw on them.
     const room = img.parentElement.parentElement.clientWidth;
-    img.style.width = img.naturalWidth < 576 ? `${Math.min(576, room)}px` : '';
+    state.baseWidth = img.naturalWidth < 576 ? `${Math.min(576, room)}px` : '';
+    if (state.zoom === 1) {
+      img.style.width = state.baseWidth;
+      state.fitWidth = img.getBoundingClientRect().width;
+    }
     if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
     state.previewUrl = url;
     const ms = Math.round(performance.now() - t0);
@@ -719,6 +759,16 @@ async function pollExport() {
   showResults(p);
 }
 
+// What was done to a photo, in a person's terms.
+function doneWords(r) {
+  const parts = [];
+  if (r.regions) parts.push(`${r.regions} area${r.regions === 1 ? '' : 's'} covered`);
+  const hidden = r.removed.filter((x) => x !== 'nothing identifying');
+  parts.push(hidden.length ? `hidden data removed (${hidden.join(', ')})` : 'no hidden data found');
+  if (r.status === 'up to date') parts.push('already exported earlier: the same file is there');
+  return parts.concat(r.warnings).join('; ') + '.';
+}
+
 function showResults(p) {
   const failed = p.results.filter((r) => r.error).length + p.collages.filter((c) => c.error).length;
   $('progress-text').textContent = failed
@@ -727,15 +777,14 @@ function showResults(p) {
   const rows = p.results.map((r) => el('tr', {},
     el('td', { text: r.name }),
     el('td', { text: r.output || '—' }),
-    el('td', { text: String(r.regions) }),
-    el('td', { text: r.error ? '' : r.removed.join(', ') }),
     el('td', {
       class: r.error ? 'results-error' : '',
-      text: r.error ? 'Failed: ' + r.error : [r.status, r.method].concat(r.warnings).filter(Boolean).join('; '),
+      title: r.error ? '' : `${r.method}; removed: ${r.removed.join(', ')}`,
+      text: r.error ? 'Not exported: ' + r.error : doneWords(r),
     })));
   const table = el('table', {},
-    el('caption', { text: 'What was removed' }),
-    el('thead', {}, el('tr', {}, ...['Photo', 'Exported as', 'Regions', 'Removed', 'Notes']
+    el('caption', { text: 'What was done' }),
+    el('thead', {}, el('tr', {}, ...['Photo', 'Exported as', 'What was done']
       .map((h) => el('th', { scope: 'col', text: h })))),
     el('tbody', {}, ...rows));
   const parts = [el('h3', { text: 'Done' }),
@@ -773,6 +822,26 @@ document.addEventListener('DOMContentLoaded', () => {
   $('show-original').addEventListener('change', () => refreshPreview('edit'));
   $('fill').addEventListener('change', () => refreshPreview('edit'));
   $('export').addEventListener('click', startExport);
+  $('prev-photo').addEventListener('click', () => step(-1));
+  $('next-photo').addEventListener('click', () => step(1));
+  $('zoom-in').addEventListener('click', () => setZoom((state.zoom || 1) * 1.5));
+  $('zoom-out').addEventListener('click', () => setZoom((state.zoom || 1) / 1.5));
+  $('stage-scroll').addEventListener('wheel', (e) => {
+    if (!e.ctrlKey) return; // pinch on a touchpad, or Ctrl+wheel
+    e.preventDefault();
+    setZoom((state.zoom || 1) * (e.deltaY < 0 ? 1.25 : 0.8));
+  }, { passive: false });
+  document.addEventListener('keydown', (e) => {
+    if (state.current === null || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA')) return;
+    if (e.key === 'PageDown') step(1);
+    else if (e.key === 'PageUp') step(-1);
+    else if (e.key === '+' || e.key === '=') setZoom((state.zoom || 1) * 1.5);
+    else if (e.key === '-') setZoom((state.zoom || 1) / 1.5);
+    else return;
+    e.preventDefault();
+  });
   $('undo').addEventListener('click', () => undoRedo(state.undo, state.redo, 'undo'));
   $('redo').addEventListener('click', () => undoRedo(state.redo, state.undo, 'redo'));
   document.addEventListener('keydown', (e) => {
