@@ -145,6 +145,7 @@ fn draw_a_region_in_chromium_and_export() {
         kb["copied"].as_str().unwrap().contains("to 2 other photos"),
         "{kb}"
     );
+    assert_eq!(kb["toCheck"], 2, "copies are marked to check: {kb}");
     assert_eq!(
         kb["cards"],
         serde_json::json!([true, true, true, true]),

@@ -17,6 +17,8 @@ const state = {
   // Saving: the revision of each photo's saved rows, the photos changed
   // since, and whether a save is on its way.
   revs: new Map(),
+  // Photos given copied regions, not yet opened since.
+  toCheck: new Set(),
   dirty: new Set(),
   saving: null,
   saveTimer: null,
@@ -284,6 +286,7 @@ function card(p) {
     el('p', { class: 'ok', text: p.width ? `${p.width} × ${p.height} ${p.format}` : '' }),
     carries,
     el('p', { class: 'ok marks', text: n ? `${n} region${n > 1 ? 's' : ''} marked` : 'No regions marked' }),
+    state.toCheck.has(p.id) ? el('p', { class: 'to-check', text: 'To check: regions copied from another photo' }) : null,
     el('button', {
       type: 'button', class: 'edit', text: 'Mark regions',
       'aria-label': `Mark regions on ${p.name}`,
@@ -301,6 +304,7 @@ function photo(id) {
 
 function openEditor(id) {
   state.current = id;
+  state.toCheck.delete(id);
   state.active = -1;
   const p = photo(id);
   $('editor-name').textContent = p.name;
@@ -665,15 +669,40 @@ function onPointerUp() {
   refreshPreview('edit');
 }
 
+// A region of photo `from` placed on photo `to`: its centre's offset from
+// the picture's centre and its size, both in units of the shorter side,
+// are kept; then it is kept inside the picture.
+function carry(r, from, to) {
+  if (!from.width || !to.width) return Object.assign({}, r);
+  const s1 = Math.min(from.width, from.height);
+  const s2 = Math.min(to.width, to.height);
+  const cx = ((r.x + r.w / 2) / 100 * from.width - from.width / 2) / s1;
+  const cy = ((r.y + r.h / 2) / 100 * from.height - from.height / 2) / s1;
+  const w = r.w / 100 * from.width / s1 * s2;
+  const h = r.h / 100 * from.height / s1 * s2;
+  const out = Object.assign({}, r, {
+    w: w / to.width * 100,
+    h: h / to.height * 100,
+    x: (to.width / 2 + cx * s2 - w / 2) / to.width * 100,
+    y: (to.height / 2 + cy * s2 - h / 2) / to.height * 100,
+  });
+  return normalise(out);
+}
+
 function copyToSeries() {
   const p = photo(state.current);
   const mine = regionsOf(state.current);
   const others = state.photos.filter((q) => q.series === p.series && q.id !== p.id && !q.error);
   const before = others.map((q) => clone(regionsOf(q.id)));
-  for (const q of others) state.regions.set(q.id, mine.map((r) => Object.assign({}, r)));
+  for (const q of others) {
+    state.regions.set(q.id, mine.map((r) => carry(r, p, q)));
+    state.toCheck.add(q.id);
+  }
   if (others.length) changed(others.map((q) => q.id), before);
   $('preview-status').textContent = others.length
-    ? `Copied ${mine.length} region${mine.length === 1 ? '' : 's'} to ${others.length} other photo${others.length === 1 ? '' : 's'} in this folder (same place, in percent of each photo).`
+    ? `Copied ${mine.length} region${mine.length === 1 ? '' : 's'} to ${others.length} other photo${others.length === 1 ? '' : 's'} in this folder, `
+      + 'each at the same place from the centre, sized by the shorter side (so a box stays over the same part '
+      + 'when a photo is upright and another sideways). They are marked "to check" until you open them.'
     : 'There are no other photos in this folder.';
 }
 
