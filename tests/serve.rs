@@ -29,11 +29,17 @@ impl Serve {
     }
 
     pub fn start_with(exe: &Path, folder: &Path, out: &Path) -> Serve {
-        let mut child = std::process::Command::new(exe)
-            .env("XDG_DATA_HOME", crate::util::data_home())
+        let mut cmd = std::process::Command::new(exe);
+        cmd.env("XDG_DATA_HOME", crate::util::data_home())
             .args(["serve", "--no-open", "--port", "0", "-o"])
             .arg(out)
-            .arg(folder)
+            .arg(folder);
+        Self::spawn(cmd)
+    }
+
+    /// Runs `cmd` (a `photodeid` that serves) and reads the address it prints.
+    pub fn spawn(mut cmd: std::process::Command) -> Serve {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -713,4 +719,61 @@ fn regions_are_saved_merged_and_survive_a_restart() {
         assert!(status == 400 || status == 422, "{bad}: {status}");
     }
     assert_eq!(std::fs::read(&manifest).unwrap(), before);
+}
+
+/// `photodeid` alone (a double-click) serves the folder it starts in and
+/// opens the browser on the tokenised address; the page's "Open the output
+/// folder" hands that folder to the file manager. The desktop's opener is a
+/// stand-in script here that writes down what it was given.
+#[cfg(target_os = "linux")]
+#[test]
+fn starts_without_a_terminal_and_opens_the_browser() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, photos, _out) = setup();
+    let fake = d.path().join("bin");
+    std::fs::create_dir(&fake).unwrap();
+    let log = d.path().join("opened.txt");
+    let opener = fake.join("xdg-open");
+    std::fs::write(
+        &opener,
+        format!("#!/bin/sh\necho \"$1\" >> '{}'\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        fake.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_photodeid"));
+    cmd.current_dir(&photos)
+        .env("PATH", path)
+        .env("XDG_DATA_HOME", crate::util::data_home());
+    let s = Serve::spawn(cmd);
+    let opened = |what: &str| {
+        let t0 = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.lines().any(|l| l == what) {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "{what} not opened: {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    opened(&s.url);
+    // The current folder is served: its photos are listed, exports beside it.
+    let list = s.json("/api/photos");
+    assert_eq!(list["photos"].as_array().unwrap().len(), 4, "{list}");
+    let out = d.path().join("photos-clean");
+    assert_eq!(
+        list["output"],
+        out.canonicalize().unwrap().display().to_string()
+    );
+    let (status, body) = s.post("/api/open-output", b"{}");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    opened(&out.canonicalize().unwrap().display().to_string());
 }

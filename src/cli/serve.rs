@@ -67,7 +67,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         out.flush()?;
     }
     if !a.no_open {
-        if let Err(e) = open_browser(&server.url()) {
+        if let Err(e) = photodeid::serve::desktop::open(server.url().as_ref()) {
             eprintln!("photodeid: could not open the browser ({e}); open the address above");
         }
     }
@@ -96,26 +96,4 @@ fn naming(a: &ServeArgs) -> anyhow::Result<Naming> {
         );
     }
     Ok(Naming::Keyed(key))
-}
-
-/// Opens `url` in the default browser (the server runs on this computer).
-fn open_browser(url: &str) -> std::io::Result<()> {
-    let mut cmd = if cfg!(target_os = "macos") {
-        std::process::Command::new("open")
-    } else if cfg!(windows) {
-        let mut c = std::process::Command::new("explorer");
-        c.arg(url);
-        return c.spawn().map(drop);
-    } else {
-        std::process::Command::new("xdg-open")
-    };
-    cmd.arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map(|mut child| {
-            // Reaped in the background: xdg-open returns once the browser has it.
-            std::thread::spawn(move || child.wait());
-        })
 }

@@ -9,6 +9,7 @@
 //!   POST /api/photos/ID/preview the photo at screen size, regions destroyed (redact::apply)
 //!   POST /api/export            clean the selection (pipeline::process_file), collages, manifest
 //!   GET  /api/export            progress and results
+//!   POST /api/open-output       show the output folder in the file manager
 //!   GET  /api/regions           the saved regions (FOLDER/.photodeid-regions.csv)
 //!   POST /api/regions           save changed photos' regions (merged, stale ones refused)
 //! ```
@@ -21,6 +22,7 @@
 //! (canonical paths, symlinks out refused) and written only into the output
 //! folder (cleaned photos, collages) and FOLDER's regions manifest.
 
+pub mod desktop;
 pub mod export;
 pub mod guard;
 pub mod photos;
@@ -355,6 +357,21 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
             )),
             Err(r) => r,
         },
+        (Method::Post, ["api", "open-output"]) => {
+            match desktop::open(state.output.path().as_os_str()) {
+                Ok(()) => Reply::json(
+                    200,
+                    json!({ "opened": state.output.path().display().to_string() }),
+                ),
+                Err(e) => Reply::error(
+                    500,
+                    format!(
+                        "cannot open the file manager: {}",
+                        crate::plain::io_words(&e)
+                    ),
+                ),
+            }
+        }
         (Method::Get, ["api", "export"]) => {
             let p = state.export.lock().unwrap_or_else(|p| p.into_inner());
             Reply::json(200, json!(*p))

@@ -816,8 +816,16 @@ function showResults(p) {
     el('thead', {}, el('tr', {}, ...['Photo', 'Exported as', 'What was done']
       .map((h) => el('th', { scope: 'col', text: h })))),
     el('tbody', {}, ...rows));
+  const openBtn = el('button', {
+    type: 'button', id: 'open-output', text: 'Open the output folder',
+    onclick: async () => {
+      const r = await api('/api/open-output', { method: 'POST' });
+      openBtn.nextSibling.textContent = r.ok ? ' Opened in the file manager.' : ' ' + (await errorText(r));
+    },
+  });
   const parts = [el('h3', { text: 'Done' }),
-    el('p', {}, 'The files are in ', el('code', { text: p.output_dir }), '.'), table];
+    el('p', {}, 'The files are in ', el('code', { text: p.output_dir }), ' (one folder per case). ', openBtn,
+      el('span', { role: 'status' })), table];
   if (p.collages.length) {
     parts.push(el('h3', { text: 'Collages' }), el('ul', {}, ...p.collages.map((c) => el('li', {
       class: c.error ? 'results-error' : '',
