@@ -310,6 +310,13 @@ pub enum Destination {
     Folder { dir: PathBuf, naming: Naming },
     /// One explicit output file (single-input mode).
     File(PathBuf),
+    /// A folder, below it the photo's place (`layout`): pseudonymous case
+    /// folders, a capture-order rank in the name.
+    Placed {
+        dir: PathBuf,
+        naming: Naming,
+        place: crate::layout::Place,
+    },
 }
 
 /// What happened to one file.
@@ -501,6 +508,9 @@ fn process_inner(
                 .join(&job.relative)
                 .with_extension(cleaned.format.extension()),
         },
+        Destination::Placed { dir, naming, place } => {
+            crate::layout::target(dir, naming, place, &input, cleaned.format.extension())?
+        }
     };
     *output = Some(target.clone());
     warnings.extend(cleaned.warnings.iter().cloned());

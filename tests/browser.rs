@@ -145,6 +145,7 @@ fn draw_a_region_in_chromium_and_export() {
         kb["copied"].as_str().unwrap().contains("to 2 other photos"),
         "{kb}"
     );
+    assert_eq!(kb["toCheck"], 2, "copies are marked to check: {kb}");
     assert_eq!(
         kb["cards"],
         serde_json::json!([true, true, true, true]),
@@ -168,11 +169,13 @@ fn draw_a_region_in_chromium_and_export() {
     assert!(exported.is_file(), "{}", exported.display());
     assert_eq!(files(&out).len(), 4);
 
-    // Pseudonymous name: 32 hex digits, nothing of the original.
+    // Pseudonymous name: its capture rank and 8 hex digits, nothing of the
+    // original; at the top, as it was at the top of the folder.
     let stem = exported.file_stem().unwrap().to_string_lossy();
-    assert_eq!(stem.len(), 32);
-    assert!(stem.chars().all(|c| c.is_ascii_hexdigit()));
-    assert!(!name.contains("Smith") && !name.contains("badge"));
+    let (rank, hash) = stem.split_once('-').unwrap();
+    assert_eq!((rank, hash.len()), ("001", 8), "{name}");
+    assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
+    assert!(!name.contains("Smith") && !name.contains("badge") && !name.contains('/'));
 
     // No metadata: no canary bytes, and `check` finds nothing identifying.
     let bytes = std::fs::read(&exported).unwrap();
@@ -195,4 +198,176 @@ fn draw_a_region_in_chromium_and_export() {
     assert!(diff_in > 60.0, "region looks like the original ({diff_in})");
     let (diff_out, _) = compare(&a, &b, [0.7, 0.7, 0.98, 0.98]);
     assert!(diff_out < 8.0, "outside the region changed ({diff_out})");
+}
+
+fn node(script: &str, args: &[&str]) -> serde_json::Value {
+    let run = Command::new("node")
+        .arg(browser_dir().join(script))
+        .args(args)
+        .env("CHROMIUM", chromium())
+        .current_dir(browser_dir())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let errors: Vec<_> = report["console"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m.as_str().unwrap().starts_with("pageerror"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    report
+}
+
+/// Draw, reload: the region is there; undo/redo; leaving with a save
+/// pending asks; two tabs do not overwrite each other; restart the server:
+/// the regions are there; export one photo: every other row is kept.
+#[test]
+fn work_is_never_lost() {
+    if !ready() {
+        return;
+    }
+    let (_d, photos, out) = setup();
+    let (badge, other) = (
+        "Smith_John_badge.jpg",
+        "Doe_Jane_1961-04-02/IMG_2021-09-10_during.jpg",
+    );
+    let manifest = photos.join(".photodeid-regions.csv");
+    let s = Serve::start(&photos, &out);
+    let r = node("work.mjs", &[&s.url, "edit", badge, other]);
+    assert_eq!(r["before"], "No regions marked", "{r}");
+    assert!(
+        r["saveStatus"]
+            .as_str()
+            .unwrap()
+            .contains("All changes saved"),
+        "{r}"
+    );
+    assert_eq!(r["afterReload"], "1 region marked", "{r}");
+    assert_eq!(r["regionsAfterReload"], 1, "{r}");
+    assert_eq!(
+        (&r["afterUndo"], &r["afterRedo"]),
+        (&0.into(), &1.into()),
+        "{r}"
+    );
+    assert_eq!(r["unsavedFlag"], true, "{r}");
+    assert_eq!(r["askedBeforeLeaving"], true, "{r}");
+    // Tab a added a second region; tab b, stale, deleted one: refused, and
+    // b shows a's two.
+    assert_eq!(r["tabA"], 2, "{r}");
+    assert_eq!(r["tabBBefore"], 1, "{r}");
+    assert_eq!(r["tabBAfter"], 2, "{r}");
+    assert!(
+        r["tabBStatus"].as_str().unwrap().contains("another tab"),
+        "{r}"
+    );
+    assert!(
+        r["tabBOtherStatus"]
+            .as_str()
+            .unwrap()
+            .contains("All changes saved"),
+        "{r}"
+    );
+    let rows = |text: &str| photodeid::region::parse_manifest(text).unwrap();
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let count = |t: &str, f: &str| rows(t).iter().filter(|r| r.pattern == f).count();
+    // The other photo: tab b's region, plus the one left by the unload
+    // test (its save went through after the tab closed, or not at all).
+    assert_eq!(count(&text, badge), 2, "{text}");
+    assert!((1..=2).contains(&count(&text, other)), "{text}");
+    let other_rows = count(&text, other);
+    drop(s);
+
+    let s = Serve::start(&photos, &out);
+    let r = node("work.mjs", &[&s.url, "restart", badge, other]);
+    assert_eq!(r["afterRestart"], "2 regions marked", "{r}");
+    assert_eq!(r["exported"], 1, "{r}");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert_eq!(count(&text, badge), 2, "export dropped rows: {text}");
+    assert_eq!(count(&text, other), other_rows, "{text}");
+    assert_eq!(files(&out).len(), 1);
+}
+
+/// Every file is listed; damaged and unsupported ones greyed with a reason
+/// and what to do; a collage missing one of its case's files asks first.
+#[test]
+fn nothing_is_hidden() {
+    if !ready() {
+        return;
+    }
+    let (d, photos, out) = setup();
+    let case = photos.join("Doe_Jane_1961-04-02");
+    let bad = crate::util::fixtures().join("bad");
+    std::fs::copy(bad.join("truncated.jpg"), case.join("IMG_2021-10-01.jpg")).unwrap();
+    std::fs::copy(bad.join("unsupported.heic"), photos.join("IMG_0001.HEIC")).unwrap();
+    std::fs::write(photos.join("notes.txt"), b"patient notes").unwrap();
+    let s = Serve::start(&photos, &out);
+    let r = node("files.mjs", &[&s.url, artifacts().to_str().unwrap()]);
+    let cards = r["cards"].as_array().unwrap();
+    assert_eq!(cards.len(), 7, "every file listed: {r}");
+    let card = |name: &str| {
+        cards
+            .iter()
+            .find(|c| c["name"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name} not listed: {r}"))
+    };
+    let damaged = card("IMG_2021-10-01.jpg");
+    assert_eq!(
+        (&damaged["unusable"], &damaged["disabled"]),
+        (&true.into(), &true.into())
+    );
+    let reason = damaged["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("damaged: it ends early; copy it again"),
+        "{reason}"
+    );
+    let notes = card("notes.txt");
+    assert_eq!(notes["unusable"], true);
+    assert!(
+        notes["reason"].as_str().unwrap().contains("cannot be used"),
+        "{notes}"
+    );
+    // HEIC: the library's reason while it cannot read it (another branch adds support).
+    let heic = card("IMG_0001.HEIC");
+    if heic["unusable"] == true {
+        assert!(heic["reason"].as_str().unwrap().contains("HEIC"), "{heic}");
+    }
+    assert!(r["status"].as_str().unwrap().contains("cannot"), "{r}");
+    assert_eq!(r["exportInView"], true, "the export bar stays in view");
+    assert!(
+        r["question"]
+            .as_str()
+            .unwrap()
+            .contains("IMG_2021-10-01.jpg"),
+        "{r}"
+    );
+    assert_eq!(r["afterCancel"], "Export not started.", "{r}");
+    let collages = r["collages"].as_array().unwrap();
+    assert!(
+        collages.iter().any(|c| c
+            .as_str()
+            .unwrap()
+            .contains("made without Doe_Jane_1961-04-02/IMG_2021-10-01.jpg")),
+        "{r}"
+    );
+    // Previous/Next walk the usable photos; zoom enlarges the picture.
+    assert_eq!(r["prevDisabled"], true, "{r}");
+    assert_ne!(r["nextName"], r["firstName"], "{r}");
+    assert_eq!(r["backName"], r["firstName"], "{r}");
+    assert_eq!(r["zoomLevel"], "150%", "{r}");
+    let ratio = r["zoomRatio"].as_f64().unwrap();
+    assert!((1.4..1.6).contains(&ratio), "{r}");
+    for shot in ["grid", "results", "editor"] {
+        for size in ["1280x900", "390x844"] {
+            assert!(artifacts().join(format!("{shot}-{size}.png")).is_file());
+        }
+    }
+    drop(d);
 }

@@ -29,10 +29,17 @@ impl Serve {
     }
 
     pub fn start_with(exe: &Path, folder: &Path, out: &Path) -> Serve {
-        let mut child = std::process::Command::new(exe)
-            .args(["serve", "--port", "0", "-o"])
+        let mut cmd = std::process::Command::new(exe);
+        cmd.env("XDG_DATA_HOME", crate::util::data_home())
+            .args(["serve", "--no-open", "--port", "0", "-o"])
             .arg(out)
-            .arg(folder)
+            .arg(folder);
+        Self::spawn(cmd)
+    }
+
+    /// Runs `cmd` (a `photodeid` that serves) and reads the address it prints.
+    pub fn spawn(mut cmd: std::process::Command) -> Serve {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -417,13 +424,54 @@ fn export_writes_only_into_the_output_folder() {
     assert_eq!(p["collages"].as_array().unwrap().len(), 1, "{p}");
     assert!(p["collages"][0]["error"].is_null(), "{p}");
 
-    // Outputs: pseudonymous, clean, only in `out`.
+    // Outputs: pseudonymous, clean, only in `out`: the case's three photos
+    // in capture order and its collage in `case-XXXXXX/`, the badge photo at
+    // the top (it was at the top of the folder).
     let outputs = files(&out);
     assert_eq!(outputs.len(), 5);
+    let rel: Vec<String> = outputs
+        .iter()
+        .map(|o| o.strip_prefix(&out).unwrap().to_string_lossy().into_owned())
+        .collect();
+    let case_dirs: std::collections::BTreeSet<&str> = rel
+        .iter()
+        .filter_map(|r| r.split_once('/'))
+        .map(|(d, _)| d)
+        .collect();
+    assert_eq!(case_dirs.len(), 1, "{rel:?}");
+    let case = case_dirs.iter().next().unwrap();
+    assert!(case.starts_with("case-") && case.len() == 11, "{rel:?}");
+    assert!(
+        !rel.iter().any(|r| r.contains("Doe") || r.contains("Smith")),
+        "{rel:?}"
+    );
+    let mut in_case: Vec<&str> = rel
+        .iter()
+        .filter_map(|r| r.strip_prefix(&format!("{case}/")))
+        .collect();
+    in_case.sort();
+    assert!(
+        in_case[0].starts_with("001-") && in_case[1].starts_with("002-"),
+        "{rel:?}"
+    );
+    assert!(
+        in_case[2].starts_with("003-") && in_case[3].starts_with("collage-"),
+        "{rel:?}"
+    );
+    // Capture order: 001 is the "before" photo.
+    let first = results
+        .iter()
+        .find(|r| r["name"].as_str().unwrap().ends_with("before.jpg"))
+        .unwrap();
+    assert!(
+        first["output"].as_str().unwrap().contains("/001-"),
+        "{first}"
+    );
     for o in &outputs {
         let name = o.file_stem().unwrap().to_string_lossy();
-        assert_eq!(name.len(), 32, "{}", o.display());
-        assert!(name.chars().all(|c| c.is_ascii_hexdigit()));
+        let hash = name.rsplit('-').next().unwrap();
+        assert_eq!(hash.len(), 8, "{}", o.display());
+        assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
         let bytes = std::fs::read(o).unwrap();
         for c in canaries() {
             assert!(
@@ -480,6 +528,28 @@ fn export_writes_only_into_the_output_folder() {
         .unwrap();
     assert_eq!(rerun.status.code(), Some(0), "{rerun:?}");
     assert_eq!(files(&out2).len(), 4);
+
+    // Exporting the same again finds every photo and the collage in place
+    // (stable keyed names): nothing is written twice.
+    let again = s.export(&request);
+    for r in again["results"].as_array().unwrap() {
+        assert_eq!(r["status"], "up to date", "{r}");
+    }
+    assert_eq!(again["collages"][0]["output"], p["collages"][0]["output"]);
+    assert_eq!(files(&out), outputs);
+    drop(s);
+    // And after a restart (the key is kept in the data folder).
+    let s = Serve::start(&photos, &out);
+    let again = s.export(&request);
+    assert!(
+        again["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "up to date"),
+        "{again}"
+    );
+    assert_eq!(files(&out), outputs);
 }
 
 #[cfg(unix)]
@@ -544,4 +614,166 @@ fn output_must_differ_from_the_folder() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("must not be the photo folder"));
+}
+
+/// The page's save file: saved at once, merged (other photos' rows and
+/// hand-written rows kept), stale writes refused per photo, read back after
+/// a restart, and an export of one photo keeps every other row.
+#[test]
+fn regions_are_saved_merged_and_survive_a_restart() {
+    let (_d, photos, out) = setup();
+    let manifest = photos.join(".photodeid-regions.csv");
+    std::fs::write(
+        &manifest,
+        "file,x,y,w,h,shape,effect\n**/*.png,0,0,10,10,,\n",
+    )
+    .unwrap();
+    let s = Serve::start(&photos, &out);
+    let list = s.json("/api/photos");
+    let id_of = |name: &str| {
+        list["photos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["id"]
+            .as_u64()
+            .unwrap()
+    };
+    let badge = id_of("Smith_John_badge.jpg");
+    let other = list["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] != badge && p["error"].is_null())
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let saved = s.json("/api/regions");
+    let rev = |v: &serde_json::Value, id: u64| v["photos"][id.to_string()]["rev"].clone();
+    let base = rev(&saved, badge);
+    let region = serde_json::json!({"x": 10, "y": 20, "w": 30, "h": 40, "shape": "ellipse", "effect": "blur"});
+    let save = |id: u64, base: &serde_json::Value, regions: serde_json::Value| {
+        let body = serde_json::json!({"photos": [{"id": id, "base": base, "regions": regions}]});
+        let (status, body) = s.post("/api/regions", body.to_string().as_bytes());
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    };
+    // Tab 1 saves a region on the badge photo.
+    let a = save(badge, &base, serde_json::json!([region]));
+    assert_eq!(a["conflicts"], serde_json::json!([]));
+    assert_ne!(rev(&a, badge), base);
+    // Tab 2, still on the old revision, is refused and given tab 1's rows.
+    let b = save(badge, &base, serde_json::json!([]));
+    assert_eq!(b["conflicts"], serde_json::json!([badge]));
+    assert_eq!(
+        b["photos"][badge.to_string()]["regions"][0]["shape"],
+        "ellipse"
+    );
+    // Tab 2 on another photo is merged.
+    let c = save(other, &rev(&b, other), serde_json::json!([region]));
+    assert_eq!(c["conflicts"], serde_json::json!([]));
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let rows = photodeid::region::parse_manifest(&text).unwrap();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(rows.iter().any(|r| r.pattern == "**/*.png"), "{text}");
+    assert!(
+        rows.iter().any(|r| r.pattern == "Smith_John_badge.jpg"),
+        "{text}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&manifest).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    drop(s);
+
+    // After a restart the page gets them back.
+    let s = Serve::start(&photos, &out);
+    let again = s.json("/api/regions");
+    let r = &again["photos"][badge.to_string()]["regions"];
+    assert_eq!(r.as_array().unwrap().len(), 1, "{again}");
+    assert_eq!(
+        (r[0]["x"].as_f64(), r[0]["h"].as_f64()),
+        (Some(10.0), Some(40.0))
+    );
+    assert_eq!(r[0]["effect"], "blur");
+
+    // Exporting the other photo alone keeps the badge's and the glob's rows.
+    let p = s.export(&serde_json::json!({"photos": [{"id": other, "regions": [region]}]}));
+    assert!(p["results"][0]["error"].is_null(), "{p}");
+    let rows =
+        photodeid::region::parse_manifest(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().any(|r| r.pattern == "Smith_John_badge.jpg"));
+
+    // Bad input is refused without touching the file.
+    let before = std::fs::read(&manifest).unwrap();
+    for bad in [
+        r#"{"photos":[{"id":999,"base":"","regions":[]}]}"#,
+        r#"{"photos":[{"id":0,"base":"","regions":[{"x":-5,"y":0,"w":1,"h":1}]}]}"#,
+        r#"{"photos":[{"id":0,"regions":[]}]}"#,
+    ] {
+        let (status, _) = s.post("/api/regions", bad.as_bytes());
+        assert!(status == 400 || status == 422, "{bad}: {status}");
+    }
+    assert_eq!(std::fs::read(&manifest).unwrap(), before);
+}
+
+/// `photodeid` alone (a double-click) serves the folder it starts in and
+/// opens the browser on the tokenised address; the page's "Open the output
+/// folder" hands that folder to the file manager. The desktop's opener is a
+/// stand-in script here that writes down what it was given.
+#[cfg(target_os = "linux")]
+#[test]
+fn starts_without_a_terminal_and_opens_the_browser() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, photos, _out) = setup();
+    let fake = d.path().join("bin");
+    std::fs::create_dir(&fake).unwrap();
+    let log = d.path().join("opened.txt");
+    let opener = fake.join("xdg-open");
+    std::fs::write(
+        &opener,
+        format!("#!/bin/sh\necho \"$1\" >> '{}'\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        fake.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_photodeid"));
+    cmd.current_dir(&photos)
+        .env("PATH", path)
+        .env("XDG_DATA_HOME", crate::util::data_home());
+    let s = Serve::spawn(cmd);
+    let opened = |what: &str| {
+        let t0 = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.lines().any(|l| l == what) {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "{what} not opened: {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    opened(&s.url);
+    // The current folder is served: its photos are listed, exports beside it.
+    let list = s.json("/api/photos");
+    assert_eq!(list["photos"].as_array().unwrap().len(), 4, "{list}");
+    let out = d.path().join("photos-clean");
+    assert_eq!(
+        list["output"],
+        out.canonicalize().unwrap().display().to_string()
+    );
+    let (status, body) = s.post("/api/open-output", b"{}");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    opened(&out.canonicalize().unwrap().display().to_string());
 }

@@ -6,7 +6,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_photodeid"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_photodeid"));
+    c.env("XDG_DATA_HOME", data_home());
+    c
+}
+
+/// The data folder spawned binaries see (`XDG_DATA_HOME`), one per test
+/// process: a default name key is never written into the real home.
+pub fn data_home() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp data folder"))
+        .path()
 }
 
 pub fn fixtures() -> PathBuf {

@@ -18,8 +18,10 @@ use std::path::PathBuf;
     after_help = EXAMPLES
 )]
 pub struct Cli {
+    /// None (started without arguments, e.g. by a double-click): serve the
+    /// current folder and open the browser.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The README's examples, shown after `--help` (a test checks that each one
@@ -446,6 +448,22 @@ pub struct ServeArgs {
     /// Transcode JPEGs losslessly at the coefficient level (pixels bit-exact, every table and scan re-coded): removes anything hidden inside the compressed data
     #[arg(long)]
     pub thorough: bool,
+
+    /// Do not open the page in the default browser (print its address only)
+    #[arg(long)]
+    pub no_open: bool,
+
+    /// Key for stable output names [default: name.key in the user's data folder, created once]
+    #[arg(long, value_name = "FILE", conflicts_with = "random_names")]
+    pub name_key: Option<PathBuf>,
+
+    /// One-off random output names that link to nothing (re-exports make new copies)
+    #[arg(long)]
+    pub random_names: bool,
+
+    /// All outputs in one folder, no case folders or capture-order names
+    #[arg(long)]
+    pub flat: bool,
 }
 
 /// The long help of `watch` (on the subcommand, where clap reads it).

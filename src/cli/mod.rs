@@ -15,7 +15,16 @@ use std::io::Write;
 use std::process::ExitCode;
 
 pub fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+    let command = match cli.command {
+        Some(c) => c,
+        None => {
+            use clap::Parser;
+            args::Cli::parse_from(["photodeid", "serve"])
+                .command
+                .expect("serve given")
+        }
+    };
+    match command {
         args::Command::Clean(a) => clean::run(a),
         args::Command::Check(a) => check::run(a),
         args::Command::Collage(a) => collage::run(a),

@@ -4,6 +4,8 @@
 use super::args::ServeArgs;
 use super::show;
 use anyhow::Context;
+use photodeid::layout;
+use photodeid::pseudonym::Naming;
 use photodeid::serve::{Config, Server};
 use photodeid::Limits;
 use std::io::Write;
@@ -42,6 +44,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         max_file_bytes: MAX_FILE_BYTES,
         connections: photodeid::serve::http::MAX_CONNECTIONS,
         thorough: a.thorough,
+        naming: naming(&a)?,
+        flat: a.flat,
     };
     let server =
         Server::bind(&config).with_context(|| format!("cannot serve {}", a.folder.display()))?;
@@ -62,6 +66,34 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "Press Ctrl-C to stop.")?;
         out.flush()?;
     }
+    if !a.no_open {
+        if let Err(e) = photodeid::serve::desktop::open(server.url().as_ref()) {
+            eprintln!("photodeid: could not open the browser ({e}); open the address above");
+        }
+    }
     server.run();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stable names by default: the key given, else the one in the user's data
+/// folder (created once, path printed); random with --random-names.
+fn naming(a: &ServeArgs) -> anyhow::Result<Naming> {
+    if a.random_names {
+        return Ok(Naming::Random);
+    }
+    let path = match &a.name_key {
+        Some(p) => p.clone(),
+        None => layout::default_key_path().context(
+            "no data folder for the name key (HOME is not set): give --name-key FILE or --random-names",
+        )?,
+    };
+    let (key, created) =
+        layout::load_or_create_key(&path).with_context(|| format!("name key {}", show(&path)))?;
+    if created {
+        eprintln!(
+            "photodeid: created a name key in {} (keep it private: the same photo gets the same name)",
+            show(&path)
+        );
+    }
+    Ok(Naming::Keyed(key))
 }

@@ -7,11 +7,11 @@
 use super::guard::Root;
 use super::photos::{Library, Photo};
 use crate::collage::{self, CollageOptions, DateTime, SortKey, Tile, TileOptions};
-use crate::commit::{self, WriteMode};
+use crate::commit::WriteMode;
 use crate::container::Format;
 use crate::error::{Error, Result};
+use crate::layout::{self, Folders, Place};
 use crate::pipeline::{self, CleanOptions, Destination, FileSettings, Method, Status};
-use crate::pseudonym::Naming;
 use crate::redact::Redaction;
 use crate::region::{Effect, Length, RegionSpec, Shape};
 use crate::scan::Job;
@@ -170,6 +170,9 @@ pub struct CollageResult {
     pub series: String,
     pub output: Option<String>,
     pub photos: usize,
+    /// Files of the case that cannot be used, so are not in the collage:
+    /// "name: reason" (said, never dropped silently).
+    pub left_out: Vec<String>,
     pub error: Option<String>,
 }
 
@@ -188,11 +191,63 @@ pub struct Progress {
     pub error: Option<String>,
 }
 
+/// How the output folder is laid out (`layout`): pseudonymous case folders
+/// and capture-order names, or one flat folder.
+pub struct Layout {
+    pub folders: Folders,
+    pub flat: bool,
+}
+
+impl Layout {
+    /// Each photo's place: its case folder, its rank in the case's capture
+    /// order (among all the case's usable photos, so a name does not depend
+    /// on what else is exported).
+    fn places(&self, lib: &Library, folder: &Root) -> Result<Vec<Place>> {
+        let info = lib.info(folder);
+        let mut places = vec![Place::default(); info.len()];
+        if self.flat {
+            return Ok(places);
+        }
+        let mut cases: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for i in info.iter().filter(|i| i.error.is_none()) {
+            cases.entry(i.series.as_str()).or_default().push(i.id);
+        }
+        for (series, ids) in cases {
+            let keys: Vec<SortKey> = ids
+                .iter()
+                .map(|&id| SortKey {
+                    capture: info[id].capture,
+                    file_time: lib.get(id).and_then(|p| file_time(&p.path)),
+                    name: info[id].name.clone(),
+                })
+                .collect();
+            let dir = self.folders.folder(series)?;
+            for (id, rank) in ids.iter().zip(layout::ranks(&keys)) {
+                places[*id] = Place {
+                    folder: dir.clone(),
+                    rank: Some(rank),
+                };
+            }
+        }
+        Ok(places)
+    }
+}
+
+fn file_time(path: &std::path::Path) -> Option<DateTime> {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| DateTime::from_unix(d.as_secs().min(i64::MAX as u64) as i64))
+}
+
 /// Runs the export; `progress` is updated as files finish.
 pub fn run(
     lib: &Library,
     folder: &Root,
     out: &Root,
+    store: &super::regions::Store,
+    layout: &Layout,
     plan: &Plan,
     progress: &Mutex<Progress>,
     thorough: bool,
@@ -204,7 +259,7 @@ pub fn run(
     lock().total = selected.len() + groups.len();
 
     // The manifest first: it holds the work, even if an export fails.
-    match write_manifest(lib, folder, plan) {
+    match write_manifest(lib, store, plan) {
         Ok(m) => {
             let mut p = lock();
             p.command = Some(rerun_command(folder, out, m.as_deref(), plan));
@@ -228,15 +283,25 @@ pub fn run(
         fill: plan.fill,
         faces: None,
     };
-    let dest = Destination::Folder {
-        dir: out.path().to_path_buf(),
-        naming: Naming::Random,
+    let places = match layout.places(lib, folder) {
+        Ok(p) => p,
+        Err(e) => {
+            let mut p = lock();
+            p.error = Some(format!("cannot name the outputs: {e}"));
+            p.running = false;
+            return;
+        }
     };
     selected
         .par_iter()
         .with_max_len(1)
         .for_each(|(id, regions, _)| {
             let photo = lib.get(*id).expect("checked");
+            let dest = Destination::Placed {
+                dir: out.path().to_path_buf(),
+                naming: layout.folders.naming().clone(),
+                place: places[*id].clone(),
+            };
             let result = export_one(lib, folder, out, photo, regions, &dest, &settings);
             let mut p = lock();
             p.done += 1;
@@ -244,7 +309,7 @@ pub fn run(
         });
 
     for (series, members) in groups {
-        let result = make_collage(lib, folder, out, plan, &series, &members);
+        let result = make_collage(lib, folder, out, layout, plan, &series, &members);
         let mut p = lock();
         p.done += 1;
         p.collages.push(result);
@@ -294,9 +359,8 @@ fn export_one(
     r.output = outcome
         .output
         .as_deref()
-        .filter(|o| o.parent() == Some(out.path()))
-        .and_then(|o| o.file_name())
-        .map(|n| n.to_string_lossy().into_owned());
+        .and_then(|o| o.strip_prefix(out.path()).ok())
+        .map(|rel| rel.to_string_lossy().replace('\\', "/"));
     match outcome.result {
         Ok(done) => {
             r.status = match done.status {
@@ -341,6 +405,7 @@ fn make_collage(
     lib: &Library,
     folder: &Root,
     out: &Root,
+    layout: &Layout,
     plan: &Plan,
     series: &str,
     members: &[usize],
@@ -353,9 +418,15 @@ fn make_collage(
         },
         output: None,
         photos: members.len(),
+        left_out: lib
+            .info(folder)
+            .iter()
+            .filter(|i| i.series == series)
+            .filter_map(|i| Some(format!("{}: {}", i.name, i.error.as_ref()?)))
+            .collect(),
         error: None,
     };
-    match build_collage(lib, folder, out, plan, series, members) {
+    match build_collage(lib, folder, out, layout, plan, series, members) {
         Ok(name) => r.output = Some(name),
         Err(e) => r.error = Some(e.to_string()),
     }
@@ -366,6 +437,7 @@ fn build_collage(
     lib: &Library,
     folder: &Root,
     out: &Root,
+    layout: &Layout,
     plan: &Plan,
     series: &str,
     members: &[usize],
@@ -391,14 +463,9 @@ fn build_collage(
             let ext = photo.path.extension().and_then(|e| e.to_str());
             let prepared = collage::prepare_tile(&bytes, ext, &opts)
                 .map_err(|e| Error::Invalid(format!("{}: {e}", photo.rel)))?;
-            let file_time = std::fs::metadata(&photo.path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| DateTime::from_unix(d.as_secs().min(i64::MAX as u64) as i64));
             let key = SortKey {
                 capture: prepared.capture,
-                file_time,
+                file_time: file_time(&photo.path),
                 name: photo.rel.clone(),
             };
             Ok((prepared, key))
@@ -419,50 +486,56 @@ fn build_collage(
     let img = collage::compose(&tiles, &CollageOptions::default())?;
     let format = Format::Jpeg;
     let bytes = collage::encode(&img, format, 90, &limits)?;
-    let name = format!(
-        "{}.{}",
-        Naming::Random.pseudonym_for_label(series)?,
-        format.extension()
-    );
+    // Beside the case's photos (at the top with --flat).
+    let name = layout::collage_name(layout.folders.naming(), &bytes, format.extension())?;
+    let sub = if layout.flat {
+        std::path::PathBuf::new()
+    } else {
+        layout.folders.folder(series)?
+    };
+    let dir = out.path().join(&sub);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create output folder", e))?;
     collage::publish(
-        &out.child(&name)?,
+        &dir.join(&name),
         &bytes,
         format,
         WriteMode::default(),
         &limits,
     )?;
-    Ok(name)
+    Ok(sub.join(name).to_string_lossy().replace('\\', "/"))
 }
 
-/// Writes the manifest of every photo with regions; `None` when there are none.
-fn write_manifest(lib: &Library, folder: &Root, plan: &Plan) -> Result<Option<std::path::PathBuf>> {
-    let rows: Vec<(&Photo, &RegionSpec)> = plan
+/// Saves the regions of the photos the export names into the manifest,
+/// keeping every other row (`regions::Store::merge`).
+fn write_manifest(
+    lib: &Library,
+    store: &super::regions::Store,
+    plan: &Plan,
+) -> Result<Option<std::path::PathBuf>> {
+    let effect = plan.effect;
+    let photos: Vec<(String, Vec<RegionSpec>)> = plan
         .photos
         .iter()
-        .flat_map(|(id, regions, _)| {
-            let photo = lib.get(*id).expect("checked");
-            regions.iter().map(move |r| (photo, r))
+        .map(|(id, regions, _)| {
+            let rel = lib.get(*id).expect("checked").rel.clone();
+            // The effect is written out, so the file means the same whatever `--effect` says.
+            let specs = regions
+                .iter()
+                .map(|r| RegionSpec {
+                    effect: Some(r.effect.unwrap_or(effect)),
+                    ..r.clone()
+                })
+                .collect();
+            (rel, specs)
         })
         .collect();
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let text = manifest_csv(&rows, plan.effect)?;
-    let path = folder.child(MANIFEST_NAME)?;
-    commit::write_atomic(
-        &path,
-        text.as_bytes(),
-        WriteMode {
-            overwrite: true,
-            sync: true,
-        },
-    )?;
-    Ok(Some(path))
+    store.merge(&photos)?;
+    Ok(store.path().exists().then(|| store.path().to_path_buf()))
 }
 
-/// `file,x,y,w,h,shape,effect`, one row per region; the effect is always
-/// written out, so the file means the same whatever `--effect` says.
-pub fn manifest_csv(rows: &[(&Photo, &RegionSpec)], default: Effect) -> Result<String> {
+/// `file,x,y,w,h,shape,effect`, one row per region; a region without an
+/// effect gets `default`, or an empty column (the run's `--effect`) without one.
+pub fn manifest_csv(rows: &[(&str, &RegionSpec)], default: Option<Effect>) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Invalid(format!("manifest: {e}"));
     w.write_record(["file", "x", "y", "w", "h", "shape", "effect"])
@@ -473,13 +546,14 @@ pub fn manifest_csv(rows: &[(&Photo, &RegionSpec)], default: Effect) -> Result<S
             Shape::Rect => "rect",
             Shape::Ellipse => "ellipse",
         };
-        let effect = match r.effect.unwrap_or(default) {
-            Effect::Fill => "fill",
-            Effect::Pixelate => "pixelate",
-            Effect::Blur => "blur",
+        let effect = match r.effect.or(default) {
+            None => "",
+            Some(Effect::Fill) => "fill",
+            Some(Effect::Pixelate) => "pixelate",
+            Some(Effect::Blur) => "blur",
         };
         w.write_record([
-            photo.rel.as_str(),
+            *photo,
             &len(r.x),
             &len(r.y),
             &len(r.w),
@@ -580,7 +654,8 @@ mod tests {
         };
         let r1: RegionSpec = "ellipse:10.5%,20%,30%,5.25%".parse().unwrap();
         let r2: RegionSpec = "0%,0%,100%,12%:pixelate".parse().unwrap();
-        let csv = manifest_csv(&[(&photo, &r1), (&photo, &r2)], Effect::Blur).unwrap();
+        let rel = photo.rel.as_str();
+        let csv = manifest_csv(&[(rel, &r1), (rel, &r2)], Some(Effect::Blur)).unwrap();
         let rows = parse_manifest(&csv).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].pattern, "case 1/a, b.jpg");

@@ -10,6 +10,9 @@
 //!   POST /api/photos/ID/preview the photo at screen size, regions destroyed (redact::apply)
 //!   POST /api/export            clean the selection (pipeline::process_file), collages, manifest
 //!   GET  /api/export            progress and results
+//!   POST /api/open-output       show the output folder in the file manager
+//!   GET  /api/regions           the saved regions (FOLDER/.photodeid-regions.csv)
+//!   POST /api/regions           save changed photos' regions (merged, stale ones refused)
 //! ```
 //!
 //! The server binds 127.0.0.1 only. Every request carries the per-run token
@@ -20,11 +23,13 @@
 //! (canonical paths, symlinks out refused) and written only into the output
 //! folder (cleaned photos, collages) and FOLDER's regions manifest.
 
+pub mod desktop;
 pub mod export;
 pub mod faces;
 pub mod guard;
 pub mod http;
 pub mod photos;
+pub mod regions;
 
 use crate::container::Limits;
 use crate::error::{Error, Result};
@@ -63,6 +68,10 @@ pub struct Config {
     pub connections: usize,
     /// Exports of untouched JPEGs are transcoded losslessly (`--thorough`).
     pub thorough: bool,
+    /// How outputs are named (keyed: re-exports are "up to date").
+    pub naming: crate::pseudonym::Naming,
+    /// One flat folder instead of pseudonymous case folders.
+    pub flat: bool,
 }
 
 struct State {
@@ -71,6 +80,8 @@ struct State {
     folder: Root,
     output: Root,
     library: Library,
+    regions: regions::Store,
+    layout: export::Layout,
     export: Mutex<Progress>,
     thorough: bool,
     proposals: faces::Proposals,
@@ -112,7 +123,13 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::io("cannot listen", e))?;
+        let regions = regions::Store::new(folder.child(export::MANIFEST_NAME)?);
         let state = State {
+            regions,
+            layout: export::Layout {
+                folders: crate::layout::Folders::new(config.naming.clone()),
+                flat: config.flat,
+            },
             token: Token::random()?,
             port: addr.port(),
             folder,
@@ -332,6 +349,32 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
             Ok(req) => start_export(state, &req),
             Err(r) => r,
         },
+        ("GET", ["api", "regions"]) => {
+            regions_reply(state.regions.snapshot(&state.library, &state.folder))
+        }
+        ("POST", ["api", "regions"]) => match read_json::<regions::SaveRequest>(rq) {
+            Ok(req) => regions_reply(state.regions.save(
+                &state.library,
+                &state.folder,
+                &req.photos,
+            )),
+            Err(r) => r,
+        },
+        ("POST", ["api", "open-output"]) => {
+            match desktop::open(state.output.path().as_os_str()) {
+                Ok(()) => Reply::json(
+                    200,
+                    json!({ "opened": state.output.path().display().to_string() }),
+                ),
+                Err(e) => Reply::error(
+                    500,
+                    format!(
+                        "cannot open the file manager: {}",
+                        crate::plain::io_words(&e)
+                    ),
+                ),
+            }
+        }
         ("GET", ["api", "export"]) => {
             let p = state.export.lock().unwrap_or_else(|p| p.into_inner());
             Reply::json(200, json!(*p))
@@ -423,6 +466,13 @@ fn preview(state: &State, id: usize, p: &PreviewRequest) -> Reply {
     }
 }
 
+fn regions_reply(r: Result<regions::SaveAnswer>) -> Reply {
+    match r {
+        Ok(a) => Reply::json(200, json!(a)),
+        Err(e) => engine_error(e),
+    }
+}
+
 fn start_export(state: &Arc<State>, req: &ExportRequest) -> Reply {
     let plan = match req.check(&state.library) {
         Ok(p) => p,
@@ -445,6 +495,8 @@ fn start_export(state: &Arc<State>, req: &ExportRequest) -> Reply {
             &state.library,
             &state.folder,
             &state.output,
+            &state.regions,
+            &state.layout,
             &plan,
             &state.export,
             state.thorough,

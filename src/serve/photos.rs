@@ -26,11 +26,6 @@ pub const SCREEN_SIDE: u32 = 1600;
 pub const THUMB_SIDE: u32 = 320;
 /// Decoded screen pictures kept in memory (about 5.8 MB each at 1600x1200).
 const CACHE_ENTRIES: usize = 16;
-/// Extensions listed on the page.
-const PHOTO_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "jpe", "jfif", "png", "webp", "gif", "tif", "tiff", "heic", "heif", "hif",
-    "avif",
-];
 
 /// One photo of the folder.
 #[derive(Debug, Clone)]
@@ -58,7 +53,12 @@ pub struct PhotoInfo {
     pub carries: Vec<String>,
     /// The findings as `check` prints them (category: detail).
     pub details: Vec<String>,
-    /// Why the photo cannot be read, if it cannot.
+    /// EXIF capture time, for the capture-order names of the output.
+    #[serde(skip)]
+    pub capture: Option<crate::collage::DateTime>,
+    /// Why the file cannot be used, if it cannot, in plain words and what to do
+    /// (`plain::explain`; the library's own reason, so a format it learns to
+    /// read stops being listed here).
     pub error: Option<String>,
 }
 
@@ -110,21 +110,14 @@ pub struct Library {
 }
 
 impl Library {
-    /// Lists the photos under `root` (recursively; hidden entries and
-    /// `exclude`, the output folder, skipped). Files whose canonical path
-    /// leaves the folder (symlinks out) are not listed.
+    /// Lists every file under `root` (recursively; hidden entries and
+    /// `exclude`, the output folder, skipped), photo or not: those that cannot
+    /// be used are shown with the reason. Files whose canonical path leaves
+    /// the folder (symlinks out) are not listed.
     pub fn scan(root: &Root, exclude: Option<&Path>, limits: Limits, max_file_bytes: u64) -> Self {
         let found = scan::scan(&[root.path().to_path_buf()], exclude);
         let mut photos = Vec::new();
         for job in found.jobs {
-            let ext = job
-                .path
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase);
-            if !ext.is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.as_str())) {
-                continue;
-            }
             let Some(path) = root.contains(&job.path) else {
                 continue;
             };
@@ -199,6 +192,7 @@ impl Library {
             height: 0,
             carries: Vec::new(),
             details: Vec::new(),
+            capture: None,
             error: None,
         };
         let result = self.read(p, root).and_then(|bytes| {
@@ -206,14 +200,21 @@ impl Library {
             let parsed = pipeline::inspect(&bytes, ext, &self.limits)?;
             let (w, h) = dimensions(&bytes, &parsed)?;
             let upright = matches!(parsed.orientation(), 5..=8);
+            let capture = parsed
+                .exif
+                .capture_time
+                .as_deref()
+                .and_then(crate::collage::DateTime::parse_exif);
             Ok((
                 parsed.format,
                 if upright { (h, w) } else { (w, h) },
                 parsed.inventory,
+                capture,
             ))
         });
         match result {
-            Ok((format, (w, h), inv)) => {
+            Ok((format, (w, h), inv, capture)) => {
+                info.capture = capture;
                 info.format = Some(format.name());
                 info.width = w;
                 info.height = h;
@@ -223,7 +224,10 @@ impl Library {
                     .map(|f| format!("{}: {}", f.category.label(), f.detail))
                     .collect();
             }
-            Err(e) => info.error = Some(e.to_string()),
+            Err(e) => {
+                info.error = Some(crate::plain::explain(&e));
+                info.details.push(e.to_string());
+            }
         }
         info.carries.extend(name_words(&p.rel));
         info

@@ -115,6 +115,7 @@ try {
     report.keyboard.copied = await page.locator('#preview-status').textContent();
     await page.locator('#close-editor').focus();
     await page.keyboard.press('Enter');
+    report.keyboard.toCheck = await page.locator('.card .to-check').count();
     report.keyboard.cards = await page.locator('.card').evaluateAll(
       (cards) => cards.map((c) => c.textContent.includes('1 region marked')));
   }

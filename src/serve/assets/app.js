@@ -14,10 +14,25 @@ const state = {
   active: -1,
   previewSeq: 0,
   previewUrl: null,
+  // Saving: the revision of each photo's saved rows, the photos changed
+  // since, and whether a save is on its way.
+  revs: new Map(),
+  // Photos given copied regions, not yet opened since.
+  toCheck: new Set(),
+  dirty: new Set(),
+  saving: null,
+  saveTimer: null,
+  saveFailed: false,
+  // Undo/redo: each step is [[id, regions before, regions after], ...].
+  undo: [],
+  redo: [],
 };
 
 // Timings the browser test reads.
-window.photodeid = { timings: [], previewsDone: 0 };
+window.photodeid = {
+  timings: [], previewsDone: 0, saves: 0,
+  unsaved: () => state.dirty.size > 0 || state.saving !== null,
+};
 
 function api(path, opts = {}) {
   opts.headers = Object.assign({ 'X-Photodeid-Token': token }, opts.headers || {});
@@ -50,6 +65,158 @@ function regionsOf(id) {
   return state.regions.get(id);
 }
 
+// ---------------------------------------------------------------- saving
+
+const clone = (rs) => rs.map((r) => Object.assign({}, r));
+
+function setSaveStatus(text, bad) {
+  const s = $('save-status');
+  s.textContent = text;
+  s.classList.toggle('results-error', !!bad);
+}
+
+// Takes the server's saved regions for every photo this tab has not changed
+// (all of them with `all`).
+function applySaved(answer, all) {
+  for (const [id, saved] of Object.entries(answer.photos)) {
+    const n = Number(id);
+    if (!all && state.dirty.has(n)) continue;
+    state.revs.set(n, saved.rev);
+    state.regions.set(n, saved.regions.map((r) => Object.assign({}, r)));
+  }
+}
+
+async function loadSaved() {
+  const resp = await api('/api/regions');
+  if (!resp.ok) {
+    setSaveStatus('The saved regions cannot be read: ' + (await errorText(resp)), true);
+    return false;
+  }
+  applySaved(await resp.json(), true);
+  return true;
+}
+
+// Another tab may have saved meanwhile: take its work for untouched photos.
+async function refreshSaved() {
+  if (state.dirty.size || state.saving || state.saveFailed) return;
+  const resp = await api('/api/regions');
+  if (!resp.ok) return;
+  const answer = await resp.json();
+  let changed = false;
+  for (const [id, saved] of Object.entries(answer.photos)) {
+    if (state.revs.get(Number(id)) !== saved.rev) changed = true;
+  }
+  if (!changed || state.dirty.size || state.saving) return;
+  applySaved(answer, false);
+  if (state.current === null) renderGrid();
+  else {
+    renderRegions();
+    refreshPreview('edit');
+  }
+}
+
+// Records a change to the photos `ids` (regions as they were: `before`),
+// for undo, and saves it.
+function changed(ids, before) {
+  const step = ids.map((id, i) => [id, before[i], clone(regionsOf(id))]);
+  state.undo.push(step);
+  if (state.undo.length > 200) state.undo.shift();
+  state.redo = [];
+  markDirty(ids);
+}
+
+function markDirty(ids) {
+  for (const id of ids) state.dirty.add(id);
+  setSaveStatus('Saving…');
+  clearTimeout(state.saveTimer);
+  state.saveTimer = setTimeout(save, 250);
+  updateUndo();
+}
+
+// Sends the changed photos; refused ones (changed in another tab since this
+// one loaded them) get the other tab's regions, and the user is told.
+async function save() {
+  clearTimeout(state.saveTimer);
+  if (state.saving) {
+    await state.saving;
+    if (state.dirty.size) return save();
+    return;
+  }
+  if (!state.dirty.size) return;
+  const sent = [...state.dirty].map((id) => ({ id, base: state.revs.get(id) || '', regions: clone(regionsOf(id)) }));
+  let done;
+  state.saving = new Promise((r) => { done = r; });
+  try {
+    const resp = await api('/api/regions', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ photos: sent }),
+    });
+    if (!resp.ok) throw new Error(await errorText(resp));
+    const answer = await resp.json();
+    const conflicts = new Set(answer.conflicts);
+    for (const c of sent) {
+      const saved = answer.photos[c.id];
+      if (conflicts.has(c.id)) {
+        state.dirty.delete(c.id);
+        state.revs.set(c.id, saved.rev);
+        state.regions.set(c.id, clone(saved.regions));
+      } else {
+        state.revs.set(c.id, saved.rev);
+        // Unchanged since it was sent: saved.
+        if (JSON.stringify(regionsOf(c.id)) === JSON.stringify(c.regions)) state.dirty.delete(c.id);
+      }
+    }
+    state.saveFailed = false;
+    window.photodeid.saves += 1;
+    if (conflicts.size) {
+      const names = [...conflicts].map((id) => photo(id).name).join(', ');
+      setSaveStatus(`Not saved for ${names}: it was changed in another tab or window since this one loaded it. `
+        + 'The regions saved there are shown now; check them and mark again if needed.', true);
+      if (state.current !== null) {
+        renderRegions();
+        refreshPreview('edit');
+      } else renderGrid();
+    } else if (!state.dirty.size) {
+      setSaveStatus(`All changes saved (${answer.file}).`);
+    }
+  } catch (e) {
+    state.saveFailed = true;
+    setSaveStatus(`Not saved yet: ${e.message || e}. Your changes are kept in this tab; `
+      + 'trying again in a few seconds. Do not close this tab.', true);
+    state.saveTimer = setTimeout(save, 3000);
+  } finally {
+    state.saving = null;
+    done();
+  }
+  if (state.dirty.size && !state.saveFailed) {
+    clearTimeout(state.saveTimer);
+    state.saveTimer = setTimeout(save, 250);
+  }
+}
+
+function updateUndo() {
+  $('undo').disabled = !state.undo.length;
+  $('redo').disabled = !state.redo.length;
+}
+
+function undoRedo(from, to, which) {
+  const step = from.pop();
+  if (!step) return;
+  to.push(step);
+  for (const [id, before, after] of step) state.regions.set(id, clone(which === 'undo' ? before : after));
+  state.active = -1;
+  markDirty(step.map((s) => s[0]));
+  if (state.current !== null) {
+    if (!step.some((s) => s[0] === state.current)) openEditor(step[0][0]);
+    else {
+      renderRegions();
+      refreshPreview('edit');
+    }
+  } else renderGrid();
+  $('preview-status').textContent = which === 'undo' ? 'Undone.' : 'Redone.';
+}
+
 // ---------------------------------------------------------------- grid
 
 async function loadPhotos() {
@@ -64,9 +231,15 @@ async function loadPhotos() {
   $('output-path').textContent = data.output;
   state.photos = data.photos;
   for (const p of state.photos) if (!p.error) state.selected.add(p.id);
+  if (await loadSaved()) setSaveStatus('Regions are saved as you work.');
+  const bad = state.photos.filter((p) => p.error).length;
+  const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
   $('grid-status').textContent = state.photos.length === 0
-    ? 'No photos in this folder.'
-    : `${state.photos.length} photos.`;
+    ? 'No files in this folder.'
+    : bad
+      ? `${plural(state.photos.length, 'file')}: ${plural(state.photos.length - bad, 'photo')} can be used; `
+        + `${bad} cannot (shown greyed, with the reason).`
+      : `${plural(state.photos.length, 'photo')}.`;
   renderGrid();
 }
 
@@ -95,22 +268,25 @@ function card(p) {
     if (check.checked) state.selected.add(p.id);
     else state.selected.delete(p.id);
   });
-  const carries = p.carries.length
-    ? el('ul', { 'aria-label': 'Identifying content' }, ...p.carries.map((c) => el('li', { text: c })))
-    : el('p', { class: 'ok', text: 'No identifying metadata found.' });
+  // What the photo carries, folded into one line.
+  const carries = p.error ? null : el('p', {
+    class: p.carries.length ? 'carries' : 'ok',
+    title: p.carries.join('\n'),
+    text: p.carries.length ? 'Carries: ' + p.carries.join(', ') : 'No identifying metadata found.',
+  });
   const n = regionsOf(p.id).length;
-  const item = el('li', { class: 'card', 'data-id': String(p.id) },
+  const item = el('li', { class: p.error ? 'card unusable' : 'card', 'data-id': String(p.id), 'data-name': p.name },
     el('div', { class: 'field' }, check,
-      el('label', { for: `sel-${p.id}`, class: 'name', text: p.name })),
-    el('img', {
+      el('label', { for: `sel-${p.id}`, class: 'name', title: p.name, text: p.name.split('/').pop() })),
+    p.error ? null : el('img', {
       src: `/api/photos/${p.id}/thumb?t=${token}`, alt: `Photo ${p.name}`, loading: 'lazy',
       width: '320', height: '240',
     }),
-    p.error ? el('p', { class: 'error', text: 'Cannot read: ' + p.error }) : null,
+    p.error ? el('p', { class: 'error', text: 'Cannot be used: ' + p.error }) : null,
     el('p', { class: 'ok', text: p.width ? `${p.width} × ${p.height} ${p.format}` : '' }),
-    p.carries.length ? el('p', { text: 'Carries:' }) : null,
     carries,
-    el('p', { class: 'ok', text: n ? `${n} region${n > 1 ? 's' : ''} marked` : 'No regions marked' }),
+    el('p', { class: 'ok marks', text: n ? `${n} region${n > 1 ? 's' : ''} marked` : 'No regions marked' }),
+    state.toCheck.has(p.id) ? el('p', { class: 'to-check', text: 'To check: regions copied from another photo' }) : null,
     el('button', {
       type: 'button', class: 'edit', text: 'Mark regions',
       'aria-label': `Mark regions on ${p.name}`,
@@ -128,6 +304,7 @@ function photo(id) {
 
 function openEditor(id) {
   state.current = id;
+  state.toCheck.delete(id);
   state.active = -1;
   const p = photo(id);
   $('editor-name').textContent = p.name;
@@ -139,12 +316,48 @@ function openEditor(id) {
   $('check-box').hidden = !p.details.length;
   $('editor').hidden = false;
   $('grid-section').hidden = true;
+  state.fitWidth = null;
+  setZoom(1);
+  updateSteps();
   $('show-original').checked = false;
   renderRegions();
   refreshPreview('open');
   if (window.photodeidFaces) window.photodeidFaces.open(id);
   $('editor-title').setAttribute('tabindex', '-1');
   $('editor-title').focus();
+}
+
+// The usable photos in listing order, for Previous/Next.
+function step(delta) {
+  const usable = state.photos.filter((q) => !q.error);
+  const i = usable.findIndex((q) => q.id === state.current);
+  const next = usable[i + delta];
+  if (next) openEditor(next.id);
+}
+
+function updateSteps() {
+  const usable = state.photos.filter((q) => !q.error);
+  const i = usable.findIndex((q) => q.id === state.current);
+  $('prev-photo').disabled = i <= 0;
+  $('next-photo').disabled = i < 0 || i >= usable.length - 1;
+}
+
+// Zoom: the picture is drawn larger inside a scrolling frame; regions are
+// in percent of it, so they follow.
+function setZoom(z) {
+  state.zoom = clamp(z, 1, 8);
+  const img = $('stage-img');
+  if (state.zoom === 1) {
+    img.style.maxWidth = '';
+    img.style.maxHeight = '';
+    img.style.width = state.baseWidth || '';
+  } else {
+    const base = state.fitWidth || img.getBoundingClientRect().width;
+    img.style.maxWidth = 'none';
+    img.style.maxHeight = 'none';
+    img.style.width = `${Math.round(base * state.zoom)}px`;
+  }
+  $('zoom-level').textContent = `${Math.round(state.zoom * 100)}%`;
 }
 
 function closeEditor() {
@@ -194,7 +407,11 @@ async function refreshPreview(why) {
   img.onload = () => {
     // Small photos are shown larger, so regions are easy to draw on them.
     const room = img.parentElement.parentElement.clientWidth;
-    img.style.width = img.naturalWidth < 576 ? `${Math.min(576, room)}px` : '';
+    state.baseWidth = img.naturalWidth < 576 ? `${Math.min(576, room)}px` : '';
+    if (state.zoom === 1) {
+      img.style.width = state.baseWidth;
+      state.fitWidth = img.getBoundingClientRect().width;
+    }
     if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
     state.previewUrl = url;
     const ms = Math.round(performance.now() - t0);
@@ -276,8 +493,10 @@ function renderRegions() {
       input.addEventListener('change', () => {
         const v = parseFloat(input.value);
         if (Number.isFinite(v)) {
+          const before = clone(regions);
           r[key] = v;
           normalise(r);
+          changed([state.current], [before]);
         }
         renderRegions();
         refreshPreview('edit');
@@ -292,7 +511,9 @@ function renderRegions() {
         return o;
       }));
       s.addEventListener('change', () => {
+        const before = clone(regions);
         r[key] = s.value;
+        changed([state.current], [before]);
         renderRegions();
         refreshPreview('edit');
       });
@@ -313,7 +534,9 @@ function renderRegions() {
 }
 
 function deleteRegion(i) {
+  const before = clone(regionsOf(state.current));
   regionsOf(state.current).splice(i, 1);
+  changed([state.current], [before]);
   state.active = -1;
   renderRegions();
   refreshPreview('edit');
@@ -322,7 +545,9 @@ function deleteRegion(i) {
 
 function addRegion() {
   const r = normalise({ x: 40, y: 40, w: 20, h: 20, shape: $('shape').value, effect: $('effect').value });
+  const before = clone(regionsOf(state.current));
   regionsOf(state.current).push(r);
+  changed([state.current], [before]);
   state.active = regionsOf(state.current).length - 1;
   renderRegions();
   refreshPreview('edit');
@@ -342,6 +567,7 @@ function regionKey(e, i) {
   const m = moves[e.key];
   if (!m) return;
   e.preventDefault();
+  const before = clone(regionsOf(state.current));
   if (e.shiftKey) {
     r.w += m[0];
     r.h += m[1];
@@ -350,6 +576,7 @@ function regionKey(e, i) {
     r.y += m[1];
   }
   normalise(r);
+  changed([state.current], [before]);
   renderRegions();
   const box = document.querySelector(`#stage .region[data-index="${i}"]`);
   if (box) box.focus();
@@ -371,17 +598,18 @@ let drag = null;
 function onPointerDown(e) {
   if (state.current === null || e.button !== 0 || $('show-original').checked) return;
   const regions = regionsOf(state.current);
+  const before = clone(regions);
   const pos = pointerPos(e);
   const box = e.target.closest('.region');
   const corner = e.target.dataset ? e.target.dataset.corner : undefined;
   if (box) {
     const i = Number(box.dataset.index);
     state.active = i;
-    drag = { mode: corner ? 'resize' : 'move', i, corner, start: pos, orig: Object.assign({}, regions[i]) };
+    drag = { mode: corner ? 'resize' : 'move', i, corner, start: pos, orig: Object.assign({}, regions[i]), before };
   } else {
     regions.push({ x: pos.x, y: pos.y, w: 0, h: 0, shape: $('shape').value, effect: $('effect').value });
     state.active = regions.length - 1;
-    drag = { mode: 'draw', i: state.active, start: pos };
+    drag = { mode: 'draw', i: state.active, start: pos, before };
   }
   $('stage').setPointerCapture(e.pointerId);
   e.preventDefault();
@@ -435,24 +663,54 @@ function onPointerUp() {
     return;
   }
   normalise(r);
+  const before = drag.before;
   drag = null;
+  if (JSON.stringify(before) !== JSON.stringify(regions)) changed([state.current], [before]);
   renderRegions();
   refreshPreview('edit');
+}
+
+// A region of photo `from` placed on photo `to`: its centre's offset from
+// the picture's centre and its size, both in units of the shorter side,
+// are kept; then it is kept inside the picture.
+function carry(r, from, to) {
+  if (!from.width || !to.width) return Object.assign({}, r);
+  const s1 = Math.min(from.width, from.height);
+  const s2 = Math.min(to.width, to.height);
+  const cx = ((r.x + r.w / 2) / 100 * from.width - from.width / 2) / s1;
+  const cy = ((r.y + r.h / 2) / 100 * from.height - from.height / 2) / s1;
+  const w = r.w / 100 * from.width / s1 * s2;
+  const h = r.h / 100 * from.height / s1 * s2;
+  const out = Object.assign({}, r, {
+    w: w / to.width * 100,
+    h: h / to.height * 100,
+    x: (to.width / 2 + cx * s2 - w / 2) / to.width * 100,
+    y: (to.height / 2 + cy * s2 - h / 2) / to.height * 100,
+  });
+  return normalise(out);
 }
 
 function copyToSeries() {
   const p = photo(state.current);
   const mine = regionsOf(state.current);
   const others = state.photos.filter((q) => q.series === p.series && q.id !== p.id && !q.error);
-  for (const q of others) state.regions.set(q.id, mine.map((r) => Object.assign({}, r)));
+  const before = others.map((q) => clone(regionsOf(q.id)));
+  for (const q of others) {
+    state.regions.set(q.id, mine.map((r) => carry(r, p, q)));
+    state.toCheck.add(q.id);
+  }
+  if (others.length) changed(others.map((q) => q.id), before);
   $('preview-status').textContent = others.length
-    ? `Copied ${mine.length} region${mine.length === 1 ? '' : 's'} to ${others.length} other photo${others.length === 1 ? '' : 's'} in this folder (same place, in percent of each photo).`
+    ? `Copied ${mine.length} region${mine.length === 1 ? '' : 's'} to ${others.length} other photo${others.length === 1 ? '' : 's'} in this folder, `
+      + 'each at the same place from the centre, sized by the shorter side (so a box stays over the same part '
+      + 'when a photo is upright and another sideways). They are marked "to check" until you open them.'
     : 'There are no other photos in this folder.';
 }
 
 // ---------------------------------------------------------------- export
 
 async function startExport() {
+  await save();
   const photos = [];
   for (const p of state.photos) {
     const regions = regionsOf(p.id);
@@ -461,6 +719,10 @@ async function startExport() {
   }
   if (!photos.some((p) => p.export)) {
     $('progress-text').textContent = 'Select at least one photo to export.';
+    return;
+  }
+  if ($('collage').checked && !(await collageGoAhead())) {
+    $('progress-text').textContent = 'Export not started.';
     return;
   }
   $('export').disabled = true;
@@ -479,6 +741,33 @@ async function startExport() {
     return;
   }
   pollExport();
+}
+
+// A case whose collage would lack a file that cannot be used: ask first.
+function collageGoAhead() {
+  const cases = new Map();
+  for (const p of state.photos) {
+    if (!cases.has(p.series)) cases.set(p.series, { picked: 0, bad: [] });
+    const c = cases.get(p.series);
+    if (p.error) c.bad.push(`${p.name} (${p.error})`);
+    else if (state.selected.has(p.id)) c.picked += 1;
+  }
+  const missing = [...cases.values()].filter((c) => c.picked >= 2 && c.bad.length).flatMap((c) => c.bad);
+  if (!missing.length) return Promise.resolve(true);
+  const box = $('collage-question');
+  $('collage-missing').replaceChildren(...missing.map((m) => el('li', { text: m })));
+  box.hidden = false;
+  $('collage-go').focus();
+  return new Promise((resolve) => {
+    const answer = (yes) => {
+      box.hidden = true;
+      $('collage-go').onclick = null;
+      $('collage-cancel').onclick = null;
+      resolve(yes);
+    };
+    $('collage-go').onclick = () => answer(true);
+    $('collage-cancel').onclick = () => answer(false);
+  });
 }
 
 async function pollExport() {
@@ -500,6 +789,16 @@ async function pollExport() {
   showResults(p);
 }
 
+// What was done to a photo, in a person's terms.
+function doneWords(r) {
+  const parts = [];
+  if (r.regions) parts.push(`${r.regions} area${r.regions === 1 ? '' : 's'} covered`);
+  const hidden = r.removed.filter((x) => x !== 'nothing identifying');
+  parts.push(hidden.length ? `hidden data removed (${hidden.join(', ')})` : 'no hidden data found');
+  if (r.status === 'up to date') parts.push('already exported earlier: the same file is there');
+  return parts.concat(r.warnings).join('; ') + '.';
+}
+
 function showResults(p) {
   const failed = p.results.filter((r) => r.error).length + p.collages.filter((c) => c.error).length;
   $('progress-text').textContent = failed
@@ -508,23 +807,31 @@ function showResults(p) {
   const rows = p.results.map((r) => el('tr', {},
     el('td', { text: r.name }),
     el('td', { text: r.output || '—' }),
-    el('td', { text: String(r.regions) }),
-    el('td', { text: r.error ? '' : r.removed.join(', ') }),
     el('td', {
       class: r.error ? 'results-error' : '',
-      text: r.error ? 'Failed: ' + r.error : [r.status, r.method].concat(r.warnings).filter(Boolean).join('; '),
+      title: r.error ? '' : `${r.method}; removed: ${r.removed.join(', ')}`,
+      text: r.error ? 'Not exported: ' + r.error : doneWords(r),
     })));
   const table = el('table', {},
-    el('caption', { text: 'What was removed' }),
-    el('thead', {}, el('tr', {}, ...['Photo', 'Exported as', 'Regions', 'Removed', 'Notes']
+    el('caption', { text: 'What was done' }),
+    el('thead', {}, el('tr', {}, ...['Photo', 'Exported as', 'What was done']
       .map((h) => el('th', { scope: 'col', text: h })))),
     el('tbody', {}, ...rows));
+  const openBtn = el('button', {
+    type: 'button', id: 'open-output', text: 'Open the output folder',
+    onclick: async () => {
+      const r = await api('/api/open-output', { method: 'POST' });
+      openBtn.nextSibling.textContent = r.ok ? ' Opened in the file manager.' : ' ' + (await errorText(r));
+    },
+  });
   const parts = [el('h3', { text: 'Done' }),
-    el('p', {}, 'The files are in ', el('code', { text: p.output_dir }), '.'), table];
+    el('p', {}, 'The files are in ', el('code', { text: p.output_dir }), ' (one folder per case). ', openBtn,
+      el('span', { role: 'status' })), table];
   if (p.collages.length) {
     parts.push(el('h3', { text: 'Collages' }), el('ul', {}, ...p.collages.map((c) => el('li', {
       class: c.error ? 'results-error' : '',
-      text: c.error ? `${c.series}: failed: ${c.error}` : `${c.series}: ${c.output} (${c.photos} photos)`,
+      text: c.error ? `${c.series}: failed: ${c.error}` : `${c.series}: ${c.output} (${c.photos} photos)`
+        + (c.left_out.length ? `; made without ${c.left_out.join('; ')}` : ''),
     }))));
   }
   if (p.manifest) {
@@ -553,6 +860,47 @@ document.addEventListener('DOMContentLoaded', () => {
   $('show-original').addEventListener('change', () => refreshPreview('edit'));
   $('fill').addEventListener('change', () => refreshPreview('edit'));
   $('export').addEventListener('click', startExport);
+  $('prev-photo').addEventListener('click', () => step(-1));
+  $('next-photo').addEventListener('click', () => step(1));
+  $('zoom-in').addEventListener('click', () => setZoom((state.zoom || 1) * 1.5));
+  $('zoom-out').addEventListener('click', () => setZoom((state.zoom || 1) / 1.5));
+  $('stage-scroll').addEventListener('wheel', (e) => {
+    if (!e.ctrlKey) return; // pinch on a touchpad, or Ctrl+wheel
+    e.preventDefault();
+    setZoom((state.zoom || 1) * (e.deltaY < 0 ? 1.25 : 0.8));
+  }, { passive: false });
+  document.addEventListener('keydown', (e) => {
+    if (state.current === null || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA')) return;
+    if (e.key === 'PageDown') step(1);
+    else if (e.key === 'PageUp') step(-1);
+    else if (e.key === '+' || e.key === '=') setZoom((state.zoom || 1) * 1.5);
+    else if (e.key === '-') setZoom((state.zoom || 1) / 1.5);
+    else return;
+    e.preventDefault();
+  });
+  $('undo').addEventListener('click', () => undoRedo(state.undo, state.redo, 'undo'));
+  $('redo').addEventListener('click', () => undoRedo(state.redo, state.undo, 'redo'));
+  document.addEventListener('keydown', (e) => {
+    if (!(e.ctrlKey || e.metaKey) || e.altKey) return;
+    const t = e.target;
+    if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA')) return;
+    const k = e.key.toLowerCase();
+    if (k === 'z' && !e.shiftKey) undoRedo(state.undo, state.redo, 'undo');
+    else if ((k === 'z' && e.shiftKey) || k === 'y') undoRedo(state.redo, state.undo, 'redo');
+    else return;
+    e.preventDefault();
+  });
+  // Leaving with changes not yet saved: the browser asks first.
+  window.addEventListener('beforeunload', (e) => {
+    if (!window.photodeid.unsaved()) return;
+    e.preventDefault();
+    e.returnValue = '';
+  });
+  window.addEventListener('focus', refreshSaved);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) refreshSaved(); });
+  updateUndo();
   const stage = $('stage');
   stage.addEventListener('pointerdown', onPointerDown);
   stage.addEventListener('pointermove', onPointerMove);

@@ -1,0 +1,237 @@
+//! Where outputs go, for every front end: the input's folder structure kept
+//! under pseudonyms (`Doe_Jane/` becomes `case-7f08a1/`, never the name),
+//! photos named so they sort in capture order without carrying a date
+//! (`003-9c1e52d0.jpg`), a case's collage beside its photos.
+//!
+//! Names come from a [`Naming`]: keyed (the default key lives in the user's
+//! data folder, see [`default_key_path`]) so that re-running, or exporting the
+//! same photo again, finds the same name and says "up to date"; or random
+//! for one-off names that link to nothing.
+
+use crate::collage::{chronological_order, SortKey};
+use crate::error::{Error, Result};
+use crate::pseudonym::{self, Naming};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Where one photo goes below the output folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Place {
+    /// Pseudonymous sub-folders (empty: the top of the output).
+    pub folder: PathBuf,
+    /// 1-based position in its case's capture order (`None`: no prefix).
+    pub rank: Option<usize>,
+}
+
+/// The default name key: `$XDG_DATA_HOME/photodeid/name.key`, else
+/// `~/.local/share/photodeid/name.key` (`%APPDATA%` on Windows).
+pub fn default_key_path() -> Option<PathBuf> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let base = env("XDG_DATA_HOME")
+        .or_else(|| env("HOME").map(|h| h.join(".local/share")))
+        .or_else(|| env("APPDATA"))?;
+    Some(base.join("photodeid").join("name.key"))
+}
+
+/// Loads the key at `path`, creating it (owner-only, folder too) the first
+/// time. Returns the key and whether it was created.
+pub fn load_or_create_key(path: &Path) -> Result<([u8; 32], bool)> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            b.create(dir)
+                .map_err(|e| Error::io("cannot create the name key's folder", e))?;
+        }
+    }
+    match pseudonym::load_or_create_key(path) {
+        // Another process created it at the same moment: take that one.
+        Err(_) if path.is_file() => pseudonym::load_or_create_key(path),
+        r => r,
+    }
+}
+
+/// Pseudonymous folder names for one run: the same input folder always gets
+/// the same name within a run (also with random naming), and two folders
+/// never share one.
+pub struct Folders {
+    naming: Naming,
+    names: Mutex<HashMap<String, String>>,
+}
+
+impl Folders {
+    pub fn new(naming: Naming) -> Folders {
+        Folders {
+            naming,
+            names: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn naming(&self) -> &Naming {
+        &self.naming
+    }
+
+    /// `a/b` (relative, `/`-separated) → `case-xxxxxx/case-yyyyyy`; `""` → `""`.
+    pub fn folder(&self, rel_dir: &str) -> Result<PathBuf> {
+        let mut out = PathBuf::new();
+        let mut prefix = String::new();
+        for part in rel_dir.split('/').filter(|p| !p.is_empty()) {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            out.push(self.one(&prefix)?);
+        }
+        Ok(out)
+    }
+
+    fn one(&self, path: &str) -> Result<String> {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = names.get(path) {
+            return Ok(n.clone());
+        }
+        let full = self.naming.pseudonym_for_label(path)?;
+        // Six hex digits read well; longer only if two folders would meet.
+        let mut len = 6;
+        let name = loop {
+            let n = format!("case-{}", &full[..len]);
+            if !names.values().any(|v| *v == n) || len == full.len() {
+                break n;
+            }
+            len = (len * 2).min(full.len());
+        };
+        names.insert(path.to_string(), name.clone());
+        Ok(name)
+    }
+}
+
+/// A photo's file name: `RRR-HHHHHHHH.ext` with its capture rank, or the
+/// 32-digit pseudonym without one (`--flat`).
+pub fn file_name(
+    naming: &Naming,
+    rank: Option<usize>,
+    content: &[u8],
+    ext: &str,
+) -> Result<String> {
+    let hash = naming
+        .pseudonym(content)?
+        .ok_or_else(|| Error::Invalid("names are kept; no layout".into()))?;
+    Ok(match rank {
+        Some(r) => format!("{r:03}-{}.{ext}", &hash[..8]),
+        None => format!("{hash}.{ext}"),
+    })
+}
+
+/// A collage's name: stable for the same picture, so a re-export is
+/// "up to date" and a changed collage never replaces the earlier one.
+pub fn collage_name(naming: &Naming, content: &[u8], ext: &str) -> Result<String> {
+    let hash = naming.pseudonym(content)?.unwrap_or_default();
+    Ok(format!("collage-{}.{ext}", &hash[..8.min(hash.len())]))
+}
+
+/// Each key's 1-based rank in capture order (capture time, file time, name).
+pub fn ranks(keys: &[SortKey]) -> Vec<usize> {
+    let mut out = vec![0; keys.len()];
+    for (rank, i) in chronological_order(keys).into_iter().enumerate() {
+        out[i] = rank + 1;
+    }
+    out
+}
+
+/// Where `place` puts a photo with these bytes below `dir`.
+pub fn target(
+    dir: &Path,
+    naming: &Naming,
+    place: &Place,
+    content: &[u8],
+    ext: &str,
+) -> Result<PathBuf> {
+    Ok(dir
+        .join(&place.folder)
+        .join(file_name(naming, place.rank, content, ext)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collage::DateTime;
+
+    #[test]
+    fn folders_are_pseudonymous_stable_and_nested() {
+        let f = Folders::new(Naming::Keyed([7; 32]));
+        let a = f.folder("Doe_Jane/visit 1").unwrap();
+        let s = a.to_string_lossy();
+        assert!(!s.contains("Doe") && !s.contains("visit"), "{s}");
+        let parts: Vec<_> = a.components().collect();
+        assert_eq!(parts.len(), 2);
+        assert!(s.starts_with("case-") && s[5..11].chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            Folders::new(Naming::Keyed([7; 32]))
+                .folder("Doe_Jane/visit 1")
+                .unwrap(),
+            a
+        );
+        assert_ne!(
+            Folders::new(Naming::Keyed([8; 32]))
+                .folder("Doe_Jane")
+                .unwrap(),
+            f.folder("Doe_Jane").unwrap()
+        );
+        assert_eq!(f.folder("").unwrap(), PathBuf::new());
+        // Random naming: consistent within the run.
+        let r = Folders::new(Naming::Random);
+        assert_eq!(r.folder("x").unwrap(), r.folder("x").unwrap());
+        assert_ne!(r.folder("x").unwrap(), r.folder("y").unwrap());
+    }
+
+    #[test]
+    fn names_sort_in_capture_order_without_the_date() {
+        let t = |s: &str| DateTime::parse_exif(s);
+        let key = |c: Option<DateTime>, name: &str| SortKey {
+            capture: c,
+            file_time: None,
+            name: name.into(),
+        };
+        let keys = [
+            key(t("2022:06:01 10:00:00"), "c_after.jpg"),
+            key(t("2021:03:04 10:00:00"), "z_before.jpg"),
+            key(None, "a_undated.jpg"),
+        ];
+        assert_eq!(ranks(&keys), [2, 1, 3]);
+        let n = Naming::Keyed([1; 32]);
+        let name = file_name(&n, Some(2), b"photo", "jpg").unwrap();
+        assert!(
+            name.starts_with("002-") && name.ends_with(".jpg") && name.len() == 16,
+            "{name}"
+        );
+        assert_eq!(name, file_name(&n, Some(2), b"photo", "jpg").unwrap());
+        assert_eq!(file_name(&n, None, b"photo", "jpg").unwrap().len(), 36);
+    }
+
+    #[test]
+    fn default_key_lives_in_the_data_folder() {
+        let p = default_key_path();
+        if let Some(p) = p {
+            assert!(p.ends_with("photodeid/name.key"), "{}", p.display());
+        }
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("deep/photodeid/name.key");
+        let (k, created) = load_or_create_key(&path).unwrap();
+        assert!(created);
+        assert_eq!(load_or_create_key(&path).unwrap(), (k, false));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(path.parent().unwrap()), 0o700);
+        }
+    }
+}
