@@ -509,7 +509,7 @@ fn process_inner(
                 .with_extension(cleaned.format.extension()),
         },
         Destination::Placed { dir, naming, place } => {
-            crate::layout::target(dir, naming, place, &input, cleaned.format.extension())?
+            crate::layout::target(dir, naming, place, input, cleaned.format.extension())?
         }
     };
     *output = Some(target.clone());

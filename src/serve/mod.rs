@@ -360,21 +360,19 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
             )),
             Err(r) => r,
         },
-        ("POST", ["api", "open-output"]) => {
-            match desktop::open(state.output.path().as_os_str()) {
-                Ok(()) => Reply::json(
-                    200,
-                    json!({ "opened": state.output.path().display().to_string() }),
+        ("POST", ["api", "open-output"]) => match desktop::open(state.output.path().as_os_str()) {
+            Ok(()) => Reply::json(
+                200,
+                json!({ "opened": state.output.path().display().to_string() }),
+            ),
+            Err(e) => Reply::error(
+                500,
+                format!(
+                    "cannot open the file manager: {}",
+                    crate::plain::io_words(&e)
                 ),
-                Err(e) => Reply::error(
-                    500,
-                    format!(
-                        "cannot open the file manager: {}",
-                        crate::plain::io_words(&e)
-                    ),
-                ),
-            }
-        }
+            ),
+        },
         ("GET", ["api", "export"]) => {
             let p = state.export.lock().unwrap_or_else(|p| p.into_inner());
             Reply::json(200, json!(*p))
