@@ -221,6 +221,16 @@ fn reencode(
     if let Container::Png(p) = &parsed.container {
         out = splice_png_colour_chunks(&out, p, opts)?;
     }
+    if out_format == Format::Tiff {
+        // The encoder's layout (IFD last, its own tag choice) through our own
+        // writer: the output is then a fixed point of the lossless rewrite,
+        // so cleaning it again changes nothing (a fuzz finding).
+        let policy = RewritePolicy {
+            keep_icc: !opts.strip_icc,
+            orientation: None,
+        };
+        out = container::tiff::parse(&out, &opts.limits)?.rewrite(&policy);
+    }
     Ok(out)
 }
 
