@@ -126,6 +126,10 @@ impl Lock {
             path: path.clone(),
             source,
         };
+        // A watcher killed a moment ago can still be closing its files
+        // (a thread finishing an fsync) when a supervisor restarts us: its
+        // lock dies with it, so wait that long before calling it live.
+        let patience = std::time::Instant::now() + std::time::Duration::from_secs(3);
         loop {
             let mut file = OpenOptions::new()
                 .read(true)
@@ -137,6 +141,10 @@ impl Lock {
                 .map_err(|e| io("cannot create the lock file", e))?;
             match file.try_lock() {
                 Ok(()) => {}
+                Err(TryLockError::WouldBlock) if std::time::Instant::now() < patience => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    continue;
+                }
                 Err(TryLockError::WouldBlock) => {
                     return Err(StartError::Locked {
                         pid: lock_owner(&mut file),
