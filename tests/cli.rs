@@ -227,6 +227,7 @@ fn man_pages_render_for_every_subcommand() {
             "photodeid-clean.1",
             "photodeid-collage.1",
             "photodeid-completions.1",
+            "photodeid-detect.1",
             "photodeid-serve.1",
             "photodeid-watch.1",
             "photodeid.1"
