@@ -606,18 +606,6 @@ mod tests {
         t
     }
 
-    fn mluc(text: &str) -> Vec<u8> {
-        let units: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
-        let mut t = b"mluc\0\0\0\0".to_vec();
-        t.extend_from_slice(&1u32.to_be_bytes());
-        t.extend_from_slice(&12u32.to_be_bytes());
-        t.extend_from_slice(b"enUS");
-        t.extend_from_slice(&(units.len() as u32).to_be_bytes());
-        t.extend_from_slice(&28u32.to_be_bytes());
-        t.extend_from_slice(&units);
-        t
-    }
-
     #[test]
     fn names_description_date_and_device() {
         let p = profile(&[
