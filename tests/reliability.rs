@@ -315,3 +315,190 @@ fn serve_under_load_answers_every_preview_and_exports_everything_once() {
         }
     }
 }
+
+/// Runs as root only: drops to `nobody` so that file modes apply.
+fn as_nobody() -> Option<std::process::Command> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid());
+    if uid.ok() != Some(0)
+        || std::process::Command::new("setpriv")
+            .arg("-V")
+            .output()
+            .is_err()
+    {
+        return None;
+    }
+    let mut c = std::process::Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_photodeid"));
+    Some(c)
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A small PNG whose pixels depend on `i`, so every photo is distinct.
+fn distinct_png(i: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(24, 24, |x, y| {
+        image::Rgb([(i % 251) as u8, (i / 251) as u8, (x * 10 + y) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn watch_under_permission_errors_loses_nothing_and_names_each_failure() {
+    let Some(mut cmd) = as_nobody() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root with setpriv, to test permission errors"
+        );
+        eprintln!("not root or no setpriv: permission load test skipped locally");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    chmod(d.path(), 0o777);
+    let (inbox, outbox) = (d.path().join("inbox"), d.path().join("outbox"));
+    let locked_case = inbox.join("Case_Locked_1961");
+    std::fs::create_dir_all(&locked_case).unwrap();
+    chmod(&inbox, 0o777);
+    let staging = d.path().join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    let (good, locked) = (600u32, 12u32);
+    for i in 0..good {
+        std::fs::write(staging.join(format!("g{i:04}.png")), distinct_png(i)).unwrap();
+    }
+    for i in 0..locked {
+        let p = staging.join(format!("locked{i:02}.png"));
+        std::fs::write(&p, distinct_png(10_000 + i)).unwrap();
+        chmod(&p, 0o000);
+    }
+    let hidden = distinct_png(20_000);
+    std::fs::write(locked_case.join("x.png"), &hidden).unwrap();
+    chmod(&locked_case, 0o000);
+    let log = d.path().join("log.txt");
+    let mut watcher = cmd
+        .args(["watch", "-j", "2", "--settle", "200ms", "-o"])
+        .arg(&outbox)
+        .arg(&inbox)
+        .env("XDG_DATA_HOME", d.path().join("data"))
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    for e in std::fs::read_dir(&staging).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::rename(&p, inbox.join(p.file_name().unwrap())).unwrap();
+    }
+    let seen = |what: &str| std::fs::read_to_string(&log).unwrap().matches(what).count();
+    let t0 = Instant::now();
+    let wait = |cond: &dyn Fn() -> bool, what: &str| {
+        while !cond() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(90),
+                "{what}: {}",
+                std::fs::read_to_string(&log).unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait(
+        &|| seen("cleaned (lossless)") == good as usize,
+        "the readable photos",
+    );
+    wait(
+        &|| seen("Permission denied") >= locked as usize,
+        "the locked photos named",
+    );
+    // The owner fixes the modes: the retries pick the photos up.
+    for i in 0..locked {
+        chmod(&inbox.join(format!("locked{i:02}.png")), 0o644);
+    }
+    wait(
+        &|| seen("cleaned (lossless)") == (good + locked) as usize,
+        "the retried photos",
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &watcher.id().to_string()])
+        .status();
+    let status = watcher.wait().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    // Every photo published exactly once, whole, under a pseudonym.
+    let outs = files(&outbox);
+    assert_eq!(outs.len(), (good + locked) as usize, "{log}");
+    for f in &outs {
+        let name = f.file_name().unwrap().to_string_lossy();
+        assert!(!name.starts_with('.') && !name.contains("locked"), "{name}");
+        decode(f);
+    }
+    assert_eq!(seen_in(&log, " failed: "), 0, "{log}");
+    // The unreadable case folder is named as a failure, once, and left whole.
+    assert_eq!(
+        seen_in(
+            &log,
+            "a folder in the inbox cannot be read (permission denied)"
+        ),
+        1,
+        "{log}"
+    );
+    assert!(
+        !log.contains("Case_Locked"),
+        "folder names are a patient's: {log}"
+    );
+    chmod(&locked_case, 0o755);
+    assert_eq!(std::fs::read(locked_case.join("x.png")).unwrap(), hidden);
+    // Nothing lost: every original is in done/.
+    assert_eq!(
+        files(&d.path().join("done")).len(),
+        (good + locked) as usize
+    );
+}
+
+#[test]
+fn watch_once_fails_for_a_folder_it_cannot_read() {
+    let Some(mut cmd) = as_nobody() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root with setpriv"
+        );
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    chmod(d.path(), 0o777);
+    let inbox = d.path().join("inbox");
+    let case = inbox.join("Doe_Jane");
+    std::fs::create_dir_all(&case).unwrap();
+    std::fs::write(case.join("a.png"), distinct_png(1)).unwrap();
+    std::fs::write(inbox.join("b.png"), distinct_png(2)).unwrap();
+    chmod(&inbox, 0o777);
+    chmod(&case, 0o000);
+    let o = cmd
+        .args(["watch", "--once", "--settle", "100ms", "-o"])
+        .arg(d.path().join("outbox"))
+        .arg(&inbox)
+        .env("XDG_DATA_HOME", d.path().join("data"))
+        .output()
+        .unwrap();
+    chmod(&case, 0o755);
+    let err = stderr(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "an unseen folder is a failure: {err}"
+    );
+    assert!(
+        err.contains("a folder in the inbox cannot be read"),
+        "{err}"
+    );
+    assert!(!err.contains("Doe_Jane"), "{err}");
+    assert_eq!(files(&d.path().join("outbox")).len(), 1, "{err}");
+    assert!(case.join("a.png").exists());
+}
+
+fn seen_in(log: &str, what: &str) -> usize {
+    log.matches(what).count()
+}

@@ -249,6 +249,7 @@ fn log(a: &WatchArgs, r: &Report) {
         ReportKind::Incomplete { reason } => format!(
             "ends early (still arriving?): left in the inbox, tried again when it changes: {reason}"
         ),
+        ReportKind::Unreadable { reason } => format!("a folder in the inbox {reason}"),
         ReportKind::NotAPhoto => format!(
             "a file that is not a photo by its name (.{}) is left where it is",
             r.input

@@ -50,7 +50,7 @@ fn start_watcher(
     inbox: &Path,
     tx: SyncSender<Msg>,
     overflow: Arc<AtomicBool>,
-) -> Result<notify::RecommendedWatcher, StartError> {
+) -> Result<Option<notify::RecommendedWatcher>, StartError> {
     use notify::Watcher;
     let as_start_error = |e| watch_error(inbox, e);
     let mut w = notify::recommended_watcher(move |res| {
@@ -59,10 +59,20 @@ fn start_watcher(
         }
     })
     .map_err(as_start_error)?;
-    w.watch(inbox, notify::RecursiveMode::Recursive)
-        .map_err(as_start_error)?;
-    Ok(w)
+    match w.watch(inbox, notify::RecursiveMode::Recursive) {
+        Ok(()) => Ok(Some(w)),
+        // inotify needs read rights on every folder: one the watcher's user
+        // cannot read must not stop the whole inbox (the scan names it).
+        Err(notify::Error {
+            kind: notify::ErrorKind::Io(io),
+            ..
+        }) if io.kind() == std::io::ErrorKind::PermissionDenied => Ok(None),
+        Err(e) => Err(as_start_error(e)),
+    }
 }
+
+/// Polling interval when file-system events cannot cover the whole inbox.
+const POLL_FALLBACK: Duration = Duration::from_secs(2);
 
 /// Each file waits on two fsyncs (its data, its folder): workers well beyond
 /// the cores keep the CPUs busy meanwhile (measured: 4 per core beat 2 per
@@ -94,13 +104,21 @@ pub fn run(
         .map_err(|e| StartError::Other(format!("cannot start worker threads: {e}")))?;
     let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
     let overflow = Arc::new(AtomicBool::new(false));
-    let native = !cfg.once && cfg.source == Source::Native;
+    let mut native = !cfg.once && cfg.source == Source::Native;
     // Started before the first scan, so nothing falls in between.
     let _watcher = if native {
-        Some(start_watcher(&cfg.inbox, tx.clone(), overflow.clone())?)
+        start_watcher(&cfg.inbox, tx.clone(), overflow.clone())?
     } else {
         None
     };
+    let events_refused = native && _watcher.is_none();
+    if events_refused {
+        native = false;
+        sink(&notice(&format!(
+            "a folder in the inbox cannot be read, so file-system events cannot cover it: \
+             polling every {POLL_FALLBACK:?} instead"
+        )));
+    }
     let journal = match cfg.originals {
         Originals::Keep => Some(Journal::open(&cfg.state).map_err(|e| {
             StartError::Other(format!(
@@ -130,9 +148,11 @@ pub fn run(
         max_in_flight: threads * 2,
         not_photos: HashSet::new(),
         pending: Vec::new(),
+        unreadable: HashSet::new(),
     };
     let rescan_every = match cfg.source {
         Source::Poll(iv) => iv,
+        Source::Native if events_refused => POLL_FALLBACK,
         Source::Native => RESCAN,
     };
     pool.in_place_scope(|scope| {
@@ -229,6 +249,8 @@ struct Loop<'a> {
     not_photos: HashSet<PathBuf>,
     /// Reports made while scanning, for the sink.
     pending: Vec<Report>,
+    /// Folders found unreadable, each reported once per run.
+    unreadable: HashSet<PathBuf>,
 }
 
 impl Loop<'_> {
@@ -251,6 +273,34 @@ impl Loop<'_> {
         false
     }
 
+    /// A folder the walk could not open: the photos in it are invisible, so
+    /// it is a failure (named once), not a silent skip.
+    fn cannot_read(&mut self, e: walkdir::Error) {
+        let Some(path) = e.path().map(Path::to_path_buf) else {
+            return;
+        };
+        if !self.unreadable.insert(path.clone()) {
+            return;
+        }
+        let reason = match e.io_error() {
+            Some(io) if io.kind() == std::io::ErrorKind::PermissionDenied => {
+                "cannot be read (permission denied): the photos in it are not seen; \
+                 give the watcher's user read and search rights on it"
+                    .to_string()
+            }
+            Some(io) => format!("cannot be read: {io}"),
+            None => format!("cannot be read: {e}"),
+        };
+        self.summary.failed += 1;
+        self.pending.push(Report {
+            time: SystemTime::now(),
+            input: path,
+            // The folder's name may be a patient's: shown only with --verbose.
+            label: String::new(),
+            kind: ReportKind::Unreadable { reason },
+        });
+    }
+
     fn flush(&mut self, sink: &mut dyn FnMut(&Report)) {
         for r in std::mem::take(&mut self.pending) {
             sink(&r);
@@ -267,7 +317,14 @@ impl Loop<'_> {
                 let rel = e.path().strip_prefix(&inbox).unwrap_or(e.path());
                 rel.as_os_str().is_empty() || !is_ignored(rel)
             });
-        for entry in walker.filter_map(Result::ok) {
+        for entry in walker {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    self.cannot_read(e);
+                    continue;
+                }
+            };
             let path = entry.path();
             if entry.file_type().is_dir()
                 || self.in_flight.contains(path)
@@ -368,6 +425,7 @@ impl Loop<'_> {
                         | ReportKind::Backlog(_)
                         | ReportKind::Incomplete { .. }
                         | ReportKind::NotAPhoto
+                        | ReportKind::Unreadable { .. }
                         | ReportKind::Notice(_) => {}
                     }
                     sink(r);

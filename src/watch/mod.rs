@@ -286,6 +286,9 @@ pub enum ReportKind {
     Incomplete { reason: String },
     /// Not a photo by its name: left where it is (reported once).
     NotAPhoto,
+    /// A folder (or entry) in the inbox that cannot be read, so the photos in
+    /// it cannot be seen: reported once, counted as a failure, never moved.
+    Unreadable { reason: String },
 }
 
 /// Counts for the closing line and the exit code.
