@@ -384,70 +384,47 @@ impl DateTime {
             second: t.get(2).map_or(Some(0), |s| num(s.get(..2).unwrap_or(s)))?,
         };
         let valid = (1..=9999).contains(&dt.year)
-            && (1..=12).contains(&dt.month)
-            && (1..=days_in_month(dt.year, dt.month)).contains(&dt.day)
+            && dt.civil_date().is_some()
             && dt.hour < 24
             && dt.minute < 60
             && dt.second < 61;
         valid.then_some(dt)
     }
 
-    /// The UTC date and time of `secs` since 1970-01-01.
+    /// The UTC date and time of `secs` since 1970-01-01 (jiff), clamped to
+    /// the years -9999..=9999.
     pub fn from_unix(secs: i64) -> DateTime {
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400) as u32;
-        let (year, month, day) = civil_from_days(days);
+        let t = jiff::Timestamp::from_second(secs).unwrap_or(if secs < 0 {
+            jiff::Timestamp::MIN
+        } else {
+            jiff::Timestamp::MAX
+        });
+        let d = jiff::tz::Offset::UTC.to_datetime(t);
         DateTime {
-            year,
-            month,
-            day,
-            hour: rem / 3600,
-            minute: rem / 60 % 60,
-            second: rem % 60,
+            year: d.year().into(),
+            month: d.month() as u32,
+            day: d.day() as u32,
+            hour: d.hour() as u32,
+            minute: d.minute() as u32,
+            second: d.second() as u32,
         }
     }
 
+    /// The calendar date, when it exists (jiff checks month lengths and leap years).
+    fn civil_date(&self) -> Option<jiff::civil::Date> {
+        let year = i16::try_from(self.year).ok()?;
+        let month = i8::try_from(self.month).ok()?;
+        let day = i8::try_from(self.day).ok()?;
+        jiff::civil::Date::new(year, month, day).ok()
+    }
+
+    /// Days since 1970-01-01.
     fn day_number(&self) -> i64 {
-        days_from_civil(self.year, self.month, self.day)
+        const EPOCH: jiff::civil::Date = jiff::civil::date(1970, 1, 1);
+        self.civil_date()
+            .and_then(|d| d.since(EPOCH).ok())
+            .map_or(0, |span| span.get_days().into())
     }
-}
-
-fn is_leap(y: i32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i32, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(y) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
-/// Days since 1970-01-01 (Howard Hinnant's algorithm).
-fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y as i64 - 1 } else { y as i64 };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i32, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y as i32, m, d)
 }
 
 /// The interval from `first` to `this`, as clinicians count it: "Day N"

@@ -150,6 +150,11 @@ pub fn summarize(tiff: &[u8]) -> ExifSummary {
     let mut other_tags = 0usize;
     let mut gps_tags = 0usize;
     let mut thumbnail = false;
+    let mut technical: Vec<String> = Vec::new();
+    // photodeid's own `--shift-dates` block: its dates are shifted, not real.
+    let shifted = exif
+        .get_field(Tag::Software, In::PRIMARY)
+        .is_some_and(|f| field_text(f) == crate::keep::SHIFT_MARKER);
     for field in exif.fields() {
         if field.ifd_num == In::THUMBNAIL {
             thumbnail = true;
@@ -200,6 +205,19 @@ pub fn summarize(tiff: &[u8]) -> ExifSummary {
         if is_structural(tag) {
             continue;
         }
+        if crate::keep::is_technical(field) {
+            technical.push(tag.to_string());
+            continue;
+        }
+        if shifted && (tag == Tag::Software || crate::keep::DATE_TAGS.contains(&tag)) {
+            let what = if tag == Tag::Software {
+                "marker: dates shifted by photodeid".to_string()
+            } else {
+                format!("{tag} \"{}\" (shifted)", short_value(&field_text(field), 60))
+            };
+            summary.inventory.push(Category::ShiftedDate, what);
+            continue;
+        }
         if NOTABLE.contains(&tag) {
             let value = field_text(field);
             summary.inventory.push(
@@ -214,6 +232,16 @@ pub fn summarize(tiff: &[u8]) -> ExifSummary {
         } else {
             other_tags += 1;
         }
+    }
+    if !technical.is_empty() {
+        summary.inventory.push(
+            Category::Technical,
+            format!(
+                "{} technical EXIF tags ({})",
+                technical.len(),
+                short_value(&technical.join(", "), 60)
+            ),
+        );
     }
     if other_tags > 0 {
         summary

@@ -36,6 +36,7 @@ pub mod exif_block;
 pub mod faces;
 pub mod heic_decode;
 pub mod icc;
+pub mod keep;
 pub mod layout;
 pub mod metadata;
 pub mod pipeline;

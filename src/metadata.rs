@@ -29,6 +29,10 @@ pub enum Category {
     ColourProfile,
     /// The orientation tag: kept on purpose so the photo displays upright.
     Orientation,
+    /// Allow-listed technical EXIF tags (exposure, lens...; `--keep`): identify nobody.
+    Technical,
+    /// Capture dates moved by a keyed per-case offset (`--shift-dates`, marked as such).
+    ShiftedDate,
 }
 
 impl Category {
@@ -48,13 +52,21 @@ impl Category {
             Category::Other => "other metadata",
             Category::ColourProfile => "colour profile",
             Category::Orientation => "orientation",
+            Category::Technical => "technical EXIF",
+            Category::ShiftedDate => "shifted dates",
         }
     }
 
     /// Whether content of this category can identify a patient. The colour
     /// profile and a lone orientation tag describe how to display the pixels.
     pub fn is_identifying(self) -> bool {
-        !matches!(self, Category::ColourProfile | Category::Orientation)
+        !matches!(
+            self,
+            Category::ColourProfile
+                | Category::Orientation
+                | Category::Technical
+                | Category::ShiftedDate
+        )
     }
 }
 

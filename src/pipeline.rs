@@ -39,6 +39,9 @@ pub struct CleanOptions<'a> {
     /// JPEG lossless path: transcode the coefficients instead of copying
     /// the entropy-coded data (see `blocks::transcode`).
     pub thorough: bool,
+    /// `--keep` / `--shift-dates`: a fresh EXIF block with the allow-listed
+    /// technical tags and shifted dates (see `keep`).
+    pub keep: Option<crate::keep::KeepExif>,
 }
 
 /// How an output was made.
@@ -125,6 +128,17 @@ pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -
             h.verify_rewrite(&bytes, &opts.limits)?;
         }
         (bytes, Method::Lossless, orientation)
+    };
+    let bytes = match &opts.keep {
+        Some(keep) => {
+            let fmt = if method == Method::Lossless {
+                format
+            } else {
+                out_format
+            };
+            crate::keep::apply(bytes, &parsed, fmt, out_orientation, keep, &mut warnings)?
+        }
+        None => bytes,
     };
     let pixel_digest = match (&parsed.container, method) {
         (Container::Tiff(t), Method::Lossless) => Some(t.pixel_digest()),
@@ -497,6 +511,12 @@ fn process_inner(
         None => None,
     };
     let mut opts = settings.clean.clone();
+    if let Some(k) = opts.keep.as_mut() {
+        if let Some(key) = &k.shift_key {
+            let case = crate::keep::case_label(job);
+            k.shift_seconds = Some(crate::keep::case_offset(key, &case));
+        }
+    }
     if !regions.is_empty() {
         opts.redaction = Some(Redaction {
             regions: &regions,

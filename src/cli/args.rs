@@ -169,6 +169,11 @@ pub struct CleanArgs {
     #[arg(long)]
     pub sync: bool,
 
+    /// Run this shell command for each file that fails, with its pseudonym and the reason
+    /// ($1 and $2, and $PHOTODEID_PSEUDONYM, $PHOTODEID_REASON); never the original path
+    #[arg(long, value_name = "CMD")]
+    pub on_failure: Option<String>,
+
     #[command(flatten)]
     pub cleaning: CleaningArgs,
 }
@@ -204,8 +209,43 @@ pub struct CleaningArgs {
     #[arg(long, value_name = "MP", default_value_t = 200)]
     pub max_megapixels: u64,
 
+    /// Research option: keep these technical EXIF tags (comma-separated groups), rewritten as
+    /// a fresh minimal EXIF; never serials, names, dates, GPS or maker notes (JPEG, PNG, WebP)
+    #[arg(long, value_name = "GROUP,...", value_enum, value_delimiter = ',')]
+    pub keep: Vec<KeepArg>,
+
+    /// Research option: keep the capture dates, moved by a keyed offset per case folder
+    /// (intervals within a case survive, no real date does). Not HIPAA Safe Harbor
+    #[arg(long, requires = "name_key")]
+    pub shift_dates: bool,
+
     #[command(flatten)]
     pub region: RegionArgs,
+}
+
+/// The technical EXIF tag groups of `--keep`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeepArg {
+    /// ExposureTime, ExposureProgram, ExposureBiasValue, ExposureMode, ShutterSpeedValue, BrightnessValue
+    Exposure,
+    /// FNumber, ApertureValue, MaxApertureValue
+    Aperture,
+    /// PhotographicSensitivity (ISO), SensitivityType
+    Iso,
+    /// FocalLength, FocalLengthIn35mmFilm, DigitalZoomRatio
+    FocalLength,
+    /// LensMake, LensModel, LensSpecification (never the lens serial number)
+    Lens,
+    /// WhiteBalance, LightSource
+    WhiteBalance,
+    /// Flash
+    Flash,
+    /// MeteringMode
+    Metering,
+    /// SceneCaptureType, Contrast, Saturation, Sharpness, GainControl, SubjectDistanceRange
+    Scene,
+    /// Every group above
+    All,
 }
 
 /// Region redaction options, shared by `clean` and `collage`.
@@ -550,6 +590,11 @@ pub struct WatchArgs {
     /// Also show original paths in the log (not for shared logs)
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Run this shell command for each file that fails (e.g. a mail), with its pseudonym and
+    /// the reason ($1 and $2, and $PHOTODEID_PSEUDONYM, $PHOTODEID_REASON); never the original path
+    #[arg(long, value_name = "CMD")]
+    pub on_failure: Option<String>,
 
     #[command(flatten)]
     pub cleaning: CleaningArgs,

@@ -3,12 +3,14 @@
 
 use super::args::CleanArgs;
 use super::common::{check_map, file_settings, naming, write_map};
+use super::hook::FailureHook;
 use super::progress::{Audience, Progress};
 use super::{print_error, sanitize, show};
 use anyhow::{bail, Context};
 use photodeid::batch::{self, Summary};
 use photodeid::commit::WriteMode;
 use photodeid::pipeline::{Destination, FileOutcome, FileSettings, Status};
+use photodeid::pseudonym::Naming;
 use photodeid::{region, scan, FileError};
 use serde_json::json;
 use std::io::Write;
@@ -19,6 +21,7 @@ use std::sync::Mutex;
 struct State {
     summary: Summary,
     map_rows: Vec<(String, String)>,
+    on_failure: Option<FailureHook>,
 }
 
 pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
@@ -60,6 +63,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     let c = &a.cleaning;
     super::common::check_faces_available(&c.region)?;
     let naming = naming(c.keep_names, c.name_key.as_deref(), &out_dir, a.quiet)?;
+    let keep = super::common::keep_exif(c, &naming)?;
     let dest = if single_file {
         Destination::File(a.output.clone())
     } else {
@@ -103,7 +107,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(1));
     }
-    let settings = FileSettings {
+    let mut settings = FileSettings {
         write: WriteMode {
             overwrite: a.overwrite,
             sync: a.sync,
@@ -111,6 +115,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         dry_run: a.dry_run,
         ..file_settings(c, manifest)
     };
+    settings.clean.keep = keep;
     let progress = Progress::new(
         found.jobs.len() as u64,
         "files",
@@ -119,6 +124,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     let state = Mutex::new(State {
         summary,
         map_rows: Vec::new(),
+        on_failure: FailureHook::new(a.on_failure.as_deref(), "clean"),
     });
     let sink = |outcome: FileOutcome| {
         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
@@ -132,6 +138,9 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
             }
         }
         progress.suspend(|| report(&a, &outcome));
+        if let (Some(hook), Err(e)) = (&mut st.on_failure, &outcome.result) {
+            hook.fire(&failed_name(&outcome, &dest), &e.to_string());
+        }
         progress.inc();
     };
     batch::run(&found.jobs, &dest, &settings, a.threads, &sink).context("cannot start threads")?;
@@ -269,6 +278,37 @@ fn report(a: &CleanArgs, outcome: &FileOutcome) {
                 ),
             };
             let _ = writeln!(std::io::stdout().lock(), "{}", sanitize(&line));
+        }
+    }
+}
+
+/// The name `--on-failure` gets for a failed file: the output's pseudonym
+/// when one was chosen, else the one its bytes would get (keyed names: the
+/// same as on a later successful run); never the original path.
+fn failed_name(outcome: &FileOutcome, dest: &Destination) -> String {
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    if let Some(out) = &outcome.output {
+        return stem(out);
+    }
+    match dest {
+        Destination::File(p) => stem(p),
+        Destination::Folder {
+            naming: Naming::Keep,
+            ..
+        } => outcome
+            .input
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        Destination::Folder { naming, .. } | Destination::Placed { naming, .. } => {
+            photodeid::pipeline::read_input(&outcome.input, super::common::MAX_FILE_BYTES)
+                .ok()
+                .and_then(|b| naming.pseudonym(&b).ok().flatten())
+                .unwrap_or_else(|| "(unreadable)".into())
         }
     }
 }

@@ -32,6 +32,7 @@ pub fn file_settings(c: &CleaningArgs, manifest: Vec<ManifestRow>) -> FileSettin
             },
             quality: c.quality,
             redaction: None,
+            keep: None,
         },
         write: WriteMode::default(),
         dry_run: false,
@@ -235,4 +236,45 @@ pub fn write_map(path: &Path, rows: &[(String, String)], mode: MapMode) -> anyho
     )
     .with_context(|| format!("cannot write map {}", path.display()))?;
     Ok(())
+}
+
+/// `--keep` / `--shift-dates` as library options (`None`: keep no EXIF).
+/// The date shift is keyed with the name key (`--name-key`, required).
+pub fn keep_exif(
+    c: &CleaningArgs,
+    naming: &Naming,
+) -> anyhow::Result<Option<photodeid::keep::KeepExif>> {
+    use super::args::KeepArg;
+    use photodeid::keep::TagGroup;
+    if c.keep.is_empty() && !c.shift_dates {
+        return Ok(None);
+    }
+    let mut groups: Vec<TagGroup> = Vec::new();
+    for k in &c.keep {
+        let g: &[TagGroup] = match k {
+            KeepArg::Exposure => &[TagGroup::Exposure],
+            KeepArg::Aperture => &[TagGroup::Aperture],
+            KeepArg::Iso => &[TagGroup::Iso],
+            KeepArg::FocalLength => &[TagGroup::FocalLength],
+            KeepArg::Lens => &[TagGroup::Lens],
+            KeepArg::WhiteBalance => &[TagGroup::WhiteBalance],
+            KeepArg::Flash => &[TagGroup::Flash],
+            KeepArg::Metering => &[TagGroup::Metering],
+            KeepArg::Scene => &[TagGroup::Scene],
+            KeepArg::All => &TagGroup::ALL,
+        };
+        groups.extend_from_slice(g);
+    }
+    groups.sort();
+    groups.dedup();
+    let shift_key = match (c.shift_dates, naming) {
+        (false, _) => None,
+        (true, Naming::Keyed(key)) => Some(*key),
+        (true, _) => bail!("--shift-dates needs --name-key (the offsets are keyed with it)"),
+    };
+    Ok(Some(photodeid::keep::KeepExif {
+        groups,
+        shift_key,
+        shift_seconds: None,
+    }))
 }

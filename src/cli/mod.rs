@@ -7,6 +7,7 @@ mod collage;
 mod common;
 mod detect;
 mod docs;
+mod hook;
 mod progress;
 mod serve;
 mod watch;

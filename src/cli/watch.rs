@@ -78,13 +78,14 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
         Some(path) => region::read_manifest(path).map_err(|e| anyhow::anyhow!(e))?,
         None => Vec::new(),
     };
-    let settings = FileSettings {
+    let mut settings = FileSettings {
         write: WriteMode {
             overwrite: false,
             sync: true,
         },
         ..file_settings(c, manifest)
     };
+    settings.clean.keep = super::common::keep_exif(c, &naming)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal while finishing stops at once (exit 130).
@@ -113,6 +114,7 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
     // A bar over the start-up backlog (and all of `--once`); later arrivals
     // are single log lines.
     let mut backlog: Option<(Progress, usize)> = None;
+    let mut on_failure = super::hook::FailureHook::new(a.on_failure.as_deref(), "watch");
     let mut sink = |r: &Report| {
         if let ReportKind::Backlog(n) = r.kind {
             backlog = Some((
@@ -124,6 +126,11 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
         match &mut backlog {
             Some((bar, _)) => bar.suspend(|| log(&a, r)),
             None => log(&a, r),
+        }
+        if let (Some(hook), ReportKind::Failed { reason, .. } | ReportKind::Stuck { reason }) =
+            (&mut on_failure, &r.kind)
+        {
+            hook.fire(&r.label, reason);
         }
         let finished = matches!(
             r.kind,
