@@ -394,12 +394,14 @@ impl DateTime {
     /// The UTC date and time of `secs` since 1970-01-01 (jiff), clamped to
     /// the years -9999..=9999.
     pub fn from_unix(secs: i64) -> DateTime {
-        let t = jiff::Timestamp::from_second(secs).unwrap_or(if secs < 0 {
-            jiff::Timestamp::MIN
-        } else {
-            jiff::Timestamp::MAX
-        });
-        let d = jiff::tz::Offset::UTC.to_datetime(t);
+        const EPOCH: jiff::civil::DateTime = jiff::civil::date(1970, 1, 1).at(0, 0, 0, 0);
+        let d = EPOCH
+            .checked_add(jiff::SignedDuration::from_secs(secs))
+            .unwrap_or(if secs < 0 {
+                jiff::civil::DateTime::MIN
+            } else {
+                jiff::civil::DateTime::MAX
+            });
         DateTime {
             year: d.year().into(),
             month: d.month() as u32,
