@@ -13,11 +13,15 @@ command -v man >/dev/null || { $SUDO apt-get update -qq && $SUDO apt-get install
 
 # Folders the package makes; removed again afterwards only if this test made them.
 srv_existed=0; [ -e /srv/photos ] && srv_existed=1
+state_existed=0; [ -e /var/lib/photodeid ] && state_existed=1
 tmp=$(mktemp -d)
 cleanup() {
   $SUDO dpkg --purge photodeid >/dev/null 2>&1 || true
   if [ "$srv_existed" = 0 ]; then
     $SUDO rmdir /srv/photos/inbox /srv/photos/outbox /srv/photos/done /srv/photos/failed /srv/photos 2>/dev/null || true
+  fi
+  if [ "$state_existed" = 0 ]; then
+    $SUDO rmdir /var/lib/photodeid 2>/dev/null || true
   fi
   rm -rf "$tmp"
 }

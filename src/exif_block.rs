@@ -237,8 +237,9 @@ pub fn summarize(tiff: &[u8]) -> ExifSummary {
         summary.inventory.push(
             Category::Technical,
             format!(
-                "{} technical EXIF tags ({})",
+                "{} technical EXIF tag{} ({})",
                 technical.len(),
+                if technical.len() == 1 { "" } else { "s" },
                 short_value(&technical.join(", "), 60)
             ),
         );

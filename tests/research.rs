@@ -129,6 +129,19 @@ fn keep_writes_back_only_the_allow_listed_tags() {
             );
         }
         assert!(!util::contains(&bytes, b"LENS-SN-4242"));
+        // The containers stay valid for their own tools.
+        let tool = match f.extension().and_then(|e| e.to_str()) {
+            Some("png") => Some(("pngcheck", vec!["-q"])),
+            Some("webp") => Some(("webpinfo", vec!["-quiet"])),
+            Some("jpg") => Some(("djpeg", vec!["-outfile", "/dev/null"])),
+            _ => None,
+        };
+        if let Some((tool, args)) = tool {
+            match std::process::Command::new(tool).args(&args).arg(f).output() {
+                Ok(o) => assert!(o.status.success(), "{tool} {}: {}", f.display(), stderr(&o)),
+                Err(_) => assert!(std::env::var_os("CI").is_none(), "{tool} missing on CI"),
+            }
+        }
     }
     // The rotated JPEG keeps its orientation in the same fresh block.
     assert_eq!(orientations, ["Rotate 90 CW"]);
@@ -284,4 +297,54 @@ fn shift_dates_needs_a_name_key() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--name-key"), "{}", stderr(&o));
     assert!(!d.path().join("out").exists());
+}
+
+#[test]
+fn watch_keeps_the_same_tags_and_shifts_per_case() {
+    if exiftool().is_none() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let inbox = d.path().join("inbox");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    for case in ["Doe_Jane", "Smith_John"] {
+        let f = inbox.join(case).join("a.jpg");
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::copy(fixtures().join("dirty/jpeg_full.jpg"), &f).unwrap();
+        let unique = format!("-ImageUniqueID={case}");
+        write_tags(&f, &["-ExposureTime=1/60", &unique]);
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    let outbox = d.path().join("outbox");
+    let o = bin()
+        .arg("watch")
+        .arg(&inbox)
+        .arg("-o")
+        .arg(&outbox)
+        .args(["--once", "--settle", "0s", "--keep", "exposure", "--shift-dates"])
+        .arg("--name-key")
+        .arg(d.path().join("key"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let outputs = files(&outbox);
+    assert_eq!(outputs.len(), 2);
+    let dates: BTreeSet<String> = outputs
+        .iter()
+        .map(|f| {
+            let m = metadata(f);
+            assert_eq!(m["ExifIFD:ExposureTime"], "1/60");
+            assert!(!m.contains_key("ExifIFD:ImageUniqueID"));
+            m["ExifIFD:DateTimeOriginal"].clone()
+        })
+        .collect();
+    assert_eq!(dates.len(), 2, "two cases, two offsets: {dates:?}");
+    assert!(!dates.contains("2021:03:04 09:10:11"));
+    let check = bin().arg("check").arg(&outbox).output().unwrap();
+    assert!(check.status.success(), "{}", util::stdout(&check));
 }
