@@ -2,6 +2,7 @@
 # Builds the Debian package: target/debian/photodeid_<version>-1_<arch>.deb.
 #
 #   bash scripts/package.sh            # release build, then the .deb
+#   PACKAGE_REUSE_BUILD=1 bash scripts/package.sh   # package target/release/photodeid as it is
 #
 # Installs cargo-deb first when it is missing (`cargo install cargo-deb
 # --locked`: about 4 minutes on 2 cores, once per machine). The man pages
@@ -18,9 +19,15 @@ if ! cargo deb --version >/dev/null 2>&1; then
   echo "package: cargo-deb installed in $(($(date +%s) - start)) s"
 fi
 
-# Release build (after `cargo bench --no-run`, as in .ci/run, it is up to date).
-cargo build --release --locked --bin photodeid
+# Release build. PACKAGE_REUSE_BUILD=1 packages the optimised binary already
+# in target/release instead (.ci/run: the one `cargo bench --no-run` just
+# built with the same settings, which saves a second release build).
 bin=target/release/photodeid
+if [ "${PACKAGE_REUSE_BUILD:-0}" = 1 ] && [ -x "$bin" ]; then
+  echo "package: packaging the existing $bin"
+else
+  cargo build --release --locked --bin photodeid
+fi
 
 assets=target/deb-assets
 rm -rf "$assets"

@@ -213,7 +213,10 @@ pub fn summarize(tiff: &[u8]) -> ExifSummary {
             let what = if tag == Tag::Software {
                 "marker: dates shifted by photodeid".to_string()
             } else {
-                format!("{tag} \"{}\" (shifted)", short_value(&field_text(field), 60))
+                format!(
+                    "{tag} \"{}\" (shifted)",
+                    short_value(&field_text(field), 60)
+                )
             };
             summary.inventory.push(Category::ShiftedDate, what);
             continue;

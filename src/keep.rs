@@ -92,10 +92,7 @@ impl TagGroup {
 /// shape that tag has (numbers, a few of them; short printable text for the
 /// lens names). Anything else is not technical, and the audit says so.
 pub fn is_technical(field: &Field) -> bool {
-    if field.ifd_num != In::PRIMARY
-        || !TagGroup::ALL
-            .iter()
-            .any(|g| g.tags().contains(&field.tag))
+    if field.ifd_num != In::PRIMARY || !TagGroup::ALL.iter().any(|g| g.tags().contains(&field.tag))
     {
         return false;
     }
@@ -194,16 +191,14 @@ pub fn shift_date(value: &str, secs: i64) -> Option<String> {
 /// shifted dates with [`SHIFT_MARKER`], and Orientation when not 1. `None`
 /// when nothing is kept (the output then carries what it would anyway).
 pub fn build(source: Option<&[u8]>, keep: &KeepExif, orientation: u16) -> Option<Vec<u8>> {
-    let exif = source.and_then(|s| {
-        match Reader::new()
-            .continue_on_error(true)
-            .read_raw(s.to_vec())
-        {
-            Ok(e) => Some(e),
-            Err(exif::Error::PartialResult(p)) => Some(p.into_inner().0),
-            Err(_) => None,
-        }
-    });
+    let exif =
+        source.and_then(
+            |s| match Reader::new().continue_on_error(true).read_raw(s.to_vec()) {
+                Ok(e) => Some(e),
+                Err(exif::Error::PartialResult(p)) => Some(p.into_inner().0),
+                Err(_) => None,
+            },
+        );
     let mut fields: Vec<Field> = Vec::new();
     if let Some(exif) = &exif {
         for f in exif.fields() {
@@ -343,7 +338,9 @@ pub fn embed(bytes: &[u8], format: Format, block: &[u8]) -> Result<Option<Vec<u8
                 Err(bad("no IDAT"))
             }
         }
-        Format::Webp => embed_webp(bytes, block).map(Some).ok_or_else(|| bad("bad WebP")),
+        Format::Webp => embed_webp(bytes, block)
+            .map(Some)
+            .ok_or_else(|| bad("bad WebP")),
         _ => Ok(None),
     }
 }
@@ -413,7 +410,11 @@ fn embed_webp(bytes: &[u8], block: &[u8]) -> Option<Vec<u8>> {
         let (w, h, alpha) = match f {
             b"VP8L" if data.len() >= 5 && data[0] == 0x2f => {
                 let bits = u32::from_le_bytes(data[1..5].try_into().ok()?);
-                ((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1, bits >> 28 & 1 == 1)
+                (
+                    (bits & 0x3fff) + 1,
+                    ((bits >> 14) & 0x3fff) + 1,
+                    bits >> 28 & 1 == 1,
+                )
             }
             b"VP8 " if data.len() >= 10 && data[3..6] == [0x9d, 0x01, 0x2a] => {
                 let w = u16::from_le_bytes([data[6], data[7]]) & 0x3fff;
@@ -524,7 +525,12 @@ mod tests {
         let block = build(Some(&src), &keep, 6).unwrap();
         assert_eq!(
             tags_of(&block),
-            [Tag::Orientation, Tag::ExposureTime, Tag::FNumber, Tag::LensModel]
+            [
+                Tag::Orientation,
+                Tag::ExposureTime,
+                Tag::FNumber,
+                Tag::LensModel
+            ]
         );
         let s = crate::exif_block::summarize(&block);
         assert!(s.inventory.is_clean(), "{:?}", s.inventory);

@@ -82,7 +82,10 @@ fn runs_on_a_fresh_tree(args: &[String], inbox: &str, outbox: &str) {
 #[test]
 fn launchd_plist_runs_the_documented_command() {
     let text = parse("scripts/photodeid-watch.plist");
-    assert!(text.contains("UNTESTED"), "the plist must say it is untested");
+    assert!(
+        text.contains("UNTESTED"),
+        "the plist must say it is untested"
+    );
     let args = plist_args(&text);
     assert_eq!(args[0], "/usr/local/bin/photodeid");
     let line = args.join(" ");
@@ -97,7 +100,10 @@ fn launchd_plist_runs_the_documented_command() {
 #[test]
 fn windows_task_runs_the_documented_command() {
     let text = parse("scripts/photodeid-watch-task.xml");
-    assert!(text.contains("UNTESTED"), "the task must say it is untested");
+    assert!(
+        text.contains("UNTESTED"),
+        "the task must say it is untested"
+    );
     let (command, arguments) = task_command(&text);
     assert_eq!(command, r"C:\Program Files\photodeid\photodeid.exe");
     let line = format!("\"{command}\" {arguments}");

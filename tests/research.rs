@@ -62,8 +62,7 @@ fn metadata(file: &Path) -> BTreeMap<String, String> {
                         | "PNG:Interlace"
                         | "PNG:Gamma"
                 ))
-            || (group == "RIFF"
-                && !matches!(k.as_str(), "RIFF:WebP_Flags"));
+            || (group == "RIFF" && !matches!(k.as_str(), "RIFF:WebP_Flags"));
         if !skip && k != "SourceFile" {
             out.insert(k.clone(), val.to_string().trim_matches('"').to_string());
         }
@@ -79,7 +78,12 @@ fn keep_writes_back_only_the_allow_listed_tags() {
     let d = tempfile::tempdir().unwrap();
     let case = d.path().join("in/Doe_Jane_1961-04-02");
     std::fs::create_dir_all(&case).unwrap();
-    for name in ["jpeg_full.jpg", "jpeg_orient_6.jpg", "png_text.png", "webp_meta.webp"] {
+    for name in [
+        "jpeg_full.jpg",
+        "jpeg_orient_6.jpg",
+        "png_text.png",
+        "webp_meta.webp",
+    ] {
         let f = case.join(name);
         std::fs::copy(fixtures().join("dirty").join(name), &f).unwrap();
         write_tags(&f, TECHNICAL);
@@ -90,7 +94,10 @@ fn keep_writes_back_only_the_allow_listed_tags() {
         .arg(d.path().join("in"))
         .arg("-o")
         .arg(&out)
-        .args(["--keep", "exposure,aperture,iso,focal-length,lens,white-balance,flash,metering"])
+        .args([
+            "--keep",
+            "exposure,aperture,iso,focal-length,lens,white-balance,flash,metering",
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -255,7 +262,10 @@ fn shift_dates_moves_each_case_by_its_own_keyed_offset() {
             "{rel}"
         );
         let bytes = std::fs::read(&outputs[rel]).unwrap();
-        assert!(!util::contains(&bytes, b"2021:"), "{rel}: a real date survived");
+        assert!(
+            !util::contains(&bytes, b"2021:"),
+            "{rel}: a real date survived"
+        );
         offsets.insert(rel, off);
     }
     assert_eq!(
@@ -266,7 +276,11 @@ fn shift_dates_moves_each_case_by_its_own_keyed_offset() {
         offsets["Doe_Jane/before.jpg"], offsets["Smith_John/visit.jpg"],
         "another case, another offset"
     );
-    let check = bin().arg("check").arg(d.path().join("out")).output().unwrap();
+    let check = bin()
+        .arg("check")
+        .arg(d.path().join("out"))
+        .output()
+        .unwrap();
     assert!(
         check.status.success(),
         "check flags the shifted dates: {}{}",
@@ -326,7 +340,14 @@ fn watch_keeps_the_same_tags_and_shifts_per_case() {
         .arg(&inbox)
         .arg("-o")
         .arg(&outbox)
-        .args(["--once", "--settle", "0s", "--keep", "exposure", "--shift-dates"])
+        .args([
+            "--once",
+            "--settle",
+            "0s",
+            "--keep",
+            "exposure",
+            "--shift-dates",
+        ])
         .arg("--name-key")
         .arg(d.path().join("key"))
         .output()

@@ -37,9 +37,9 @@ impl FailureHook {
             .stdin(Stdio::null());
         match command.spawn() {
             Ok(child) => self.children.push(child),
-            Err(e) => eprintln!(
-                "photodeid: warning: --on-failure command could not be started: {e}"
-            ),
+            Err(e) => {
+                eprintln!("photodeid: warning: --on-failure command could not be started: {e}")
+            }
         }
     }
 
