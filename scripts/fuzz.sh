@@ -30,7 +30,9 @@ seed() {
   mkdir -p "$dir"
   case $1 in
     clean)
-      for f in fixtures/dirty/* fixtures/bad/* fixtures/sample/*/*; do
+      for f in fixtures/dirty/* fixtures/bad/* fixtures/sample/*/* \
+        fixtures/heif/* fixtures/tiff/* fixtures/regress/*; do
+        [ -f "$f" ] || continue
         for knob in '\x00' '\x08' '\x10'; do
           { printf "$knob"; cat "$f"; } >"$dir/seed-$(basename "$f")-$(printf "$knob" | od -An -tx1 | tr -d ' ')"
         done
@@ -46,7 +48,9 @@ seed() {
     describe)
       # EXIF, XMP and ICC blocks as found in the fixtures (whole files work
       # too: the describers look for their own structures).
-      for f in fixtures/dirty/*; do cp "$f" "$dir/seed-$(basename "$f")"; done ;;
+      for f in fixtures/dirty/* fixtures/heif/* fixtures/tiff/*; do
+        [ -f "$f" ] && cp "$f" "$dir/seed-$(basename "$f")"
+      done ;;
   esac
 }
 
