@@ -363,12 +363,16 @@ pub struct CheckArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LayoutArg {
-    /// Side by side, scaled to a common height
+    /// A row; with --size, whichever of row, column and grid crops the photos least
+    Auto,
+    /// Side by side
     Row,
-    /// Stacked, scaled to a common width
+    /// Stacked
     Column,
-    /// Rows and columns (ceil(sqrt(n)) columns), common height
+    /// Balanced rows (5 = 3 + 2), a shorter row centred
     Grid,
+    /// The first photo large, the others stacked beside it
+    Feature,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -413,9 +417,9 @@ pub struct CollageArgs {
     #[arg(long, value_name = "TEXT")]
     pub title: Option<String>,
 
-    /// How tiles are arranged
-    #[arg(long, value_enum, default_value_t = LayoutArg::Row)]
-    pub layout: LayoutArg,
+    /// How the panels are arranged (every panel the same size and shape) [default: auto]
+    #[arg(long, value_enum)]
+    pub layout: Option<LayoutArg>,
 
     /// Largest output width in pixels; tiles shrink to fit
     #[arg(long, value_name = "PX", default_value_t = photodeid::collage::DEFAULT_MAX_WIDTH,
@@ -458,6 +462,58 @@ pub struct CollageArgs {
 
     #[command(flatten)]
     pub region: RegionArgs,
+
+    /// Exact output size: square (1080x1080), portrait (1080x1350), story (1080x1920), landscape (1200x630) or WxH
+    #[arg(long, value_name = "SIZE", value_parser = parse_collage_size)]
+    pub size: Option<(u32, u32)>,
+
+    /// Per-photo framing CSV (file,zoom,center_x,center_y or file,x,y,w,h), matched like --regions
+    #[arg(long, value_name = "FILE")]
+    pub framing: Option<PathBuf>,
+
+    /// Practice logo (PNG with transparency) drawn in a corner
+    #[arg(long, value_name = "FILE")]
+    pub logo: Option<PathBuf>,
+
+    /// Corner of the logo: top-left, top-right, bottom-left, bottom-right [default: bottom-right]
+    #[arg(long, value_name = "CORNER")]
+    pub logo_corner: Option<String>,
+
+    /// Logo width as a fraction of the collage width [default: 0.18]
+    #[arg(long, value_name = "FRACTION")]
+    pub logo_size: Option<f32>,
+
+    /// Logo opacity, 0 to 1 [default: 1]
+    #[arg(long, value_name = "0-1")]
+    pub logo_opacity: Option<f32>,
+
+    /// Background colour, RRGGBB [default: ffffff]
+    #[arg(long, value_name = "RRGGBB")]
+    pub background: Option<String>,
+
+    /// Label and title colour, RRGGBB [default: 141414]
+    #[arg(long, value_name = "RRGGBB")]
+    pub label_color: Option<String>,
+
+    /// A line under the panels ("Individual results vary")
+    #[arg(long, value_name = "TEXT")]
+    pub footer: Option<String>,
+
+    /// Practice profile (TOML: size, layout, colours, footer, logo); flags win over it
+    #[arg(long, value_name = "FILE")]
+    pub style: Option<PathBuf>,
+
+    /// Consent register (CSV: case,purposes,signed), kept private; refused inside OUT
+    #[arg(long, value_name = "FILE")]
+    pub consent: Option<PathBuf>,
+
+    /// Make only cases whose written consent in --consent gives this purpose (social-media, colleague, research, ...)
+    #[arg(long, value_name = "PURPOSE", requires = "consent")]
+    pub purpose: Option<String>,
+}
+
+fn parse_collage_size(s: &str) -> Result<(u32, u32), String> {
+    photodeid::collage::parse_size(s)
 }
 
 /// The long help of `serve`.

@@ -6,20 +6,18 @@
 
 use super::guard::Root;
 use super::photos::{Library, Photo};
-use crate::collage::{self, CollageOptions, DateTime, SortKey, Tile, TileOptions};
+use crate::collage::{self, case, DateTime, SortKey};
 use crate::commit::WriteMode;
 use crate::container::Format;
 use crate::error::{Error, Result};
 use crate::layout::{self, Folders, Place};
 use crate::pipeline::{self, CleanOptions, Destination, FileSettings, Method, Status};
-use crate::redact::Redaction;
 use crate::region::{Effect, Length, RegionSpec, Shape};
 use crate::scan::Job;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::UNIX_EPOCH;
 
 /// Name of the regions manifest, written at the top of the photo folder.
 /// Hidden, so `clean FOLDER` does not take it for a photo.
@@ -234,11 +232,7 @@ impl Layout {
 }
 
 fn file_time(path: &std::path::Path) -> Option<DateTime> {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| DateTime::from_unix(d.as_secs().min(i64::MAX as u64) as i64))
+    case::file_time(path)
 }
 
 /// Runs the export; `progress` is updated as files finish.
@@ -445,49 +439,42 @@ fn build_collage(
     members: &[usize],
 ) -> Result<String> {
     let limits = lib.limits();
-    let tiles: Vec<Result<(collage::Prepared, SortKey)>> = members
+    let inputs: Vec<case::Input> = members
         .par_iter()
         .map(|id| {
             let photo = lib.get(*id).expect("checked");
             let regions = &plan.photos.iter().find(|p| p.0 == *id).expect("member").1;
+            // Exactly the bytes that were shown, or nothing.
             let bytes = lib.read(photo, folder)?;
             lib.check_unchanged(photo, &bytes)?;
-            let opts = TileOptions {
-                limits,
-                fit: collage::DEFAULT_MAX_WIDTH,
-                redaction: (!regions.is_empty()).then_some(Redaction {
-                    regions,
-                    default_effect: plan.effect,
-                    fill: plan.fill,
-                }),
-                target: None,
-            };
-            let ext = photo.path.extension().and_then(|e| e.to_str());
-            let prepared = collage::prepare_tile(&bytes, ext, &opts)
-                .map_err(|e| Error::Invalid(format!("{}: {e}", photo.rel)))?;
-            let key = SortKey {
-                capture: prepared.capture,
-                file_time: file_time(&photo.path),
+            Ok(case::Input {
                 name: photo.rel.clone(),
-            };
-            Ok((prepared, key))
+                rel: photo.rel.clone(),
+                bytes,
+                extension: photo
+                    .path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_string),
+                file_time: case::file_time(&photo.path),
+                regions: regions.clone(),
+                framing: None,
+            })
         })
-        .collect();
-    let tiles: Vec<(collage::Prepared, SortKey)> = tiles.into_iter().collect::<Result<_>>()?;
-    let keys: Vec<SortKey> = tiles.iter().map(|t| t.1.clone()).collect();
-    let ordered = collage::in_chronological_order(tiles, &keys);
-    let labels = collage::default_labels(ordered.len());
-    let tiles: Vec<Tile> = ordered
-        .into_iter()
-        .zip(labels)
-        .map(|((p, _), label)| Tile {
-            image: p.image,
-            label,
-        })
-        .collect();
-    let img = collage::compose(&tiles, &CollageOptions::default())?;
-    let format = Format::Jpeg;
-    let bytes = collage::encode(&img, format, 90, &limits)?;
+        .collect::<Result<_>>()?;
+    let opts = case::CaseOptions {
+        limits,
+        regions: case::RegionSource {
+            effect: plan.effect,
+            fill: plan.fill,
+            ..case::RegionSource::default()
+        },
+        format: Format::Jpeg,
+        quality: 90,
+        ..case::CaseOptions::default()
+    };
+    let (bytes, _) = case::make(inputs, &opts, case::Order::Capture)?;
+    let format = opts.format;
     // Beside the case's photos (at the top with --flat).
     let name = layout::collage_name(layout.folders.naming(), &bytes, format.extension())?;
     let sub = if layout.flat {

@@ -1,0 +1,253 @@
+//! Drawing: labels fitted to their band, resizing, the practice logo.
+
+use crate::error::{Error, Result};
+use crate::region::Rect;
+use ab_glyph::{FontRef, PxScale};
+use image::imageops::{self, FilterType};
+use image::{Rgb, RgbImage, RgbaImage};
+
+/// DejaVu Sans Bold 2.37 (Bitstream Vera + Arev licence, `assets/fonts/LICENSE`).
+pub const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
+
+/// Smallest label size; longer labels are cut short with an ellipsis.
+const MIN_FONT_PX: f32 = 8.0;
+
+pub fn font() -> FontRef<'static> {
+    FontRef::try_from_slice(FONT).expect("the embedded font parses")
+}
+
+/// Parses `RRGGBB` or `#RRGGBB`.
+pub fn parse_color(s: &str) -> std::result::Result<[u8; 3], String> {
+    let hex = s.trim().trim_start_matches('#');
+    if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("bad colour {s:?}: use RRGGBB, as ff8800"));
+    }
+    let b = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0);
+    Ok([b(0), b(2), b(4)])
+}
+
+/// Draws `text` centred in `band` on `background`: smaller when it would
+/// not fit, cut short with "…" when even the smallest size does not, never
+/// outside the band.
+pub fn draw_label(
+    canvas: &mut RgbImage,
+    font: &FontRef,
+    text: &str,
+    band: Rect,
+    px: f32,
+    (background, ink): ([u8; 3], [u8; 3]),
+) {
+    let text = text.trim();
+    if text.is_empty() || band.w < 4 || band.h < 4 {
+        return;
+    }
+    let room = band.w - 4;
+    let width = |px: f32, t: &str| imageproc::drawing::text_size(PxScale::from(px), font, t).0;
+    let w = width(px, text);
+    let px = if w > room {
+        (px * room as f32 / w as f32).max(MIN_FONT_PX).min(px)
+    } else {
+        px
+    };
+    let mut shown = text.to_string();
+    let mut chars: Vec<char> = text.chars().collect();
+    while width(px, &shown) > room && !chars.is_empty() {
+        chars.pop();
+        shown = chars.iter().collect::<String>().trim_end().to_string() + "\u{2026}";
+    }
+    let (w, h) = imageproc::drawing::text_size(PxScale::from(px), font, &shown);
+    let mut strip = RgbImage::from_pixel(band.w, band.h, Rgb(background));
+    let x = (band.w as i64 - w as i64) / 2;
+    let y = (band.h as i64 - h as i64) / 2;
+    imageproc::drawing::draw_text_mut(
+        &mut strip,
+        Rgb(ink),
+        x as i32,
+        y as i32,
+        PxScale::from(px),
+        font,
+        &shown,
+    );
+    imageops::replace(canvas, &strip, band.x as i64, band.y as i64);
+}
+
+/// Downscales (or, rarely, enlarges) to exactly `w`×`h`: area averaging
+/// for large reductions, then a triangle filter.
+pub fn resize_to(img: &RgbImage, w: u32, h: u32) -> RgbImage {
+    if img.dimensions() == (w, h) {
+        return img.clone();
+    }
+    if w * 2 <= img.width() && h * 2 <= img.height() {
+        // Box-average close to the target (fast on 12 MP), finish with a filter.
+        let pre = imageops::thumbnail(img, w * 2, h * 2);
+        return imageops::resize(&pre, w, h, FilterType::Triangle);
+    }
+    imageops::resize(img, w, h, FilterType::Triangle)
+}
+
+/// A corner of the canvas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Corner {
+    TopLeft,
+    TopRight,
+    BottomLeft,
+    #[default]
+    BottomRight,
+}
+
+impl std::str::FromStr for Corner {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "top-left" => Corner::TopLeft,
+            "top-right" => Corner::TopRight,
+            "bottom-left" => Corner::BottomLeft,
+            "bottom-right" => Corner::BottomRight,
+            _ => {
+                return Err(format!(
+                    "unknown corner {s:?}: use top-left, top-right, bottom-left or bottom-right"
+                ))
+            }
+        })
+    }
+}
+
+/// The practice logo, drawn over the collage in a corner.
+#[derive(Debug, Clone)]
+pub struct Logo {
+    pub image: RgbaImage,
+    pub corner: Corner,
+    /// Width as a fraction of the canvas width (0.02..=1).
+    pub size: f32,
+    /// 0 (invisible) ..= 1 (as the PNG's own alpha says).
+    pub opacity: f32,
+}
+
+impl Logo {
+    /// Reads a PNG (its alpha is kept); the file name is in any error.
+    pub fn read(path: &std::path::Path, corner: Corner, size: f32, opacity: f32) -> Result<Logo> {
+        let bad = |why: String| Error::Invalid(format!("logo {}: {why}", path.display()));
+        if !(0.02..=1.0).contains(&size) {
+            return Err(bad(format!(
+                "size {size} must be a fraction of the width from 0.02 to 1"
+            )));
+        }
+        if !(0.0..=1.0).contains(&opacity) {
+            return Err(bad(format!("opacity {opacity} must be from 0 to 1")));
+        }
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            return Err(bad("not a PNG file (a PNG with transparency is expected)".into()));
+        }
+        let mut reader = image::ImageReader::with_format(
+            std::io::Cursor::new(&bytes),
+            image::ImageFormat::Png,
+        );
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(8000);
+        limits.max_image_height = Some(8000);
+        reader.limits(limits);
+        let image = reader
+            .decode()
+            .map_err(|e| bad(format!("cannot decode: {e}")))?
+            .into_rgba8();
+        Ok(Logo {
+            image,
+            corner,
+            size,
+            opacity,
+        })
+    }
+
+    /// Where the logo goes on a `w` x `h` canvas with this margin.
+    pub fn rect(&self, w: u32, h: u32, margin: u32) -> Rect {
+        let (lw, lh) = self.image.dimensions();
+        let mut tw = ((w as f32 * self.size).round() as u32).max(1);
+        let mut th = ((tw as u64 * lh as u64 / lw.max(1) as u64) as u32).max(1);
+        // Never taller than half the canvas.
+        if th > h / 2 {
+            th = (h / 2).max(1);
+            tw = ((th as u64 * lw as u64 / lh.max(1) as u64) as u32).max(1);
+        }
+        let (tw, th) = (tw.min(w), th.min(h));
+        let x = match self.corner {
+            Corner::TopLeft | Corner::BottomLeft => margin,
+            Corner::TopRight | Corner::BottomRight => w.saturating_sub(margin + tw),
+        };
+        let y = match self.corner {
+            Corner::TopLeft | Corner::TopRight => margin,
+            Corner::BottomLeft | Corner::BottomRight => h.saturating_sub(margin + th),
+        };
+        Rect::at(x.min(w - tw), y.min(h - th)).of_size(tw, th)
+    }
+
+    /// Alpha-blends the logo over `canvas` at [`Logo::rect`].
+    pub fn draw(&self, canvas: &mut RgbImage, margin: u32) {
+        let r = self.rect(canvas.width(), canvas.height(), margin);
+        let scaled = if self.image.dimensions() == (r.w, r.h) {
+            self.image.clone()
+        } else {
+            imageops::resize(&self.image, r.w, r.h, FilterType::Triangle)
+        };
+        let k = (self.opacity * 255.0).round() as u32;
+        for (x, y, p) in scaled.enumerate_pixels() {
+            let a = p[3] as u32 * k / 255;
+            if a == 0 {
+                continue;
+            }
+            let o = canvas.get_pixel_mut(r.x + x, r.y + y);
+            for c in 0..3 {
+                o[c] = ((p[c] as u32 * a + o[c] as u32 * (255 - a) + 127) / 255) as u8;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_parse() {
+        assert_eq!(parse_color("#ff8800"), Ok([255, 136, 0]));
+        assert_eq!(parse_color("000000"), Ok([0, 0, 0]));
+        assert!(parse_color("red").is_err());
+        assert!(parse_color("#fff").is_err());
+    }
+
+    #[test]
+    fn logo_goes_in_its_corner_with_its_opacity() {
+        let mut img = RgbaImage::from_pixel(40, 20, image::Rgba([255, 0, 0, 255]));
+        img.put_pixel(0, 0, image::Rgba([0, 0, 0, 0]));
+        for (corner, expect) in [
+            (Corner::TopLeft, (10, 10)),
+            (Corner::TopRight, (150, 10)),
+            (Corner::BottomLeft, (10, 70)),
+            (Corner::BottomRight, (150, 70)),
+        ] {
+            let logo = Logo {
+                image: img.clone(),
+                corner,
+                size: 0.2,
+                opacity: 0.5,
+            };
+            let r = logo.rect(200, 100, 10);
+            assert_eq!((r.x, r.y, r.w, r.h), (expect.0, expect.1, 40, 20), "{corner:?}");
+            let mut canvas = RgbImage::from_pixel(200, 100, Rgb([0, 0, 255]));
+            logo.draw(&mut canvas, 10);
+            let mid = canvas.get_pixel(r.x + 20, r.y + 10).0;
+            assert!(mid[0].abs_diff(128) <= 2 && mid[2].abs_diff(127) <= 2, "{mid:?}");
+            // The transparent pixel leaves the canvas alone; outside is untouched.
+            assert_eq!(canvas.get_pixel(r.x, r.y).0, [0, 0, 255]);
+            let outside = if r.x > 100 { (5, 50) } else { (195, 50) };
+            assert_eq!(canvas.get_pixel(outside.0, outside.1).0, [0, 0, 255]);
+        }
+    }
+
+    #[test]
+    fn corners_parse() {
+        assert_eq!("top-left".parse::<Corner>(), Ok(Corner::TopLeft));
+        assert_eq!("Bottom_Right".parse::<Corner>(), Ok(Corner::BottomRight));
+        assert!("middle".parse::<Corner>().is_err());
+    }
+}
