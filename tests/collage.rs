@@ -194,7 +194,7 @@ fn layouts_and_width_cap_as_documented() {
             &CollageOptions {
                 layout,
                 max_width,
-                title: None,
+                ..CollageOptions::default()
             },
         )
         .unwrap();
@@ -208,6 +208,7 @@ fn layouts_and_width_cap_as_documented() {
             Layout::Row => assert!(plan.tiles.iter().all(|t| t.h == plan.tiles[0].h)),
             Layout::Column => assert!(plan.tiles.iter().all(|t| t.w == 200)),
             Layout::Grid => assert_eq!(plan.tiles[0].y, plan.tiles[1].y),
+            _ => unreachable!(),
         }
     }
 }
@@ -218,24 +219,56 @@ fn orientation_and_flip_are_honoured() {
     let o6 = fixtures().join("dirty/jpeg_orient_6.jpg");
     let o1 = fixtures().join("dirty/jpeg_orient_1.jpg");
     let out = d.path().join("o.png");
-    let o = photodeid(&["collage", s(&o1), s(&o6), "-o", s(&out), "--flip", "1"]);
+    let args = |flip: &str| {
+        vec![
+            "collage".to_string(),
+            s(&o1).into(),
+            s(&o6).into(),
+            "-o".into(),
+            s(&out).into(),
+            "--flip".into(),
+            flip.into(),
+            "--size".into(),
+            "200x400".into(),
+            "--layout".into(),
+            "column".into(),
+        ]
+    };
+    let run = |a: Vec<String>| photodeid(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args("1"));
     assert!(o.status.success(), "{}", stderr(&o));
     let img = decode(&out);
-    // Stored 96x64; orientation 6 displays 64x96, scaled to the common height 64.
-    let plan = collage::plan(&[(96, 64), (64, 96)], &CollageOptions::default()).unwrap();
-    assert_eq!(img.dimensions(), (plan.width, plan.height));
-    assert_eq!(plan.tiles[1].w, 43);
-    // Tile 1 (orientation 1, flipped): red block now top-right.
-    let t = plan.tiles[0];
-    let red = img.get_pixel(t.x + t.w - 10, t.y + 5).0;
+    // Stored 96x64 both; orientation 6 displays 64x96. Both panels the same
+    // size, each photo cropped (centred) to it.
+    let opts = CollageOptions {
+        layout: Layout::Column,
+        size: Some((200, 400)),
+        ..CollageOptions::default()
+    };
+    let plan = collage::plan(&[(96, 64), (64, 96)], &opts).unwrap();
+    assert_eq!(img.dimensions(), (200, 400));
+    assert_eq!(
+        (plan.tiles[0].w, plan.tiles[0].h),
+        (plan.tiles[1].w, plan.tiles[1].h)
+    );
+    let at = |t: Rect, fx: f64, fy: f64| {
+        img.get_pixel(
+            t.x + (t.w as f64 * fx) as u32,
+            t.y + (t.h as f64 * fy) as u32,
+        )
+        .0
+    };
+    // Tile 1 (orientation 1, flipped): its red block (top-left) is now top-right.
+    let red = at(plan.tiles[0], 0.92, 0.08);
     assert!(red[0] > 150 && red[1] < 100, "{red:?}");
+    let grey = at(plan.tiles[0], 0.08, 0.08);
+    assert!(grey[0] < 180, "not flipped: {grey:?}");
     // Tile 2 (orientation 6 = 90° clockwise): red top-right, blue bottom-left.
-    let t = plan.tiles[1];
-    let red = img.get_pixel(t.x + t.w - 4, t.y + 8).0;
-    let blue = img.get_pixel(t.x + 4, t.y + t.h - 8).0;
+    let red = at(plan.tiles[1], 0.92, 0.08);
+    let blue = at(plan.tiles[1], 0.08, 0.92);
     assert!(red[0] > 150 && red[2] < 100, "{red:?}");
     assert!(blue[2] > 150 && blue[0] < 100, "{blue:?}");
-    let o = photodeid(&["collage", s(&o1), s(&o6), "-o", s(&out), "--flip", "3"]);
+    let o = run(args("3"));
     assert_eq!(o.status.code(), Some(2), "a usage error");
     assert!(stderr(&o).contains("--flip 3"), "{}", stderr(&o));
 }
@@ -518,4 +551,553 @@ fn case_manifest_rows_apply_per_photo_and_typos_fail() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("matches no photo"), "{}", stderr(&o));
     assert!(!out2.exists() || std::fs::read_dir(&out2).unwrap().count() == 0);
+}
+
+/// A quadrant target: red top-left, green top-right, blue bottom-left,
+/// white bottom-right.
+fn quadrants(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb(match (x < w / 2, y < h / 2) {
+            (true, true) => RED,
+            (false, true) => GREEN,
+            (true, false) => BLUE,
+            (false, false) => [250, 250, 250],
+        })
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95)
+        .encode_image(&img)
+        .expect("encode");
+    out
+}
+
+/// Exiftool sees only the container and codec: no EXIF, XMP, IPTC, ICC,
+/// maker notes or comments.
+fn assert_exiftool_sees_no_metadata(path: &Path) {
+    let Some(mut et) = super::util::exiftool() else {
+        return;
+    };
+    let o = et
+        .args(["-a", "-G1", "-s", "-u"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let allowed = [
+        "ExifTool",
+        "System",
+        "File",
+        "Composite",
+        "JFIF",
+        "PNG",
+        "RIFF",
+    ];
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let group = line.trim_start_matches('[').split(']').next().unwrap_or("");
+        assert!(
+            allowed.iter().any(|g| group == *g),
+            "{}: exiftool sees {line}",
+            path.display()
+        );
+        assert!(!line.contains("Warning"), "{}: {line}", path.display());
+    }
+}
+
+fn assert_check_passes(path: &Path) {
+    let check = photodeid(&["check", s(path)]);
+    assert!(
+        check.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
+
+#[test]
+fn every_size_gives_exactly_its_dimensions_clean() {
+    let d = tempfile::tempdir().unwrap();
+    let mut photos = Vec::new();
+    for (i, (w, h)) in [(400, 300), (300, 400), (400, 300)].iter().enumerate() {
+        let p = d.path().join(format!("{i}.jpg"));
+        std::fs::write(&p, jpeg(RED, *w, *h, Some("2021:03:04 10:00:00"))).unwrap();
+        photos.push(p);
+    }
+    for (i, (size, want)) in [
+        ("square", (1080, 1080)),
+        ("portrait", (1080, 1350)),
+        ("story", (1080, 1920)),
+        ("landscape", (1200, 630)),
+        ("640x480", (640, 480)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ext = ["jpg", "png", "webp"][i % 3];
+        for layout in ["auto", "row", "column", "grid", "feature"] {
+            let out = d.path().join(format!("{size}-{layout}.{ext}"));
+            let mut a: Vec<&str> = vec!["collage"];
+            a.extend(photos.iter().map(|p| s(p)));
+            a.extend([
+                "-o",
+                s(&out),
+                "--size",
+                size,
+                "--layout",
+                layout,
+                "--time-labels",
+                "--footer",
+                "Individual results vary",
+            ]);
+            let o = photodeid(&a);
+            assert!(o.status.success(), "{size} {layout}: {}", stderr(&o));
+            assert_eq!(decode(&out).dimensions(), want, "{size} {layout}");
+            if layout == "auto" {
+                assert_check_passes(&out);
+                assert_exiftool_sees_no_metadata(&out);
+            }
+        }
+    }
+    let o = photodeid(&[
+        "collage",
+        s(&photos[0]),
+        s(&photos[1]),
+        "-o",
+        "x.jpg",
+        "--size",
+        "huge",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("portrait"), "{}", stderr(&o));
+}
+
+#[test]
+fn portrait_and_landscape_panels_come_out_the_same_size_and_filled() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a.jpg"), d.path().join("b.jpg"));
+    std::fs::write(&a, jpeg(RED, 400, 300, None)).unwrap();
+    std::fs::write(&b, jpeg(GREEN, 300, 400, None)).unwrap();
+    for size in [None, Some("portrait")] {
+        let out = d.path().join("c.png");
+        let mut args = vec!["collage", s(&a), s(&b), "-o", s(&out), "--overwrite"];
+        if let Some(sz) = size {
+            args.extend(["--size", sz]);
+        }
+        let o = photodeid(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let img = decode(&out);
+        let opts = CollageOptions {
+            size: size.map(|s| collage::parse_size(s).unwrap()),
+            ..CollageOptions::default()
+        };
+        let plan = collage::plan(&[(400, 300), (300, 400)], &opts).unwrap();
+        assert_eq!(img.dimensions(), (plan.width, plan.height));
+        let (t0, t1) = (plan.tiles[0], plan.tiles[1]);
+        assert_eq!((t0.w, t0.h), (t1.w, t1.h), "{size:?}");
+        // Cropped, not letterboxed: each panel is its colour edge to edge.
+        let inner = |r: Rect| Rect::at(r.x + 3, r.y + 3).of_size(r.w - 6, r.h - 6);
+        assert!(all_near(&img, inner(t0), RED), "{size:?}");
+        assert!(all_near(&img, inner(t1), GREEN), "{size:?}");
+    }
+}
+
+/// Writes `case/1.jpg` and `case/2.jpg` (quadrant targets) under `root`.
+fn quadrant_case(root: &Path) {
+    let case = root.join("case");
+    std::fs::create_dir_all(&case).unwrap();
+    std::fs::write(case.join("1.jpg"), quadrants(800, 600)).unwrap();
+    std::fs::write(case.join("2.jpg"), quadrants(800, 600)).unwrap();
+}
+
+fn only_file(dir: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+#[test]
+fn a_framing_file_moves_the_content_as_asked() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("cases");
+    quadrant_case(&root);
+    let framing = d.path().join("framing.csv");
+    // Photo 1 zoomed onto its red quarter; photo 2 cropped to its white quarter.
+    std::fs::write(
+        &framing,
+        "file,zoom,center_x,center_y,x,y,w,h\n\
+         case/1.jpg,2,25%,25%,,,,\n\
+         case/2.jpg,,,,55%,60%,40%,15%\n",
+    )
+    .unwrap();
+    let out = d.path().join("out");
+    let o = photodeid(&[
+        "collage",
+        "--cases",
+        s(&root),
+        "-o",
+        s(&out),
+        "--format",
+        "png",
+        "--size",
+        "square",
+        "--framing",
+        s(&framing),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = decode(&only_file(&out));
+    assert_eq!(img.dimensions(), (1080, 1080));
+    let plan = collage::plan(
+        &[(800, 600); 2],
+        &CollageOptions {
+            size: Some((1080, 1080)),
+            ..CollageOptions::default()
+        },
+    )
+    .unwrap();
+    let inner = |r: Rect| Rect::at(r.x + 4, r.y + 4).of_size(r.w - 8, r.h - 8);
+    assert!(
+        all_near(&img, inner(plan.tiles[0]), RED),
+        "panel 1 not all red"
+    );
+    assert!(
+        all_near(&img, inner(plan.tiles[1]), [250, 250, 250]),
+        "panel 2 not all white"
+    );
+    // Without the framing file both panels show all four quarters.
+    let out2 = d.path().join("out2");
+    let o = photodeid(&[
+        "collage",
+        "--cases",
+        s(&root),
+        "-o",
+        s(&out2),
+        "--format",
+        "png",
+        "--size",
+        "square",
+    ]);
+    assert!(o.status.success());
+    let img = decode(&only_file(&out2));
+    assert!(!all_near(&img, inner(plan.tiles[0]), RED));
+    // A bad row is refused, naming the file and line.
+    std::fs::write(&framing, "file,zoom\ncase/1.jpg,0.2\n").unwrap();
+    let o = photodeid(&[
+        "collage",
+        "--cases",
+        s(&root),
+        "-o",
+        s(&out2),
+        "--framing",
+        s(&framing),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("framing.csv") && stderr(&o).contains("line 2"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_region_stays_destroyed_after_framing_and_resizing() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("cases");
+    quadrant_case(&root);
+    let manifest = d.path().join("regions.csv");
+    std::fs::write(
+        &manifest,
+        "file,x,y,w,h,shape,effect\ncase/*.jpg,0,0,50%,50%,rect,fill\n",
+    )
+    .unwrap();
+    let framing = d.path().join("framing.csv");
+    // Zoomed right onto the hidden quarter, and a crop around it.
+    std::fs::write(
+        &framing,
+        "file,zoom,center_x,center_y,x,y,w,h\ncase/1.jpg,3,20%,20%,,,,\ncase/2.jpg,,,,0,0,50%,50%\n",
+    )
+    .unwrap();
+    for size in ["portrait", "story", "landscape", "300x300"] {
+        let out = d.path().join(format!("out-{size}"));
+        let o = photodeid(&[
+            "collage",
+            "--cases",
+            s(&root),
+            "-o",
+            s(&out),
+            "--format",
+            "png",
+            "--size",
+            size,
+            "--regions",
+            s(&manifest),
+            "--framing",
+            s(&framing),
+            "--fill-color",
+            "000000",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let img = decode(&only_file(&out));
+        for (i, p) in img.pixels().enumerate() {
+            let [r, g, b] = p.0;
+            assert!(
+                !(r > 150 && g < 100 && b < 100),
+                "{size}: red shows at pixel {i}: {:?}",
+                p.0
+            );
+        }
+    }
+}
+
+fn write_logo(path: &Path) {
+    // 100x50: opaque magenta, its left half transparent.
+    let img = image::RgbaImage::from_fn(100, 50, |x, _| {
+        image::Rgba(if x < 50 {
+            [0, 0, 0, 0]
+        } else {
+            [255, 0, 255, 255]
+        })
+    });
+    img.save(path).unwrap();
+}
+
+#[test]
+fn the_logo_goes_where_asked_from_a_flag_or_a_style_file() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a.jpg"), d.path().join("b.jpg"));
+    std::fs::write(&a, jpeg(GREEN, 400, 300, None)).unwrap();
+    std::fs::write(&b, jpeg(GREEN, 400, 300, None)).unwrap();
+    let logo = d.path().join("logo.png");
+    write_logo(&logo);
+    let magenta = |p: [u8; 3]| p[0] > 200 && p[1] < 60 && p[2] > 200;
+    // A flag: bottom-right, a fifth of the width.
+    let out = d.path().join("flag.png");
+    let o = photodeid(&[
+        "collage",
+        s(&a),
+        s(&b),
+        "-o",
+        s(&out),
+        "--size",
+        "1000x500",
+        "--logo",
+        s(&logo),
+        "--logo-size",
+        "0.2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = decode(&out);
+    let plan = collage::plan(
+        &[(400, 300); 2],
+        &CollageOptions {
+            size: Some((1000, 500)),
+            ..CollageOptions::default()
+        },
+    )
+    .unwrap();
+    let m = plan.margin;
+    // The logo is 200x100: its opaque right half ends at the margin.
+    let (x1, y1) = (1000 - m, 500 - m);
+    assert!(magenta(img.get_pixel(x1 - 10, y1 - 10).0));
+    assert!(magenta(img.get_pixel(x1 - 90, y1 - 90).0));
+    // Its transparent half shows what is under it; the other corners have no logo.
+    assert!(!magenta(img.get_pixel(x1 - 150, y1 - 50).0));
+    for (x, y) in [(m + 10, m + 10), (x1 - 10, m + 10), (m + 10, y1 - 10)] {
+        assert!(!magenta(img.get_pixel(x, y).0), "{x},{y}");
+    }
+    // A style file: top-left, half opacity, colours and a footer.
+    let style = d.path().join("practice.toml");
+    std::fs::write(
+        &style,
+        "size = \"square\"\nbackground = \"#000000\"\nlabel_color = \"#ffffff\"\n\
+         footer = \"Individual results vary\"\n\
+         [logo]\nfile = \"logo.png\"\ncorner = \"top-left\"\nsize = 0.2\nopacity = 0.5\n",
+    )
+    .unwrap();
+    let out = d.path().join("style.png");
+    let o = photodeid(&["collage", s(&a), s(&b), "-o", s(&out), "--style", s(&style)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = decode(&out);
+    assert_eq!(img.dimensions(), (1080, 1080));
+    let plan = collage::plan(
+        &[(400, 300); 2],
+        &CollageOptions {
+            size: Some((1080, 1080)),
+            footer: Some("x".into()),
+            ..CollageOptions::default()
+        },
+    )
+    .unwrap();
+    let m = plan.margin;
+    // 216x108 at (m, m); its opaque half at 50% over the black margin or the green panel.
+    let p = img.get_pixel(m + 200, m + 5).0;
+    assert!(
+        p[0] > 100 && p[0] < 160 && p[2] > 100 && p[2] < 160,
+        "{p:?}"
+    );
+    assert_eq!(
+        img.get_pixel(1080 - m / 2, 1080 - m / 2).0,
+        [0, 0, 0],
+        "background"
+    );
+    let footer = plan.footer.unwrap();
+    assert!(
+        pixels(&img, footer).iter().any(|&v| v > 200),
+        "the footer is drawn in the label colour"
+    );
+    // A flag wins over the file.
+    let o = photodeid(&[
+        "collage",
+        s(&a),
+        s(&b),
+        "-o",
+        s(&out),
+        "--style",
+        s(&style),
+        "--size",
+        "landscape",
+        "--overwrite",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(decode(&out).dimensions(), (1200, 630));
+    // Not a PNG: refused, naming the file.
+    let o = photodeid(&[
+        "collage",
+        s(&a),
+        s(&b),
+        "-o",
+        s(&out),
+        "--logo",
+        s(&a),
+        "--overwrite",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("a.jpg") && stderr(&o).contains("PNG"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[test]
+fn the_consent_gate_refuses_a_case_by_name_and_writes_nothing_for_it() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("cases");
+    for c in ["Doe_Jane", "Smith_John"] {
+        std::fs::create_dir_all(root.join(c)).unwrap();
+        std::fs::write(root.join(c).join("1.jpg"), jpeg(RED, 64, 48, None)).unwrap();
+        std::fs::write(root.join(c).join("2.jpg"), jpeg(BLUE, 64, 48, None)).unwrap();
+    }
+    let register = d.path().join("consent.csv");
+    std::fs::write(
+        &register,
+        "case,purposes,signed\nDoe_Jane,social-media;colleague,2024-03-01\nSmith_John,research,2024-01-05\n",
+    )
+    .unwrap();
+    private(&register);
+    let map = d.path().join("map.csv");
+    let out = d.path().join("out");
+    let run = |out: &Path, extra: &[&str]| {
+        let mut a = vec![
+            "collage",
+            "--cases",
+            s(&root),
+            "-o",
+            s(out),
+            "--consent",
+            s(&register),
+        ];
+        a.extend(extra);
+        photodeid(&a)
+    };
+    let o = run(&out, &["--purpose", "social-media", "--map", s(&map)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "photodeid: {}: ",
+            root.join("Smith_John").display()
+        )) && err.contains("no written consent for social-media"),
+        "{err}"
+    );
+    assert!(!err.contains("Doe_Jane"), "{err}");
+    let written = only_file(&out);
+    let csv = std::fs::read_to_string(&map).unwrap();
+    assert!(
+        csv.contains("Doe_Jane") && !csv.contains("Smith_John"),
+        "{csv}"
+    );
+    assert!(csv.contains(&*written.file_name().unwrap().to_string_lossy()));
+    // The register is never copied into the output.
+    let bytes = std::fs::read(&written).unwrap();
+    assert!(!bytes.windows(8).any(|w| w == b"Doe_Jane"));
+    // For research, only Smith_John passes.
+    let out2 = d.path().join("out2");
+    let o = run(&out2, &["--purpose", "research"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("Doe_Jane"), "{}", stderr(&o));
+    only_file(&out2);
+    // With Smith_John's form recorded, both pass.
+    std::fs::write(
+        &register,
+        "case,purposes,signed\nDoe_Jane,social-media,2024-03-01\nSmith_John,research social-media,2024-06-05\n",
+    )
+    .unwrap();
+    private(&register);
+    let out3 = d.path().join("out3");
+    let o = run(&out3, &["--purpose", "social-media"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&out3).unwrap().count(), 2);
+    // Refused: a register others can read, one inside the output, a purpose without one.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&register, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = run(&d.path().join("out4"), &["--purpose", "social-media"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
+    private(&register);
+    let inside = out3.join("consent.csv");
+    std::fs::copy(&register, &inside).unwrap();
+    let o = photodeid(&[
+        "collage",
+        "--cases",
+        s(&root),
+        "-o",
+        s(&out3),
+        "--consent",
+        s(&inside),
+        "--purpose",
+        "social-media",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("inside the output"), "{}", stderr(&o));
+    let o = photodeid(&[
+        "collage",
+        "--cases",
+        s(&root),
+        "-o",
+        s(&out3),
+        "--purpose",
+        "research",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "--purpose needs --consent");
+    // A collage of photos named on the command line: the case is their folder.
+    let o = photodeid(&[
+        "collage",
+        s(&root.join("Smith_John/1.jpg")),
+        s(&root.join("Smith_John/2.jpg")),
+        "-o",
+        s(&d.path().join("one.jpg")),
+        "--consent",
+        s(&register),
+        "--purpose",
+        "colleague",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("Smith_John"), "{}", stderr(&o));
+    assert!(!d.path().join("one.jpg").exists());
 }

@@ -42,12 +42,11 @@ fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
         Some(p) => Style::read(p)?,
         None => Style::default(),
     };
-    let color = |flag: &Option<String>, style: Option<[u8; 3]>, default: [u8; 3], name: &str| {
-        match flag {
+    let color =
+        |flag: &Option<String>, style: Option<[u8; 3]>, default: [u8; 3], name: &str| match flag {
             Some(s) => parse_color(s).map_err(|e| anyhow::anyhow!("--{name}: {e}")),
             None => Ok(style.unwrap_or(default)),
-        }
-    };
+        };
     let logo = match (&a.logo, &style.logo) {
         (None, None) => None,
         (file, s) => {
@@ -56,7 +55,9 @@ fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
                 .or_else(|| s.as_ref().map(|l| l.file.clone()))
                 .expect("one of the two");
             let corner: Corner = match &a.logo_corner {
-                Some(c) => c.parse().map_err(|e| anyhow::anyhow!("--logo-corner: {e}"))?,
+                Some(c) => c
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--logo-corner: {e}"))?,
                 None => s.as_ref().and_then(|l| l.corner).unwrap_or_default(),
             };
             let size = a
@@ -101,7 +102,9 @@ fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
                     register,
                     purpose: check_purpose(p).map_err(|e| anyhow::anyhow!("--purpose: {e}"))?,
                 }),
-                None => bail!("--consent needs --purpose (the use the collage is for, as social-media)"),
+                None => {
+                    bail!("--consent needs --purpose (the use the collage is for, as social-media)")
+                }
             }
         }
         (None, _) => None,
@@ -121,8 +124,18 @@ fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
             max_width: a.max_width,
             title: text(&a.title, &style.title),
             footer: text(&a.footer, &style.footer),
-            background: color(&a.background, style.background, collage::BACKGROUND, "background")?,
-            label_color: color(&a.label_color, style.label_color, collage::INK, "label-color")?,
+            background: color(
+                &a.background,
+                style.background,
+                collage::BACKGROUND,
+                "background",
+            )?,
+            label_color: color(
+                &a.label_color,
+                style.label_color,
+                collage::INK,
+                "label-color",
+            )?,
             logo,
         },
         limits: Limits {
@@ -190,7 +203,10 @@ fn run_photos(a: &CollageArgs, opts: &CaseOptions, write: WriteMode) -> anyhow::
             .photos
             .iter()
             .map(|p| {
-                let parent = p.canonicalize().ok().and_then(|c| c.parent().map(Path::to_path_buf));
+                let parent = p
+                    .canonicalize()
+                    .ok()
+                    .and_then(|c| c.parent().map(Path::to_path_buf));
                 parent.map(|d| case::case_label(&d)).unwrap_or_default()
             })
             .collect();

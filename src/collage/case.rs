@@ -485,7 +485,8 @@ pub fn make_case(case: &Path, opts: &CaseOptions) -> Result<(Vec<u8>, Made)> {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
-            Input::read(p, name.clone(), manifest_name(p, case.parent())).map_err(|e| named(&name, e))
+            Input::read(p, name.clone(), manifest_name(p, case.parent()))
+                .map_err(|e| named(&name, e))
         })
         .collect::<Result<_>>()?;
     make(inputs, opts, Order::Capture)
@@ -547,7 +548,10 @@ mod tests {
         let r = t[1];
         let px = |fx: f64, fy: f64| {
             made.image
-                .get_pixel(r.x + (r.w as f64 * fx) as u32, r.y + (r.h as f64 * fy) as u32)
+                .get_pixel(
+                    r.x + (r.w as f64 * fx) as u32,
+                    r.y + (r.h as f64 * fy) as u32,
+                )
                 .0
         };
         assert!(near(px(0.2, 0.2), [230, 20, 20]), "{:?}", px(0.2, 0.2));
@@ -579,7 +583,10 @@ mod tests {
             for (fx, fy) in [(0.1, 0.1), (0.9, 0.1), (0.5, 0.5), (0.1, 0.9), (0.9, 0.9)] {
                 let p = made
                     .image
-                    .get_pixel(r.x + (r.w as f64 * fx) as u32, r.y + (r.h as f64 * fy) as u32)
+                    .get_pixel(
+                        r.x + (r.w as f64 * fx) as u32,
+                        r.y + (r.h as f64 * fy) as u32,
+                    )
                     .0;
                 assert!(near(p, want), "panel {i} at {fx},{fy}: {p:?}");
             }
@@ -617,7 +624,10 @@ mod tests {
         let r = made.plan.tiles[1];
         let at = |fx: f64, fy: f64| {
             made.image
-                .get_pixel(r.x + (r.w as f64 * fx) as u32, r.y + (r.h as f64 * fy) as u32)
+                .get_pixel(
+                    r.x + (r.w as f64 * fx) as u32,
+                    r.y + (r.h as f64 * fy) as u32,
+                )
                 .0
         };
         assert!(near(at(0.1, 0.3), [0, 0, 0]), "{:?}", at(0.1, 0.3));

@@ -96,7 +96,8 @@ pub fn check_private(path: &Path) -> Result<()> {
 impl Register {
     /// Reads the register; it must exist and be private.
     pub fn read(path: &Path) -> Result<Register> {
-        let bad = |why: String| Error::Invalid(format!("consent register {}: {why}", path.display()));
+        let bad =
+            |why: String| Error::Invalid(format!("consent register {}: {why}", path.display()));
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         check_private(path)?;
         let rows = parse(&text).map_err(bad)?;
@@ -250,8 +251,14 @@ mod tests {
             again.check("Doe_Jane", "social-media").unwrap().signed,
             "2024-03-01"
         );
-        let e = again.check("Smith_John", "social-media").unwrap_err().to_string();
-        assert!(e.contains("Smith_John") && e.contains("social-media"), "{e}");
+        let e = again
+            .check("Smith_John", "social-media")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("Smith_John") && e.contains("social-media"),
+            "{e}"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -266,7 +273,10 @@ mod tests {
     #[test]
     fn bad_rows_are_named() {
         for (text, word) in [
-            ("case,purposes,signed\nA,social media!,2024-01-01\n", "line 2"),
+            (
+                "case,purposes,signed\nA,social media!,2024-01-01\n",
+                "line 2",
+            ),
             ("A,social-media,2024-02-30\n", "bad date"),
             ("A,social-media\n", "3 columns"),
             ("A,,2024-01-01\n", "no purpose"),

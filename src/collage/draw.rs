@@ -98,17 +98,19 @@ pub enum Corner {
 impl std::str::FromStr for Corner {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Ok(match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "top-left" => Corner::TopLeft,
-            "top-right" => Corner::TopRight,
-            "bottom-left" => Corner::BottomLeft,
-            "bottom-right" => Corner::BottomRight,
-            _ => {
-                return Err(format!(
+        Ok(
+            match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+                "top-left" => Corner::TopLeft,
+                "top-right" => Corner::TopRight,
+                "bottom-left" => Corner::BottomLeft,
+                "bottom-right" => Corner::BottomRight,
+                _ => {
+                    return Err(format!(
                     "unknown corner {s:?}: use top-left, top-right, bottom-left or bottom-right"
                 ))
-            }
-        })
+                }
+            },
+        )
     }
 }
 
@@ -137,12 +139,12 @@ impl Logo {
         }
         let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
         if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-            return Err(bad("not a PNG file (a PNG with transparency is expected)".into()));
+            return Err(bad(
+                "not a PNG file (a PNG with transparency is expected)".into()
+            ));
         }
-        let mut reader = image::ImageReader::with_format(
-            std::io::Cursor::new(&bytes),
-            image::ImageFormat::Png,
-        );
+        let mut reader =
+            image::ImageReader::with_format(std::io::Cursor::new(&bytes), image::ImageFormat::Png);
         let mut limits = image::Limits::default();
         limits.max_image_width = Some(8000);
         limits.max_image_height = Some(8000);
@@ -232,11 +234,18 @@ mod tests {
                 opacity: 0.5,
             };
             let r = logo.rect(200, 100, 10);
-            assert_eq!((r.x, r.y, r.w, r.h), (expect.0, expect.1, 40, 20), "{corner:?}");
+            assert_eq!(
+                (r.x, r.y, r.w, r.h),
+                (expect.0, expect.1, 40, 20),
+                "{corner:?}"
+            );
             let mut canvas = RgbImage::from_pixel(200, 100, Rgb([0, 0, 255]));
             logo.draw(&mut canvas, 10);
             let mid = canvas.get_pixel(r.x + 20, r.y + 10).0;
-            assert!(mid[0].abs_diff(128) <= 2 && mid[2].abs_diff(127) <= 2, "{mid:?}");
+            assert!(
+                mid[0].abs_diff(128) <= 2 && mid[2].abs_diff(127) <= 2,
+                "{mid:?}"
+            );
             // The transparent pixel leaves the canvas alone; outside is untouched.
             assert_eq!(canvas.get_pixel(r.x, r.y).0, [0, 0, 255]);
             let outside = if r.x > 100 { (5, 50) } else { (195, 50) };

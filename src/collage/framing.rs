@@ -101,12 +101,7 @@ impl Framing {
                 };
                 (bw / z, bh / z, cx * w, cy * h)
             }
-            Framing::Crop {
-                x,
-                y,
-                w: rw,
-                h: rh,
-            } => {
+            Framing::Crop { x, y, w: rw, h: rh } => {
                 let (x, y) = (resolve(x, pw), resolve(y, ph));
                 let (rw, rh) = (resolve(rw, pw).max(1.0), resolve(rh, ph).max(1.0));
                 let (mut cw, mut ch) = if rw / rh > shape {
@@ -314,22 +309,89 @@ mod tests {
     #[test]
     fn default_is_the_largest_centred_crop() {
         let c = Framing::default().crop((4000, 3000), (100, 100));
-        assert!(near(c, FRect { x: 0.125, y: 0.0, w: 0.75, h: 1.0 }), "{c:?}");
+        assert!(
+            near(
+                c,
+                FRect {
+                    x: 0.125,
+                    y: 0.0,
+                    w: 0.75,
+                    h: 1.0
+                }
+            ),
+            "{c:?}"
+        );
         let c = Framing::default().crop((3000, 4000), (400, 300));
-        assert!(near(c, FRect { x: 0.0, y: 0.21875, w: 1.0, h: 0.5625 }), "{c:?}");
+        assert!(
+            near(
+                c,
+                FRect {
+                    x: 0.0,
+                    y: 0.21875,
+                    w: 1.0,
+                    h: 0.5625
+                }
+            ),
+            "{c:?}"
+        );
     }
 
     #[test]
     fn zoom_and_centre_move_the_crop_but_never_outside() {
-        let f = Framing::Zoom { zoom: 2.0, cx: 0.25, cy: 0.25 };
+        let f = Framing::Zoom {
+            zoom: 2.0,
+            cx: 0.25,
+            cy: 0.25,
+        };
         let c = f.crop((1000, 1000), (100, 100));
-        assert!(near(c, FRect { x: 0.0, y: 0.0, w: 0.5, h: 0.5 }), "{c:?}");
-        let f = Framing::Zoom { zoom: 4.0, cx: 0.5, cy: 0.75 };
+        assert!(
+            near(
+                c,
+                FRect {
+                    x: 0.0,
+                    y: 0.0,
+                    w: 0.5,
+                    h: 0.5
+                }
+            ),
+            "{c:?}"
+        );
+        let f = Framing::Zoom {
+            zoom: 4.0,
+            cx: 0.5,
+            cy: 0.75,
+        };
         let c = f.crop((1000, 1000), (100, 100));
-        assert!(near(c, FRect { x: 0.375, y: 0.625, w: 0.25, h: 0.25 }), "{c:?}");
-        let f = Framing::Zoom { zoom: 2.0, cx: 1.0, cy: 1.0 };
+        assert!(
+            near(
+                c,
+                FRect {
+                    x: 0.375,
+                    y: 0.625,
+                    w: 0.25,
+                    h: 0.25
+                }
+            ),
+            "{c:?}"
+        );
+        let f = Framing::Zoom {
+            zoom: 2.0,
+            cx: 1.0,
+            cy: 1.0,
+        };
         let c = f.crop((1000, 1000), (100, 100));
-        assert!(near(c, FRect { x: 0.5, y: 0.5, w: 0.5, h: 0.5 }), "{c:?}");
+        assert!(
+            near(
+                c,
+                FRect {
+                    x: 0.5,
+                    y: 0.5,
+                    w: 0.5,
+                    h: 0.5
+                }
+            ),
+            "{c:?}"
+        );
     }
 
     #[test]
@@ -342,7 +404,18 @@ mod tests {
         };
         // A square panel: 200x200 around the rectangle's centre (200, 150).
         let c = f.crop((1000, 1000), (50, 50));
-        assert!(near(c, FRect { x: 0.1, y: 0.05, w: 0.2, h: 0.2 }), "{c:?}");
+        assert!(
+            near(
+                c,
+                FRect {
+                    x: 0.1,
+                    y: 0.05,
+                    w: 0.2,
+                    h: 0.2
+                }
+            ),
+            "{c:?}"
+        );
     }
 
     #[test]
@@ -355,16 +428,28 @@ mod tests {
         assert_eq!(rows.len(), 3);
         assert_eq!(
             framing_for(&rows, "a/1.jpg"),
-            Framing::Zoom { zoom: 1.5, cx: 0.4, cy: 0.6 }
+            Framing::Zoom {
+                zoom: 1.5,
+                cx: 0.4,
+                cy: 0.6
+            }
         );
-        assert!(matches!(framing_for(&rows, "a/2.jpg"), Framing::Crop { .. }));
+        assert!(matches!(
+            framing_for(&rows, "a/2.jpg"),
+            Framing::Crop { .. }
+        ));
         assert_eq!(framing_for(&rows, "b/3.jpg"), Framing::default());
         assert_eq!(framing_for(&rows, "zzz.jpg"), Framing::default());
-        let pairs: Vec<(String, Framing)> =
-            rows.iter().map(|r| (r.pattern.clone(), r.framing)).collect();
+        let pairs: Vec<(String, Framing)> = rows
+            .iter()
+            .map(|r| (r.pattern.clone(), r.framing))
+            .collect();
         let again = parse_framing(&framing_csv(&pairs).unwrap()).unwrap();
         for (a, b) in rows.iter().zip(&again) {
-            assert_eq!((a.pattern.as_str(), a.framing), (b.pattern.as_str(), b.framing));
+            assert_eq!(
+                (a.pattern.as_str(), a.framing),
+                (b.pattern.as_str(), b.framing)
+            );
         }
         for bad in [
             "file,zoom\na.jpg,0.5\n",

@@ -76,7 +76,9 @@ pub fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
         return Ok(*wh);
     }
     let bad = || {
-        format!("bad size {s:?}: use square, portrait, story, landscape or WIDTHxHEIGHT (1080x1350)")
+        format!(
+            "bad size {s:?}: use square, portrait, story, landscape or WIDTHxHEIGHT (1080x1350)"
+        )
     };
     let (w, h) = t.split_once('x').ok_or_else(bad)?;
     let (w, h): (u32, u32) = (
@@ -481,7 +483,12 @@ mod tests {
                 Layout::Grid,
                 Layout::Feature,
             ] {
-                for size in [None, Some((1080, 1350)), Some((1080, 1920)), Some((1200, 630))] {
+                for size in [
+                    None,
+                    Some((1080, 1350)),
+                    Some((1080, 1920)),
+                    Some((1200, 630)),
+                ] {
                     let mut f = frame(layout, size);
                     f.title = n % 2 == 0;
                     f.footer = n % 3 == 0;
@@ -571,7 +578,9 @@ mod tests {
         assert!(p.width <= 1200 && p.width > 1100, "{}", p.width);
         f.max_width = 20;
         assert!(plan(&sizes, &f).is_err());
-        assert!(plan(&sizes, &frame(Layout::Row, Some((64, 64)))).is_err());
+        let nine = [(4000, 3000); 9];
+        let e = plan(&nine, &frame(Layout::Row, Some((64, 64)))).unwrap_err();
+        assert!(e.to_string().contains("too small"), "{e}");
         let e = plan(&[(10, 10)], &f).unwrap_err();
         assert!(e.to_string().contains("at least two"), "{e}");
     }

@@ -159,7 +159,6 @@ pub fn in_chronological_order<T>(items: Vec<T>, keys: &[SortKey]) -> Vec<T> {
         .collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
