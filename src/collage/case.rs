@@ -176,6 +176,8 @@ pub struct Made {
     pub labels: Vec<String>,
     /// "name: warning" lines (clipped regions, face detection).
     pub notes: Vec<String>,
+    /// The part of each photo its panel shows, in collage order.
+    pub crops: Vec<super::FRect>,
 }
 
 /// `--labels` and `--flip` must match the number of photos.
@@ -287,15 +289,26 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
     let labels = labels_for(&probed, opts)?;
     let sizes: Vec<(u32, u32)> = probed.iter().map(|p| p.upright).collect();
     let plan = super::plan(&sizes, &opts.collage)?;
+    let framings: Vec<Framing> = probed
+        .iter()
+        .map(|p| {
+            p.input
+                .framing
+                .unwrap_or_else(|| framing_for(&opts.framing, &p.input.rel))
+        })
+        .collect();
+    let crops = probed
+        .iter()
+        .zip(&plan.tiles)
+        .zip(&framings)
+        .map(|((p, r), f)| f.crop(p.upright, (r.w, r.h)))
+        .collect();
     let panels: Vec<(RgbImage, Vec<String>)> = probed
         .par_iter()
         .zip(plan.tiles.par_iter())
         .enumerate()
         .map(|(i, (p, r))| {
-            let framing = p
-                .input
-                .framing
-                .unwrap_or_else(|| framing_for(&opts.framing, &p.input.rel));
+            let framing = framings[i];
             let tile = TileOptions {
                 limits: opts.limits,
                 fit: u32::MAX,
@@ -336,6 +349,7 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
         order: probed.iter().map(|p| p.input.name.clone()).collect(),
         labels,
         notes,
+        crops,
     })
 }
 

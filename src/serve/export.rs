@@ -8,7 +8,6 @@ use super::guard::Root;
 use super::photos::{Library, Photo};
 use crate::collage::{self, case, DateTime, SortKey};
 use crate::commit::WriteMode;
-use crate::container::Format;
 use crate::error::{Error, Result};
 use crate::layout::{self, Folders, Place};
 use crate::pipeline::{self, CleanOptions, Destination, FileSettings, Method, Status};
@@ -93,6 +92,9 @@ pub struct PhotoRequest {
     /// Export it (otherwise only its regions go into the manifest).
     #[serde(default = "yes")]
     pub export: bool,
+    /// Its panel's framing in the case's collage.
+    #[serde(default)]
+    pub framing: Option<super::collage::FramingJson>,
 }
 
 fn yes() -> bool {
@@ -111,6 +113,13 @@ pub struct ExportRequest {
     /// One before/during/after collage per folder (case) with two or more exported photos.
     #[serde(default)]
     pub collage: bool,
+    /// Each case's collage settings (size, layout, labels, ...), by folder.
+    #[serde(default)]
+    pub collage_settings: BTreeMap<String, super::collage::Settings>,
+    /// What the collages are for (`social-media`, ...): a case without
+    /// written permission for it in the consent register gets no collage.
+    #[serde(default)]
+    pub purpose: Option<String>,
 }
 
 /// A checked export request.
@@ -119,12 +128,16 @@ pub struct Plan {
     pub effect: Effect,
     pub fill: [u8; 3],
     pub collage: bool,
+    pub framing: BTreeMap<usize, crate::collage::Framing>,
+    pub collage_settings: BTreeMap<String, super::collage::Settings>,
+    pub purpose: Option<String>,
 }
 
 impl ExportRequest {
     pub fn check(&self, lib: &Library) -> Result<Plan> {
         let mut photos = Vec::new();
         let mut seen = std::collections::HashSet::new();
+        let mut framing = BTreeMap::new();
         for p in &self.photos {
             if lib.get(p.id).is_none() {
                 return Err(Error::Invalid(format!("no photo with id {}", p.id)));
@@ -133,6 +146,9 @@ impl ExportRequest {
                 return Err(Error::Invalid(format!("photo {} is listed twice", p.id)));
             }
             photos.push((p.id, specs(&p.regions)?, p.export));
+            if let Some(f) = p.framing {
+                framing.insert(p.id, f.framing()?);
+            }
         }
         if !photos.iter().any(|p| p.2) {
             return Err(Error::Invalid("no photo selected for export".into()));
@@ -142,6 +158,15 @@ impl ExportRequest {
             effect: parse_effect(self.effect.as_deref())?,
             fill: parse_fill(self.fill.as_deref())?,
             collage: self.collage,
+            framing,
+            collage_settings: self.collage_settings.clone(),
+            purpose: self
+                .purpose
+                .as_deref()
+                .filter(|p| !p.is_empty())
+                .map(crate::collage::consent::check_purpose)
+                .transpose()
+                .map_err(Error::Invalid)?,
         })
     }
 }
@@ -243,6 +268,7 @@ pub fn run(
     folder: &Root,
     out: &Root,
     store: &super::regions::Store,
+    collages: &super::collage::Store,
     layout: &Layout,
     plan: &Plan,
     progress: &Mutex<Progress>,
@@ -305,7 +331,7 @@ pub fn run(
         });
 
     for (series, members) in groups {
-        let result = make_collage(lib, folder, out, layout, plan, &series, &members);
+        let result = make_collage(lib, folder, out, collages, layout, plan, &series, &members);
         let mut p = lock();
         p.done += 1;
         p.collages.push(result);
@@ -397,10 +423,12 @@ fn collage_groups(lib: &Library, plan: &Plan) -> Vec<(String, Vec<usize>)> {
     groups.into_iter().filter(|(_, v)| v.len() >= 2).collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn make_collage(
     lib: &Library,
     folder: &Root,
     out: &Root,
+    collages: &super::collage::Store,
     layout: &Layout,
     plan: &Plan,
     series: &str,
@@ -422,57 +450,55 @@ fn make_collage(
             .collect(),
         error: None,
     };
-    match build_collage(lib, folder, out, layout, plan, series, members) {
+    match build_collage(lib, folder, out, collages, layout, plan, series, members) {
         Ok(name) => r.output = Some(name),
         Err(e) => r.error = Some(e.to_string()),
     }
     r
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build_collage(
     lib: &Library,
     folder: &Root,
     out: &Root,
+    collages: &super::collage::Store,
     layout: &Layout,
     plan: &Plan,
     series: &str,
     members: &[usize],
 ) -> Result<String> {
+    // The consent gate first: nothing is read or written for a case without it.
+    if let Some(purpose) = &plan.purpose {
+        if series.is_empty() {
+            return Err(Error::Invalid(
+                "photos at the top of the folder are not a case: no consent can be on file for them"
+                    .into(),
+            ));
+        }
+        collages.register()?.check(series, purpose)?;
+    }
     let limits = lib.limits();
-    let inputs: Vec<case::Input> = members
-        .par_iter()
+    let photos: Vec<(usize, Vec<RegionSpec>, Option<crate::collage::Framing>)> = members
+        .iter()
         .map(|id| {
-            let photo = lib.get(*id).expect("checked");
-            let regions = &plan.photos.iter().find(|p| p.0 == *id).expect("member").1;
-            // Exactly the bytes that were shown, or nothing.
-            let bytes = lib.read(photo, folder)?;
-            lib.check_unchanged(photo, &bytes)?;
-            Ok(case::Input {
-                name: photo.rel.clone(),
-                rel: photo.rel.clone(),
-                bytes,
-                extension: photo
-                    .path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .map(str::to_string),
-                file_time: case::file_time(&photo.path),
-                regions: regions.clone(),
-                framing: None,
-            })
+            let regions = plan
+                .photos
+                .iter()
+                .find(|p| p.0 == *id)
+                .expect("member")
+                .1
+                .clone();
+            (*id, regions, plan.framing.get(id).copied())
         })
-        .collect::<Result<_>>()?;
-    let opts = case::CaseOptions {
-        limits,
-        regions: case::RegionSource {
-            effect: plan.effect,
-            fill: plan.fill,
-            ..case::RegionSource::default()
-        },
-        format: Format::Jpeg,
-        quality: 90,
-        ..case::CaseOptions::default()
-    };
+        .collect();
+    let inputs = super::collage::inputs(lib, folder, &photos)?;
+    let settings = plan
+        .collage_settings
+        .get(series)
+        .cloned()
+        .unwrap_or_default();
+    let opts = super::collage::case_options(lib, &settings, members.len(), plan.effect, plan.fill)?;
     let (bytes, _) = case::make(inputs, &opts, case::Order::Capture)?;
     let format = opts.format;
     // Beside the case's photos (at the top with --flat).

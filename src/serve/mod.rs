@@ -13,6 +13,9 @@
 //!   POST /api/open-output       show the output folder in the file manager
 //!   GET  /api/regions           the saved regions (FOLDER/.photodeid-regions.csv)
 //!   POST /api/regions           save changed photos' regions (merged, stale ones refused)
+//!   POST /api/collage/preview   a case's collage at its final size (collage.rs)
+//!   GET|POST /api/collage/settings  a case's collage settings and framing, saved with it
+//!   GET  /api/consent, POST /api/consent  the consent register (who signed what, when)
 //! ```
 //!
 //! The server binds 127.0.0.1 only. Every request carries the per-run token
@@ -23,6 +26,7 @@
 //! (canonical paths, symlinks out refused) and written only into the output
 //! folder (cleaned photos, collages) and FOLDER's regions manifest.
 
+pub mod collage;
 pub mod desktop;
 pub mod export;
 pub mod faces;
@@ -81,6 +85,7 @@ struct State {
     output: Root,
     library: Library,
     regions: regions::Store,
+    collages: collage::Store,
     layout: export::Layout,
     export: Mutex<Progress>,
     thorough: bool,
@@ -126,6 +131,7 @@ impl Server {
         let regions = regions::Store::new(folder.child(export::MANIFEST_NAME)?);
         let state = State {
             regions,
+            collages: collage::Store::new(folder.path()),
             layout: export::Layout {
                 folders: crate::layout::Folders::new(config.naming.clone()),
                 flat: config.flat,
@@ -360,6 +366,29 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
             )),
             Err(r) => r,
         },
+        ("POST", ["api", "collage", "preview"]) => match read_json::<collage::PreviewRequest>(rq) {
+            Ok(req) => json_or_error(collage::preview(&state.library, &state.folder, &req)),
+            Err(r) => r,
+        },
+        ("GET", ["api", "collage", "settings"]) => {
+            json_or_error(state.collages.snapshot(&state.library, &state.folder))
+        }
+        ("POST", ["api", "collage", "settings"]) => match read_json::<collage::SaveRequest>(rq) {
+            Ok(req) => json_or_error(state.collages.save(&state.library, &state.folder, &req)),
+            Err(r) => r,
+        },
+        ("GET", ["api", "consent"]) => {
+            let purpose = query_param(query, "purpose").unwrap_or("social-media");
+            json_or_error(
+                state
+                    .collages
+                    .consent(&state.library, &state.folder, purpose),
+            )
+        }
+        ("POST", ["api", "consent"]) => match read_json::<collage::ConsentRequest>(rq) {
+            Ok(req) => json_or_error(state.collages.record(&state.library, &state.folder, &req)),
+            Err(r) => r,
+        },
         ("POST", ["api", "open-output"]) => match desktop::open(state.output.path().as_os_str()) {
             Ok(()) => Reply::json(
                 200,
@@ -464,6 +493,13 @@ fn preview(state: &State, id: usize, p: &PreviewRequest) -> Reply {
     }
 }
 
+fn json_or_error(r: Result<serde_json::Value>) -> Reply {
+    match r {
+        Ok(v) => Reply::json(200, v),
+        Err(e) => engine_error(e),
+    }
+}
+
 fn regions_reply(r: Result<regions::SaveAnswer>) -> Reply {
     match r {
         Ok(a) => Reply::json(200, json!(a)),
@@ -494,6 +530,7 @@ fn start_export(state: &Arc<State>, req: &ExportRequest) -> Reply {
             &state.folder,
             &state.output,
             &state.regions,
+            &state.collages,
             &state.layout,
             &plan,
             &state.export,

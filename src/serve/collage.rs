@@ -1,0 +1,463 @@
+//! The page's collage editor, over the library's case pipeline
+//! ([`crate::collage::case`]): the preview at final size, the settings and
+//! framing saved with the case, and the consent register.
+//!
+//! ```text
+//!   POST /api/collage/preview   a case's collage at its final size (JPEG, base64) and its plan
+//!   GET  /api/collage/settings  saved settings (FOLDER/.photodeid-collages.json) and framing
+//!   POST /api/collage/settings  save a case's settings and its photos' framing
+//!                               (FOLDER/.photodeid-framing.csv, the file `collage --framing` reads)
+//!   GET  /api/consent?purpose=P which cases have written permission for P on file
+//!   POST /api/consent           record a signed form (FOLDER/.photodeid-consent.csv)
+//! ```
+//!
+//! All three files are owner-only, in the photo folder, never in the output.
+
+use super::export::{parse_effect, parse_fill, specs, RegionJson};
+use super::guard::Root;
+use super::photos::Library;
+use crate::collage::case::{self, CaseOptions, Input, Order, RegionSource};
+use crate::collage::consent::{self, Register};
+use crate::collage::framing::{self, parse_framing, Framing, FRAMING_NAME};
+use crate::collage::{parse_color, parse_size, CollageOptions, Layout, BACKGROUND, INK};
+use crate::commit::{self, WriteMode};
+use crate::container::Format;
+use crate::error::{Error, Result};
+use base64::Engine;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Saved collage settings, by case, beside the regions manifest.
+pub const SETTINGS_NAME: &str = ".photodeid-collages.json";
+
+/// Longest title, footer or label accepted.
+const MAX_TEXT: usize = 200;
+
+/// A photo's framing as the page sends it: zoom 1..20, centre in fractions.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FramingJson {
+    pub zoom: f64,
+    pub cx: f64,
+    pub cy: f64,
+}
+
+impl FramingJson {
+    pub fn framing(&self) -> Result<Framing> {
+        let f = Framing::Zoom {
+            zoom: self.zoom,
+            cx: self.cx,
+            cy: self.cy,
+        };
+        f.check()
+            .map_err(|e| Error::Invalid(format!("framing: {e}")))?;
+        Ok(f)
+    }
+}
+
+/// A case's collage settings, as the page edits and saves them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// square, portrait, story, landscape, WxH; none: from the photos.
+    #[serde(default)]
+    pub size: Option<String>,
+    #[serde(default)]
+    pub layout: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub footer: Option<String>,
+    /// One per photo, in collage order; none: Before / During / After.
+    #[serde(default)]
+    pub labels: Option<Vec<String>>,
+    #[serde(default)]
+    pub time_labels: bool,
+    #[serde(default)]
+    pub background: Option<String>,
+    #[serde(default)]
+    pub label_color: Option<String>,
+}
+
+fn text(t: &Option<String>, what: &str) -> Result<Option<String>> {
+    match t.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if t.chars().count() > MAX_TEXT => Err(Error::Invalid(format!(
+            "{what} is longer than {MAX_TEXT} characters"
+        ))),
+        Some(t) => Ok(Some(t.to_string())),
+        None => Ok(None),
+    }
+}
+
+impl Settings {
+    /// Checked options for the library.
+    pub fn options(&self, n: usize) -> Result<(CollageOptions, Option<Vec<String>>, bool)> {
+        let bad = |e: String| Error::Invalid(e);
+        let color = |c: &Option<String>, default: [u8; 3]| {
+            c.as_deref()
+                .filter(|c| !c.is_empty())
+                .map_or(Ok(default), |c| parse_color(c).map_err(bad))
+        };
+        let labels = match &self.labels {
+            Some(l) if l.len() == n => Some(
+                l.iter()
+                    .map(|s| Ok(text(&Some(s.clone()), "a label")?.unwrap_or_default()))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            // Labels for another number of photos (one was deselected): the defaults.
+            _ => None,
+        };
+        Ok((
+            CollageOptions {
+                layout: match self.layout.as_deref().filter(|l| !l.is_empty()) {
+                    Some(l) => l.parse().map_err(bad)?,
+                    None => Layout::Auto,
+                },
+                size: match self.size.as_deref().filter(|s| !s.is_empty()) {
+                    Some(s) => Some(parse_size(s).map_err(bad)?),
+                    None => None,
+                },
+                title: text(&self.title, "the title")?,
+                footer: text(&self.footer, "the footer")?,
+                background: color(&self.background, BACKGROUND)?,
+                label_color: color(&self.label_color, INK)?,
+                ..CollageOptions::default()
+            },
+            labels,
+            self.time_labels,
+        ))
+    }
+}
+
+/// One photo of a collage request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhotoJson {
+    pub id: usize,
+    #[serde(default)]
+    pub regions: Vec<RegionJson>,
+    #[serde(default)]
+    pub framing: Option<FramingJson>,
+}
+
+/// `POST /api/collage/preview`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    pub photos: Vec<PhotoJson>,
+    #[serde(default)]
+    pub settings: Settings,
+    #[serde(default)]
+    pub effect: Option<String>,
+    #[serde(default)]
+    pub fill: Option<String>,
+}
+
+/// The photos of a collage, read as shown, with their regions and framing.
+pub fn inputs(
+    lib: &Library,
+    folder: &Root,
+    photos: &[(usize, Vec<crate::region::RegionSpec>, Option<Framing>)],
+) -> Result<Vec<Input>> {
+    photos
+        .par_iter()
+        .map(|(id, regions, framing)| {
+            let photo = lib
+                .get(*id)
+                .ok_or_else(|| Error::Invalid(format!("no photo with id {id}")))?;
+            // Exactly the bytes that were shown, or nothing.
+            let bytes = lib.read(photo, folder)?;
+            lib.check_unchanged(photo, &bytes)?;
+            Ok(Input {
+                name: photo.rel.clone(),
+                rel: photo.rel.clone(),
+                bytes,
+                extension: photo
+                    .path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_string),
+                file_time: case::file_time(&photo.path),
+                regions: regions.clone(),
+                framing: *framing,
+            })
+        })
+        .collect()
+}
+
+/// The case options for these settings.
+pub fn case_options(
+    lib: &Library,
+    settings: &Settings,
+    n: usize,
+    effect: crate::region::Effect,
+    fill: [u8; 3],
+) -> Result<CaseOptions> {
+    let (collage, labels, time_labels) = settings.options(n)?;
+    Ok(CaseOptions {
+        collage,
+        limits: lib.limits(),
+        regions: RegionSource {
+            effect,
+            fill,
+            ..RegionSource::default()
+        },
+        labels,
+        time_labels,
+        format: Format::Jpeg,
+        quality: 90,
+        ..CaseOptions::default()
+    })
+}
+
+/// The preview: the collage at its final size, and where each panel is.
+pub fn preview(lib: &Library, folder: &Root, req: &PreviewRequest) -> Result<serde_json::Value> {
+    let started = std::time::Instant::now();
+    let mut seen = std::collections::HashSet::new();
+    let mut photos = Vec::new();
+    for p in &req.photos {
+        if !seen.insert(p.id) {
+            return Err(Error::Invalid(format!("photo {} is listed twice", p.id)));
+        }
+        photos.push((
+            p.id,
+            specs(&p.regions)?,
+            p.framing.map(|f| f.framing()).transpose()?,
+        ));
+    }
+    let opts = case_options(
+        lib,
+        &req.settings,
+        photos.len(),
+        parse_effect(req.effect.as_deref())?,
+        parse_fill(req.fill.as_deref())?,
+    )?;
+    let made = case::render(inputs(lib, folder, &photos)?, &opts, Order::Capture)?;
+    let jpeg = crate::collage::encode(&made.image, Format::Jpeg, 85, &opts.limits)?;
+    let by_rel: BTreeMap<&str, usize> = photos
+        .iter()
+        .filter_map(|(id, _, _)| lib.get(*id).map(|p| (p.rel.as_str(), *id)))
+        .collect();
+    let order: Vec<usize> = made
+        .order
+        .iter()
+        .filter_map(|n| by_rel.get(n.as_str()).copied())
+        .collect();
+    let rect = |r: &crate::region::Rect| json!({ "x": r.x, "y": r.y, "w": r.w, "h": r.h });
+    Ok(json!({
+        "width": made.plan.width,
+        "height": made.plan.height,
+        "layout": made.plan.layout.name(),
+        "tiles": made.plan.tiles.iter().map(rect).collect::<Vec<_>>(),
+        "crops": made.crops,
+        "order": order,
+        "labels": made.labels,
+        "ms": started.elapsed().as_millis() as u64,
+        "image": format!(
+            "data:image/jpeg;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&jpeg)
+        ),
+    }))
+}
+
+/// The settings file and the framing file, read-merge-written under one lock.
+pub struct Store {
+    settings: PathBuf,
+    framing: PathBuf,
+    consent: PathBuf,
+    lock: Mutex<()>,
+}
+
+/// `POST /api/collage/settings`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaveRequest {
+    pub series: String,
+    pub settings: Settings,
+    /// The case's photos' framing (a photo not listed keeps its row).
+    #[serde(default)]
+    pub framing: BTreeMap<usize, FramingJson>,
+}
+
+/// `POST /api/consent`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRequest {
+    pub series: String,
+    pub purpose: String,
+    pub signed: String,
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    commit::write_atomic(
+        path,
+        bytes,
+        WriteMode {
+            overwrite: true,
+            sync: true,
+        },
+    )
+}
+
+impl Store {
+    pub fn new(folder: &Path) -> Store {
+        Store {
+            settings: folder.join(SETTINGS_NAME),
+            framing: folder.join(FRAMING_NAME),
+            consent: folder.join(consent::CONSENT_NAME),
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_settings(&self) -> Result<BTreeMap<String, Settings>> {
+        match std::fs::read(&self.settings) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| Error::Invalid(format!("{}: {e}", self.settings.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(Error::io("read the collage settings", e)),
+        }
+    }
+
+    fn read_framing(&self) -> Result<Vec<(String, Framing)>> {
+        match std::fs::read_to_string(&self.framing) {
+            Ok(t) => Ok(parse_framing(&t)
+                .map_err(|e| Error::Invalid(format!("{}: {e}", self.framing.display())))?
+                .into_iter()
+                .map(|r| (r.pattern, r.framing))
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io("read the framing file", e)),
+        }
+    }
+
+    /// Every case's settings, and every photo's framing (by id).
+    pub fn snapshot(&self, lib: &Library, folder: &Root) -> Result<serde_json::Value> {
+        let _g = self.guard();
+        let rows = self.read_framing()?;
+        let mut framing = BTreeMap::new();
+        for info in lib.info(folder) {
+            let Some(photo) = lib.get(info.id) else {
+                continue;
+            };
+            if let Some((_, Framing::Zoom { zoom, cx, cy })) =
+                rows.iter().rev().find(|(p, _)| *p == photo.rel)
+            {
+                framing.insert(
+                    info.id,
+                    FramingJson {
+                        zoom: *zoom,
+                        cx: *cx,
+                        cy: *cy,
+                    },
+                );
+            }
+        }
+        Ok(json!({
+            "settings": self.read_settings()?,
+            "framing": framing,
+            "file": self.framing.display().to_string(),
+        }))
+    }
+
+    /// Saves a case's settings and its photos' framing, keeping every other row.
+    pub fn save(
+        &self,
+        lib: &Library,
+        folder: &Root,
+        req: &SaveRequest,
+    ) -> Result<serde_json::Value> {
+        req.settings
+            .options(req.settings.labels.as_ref().map_or(0, Vec::len))?;
+        let mut changed = BTreeMap::new();
+        for (id, f) in &req.framing {
+            let photo = lib
+                .get(*id)
+                .ok_or_else(|| Error::Invalid(format!("no photo with id {id}")))?;
+            changed.insert(photo.rel.clone(), f.framing()?);
+        }
+        {
+            let _g = self.guard();
+            let mut all = self.read_settings()?;
+            all.insert(req.series.clone(), req.settings.clone());
+            let bytes = serde_json::to_vec_pretty(&all)
+                .map_err(|e| Error::Invalid(format!("collage settings: {e}")))?;
+            write_private(&self.settings, &bytes)?;
+            if !changed.is_empty() {
+                let mut rows: Vec<(String, Framing)> = self
+                    .read_framing()?
+                    .into_iter()
+                    .filter(|(p, _)| !changed.contains_key(p))
+                    .collect();
+                rows.extend(changed);
+                write_private(&self.framing, framing::framing_csv(&rows)?.as_bytes())?;
+            }
+        }
+        self.snapshot(lib, folder)
+    }
+
+    pub fn consent_path(&self) -> &Path {
+        &self.consent
+    }
+
+    /// Which cases have written permission for `purpose` on file.
+    pub fn consent(
+        &self,
+        lib: &Library,
+        folder: &Root,
+        purpose: &str,
+    ) -> Result<serde_json::Value> {
+        let purpose = consent::check_purpose(purpose).map_err(Error::Invalid)?;
+        let register = Register::read_or_empty(&self.consent)?;
+        let mut cases = BTreeMap::new();
+        for info in lib.info(folder) {
+            if info.series.is_empty() {
+                continue;
+            }
+            cases.entry(info.series.clone()).or_insert_with(|| {
+                register
+                    .find(&info.series, &purpose)
+                    .map(|c| c.signed.clone())
+            });
+        }
+        Ok(json!({
+            "purpose": purpose,
+            "cases": cases,
+            "file": self.consent.display().to_string(),
+        }))
+    }
+
+    /// Records a signed form in the register.
+    pub fn record(
+        &self,
+        lib: &Library,
+        folder: &Root,
+        req: &ConsentRequest,
+    ) -> Result<serde_json::Value> {
+        if req.series.is_empty() || !lib.info(folder).iter().any(|i| i.series == req.series) {
+            return Err(Error::Invalid(format!(
+                "{:?} is not a case folder of this folder",
+                req.series
+            )));
+        }
+        {
+            let _g = self.guard();
+            let mut register = Register::read_or_empty(&self.consent)?;
+            register.record(&req.series, &req.purpose, &req.signed)?;
+        }
+        self.consent(lib, folder, &req.purpose)
+    }
+
+    /// The register, for the export's gate.
+    pub fn register(&self) -> Result<Register> {
+        let _g = self.guard();
+        Register::read_or_empty(&self.consent)
+    }
+}
