@@ -371,3 +371,117 @@ fn nothing_is_hidden() {
     }
     drop(d);
 }
+
+/// The collage editor: the first case previewed at its final size; change
+/// the size, drag a panel, zoom another, edit a label; export for social
+/// media asks for the signed permission and records it. The screenshot is
+/// `target/browser-artifacts/collage-editor.png`.
+#[test]
+fn collage_editor_in_chromium() {
+    if !ready() {
+        return;
+    }
+    let (_d, photos, out) = setup();
+    let s = Serve::start(&photos, &out);
+    let shot = artifacts().join("collage-editor.png");
+    let r = node("collage.mjs", &[&s.url, shot.to_str().unwrap()]);
+    assert!(shot.exists(), "no screenshot");
+    let case = "Doe_Jane_1961-04-02";
+    assert_eq!(r["series"], case, "{r}");
+    // Portrait by default, at its final size; then square.
+    assert_eq!(
+        r["first"],
+        serde_json::json!({"width": 1080, "height": 1350}),
+        "{r}"
+    );
+    assert_eq!(r["natural"], serde_json::json!([1080, 1350]), "{r}");
+    assert_eq!(
+        r["square"],
+        serde_json::json!({"width": 1080, "height": 1080, "tiles": 3}),
+        "{r}"
+    );
+    assert_eq!(
+        r["final"],
+        serde_json::json!({"width": 1080, "height": 1350}),
+        "{r}"
+    );
+    // Dragged right: the photo moved right, so the panel shows more of its left.
+    let dragged = &r["dragged"]["framing"];
+    assert!(dragged["cx"].as_f64().unwrap() < 0.5, "{r}");
+    let crop_x = r["dragged"]["crop"]["x"].as_f64().unwrap();
+    assert!(crop_x < 0.2, "the crop moved left: {r}");
+    assert!(
+        (r["zoomed"]["framing"]["zoom"].as_f64().unwrap() - 1.25).abs() < 1e-6,
+        "{r}"
+    );
+    assert!(r["zoomed"]["crop"]["w"].as_f64().unwrap() < 0.9, "{r}");
+    assert_eq!(r["labels"][0], "Week 0", "{r}");
+    let timings: Vec<f64> = r["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["ms"].as_f64().unwrap())
+        .collect();
+    eprintln!("collage preview refresh, ms (page, end to end): {timings:?}");
+    // Consent: none on file, asked, recorded, then the collage is made.
+    assert!(
+        r["consentBefore"]
+            .as_str()
+            .unwrap()
+            .contains("No written permission for social media"),
+        "{r}"
+    );
+    assert!(
+        r["badgeBefore"]
+            .as_str()
+            .unwrap()
+            .contains("No written permission"),
+        "{r}"
+    );
+    assert!(r["question"].as_str().unwrap().contains(case), "{r}");
+    assert!(
+        r["consentAfter"]
+            .as_str()
+            .unwrap()
+            .contains("on file (signed 2024-03-01)"),
+        "{r}"
+    );
+    assert_eq!(r["unlabelled"], serde_json::json!([]), "{r}");
+    let register = photos.join(".photodeid-consent.csv");
+    let text = std::fs::read_to_string(&register).unwrap();
+    assert!(
+        text.contains(&format!("{case},social-media,2024-03-01")),
+        "{text}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&register).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the register is private");
+    // The framing is saved with the case, in the file `collage --framing` reads.
+    let framing = std::fs::read_to_string(photos.join(".photodeid-framing.csv")).unwrap();
+    assert!(framing.contains(case), "{framing}");
+    // The collage: final size, no metadata, and nothing of the register in the output.
+    let collages = r["collages"].as_array().unwrap();
+    let line = collages
+        .iter()
+        .find(|c| c.as_str().unwrap().starts_with(case))
+        .unwrap_or_else(|| panic!("{r}"));
+    let rel = line
+        .as_str()
+        .unwrap()
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let path = out.join(rel);
+    let img = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!((img.width(), img.height()), (1080, 1350));
+    let check = bin().arg("check").arg(&path).output().unwrap();
+    assert_eq!(check.status.code(), Some(0), "{check:?}");
+    for f in files(&out) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!contains(&bytes, b"Doe_Jane"), "{}", f.display());
+        assert!(!f.to_string_lossy().contains("consent"));
+    }
+}

@@ -241,6 +241,8 @@ async function loadPhotos() {
         + `${bad} cannot (shown greyed, with the reason).`
       : `${plural(state.photos.length, 'photo')}.`;
   renderGrid();
+  await loadCollageSaved();
+  renderCollageCases();
 }
 
 function renderGrid() {
@@ -256,8 +258,10 @@ function renderGrid() {
     const list = el('ul', { class: 'grid' });
     for (const p of members) list.append(card(p));
     grid.append(el('li', { class: 'series' },
-      el('h3', { text: series ? `Folder ${series}` : 'Top folder' }), list));
+      el('h3', {}, series ? `Folder ${series}` : 'Top folder',
+        series ? el('span', { class: 'consent', 'data-series': series }) : null), list));
   }
+  updateConsentStatus();
 }
 
 function card(p) {
@@ -366,6 +370,7 @@ function closeEditor() {
   $('editor').hidden = true;
   $('grid-section').hidden = false;
   renderGrid();
+  scheduleCollage(false);
   const btn = document.querySelector(`.card[data-id="${id}"] button.edit`);
   if (btn) btn.focus();
 }
@@ -715,7 +720,8 @@ async function startExport() {
   for (const p of state.photos) {
     const regions = regionsOf(p.id);
     const exported = state.selected.has(p.id);
-    if (exported || regions.length) photos.push({ id: p.id, regions, export: exported });
+    const framing = collage.framing.get(p.id) || null;
+    if (exported || regions.length) photos.push({ id: p.id, regions, export: exported, framing });
   }
   if (!photos.some((p) => p.export)) {
     $('progress-text').textContent = 'Select at least one photo to export.';
@@ -725,6 +731,11 @@ async function startExport() {
     $('progress-text').textContent = 'Export not started.';
     return;
   }
+  if (!(await consentGoAhead())) {
+    $('progress-text').textContent = 'Export not started.';
+    return;
+  }
+  if (collage.series !== null) collage.settings.set(collage.series, collageSettings());
   $('export').disabled = true;
   $('results').replaceChildren();
   $('progress').hidden = false;
@@ -733,7 +744,12 @@ async function startExport() {
   const resp = await api('/api/export', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ photos, fill: fillHex(), collage: $('collage').checked }),
+    body: JSON.stringify({
+      photos, fill: fillHex(), collage: $('collage').checked,
+      collage_settings: Object.fromEntries(collageCases().map(([series]) => [series,
+        collage.settings.get(series) || { size: 'portrait', layout: 'auto' }])),
+      purpose: collage.purpose || null,
+    }),
   });
   if (!resp.ok) {
     $('progress-text').textContent = 'Export refused: ' + (await errorText(resp));
@@ -908,4 +924,361 @@ document.addEventListener('DOMContentLoaded', () => {
   stage.addEventListener('pointercancel', onPointerUp);
   stage.addEventListener('dragstart', (e) => e.preventDefault());
   loadPhotos();
+});
+
+// ---------------------------------------------------------------- collage editor
+// The server draws the collage (the library's case pipeline) at its final
+// size; this script only keeps the settings and each photo's framing
+// (zoom, centre), moves panels by drag and wheel, and saves them with the case.
+
+const collage = {
+  series: null,
+  settings: new Map(), // series -> settings
+  framing: new Map(), // photo id -> {zoom, cx, cy}
+  plan: null,
+  active: 0,
+  seq: 0,
+  timer: null,
+  saveTimer: null,
+  consent: new Map(), // series -> signed date, or null
+  purpose: '',
+};
+window.photodeid.collageTimings = [];
+window.photodeid.collagePreviews = 0;
+window.photodeid.collage = () => ({
+  series: collage.series,
+  plan: collage.plan && { width: collage.plan.width, height: collage.plan.height, tiles: collage.plan.tiles,
+    order: collage.plan.order, labels: collage.plan.labels, crops: collage.plan.crops },
+  framing: Object.fromEntries(collage.framing),
+  settings: collage.series !== null ? collageSettings() : null,
+});
+
+function collageCases() {
+  const cases = new Map();
+  for (const p of state.photos) {
+    if (p.error || !state.selected.has(p.id) || !p.series) continue;
+    if (!cases.has(p.series)) cases.set(p.series, []);
+    cases.get(p.series).push(p.id);
+  }
+  return [...cases].filter(([, ids]) => ids.length >= 2);
+}
+
+function renderCollageCases() {
+  const sel = $('collage-case');
+  const cases = collageCases();
+  const keep = collage.series;
+  sel.replaceChildren(...cases.map(([s, ids]) => el('option', { value: s, text: `${s} (${ids.length} photos)` })));
+  if (!cases.length) {
+    collage.series = null;
+    $('collage-status').textContent = 'Select two or more photos of a case folder to make its collage.';
+    $('collage-preview').removeAttribute('src');
+    $('collage-stage').querySelectorAll('.panel-box').forEach((b) => b.remove());
+    return;
+  }
+  collage.series = cases.some(([s]) => s === keep) ? keep : cases[0][0];
+  sel.value = collage.series;
+  loadCollageSettings();
+}
+
+function collageSettings() {
+  const labels = [...document.querySelectorAll('#collage-labels input')].map((i) => i.value);
+  return {
+    size: $('collage-size').value || null,
+    layout: $('collage-layout').value,
+    title: $('collage-title-text').value || null,
+    footer: $('collage-footer').value || null,
+    labels: labels.length ? labels : null,
+    time_labels: $('collage-time-labels').checked,
+    background: $('collage-background').value.slice(1),
+    label_color: $('collage-ink').value.slice(1),
+  };
+}
+
+// The form shows the case's saved settings.
+function loadCollageSettings() {
+  const s = collage.settings.get(collage.series) || {};
+  $('collage-size').value = s.size === undefined ? 'portrait' : (s.size || '');
+  $('collage-layout').value = s.layout || 'auto';
+  $('collage-title-text').value = s.title || '';
+  $('collage-footer').value = s.footer || '';
+  $('collage-time-labels').checked = !!s.time_labels;
+  $('collage-background').value = '#' + (s.background || 'ffffff');
+  $('collage-ink').value = '#' + (s.label_color || '141414');
+  collage.savedLabels = s.labels || null;
+  $('collage-labels').replaceChildren();
+  collage.active = 0;
+  updateConsentStatus();
+  refreshCollage();
+}
+
+function collageMembers() {
+  const c = collageCases().find(([s]) => s === collage.series);
+  return c ? c[1] : [];
+}
+
+function collageBody() {
+  return {
+    photos: collageMembers().map((id) => ({ id, regions: regionsOf(id), framing: collage.framing.get(id) || null })),
+    settings: collageSettings(),
+    fill: fillHex(),
+  };
+}
+
+function scheduleCollage(save) {
+  clearTimeout(collage.timer);
+  collage.timer = setTimeout(refreshCollage, 60);
+  if (save) {
+    clearTimeout(collage.saveTimer);
+    collage.saveTimer = setTimeout(saveCollage, 400);
+  }
+}
+
+async function refreshCollage() {
+  if (collage.series === null) return;
+  const seq = ++collage.seq;
+  const t0 = performance.now();
+  const body = collageBody();
+  if (!body.settings.labels && collage.savedLabels && collage.savedLabels.length === body.photos.length) {
+    body.settings.labels = collage.savedLabels;
+  }
+  if (body.settings.labels && body.settings.labels.length !== body.photos.length) body.settings.labels = null;
+  $('collage-status').textContent = 'Drawing the collage…';
+  const resp = await api('/api/collage/preview', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  if (seq !== collage.seq) return;
+  if (!resp.ok) {
+    $('collage-status').textContent = 'Cannot draw the collage: ' + (await errorText(resp));
+    return;
+  }
+  const plan = await resp.json();
+  const img = $('collage-preview');
+  await new Promise((resolve) => {
+    img.onload = resolve;
+    img.onerror = resolve;
+    img.src = plan.image;
+  });
+  if (seq !== collage.seq) return;
+  collage.plan = plan;
+  const ms = Math.round(performance.now() - t0);
+  window.photodeid.collageTimings.push({ ms, server: plan.ms });
+  window.photodeid.collagePreviews += 1;
+  $('collage-status').textContent = `${plan.width} × ${plan.height} pixels, ${plan.order.length} panels. `
+    + `Drawn in ${ms} ms.`;
+  renderCollageLabels(plan);
+  renderPanels(plan);
+}
+
+function renderCollageLabels(plan) {
+  const list = $('collage-labels');
+  const inputs = list.querySelectorAll('input');
+  if (inputs.length === plan.labels.length) return;
+  const name = (id) => (photo(id) || { name: '' }).name.split('/').pop();
+  list.replaceChildren(...plan.labels.map((l, i) => {
+    const input = el('input', { type: 'text', id: `collage-label-${i}`, maxlength: '200' });
+    input.value = l;
+    input.addEventListener('input', () => scheduleCollage(true));
+    return el('li', {}, el('label', { for: `collage-label-${i}`, text: `Panel ${i + 1} (${name(plan.order[i])})` }), ' ', input);
+  }));
+}
+
+function renderPanels(plan) {
+  const stage = $('collage-stage');
+  stage.querySelectorAll('.panel-box').forEach((b) => b.remove());
+  plan.tiles.forEach((t, i) => {
+    const id = plan.order[i];
+    const box = el('button', {
+      type: 'button',
+      class: 'panel-box' + (i === collage.active ? ' active' : ''),
+      'data-index': String(i),
+      'aria-label': `Panel ${i + 1}: ${(photo(id) || { name: '' }).name}. Arrow keys move the photo, + and - zoom.`,
+    });
+    Object.assign(box.style, {
+      left: (t.x / plan.width * 100) + '%', top: (t.y / plan.height * 100) + '%',
+      width: (t.w / plan.width * 100) + '%', height: (t.h / plan.height * 100) + '%',
+    });
+    box.addEventListener('pointerdown', (e) => panelDown(e, i));
+    box.addEventListener('wheel', (e) => { e.preventDefault(); zoomPanel(i, e.deltaY < 0 ? 1.25 : 0.8); }, { passive: false });
+    box.addEventListener('keydown', (e) => panelKey(e, i));
+    box.addEventListener('focus', () => { collage.active = i; });
+    stage.append(box);
+  });
+}
+
+// The framing a panel shows now (what the server drew), as zoom and centre.
+function framingOf(i) {
+  const id = collage.plan.order[i];
+  const c = collage.plan.crops[i];
+  const f = collage.framing.get(id) || { zoom: 1, cx: 0.5, cy: 0.5 };
+  return { id, crop: c, f: { zoom: f.zoom, cx: c.x + c.w / 2, cy: c.y + c.h / 2 } };
+}
+
+// Moves the photo in panel i by (dx, dy) panel widths/heights.
+function movePanel(i, dx, dy) {
+  const { id, crop, f } = framingOf(i);
+  f.cx = clamp(f.cx - dx * crop.w, 0, 1);
+  f.cy = clamp(f.cy - dy * crop.h, 0, 1);
+  collage.framing.set(id, f);
+  scheduleCollage(true);
+}
+
+function zoomPanel(i, k) {
+  if (!collage.plan) return;
+  const { id, f } = framingOf(i);
+  f.zoom = clamp(f.zoom * k, 1, 20);
+  collage.framing.set(id, f);
+  collage.active = i;
+  scheduleCollage(true);
+}
+
+let panelDrag = null;
+function panelDown(e, i) {
+  if (e.button !== 0 || !collage.plan) return;
+  collage.active = i;
+  const box = e.currentTarget;
+  box.setPointerCapture(e.pointerId);
+  panelDrag = { i, x: e.clientX, y: e.clientY, box, w: box.getBoundingClientRect().width, h: box.getBoundingClientRect().height };
+  box.addEventListener('pointermove', panelMove);
+  box.addEventListener('pointerup', panelUp, { once: true });
+  box.addEventListener('pointercancel', panelUp, { once: true });
+  e.preventDefault();
+}
+
+function panelMove(e) {
+  if (!panelDrag) return;
+  panelDrag.box.style.transform = `translate(${e.clientX - panelDrag.x}px, ${e.clientY - panelDrag.y}px)`;
+}
+
+function panelUp(e) {
+  if (!panelDrag) return;
+  const d = panelDrag;
+  panelDrag = null;
+  d.box.removeEventListener('pointermove', panelMove);
+  d.box.style.transform = '';
+  const dx = (e.clientX - d.x) / d.w;
+  const dy = (e.clientY - d.y) / d.h;
+  if (Math.abs(dx) > 0.005 || Math.abs(dy) > 0.005) movePanel(d.i, dx, dy);
+}
+
+function panelKey(e, i) {
+  const step = 0.05;
+  const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+  if (moves[e.key]) {
+    movePanel(i, ...moves[e.key]);
+  } else if (e.key === '+' || e.key === '=') {
+    zoomPanel(i, 1.25);
+  } else if (e.key === '-') {
+    zoomPanel(i, 0.8);
+  } else {
+    return;
+  }
+  e.preventDefault();
+}
+
+async function loadCollageSaved() {
+  const resp = await api('/api/collage/settings');
+  if (!resp.ok) return;
+  const j = await resp.json();
+  collage.settings = new Map(Object.entries(j.settings));
+  collage.framing = new Map(Object.entries(j.framing).map(([k, v]) => [Number(k), v]));
+}
+
+async function saveCollage() {
+  if (collage.series === null) return;
+  const settings = collageSettings();
+  collage.settings.set(collage.series, settings);
+  const framing = {};
+  for (const id of collageMembers()) if (collage.framing.has(id)) framing[id] = collage.framing.get(id);
+  const resp = await api('/api/collage/settings', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ series: collage.series, settings, framing }),
+  });
+  window.photodeid.collageSaves = (window.photodeid.collageSaves || 0) + 1;
+  if (!resp.ok) $('collage-status').textContent = 'The collage settings are not saved: ' + (await errorText(resp));
+}
+
+// ---------------------------------------------------------------- consent
+
+async function loadConsent() {
+  collage.purpose = $('collage-purpose').value;
+  collage.consent = new Map();
+  if (collage.purpose) {
+    const resp = await api('/api/consent?purpose=' + encodeURIComponent(collage.purpose));
+    if (resp.ok) collage.consent = new Map(Object.entries((await resp.json()).cases));
+  }
+  updateConsentStatus();
+}
+
+function purposeWords(p) {
+  return ($('collage-purpose').querySelector(`option[value="${p}"]`) || { textContent: p }).textContent.toLowerCase();
+}
+
+function consentWords(series) {
+  if (!collage.purpose) return '';
+  const signed = collage.consent.get(series);
+  return signed
+    ? `Written permission for ${purposeWords(collage.purpose)} on file (signed ${signed}).`
+    : `No written permission for ${purposeWords(collage.purpose)} on file.`;
+}
+
+function updateConsentStatus() {
+  $('consent-status').textContent = collage.series === null ? '' : consentWords(collage.series);
+  document.querySelectorAll('.series .consent').forEach((s) => {
+    s.textContent = consentWords(s.dataset.series);
+    s.classList.toggle('none', !!collage.purpose && !collage.consent.get(s.dataset.series));
+  });
+}
+
+// Before an export for posting: each case without permission on file is
+// asked about; a date recorded goes into the register. False: cancelled.
+async function consentGoAhead() {
+  if (!$('collage').checked || !collage.purpose) return true;
+  for (const [series] of collageCases()) {
+    if (collage.consent.get(series)) continue;
+    const box = $('consent-question');
+    $('consent-q-case').textContent = `${series}: ${purposeWords(collage.purpose)}.`;
+    box.hidden = false;
+    $('consent-date').focus();
+    const date = await new Promise((resolve) => {
+      $('consent-record').onclick = () => {
+        if (!$('consent-date').value) { $('consent-date').focus(); return; }
+        resolve($('consent-date').value);
+      };
+      $('consent-cancel').onclick = () => resolve(null);
+    });
+    box.hidden = true;
+    if (!date) return false;
+    const resp = await api('/api/consent', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ series, purpose: collage.purpose, signed: date }),
+    });
+    if (!resp.ok) {
+      $('progress-text').textContent = 'Permission not recorded: ' + (await errorText(resp));
+      return false;
+    }
+    collage.consent = new Map(Object.entries((await resp.json()).cases));
+    updateConsentStatus();
+  }
+  return true;
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('collage-case').addEventListener('change', () => { collage.series = $('collage-case').value; loadCollageSettings(); });
+  for (const id of ['collage-size', 'collage-layout', 'collage-time-labels', 'collage-background', 'collage-ink']) {
+    $(id).addEventListener('change', () => scheduleCollage(true));
+  }
+  for (const id of ['collage-title-text', 'collage-footer']) $(id).addEventListener('input', () => scheduleCollage(true));
+  $('collage-purpose').addEventListener('change', loadConsent);
+  $('panel-zoom-in').addEventListener('click', () => zoomPanel(collage.active, 1.25));
+  $('panel-zoom-out').addEventListener('click', () => zoomPanel(collage.active, 0.8));
+  $('panel-reset').addEventListener('click', () => {
+    if (!collage.plan) return;
+    collage.framing.set(collage.plan.order[collage.active], { zoom: 1, cx: 0.5, cy: 0.5 });
+    scheduleCollage(true);
+  });
+  $('grid').addEventListener('change', (e) => {
+    if (e.target.matches('input[type=checkbox]')) renderCollageCases();
+  });
+  $('select-all').addEventListener('click', renderCollageCases);
+  $('select-none').addEventListener('click', renderCollageCases);
 });
