@@ -470,6 +470,71 @@ bench_collage() {
     hf collage "rm -f $qd/case.jpg $qd/montage.jpg" "${cmds[@]}"
     report "$RESULTS/collage.json" "$(stat -c %s "$a" "$b" "$cc" | awk '{s+=$1} END {print s}')" \
         "montage/photodeid collage" | tee "$RESULTS/collage-summary.txt"
+
+    bench_collage_post "$a" "$b" "$cc" "$dir"
+}
+
+# A collage a practice posts: 1080x1350, three 12 MP photos stacked in equal
+# panels, each framed (zoom + centre from a framing file), a logo with alpha
+# in a corner. The peer is ImageMagick doing the same crops, resizes, stacking
+# and logo composite in one `convert` pipeline (full-size decode, as convert does
+# unless told otherwise). photodeid also draws the label bands' text.
+bench_collage_post() {
+    local a="$1" b="$2" cc="$3" dir="$4"
+    say "collage (posting: 1080x1350, framing, logo)"
+    if ! ensure_imagemagick || ! command -v convert >/dev/null 2>&1; then
+        echo "collage post: skipped: ImageMagick convert not available"
+        return 0
+    fi
+    local logo="$dir/logo.png" framing="$dir/framing.csv"
+    convert -size 600x300 xc:none -fill '#c0183c' -draw 'roundrectangle 0,0 599,299 40,40' \
+        -fill white -draw 'circle 150,150 150,60' "$logo"
+    printf 'file,zoom,center_x,center_y\n%s,1.25,45%%,55%%\n%s,1.5,50%%,40%%\n%s,1.1,60%%,50%%\n' \
+        "$(basename "$a")" "$(basename "$b")" "$(basename "$cc")" >"$framing"
+    "$BIN" collage "$a" "$b" "$cc" -o "$dir/post.jpg" --size portrait --layout column \
+        --framing "$framing" --logo "$logo" --logo-size 0.18 --overwrite -q
+    [[ "$(exiftool -s -s -s -ImageSize "$dir/post.jpg")" == "1080x1350" ]] || die "collage post: not 1080x1350"
+    # The same geometry for convert: panels, margins, crops, as photodeid lays them out.
+    local geo
+    geo="$(python3 - "$a" "$b" "$cc" <<'PYEOF'
+import subprocess, sys
+W, H, n = 1080, 1350, 3
+base = min(W, H)
+font = round(min(max(base / 30, 10), 96)); m = max(base // 54, 4); band = -(-int(font * 1.5 * 1000) // 1000)
+band = int(font * 1.5) + (1 if font * 1.5 > int(font * 1.5) else 0)
+pw = W - 2 * m
+ph = (H - 2 * m - (n - 1) * m - n * band) // n
+frames = [(1.25, .45, .55), (1.5, .5, .4), (1.1, .6, .5)]
+out = [f"{pw} {ph} {m} {band}"]
+for path, (z, cx, cy) in zip(sys.argv[1:], frames):
+    w, h = map(int, subprocess.check_output(["identify", "-format", "%w %h", path]).split())
+    shape = pw / ph
+    bw, bh = (h * shape, h) if w / h > shape else (w, w / shape)
+    cw, ch = bw / z, bh / z
+    x = min(max(cx * w - cw / 2, 0), w - cw); y = min(max(cy * h - ch / 2, 0), h - ch)
+    out.append(f"{round(cw)}x{round(ch)}+{round(x)}+{round(y)}")
+print(" ".join(out))
+PYEOF
+)"
+    local pw ph m band c1 c2 c3
+    read -r pw ph m band c1 c2 c3 <<<"$geo"
+    local lw=$((1080 * 18 / 100))
+    local qa qb qc qd ql qf
+    qa="$(q "$a")"; qb="$(q "$b")"; qc="$(q "$cc")"; qd="$(q "$dir")"; ql="$(q "$logo")"; qf="$(q "$framing")"
+    local im="convert -background white"
+    for pair in "$qa:$c1" "$qb:$c2" "$qc:$c3"; do
+        im+=" \\( ${pair%%:*} -crop ${pair##*:} +repage -resize ${pw}x${ph}! -gravity south -splice 0x${band} -splice 0x${m} \\)"
+    done
+    im+=" -append -gravity center -extent 1080x1350 \\( $ql -resize ${lw}x \\) -gravity southeast -geometry +${m}+${m} -composite -quality 92 $qd/post-im.jpg"
+    eval "$im" || die "collage post: convert failed: $im"
+    [[ "$(exiftool -s -s -s -ImageSize "$dir/post-im.jpg")" == "1080x1350" ]] || die "collage post: convert output not 1080x1350"
+    echo "convert pipeline: $im"
+    hf collage-post "rm -f $qd/post.jpg $qd/post-im.jpg" \
+        -n "photodeid collage --size portrait" \
+        "$(q "$BIN") collage $qa $qb $qc -o $qd/post.jpg --size portrait --layout column --framing $qf --logo $ql --logo-size 0.18 -q" \
+        -n "convert crop+resize+append+composite" "$im"
+    report "$RESULTS/collage-post.json" "$(stat -c %s "$a" "$b" "$cc" | awk '{s+=$1} END {print s}')" \
+        "convert crop+resize+append+composite/photodeid collage --size portrait" | tee "$RESULTS/collage-post-summary.txt"
 }
 
 # ------------------------------------------------------------- tiff bench --

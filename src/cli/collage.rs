@@ -71,8 +71,10 @@ fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
             Some(Logo::read(&path, corner, size, opacity)?)
         }
     };
-    if a.logo.is_none() && (a.logo_corner.is_some() || a.logo_size.is_some()) && logo.is_none() {
-        bail!("--logo-corner and --logo-size need --logo (or a [logo] in --style)");
+    if logo.is_none()
+        && (a.logo_corner.is_some() || a.logo_size.is_some() || a.logo_opacity.is_some())
+    {
+        bail!("--logo-corner, --logo-size and --logo-opacity need --logo (or a [logo] in --style)");
     }
     let layout = match a.layout {
         Some(l) => match l {
