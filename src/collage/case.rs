@@ -10,7 +10,7 @@
 use super::consent::Register;
 use super::framing::{framing_for, Framing, FramingRow};
 use super::order::{default_labels, in_chronological_order, interval_label, DateTime, SortKey};
-use super::{draw_planned, flip, probe_tile, CollageOptions, Plan, TileOptions};
+use super::{draw_planned, flip, probe_tile, CollageOptions, Plan, Probe, TileOptions};
 use crate::commit::WriteMode;
 use crate::container::{Format, Limits};
 use crate::error::{Error, Result};
@@ -286,7 +286,11 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
             in_chronological_order(probed, &keys)
         }
     };
-    let labels = labels_for(&probed, opts)?;
+    let times: Vec<Option<DateTime>> = probed
+        .iter()
+        .map(|p| p.capture.or(p.input.file_time))
+        .collect();
+    let labels = labels_for(&times, opts)?;
     let sizes: Vec<(u32, u32)> = probed.iter().map(|p| p.upright).collect();
     let plan = super::plan(&sizes, &opts.collage)?;
     let framings: Vec<Framing> = probed
@@ -354,15 +358,11 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
 }
 
 /// Labels given or by count, with the interval since the first photo.
-fn labels_for(photos: &[Probed], opts: &CaseOptions) -> Result<Vec<String>> {
-    let n = photos.len();
+fn labels_for(times: &[Option<DateTime>], opts: &CaseOptions) -> Result<Vec<String>> {
+    let n = times.len();
     let mut labels = opts.labels.clone().unwrap_or_else(|| default_labels(n));
     if opts.time_labels {
-        let times: Vec<Option<DateTime>> = photos
-            .iter()
-            .map(|p| p.capture.or(p.input.file_time))
-            .collect();
-        for (i, (label, t)) in labels.iter_mut().zip(&times).enumerate() {
+        for (i, (label, t)) in labels.iter_mut().zip(times).enumerate() {
             let (Some(first), Some(t)) = (times[0], t) else {
                 return Err(Error::Invalid(format!(
                     "photo {} has no capture or file time for --time-labels",
@@ -378,6 +378,117 @@ fn labels_for(photos: &[Probed], opts: &CaseOptions) -> Result<Vec<String>> {
         }
     }
     Ok(labels)
+}
+
+/// A photo already decoded upright, its regions destroyed, shrunk (the
+/// page's preview keeps these between refreshes).
+#[derive(Debug, Clone)]
+pub struct Picture {
+    pub name: String,
+    pub rel: String,
+    pub image: std::sync::Arc<RgbImage>,
+    /// The photo's own upright size (the layout and crops follow it).
+    pub upright: (u32, u32),
+    pub capture: Option<DateTime>,
+    pub file_time: Option<DateTime>,
+    pub framing: Option<Framing>,
+}
+
+/// Decodes one photo for [`render_pictures`]: upright, regions destroyed
+/// at full size, then shrunk to fit a `side` square (decoded reduced when
+/// it has no regions). Returns the picture and the clipped-region notes.
+pub fn decode_picture(
+    input: &Input,
+    opts: &CaseOptions,
+    side: u32,
+) -> Result<(RgbImage, Probe, Vec<String>)> {
+    let mut specs = opts.regions.for_photo(&input.rel);
+    specs.extend(input.regions.iter().cloned());
+    let tile = TileOptions {
+        limits: opts.limits,
+        fit: side,
+        redaction: (!specs.is_empty()).then_some(Redaction {
+            regions: &specs,
+            default_effect: opts.regions.effect,
+            fill: opts.regions.fill,
+        }),
+        target: None,
+        framing: Framing::default(),
+    };
+    let ext = input.extension.as_deref();
+    let probe = probe_tile(&input.bytes, ext, &tile).map_err(|e| named(&input.name, e))?;
+    let p = super::prepare_tile(&input.bytes, ext, &tile).map_err(|e| named(&input.name, e))?;
+    let probe = Probe {
+        upright: probe.upright.or(Some(p.image.dimensions())),
+        ..probe
+    };
+    Ok((p.image, probe, p.warnings))
+}
+
+/// The collage of pictures already decoded ([`decode_picture`]): the same
+/// order, labels, layout and drawing as [`render`], each panel cropped
+/// from its picture. Fast enough for a live preview.
+pub fn render_pictures(pics: Vec<Picture>, opts: &CaseOptions, order: Order) -> Result<Made> {
+    let n = pics.len();
+    if n < 2 {
+        return Err(Error::Invalid(format!(
+            "a collage needs at least two photos, found {n}"
+        )));
+    }
+    check_counts(opts, n)?;
+    let pics = match order {
+        Order::Given => pics,
+        Order::Capture => {
+            let keys: Vec<SortKey> = pics
+                .iter()
+                .map(|p| SortKey {
+                    capture: p.capture,
+                    file_time: p.file_time,
+                    name: p.name.clone(),
+                })
+                .collect();
+            in_chronological_order(pics, &keys)
+        }
+    };
+    let times: Vec<Option<DateTime>> = pics.iter().map(|p| p.capture.or(p.file_time)).collect();
+    let labels = labels_for(&times, opts)?;
+    let sizes: Vec<(u32, u32)> = pics.iter().map(|p| p.upright).collect();
+    let plan = super::plan(&sizes, &opts.collage)?;
+    let framings: Vec<Framing> = pics
+        .iter()
+        .map(|p| {
+            p.framing
+                .unwrap_or_else(|| framing_for(&opts.framing, &p.rel))
+        })
+        .collect();
+    let crops: Vec<super::FRect> = pics
+        .iter()
+        .zip(&plan.tiles)
+        .zip(&framings)
+        .map(|((p, r), f)| f.crop(p.upright, (r.w, r.h)))
+        .collect();
+    let panels: Vec<RgbImage> = pics
+        .par_iter()
+        .zip(plan.tiles.par_iter())
+        .zip(crops.par_iter())
+        .enumerate()
+        .map(|(i, ((p, r), c))| {
+            let mut img = super::crop_resize(&p.image, *c, (r.w, r.h));
+            if opts.flip.contains(&(i as u32 + 1)) {
+                flip(&mut img);
+            }
+            img
+        })
+        .collect();
+    let image = draw_planned(&plan, &panels, &labels, &opts.collage);
+    Ok(Made {
+        image,
+        plan,
+        order: pics.iter().map(|p| p.name.clone()).collect(),
+        labels,
+        notes: Vec::new(),
+        crops,
+    })
 }
 
 /// [`render`], encoded with no metadata and audited: (bytes, what was drawn).
@@ -672,5 +783,41 @@ mod tests {
         let made = render(inputs, &opts, Order::Capture).unwrap();
         assert_eq!(made.order, ["b.jpg", "a.jpg"]);
         assert_eq!(made.labels, ["Before", "After"]);
+    }
+
+    /// The preview path (pictures decoded once, shrunk) draws the same
+    /// collage as the export path, at the same size and layout.
+    #[test]
+    fn preview_pictures_match_the_export() {
+        let mut opts = CaseOptions::default();
+        opts.collage.size = Some((600, 750));
+        let mut a = input("a.jpg", &quadrants(1600, 1200));
+        a.framing = Some(Framing::Zoom {
+            zoom: 1.5,
+            cx: 0.4,
+            cy: 0.6,
+        });
+        let b = input("b.jpg", &quadrants(1200, 1600));
+        let full = render(vec![a.clone(), b.clone()], &opts, Order::Given).unwrap();
+        let pics: Vec<Picture> = [a, b]
+            .iter()
+            .map(|i| {
+                let (image, probe, _) = decode_picture(i, &opts, 800).unwrap();
+                Picture {
+                    name: i.name.clone(),
+                    rel: i.rel.clone(),
+                    image: std::sync::Arc::new(image),
+                    upright: probe.upright.unwrap(),
+                    capture: probe.capture,
+                    file_time: None,
+                    framing: i.framing,
+                }
+            })
+            .collect();
+        let fast = render_pictures(pics, &opts, Order::Given).unwrap();
+        assert_eq!(fast.plan, full.plan);
+        assert_eq!(fast.crops, full.crops);
+        let p = crate::test_util::psnr(&fast.image, &full.image);
+        assert!(p > 28.0, "PSNR {p:.1} dB");
     }
 }

@@ -124,7 +124,7 @@ pub fn frame_image(img: &RgbImage, target: (u32, u32), framing: &Framing) -> Rgb
 }
 
 /// The part `crop` of `img`, resized to `tw` x `th`.
-fn crop_resize(img: &RgbImage, crop: FRect, (tw, th): (u32, u32)) -> RgbImage {
+pub(crate) fn crop_resize(img: &RgbImage, crop: FRect, (tw, th): (u32, u32)) -> RgbImage {
     let (x, y, w, h) = crop.pixels(img.width(), img.height());
     if (x, y, w, h) == (0, 0, img.width(), img.height()) {
         return resize_to(img, tw, th);

@@ -17,6 +17,7 @@ use super::export::{parse_effect, parse_fill, specs, RegionJson};
 use super::guard::Root;
 use super::photos::Library;
 use crate::collage::case::{self, CaseOptions, Input, Order, RegionSource};
+
 use crate::collage::consent::{self, Register};
 use crate::collage::framing::{self, parse_framing, Framing, FRAMING_NAME};
 use crate::collage::{parse_color, parse_size, CollageOptions, Layout, BACKGROUND, INK};
@@ -214,54 +215,110 @@ pub fn case_options(
     })
 }
 
-/// The preview: the collage at its final size, and where each panel is.
-pub fn preview(lib: &Library, folder: &Root, req: &PreviewRequest) -> Result<serde_json::Value> {
-    let started = std::time::Instant::now();
-    let mut seen = std::collections::HashSet::new();
-    let mut photos = Vec::new();
-    for p in &req.photos {
-        if !seen.insert(p.id) {
-            return Err(Error::Invalid(format!("photo {} is listed twice", p.id)));
+/// Pictures kept for the preview: shrunk to fit this square.
+const PREVIEW_SIDE: u32 = 2000;
+/// Most pictures kept (about 9 MB each).
+const PREVIEW_CACHE: usize = 32;
+
+/// One decoded picture kept between preview refreshes.
+type Cached = std::sync::Arc<(std::sync::Arc<image::RgbImage>, crate::collage::Probe)>;
+
+impl Store {
+    /// The preview: the collage at its final size, drawn by the library
+    /// from pictures decoded once per photo and set of regions (so a
+    /// refresh is a crop, resize and draw), and where each panel is.
+    pub fn preview(
+        &self,
+        lib: &Library,
+        folder: &Root,
+        req: &PreviewRequest,
+    ) -> Result<serde_json::Value> {
+        let started = std::time::Instant::now();
+        let mut seen = std::collections::HashSet::new();
+        let mut photos = Vec::new();
+        for p in &req.photos {
+            if !seen.insert(p.id) {
+                return Err(Error::Invalid(format!("photo {} is listed twice", p.id)));
+            }
+            photos.push((
+                p.id,
+                specs(&p.regions)?,
+                p.framing.map(|f| f.framing()).transpose()?,
+            ));
         }
-        photos.push((
-            p.id,
-            specs(&p.regions)?,
-            p.framing.map(|f| f.framing()).transpose()?,
-        ));
+        let (effect, fill) = (
+            parse_effect(req.effect.as_deref())?,
+            parse_fill(req.fill.as_deref())?,
+        );
+        let opts = case_options(lib, &req.settings, photos.len(), effect, fill)?;
+        let pictures: Vec<case::Picture> = photos
+            .par_iter()
+            .map(|(id, regions, framing)| {
+                let photo = lib
+                    .get(*id)
+                    .ok_or_else(|| Error::Invalid(format!("no photo with id {id}")))?;
+                let key = format!("{id}|{regions:?}|{effect:?}|{fill:?}");
+                let hit = self
+                    .cache
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&key)
+                    .cloned();
+                let cached = match hit {
+                    Some(c) => c,
+                    None => {
+                        let input = inputs(lib, folder, &[(*id, regions.clone(), None)])?
+                            .pop()
+                            .expect("one photo");
+                        let (image, probe, _) = case::decode_picture(&input, &opts, PREVIEW_SIDE)?;
+                        let c: Cached = std::sync::Arc::new((std::sync::Arc::new(image), probe));
+                        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                        if cache.len() >= PREVIEW_CACHE {
+                            cache.clear();
+                        }
+                        cache.insert(key, c.clone());
+                        c
+                    }
+                };
+                let (image, probe) = &*cached;
+                Ok(case::Picture {
+                    name: photo.rel.clone(),
+                    rel: photo.rel.clone(),
+                    image: image.clone(),
+                    upright: probe.upright.unwrap_or(image.dimensions()),
+                    capture: probe.capture,
+                    file_time: case::file_time(&photo.path),
+                    framing: *framing,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let made = case::render_pictures(pictures, &opts, Order::Capture)?;
+        let jpeg = crate::collage::encode(&made.image, Format::Jpeg, 85, &opts.limits)?;
+        let by_rel: BTreeMap<&str, usize> = photos
+            .iter()
+            .filter_map(|(id, _, _)| lib.get(*id).map(|p| (p.rel.as_str(), *id)))
+            .collect();
+        let order: Vec<usize> = made
+            .order
+            .iter()
+            .filter_map(|n| by_rel.get(n.as_str()).copied())
+            .collect();
+        let rect = |r: &crate::region::Rect| json!({ "x": r.x, "y": r.y, "w": r.w, "h": r.h });
+        Ok(json!({
+            "width": made.plan.width,
+            "height": made.plan.height,
+            "layout": made.plan.layout.name(),
+            "tiles": made.plan.tiles.iter().map(rect).collect::<Vec<_>>(),
+            "crops": made.crops,
+            "order": order,
+            "labels": made.labels,
+            "ms": started.elapsed().as_millis() as u64,
+            "image": format!(
+                "data:image/jpeg;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(&jpeg)
+            ),
+        }))
     }
-    let opts = case_options(
-        lib,
-        &req.settings,
-        photos.len(),
-        parse_effect(req.effect.as_deref())?,
-        parse_fill(req.fill.as_deref())?,
-    )?;
-    let made = case::render(inputs(lib, folder, &photos)?, &opts, Order::Capture)?;
-    let jpeg = crate::collage::encode(&made.image, Format::Jpeg, 85, &opts.limits)?;
-    let by_rel: BTreeMap<&str, usize> = photos
-        .iter()
-        .filter_map(|(id, _, _)| lib.get(*id).map(|p| (p.rel.as_str(), *id)))
-        .collect();
-    let order: Vec<usize> = made
-        .order
-        .iter()
-        .filter_map(|n| by_rel.get(n.as_str()).copied())
-        .collect();
-    let rect = |r: &crate::region::Rect| json!({ "x": r.x, "y": r.y, "w": r.w, "h": r.h });
-    Ok(json!({
-        "width": made.plan.width,
-        "height": made.plan.height,
-        "layout": made.plan.layout.name(),
-        "tiles": made.plan.tiles.iter().map(rect).collect::<Vec<_>>(),
-        "crops": made.crops,
-        "order": order,
-        "labels": made.labels,
-        "ms": started.elapsed().as_millis() as u64,
-        "image": format!(
-            "data:image/jpeg;base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(&jpeg)
-        ),
-    }))
 }
 
 /// The settings file and the framing file, read-merge-written under one lock.
@@ -270,6 +327,7 @@ pub struct Store {
     framing: PathBuf,
     consent: PathBuf,
     lock: Mutex<()>,
+    cache: Mutex<std::collections::HashMap<String, Cached>>,
 }
 
 /// `POST /api/collage/settings`.
@@ -310,6 +368,7 @@ impl Store {
             framing: folder.join(FRAMING_NAME),
             consent: folder.join(consent::CONSENT_NAME),
             lock: Mutex::new(()),
+            cache: Mutex::default(),
         }
     }
 

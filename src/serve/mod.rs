@@ -367,7 +367,7 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
             Err(r) => r,
         },
         ("POST", ["api", "collage", "preview"]) => match read_json::<collage::PreviewRequest>(rq) {
-            Ok(req) => json_or_error(collage::preview(&state.library, &state.folder, &req)),
+            Ok(req) => json_or_error(state.collages.preview(&state.library, &state.folder, &req)),
             Err(r) => r,
         },
         ("GET", ["api", "collage", "settings"]) => {

@@ -53,7 +53,8 @@ try {
   // Drag the first panel 80 px to the right: its photo moves right.
   const id0 = s.plan.order[0];
   report.before = s.framing[id0] || null;
-  await page.locator('.panel-box[data-index="0"]').scrollIntoViewIfNeeded();
+  // Centred in the window: the sticky export bar covers the bottom edge.
+  await page.locator('.panel-box[data-index="0"]').evaluate((b) => b.scrollIntoView({ block: 'center' }));
   const box = await page.locator('.panel-box[data-index="0"]').boundingBox();
   n = await previews(page);
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
@@ -66,7 +67,8 @@ try {
 
   // Zoom the second panel with the wheel.
   const id1 = s.plan.order[1];
-  await page.locator('.panel-box[data-index="1"]').scrollIntoViewIfNeeded();
+  // Centred in the window: the sticky export bar covers the bottom edge.
+  await page.locator('.panel-box[data-index="1"]').evaluate((b) => b.scrollIntoView({ block: 'center' }));
   const box1 = await page.locator('.panel-box[data-index="1"]').boundingBox();
   n = await previews(page);
   await page.mouse.move(box1.x + box1.width / 2, box1.y + box1.height / 2);
