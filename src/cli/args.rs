@@ -45,7 +45,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Before/after collage of photos, or one per case folder (--cases)
     #[command(long_about = COLLAGE_ABOUT)]
-    Collage(CollageArgs),
+    Collage(Box<CollageArgs>),
     /// Local web page: see the photos, drag boxes over eyes or badges, export clean copies
     #[command(long_about = SERVE_ABOUT)]
     Serve(ServeArgs),

@@ -28,7 +28,7 @@ pub fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
     match command {
         args::Command::Clean(a) => clean::run(a),
         args::Command::Check(a) => check::run(a),
-        args::Command::Collage(a) => collage::run(a),
+        args::Command::Collage(a) => collage::run(*a),
         args::Command::Serve(a) => serve::run(a),
         args::Command::Watch(a) => watch::run(a),
         args::Command::Completions(a) => docs::completions(a),
