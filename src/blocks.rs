@@ -24,6 +24,7 @@
 
 use crate::container::jpeg::Jpeg;
 use crate::container::{Limits, RewritePolicy};
+use crate::entropy;
 use crate::error::{Error, Result};
 use crate::redact::{self, Buf, Redaction};
 use crate::region::{Rect, Resolved};
@@ -76,11 +77,13 @@ pub fn redact(
 
 /// `--thorough`: a lossless transcode at the level of the quantized DCT
 /// coefficients. The entropy-coded data is decoded and coded again with
-/// optimized Huffman tables, and every marker is rebuilt, so nothing the
+/// the standard Huffman tables, and every marker is rebuilt, so nothing the
 /// source hid in its compressed data (bytes after the last MCU, padding
-/// bits, unused codes) can survive, while the decoded pixels stay bit-exact
-/// (same coefficients, same quantization tables). Progressive and
-/// arithmetic-coded sources come out baseline Huffman.
+/// bits, redundant codes, MCU padding blocks) can survive, while the
+/// decoded pixels stay bit-exact (same coefficients, same quantization
+/// tables). Baseline files take one streaming pass ([`entropy::Plan`]);
+/// progressive and arithmetic-coded ones are read by libjpeg-turbo-rs and
+/// come out baseline.
 pub fn transcode(
     bytes: &[u8],
     jpeg: &Jpeg,
@@ -89,6 +92,15 @@ pub fn transcode(
 ) -> Result<Vec<u8>> {
     let fail =
         |why: String| Error::Decode(format!("cannot transcode losslessly (--thorough): {why}"));
+    if let Some(plan) = entropy::Plan::new(jpeg)? {
+        // One pass, no coefficient buffer; a coefficient the standard
+        // tables cannot code (not 8-bit data) goes the general way.
+        if let Ok(coded) = plan.transcode(jpeg) {
+            return Ok(
+                crate::container::jpeg::parse(&coded, limits)?.rewrite_with_icc(policy, jpeg)
+            );
+        }
+    }
     let blocks = (jpeg.width as u64).div_ceil(8) * (jpeg.height.max(1) as u64).div_ceil(8);
     // Up to 4 components of 128-byte blocks, plus the written stream.
     if blocks * 4 * 128 > limits.max_alloc {
@@ -101,7 +113,11 @@ pub fn transcode(
         || -> std::result::Result<Vec<u8>, String> {
             let mut coeffs = lt::read_coefficients(bytes).map_err(|e| e.to_string())?;
             keep_used_tables(&mut coeffs);
-            lt::write_coefficients_optimized(&coeffs).map_err(|e| e.to_string())
+            match entropy::write_coefficients(&coeffs, jpeg) {
+                Ok(coded) => Ok(coded),
+                // 12-bit data: libjpeg-turbo-rs' optimized tables.
+                Err(_) => lt::write_coefficients_optimized(&coeffs).map_err(|e| e.to_string()),
+            }
         },
     ))
     .map_err(|_| fail("the codec failed".into()))?

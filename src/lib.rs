@@ -31,6 +31,7 @@ pub mod collage;
 pub mod commit;
 pub mod container;
 pub mod describe;
+pub mod entropy;
 pub mod error;
 pub mod exif_block;
 pub mod faces;

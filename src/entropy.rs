@@ -1,0 +1,1150 @@
+//! Sequential Huffman JPEG scans, block by block: one decoder and one
+//! encoder shared by `--thorough`, `check --thorough` and the DCT-domain
+//! region edit.
+//!
+//! ```text
+//! entropy-coded data ──► Huffman decode (the source's tables) ──► block
+//!   (quantized coefficients, zigzag, + mask of nonzero AC) ──► Huffman
+//!   encode (the standard Annex K tables) ──► entropy-coded data
+//! ```
+//!
+//! Why our own code and not libjpeg-turbo-rs' `read_coefficients` /
+//! `write_coefficients`: the decoder here knows where the picture ends, so
+//! it can say what a scan carries beyond it (bytes after the last block or
+//! before a restart marker, padding bits that are not ones, blocks coded
+//! with redundant symbols), which `check --thorough` reports; and the
+//! transcode streams one block at a time from decoder to encoder, without
+//! the whole-image coefficient buffer, in one pass. The output is
+//! canonical by construction: the encoder only sees the coefficients, so
+//! nothing of how the source coded them can come through.
+//!
+//! Scope: 8-bit sequential Huffman (SOF0, SOF1) files with one scan holding
+//! every component, the form cameras, phones and editors write. Anything
+//! else is `Ok(None)` and the caller takes the libjpeg-turbo-rs path.
+
+use crate::container::jpeg::Jpeg;
+use crate::error::{Error, Result};
+use crate::metadata::{human_bytes, Category, Finding};
+use libjpeg_turbo_rs as lt;
+
+const LOOK: u32 = 9;
+
+/// `ZIGZAG[k]`: the row-major position of the k-th coefficient in zigzag order.
+const ZIGZAG: [usize; 64] = [
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+];
+
+fn corrupt(why: impl Into<String>) -> Error {
+    Error::malformed("JPEG", format!("compressed data: {}", why.into()))
+}
+
+/// A Huffman table for decoding: a 9-bit lookahead, then canonical ranges.
+struct DecodeTable {
+    /// (length << 8) | symbol, or 0 when the code is longer than `LOOK`.
+    look: Box<[u16; 1 << LOOK]>,
+    /// Largest code of each length (-1: none).
+    maxcode: [i32; 17],
+    /// `values` index of a code of each length, minus the code.
+    valptr: [i32; 17],
+    values: [u8; 256],
+    /// A symbol appears twice (two codes for one value: a hiding place).
+    duplicate: bool,
+}
+
+impl DecodeTable {
+    fn new(counts: &[u8], symbols: &[u8]) -> Result<Self> {
+        let mut t = DecodeTable {
+            look: Box::new([0; 1 << LOOK]),
+            maxcode: [-1; 17],
+            valptr: [0; 17],
+            values: [0; 256],
+            duplicate: false,
+        };
+        let mut seen = [false; 256];
+        for (i, &s) in symbols.iter().enumerate().take(256) {
+            t.values[i] = s;
+            t.duplicate |= std::mem::replace(&mut seen[s as usize], true);
+        }
+        let (mut code, mut k) = (0u32, 0usize);
+        for l in 1..=16u32 {
+            let n = counts.get(l as usize - 1).copied().unwrap_or(0) as usize;
+            if n > 0 {
+                t.valptr[l as usize] = k as i32 - code as i32;
+                for _ in 0..n {
+                    if code >= 1 << l || k >= symbols.len() {
+                        return Err(corrupt("a Huffman table with too many codes"));
+                    }
+                    if l <= LOOK {
+                        let shift = LOOK - l;
+                        let entry = (l as u16) << 8 | symbols[k] as u16;
+                        let first = (code << shift) as usize;
+                        t.look[first..first + (1 << shift)].fill(entry);
+                    }
+                    code += 1;
+                    k += 1;
+                }
+                t.maxcode[l as usize] = code as i32 - 1;
+            }
+            code <<= 1;
+        }
+        Ok(t)
+    }
+}
+
+/// Entropy-coded data as bits: stuffed 0xFF00 read as 0xFF; at a marker or
+/// the end, zeros, which must never be consumed.
+struct Reader<'a> {
+    d: &'a [u8],
+    pos: usize,
+    acc: u64,
+    n: u32,
+    /// Zero bits past a marker or the end, at the bottom of `acc`.
+    fake: u32,
+    at_marker: bool,
+    overrun: bool,
+}
+
+impl<'a> Reader<'a> {
+    fn new(d: &'a [u8]) -> Self {
+        Reader {
+            d,
+            pos: 0,
+            acc: 0,
+            n: 0,
+            fake: 0,
+            at_marker: false,
+            overrun: false,
+        }
+    }
+
+    #[inline(always)]
+    fn need(&mut self) {
+        if self.n < 27 {
+            self.fill();
+        }
+    }
+
+    #[inline(never)]
+    fn fill(&mut self) {
+        self.overrun |= self.n < self.fake;
+        if !self.at_marker {
+            if let Some(w) = self.d.get(self.pos..self.pos + 8) {
+                let w = u64::from_be_bytes(w.try_into().unwrap_or([0; 8]));
+                // No 0xFF byte in the next eight: take what fits at once.
+                let x = !w;
+                if (x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080) == 0 {
+                    let k = (63 - self.n) / 8;
+                    self.acc = (self.acc << (8 * k)) | (w >> (64 - 8 * k));
+                    self.n += 8 * k;
+                    self.pos += k as usize;
+                    return;
+                }
+            }
+        }
+        while self.n <= 56 {
+            let mut b = 0;
+            if !self.at_marker {
+                match self.d.get(self.pos) {
+                    None => self.at_marker = true,
+                    Some(&0xFF) if self.d.get(self.pos + 1) == Some(&0) => {
+                        b = 0xFF;
+                        self.pos += 2;
+                    }
+                    Some(&0xFF) => self.at_marker = true,
+                    Some(&x) => {
+                        b = x;
+                        self.pos += 1;
+                    }
+                }
+            }
+            if self.at_marker {
+                self.fake += 8;
+            }
+            self.acc = (self.acc << 8) | b as u64;
+            self.n += 8;
+        }
+    }
+
+    #[inline(always)]
+    fn bits(&mut self, k: u32) -> u32 {
+        self.n -= k;
+        ((self.acc >> self.n) & ((1u64 << k) - 1)) as u32
+    }
+
+    #[inline(always)]
+    fn symbol(&mut self, t: &DecodeTable) -> Result<u8> {
+        let look = ((self.acc >> (self.n - LOOK)) & ((1 << LOOK) - 1)) as usize;
+        let e = t.look[look];
+        if e != 0 {
+            self.n -= (e >> 8) as u32;
+            return Ok(e as u8);
+        }
+        self.long_symbol(t)
+    }
+
+    #[cold]
+    fn long_symbol(&mut self, t: &DecodeTable) -> Result<u8> {
+        for l in LOOK + 1..=16 {
+            let code = ((self.acc >> (self.n - l)) & ((1 << l) - 1)) as i32;
+            if code <= t.maxcode[l as usize] {
+                self.n -= l;
+                let i = (t.valptr[l as usize] + code) as usize;
+                return Ok(t.values[i.min(255)]);
+            }
+        }
+        Err(corrupt("a Huffman code no table defines"))
+    }
+
+    /// The value of an `s`-bit magnitude category (JPEG's EXTEND).
+    #[inline(always)]
+    fn value(&mut self, s: u32) -> i32 {
+        if s == 0 {
+            return 0;
+        }
+        let v = self.bits(s) as i32;
+        if v < 1 << (s - 1) {
+            v - (1 << s) + 1
+        } else {
+            v
+        }
+    }
+
+    /// Ends an interval (at a restart marker when `marker` is given, else
+    /// the scan): the padding bits, the bytes left before the marker.
+    fn end_interval(&mut self, marker: Option<u8>, hidden: &mut Hidden) -> Result<()> {
+        self.overrun |= self.n < self.fake;
+        if self.overrun {
+            return Err(corrupt(
+                "it ends before its last block (truncated or damaged file)",
+            ));
+        }
+        let real = self.n - self.fake;
+        let pad = real % 8;
+        if pad > 0 && (self.acc >> (self.n - pad)) & ((1 << pad) - 1) != (1 << pad) - 1 {
+            hidden.padding += 1;
+        }
+        let mut junk = (real / 8) as usize;
+        // Bytes not loaded yet, up to the marker (or the end).
+        while self.pos < self.d.len() {
+            if self.d[self.pos] == 0xFF {
+                match self.d.get(self.pos + 1) {
+                    Some(0) => {
+                        self.pos += 2;
+                        junk += 1;
+                        continue;
+                    }
+                    Some(0xFF) => {
+                        // Fill bytes: not data, but no encoder writes them here.
+                        self.pos += 1;
+                        junk += 1;
+                        continue;
+                    }
+                    _ => break,
+                }
+            }
+            self.pos += 1;
+            junk += 1;
+        }
+        match marker {
+            Some(m) => {
+                hidden.before_restarts += junk;
+                if self.d.get(self.pos..self.pos + 2) != Some(&[0xFF, m]) {
+                    return Err(corrupt(format!(
+                        "restart marker {} missing where the restart interval puts it",
+                        m - 0xD0
+                    )));
+                }
+                self.pos += 2;
+            }
+            None => {
+                hidden.tail += junk;
+                // Anything after a marker inside the data (a stray RSTn).
+                hidden.tail += self.d.len() - self.pos;
+                self.pos = self.d.len();
+            }
+        }
+        self.acc = 0;
+        self.n = 0;
+        self.fake = 0;
+        self.at_marker = false;
+        Ok(())
+    }
+}
+
+/// What a decode of a scan found beyond its picture.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Hidden {
+    /// Bytes after the last block, before the end of the scan.
+    pub tail: usize,
+    /// Bytes between the end of an interval and its restart marker.
+    pub before_restarts: usize,
+    /// Intervals whose padding bits are not all ones.
+    pub padding: usize,
+    /// Blocks coded with redundant symbols (a run of zeros before the end
+    /// of the block, an end-of-block with a run count).
+    pub noncanonical: usize,
+    /// Huffman tables that list a symbol twice.
+    pub duplicate_codes: usize,
+}
+
+impl Hidden {
+    /// The findings `check --thorough` reports (empty: nothing hidden).
+    pub fn findings(&self) -> Vec<Finding> {
+        let mut f = Vec::new();
+        if self.tail > 0 {
+            f.push(Finding::new(
+                Category::TrailingData,
+                format!(
+                    "{} inside the compressed data after its last block",
+                    human_bytes(self.tail as u64)
+                ),
+            ));
+        }
+        if self.before_restarts > 0 {
+            f.push(Finding::new(
+                Category::Other,
+                format!(
+                    "{} inside the compressed data before restart markers",
+                    human_bytes(self.before_restarts as u64)
+                ),
+            ));
+        }
+        if self.padding > 0 {
+            f.push(Finding::new(
+                Category::Other,
+                format!(
+                    "padding bits that are not ones in {} place(s) of the compressed data",
+                    self.padding
+                ),
+            ));
+        }
+        if self.noncanonical > 0 {
+            f.push(Finding::new(
+                Category::Other,
+                format!(
+                    "{} block(s) coded with redundant symbols (room for hidden bits)",
+                    self.noncanonical
+                ),
+            ));
+        }
+        if self.duplicate_codes > 0 {
+            f.push(Finding::new(
+                Category::Other,
+                format!(
+                    "{} Huffman table(s) with two codes for one symbol",
+                    self.duplicate_codes
+                ),
+            ));
+        }
+        f
+    }
+}
+
+/// One scan component: its tables, sampling and block grid.
+struct Comp {
+    /// Index in the frame.
+    frame_index: usize,
+    h: usize,
+    v: usize,
+    dc: usize,
+    ac: usize,
+    /// Blocks of the component (non-interleaved scans walk these).
+    blocks_x: usize,
+    blocks_y: usize,
+}
+
+/// A scan this module can walk: the one sequential scan of the file.
+pub struct Plan<'a> {
+    tables: Vec<DecodeTable>,
+    comps: Vec<Comp>,
+    mcus_x: usize,
+    mcus_y: usize,
+    restart: u16,
+    data: &'a [u8],
+    /// The frame: (id, h, v, quantization slot) of each component.
+    frame: Vec<(u8, u8, u8, u8)>,
+    width: u16,
+    height: u16,
+    duplicate_codes: usize,
+    /// Quantization tables in force at the scan, natural order, per slot.
+    quant: [Option<[u16; 64]>; 4],
+}
+
+impl<'a> Plan<'a> {
+    /// The plan of `jpeg`'s scan; `None` when it is not a single
+    /// sequential 8-bit Huffman scan of every component.
+    pub fn new(jpeg: &Jpeg<'a>) -> Result<Option<Plan<'a>>> {
+        let mut dht: [[Option<(&[u8], &[u8])>; 4]; 2] = [[None; 4]; 2];
+        let (mut sof, mut sos, mut dri) = (None, None, 0u16);
+        let mut quant: [Option<[u16; 64]>; 4] = [None; 4];
+        for seg in &jpeg.segments {
+            let p = seg.payload;
+            match seg.marker {
+                0xC4 => {
+                    let mut p = p;
+                    while p.len() >= 17 {
+                        let (tc, th) = ((p[0] >> 4) as usize, (p[0] & 15) as usize);
+                        let n: usize = p[1..17].iter().map(|&c| c as usize).sum();
+                        if tc > 1 || th > 3 || p.len() < 17 + n {
+                            return Ok(None);
+                        }
+                        dht[tc][th] = Some((&p[1..17], &p[17..17 + n]));
+                        p = &p[17 + n..];
+                    }
+                }
+                0xDD if p.len() == 2 && sos.is_none() => dri = u16::from_be_bytes([p[0], p[1]]),
+                0xDB if sos.is_none() => {
+                    let mut p = p;
+                    while let Some((&pq_tq, rest)) = p.split_first() {
+                        let size = if pq_tq >> 4 == 0 { 64 } else { 128 };
+                        if rest.len() < size || pq_tq & 15 > 3 {
+                            return Ok(None);
+                        }
+                        let mut q = [0u16; 64];
+                        for (k, &n) in ZIGZAG.iter().enumerate() {
+                            q[n] = if size == 64 {
+                                rest[k] as u16
+                            } else {
+                                u16::from_be_bytes([rest[2 * k], rest[2 * k + 1]])
+                            };
+                        }
+                        quant[(pq_tq & 15) as usize] = Some(q);
+                        p = &rest[size..];
+                    }
+                }
+                0xC0 | 0xC1 => sof = Some(p),
+                m if (0xC2..=0xCF).contains(&m) && !matches!(m, 0xC4 | 0xC8 | 0xCC) => {
+                    return Ok(None)
+                }
+                0xDA if sos.is_some() => return Ok(None), // more than one scan
+                0xDA => sos = Some((p, seg.data)),
+                _ => {}
+            }
+        }
+        let (Some(sof), Some((sos, data))) = (sof, sos) else {
+            return Ok(None);
+        };
+        if sof.len() < 6 || sof[0] != 8 {
+            return Ok(None);
+        }
+        let height = u16::from_be_bytes([sof[1], sof[2]]);
+        let width = u16::from_be_bytes([sof[3], sof[4]]);
+        let frame: Vec<(u8, u8, u8, u8)> = sof[6..]
+            .chunks_exact(3)
+            .map(|c| (c[0], c[1] >> 4, c[1] & 15, c[2]))
+            .collect();
+        if height == 0 || width == 0 || frame.is_empty() {
+            return Ok(None);
+        }
+        let n = sos.first().copied().unwrap_or(0) as usize;
+        if sos.len() != 4 + 2 * n || sos[1 + 2 * n..] != [0, 63, 0] {
+            return Ok(None);
+        }
+        if n != frame.len() && n != 1 || (n == 1 && frame.len() != 1) {
+            return Ok(None);
+        }
+        let hmax = frame.iter().map(|c| c.1 as usize).max().unwrap_or(1);
+        let vmax = frame.iter().map(|c| c.2 as usize).max().unwrap_or(1);
+        let mut tables = Vec::new();
+        let mut duplicate_codes = 0;
+        let mut comps = Vec::new();
+        for c in sos[1..1 + 2 * n].chunks_exact(2) {
+            let Some(fi) = frame.iter().position(|f| f.0 == c[0]) else {
+                return Ok(None);
+            };
+            if comps.iter().any(|x: &Comp| x.frame_index == fi) {
+                return Ok(None);
+            }
+            let mut table = |class: usize, slot: usize| -> Result<Option<usize>> {
+                let Some((counts, symbols)) = dht[class][slot & 3] else {
+                    return Ok(None);
+                };
+                let t = DecodeTable::new(counts, symbols)?;
+                duplicate_codes += t.duplicate as usize;
+                tables.push(t);
+                Ok(Some(tables.len() - 1))
+            };
+            let (Some(dc), Some(ac)) = (
+                table(0, (c[1] >> 4) as usize)?,
+                table(1, (c[1] & 15) as usize)?,
+            ) else {
+                // A missing table (Motion-JPEG's implied standard ones).
+                return Ok(None);
+            };
+            let (h, v) = (frame[fi].1 as usize, frame[fi].2 as usize);
+            comps.push(Comp {
+                frame_index: fi,
+                h,
+                v,
+                dc,
+                ac,
+                blocks_x: (width as usize * h).div_ceil(hmax).div_ceil(8),
+                blocks_y: (height as usize * v).div_ceil(vmax).div_ceil(8),
+            });
+        }
+        let (mcus_x, mcus_y) = if n == 1 {
+            (comps[0].blocks_x, comps[0].blocks_y)
+        } else {
+            (
+                (width as usize).div_ceil(8 * hmax),
+                (height as usize).div_ceil(8 * vmax),
+            )
+        };
+        Ok(Some(Plan {
+            tables,
+            comps,
+            mcus_x,
+            mcus_y,
+            restart: dri,
+            data,
+            frame,
+            width,
+            height,
+            duplicate_codes,
+            quant,
+        }))
+    }
+
+    fn interleaved(&self) -> bool {
+        self.comps.len() > 1
+    }
+
+    /// Decodes the scan, handing each block (frame component, block x, y,
+    /// zigzag coefficients, mask of nonzero AC positions) to `sink`, and
+    /// calling `restart` at each restart marker.
+    fn walk(&self, hidden: &mut Hidden, sink: &mut impl Sink) -> Result<()> {
+        let mut r = Reader::new(self.data);
+        let mut pred = [0i32; 4];
+        let mut blk = [0i16; 64];
+        let ri = self.restart as usize;
+        let total = self.mcus_x * self.mcus_y;
+        let mut index = 0u8;
+        let mut mcu = 0usize;
+        for my in 0..self.mcus_y {
+            for mx in 0..self.mcus_x {
+                if ri > 0 && mcu > 0 && mcu % ri == 0 {
+                    r.end_interval(Some(0xD0 + index), hidden)?;
+                    sink.restart(index);
+                    index = (index + 1) & 7;
+                    pred = [0; 4];
+                }
+                for (ci, c) in self.comps.iter().enumerate() {
+                    let (dc, ac) = (&self.tables[c.dc], &self.tables[c.ac]);
+                    let (bh, bv) = if self.interleaved() {
+                        (c.h, c.v)
+                    } else {
+                        (1, 1)
+                    };
+                    for v in 0..bv {
+                        for h in 0..bh {
+                            let (mask, canonical) =
+                                decode_block(&mut r, dc, ac, &mut pred[ci], &mut blk)?;
+                            hidden.noncanonical += !canonical as usize;
+                            sink.block(c.frame_index, mx * bh + h, my * bv + v, &blk, mask)?;
+                            let mut m = mask;
+                            while m != 0 {
+                                blk[m.trailing_zeros() as usize] = 0;
+                                m &= m - 1;
+                            }
+                        }
+                    }
+                }
+                mcu += 1;
+            }
+        }
+        debug_assert_eq!(mcu, total);
+        r.end_interval(None, hidden)
+    }
+
+    /// What the scan carries beyond its picture (`check --thorough`).
+    pub fn audit(&self) -> Result<Hidden> {
+        let mut hidden = Hidden {
+            duplicate_codes: self.duplicate_codes,
+            ..Hidden::default()
+        };
+        self.walk(&mut hidden, &mut NoSink)?;
+        Ok(hidden)
+    }
+
+    /// The scan coded again with the standard tables, in one pass: the
+    /// file's header segments (JFIF, Adobe, the quantization tables, the
+    /// frame, the restart interval) then standard DHTs, the scan, EOI. The
+    /// caller rebuilds the header with the container writer.
+    pub fn transcode(&self, jpeg: &Jpeg) -> Result<Vec<u8>> {
+        let slots: Vec<usize> = (0..self.frame.len()).map(|i| (i > 0) as usize).collect();
+        let hmax = self.frame.iter().map(|c| c.1 as usize).max().unwrap_or(1);
+        let vmax = self.frame.iter().map(|c| c.2 as usize).max().unwrap_or(1);
+        let mut sink = Encode {
+            w: Writer::new(self.data.len() + self.data.len() / 8 + 1024),
+            prev: [0; 4],
+            tables: StandardTables::get(),
+            slots: slots.clone(),
+            data_blocks: data_blocks(&self.frame, (self.width, self.height), (hmax, vmax)),
+            dummy: [0; 64],
+        };
+        self.walk(&mut Hidden::default(), &mut sink)?;
+        let w = sink.w;
+        let data = w.finish();
+        let mut out = Vec::with_capacity(data.len() + 2048);
+        out.extend_from_slice(&[0xFF, 0xD8]);
+        for seg in &jpeg.segments {
+            match seg.marker {
+                0xE0 | 0xEE | 0xDB | 0xC0 | 0xC1 | 0xDD => {
+                    out.extend_from_slice(&seg.raw[seg.raw.len() - seg.payload.len() - 4..])
+                }
+                0xDA => break,
+                _ => {}
+            }
+        }
+        write_standard_dht(&mut out, slots.iter().any(|&s| s == 1));
+        write_sos(
+            &mut out,
+            self.comps
+                .iter()
+                .map(|c| (self.frame[c.frame_index].0, slots[c.frame_index] as u8)),
+        );
+        out.extend_from_slice(&data);
+        out.extend_from_slice(&[0xFF, 0xD9]);
+        Ok(out)
+    }
+
+    /// The quantized coefficients, in libjpeg-turbo-rs' layout (zigzag
+    /// blocks, every block of the MCUs), for the region edit.
+    pub fn coefficients(&self) -> Result<lt::JpegCoefficients> {
+        // Dense tables, as libjpeg-turbo-rs numbers them.
+        let mut dense = [0u8; 4];
+        let mut quant_tables = Vec::new();
+        for (slot, q) in self.quant.iter().enumerate() {
+            if let Some(q) = q {
+                dense[slot] = quant_tables.len() as u8;
+                quant_tables.push(*q);
+            }
+        }
+        for &(_, _, _, tq) in &self.frame {
+            if self.quant.get(tq as usize).is_none_or(|q| q.is_none()) {
+                return Err(corrupt(format!("quantization table {tq} is not defined")));
+            }
+        }
+        let grid: Vec<(usize, usize)> = self
+            .frame
+            .iter()
+            .map(|&(_, h, v, _)| {
+                if self.interleaved() {
+                    (self.mcus_x * h as usize, self.mcus_y * v as usize)
+                } else {
+                    (self.mcus_x, self.mcus_y)
+                }
+            })
+            .collect();
+        let mut planes: Vec<Vec<[i16; 64]>> =
+            grid.iter().map(|&(x, y)| vec![[0i16; 64]; x * y]).collect();
+        self.walk(
+            &mut Hidden::default(),
+            &mut Store {
+                planes: &mut planes,
+                grid: &grid,
+            },
+        )?;
+        let components = planes
+            .into_iter()
+            .zip(&grid)
+            .zip(&self.frame)
+            .map(
+                |((blocks, &(bx, by)), &(id, h, v, tq))| lt::ComponentCoefficients {
+                    blocks,
+                    blocks_x: bx,
+                    blocks_y: by,
+                    h_sampling: h,
+                    v_sampling: v,
+                    quant_table_index: dense[tq as usize & 3],
+                    component_id: id,
+                },
+            )
+            .collect();
+        Ok(lt::JpegCoefficients {
+            width: self.width,
+            height: self.height,
+            data_precision: 8,
+            components,
+            quant_tables,
+            restart_interval: self.restart,
+            density_unit: 0,
+            x_density: 1,
+            y_density: 1,
+            saw_jfif_marker: false,
+            adobe_transform: None,
+        })
+    }
+}
+
+/// Where [`Plan::walk`] hands the blocks.
+trait Sink {
+    /// Block (`bx`, `by`) of frame component `fi`: zigzag coefficients and
+    /// the mask of the nonzero AC positions.
+    fn block(&mut self, fi: usize, bx: usize, by: usize, blk: &[i16; 64], mask: u64) -> Result<()>;
+    /// A restart marker (`index` 0..7) between two intervals.
+    fn restart(&mut self, _index: u8) {}
+}
+
+struct NoSink;
+
+impl Sink for NoSink {
+    #[inline(always)]
+    fn block(&mut self, _: usize, _: usize, _: usize, _: &[i16; 64], _: u64) -> Result<()> {
+        Ok(())
+    }
+}
+
+struct Store<'p> {
+    planes: &'p mut [Vec<[i16; 64]>],
+    grid: &'p [(usize, usize)],
+}
+
+impl Sink for Store<'_> {
+    fn block(&mut self, fi: usize, bx: usize, by: usize, blk: &[i16; 64], _: u64) -> Result<()> {
+        if let Some(b) = self.planes[fi].get_mut(by * self.grid[fi].0 + bx) {
+            *b = *blk;
+        }
+        Ok(())
+    }
+}
+
+/// The transcode: each block coded again at once with the standard tables;
+/// blocks past the picture (MCU padding) as libjpeg pads them.
+struct Encode {
+    w: Writer,
+    prev: [i16; 4],
+    tables: &'static StandardTables,
+    slots: Vec<usize>,
+    data_blocks: Vec<(usize, usize)>,
+    dummy: [i16; 64],
+}
+
+impl Sink for Encode {
+    #[inline(always)]
+    fn block(&mut self, fi: usize, bx: usize, by: usize, blk: &[i16; 64], mask: u64) -> Result<()> {
+        let s = self.slots[fi];
+        let (blk, mask) = if bx >= self.data_blocks[fi].0 || by >= self.data_blocks[fi].1 {
+            self.dummy[0] = self.prev[fi];
+            (&self.dummy, 0)
+        } else {
+            (blk, mask)
+        };
+        encode_block(
+            &mut self.w,
+            blk,
+            mask,
+            &mut self.prev[fi],
+            &self.tables.dc[s],
+            &self.tables.ac[s],
+        )
+    }
+
+    fn restart(&mut self, index: u8) {
+        self.w.restart(index);
+        self.prev = [0; 4];
+    }
+}
+
+/// Blocks holding picture, per component; those past them in an MCU are padding.
+fn data_blocks(
+    frame: &[(u8, u8, u8, u8)],
+    (w, h): (u16, u16),
+    (hmax, vmax): (usize, usize),
+) -> Vec<(usize, usize)> {
+    frame
+        .iter()
+        .map(|&(_, ch, cv, _)| {
+            (
+                (w as usize * ch as usize).div_ceil(hmax * 8),
+                (h as usize * cv as usize).div_ceil(vmax * 8),
+            )
+        })
+        .collect()
+}
+
+/// One block: DC difference, then AC runs up to the end of block.
+/// Returns the mask of nonzero AC positions and whether the coding was
+/// the one an encoder writes for these coefficients.
+#[inline(always)]
+fn decode_block(
+    r: &mut Reader,
+    dc: &DecodeTable,
+    ac: &DecodeTable,
+    pred: &mut i32,
+    blk: &mut [i16; 64],
+) -> Result<(u64, bool)> {
+    r.need();
+    let s = r.symbol(dc)? as u32;
+    if s > 15 {
+        return Err(corrupt("a DC difference of more than 15 bits"));
+    }
+    if s > 11 {
+        r.need();
+    }
+    *pred += r.value(s);
+    blk[0] = *pred as i16;
+    let mut mask = 0u64;
+    let mut k = 1usize;
+    let mut canonical = true;
+    let mut zrl = false;
+    while k < 64 {
+        r.need();
+        let rs = r.symbol(ac)? as u32;
+        let (run, s) = ((rs >> 4) as usize, rs & 15);
+        if s != 0 {
+            k += run;
+            if k > 63 {
+                return Err(corrupt("a run of zeros past the end of a block"));
+            }
+            blk[k] = r.value(s) as i16;
+            mask |= 1 << k;
+            k += 1;
+            zrl = false;
+        } else if run == 15 {
+            k += 16;
+            zrl = true;
+        } else {
+            canonical &= run == 0;
+            break;
+        }
+    }
+    Ok((mask, canonical && !zrl))
+}
+
+/// A Huffman table for encoding: code and length of each symbol.
+struct EncodeTable {
+    code: [u32; 256],
+    size: [u8; 256],
+}
+
+impl EncodeTable {
+    fn new(bits: &[u8; 17], values: &[u8]) -> Self {
+        let mut t = EncodeTable {
+            code: [0; 256],
+            size: [0; 256],
+        };
+        let (mut code, mut k) = (0u32, 0usize);
+        for l in 1..=16 {
+            for _ in 0..bits[l] {
+                t.code[values[k] as usize] = code;
+                t.size[values[k] as usize] = l as u8;
+                code += 1;
+                k += 1;
+            }
+            code <<= 1;
+        }
+        t
+    }
+}
+
+struct StandardTables {
+    dc: [EncodeTable; 2],
+    ac: [EncodeTable; 2],
+}
+
+impl StandardTables {
+    fn get() -> &'static StandardTables {
+        use lt::encode::tables::*;
+        static T: std::sync::OnceLock<StandardTables> = std::sync::OnceLock::new();
+        T.get_or_init(|| StandardTables {
+            dc: [
+                EncodeTable::new(&DC_LUMINANCE_BITS, &DC_LUMINANCE_VALUES),
+                EncodeTable::new(&DC_CHROMINANCE_BITS, &DC_CHROMINANCE_VALUES),
+            ],
+            ac: [
+                EncodeTable::new(&AC_LUMINANCE_BITS, &AC_LUMINANCE_VALUES),
+                EncodeTable::new(&AC_CHROMINANCE_BITS, &AC_CHROMINANCE_VALUES),
+            ],
+        })
+    }
+}
+
+fn write_standard_dht(out: &mut Vec<u8>, chroma: bool) {
+    use lt::encode::tables::*;
+    let mut one = |class: u8, slot: u8, bits: &[u8; 17], values: &[u8]| {
+        let len = 2 + 1 + 16 + values.len();
+        out.extend_from_slice(&[0xFF, 0xC4]);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+        out.push(class << 4 | slot);
+        out.extend_from_slice(&bits[1..17]);
+        out.extend_from_slice(values);
+    };
+    one(0, 0, &DC_LUMINANCE_BITS, &DC_LUMINANCE_VALUES);
+    one(1, 0, &AC_LUMINANCE_BITS, &AC_LUMINANCE_VALUES);
+    if chroma {
+        one(0, 1, &DC_CHROMINANCE_BITS, &DC_CHROMINANCE_VALUES);
+        one(1, 1, &AC_CHROMINANCE_BITS, &AC_CHROMINANCE_VALUES);
+    }
+}
+
+fn write_sos(out: &mut Vec<u8>, comps: impl Iterator<Item = (u8, u8)>) {
+    let comps: Vec<(u8, u8)> = comps.collect();
+    let len = 2 + 1 + 2 * comps.len() + 3;
+    out.extend_from_slice(&[0xFF, 0xDA]);
+    out.extend_from_slice(&(len as u16).to_be_bytes());
+    out.push(comps.len() as u8);
+    for (id, slot) in comps {
+        out.extend_from_slice(&[id, slot << 4 | slot]);
+    }
+    out.extend_from_slice(&[0, 63, 0]);
+}
+
+/// Bits to bytes, 0xFF stuffed, padding with ones.
+struct Writer {
+    out: Vec<u8>,
+    acc: u64,
+    n: u32,
+}
+
+impl Writer {
+    fn new(capacity: usize) -> Self {
+        Writer {
+            out: Vec::with_capacity(capacity),
+            acc: 0,
+            n: 0,
+        }
+    }
+
+    /// `len` (at most 32) bits of `bits`.
+    #[inline(always)]
+    fn put(&mut self, bits: u32, len: u32) {
+        self.acc = (self.acc << len) | bits as u64;
+        self.n += len;
+        if self.n >= 32 {
+            self.n -= 32;
+            let w = (self.acc >> self.n) as u32;
+            let x = !w;
+            if (x.wrapping_sub(0x0101_0101) & !x & 0x8080_8080) == 0 {
+                self.out.extend_from_slice(&w.to_be_bytes());
+            } else {
+                for b in w.to_be_bytes() {
+                    self.out.push(b);
+                    if b == 0xFF {
+                        self.out.push(0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pads the last byte with ones and writes out what is left.
+    fn flush(&mut self) {
+        let pad = (8 - self.n % 8) % 8;
+        if pad > 0 {
+            self.acc = (self.acc << pad) | ((1 << pad) - 1);
+            self.n += pad;
+        }
+        while self.n >= 8 {
+            self.n -= 8;
+            let b = (self.acc >> self.n) as u8;
+            self.out.push(b);
+            if b == 0xFF {
+                self.out.push(0);
+            }
+        }
+    }
+
+    fn restart(&mut self, index: u8) {
+        self.flush();
+        self.out.extend_from_slice(&[0xFF, 0xD0 + index]);
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.flush();
+        self.out
+    }
+}
+
+/// Magnitude category and its bits (JPEG's SSSS and the value's low bits).
+#[inline(always)]
+fn category(v: i32) -> (u32, u32) {
+    let s = 32 - v.unsigned_abs().leading_zeros();
+    let bits = if v < 0 { v - 1 } else { v } as u32 & ((1u32 << s) - 1);
+    (s, bits)
+}
+
+/// One block with the given tables, as libjpeg codes it.
+#[inline(always)]
+fn encode_block(
+    w: &mut Writer,
+    blk: &[i16; 64],
+    mask: u64,
+    prev: &mut i16,
+    dc: &EncodeTable,
+    ac: &EncodeTable,
+) -> Result<()> {
+    let diff = blk[0] as i32 - *prev as i32;
+    *prev = blk[0];
+    let (s, bits) = category(diff);
+    if s > 11 {
+        return Err(corrupt("a DC difference too large for an 8-bit JPEG"));
+    }
+    w.put(
+        dc.code[s as usize] << s | bits,
+        dc.size[s as usize] as u32 + s,
+    );
+    let mut m = mask & !1;
+    let mut last = 0u32;
+    while m != 0 {
+        let k = m.trailing_zeros();
+        let mut run = k - last - 1;
+        while run > 15 {
+            w.put(ac.code[0xF0], ac.size[0xF0] as u32);
+            run -= 16;
+        }
+        let (s, bits) = category(blk[k as usize] as i32);
+        if s > 10 {
+            return Err(corrupt("a coefficient too large for an 8-bit JPEG"));
+        }
+        let sym = (run << 4 | s) as usize;
+        w.put(ac.code[sym] << s | bits, ac.size[sym] as u32 + s);
+        last = k;
+        m &= m - 1;
+    }
+    if last != 63 {
+        w.put(ac.code[0], ac.size[0] as u32);
+    }
+    Ok(())
+}
+
+/// Mask of the nonzero AC coefficients of a zigzag block.
+fn nonzero_mask(blk: &[i16; 64]) -> u64 {
+    blk.iter()
+        .enumerate()
+        .skip(1)
+        .fold(0u64, |m, (k, &v)| m | ((v != 0) as u64) << k)
+}
+
+/// Writes `coeffs` as a baseline JPEG with the standard tables: the
+/// source's JFIF and Adobe segments (how its colour is read), the
+/// quantization tables, frame, restart interval, scan. The caller rebuilds
+/// the header with the container writer.
+pub fn write_coefficients(coeffs: &lt::JpegCoefficients, source: &Jpeg) -> Result<Vec<u8>> {
+    let n = coeffs.components.len();
+    if coeffs.effective_precision() != 8 || n == 0 || n > 4 {
+        return Err(Error::Unsupported(
+            "only 8-bit JPEGs of 1 to 4 components can be coded again".into(),
+        ));
+    }
+    let t = StandardTables::get();
+    let hmax = coeffs
+        .components
+        .iter()
+        .map(|c| c.h_sampling as usize)
+        .max()
+        .unwrap_or(1);
+    let vmax = coeffs
+        .components
+        .iter()
+        .map(|c| c.v_sampling as usize)
+        .max()
+        .unwrap_or(1);
+    let (w_px, h_px) = (coeffs.width as usize, coeffs.height as usize);
+    // Blocks holding picture; those past them in an MCU are coded as
+    // libjpeg pads them: the last DC, no AC.
+    let data_blocks: Vec<(usize, usize)> = coeffs
+        .components
+        .iter()
+        .map(|c| {
+            (
+                (w_px * c.h_sampling as usize).div_ceil(hmax * 8),
+                (h_px * c.v_sampling as usize).div_ceil(vmax * 8),
+            )
+        })
+        .collect();
+    let (mcus_x, mcus_y) = if n == 1 {
+        data_blocks[0]
+    } else {
+        (w_px.div_ceil(8 * hmax), h_px.div_ceil(8 * vmax))
+    };
+    for (c, &(bx, by)) in coeffs.components.iter().zip(&data_blocks) {
+        if c.blocks_x < bx || c.blocks_y < by || c.blocks.len() < c.blocks_x * c.blocks_y {
+            return Err(Error::Decode(
+                "coefficient planes smaller than the frame".into(),
+            ));
+        }
+    }
+    let mut w = Writer::new(w_px * h_px / 2 + 1024);
+    let mut prev = [0i16; 4];
+    let ri = coeffs.restart_interval as usize;
+    let (mut mcu, mut index) = (0usize, 0u8);
+    let mut dummy = [0i16; 64];
+    for my in 0..mcus_y {
+        for mx in 0..mcus_x {
+            if ri > 0 && mcu > 0 && mcu % ri == 0 {
+                w.restart(index);
+                index = (index + 1) & 7;
+                prev = [0; 4];
+            }
+            for (ci, c) in coeffs.components.iter().enumerate() {
+                let s = (ci > 0) as usize;
+                let (bh, bv) = if n == 1 {
+                    (1, 1)
+                } else {
+                    (c.h_sampling as usize, c.v_sampling as usize)
+                };
+                for v in 0..bv {
+                    for h in 0..bh {
+                        let (bx, by) = (mx * bh + h, my * bv + v);
+                        let blk = if bx >= data_blocks[ci].0 || by >= data_blocks[ci].1 {
+                            dummy[0] = prev[ci];
+                            &dummy
+                        } else {
+                            &c.blocks[by * c.blocks_x + bx]
+                        };
+                        let mask = nonzero_mask(blk);
+                        encode_block(&mut w, blk, mask, &mut prev[ci], &t.dc[s], &t.ac[s])?;
+                    }
+                }
+            }
+            mcu += 1;
+        }
+    }
+    let data = w.finish();
+    let mut out = Vec::with_capacity(data.len() + 2048);
+    out.extend_from_slice(&[0xFF, 0xD8]);
+    for seg in &source.segments {
+        if matches!(seg.marker, 0xE0 | 0xEE) {
+            out.extend_from_slice(&seg.raw[seg.raw.len() - seg.payload.len() - 4..]);
+        }
+    }
+    for (i, q) in coeffs.quant_tables.iter().enumerate() {
+        lt::encode::marker_writer::write_dqt(&mut out, i as u8, q);
+    }
+    let extended = coeffs
+        .quant_tables
+        .iter()
+        .any(|q| q.iter().any(|&v| v > 255));
+    out.extend_from_slice(&[0xFF, if extended { 0xC1 } else { 0xC0 }]);
+    out.extend_from_slice(&((8 + 3 * n) as u16).to_be_bytes());
+    out.push(8);
+    out.extend_from_slice(&coeffs.height.to_be_bytes());
+    out.extend_from_slice(&coeffs.width.to_be_bytes());
+    out.push(n as u8);
+    for c in &coeffs.components {
+        out.extend_from_slice(&[
+            c.component_id,
+            c.h_sampling << 4 | c.v_sampling,
+            c.quant_table_index,
+        ]);
+    }
+    write_standard_dht(&mut out, n > 1);
+    if ri > 0 {
+        out.extend_from_slice(&[0xFF, 0xDD, 0, 4]);
+        out.extend_from_slice(&coeffs.restart_interval.to_be_bytes());
+    }
+    write_sos(
+        &mut out,
+        coeffs
+            .components
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.component_id, (i > 0) as u8)),
+    );
+    out.extend_from_slice(&data);
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    Ok(out)
+}
