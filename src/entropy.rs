@@ -197,18 +197,15 @@ impl<'a> Reader<'a> {
         Err(corrupt("a Huffman code no table defines"))
     }
 
-    /// The value of an `s`-bit magnitude category (JPEG's EXTEND).
+    /// The value of an `s`-bit magnitude category (JPEG's EXTEND), without
+    /// a branch on the sign (it is a coin toss for the predictor).
     #[inline(always)]
     fn value(&mut self, s: u32) -> i32 {
         if s == 0 {
             return 0;
         }
         let v = self.bits(s) as i32;
-        if v < 1 << (s - 1) {
-            v - (1 << s) + 1
-        } else {
-            v
-        }
+        v + (((v - (1 << (s - 1))) >> 31) & ((-1i32 << s) + 1))
     }
 
     /// Ends an interval (at a restart marker when `marker` is given, else
@@ -543,11 +540,7 @@ impl<'a> Plan<'a> {
                                 decode_block(&mut r, dc, ac, &mut pred[ci], &mut blk)?;
                             hidden.noncanonical += !canonical as usize;
                             sink.block(c.frame_index, mx * bh + h, my * bv + v, &blk, mask)?;
-                            let mut m = mask;
-                            while m != 0 {
-                                blk[m.trailing_zeros() as usize] = 0;
-                                m &= m - 1;
-                            }
+                            blk = [0; 64];
                         }
                     }
                 }
@@ -892,11 +885,15 @@ fn write_sos(out: &mut Vec<u8>, comps: impl Iterator<Item = (u8, u8)>) {
     out.extend_from_slice(&[0, 63, 0]);
 }
 
-/// Bits to bytes, 0xFF stuffed, padding with ones.
+/// Bits to bytes, 0xFF stuffed, padding with ones. A block is coded into
+/// `buf` with the bit buffer in locals (see [`encode_block`]), then
+/// appended to `out` at once.
 struct Writer {
     out: Vec<u8>,
     acc: u64,
     n: u32,
+    /// One block's bytes: at most 64 codes of 27 bits, each byte stuffed.
+    buf: [u8; 512],
 }
 
 impl Writer {
@@ -905,28 +902,7 @@ impl Writer {
             out: Vec::with_capacity(capacity),
             acc: 0,
             n: 0,
-        }
-    }
-
-    /// `len` (at most 32) bits of `bits`.
-    #[inline(always)]
-    fn put(&mut self, bits: u32, len: u32) {
-        self.acc = (self.acc << len) | bits as u64;
-        self.n += len;
-        if self.n >= 32 {
-            self.n -= 32;
-            let w = (self.acc >> self.n) as u32;
-            let x = !w;
-            if (x.wrapping_sub(0x0101_0101) & !x & 0x8080_8080) == 0 {
-                self.out.extend_from_slice(&w.to_be_bytes());
-            } else {
-                for b in w.to_be_bytes() {
-                    self.out.push(b);
-                    if b == 0xFF {
-                        self.out.push(0);
-                    }
-                }
-            }
+            buf: [0; 512],
         }
     }
 
@@ -958,6 +934,49 @@ impl Writer {
     }
 }
 
+/// The bit buffer of one block, in registers.
+struct Bits<'b> {
+    acc: u64,
+    n: u32,
+    buf: &'b mut [u8; 512],
+    len: usize,
+}
+
+impl Bits<'_> {
+    /// `len` (at most 32) bits of `bits`.
+    #[inline(always)]
+    fn put(&mut self, bits: u32, size: u32) {
+        self.acc = (self.acc << size) | bits as u64;
+        self.n += size;
+        if self.n >= 32 {
+            self.n -= 32;
+            let w = (self.acc >> self.n) as u32;
+            let x = !w;
+            if (x.wrapping_sub(0x0101_0101) & !x & 0x8080_8080) == 0 {
+                if let Some(d) = self.buf.get_mut(self.len..self.len + 4) {
+                    d.copy_from_slice(&w.to_be_bytes());
+                }
+                self.len += 4;
+            } else {
+                for b in w.to_be_bytes() {
+                    self.byte(b);
+                    if b == 0xFF {
+                        self.byte(0);
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn byte(&mut self, b: u8) {
+        if let Some(d) = self.buf.get_mut(self.len) {
+            *d = b;
+        }
+        self.len += 1;
+    }
+}
+
 /// Magnitude category and its bits (JPEG's SSSS and the value's low bits).
 #[inline(always)]
 fn category(v: i32) -> (u32, u32) {
@@ -976,13 +995,19 @@ fn encode_block(
     dc: &EncodeTable,
     ac: &EncodeTable,
 ) -> Result<()> {
+    let mut b = Bits {
+        acc: w.acc,
+        n: w.n,
+        buf: &mut w.buf,
+        len: 0,
+    };
     let diff = blk[0] as i32 - *prev as i32;
     *prev = blk[0];
     let (s, bits) = category(diff);
     if s > 11 {
         return Err(corrupt("a DC difference too large for an 8-bit JPEG"));
     }
-    w.put(
+    b.put(
         dc.code[s as usize] << s | bits,
         dc.size[s as usize] as u32 + s,
     );
@@ -992,21 +1017,25 @@ fn encode_block(
         let k = m.trailing_zeros();
         let mut run = k - last - 1;
         while run > 15 {
-            w.put(ac.code[0xF0], ac.size[0xF0] as u32);
+            b.put(ac.code[0xF0], ac.size[0xF0] as u32);
             run -= 16;
         }
-        let (s, bits) = category(blk[k as usize] as i32);
+        let (s, bits) = category(blk[k as usize & 63] as i32);
         if s > 10 {
             return Err(corrupt("a coefficient too large for an 8-bit JPEG"));
         }
-        let sym = (run << 4 | s) as usize;
-        w.put(ac.code[sym] << s | bits, ac.size[sym] as u32 + s);
+        let sym = ((run << 4 | s) & 0xFF) as usize;
+        b.put(ac.code[sym] << s | bits, ac.size[sym] as u32 + s);
         last = k;
         m &= m - 1;
     }
     if last != 63 {
-        w.put(ac.code[0], ac.size[0] as u32);
+        b.put(ac.code[0], ac.size[0] as u32);
     }
+    let (acc, n, len) = (b.acc, b.n, b.len.min(512));
+    w.acc = acc;
+    w.n = n;
+    w.out.extend_from_slice(&w.buf[..len]);
     Ok(())
 }
 

@@ -87,6 +87,32 @@ pub fn inspect<'a>(
     container::parse(bytes, format, limits)
 }
 
+/// What `check --thorough` adds to the inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deep {
+    /// The picture data was decoded to its end; what it carries beyond the picture.
+    Findings(Vec<crate::metadata::Finding>),
+    /// This file's picture data is not analysed; why.
+    NotAnalysed(&'static str),
+}
+
+/// `check --thorough`: decodes the picture data to find what only a full
+/// decode reveals (bytes inside a JPEG's entropy-coded data after its last
+/// block or before a restart marker, padding bits, redundant codes; bytes
+/// after the coded data of a WebP bitstream).
+pub fn inspect_thorough(parsed: &Parsed) -> Result<Deep> {
+    match &parsed.container {
+        Container::Jpeg(j) => match crate::entropy::Plan::new(j)? {
+            Some(plan) => Ok(Deep::Findings(plan.audit()?.findings())),
+            None => Ok(Deep::NotAnalysed(
+                "only single-scan baseline JPEGs are decoded to their end \
+                 (this one is progressive, arithmetic-coded or multi-scan; clean --thorough still re-codes it)",
+            )),
+        },
+        _ => Ok(Deep::Findings(Vec::new())),
+    }
+}
+
 fn is_animated(parsed: &Parsed) -> bool {
     match &parsed.container {
         Container::Png(p) => p.is_animated(),

@@ -359,6 +359,10 @@ pub struct CheckArgs {
     /// Refuse images larger than this many megapixels
     #[arg(long, value_name = "MP", default_value_t = 200)]
     pub max_megapixels: u64,
+
+    /// Also decode the compressed picture data (JPEG entropy-coded data, WebP bitstreams) and report bytes hidden inside it, which only a full decode reveals (what `clean --thorough` removes)
+    #[arg(long)]
+    pub thorough: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -4,7 +4,7 @@ use super::args::CheckArgs;
 use super::progress::{Audience, Progress};
 use super::{print_error, sanitize, show};
 use photodeid::metadata::Category;
-use photodeid::pipeline::inspect;
+use photodeid::pipeline::{inspect, Deep};
 use photodeid::{scan, Error, FileError, Inventory, Limits};
 use rayon::prelude::*;
 use serde_json::json;
@@ -12,11 +12,23 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-fn audit_file(path: &Path, limits: &Limits) -> Result<(photodeid::Format, Inventory), Error> {
+/// The format, the inventory and, under `--thorough`, why the picture data
+/// was not decoded to its end (when it was not).
+type Audit = (photodeid::Format, Inventory, Option<&'static str>);
+
+fn audit_file(path: &Path, limits: &Limits, thorough: bool) -> Result<Audit, Error> {
     let bytes = photodeid::pipeline::read_input(path, super::common::MAX_FILE_BYTES)?;
     let ext = path.extension().and_then(|e| e.to_str());
     let parsed = inspect(&bytes, ext, limits)?;
-    Ok((parsed.format, parsed.inventory))
+    let mut note = None;
+    let mut inv = parsed.inventory.clone();
+    if thorough {
+        match photodeid::pipeline::inspect_thorough(&parsed)? {
+            Deep::Findings(f) => inv.0.extend(f),
+            Deep::NotAnalysed(why) => note = Some(why),
+        }
+    }
+    Ok((parsed.format, inv, note))
 }
 
 pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
@@ -38,7 +50,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
         .jobs
         .par_iter()
         .map(|job| {
-            let r = audit_file(&job.path, &limits);
+            let r = audit_file(&job.path, &limits, a.thorough);
             progress.inc();
             (job, r)
         })
@@ -59,17 +71,20 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
                 }
                 print_error(&FileError::new(&job.path, error));
             }
-            Ok((format, inv)) => {
+            Ok((format, inv, note)) => {
                 let clean = inv.is_clean();
                 identifying += usize::from(!clean);
                 if a.json {
-                    writeln!(
-                        out,
-                        "{}",
-                        json!({"path": job.path, "format": format, "clean": clean, "findings": inv})
-                    )?;
+                    let mut o = json!({"path": job.path, "format": format, "clean": clean, "findings": inv});
+                    if let Some(why) = note {
+                        o["not_decoded"] = json!(why);
+                    }
+                    writeln!(out, "{o}")?;
                 } else if !(a.quiet && clean) {
                     write!(out, "{}", render(&job.path, &inv))?;
+                    if let Some(why) = note {
+                        writeln!(out, "  picture data not decoded to its end: {why}")?;
+                    }
                 }
             }
         }
