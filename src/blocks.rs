@@ -58,7 +58,7 @@ pub fn redact(
     // pixel path.
     let (resolved, warnings) = redact::resolve_all(r, w, h)?;
     let edited = catch_unwind(AssertUnwindSafe(|| {
-        edit(bytes, w, h, &resolved, r.fill, limits)
+        edit(bytes, jpeg, w, h, &resolved, r.fill, limits)
     }));
     let Ok(Some(out)) = edited else {
         return Ok(None);
@@ -154,6 +154,7 @@ fn supported(d: &lt::Decoder) -> Option<(usize, usize, bool)> {
 
 fn edit(
     bytes: &[u8],
+    jpeg: &Jpeg,
     w: u32,
     h: u32,
     resolved: &[Resolved],
@@ -175,7 +176,15 @@ fn edit(
     if (luma_blocks + chroma_blocks) * 128 > limits.max_alloc {
         return None;
     }
-    let mut coeffs = lt::read_coefficients(bytes).ok()?;
+    // Baseline files: our decoder (one pass, libjpeg's layout); others:
+    // libjpeg-turbo-rs'.
+    let (mut coeffs, mut masks) = match entropy::Plan::new(jpeg).ok()? {
+        Some(plan) => {
+            let (c, m) = plan.coefficients().ok()?;
+            (c, Some(m))
+        }
+        None => (lt::read_coefficients(bytes).ok()?, None),
+    };
     let (mw, mh) = (8 * h0 as u32, 8 * v0 as u32);
     check_layout(&coeffs, h0, v0, gray)?;
 
@@ -250,17 +259,35 @@ fn edit(
                     let block = plane_block(&planes[0], pw, o, (1, 1));
                     let (bx, by) = (mx as usize * h0 + i, my as usize * v0 + j);
                     store(&mut coeffs.components[0], bx, by, &block, &tables[0])?;
+                    remask(&mut masks, &coeffs, 0, bx, by);
                 }
             }
             for c in 1..planes.len() {
                 let block = plane_block(&planes[c], pw, origin, (h0, v0));
                 let (bx, by) = (mx as usize, my as usize);
                 store(&mut coeffs.components[c], bx, by, &block, &tables[c])?;
+                remask(&mut masks, &coeffs, c, bx, by);
             }
         }
     }
     keep_used_tables(&mut coeffs);
-    lt::write_coefficients(&coeffs).ok()
+    entropy::write_coefficients_masked(&coeffs, masks.as_deref(), jpeg).ok()
+}
+
+/// Block (`bx`, `by`) of component `c` changed: its nonzero mask again.
+fn remask(
+    masks: &mut Option<Vec<Vec<u64>>>,
+    c: &lt::JpegCoefficients,
+    ci: usize,
+    bx: usize,
+    by: usize,
+) {
+    let comp = &c.components[ci];
+    let i = by * comp.blocks_x + bx;
+    let m = masks.as_mut().and_then(|m| m.get_mut(ci)?.get_mut(i));
+    if let (Some(m), Some(b)) = (m, comp.blocks.get(i)) {
+        *m = entropy::nonzero_mask(b);
+    }
 }
 
 /// Drops the quantization tables no component uses (the writer emits every
@@ -349,6 +376,15 @@ fn plane_block(
     (sx, sy): (usize, usize),
 ) -> [f32; 64] {
     let mut out = [0f32; 64];
+    if (sx, sy) == (1, 1) {
+        for (y, row) in out.chunks_exact_mut(8).enumerate() {
+            let at = (origin.1 + y) * pw + origin.0;
+            for (o, &v) in row.iter_mut().zip(&plane[at..at + 8]) {
+                *o = v as f32 - 128.0;
+            }
+        }
+        return out;
+    }
     let n = (sx * sy) as f32;
     for y in 0..8 {
         for x in 0..8 {
@@ -418,56 +454,72 @@ fn cos_table() -> &'static [[f32; 8]; 8] {
     })
 }
 
+/// `COS_T[x][u]` = `COS[u][x]`: the inner loops below run over 8
+/// contiguous outputs, which the compiler turns into vector code.
+fn cos_t() -> &'static [[f32; 8]; 8] {
+    static T: std::sync::OnceLock<[[f32; 8]; 8]> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        let c = cos_table();
+        let mut t = [[0f32; 8]; 8];
+        for (u, row) in c.iter().enumerate() {
+            for (x, &v) in row.iter().enumerate() {
+                t[x][u] = v;
+            }
+        }
+        t
+    })
+}
+
+/// out = M * f (8x8 row-major, in place of a matrix product per row): for
+/// each row y, `out[y][..] = sum_x f[y][x] * m[x][..]`.
+#[inline(always)]
+fn rows_times(f: &[f32; 64], m: &[[f32; 8]; 8]) -> [f32; 64] {
+    let mut out = [0f32; 64];
+    for y in 0..8 {
+        let mut acc = [0f32; 8];
+        for x in 0..8 {
+            let fx = f[y * 8 + x];
+            for u in 0..8 {
+                acc[u] += fx * m[x][u];
+            }
+        }
+        out[y * 8..y * 8 + 8].copy_from_slice(&acc);
+    }
+    out
+}
+
+/// The transpose of an 8x8 block.
+#[inline(always)]
+fn transpose(f: &[f32; 64]) -> [f32; 64] {
+    let mut t = [0f32; 64];
+    for y in 0..8 {
+        for x in 0..8 {
+            t[x * 8 + y] = f[y * 8 + x];
+        }
+    }
+    t
+}
+
 /// F(v, u) = 1/4 C(u) C(v) sum f(y, x) cos((2x+1)u pi/16) cos((2y+1)v pi/16),
 /// row-major (v the row).
 fn fdct(f: &[f32; 64]) -> [f32; 64] {
-    let c = cos_table();
-    // Rows, then columns.
-    let mut tmp = [0f32; 64];
-    for y in 0..8 {
-        for u in 0..8 {
-            let mut acc = 0.0;
-            for x in 0..8 {
-                acc += c[u][x] * f[y * 8 + x];
-            }
-            tmp[y * 8 + u] = acc;
-        }
-    }
-    let mut out = [0f32; 64];
-    for v in 0..8 {
-        for u in 0..8 {
-            let mut acc = 0.0;
-            for y in 0..8 {
-                acc += c[v][y] * tmp[y * 8 + u];
-            }
-            out[v * 8 + u] = acc;
-        }
-    }
-    out
+    let ct = cos_t();
+    // Rows (tmp[y][u]), then columns on the transpose (out^T[u][v]).
+    let tmp = rows_times(f, ct);
+    transpose(&rows_times(&transpose(&tmp), ct))
 }
 
 /// The inverse of [`fdct`] on a dequantized block (row-major), plus the
 /// level shift, rounded to 8-bit samples.
 fn idct(f: &[f32; 64]) -> [u8; 64] {
     let c = cos_table();
-    let mut tmp = [0f32; 64];
-    for v in 0..8 {
-        for x in 0..8 {
-            let mut acc = 0.0;
-            for u in 0..8 {
-                acc += c[u][x] * f[v * 8 + u];
-            }
-            tmp[v * 8 + x] = acc;
-        }
-    }
+    // tmp[v][x] = sum_u f[v][u] c[u][x]; then the columns likewise.
+    let tmp = rows_times(f, c);
+    let t = rows_times(&transpose(&tmp), c);
     let mut out = [0u8; 64];
     for y in 0..8 {
         for x in 0..8 {
-            let mut acc = 128.5;
-            for v in 0..8 {
-                acc += c[v][y] * tmp[v * 8 + x];
-            }
-            out[y * 8 + x] = acc.clamp(0.0, 255.0) as u8;
+            out[y * 8 + x] = (t[x * 8 + y] + 128.5).clamp(0.0, 255.0) as u8;
         }
     }
     out

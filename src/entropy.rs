@@ -605,7 +605,7 @@ impl<'a> Plan<'a> {
 
     /// The quantized coefficients, in libjpeg-turbo-rs' layout (zigzag
     /// blocks, every block of the MCUs), for the region edit.
-    pub fn coefficients(&self) -> Result<lt::JpegCoefficients> {
+    pub fn coefficients(&self) -> Result<(lt::JpegCoefficients, Vec<Vec<u64>>)> {
         // Dense tables, as libjpeg-turbo-rs numbers them.
         let mut dense = [0u8; 4];
         let mut quant_tables = Vec::new();
@@ -633,10 +633,12 @@ impl<'a> Plan<'a> {
             .collect();
         let mut planes: Vec<Vec<[i16; 64]>> =
             grid.iter().map(|&(x, y)| vec![[0i16; 64]; x * y]).collect();
+        let mut masks: Vec<Vec<u64>> = grid.iter().map(|&(x, y)| vec![0; x * y]).collect();
         self.walk(
             &mut Hidden::default(),
             &mut Store {
                 planes: &mut planes,
+                masks: &mut masks,
                 grid: &grid,
             },
         )?;
@@ -656,7 +658,7 @@ impl<'a> Plan<'a> {
                 },
             )
             .collect();
-        Ok(lt::JpegCoefficients {
+        let coeffs = lt::JpegCoefficients {
             width: self.width,
             height: self.height,
             data_precision: 8,
@@ -668,7 +670,8 @@ impl<'a> Plan<'a> {
             y_density: 1,
             saw_jfif_marker: false,
             adobe_transform: None,
-        })
+        };
+        Ok((coeffs, masks))
     }
 }
 
@@ -692,13 +695,17 @@ impl Sink for NoSink {
 
 struct Store<'p> {
     planes: &'p mut [Vec<[i16; 64]>],
+    masks: &'p mut [Vec<u64>],
     grid: &'p [(usize, usize)],
 }
 
 impl Sink for Store<'_> {
-    fn block(&mut self, fi: usize, bx: usize, by: usize, blk: &[i16; 64], _: u64) -> Result<()> {
-        if let Some(b) = self.planes[fi].get_mut(by * self.grid[fi].0 + bx) {
+    #[inline(always)]
+    fn block(&mut self, fi: usize, bx: usize, by: usize, blk: &[i16; 64], mask: u64) -> Result<()> {
+        let i = by * self.grid[fi].0 + bx;
+        if let (Some(b), Some(m)) = (self.planes[fi].get_mut(i), self.masks[fi].get_mut(i)) {
             *b = *blk;
+            *m = mask;
         }
         Ok(())
     }
@@ -1039,12 +1046,21 @@ fn encode_block(
     Ok(())
 }
 
-/// Mask of the nonzero AC coefficients of a zigzag block.
-fn nonzero_mask(blk: &[i16; 64]) -> u64 {
-    blk.iter()
-        .enumerate()
-        .skip(1)
-        .fold(0u64, |m, (k, &v)| m | ((v != 0) as u64) << k)
+/// Mask of the nonzero coefficients of a zigzag block (bit k: coefficient
+/// k), eight at a time: each 16-bit lane's "nonzero" bit is gathered by a
+/// multiply.
+pub(crate) fn nonzero_mask(blk: &[i16; 64]) -> u64 {
+    let mut mask = 0u64;
+    for (i, c) in blk.chunks_exact(4).enumerate() {
+        let lanes = c.iter().fold(0u64, |acc, &v| (acc << 16) | v as u16 as u64);
+        // High bit of each lane set when the lane is nonzero.
+        let low = lanes & 0x7FFF_7FFF_7FFF_7FFF;
+        let nz = ((low + 0x7FFF_7FFF_7FFF_7FFF) | lanes) & 0x8000_8000_8000_8000;
+        // Lanes 0..3 are big-end first: lane j's bit at 16 * (3 - j) + 15.
+        let bits = ((nz >> 63) & 1) | ((nz >> 46) & 2) | ((nz >> 29) & 4) | ((nz >> 12) & 8);
+        mask |= bits << (4 * i);
+    }
+    mask
 }
 
 /// Writes `coeffs` as a baseline JPEG with the standard tables: the
@@ -1052,6 +1068,16 @@ fn nonzero_mask(blk: &[i16; 64]) -> u64 {
 /// quantization tables, frame, restart interval, scan. The caller rebuilds
 /// the header with the container writer.
 pub fn write_coefficients(coeffs: &lt::JpegCoefficients, source: &Jpeg) -> Result<Vec<u8>> {
+    write_coefficients_masked(coeffs, None, source)
+}
+
+/// [`write_coefficients`] with each block's nonzero mask known (from
+/// [`Plan::coefficients`], redone by the caller for the blocks it changed).
+pub fn write_coefficients_masked(
+    coeffs: &lt::JpegCoefficients,
+    masks: Option<&[Vec<u64>]>,
+    source: &Jpeg,
+) -> Result<Vec<u8>> {
     let n = coeffs.components.len();
     if coeffs.effective_precision() != 8 || n == 0 || n > 4 {
         return Err(Error::Unsupported(
@@ -1118,13 +1144,15 @@ pub fn write_coefficients(coeffs: &lt::JpegCoefficients, source: &Jpeg) -> Resul
                 for v in 0..bv {
                     for h in 0..bh {
                         let (bx, by) = (mx * bh + h, my * bv + v);
-                        let blk = if bx >= data_blocks[ci].0 || by >= data_blocks[ci].1 {
+                        let i = by * c.blocks_x + bx;
+                        let (blk, mask) = if bx >= data_blocks[ci].0 || by >= data_blocks[ci].1 {
                             dummy[0] = prev[ci];
-                            &dummy
+                            (&dummy, 0)
                         } else {
-                            &c.blocks[by * c.blocks_x + bx]
+                            let blk = &c.blocks[i];
+                            let known = masks.and_then(|m| m.get(ci)?.get(i).copied());
+                            (blk, known.unwrap_or_else(|| nonzero_mask(blk)))
                         };
-                        let mask = nonzero_mask(blk);
                         encode_block(&mut w, blk, mask, &mut prev[ci], &t.dc[s], &t.ac[s])?;
                     }
                 }
