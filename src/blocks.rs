@@ -27,7 +27,7 @@ use crate::container::{Limits, RewritePolicy};
 use crate::entropy;
 use crate::error::{Error, Result};
 use crate::redact::{self, Buf, Redaction};
-use crate::region::{Rect, Resolved};
+use crate::region::{Effect, Rect, Resolved, Shape};
 use image::{DynamicImage, ImageBuffer, Luma, Rgb, Rgba};
 use libjpeg_turbo_rs as lt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -196,6 +196,44 @@ fn edit(
     let x1 = x1.div_ceil(mw).saturating_mul(mw).min(w);
     let y1 = y1.div_ceil(mh).saturating_mul(mh).min(h);
     let (cw, ch) = (x1 - x0, y1 - y0);
+    let one = DynamicImage::ImageRgba8(ImageBuffer::from_pixel(
+        1,
+        1,
+        Rgba([fill[0], fill[1], fill[2], 255]),
+    ));
+    let tables: Vec<[u16; 64]> = coeffs
+        .components
+        .iter()
+        .map(|c| {
+            coeffs
+                .quant_tables
+                .get(c.quant_table_index as usize)
+                .copied()
+        })
+        .collect::<Option<_>>()?;
+    if resolved
+        .iter()
+        .all(|r| r.effect == Effect::Fill && r.shape == Shape::Rect)
+    {
+        let colour = if gray {
+            vec![one.to_luma8().get_pixel(0, 0).0[0]]
+        } else {
+            one.to_rgb8().get_pixel(0, 0).0.to_vec()
+        };
+        let geometry = ((h0, v0, gray), (w, h), (x0, y0, x1, y1));
+        fill_rects(
+            &mut coeffs,
+            &mut masks,
+            geometry.0,
+            geometry.1,
+            geometry.2,
+            resolved,
+            &colour,
+            &tables,
+        )?;
+        keep_used_tables(&mut coeffs);
+        return entropy::write_coefficients_masked(&coeffs, masks.as_deref(), jpeg).ok();
+    }
 
     let data = decode_crop(&coeffs, (h0, v0), gray, (w, h), (x0, y0, x1, y1))?;
     let moved: Vec<Resolved> = resolved
@@ -205,11 +243,6 @@ fn edit(
             ..*r
         })
         .collect();
-    let one = DynamicImage::ImageRgba8(ImageBuffer::from_pixel(
-        1,
-        1,
-        Rgba([fill[0], fill[1], fill[2], 255]),
-    ));
     let touched = |mx: u32, my: u32| {
         let m = Rect::at(mx * mw, my * mh).of_size(mw, mh);
         resolved.iter().any(|r| m.overlaps(&r.rect))
@@ -231,16 +264,6 @@ fn edit(
         }
         data = buf.into_raw();
     }
-    let tables: Vec<[u16; 64]> = coeffs
-        .components
-        .iter()
-        .map(|c| {
-            coeffs
-                .quant_tables
-                .get(c.quant_table_index as usize)
-                .copied()
-        })
-        .collect::<Option<_>>()?;
     // Whole MCUs, the image's right and bottom edges repeated as libjpeg pads.
     let (pw, ph) = (
         cw.div_ceil(mw) as usize * mw as usize,
@@ -417,17 +440,118 @@ fn store(
     samples: &[f32; 64],
     q: &[u16; 64],
 ) -> Option<()> {
+    put(comp, bx, by, &quantize(samples, q))
+}
+
+/// Block (`bx`, `by`) of `comp` becomes `block`.
+fn put(
+    comp: &mut lt::ComponentCoefficients,
+    bx: usize,
+    by: usize,
+    block: &[i16; 64],
+) -> Option<()> {
     if bx >= comp.blocks_x || by >= comp.blocks_y {
         return Some(()); // past the padded plane: nothing is coded there
     }
+    *comp.blocks.get_mut(by * comp.blocks_x + bx)? = *block;
+    Some(())
+}
+
+/// Forward DCT of level-shifted samples, quantized with `q` (row-major),
+/// in zigzag order.
+fn quantize(samples: &[f32; 64], q: &[u16; 64]) -> [i16; 64] {
     let coefs = fdct(samples);
-    let block = comp.blocks.get_mut(by * comp.blocks_x + bx)?;
+    let mut block = [0i16; 64];
     for (k, &n) in NATURAL.iter().enumerate() {
         let v = coefs[n] / q[n].max(1) as f32;
         // Half away from zero, as libjpeg; `as` truncates toward zero.
         let v = if v < 0.0 { v - 0.5 } else { v + 0.5 };
         let limit = if k == 0 { 2047.0 } else { 1023.0 };
         block[k] = v.clamp(-limit, limit) as i16;
+    }
+    block
+}
+
+/// Rectangular fill regions, the common case, at the cost of their edges
+/// only: an MCU wholly inside a region is the fill colour, so its blocks
+/// are a constant (DC only) computed once; an MCU the region's edge cuts
+/// is decoded (from the source's coefficients, with its chroma context),
+/// filled where the region covers it, and coded again, as the general path does.
+#[allow(clippy::too_many_arguments)]
+fn fill_rects(
+    coeffs: &mut lt::JpegCoefficients,
+    masks: &mut Option<Vec<Vec<u64>>>,
+    (h0, v0, gray): (usize, usize, bool),
+    (w, h): (u32, u32),
+    (x0, y0, x1, y1): (u32, u32, u32, u32),
+    resolved: &[Resolved],
+    colour: &[u8],
+    tables: &[[u16; 64]],
+) -> Option<()> {
+    let (mw, mh) = (8 * h0 as u32, 8 * v0 as u32);
+    let level = ycc_planes(colour, (1, 1), gray, (1, 1));
+    let flat: Vec<[i16; 64]> = level
+        .iter()
+        .zip(tables)
+        .map(|(p, q)| quantize(&[p[0] as f32 - 128.0; 64], q))
+        .collect();
+    let inside = |x: u32, y: u32| {
+        resolved.iter().any(|r| {
+            let r = r.rect;
+            x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h
+        })
+    };
+    // (component, block x, block y, coefficients)
+    let mut edits: Vec<(usize, usize, usize, [i16; 64])> = Vec::new();
+    let n = if gray { 1 } else { 3 };
+    for my in y0 / mh..y1.div_ceil(mh) {
+        for mx in x0 / mw..x1.div_ceil(mw) {
+            let (bx0, by0) = (mx * mw, my * mh);
+            let (bx1, by1) = ((bx0 + mw).min(w), (by0 + mh).min(h));
+            let m = Rect::at(bx0, by0).of_size(mw, mh);
+            if !resolved.iter().any(|r| m.overlaps(&r.rect)) {
+                continue;
+            }
+            let covered = resolved.iter().any(|r| {
+                let r = r.rect;
+                r.x <= bx0 && r.y <= by0 && r.x + r.w >= bx1 && r.y + r.h >= by1
+            });
+            let (mx, my) = (mx as usize, my as usize);
+            if covered {
+                for (c, block) in flat.iter().enumerate() {
+                    let (bh, bv) = if c == 0 { (h0, v0) } else { (1, 1) };
+                    for j in 0..bv {
+                        for i in 0..bh {
+                            edits.push((c, mx * bh + i, my * bv + j, *block));
+                        }
+                    }
+                }
+                continue;
+            }
+            let mut data = decode_crop(coeffs, (h0, v0), gray, (w, h), (bx0, by0, bx1, by1))?;
+            let cw = (bx1 - bx0) as usize;
+            for (i, px) in data.chunks_exact_mut(n).enumerate() {
+                if inside(bx0 + (i % cw) as u32, by0 + (i / cw) as u32) {
+                    px.copy_from_slice(colour);
+                }
+            }
+            let pw = mw as usize;
+            let planes = ycc_planes(&data, (cw, (by1 - by0) as usize), gray, (pw, mh as usize));
+            for j in 0..v0 {
+                for i in 0..h0 {
+                    let block = plane_block(&planes[0], pw, (8 * i, 8 * j), (1, 1));
+                    edits.push((0, mx * h0 + i, my * v0 + j, quantize(&block, &tables[0])));
+                }
+            }
+            for c in 1..planes.len() {
+                let block = plane_block(&planes[c], pw, (0, 0), (h0, v0));
+                edits.push((c, mx, my, quantize(&block, &tables[c])));
+            }
+        }
+    }
+    for (c, bx, by, block) in edits {
+        put(&mut coeffs.components[c], bx, by, &block)?;
+        remask(masks, coeffs, c, bx, by);
     }
     Some(())
 }
