@@ -1205,3 +1205,215 @@ pub fn write_coefficients_masked(
     out.extend_from_slice(&[0xFF, 0xD9]);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::{jpeg, Limits};
+    use crate::test_util::fixture;
+
+    const BASELINE: [&str; 5] = [
+        "jpeg_icc.jpg",
+        "jpeg_restart.jpg",
+        "jpeg_gray.jpg",
+        "jpeg_full.jpg",
+        "jpeg_cmyk.jpg",
+    ];
+
+    fn photo_420(w: usize, h: usize, restart: bool) -> Vec<u8> {
+        let rgb: Vec<u8> = (0..w * h * 3)
+            .map(|i| ((i * 7 + (i / (3 * w)) * 13) % 251) as u8 ^ (i % 3 * 40) as u8)
+            .collect();
+        let mut e = lt::Encoder::new(&rgb, w, h, lt::PixelFormat::Rgb)
+            .quality(90)
+            .subsampling(lt::Subsampling::S420);
+        if restart {
+            e = e.restart_rows(1);
+        }
+        e.encode().unwrap()
+    }
+
+    fn plan<'a>(j: &'a jpeg::Jpeg<'a>) -> Plan<'a> {
+        Plan::new(j).unwrap().expect("a baseline scan")
+    }
+
+    /// The blocks that hold picture (not MCU padding) of each component.
+    fn picture_blocks(c: &lt::JpegCoefficients) -> Vec<Vec<[i16; 64]>> {
+        let hmax = c
+            .components
+            .iter()
+            .map(|c| c.h_sampling as usize)
+            .max()
+            .unwrap();
+        let vmax = c
+            .components
+            .iter()
+            .map(|c| c.v_sampling as usize)
+            .max()
+            .unwrap();
+        c.components
+            .iter()
+            .map(|comp| {
+                let bx = (c.width as usize * comp.h_sampling as usize).div_ceil(hmax * 8);
+                let by = (c.height as usize * comp.v_sampling as usize).div_ceil(vmax * 8);
+                (0..by)
+                    .flat_map(|y| (0..bx).map(move |x| (x, y)))
+                    .map(|(x, y)| comp.blocks[y * comp.blocks_x + x])
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn inputs() -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = BASELINE
+            .iter()
+            .map(|n| (n.to_string(), fixture(&format!("dirty/{n}"))))
+            .collect();
+        v.push(("420 333x250".into(), photo_420(333, 250, false)));
+        v.push(("420 333x250 restarts".into(), photo_420(333, 250, true)));
+        v
+    }
+
+    #[test]
+    fn transcode_keeps_every_coefficient_and_table() {
+        for (name, bytes) in inputs() {
+            let j = jpeg::parse(&bytes, &Limits::default()).unwrap();
+            let out = plan(&j).transcode(&j).unwrap();
+            let (a, b) = (
+                lt::read_coefficients(&bytes).unwrap(),
+                lt::read_coefficients(&out).unwrap(),
+            );
+            assert_eq!(picture_blocks(&a), picture_blocks(&b), "{name}");
+            assert_eq!(a.quant_tables, b.quant_tables, "{name}");
+            assert_eq!(a.restart_interval, b.restart_interval, "{name}");
+            // Our own reading agrees with libjpeg-turbo-rs'.
+            let (c, masks) = plan(&j).coefficients().unwrap();
+            assert_eq!(picture_blocks(&a), picture_blocks(&c), "{name}");
+            for (comp, m) in c.components.iter().zip(&masks) {
+                for (blk, &m) in comp.blocks.iter().zip(m) {
+                    assert_eq!(nonzero_mask(blk) & !1, m & !1, "{name}");
+                }
+            }
+            // The writer from coefficients gives the same stream, once the
+            // container writer has rebuilt the header.
+            let canon = |b: &[u8]| {
+                let policy = crate::container::RewritePolicy {
+                    keep_icc: false,
+                    orientation: None,
+                };
+                jpeg::parse(b, &Limits::default()).unwrap().rewrite(&policy)
+            };
+            assert_eq!(
+                canon(&write_coefficients(&c, &j).unwrap()),
+                canon(&out),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn clean_scans_hide_nothing_and_transcodes_are_canonical() {
+        for (name, bytes) in inputs() {
+            let j = jpeg::parse(&bytes, &Limits::default()).unwrap();
+            assert_eq!(plan(&j).audit().unwrap(), Hidden::default(), "{name}");
+            let out = plan(&j).transcode(&j).unwrap();
+            let o = jpeg::parse(&out, &Limits::default()).unwrap();
+            assert_eq!(plan(&o).audit().unwrap(), Hidden::default(), "{name}");
+            // Transcoding again changes nothing.
+            assert_eq!(plan(&o).transcode(&o).unwrap(), out, "{name}");
+        }
+    }
+
+    fn scan_end(b: &[u8]) -> usize {
+        b.windows(2).rposition(|w| w == [0xFF, 0xD9]).unwrap()
+    }
+
+    #[test]
+    fn bytes_after_the_last_block_and_before_restarts_are_found() {
+        let canary = b"SCAN-CANARY-Jane-Q-Patientname";
+        let mut bytes = photo_420(333, 250, true);
+        let at = scan_end(&bytes);
+        bytes.splice(at..at, canary.iter().copied());
+        // And before the first restart marker.
+        let sos = bytes.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        let rst = sos
+            + bytes[sos..]
+                .windows(2)
+                .position(|w| w == [0xFF, 0xD0])
+                .unwrap();
+        bytes.splice(rst..rst, canary[..7].iter().copied());
+        let j = jpeg::parse(&bytes, &Limits::default()).unwrap();
+        let hidden = plan(&j).audit().unwrap();
+        assert_eq!(hidden.tail, canary.len());
+        assert_eq!(hidden.before_restarts, 7);
+        let words: Vec<String> = hidden.findings().into_iter().map(|f| f.detail).collect();
+        assert!(
+            words.iter().any(|w| w.contains("after its last block")),
+            "{words:?}"
+        );
+        assert!(
+            words.iter().any(|w| w.contains("before restart markers")),
+            "{words:?}"
+        );
+        let out = plan(&j).transcode(&j).unwrap();
+        assert!(!out.windows(7).any(|w| w == &canary[..7]));
+    }
+
+    #[test]
+    fn padding_bits_that_are_not_ones_are_found() {
+        let bytes = photo_420(333, 250, true);
+        // The byte before each restart marker ends in padding (ones) unless
+        // its interval ended on a byte boundary: clear its low bit.
+        let mut dirty = bytes.clone();
+        let sos = dirty.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        let mut changed = 0;
+        for i in sos + 2..dirty.len() - 1 {
+            if dirty[i] == 0xFF && (0xD0..=0xD7).contains(&dirty[i + 1]) && dirty[i - 1] & 1 == 1 {
+                // Not the stuffed zero of an 0xFF00.
+                if dirty[i - 1] != 0xFF {
+                    dirty[i - 1] &= 0xFE;
+                    changed += 1;
+                }
+            }
+        }
+        assert!(changed > 3);
+        let j = jpeg::parse(&dirty, &Limits::default()).unwrap();
+        let hidden = plan(&j).audit().unwrap();
+        assert!(hidden.padding > 0, "{hidden:?}");
+        // A cleared bit of picture data (an interval ending on a byte
+        // boundary) changes a coefficient but hides nothing we can see.
+        assert_eq!(hidden.tail, 0);
+    }
+
+    #[test]
+    fn truncated_data_is_an_error_not_zeros() {
+        let bytes = photo_420(333, 250, false);
+        let end = scan_end(&bytes);
+        let mut cut = bytes[..end - 400].to_vec();
+        cut.extend_from_slice(&[0xFF, 0xD9]);
+        let j = jpeg::parse(&cut, &Limits::default()).unwrap();
+        let e = plan(&j).audit().unwrap_err().to_string();
+        assert!(e.contains("ends before its last block"), "{e}");
+        assert!(plan(&j).transcode(&j).is_err());
+    }
+
+    #[test]
+    fn progressive_and_multi_scan_files_are_not_planned() {
+        let bytes = fixture("dirty/jpeg_progressive.jpg");
+        let j = jpeg::parse(&bytes, &Limits::default()).unwrap();
+        assert!(Plan::new(&j).unwrap().is_none());
+    }
+
+    #[test]
+    fn nonzero_mask_matches_a_plain_scan() {
+        let mut b = [0i16; 64];
+        for (i, v) in [(0, 5), (1, -1), (7, 300), (8, 1), (31, -32768), (63, 2)] {
+            b[i] = v;
+        }
+        let want = b
+            .iter()
+            .enumerate()
+            .fold(0u64, |m, (k, &v)| m | ((v != 0) as u64) << k);
+        assert_eq!(nonzero_mask(&b), want);
+    }
+}
