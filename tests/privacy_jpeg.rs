@@ -300,13 +300,29 @@ fn thorough_removes_data_hidden_after_the_last_mcu() {
     ] {
         let bytes = before_eoi(base(name), CANARY);
         let input = write_fixture(dir.path(), &format!("tail-{name}"), &bytes);
+        // Only `check --thorough` decodes far enough to see them.
+        let c = run(&["check", "--thorough", input.to_str().unwrap()]);
+        assert_eq!(c.status.code(), Some(1), "{name}: {}", stdout(&c));
+        if name == "jpeg_progressive.jpg" {
+            assert!(
+                stdout(&c).contains("not decoded to its end"),
+                "{name}: {}",
+                stdout(&c)
+            );
+        } else {
+            assert!(
+                stdout(&c).contains("inside the compressed data after its last block"),
+                "{name}: {}",
+                stdout(&c)
+            );
+        }
         for (path, extra, lossless) in PATHS.iter().filter(|p| p.0 != "lossless") {
             let out = dir.path().join(format!("tail-{name}-{}.jpg", path.len()));
             let r = clean_to(&input, &out, extra);
             assert!(r.status.success(), "{name} {path}: {}", stderr(&r));
             let got = std::fs::read(&out).unwrap();
             assert!(!contains(&got, CANARY), "{name} {path}: canary kept");
-            let c = run(&["check", out.to_str().unwrap()]);
+            let c = run(&["check", "--thorough", out.to_str().unwrap()]);
             assert_eq!(c.status.code(), Some(0), "{name} {path}: {}", stdout(&c));
             if dj && *lossless {
                 assert!(
@@ -316,6 +332,44 @@ fn thorough_removes_data_hidden_after_the_last_mcu() {
             }
         }
     }
+}
+
+/// Bytes put between the end of a restart interval and its marker, and
+/// padding bits that are not ones: `check --thorough` names them, the
+/// default path keeps them (they are inside the entropy-coded data) and
+/// `--thorough` drops them with the pixels unchanged.
+#[test]
+fn thorough_finds_and_removes_data_before_restart_markers() {
+    let dj = have("djpeg");
+    let dir = tempfile::tempdir().unwrap();
+    let b = base("jpeg_restart.jpg");
+    let sos = find_marker(&b, 0xDA);
+    let rst = sos + find_marker(&b[sos..], 0xD0);
+    let bytes = insert(b, rst, CANARY);
+    let input = write_fixture(dir.path(), "before-rst", &bytes);
+    let c = run(&["check", "--thorough", input.to_str().unwrap()]);
+    assert_eq!(c.status.code(), Some(1), "{}", stdout(&c));
+    assert!(
+        stdout(&c).contains("inside the compressed data before restart markers"),
+        "{}",
+        stdout(&c)
+    );
+    let plain = dir.path().join("plain.jpg");
+    assert!(clean_to(&input, &plain, &[]).status.success());
+    assert!(contains(&std::fs::read(&plain).unwrap(), CANARY));
+    let out = dir.path().join("thorough.jpg");
+    let r = clean_to(&input, &out, &["--thorough"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(!contains(&std::fs::read(&out).unwrap(), CANARY));
+    let c = run(&["check", "--thorough", out.to_str().unwrap()]);
+    assert_eq!(c.status.code(), Some(0), "{}", stdout(&c));
+    if dj {
+        assert!(
+            djpeg(&out) == djpeg(&base_path("jpeg_restart.jpg")),
+            "pixels changed"
+        );
+    }
+    magick_decodes(&out);
 }
 
 fn base_path(name: &str) -> PathBuf {
