@@ -207,6 +207,9 @@ fn type_len(t: &[u8]) -> Option<usize> {
 /// The tag's data as the rebuilt profile carries it: trimmed to its type's
 /// length, reserved and padding bytes zeroed.
 fn clean_tag(t: &[u8]) -> Option<Vec<u8>> {
+    if matches!(t.get(..4)?, b"mAB " | b"mBA ") {
+        return rebuild_lut_ab(t);
+    }
     let mut d = t.get(..type_len(t)?)?.to_vec();
     d.get_mut(4..8)?.fill(0);
     match &d[..4] {
@@ -215,6 +218,76 @@ fn clean_tag(t: &[u8]) -> Option<Vec<u8>> {
         _ => {}
     }
     Some(d)
+}
+
+/// A lutAtoBType (`mAB `) or lutBtoAType (`mBA `) tag rebuilt from its
+/// elements: B curves, matrix, M curves, CLUT, A curves, each written
+/// right after the last at a 4-byte boundary, with reserved bytes and
+/// padding zeroed. Whatever a writer left in the gaps between elements, or
+/// after them, is not colour and does not come through; the elements'
+/// values, and so the colour, are the same. `None` when an element lies
+/// outside the tag or is not of its type.
+fn rebuild_lut_ab(t: &[u8]) -> Option<Vec<u8>> {
+    let (i, o) = (*t.get(8)? as usize, *t.get(9)? as usize);
+    if !(1..=15).contains(&i) || !(1..=15).contains(&o) {
+        return None;
+    }
+    let a2b = t.get(..4)? == b"mAB ";
+    // mAB: A (i curves) -> CLUT (i -> o) -> M (o) -> matrix -> B (o);
+    // mBA: B (i) -> matrix -> M (i) -> CLUT (i -> o) -> A (o).
+    let (n_bm, n_a) = if a2b { (o, i) } else { (i, o) };
+    let curves = |at: usize, n: usize| -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut p = at;
+        for _ in 0..n {
+            let c = t.get(p..)?;
+            if !matches!(c.get(..4)?, b"curv" | b"para") {
+                return None;
+            }
+            let clean = clean_tag(c)?;
+            p = p.checked_add(clean.len().next_multiple_of(4))?;
+            out.extend_from_slice(&clean);
+            out.resize(out.len().next_multiple_of(4), 0);
+        }
+        Some(out)
+    };
+    let clut = |at: usize| -> Option<Vec<u8>> {
+        let grid = t.get(at..at.checked_add(16)?)?;
+        let precision = *t.get(at + 16)? as usize;
+        if !matches!(precision, 1 | 2) || grid[..i].contains(&0) {
+            return None;
+        }
+        let n = grid[..i]
+            .iter()
+            .try_fold(o * precision, |a, &g| a.checked_mul(g as usize))?;
+        let data = t.get(at + 20..(at + 20).checked_add(n)?)?;
+        let mut out = grid[..i].to_vec();
+        out.resize(16, 0);
+        out.extend_from_slice(&[precision as u8, 0, 0, 0]);
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(4), 0);
+        Some(out)
+    };
+    let mut out = vec![0u8; 32];
+    out[..4].copy_from_slice(&t[..4]);
+    out[8] = i as u8;
+    out[9] = o as u8;
+    // Offsets in the header: B, matrix, M, CLUT, A.
+    for (k, count) in [(0, n_bm), (1, 0), (2, n_bm), (3, 0), (4, n_a)] {
+        let at = be32(t, 12 + 4 * k)?;
+        if at == 0 {
+            continue;
+        }
+        let element = match k {
+            1 => t.get(at..at.checked_add(48)?)?.to_vec(),
+            3 => clut(at)?,
+            _ => curves(at, count)?,
+        };
+        let here = out.len() as u32;
+        out[12 + 4 * k..16 + 4 * k].copy_from_slice(&here.to_be_bytes());
+        out.extend_from_slice(&element);
+    }
+    Some(out)
 }
 
 /// Rebuilds `profile` from its colour-defining tags only (see the module
@@ -671,6 +744,94 @@ mod tests {
         let n = p.len() as u32;
         p[..4].copy_from_slice(&n.to_be_bytes());
         p
+    }
+
+    /// A 3-in, 3-out lutAtoBType with every element (B, matrix, M, CLUT,
+    /// A) and `gap` before each and after the last.
+    fn lut_ab(gap: &[u8]) -> Vec<u8> {
+        let mut t = b"mAB \0\0\0\0\x03\x03\0\0".to_vec();
+        t.resize(32, 0);
+        let curves = |g: f64| {
+            let mut c = Vec::new();
+            for _ in 0..3 {
+                c.extend_from_slice(&gamma(g));
+                c.resize(c.len().next_multiple_of(4), 0);
+            }
+            c
+        };
+        let mut matrix = Vec::new();
+        for v in [
+            0.4361, 0.3851, 0.1431, 0.2225, 0.7169, 0.0606, 0.0139, 0.0971, 0.7141, 0.0, 0.0, 0.0,
+        ] {
+            matrix.extend_from_slice(&((v * 65536.0f64).round() as i32).to_be_bytes());
+        }
+        let mut clut = vec![2, 2, 2];
+        clut.resize(16, 0);
+        clut.extend_from_slice(&[2, 0, 0, 0]);
+        for n in 0..8u16 {
+            for bit in [4, 2, 1] {
+                clut.extend_from_slice(&(if n & bit != 0 { 0xFFFFu16 } else { 0 }).to_be_bytes());
+            }
+        }
+        for (k, body) in [curves(1.0), matrix, curves(2.2), clut, curves(1.0)]
+            .iter()
+            .enumerate()
+        {
+            t.extend_from_slice(gap);
+            t.resize(t.len().next_multiple_of(4), 0);
+            let at = t.len() as u32;
+            t[12 + 4 * k..16 + 4 * k].copy_from_slice(&at.to_be_bytes());
+            t.extend_from_slice(body);
+        }
+        t.extend_from_slice(gap);
+        t
+    }
+
+    #[test]
+    fn lut_ab_tags_are_rebuilt_without_their_gaps() {
+        let dirty = rgb(
+            true,
+            [
+                [0.4361, 0.2225, 0.0139],
+                [0.3851, 0.7169, 0.0971],
+                [0.1431, 0.0606, 0.7141],
+            ],
+            srgb_para(),
+            &[
+                (b"A2B0", lut_ab(CANARY)),
+                (b"B2A0", {
+                    let mut b = lut_ab(CANARY);
+                    b[..4].copy_from_slice(b"mBA ");
+                    b
+                }),
+            ],
+        );
+        assert!(contains(&dirty, CANARY));
+        let clean = sanitize(&dirty).unwrap();
+        assert!(!contains(&clean, CANARY));
+        let tags = table(&clean).unwrap();
+        let tag = |sig: &[u8; 4]| {
+            let e = tags.iter().find(|e| &e.sig == sig).unwrap();
+            clean[e.off..e.off + e.len].to_vec()
+        };
+        // The elements, in place, with nothing between them.
+        assert_eq!(tag(b"A2B0"), lut_ab(b""));
+        let mut b2a = lut_ab(b"");
+        b2a[..4].copy_from_slice(b"mBA ");
+        assert_eq!(tag(b"B2A0"), b2a);
+        // The audit calls the input's gaps out and the output clean.
+        let mut inv = Inventory::default();
+        audit(&dirty, &mut inv);
+        assert!(!inv.is_clean());
+        let mut inv = Inventory::default();
+        audit(&clean, &mut inv);
+        assert!(inv.is_clean(), "{inv:?}");
+        assert_eq!(sanitize(&clean).unwrap(), clean);
+        // An element past the end is malformed, not copied.
+        let mut bad = lut_ab(b"");
+        let past = bad.len() as u32 + 8;
+        bad[28..32].copy_from_slice(&past.to_be_bytes());
+        assert!(rebuild_lut_ab(&bad).is_none());
     }
 
     fn table_of(p: &[u8]) -> Vec<[u8; 4]> {
