@@ -737,3 +737,108 @@ mod grammar {
         }
     }
 }
+
+/// A 3-in, 3-out lutAtoBType (B, matrix, M, CLUT and A, as lcms reads
+/// them) with `gap` before each element and after the last.
+fn lut_ab(gap: &[u8]) -> Vec<u8> {
+    let curv = |g: f64| {
+        let mut c = b"curv\0\0\0\0\0\0\0\x01".to_vec();
+        c.extend_from_slice(&((g * 256.0).round() as u16).to_be_bytes());
+        c.resize(16, 0);
+        c.repeat(3)
+    };
+    let mut matrix = Vec::new();
+    for v in [
+        0.2180, 0.1926, 0.0715, 0.1112, 0.3585, 0.0303, 0.0070, 0.0485, 0.3570, 0.0, 0.0, 0.0,
+    ] {
+        matrix.extend_from_slice(&((v * 65536.0f64).round() as i32).to_be_bytes());
+    }
+    let mut clut = vec![2, 2, 2];
+    clut.resize(16, 0);
+    clut.extend_from_slice(&[2, 0, 0, 0]);
+    for n in 0..8u16 {
+        for bit in [4, 2, 1] {
+            let v: u16 = if n & bit != 0 { 0xF000 } else { 0x0800 };
+            clut.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+    let mut t = b"mAB \0\0\0\0\x03\x03\0\0".to_vec();
+    t.resize(32, 0);
+    for (k, body) in [curv(1.0), matrix, curv(2.2), clut, curv(0.8)]
+        .iter()
+        .enumerate()
+    {
+        t.extend_from_slice(gap);
+        t.resize(t.len().next_multiple_of(4), 0);
+        let at = t.len() as u32;
+        t[12 + 4 * k..16 + 4 * k].copy_from_slice(&at.to_be_bytes());
+        t.extend_from_slice(body);
+    }
+    t.extend_from_slice(gap);
+    t
+}
+
+/// `p` (made v4) with one more tag at the end of its data.
+fn with_tag(p: &[u8], sig: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let n = be32(p, 128);
+    let mut out = p[..128].to_vec();
+    out[8] = 4;
+    out.extend_from_slice(&((n + 1) as u32).to_be_bytes());
+    for i in 0..n {
+        let e = 132 + 12 * i;
+        out.extend_from_slice(&p[e..e + 4]);
+        out.extend_from_slice(&((be32(p, e + 4) + 12) as u32).to_be_bytes());
+        out.extend_from_slice(&p[e + 8..e + 12]);
+    }
+    let mut data = p[132 + 12 * n..be32(p, 0)].to_vec();
+    data.resize(data.len().next_multiple_of(4), 0);
+    let at = 132 + 12 * (n + 1) + data.len();
+    out.extend_from_slice(sig);
+    out.extend_from_slice(&(at as u32).to_be_bytes());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&data);
+    out.extend_from_slice(body);
+    let size = out.len() as u32;
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    out
+}
+
+/// Bytes in the gaps between a lutAtoB tag's elements (and after them) are
+/// not colour: the rebuilt profile leaves them out, keeps the tag, and
+/// renders the same (ImageMagick's colour-managed conversion, which reads
+/// the A2B0 tag through lcms).
+#[test]
+fn icc_lut_tag_gaps_are_gone_and_colour_is_the_same() {
+    let d = tempfile::tempdir().unwrap();
+    let profile = with_tag(&base_profile(), b"A2B0", &lut_ab(CANARY.as_bytes()));
+    let input = d.path().join("IMG_1.jpg");
+    std::fs::write(&input, jpeg_with(&profile)).unwrap();
+    let c = run(&["check", s(&input)]);
+    assert_eq!(c.status.code(), Some(1), "{}", stdout(&c));
+    assert!(
+        stdout(&c).contains("colour profile text/date"),
+        "{}",
+        stdout(&c)
+    );
+    let out = clean(&input, &[]);
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(!contains(&bytes, CANARY.as_bytes()));
+    let p = jpeg::parse(&bytes, &Limits::default())
+        .unwrap()
+        .icc_profile()
+        .expect("profile kept");
+    assert!(
+        contains(&p, b"A2B0") && contains(&p, b"mAB "),
+        "the LUT is kept"
+    );
+    assert!(contains(&p, &lut_ab(b"")[32..]), "its elements unchanged");
+    assert_check(&out, true);
+    assert_decodes_cleanly(&out);
+    if have("convert", "-version") {
+        assert_eq!(to_srgb(&input, d.path()), to_srgb(&out, d.path()));
+        // And the conversion does read the LUT: without it, other pixels.
+        let plain = d.path().join("plain.jpg");
+        std::fs::write(&plain, jpeg_with(&base_profile())).unwrap();
+        assert_ne!(to_srgb(&plain, d.path()), to_srgb(&out, d.path()));
+    }
+}
