@@ -44,6 +44,7 @@ pub mod pipeline;
 pub mod pixels;
 pub mod plain;
 pub mod pseudonym;
+pub mod recode;
 pub mod redact;
 pub mod region;
 pub mod scan;

@@ -109,6 +109,10 @@ pub fn inspect_thorough(parsed: &Parsed) -> Result<Deep> {
                  (this one is progressive, arithmetic-coded or multi-scan; clean --thorough still re-codes it)",
             )),
         },
+        Container::Webp(_) => Ok(Deep::NotAnalysed(
+            "WebP bitstreams are not decoded to their end here \
+             (clean --thorough encodes a lossless one again; a lossy VP8 one is copied)",
+        )),
         _ => Ok(Deep::Findings(Vec::new())),
     }
 }
@@ -147,6 +151,9 @@ pub fn clean_bytes(input: &[u8], extension: Option<&str>, opts: &CleanOptions) -
         let bytes = match &parsed.container {
             Container::Jpeg(j) if opts.thorough => {
                 blocks::transcode(input, j, &policy, &opts.limits)?
+            }
+            Container::Webp(_) if opts.thorough => {
+                crate::recode::webp(&parsed.rewrite(&policy).expect("lossless formats rewrite"))?
             }
             _ => parsed.rewrite(&policy).expect("lossless formats rewrite"),
         };
