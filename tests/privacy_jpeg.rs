@@ -698,6 +698,76 @@ mod webp {
         std::fs::read(out).unwrap()
     }
 
+    /// `base` with `extra` appended inside its `fourcc` chunk (after the
+    /// coded data: decoders stop before it).
+    fn inside(base: &[u8], fourcc: &[u8; 4], extra: &[u8]) -> Vec<u8> {
+        let whole = first_chunk(base, fourcc);
+        let at = base.windows(whole.len()).position(|w| w == whole).unwrap();
+        let mut coded = whole[8..].to_vec();
+        let n = u32::from_le_bytes(whole[4..8].try_into().unwrap()) as usize;
+        coded.truncate(n);
+        coded.extend_from_slice(extra);
+        let mut v = base[..at].to_vec();
+        v.extend(chunk(fourcc, &coded));
+        v.extend_from_slice(&base[at + whole.len()..]);
+        let size = (v.len() - 8) as u32;
+        v[4..8].copy_from_slice(&size.to_le_bytes());
+        v
+    }
+
+    /// Bytes after the coded data inside a VP8L chunk: the default path
+    /// copies the bitstream (it is the picture), `--thorough` encodes the
+    /// pixels again, losslessly, so they are gone with every pixel kept.
+    /// A lossy VP8 bitstream cannot be re-encoded without loss: kept (a
+    /// documented limit), and `check --thorough` says it was not decoded.
+    #[test]
+    fn thorough_reencodes_a_lossless_bitstream_without_what_it_hid() {
+        let tools = have("webpinfo") && have("dwebp");
+        let dir = tempfile::tempdir().unwrap();
+        for (name, fourcc) in [
+            ("webp_lossless_orient_6.webp", b"VP8L"),
+            ("webp_meta.webp", b"VP8 "),
+        ] {
+            let base = std::fs::read(fixtures().join("dirty").join(name)).unwrap();
+            let input = dir.path().join(format!("in-{name}"));
+            std::fs::write(&input, inside(&base, fourcc, CANARY)).unwrap();
+            let c = run(&["check", "--thorough", input.to_str().unwrap()]);
+            assert!(
+                stdout(&c).contains("not decoded to its end"),
+                "{}",
+                stdout(&c)
+            );
+            let out = dir.path().join(format!("out-{name}"));
+            let r = run(&[
+                "clean",
+                "-q",
+                "--thorough",
+                input.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ]);
+            assert!(r.status.success(), "{name}: {}", stderr(&r));
+            let got = std::fs::read(&out).unwrap();
+            assert_eq!(!contains(&got, CANARY), fourcc == b"VP8L", "{name}");
+            let c = run(&["check", out.to_str().unwrap()]);
+            assert_eq!(c.status.code(), Some(0), "{name}: {}", stdout(&c));
+            if tools {
+                let info = Command::new("webpinfo").arg(&out).output().unwrap();
+                let text = String::from_utf8_lossy(&info.stdout);
+                assert!(
+                    info.status.success() && !text.contains("Warning"),
+                    "{name}: {text}"
+                );
+                let original = dir.path().join(format!("orig-{name}"));
+                std::fs::write(&original, &base).unwrap();
+                assert!(
+                    dwebp_pixels(&out) == dwebp_pixels(&original),
+                    "{name}: pixels changed"
+                );
+            }
+        }
+    }
+
     fn stderr_of(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stderr).to_string()
     }
