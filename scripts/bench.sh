@@ -50,7 +50,11 @@ CORPUS_BASE="${BENCH_CORPUS_DIR:-$ROOT/target/bench-corpus}"
 RESULTS="${BENCH_RESULTS_DIR:-$ROOT/target/bench-results}"
 WORK="${BENCH_WORK_DIR:-$ROOT/target/bench-work}"
 GEN_VERSION=1
+# BENCH_CJPEG="-quality 92 -sample 1x1": the corpus's encoder options (default
+# 4:2:0 q90); a corpus of its own for each.
+CJPEG_ARGS="${BENCH_CJPEG:--quality 90}"
 CORPUS="$CORPUS_BASE/v${GEN_VERSION}-n${N}"
+if [[ -n "${BENCH_CJPEG:-}" ]]; then CORPUS="$CORPUS-$(printf '%s' "$CJPEG_ARGS" | tr -c 'a-z0-9' '_')"; fi
 OUT="$WORK/out"
 JOBS="$(nproc)"
 
@@ -215,7 +219,7 @@ make_corpus() {
     write_generator "$tmp/.gen/gen.py"
     # Distinct seed per file; generation + encode runs in parallel.
     seq -f '%04g' 1 "$N" | xargs -P "$JOBS" -I{} bash -c \
-        'set -o pipefail; python3 "$0/.gen/gen.py" 4000 3000 "$((10#{}))" 12 | cjpeg -quality 90 >"$0/IMG_{}.jpg"' "$tmp"
+        'set -o pipefail; python3 "$0/.gen/gen.py" 4000 3000 "$((10#{}))" 12 | cjpeg $1 >"$0/IMG_{}.jpg"' "$tmp" "$CJPEG_ARGS"
     python3 "$tmp/.gen/gen.py" 160 120 0 12 | cjpeg -quality 75 >"$tmp/.gen/thumb.jpg"
     write_exif_args "$tmp" "$tmp/.gen/thumb.jpg" "$tmp/.gen/exif.args"
     exiftool -q -q -@ "$tmp/.gen/exif.args" -common_args -overwrite_original >/dev/null
@@ -230,7 +234,7 @@ make_corpus() {
 }
 
 # The JPEG corpus is only made for the benches that use it (BENCH_ONLY=tiff skips it).
-if [[ " ${BENCH_ONLY:-clean redact collage} " =~ \ (clean|redact|collage)\  ]]; then
+if [[ " ${BENCH_ONLY:-clean redact collage} " =~ \ (clean|thorough|redact|collage)\  ]]; then
     make_corpus
     BYTES="$(find "$CORPUS" -maxdepth 1 -name '*.jpg' -printf '%s\n' | awk '{s+=$1} END {print s}')"
     awk -v n="$N" -v b="$BYTES" -v d="$CORPUS" 'BEGIN {
@@ -247,13 +251,15 @@ import json, sys
 path, nbytes, ratios = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 res = {r['command']: r for r in json.load(open(path))['results']}
 w = max(len(k) for k in res)
-print(f"{'command':<{w}}  {'mean [s]':>9}  {'± sd':>7}  {'min [s]':>8}  {'MB/s':>8}")
+cpu = lambda r: r['user'] + r['system']
+print(f"{'command':<{w}}  {'mean [s]':>9}  {'± sd':>7}  {'min [s]':>8}  {'MB/s':>8}  {'cpu [s]':>8}")
 for k, r in res.items():
-    print(f"{k:<{w}}  {r['mean']:9.3f}  {r['stddev'] or 0:7.3f}  {r['min']:8.3f}  {nbytes / 1e6 / r['mean']:8.1f}")
+    print(f"{k:<{w}}  {r['mean']:9.3f}  {r['stddev'] or 0:7.3f}  {r['min']:8.3f}  {nbytes / 1e6 / r['mean']:8.1f}  {cpu(r):8.3f}")
 for spec in ratios:
     a, b = spec.split('/')
     if a in res and b in res:
-        print(f"ratio {a} / {b} = {res[a]['mean'] / res[b]['mean']:.2f}x")
+        print(f"ratio {a} / {b} = {res[a]['mean'] / res[b]['mean']:.2f}x "
+              f"(CPU user+sys {cpu(res[a]) / cpu(res[b]):.2f}x)")
 PYEOF
 }
 
@@ -406,9 +412,13 @@ find "$1" -maxdepth 1 -name '*.jpg' -print0 |
 EOF
     chmod +x "$floor"
     warm_cache
+    local jt="ls $c/*.jpg | xargs -I{} -P"
     local cmds=(
         -n "photodeid --region" "$(q "$BIN") clean $c -o $o --region 1500,500,1000,800"
         -n "djpeg|cjpeg -P $JOBS" "$(q "$floor") $c $o $JOBS"
+        -n "photodeid --region -j 1" "$(q "$BIN") clean $c -o $o --region 1500,500,1000,800 -j 1"
+        -n "jpegtran -copy none, 1 core" "$jt 1 sh -c 'jpegtran -copy none -outfile $o/\$(basename {}) {}'"
+        -n "jpegtran -copy none, $JOBS cores" "$jt $JOBS sh -c 'jpegtran -copy none -outfile $o/\$(basename {}) {}'"
     )
     # Sanity: each command must succeed once before it is timed.
     rm -rf "$OUT"
@@ -428,6 +438,8 @@ EOF
     rm -rf "$OUT"
     hf redact "rm -rf $o && mkdir -p $o" "${cmds[@]}"
     report "$RESULTS/redact.json" "$BYTES" "photodeid --region/djpeg|cjpeg -P $JOBS" \
+        "photodeid --region -j 1/jpegtran -copy none, 1 core" \
+        "photodeid --region/jpegtran -copy none, $JOBS cores" \
         "mogrify/photodeid --region" | tee "$RESULTS/redact-summary.txt"
     if [[ $HAVE_TIME == 1 ]]; then
         rss "photodeid --region" "$BIN" clean "$CORPUS" -o "$OUT" --region 1500,500,1000,800 |
