@@ -34,7 +34,7 @@ fn audit_parse(bencher: divan::Bencher, name: &str) {
 /// The ICC rebuild alone, per profile: the fixture's (sRGB, v4) and
 /// Ghostscript's Adobe RGB (v2) when installed. Compare with
 /// `clean_lossless` for its share of a file's cost.
-#[divan::bench(args = ["jpeg_icc.jpg", "/usr/share/color/icc/ghostscript/a98.icc"])]
+#[divan::bench(args = ["jpeg_icc.jpg", "/usr/share/color/icc/ghostscript/a98.icc", "/usr/share/color/icc/ghostscript/ps_cmyk.icc", "/usr/share/color/icc/ghostscript/default_cmyk.icc"])]
 fn icc_sanitize(bencher: divan::Bencher, name: &str) {
     let profile = if name.ends_with(".icc") {
         match std::fs::read(name) {

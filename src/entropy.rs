@@ -129,6 +129,9 @@ impl<'a> Reader<'a> {
     #[inline(never)]
     fn fill(&mut self) {
         self.overrun |= self.n < self.fake;
+        if self.n > 56 {
+            return;
+        }
         if !self.at_marker {
             if let Some(w) = self.d.get(self.pos..self.pos + 8) {
                 let w = u64::from_be_bytes(w.try_into().unwrap_or([0; 8]));
@@ -373,7 +376,9 @@ impl<'a> Plan<'a> {
     /// The plan of `jpeg`'s scan; `None` when it is not a single
     /// sequential 8-bit Huffman scan of every component.
     pub fn new(jpeg: &Jpeg<'a>) -> Result<Option<Plan<'a>>> {
-        let mut dht: [[Option<(&[u8], &[u8])>; 4]; 2] = [[None; 4]; 2];
+        // (counts, symbols) per class and slot.
+        type Slot<'s> = Option<(&'s [u8], &'s [u8])>;
+        let mut dht: [[Slot; 4]; 2] = [[None; 4]; 2];
         let (mut sof, mut sos, mut dri) = (None, None, 0u16);
         let mut quant: [Option<[u16; 64]>; 4] = [None; 4];
         for seg in &jpeg.segments {
@@ -521,7 +526,7 @@ impl<'a> Plan<'a> {
         let mut mcu = 0usize;
         for my in 0..self.mcus_y {
             for mx in 0..self.mcus_x {
-                if ri > 0 && mcu > 0 && mcu % ri == 0 {
+                if ri > 0 && mcu > 0 && mcu.is_multiple_of(ri) {
                     r.end_interval(Some(0xD0 + index), hidden)?;
                     sink.restart(index);
                     index = (index + 1) & 7;
@@ -591,7 +596,7 @@ impl<'a> Plan<'a> {
                 _ => {}
             }
         }
-        write_standard_dht(&mut out, slots.iter().any(|&s| s == 1));
+        write_standard_dht(&mut out, slots.contains(&1));
         write_sos(
             &mut out,
             self.comps
@@ -827,8 +832,8 @@ impl EncodeTable {
             size: [0; 256],
         };
         let (mut code, mut k) = (0u32, 0usize);
-        for l in 1..=16 {
-            for _ in 0..bits[l] {
+        for (l, &count) in bits.iter().enumerate().skip(1) {
+            for _ in 0..count {
                 t.code[values[k] as usize] = code;
                 t.size[values[k] as usize] = l as u8;
                 code += 1;
@@ -1129,7 +1134,7 @@ pub fn write_coefficients_masked(
     let mut dummy = [0i16; 64];
     for my in 0..mcus_y {
         for mx in 0..mcus_x {
-            if ri > 0 && mcu > 0 && mcu % ri == 0 {
+            if ri > 0 && mcu > 0 && mcu.is_multiple_of(ri) {
                 w.restart(index);
                 index = (index + 1) & 7;
                 prev = [0; 4];
