@@ -53,7 +53,13 @@ impl Run {
         let manifest = run.join("manifest.tsv");
         let p = bin()
             .current_dir(dir.path())
-            .args(["plan", "PATIENT-Smith-1234", "-o", "run/manifest.tsv", "--chunk-size"])
+            .args([
+                "plan",
+                "PATIENT-Smith-1234",
+                "-o",
+                "run/manifest.tsv",
+                "--chunk-size",
+            ])
             .arg(chunk_size.to_string())
             .output()
             .unwrap();
@@ -103,12 +109,28 @@ impl Run {
         std::os::unix::fs::symlink(&self.input, &link).unwrap();
         let r = bin()
             .current_dir(&here)
-            .args(["clean", "PATIENT-Smith-1234", "-o", "out", "--map", "map.csv", "--name-key"])
+            .args([
+                "clean",
+                "PATIENT-Smith-1234",
+                "-o",
+                "out",
+                "--map",
+                "map.csv",
+                "--name-key",
+            ])
             .arg(&self.key)
             .output()
             .unwrap();
-        assert_eq!(r.status.code(), Some(1), "the corrupt file fails: {}", stderr(&r));
-        (here.join("out"), std::fs::read(here.join("map.csv")).unwrap())
+        assert_eq!(
+            r.status.code(),
+            Some(1),
+            "the corrupt file fails: {}",
+            stderr(&r)
+        );
+        (
+            here.join("out"),
+            std::fs::read(here.join("map.csv")).unwrap(),
+        )
     }
 
     fn chunks(&self) -> u64 {
@@ -136,7 +158,12 @@ impl Run {
 fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     crate::util::files(dir)
         .into_iter()
-        .map(|p| (p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap()))
+        .map(|p| {
+            (
+                p.strip_prefix(dir).unwrap().to_path_buf(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -191,13 +218,24 @@ fn chunk_ids_do_not_depend_on_the_shard_count() {
     let r = Run::new(4);
     let m = photodeid::shard::manifest::Manifest::open(&r.manifest).unwrap();
     let by_chunk: Vec<Vec<u64>> = (0..m.chunks())
-        .map(|c| m.chunk_entries(c).unwrap().iter().map(|e| e.index).collect())
+        .map(|c| {
+            m.chunk_entries(c)
+                .unwrap()
+                .iter()
+                .map(|e| e.index)
+                .collect()
+        })
         .collect();
     for n in 1..=7 {
         let mut got = vec![Vec::new(); m.chunks() as usize];
         for k in 0..n {
             for c in (Selection::Shard { k, n }).chunks(m.chunks()).unwrap() {
-                got[c as usize] = m.chunk_entries(c).unwrap().iter().map(|e| e.index).collect();
+                got[c as usize] = m
+                    .chunk_entries(c)
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.index)
+                    .collect();
             }
         }
         assert_eq!(got, by_chunk, "N = {n}");
@@ -264,13 +302,20 @@ fn duplicate_attempts_of_the_same_chunks_agree() {
         // An attempt may find the corrupt file's chunk done by another and skip it.
         assert!(matches!(o.status.code(), Some(0 | 1)), "{err}");
         assert!(!err.contains("output exists"), "{err}");
-        assert!(err.matches("failed:").count() <= 1, "only the corrupt file fails: {err}");
+        assert!(
+            err.matches("failed:").count() <= 1,
+            "only the corrupt file fails: {err}"
+        );
     }
     // Once more, sequentially: everything is skipped.
     let again = r.clean(&["--shard", "0/1"]).output().unwrap();
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(stderr(&again).contains("done already"));
-    assert!(!stdout(&again).contains("chunk"), "nothing redone: {}", stdout(&again));
+    assert!(
+        !stdout(&again).contains("chunk"),
+        "nothing redone: {}",
+        stdout(&again)
+    );
     assert_same_as_single(&r, "single");
 }
 
@@ -300,16 +345,16 @@ fn killed_then_resumed_with_another_shard_count() {
         assert_eq!(m.status.code(), Some(1), "{}", stderr(&m));
         let missing: Vec<u64> = (0..total).filter(|c| !done_before.contains(c)).collect();
         let listed = std::fs::read_to_string(r.run.join("missing.txt")).unwrap();
-        assert_eq!(listed.trim(), select::format_ranges(missing.iter().copied()));
+        assert_eq!(
+            listed.trim(),
+            select::format_ranges(missing.iter().copied())
+        );
         assert!(stderr(&m).contains(listed.trim()), "{}", stderr(&m));
     }
     // Resume with three shards: finished chunks are skipped, the rest done.
     let mut skipped = 0;
     for k in 0..3 {
-        let o = r
-            .clean(&["--shard", &format!("{k}/3")])
-            .output()
-            .unwrap();
+        let o = r.clean(&["--shard", &format!("{k}/3")]).output().unwrap();
         assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
         skipped += stderr(&o).matches("done already").count();
     }
@@ -354,7 +399,11 @@ fn shard_auto_reads_each_scheduler_and_refuses_a_partial_array() {
         &[],
     );
     assert_eq!(partial.status.code(), Some(2));
-    assert!(stderr(&partial).contains("stepped or partial"), "{}", stderr(&partial));
+    assert!(
+        stderr(&partial).contains("stepped or partial"),
+        "{}",
+        stderr(&partial)
+    );
     let stepped = env_clean(
         &r,
         &[
@@ -373,7 +422,8 @@ fn shard_auto_reads_each_scheduler_and_refuses_a_partial_array() {
     assert_eq!(k8s.status.code(), Some(2), "Kubernetes needs --shard-count");
     assert!(stderr(&k8s).contains("--shard-count"));
     // One shard from each scheduler, four in all, covering the run.
-    let runs: [(&[(&str, &str)], &[&str], &str); 4] = [
+    type Vars<'a> = &'a [(&'a str, &'a str)];
+    let runs: [(Vars, &[&str], &str); 4] = [
         (
             &[
                 ("SLURM_ARRAY_TASK_ID", "0"),
@@ -384,20 +434,35 @@ fn shard_auto_reads_each_scheduler_and_refuses_a_partial_array() {
             &[],
             "SLURM_ARRAY_TASK_ID",
         ),
-        (&[("JOB_COMPLETION_INDEX", "1")], &["--shard-count", "4"], "JOB_COMPLETION_INDEX"),
         (
-            &[("AWS_BATCH_JOB_ARRAY_INDEX", "2"), ("AWS_BATCH_JOB_ARRAY_SIZE", "4")],
+            &[("JOB_COMPLETION_INDEX", "1")],
+            &["--shard-count", "4"],
+            "JOB_COMPLETION_INDEX",
+        ),
+        (
+            &[
+                ("AWS_BATCH_JOB_ARRAY_INDEX", "2"),
+                ("AWS_BATCH_JOB_ARRAY_SIZE", "4"),
+            ],
             &[],
             "AWS_BATCH_JOB_ARRAY_INDEX",
         ),
-        (&[("BATCH_TASK_INDEX", "3"), ("BATCH_TASK_COUNT", "4")], &[], "BATCH_TASK_INDEX"),
+        (
+            &[("BATCH_TASK_INDEX", "3"), ("BATCH_TASK_COUNT", "4")],
+            &[],
+            "BATCH_TASK_INDEX",
+        ),
     ];
     for (env, extra, source) in runs {
         let mut c = r.clean(&["--shard", "auto"]);
         c.args(extra).envs(env.iter().copied());
         let o = c.output().unwrap();
         assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
-        assert!(stderr(&o).contains(&format!("(from {source}")), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("(from {source}")),
+            "{}",
+            stderr(&o)
+        );
     }
     assert_eq!(r.done(), (0..total).collect::<Vec<_>>());
     let m = r.merge(&[]);
@@ -410,7 +475,15 @@ fn merge_refuses_mixed_keys_and_options_and_a_missing_key() {
     // No key file: never created implicitly.
     let o = bin()
         .current_dir(r.dir.path())
-        .args(["clean", "--manifest", "run/manifest.tsv", "-o", "out", "--name-key", "nokey"])
+        .args([
+            "clean",
+            "--manifest",
+            "run/manifest.tsv",
+            "-o",
+            "out",
+            "--name-key",
+            "nokey",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
@@ -420,12 +493,25 @@ fn merge_refuses_mixed_keys_and_options_and_a_missing_key() {
     let again = bin().args(["keygen", s(&r.key)]).output().unwrap();
     assert_eq!(again.status.code(), Some(2));
     let other_key = r.dir.path().join("key2");
-    assert!(bin().args(["keygen", s(&other_key)]).status().unwrap().success());
+    assert!(bin()
+        .args(["keygen", s(&other_key)])
+        .status()
+        .unwrap()
+        .success());
     let a = r.clean(&["--shard", "0/2", "-q"]).output().unwrap();
     assert!(matches!(a.status.code(), Some(0 | 1)));
     let mut b = bin();
     b.current_dir(r.dir.path()).args([
-        "clean", "--manifest", "run/manifest.tsv", "-o", "out", "--name-key", "key2", "--shard", "1/2", "-q",
+        "clean",
+        "--manifest",
+        "run/manifest.tsv",
+        "-o",
+        "out",
+        "--name-key",
+        "key2",
+        "--shard",
+        "1/2",
+        "-q",
     ]);
     let b = b.output().unwrap();
     assert!(matches!(b.status.code(), Some(0 | 1)), "{}", stderr(&b));
@@ -434,7 +520,10 @@ fn merge_refuses_mixed_keys_and_options_and_a_missing_key() {
     assert!(stderr(&m).contains("another name key"), "{}", stderr(&m));
     assert!(!r.run.join("map.csv").exists());
     // A process with other options refuses chunks done with these.
-    let odd = r.clean(&["--shard", "0/2", "--strip-icc"]).output().unwrap();
+    let odd = r
+        .clean(&["--shard", "0/2", "--strip-icc"])
+        .output()
+        .unwrap();
     assert_eq!(odd.status.code(), Some(2));
     assert!(stderr(&odd).contains("other options"), "{}", stderr(&odd));
     // A changed manifest is refused by every command.
@@ -450,11 +539,17 @@ fn merge_lists_missing_chunks_and_stray_files() {
     let r = Run::new(3);
     let total = r.chunks();
     assert!(total >= 6);
-    let o = r.clean(&["--chunks", &format!("0-2,5-{}", total - 1), "-q"]).output().unwrap();
+    let o = r
+        .clean(&["--chunks", &format!("0-2,5-{}", total - 1), "-q"])
+        .output()
+        .unwrap();
     assert!(matches!(o.status.code(), Some(0 | 1)));
     let m = r.merge(&[]);
     assert_eq!(m.status.code(), Some(1));
-    assert_eq!(std::fs::read_to_string(r.run.join("missing.txt")).unwrap(), "3-4\n");
+    assert_eq!(
+        std::fs::read_to_string(r.run.join("missing.txt")).unwrap(),
+        "3-4\n"
+    );
     assert!(stderr(&m).contains("3-4"));
     let o = r.clean(&["--chunks", "3-4", "-q"]).output().unwrap();
     assert!(matches!(o.status.code(), Some(0 | 1)));
@@ -467,18 +562,33 @@ fn merge_lists_missing_chunks_and_stray_files() {
     let m = r.merge(&["--map", "run/final.csv"]);
     assert!(m.status.success(), "{}", stderr(&m));
     let m = r.merge(&["--map", "run/final.csv"]);
-    assert_eq!(m.status.code(), Some(2), "an explicit map is never replaced silently");
+    assert_eq!(
+        m.status.code(),
+        Some(2),
+        "an explicit map is never replaced silently"
+    );
     // A chunk's side file edited after its marker: the chunk is redone.
     let map1 = r.run.join("chunks/1.map.csv");
     let text = std::fs::read_to_string(&map1).unwrap();
     std::fs::write(&map1, text.replace(".jpg", ".jpeg")).unwrap();
     let m = r.merge(&[]);
     assert_eq!(m.status.code(), Some(1));
-    assert_eq!(std::fs::read_to_string(r.run.join("missing.txt")).unwrap(), "1\n");
+    assert_eq!(
+        std::fs::read_to_string(r.run.join("missing.txt")).unwrap(),
+        "1\n"
+    );
     // Outside OUT, always: the run folder and the manifest.
     let inside = bin()
         .current_dir(r.dir.path())
-        .args(["clean", "--manifest", "run/manifest.tsv", "-o", "run", "--name-key", "key"])
+        .args([
+            "clean",
+            "--manifest",
+            "run/manifest.tsv",
+            "-o",
+            "run",
+            "--name-key",
+            "key",
+        ])
         .output()
         .unwrap();
     assert_eq!(inside.status.code(), Some(2), "{}", stderr(&inside));
@@ -500,7 +610,10 @@ fn a_manifest_run_prints_no_original_path() {
     streams.push(stderr(&m));
     let all = streams.concat();
     assert!(all.contains("chunk ") && all.contains(" line "), "{all}");
-    assert!(all.contains("failed:"), "the corrupt file is reported: {all}");
+    assert!(
+        all.contains("failed:"),
+        "the corrupt file is reported: {all}"
+    );
     for f in forbidden {
         assert!(!all.contains(f), "{f:?} leaked into a log: {all}");
     }

@@ -201,7 +201,12 @@ pub struct ShardArgs {
 
     /// This process's share: K/N (chunks c with c mod N = K), or auto (from SLURM_ARRAY_TASK_ID,
     /// JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX or BATCH_TASK_INDEX)
-    #[arg(long, value_name = "K/N|auto", requires = "manifest", conflicts_with = "chunks")]
+    #[arg(
+        long,
+        value_name = "K/N|auto",
+        requires = "manifest",
+        conflicts_with = "chunks"
+    )]
     pub shard: Option<photodeid::shard::select::ShardArg>,
 
     /// Number of shards where the scheduler does not say (Kubernetes Indexed Jobs, AWS Batch)
@@ -277,7 +282,12 @@ pub struct MergeArgs {
     pub verify: bool,
 
     /// With --verify: this process's share of the chunks, K/N or auto
-    #[arg(long, value_name = "K/N|auto", requires = "verify", conflicts_with = "chunks")]
+    #[arg(
+        long,
+        value_name = "K/N|auto",
+        requires = "verify",
+        conflicts_with = "chunks"
+    )]
     pub shard: Option<photodeid::shard::select::ShardArg>,
 
     /// With --shard auto: number of shards where the scheduler does not say
@@ -289,7 +299,13 @@ pub struct MergeArgs {
     pub chunks: Option<ChunkList>,
 
     /// Threads for --verify [default: the CPUs granted]
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    #[arg(
+        short = 'j',
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
     pub threads: usize,
 
     /// Print only errors

@@ -180,7 +180,8 @@ fn options_digest(a: &mut CleanArgs, regions: Option<&[u8]>) -> String {
     if let Some(r) = regions {
         h.update(blake3::hash(r).as_bytes());
     }
-    (a.inputs, a.threads, a.quiet, a.json, a.map, a.sync) = (inputs, threads, quiet, json, map, sync);
+    (a.inputs, a.threads, a.quiet, a.json, a.map, a.sync) =
+        (inputs, threads, quiet, json, map, sync);
     a.cleaning.name_key = key;
     a.cleaning.region.regions_file = rfile;
     a.sharding = sharding;
@@ -201,7 +202,9 @@ impl Printer {
 
 impl Observer for Printer {
     fn skipped(&self, c: u64) {
-        self.line(&format!("chunk {c}: done already (its done marker matches), skipped"));
+        self.line(&format!(
+            "chunk {c}: done already (its done marker matches), skipped"
+        ));
     }
 
     fn file(&self, c: u64, line: u64, o: &FileOutcome) {
@@ -226,7 +229,10 @@ impl Observer for Printer {
             Ok(d) => {
                 if !self.quiet && !self.json {
                     for w in &d.warnings {
-                        self.line(&format!("chunk {c} line {line}: {out}: warning: {}", sanitize(w)));
+                        self.line(&format!(
+                            "chunk {c} line {line}: {out}: warning: {}",
+                            sanitize(w)
+                        ));
                     }
                 }
                 if self.json {
@@ -249,10 +255,15 @@ impl Observer for Printer {
                         _ => format!(
                             "{method}, removed {} ({})",
                             d.removed.summary(),
-                            photodeid::metadata::human_bytes(d.bytes_in.saturating_sub(d.bytes_out))
+                            photodeid::metadata::human_bytes(
+                                d.bytes_in.saturating_sub(d.bytes_out)
+                            )
                         ),
                     };
-                    let _ = writeln!(std::io::stdout().lock(), "chunk {c} line {line}: {out}: {what}");
+                    let _ = writeln!(
+                        std::io::stdout().lock(),
+                        "chunk {c} line {line}: {out}: {what}"
+                    );
                 }
             }
         }
@@ -284,7 +295,10 @@ fn selection(
     Ok(match (shard, chunks) {
         (Some(ShardArg::Fixed { k, n }), _) => {
             if count.is_some_and(|c| c != n) {
-                bail!("--shard {k}/{n} and --shard-count {} disagree", count.unwrap_or(0));
+                bail!(
+                    "--shard {k}/{n} and --shard-count {} disagree",
+                    count.unwrap_or(0)
+                );
             }
             Selection::Shard { k, n }
         }
@@ -308,7 +322,12 @@ pub fn clean_manifest(mut a: CleanArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| manifest::parent_dir(&manifest_path).to_path_buf());
     let out_dir = a.output.clone();
     refuse_inside(&manifest_path, &out_dir, Keep::OutOfOutput, "--manifest")?;
-    refuse_inside(&run_path.join("chunks"), &out_dir, Keep::OutOfOutput, "--run-dir")?;
+    refuse_inside(
+        &run_path.join("chunks"),
+        &out_dir,
+        Keep::OutOfOutput,
+        "--run-dir",
+    )?;
     if let Some(m) = &a.map {
         bail!(
             "--map {} in a sharded run: each chunk writes its own map in the run folder; \
@@ -344,7 +363,9 @@ pub fn clean_manifest(mut a: CleanArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let regions_bytes = match &c.region.regions_file {
-        Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read regions {}", p.display()))?),
+        Some(p) => {
+            Some(std::fs::read(p).with_context(|| format!("cannot read regions {}", p.display()))?)
+        }
         None => None,
     };
     let rows = match &c.region.regions_file {
@@ -424,7 +445,10 @@ pub fn clean_manifest(mut a: CleanArgs) -> anyhow::Result<ExitCode> {
         ctx: &ctx,
     };
     let ran = chunk::run_chunks(&job, &chunks, threads, &printer).map_err(anyhow::Error::new)?;
-    let summary = printer.summary.into_inner().unwrap_or_else(|p| p.into_inner());
+    let summary = printer
+        .summary
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
     if a.json {
         println!(
             "{}",
@@ -495,7 +519,10 @@ fn persist(tmp: tempfile::NamedTempFile, dest: &Path, overwrite: bool) -> anyhow
 /// `photodeid merge --run-dir RUN [--map FILE] [--verify]`
 pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
     let run = RunDir::open(&a.run_dir).map_err(anyhow::Error::new)?;
-    let manifest_path = a.manifest.clone().unwrap_or_else(|| a.run_dir.join("manifest.tsv"));
+    let manifest_path = a
+        .manifest
+        .clone()
+        .unwrap_or_else(|| a.run_dir.join("manifest.tsv"));
     let manifest = Manifest::open(&manifest_path).map_err(anyhow::Error::new)?;
     let threads = if a.threads == 0 {
         sh::granted_cpus(&sh::process_env)
@@ -520,7 +547,12 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
     }
     let (_, ctx) = merge::markers(&manifest, &run).map_err(anyhow::Error::new)?;
     if let Some(ctx) = &ctx {
-        refuse_inside(&map_path, Path::new(&ctx.output), Keep::OutOfOutput, "--map")?;
+        refuse_inside(
+            &map_path,
+            Path::new(&ctx.output),
+            Keep::OutOfOutput,
+            "--map",
+        )?;
     }
     let map_tmp = private_temp(manifest::parent_dir(&map_path))?;
     let failed_tmp = private_temp(&a.run_dir)?;
@@ -534,7 +566,10 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
     for (_, why) in &m.inconsistent {
         say(
             false,
-            &format!("{}; its done marker was removed, so it counts as missing", sanitize(why)),
+            &format!(
+                "{}; its done marker was removed, so it counts as missing",
+                sanitize(why)
+            ),
         );
     }
     if !m.complete() {
@@ -591,23 +626,31 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
     if m.temp_removed > 0 {
         say(
             a.quiet,
-            &format!("removed {} temporary file(s) left by killed tasks", m.temp_removed),
+            &format!(
+                "removed {} temporary file(s) left by killed tasks",
+                m.temp_removed
+            ),
         );
     }
     let mut sound = true;
-    if !m.missing_outputs.is_empty() {
+    if m.missing_outputs > 0 {
         sound = false;
         eprintln!(
             "photodeid: {} mapped output(s) are missing from the output folder, e.g. {}",
-            m.missing_outputs.len(),
-            sanitize(&m.missing_outputs[0])
+            m.missing_outputs,
+            sanitize(&m.missing_examples.join(", "))
         );
     }
     if !m.stray.is_empty() {
         sound = false;
-        let list: String = m.stray.iter().map(|p| format!("{}\n", p.display())).collect();
+        let list: String = m
+            .stray
+            .iter()
+            .map(|p| format!("{}\n", p.display()))
+            .collect();
         let stray_txt = a.run_dir.join("stray.txt");
-        run.publish(&stray_txt, list.as_bytes()).map_err(anyhow::Error::new)?;
+        run.publish(&stray_txt, list.as_bytes())
+            .map_err(anyhow::Error::new)?;
         eprintln!(
             "photodeid: {} file(s) in the output folder are not in the map, e.g. {} (all in {})",
             m.stray.len(),
@@ -621,7 +664,11 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
             sound = false;
         }
     }
-    Ok(if sound { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if sound {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// The map's rows sorted as `clean --map` sorts them (names that are not UTF-8 only).
@@ -630,7 +677,10 @@ fn sorted_map(tmp: tempfile::NamedTempFile, dir: &Path) -> anyhow::Result<tempfi
     let mut rows: Vec<(String, String)> = Vec::new();
     for r in rdr.records() {
         let r = r?;
-        rows.push((r.get(0).unwrap_or_default().into(), r.get(1).unwrap_or_default().into()));
+        rows.push((
+            r.get(0).unwrap_or_default().into(),
+            r.get(1).unwrap_or_default().into(),
+        ));
     }
     rows.sort();
     let out = private_temp(dir)?;
@@ -646,7 +696,9 @@ fn sorted_map(tmp: tempfile::NamedTempFile, dir: &Path) -> anyhow::Result<tempfi
 }
 
 fn verify(run: &RunDir, chunks: &[u64], threads: usize, quiet: bool) -> anyhow::Result<ExitCode> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
     let limits = photodeid::Limits::default();
     let (checked, problems) = pool
         .install(|| merge::verify(run, chunks, &limits))

@@ -76,11 +76,13 @@ impl RunDir {
     pub fn read_done(&self, chunk: u64) -> Result<Option<Done>> {
         let p = self.done_path(chunk);
         match std::fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| ShardError::Format {
-                path: p,
-                line: e.line() as u64,
-                reason: format!("not a done marker: {e}"),
-            }),
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| ShardError::Format {
+                    path: p,
+                    line: e.line() as u64,
+                    reason: format!("not a done marker: {e}"),
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(ShardError::io("cannot read", p, e)),
         }
@@ -221,7 +223,12 @@ pub fn check_markers(run: &RunDir, chunks: &[u64], ctx: &RunContext) -> Result<(
 
 /// Runs `chunks` on `threads` threads: chunks side by side, their files in
 /// parallel inside; a chunk with a matching done marker is skipped.
-pub fn run_chunks(job: &ChunkJob, chunks: &[u64], threads: usize, obs: &dyn Observer) -> Result<Ran> {
+pub fn run_chunks(
+    job: &ChunkJob,
+    chunks: &[u64],
+    threads: usize,
+    obs: &dyn Observer,
+) -> Result<Ran> {
     check_markers(job.run, chunks, job.ctx)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -269,7 +276,8 @@ enum LineResult {
 
 /// Refuses a file that changed since the plan: the run must do what was planned.
 fn unchanged(path: &Path, e: &Entry) -> crate::Result<()> {
-    let meta = std::fs::metadata(path).map_err(|err| crate::Error::Invalid(format!("cannot read: {err}")))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|err| crate::Error::Invalid(format!("cannot read: {err}")))?;
     if manifest::stamp(&meta) != (e.size, e.mtime_ns) {
         return Err(crate::Error::Invalid(
             "changed since the plan (size or modification time differs): plan again".into(),

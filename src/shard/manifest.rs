@@ -71,10 +71,13 @@ impl Entry {
 
 /// Size and modification time as the manifest records them.
 pub fn stamp(meta: &std::fs::Metadata) -> (u64, i64) {
-    let mtime = meta.modified().ok().map_or(0, |t| match t.duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
-    });
+    let mtime = meta
+        .modified()
+        .ok()
+        .map_or(0, |t| match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+            Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
+        });
     (meta.len(), mtime)
 }
 
@@ -172,7 +175,10 @@ fn header_prefix(chunk_size: u64, entries: u64, roots: &[Root]) -> String {
             RootKind::Dir => "dir",
             RootKind::File => "file",
         };
-        h.push_str(&format!("# root\t{i}\t{kind}\t{}\n", escape(&path_bytes(&r.path))));
+        h.push_str(&format!(
+            "# root\t{i}\t{kind}\t{}\n",
+            escape(&path_bytes(&r.path))
+        ));
     }
     h
 }
@@ -195,7 +201,9 @@ pub fn plan(
     on_error: &mut dyn FnMut(FileError),
 ) -> Result<Planned> {
     if chunk_size == 0 {
-        return Err(ShardError::Invalid("--chunk-size must be at least 1".into()));
+        return Err(ShardError::Invalid(
+            "--chunk-size must be at least 1".into(),
+        ));
     }
     if dest.exists() {
         return Err(ShardError::Invalid(format!(
@@ -212,7 +220,10 @@ pub fn plan(
             Ok(m) if m.is_dir() => RootKind::Dir,
             Ok(_) => RootKind::File,
             Err(e) => {
-                on_error(FileError::new(input, crate::Error::Invalid(format!("cannot read: {e}"))));
+                on_error(FileError::new(
+                    input,
+                    crate::Error::Invalid(format!("cannot read: {e}")),
+                ));
                 continue;
             }
         };
@@ -252,14 +263,19 @@ pub fn plan(
                 }
             }
             let Some((i, key)) = best else { break };
-            let Some(Ok(job)) = walks[i].next() else { unreachable!("peeked") };
+            let Some(Ok(job)) = walks[i].next() else {
+                unreachable!("peeked")
+            };
             if last.as_ref() == Some(&key) {
                 continue; // the same file through two inputs: listed once
             }
             let meta = match std::fs::metadata(&job.path) {
                 Ok(m) => m,
                 Err(e) => {
-                    on_error(FileError::new(&job.path, crate::Error::Invalid(format!("cannot read: {e}"))));
+                    on_error(FileError::new(
+                        &job.path,
+                        crate::Error::Invalid(format!("cannot read: {e}")),
+                    ));
                     continue;
                 }
             };
@@ -335,7 +351,8 @@ impl Manifest {
     /// count and its digest are checked, and the byte offset of every chunk
     /// is kept (one number per chunk), so chunks are read by seeking.
     pub fn open(path: &Path) -> Result<Manifest> {
-        let file = std::fs::File::open(path).map_err(|e| ShardError::io("cannot read manifest", path, e))?;
+        let file = std::fs::File::open(path)
+            .map_err(|e| ShardError::io("cannot read manifest", path, e))?;
         let mut r = BufReader::with_capacity(1 << 20, file);
         let bad = |line: u64, reason: String| ShardError::Format {
             path: path.to_path_buf(),
@@ -345,7 +362,11 @@ impl Manifest {
         let mut line = String::new();
         let mut n = 0u64;
         let mut pos = 0u64;
-        let read_line = |r: &mut BufReader<std::fs::File>, line: &mut String, n: &mut u64, pos: &mut u64| -> Result<bool> {
+        let read_line = |r: &mut BufReader<std::fs::File>,
+                         line: &mut String,
+                         n: &mut u64,
+                         pos: &mut u64|
+         -> Result<bool> {
             line.clear();
             let got = r
                 .read_line(line)
@@ -358,9 +379,17 @@ impl Manifest {
         let version = line
             .strip_prefix(MAGIC)
             .and_then(|v| v.trim_end().parse::<u32>().ok())
-            .ok_or_else(|| bad(1, "not a photodeid manifest (make one with `photodeid plan`)".into()))?;
+            .ok_or_else(|| {
+                bad(
+                    1,
+                    "not a photodeid manifest (make one with `photodeid plan`)".into(),
+                )
+            })?;
         if version != VERSION {
-            return Err(bad(1, format!("manifest format {version}; this photodeid reads format {VERSION}")));
+            return Err(bad(
+                1,
+                format!("manifest format {version}; this photodeid reads format {VERSION}"),
+            ));
         }
         let mut chunk_size = None;
         let mut entries = None;
@@ -411,17 +440,23 @@ impl Manifest {
                 break;
             }
             if !line.ends_with('\n') {
-                return Err(bad(n, "the last line is cut short (an unfinished copy?)".into()));
+                return Err(bad(
+                    n,
+                    "the last line is cut short (an unfinished copy?)".into(),
+                ));
             }
             parse_entry(&line, count, roots.len()).map_err(|why| bad(n, why))?;
-            if count % chunk_size == 0 {
+            if count.is_multiple_of(chunk_size) {
                 offsets.push(start);
             }
             hasher.update(line.as_bytes());
             count += 1;
         }
         if count != entries {
-            return Err(bad(n, format!("the header says {entries} entries, the file has {count}")));
+            return Err(bad(
+                n,
+                format!("the header says {entries} entries, the file has {count}"),
+            ));
         }
         if digest_of(&prefix, &hasher.finalize()) != digest {
             return Err(bad(
@@ -453,7 +488,10 @@ impl Manifest {
     /// First entry index and number of entries of chunk `c`.
     pub fn chunk_range(&self, c: u64) -> (u64, u64) {
         let first = c * self.chunk_size;
-        (first, self.chunk_size.min(self.entries.saturating_sub(first)))
+        (
+            first,
+            self.chunk_size.min(self.entries.saturating_sub(first)),
+        )
     }
 
     /// The entries of chunk `c` (at most chunk-size of them in memory).
@@ -474,11 +512,12 @@ impl Manifest {
         for (i, l) in r.lines().take(len as usize).enumerate() {
             let index = first + i as u64;
             let l = l.map_err(|e| ShardError::io("cannot read manifest", &self.path, e))?;
-            let e = parse_entry(&l, index, self.roots.len()).map_err(|reason| ShardError::Format {
-                path: self.path.clone(),
-                line: self.line_of(index),
-                reason,
-            })?;
+            let e =
+                parse_entry(&l, index, self.roots.len()).map_err(|reason| ShardError::Format {
+                    path: self.path.clone(),
+                    line: self.line_of(index),
+                    reason,
+                })?;
             out.push(e);
         }
         if out.len() as u64 != len {
@@ -495,7 +534,8 @@ impl Manifest {
 fn parse_entry(line: &str, index: u64, roots: usize) -> std::result::Result<Entry, String> {
     let l = line.trim_end_matches('\n');
     let mut f = l.splitn(4, '\t');
-    let (Some(root), Some(size), Some(mtime), Some(rel)) = (f.next(), f.next(), f.next(), f.next()) else {
+    let (Some(root), Some(size), Some(mtime), Some(rel)) = (f.next(), f.next(), f.next(), f.next())
+    else {
         return Err("expected 4 tab-separated fields".into());
     };
     let root = root
@@ -544,7 +584,7 @@ mod tests {
         }
         let m = d.path().join("run/manifest.tsv");
         let mut errs = Vec::new();
-        let p = plan(&[src.clone()], &m, 2, &mut |e| errs.push(e)).unwrap();
+        let p = plan(std::slice::from_ref(&src), &m, 2, &mut |e| errs.push(e)).unwrap();
         assert!(errs.is_empty());
         assert_eq!((p.entries, p.chunks), (4, 2));
         let man = Manifest::open(&m).unwrap();
@@ -557,9 +597,14 @@ mod tests {
         sorted.sort_by_key(|p| path_bytes(p));
         assert_eq!(rels, sorted);
         assert_eq!(rels[0], src.join("a-b.jpg"));
-        assert!(plan(&[src], &m, 2, &mut |_| {}).is_err(), "never over a plan");
+        assert!(
+            plan(&[src], &m, 2, &mut |_| {}).is_err(),
+            "never over a plan"
+        );
         // One changed byte in the body is caught.
-        let text = std::fs::read_to_string(&m).unwrap().replace("z.jpg", "q.jpg");
+        let text = std::fs::read_to_string(&m)
+            .unwrap()
+            .replace("z.jpg", "q.jpg");
         std::fs::write(&m, text).unwrap();
         let err = Manifest::open(&m).unwrap_err().to_string();
         assert!(err.contains("digest mismatch"), "{err}");

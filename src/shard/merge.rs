@@ -35,8 +35,9 @@ pub struct Merged {
     pub reencoded: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Mapped outputs that are not in the output folder.
-    pub missing_outputs: Vec<String>,
+    /// Mapped outputs that are not in the output folder: how many, and the first few.
+    pub missing_outputs: u64,
+    pub missing_examples: Vec<String>,
     /// Files in the output folder that no map row names.
     pub stray: Vec<PathBuf>,
     /// Temporary files left by killed tasks, removed.
@@ -54,7 +55,7 @@ impl Merged {
 
     /// Complete, every output present and nothing stray.
     pub fn sound(&self) -> bool {
-        self.complete() && self.missing_outputs.is_empty() && self.stray.is_empty()
+        self.complete() && self.missing_outputs == 0 && self.stray.is_empty()
     }
 }
 
@@ -66,7 +67,10 @@ fn key_of(s: &str) -> [u8; 16] {
 
 /// Reads the done markers of all chunks: the ones present must agree with
 /// each other and with the manifest (else [`ShardError::Mixed`]).
-pub fn markers(manifest: &Manifest, run: &RunDir) -> Result<(Vec<Option<Done>>, Option<RunContext>)> {
+pub fn markers(
+    manifest: &Manifest,
+    run: &RunDir,
+) -> Result<(Vec<Option<Done>>, Option<RunContext>)> {
     let mut ctx: Option<RunContext> = None;
     let mut out = Vec::with_capacity(manifest.chunks() as usize);
     for c in 0..manifest.chunks() {
@@ -133,7 +137,10 @@ pub fn merge(manifest: &Manifest, run: &RunDir, sink: &mut dyn MergeSink) -> Res
                         m.sorted = false;
                     }
                     if !Path::new(pseudo).is_file() {
-                        m.missing_outputs.push(pseudo.clone());
+                        m.missing_outputs += 1;
+                        if m.missing_examples.len() < 10 {
+                            m.missing_examples.push(pseudo.clone());
+                        }
                     }
                     outputs.insert(key_of(pseudo));
                     sink.row(orig, pseudo)?;
@@ -168,7 +175,8 @@ pub fn merge(manifest: &Manifest, run: &RunDir, sink: &mut dyn MergeSink) -> Res
                     ShardError::io(
                         "cannot list",
                         e.path().unwrap_or(out).to_path_buf(),
-                        e.into_io_error().unwrap_or_else(|| std::io::Error::other("loop")),
+                        e.into_io_error()
+                            .unwrap_or_else(|| std::io::Error::other("loop")),
                     )
                 })?;
                 if e.file_type().is_dir() {
@@ -197,10 +205,17 @@ struct ChunkRows {
 }
 
 /// Reads and checks one chunk's side files against its marker and the manifest.
-fn read_chunk(manifest: &Manifest, run: &RunDir, c: u64, d: &Done) -> std::result::Result<ChunkRows, String> {
+fn read_chunk(
+    manifest: &Manifest,
+    run: &RunDir,
+    c: u64,
+    d: &Done,
+) -> std::result::Result<ChunkRows, String> {
     let (first, len) = manifest.chunk_range(c);
     if d.chunk != c || d.entries != len || d.first_line != manifest.line_of(first) {
-        return Err(format!("chunk {c}: its done marker describes another chunk"));
+        return Err(format!(
+            "chunk {c}: its done marker describes another chunk"
+        ));
     }
     let read = |what: &str, digest: &str| -> std::result::Result<Vec<u8>, String> {
         let p = run.chunk_file(c, what);
@@ -247,11 +262,14 @@ fn read_chunk(manifest: &Manifest, run: &RunDir, c: u64, d: &Done) -> std::resul
         let i = slot(line)?;
         let expected = entries[i].job(&manifest.roots).path.display().to_string();
         if orig != expected {
-            return Err(format!("chunk {c}: line {line} names another file than the manifest"));
+            return Err(format!(
+                "chunk {c}: line {line} names another file than the manifest"
+            ));
         }
         rows.push((orig.to_string(), pseudo.to_string()));
     }
-    let text = String::from_utf8(failed).map_err(|_| format!("chunk {c}: failed.tsv is not UTF-8"))?;
+    let text =
+        String::from_utf8(failed).map_err(|_| format!("chunk {c}: failed.tsv is not UTF-8"))?;
     let mut fails = Vec::new();
     for l in text.lines() {
         if l.starts_with('#') || l.is_empty() {
@@ -269,7 +287,9 @@ fn read_chunk(manifest: &Manifest, run: &RunDir, c: u64, d: &Done) -> std::resul
             entries[i].job(&manifest.roots).path.as_os_str(),
         ));
         if path != expected {
-            return Err(format!("chunk {c}: line {line} names another file than the manifest"));
+            return Err(format!(
+                "chunk {c}: line {line} names another file than the manifest"
+            ));
         }
         fails.push((line, path.to_string(), reason.to_string()));
     }
@@ -282,7 +302,10 @@ fn read_chunk(manifest: &Manifest, run: &RunDir, c: u64, d: &Done) -> std::resul
     if rows.len() as u64 != d.mapped || fails.len() as u64 != d.failed {
         return Err(format!("chunk {c}: counts differ from its done marker"));
     }
-    Ok(ChunkRows { rows, failed: fails })
+    Ok(ChunkRows {
+        rows,
+        failed: fails,
+    })
 }
 
 /// A problem `--verify` found with one output.
@@ -297,36 +320,42 @@ pub struct Problem {
 /// Re-audits the outputs of `chunks` with the same parser as `check`:
 /// each must be present and carry nothing identifying.
 pub fn verify(run: &RunDir, chunks: &[u64], limits: &Limits) -> Result<(u64, Vec<Problem>)> {
-    let mut rows = Vec::new();
+    let mut checked = 0u64;
+    let mut problems = Vec::new();
+    // One chunk's rows at a time: memory stays bounded whatever the run's size.
     for &c in chunks {
         let p = run.chunk_file(c, "map.csv");
-        let mut rdr = csv::Reader::from_path(&p).map_err(|e| ShardError::Invalid(format!("cannot read {}: {e}", p.display())))?;
+        let mut rdr = csv::Reader::from_path(&p)
+            .map_err(|e| ShardError::Invalid(format!("cannot read {}: {e}", p.display())))?;
+        let mut rows = Vec::new();
         for rec in rdr.records() {
             let rec = rec.map_err(|e| ShardError::Invalid(format!("{}: {e}", p.display())))?;
             let line = rec.get(0).and_then(|l| l.parse().ok()).unwrap_or(0);
-            rows.push((c, line, rec.get(2).unwrap_or_default().to_string()));
+            rows.push((line, rec.get(2).unwrap_or_default().to_string()));
         }
+        checked += rows.len() as u64;
+        problems.extend(
+            rows.par_iter()
+                .filter_map(|(line, out)| {
+                    let why = match std::fs::read(out) {
+                        Err(e) => Some(format!("cannot read: {e}")),
+                        Ok(b) => match crate::pipeline::inspect(&b, None, limits) {
+                            Err(e) => Some(format!("does not parse: {e}")),
+                            Ok(p) if !p.inventory.is_clean() => {
+                                Some(format!("still carries {}", p.inventory.summary()))
+                            }
+                            Ok(_) => None,
+                        },
+                    };
+                    why.map(|reason| Problem {
+                        chunk: c,
+                        line: *line,
+                        output: out.clone(),
+                        reason,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        );
     }
-    let problems: Vec<Problem> = rows
-        .par_iter()
-        .filter_map(|(c, line, out)| {
-            let why = match std::fs::read(out) {
-                Err(e) => Some(format!("cannot read: {e}")),
-                Ok(b) => match crate::pipeline::inspect(&b, None, limits) {
-                    Err(e) => Some(format!("does not parse: {e}")),
-                    Ok(p) if !p.inventory.is_clean() => {
-                        Some(format!("still carries {}", p.inventory.summary()))
-                    }
-                    Ok(_) => None,
-                },
-            };
-            why.map(|reason| Problem {
-                chunk: *c,
-                line: *line,
-                output: out.clone(),
-                reason,
-            })
-        })
-        .collect();
-    Ok((rows.len() as u64, problems))
+    Ok((checked, problems))
 }

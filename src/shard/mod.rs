@@ -65,7 +65,11 @@ pub enum ShardError {
 }
 
 impl ShardError {
-    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         ShardError::Io {
             context,
             path: path.into(),

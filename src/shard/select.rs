@@ -38,7 +38,10 @@ impl std::str::FromStr for ShardArg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
     All,
-    Shard { k: u64, n: u64 },
+    Shard {
+        k: u64,
+        n: u64,
+    },
     /// Sorted, merged, inclusive ranges.
     Chunks(Vec<(u64, u64)>),
 }
@@ -79,7 +82,10 @@ pub fn parse_chunk_list(s: &str) -> std::result::Result<Vec<(u64, u64)>, String>
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let bad = || format!("bad chunk list item {part:?}: use ids and ranges, e.g. 3,17,40-42");
         let (a, b) = match part.split_once('-') {
-            Some((a, b)) => (a.parse::<u64>().map_err(|_| bad())?, b.parse::<u64>().map_err(|_| bad())?),
+            Some((a, b)) => (
+                a.parse::<u64>().map_err(|_| bad())?,
+                b.parse::<u64>().map_err(|_| bad())?,
+            ),
             None => {
                 let a = part.parse::<u64>().map_err(|_| bad())?;
                 (a, a)
@@ -109,7 +115,11 @@ pub fn format_ranges(ids: impl IntoIterator<Item = u64>) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut run: Option<(u64, u64)> = None;
     let push = |out: &mut Vec<String>, (a, b): (u64, u64)| {
-        out.push(if a == b { a.to_string() } else { format!("{a}-{b}") })
+        out.push(if a == b {
+            a.to_string()
+        } else {
+            format!("{a}-{b}")
+        })
     };
     for id in ids {
         run = match run {
@@ -138,9 +148,11 @@ pub struct EnvShard {
 fn num(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<u64>> {
     match env(name) {
         None => Ok(None),
-        Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
-            ShardError::Environment(format!("{name}={v:?} is not a whole number"))
-        }),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| ShardError::Environment(format!("{name}={v:?} is not a whole number"))),
     }
 }
 
@@ -157,7 +169,10 @@ fn num(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<u64>> 
 /// ids 3 and 17) is refused: its ids are not `0..COUNT-1`, so K/N would
 /// skip or repeat work. Such arrays pass the chunk id directly:
 /// `--chunks $SLURM_ARRAY_TASK_ID`.
-pub fn from_env(env: &dyn Fn(&str) -> Option<String>, shard_count: Option<u64>) -> Result<EnvShard> {
+pub fn from_env(
+    env: &dyn Fn(&str) -> Option<String>,
+    shard_count: Option<u64>,
+) -> Result<EnvShard> {
     let check = |k: u64, n: u64, source: &'static str| -> Result<EnvShard> {
         if n == 0 || k >= n {
             return Err(ShardError::Environment(format!(
@@ -176,7 +191,9 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>, shard_count: Option<u64>) 
     if let Some(k) = num(env, "SLURM_ARRAY_TASK_ID")? {
         let source = "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT";
         let n = num(env, "SLURM_ARRAY_TASK_COUNT")?.ok_or_else(|| {
-            ShardError::Environment("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not".into())
+            ShardError::Environment(
+                "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not".into(),
+            )
         })?;
         let min = num(env, "SLURM_ARRAY_TASK_MIN")?;
         let max = num(env, "SLURM_ARRAY_TASK_MAX")?;
@@ -235,15 +252,25 @@ mod tests {
     use super::*;
 
     fn env_of<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
     fn ranges_round_trip() {
         assert_eq!(format_ranges([3, 17, 40, 41, 42]), "3,17,40-42");
-        assert_eq!(parse_chunk_list("40-42,3,17,41").unwrap(), vec![(3, 3), (17, 17), (40, 42)]);
+        assert_eq!(
+            parse_chunk_list("40-42,3,17,41").unwrap(),
+            vec![(3, 3), (17, 17), (40, 42)]
+        );
         assert!(parse_chunk_list("5-2").is_err());
-        assert_eq!("2/4".parse::<ShardArg>(), Ok(ShardArg::Fixed { k: 2, n: 4 }));
+        assert_eq!(
+            "2/4".parse::<ShardArg>(),
+            Ok(ShardArg::Fixed { k: 2, n: 4 })
+        );
         assert!("4/4".parse::<ShardArg>().is_err());
     }
 
