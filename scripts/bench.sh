@@ -23,7 +23,7 @@
 #   BENCH_ONLY=shard      sharded runs (opt-in): 4 concurrent `clean --shard K/4` vs one
 #                         `clean` with the same threads in total, on the 12 MP corpus; then
 #                         `plan` of a 1,000,000-entry tree and `merge` of a million-line run
-#                         (time and peak RSS). BENCH_SHARD_TREE=1000000 entries.
+#                         (time and peak RSS). BENCH_SHARD_TREE=1000000 entries (0: skip).
 #
 # What it does:
 #   1. Builds (once; cached by file count and generator version) a corpus of
@@ -734,7 +734,8 @@ bench_shard() {
     total=$(( (total + 3) / 4 * 4 ))
     per=$(( total / 4 ))
     rm -f "$key"; "$BIN" keygen "$key" 2>/dev/null
-    rm -rf "$run"; "$BIN" plan "$CORPUS" -o "$run/manifest.tsv" --chunk-size 8 -q
+    # 8 chunks, 2 per shard (the default chunk size, 1000, would make one chunk of this corpus).
+    rm -rf "$run"; "$BIN" plan "$CORPUS" -o "$run/manifest.tsv" --chunk-size $(( (N + 7) / 8 )) -q
     c="$(q "$CORPUS")"; o="$(q "$OUT")"; m="$(q "$run/manifest.tsv")"
     local shards="" k
     for k in 0 1 2 3; do
@@ -748,7 +749,9 @@ bench_shard() {
     report "$RESULTS/shard.json" "$BYTES" "4 shards -j $per/clean -j $total" | tee "$RESULTS/shard-summary.txt"
     rm -rf "$OUT"
 
-    local n="${BENCH_SHARD_TREE:-1000000}" tree="$CORPUS_BASE/tree-$n"
+    local n="${BENCH_SHARD_TREE:-1000000}"
+    [[ "$n" == 0 ]] && return 0
+    local tree="$CORPUS_BASE/tree-$n"
     if [[ ! -f "$tree/.complete" ]]; then
         say "shard: making a tree of $n tiny GIFs in $tree"
         rm -rf "$tree"

@@ -88,7 +88,7 @@ impl RunDir {
         }
     }
 
-    /// Writes a private run file: temporary file, fsync, rename.
+    /// Writes a private run file: temporary file, fsync, rename, fsync of the folder.
     pub fn publish(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         commit::write_atomic(
             path,
@@ -99,6 +99,28 @@ impl RunDir {
             },
         )
         .map_err(|e| ShardError::Invalid(format!("cannot write {}: {e}", path.display())))
+    }
+
+    /// Publishes a chunk's side files in order, each written to a temporary
+    /// file (0600), fsynced and renamed; the folder is fsynced once after the
+    /// last (the done marker), so a marker never outlives what it describes.
+    fn publish_chunk(&self, files: &[(PathBuf, &[u8])]) -> Result<()> {
+        use std::io::Write;
+        let dir = self.path.join("chunks");
+        for (path, bytes) in files {
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".photodeid-")
+                .suffix(".tmp")
+                .tempfile_in(&dir)
+                .map_err(|e| ShardError::io("cannot create a temporary file in", &dir, e))?;
+            tmp.write_all(bytes)
+                .and_then(|_| tmp.as_file().sync_all())
+                .map_err(|e| ShardError::io("cannot write", path, e))?;
+            tmp.persist(path)
+                .map_err(|e| ShardError::io("cannot publish", path, e.error))?;
+        }
+        commit::sync_dir(&dir);
+        Ok(())
     }
 }
 
@@ -387,12 +409,13 @@ fn run_one(job: &ChunkJob, c: u64, obs: &dyn Observer) -> Result<bool> {
         .map_err(|e| ShardError::Invalid(format!("chunk {c} map: {e}")))?;
     done.map_digest = blake3::hash(&map).to_hex().to_string();
     done.failed_digest = blake3::hash(failed.as_bytes()).to_hex().to_string();
-    job.run.publish(&job.run.chunk_file(c, "map.csv"), &map)?;
-    job.run
-        .publish(&job.run.chunk_file(c, "failed.tsv"), failed.as_bytes())?;
     let mut marker = serde_json::to_vec_pretty(&done).expect("serialisable");
     marker.push(b'\n');
-    job.run.publish(&job.run.done_path(c), &marker)?;
+    job.run.publish_chunk(&[
+        (job.run.chunk_file(c, "map.csv"), &map),
+        (job.run.chunk_file(c, "failed.tsv"), failed.as_bytes()),
+        (job.run.done_path(c), &marker),
+    ])?;
     obs.finished(&done);
     Ok(true)
 }
