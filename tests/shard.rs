@@ -663,3 +663,55 @@ fn files_from_stdin_nul_separated_with_json_lines() {
     assert_eq!(o.status.code(), Some(2));
     assert!(!d.path().join("missing-key").exists());
 }
+
+#[test]
+fn collage_cases_shard_by_case_folder() {
+    let d = tempfile::tempdir().unwrap();
+    let cases = d.path().join("cases");
+    for i in 0..8 {
+        let c = cases.join(format!("Case_{i}"));
+        std::fs::create_dir_all(&c).unwrap();
+        for f in ["jpeg_full.jpg", "jpeg_gray.jpg"] {
+            std::fs::copy(fixtures().join("dirty").join(f), c.join(format!("{i}-{f}"))).unwrap();
+        }
+    }
+    let key = d.path().join("key");
+    assert!(bin().args(["keygen", s(&key)]).status().unwrap().success());
+    let collage = |out: &str, extra: &[&str]| {
+        bin()
+            .args(["collage", "--cases", s(&cases), "-o"])
+            .arg(d.path().join(out))
+            .args(["--name-key", s(&key)])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let one = collage("single", &[]);
+    assert!(one.status.success(), "{}", stderr(&one));
+    let mut seen = 0;
+    for k in 0..3 {
+        let o = collage("sharded", &["--shard", &format!("{k}/3")]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let line = stderr(&o);
+        let mine: usize = line
+            .split(&format!("shard {k}/3: "))
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        seen += mine;
+    }
+    assert_eq!(seen, 8, "every case in exactly one shard");
+    assert!(tree(&d.path().join("sharded")) == tree(&d.path().join("single")));
+    assert_eq!(tree(&d.path().join("single")).len(), 8);
+    // Sharded collages never make a key.
+    let o = bin()
+        .args(["collage", "--cases", s(&cases), "-o"])
+        .arg(d.path().join("x"))
+        .args(["--shard", "0/2", "--name-key"])
+        .arg(d.path().join("nokey"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!d.path().join("nokey").exists());
+}

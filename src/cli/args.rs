@@ -595,6 +595,15 @@ pub struct CollageArgs {
     #[arg(long, value_name = "MP", default_value_t = 200)]
     pub max_megapixels: u64,
 
+    /// With --cases: this process's share of the case folders, K/N or auto; a case goes to
+    /// shard hash(folder name) mod N, whatever else the folder holds (needs --name-key)
+    #[arg(long, value_name = "K/N|auto", requires = "cases")]
+    pub shard: Option<photodeid::shard::select::ShardArg>,
+
+    /// With --shard auto: number of shards where the scheduler does not say
+    #[arg(long, value_name = "N", requires = "shard")]
+    pub shard_count: Option<u64>,
+
     #[command(flatten)]
     pub region: RegionArgs,
 

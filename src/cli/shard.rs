@@ -111,6 +111,43 @@ fn existing_key(path: &Path) -> anyhow::Result<[u8; 32]> {
     }
 }
 
+/// A sharded run's `--name-key`: given, and existing.
+pub fn require_key(key: Option<&Path>) -> anyhow::Result<()> {
+    match key {
+        Some(k) => existing_key(k).map(|_| ()),
+        None => bail!(
+            "--shard needs --name-key FILE (create it once with `photodeid keygen FILE`): \
+             random names would differ between attempts"
+        ),
+    }
+}
+
+/// `collage --cases --shard K/N|auto`: the case folders this process owns.
+pub fn cases_share(
+    cases: Vec<std::path::PathBuf>,
+    shard: Option<ShardArg>,
+    count: Option<u64>,
+    quiet: bool,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let (k, n) = match selection(shard, count, None, quiet)? {
+        Selection::Shard { k, n } => (k, n),
+        _ => return Ok(cases),
+    };
+    let total = cases.len();
+    let mine: Vec<_> = cases
+        .into_iter()
+        .filter(|c| {
+            let name = c.file_name().unwrap_or_default();
+            select::owner_of(&photodeid::scan::os_bytes(name), n) == k
+        })
+        .collect();
+    say(
+        quiet,
+        &format!("shard {k}/{n}: {} of {total} case folders", mine.len()),
+    );
+    Ok(mine)
+}
+
 /// `clean --files-from FILE|-`: the listed paths become the inputs.
 pub fn read_files_from(mut a: CleanArgs) -> anyhow::Result<CleanArgs> {
     let Some(src) = a.sharding.files_from.clone() else {

@@ -76,6 +76,14 @@ impl Selection {
     }
 }
 
+/// The shard (of `n`) that owns a named unit such as a case folder: a hash
+/// of the name, so a case keeps its shard whatever other cases come and go
+/// (a collage needs all of its case's photos, so cases are never split).
+pub fn owner_of(name: &[u8], n: u64) -> u64 {
+    let h = blake3::hash(name);
+    u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes")) % n.max(1)
+}
+
 /// Parses `3,17,40-42` into sorted, merged ranges.
 pub fn parse_chunk_list(s: &str) -> std::result::Result<Vec<(u64, u64)>, String> {
     let mut v = Vec::new();
