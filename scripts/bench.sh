@@ -23,7 +23,8 @@
 #   BENCH_ONLY=shard      sharded runs (opt-in): 4 concurrent `clean --shard K/4` vs one
 #                         `clean` with the same threads in total, on the 12 MP corpus; then
 #                         `plan` of a 1,000,000-entry tree and `merge` of a million-line run
-#                         (time and peak RSS). BENCH_SHARD_TREE=1000000 entries (0: skip).
+#                         (time and peak RSS). BENCH_SHARD_TREE=1000000 entries (0: skip);
+#                         BENCH_SHARD_ARGS="--region 10%,10%,30%,30%" adds clean options to all three.
 #
 # What it does:
 #   1. Builds (once; cached by file count and generator version) a corpus of
@@ -736,17 +737,23 @@ bench_shard() {
     rm -f "$key"; "$BIN" keygen "$key" 2>/dev/null
     # 8 chunks, 2 per shard (the default chunk size, 1000, would make one chunk of this corpus).
     rm -rf "$run"; "$BIN" plan "$CORPUS" -o "$run/manifest.tsv" --chunk-size $(( (N + 7) / 8 )) -q
+    # And 4 chunks, one per shard: the per-chunk cost (3 fsynced side files) once per shard.
+    rm -rf "$run-4"; "$BIN" plan "$CORPUS" -o "$run-4/manifest.tsv" --chunk-size $(( (N + 3) / 4 )) -q
     c="$(q "$CORPUS")"; o="$(q "$OUT")"; m="$(q "$run/manifest.tsv")"
-    local shards="" k
+    local x="${BENCH_SHARD_ARGS:-}"
+    local shards="" shards4="" k
     for k in 0 1 2 3; do
-        shards+="$(q "$BIN") clean --manifest $m -o $o --name-key $(q "$key") --shard $k/4 -j $per -q & "
+        shards+="$(q "$BIN") clean --manifest $m -o $o --name-key $(q "$key") --shard $k/4 -j $per -q $x & "
+        shards4+="$(q "$BIN") clean --manifest $(q "$run-4/manifest.tsv") -o $o --name-key $(q "$key") --shard $k/4 -j $per -q $x & "
     done
-    say "shard: 4 concurrent shards (-j $per each) vs one clean (-j $total), $N files, $(uptime)"
+    say "shard: 4 concurrent shards (-j $per each) vs one clean (-j $total), $N files ${x:+($x)}, $(uptime)"
     warm_cache
-    hf shard "rm -rf $o $(q "$run")/chunks" \
-        -n "clean -j $total" "$(q "$BIN") clean $c -o $o --name-key $(q "$key") -j $total -q" \
-        -n "4 shards -j $per" "$shards wait"
-    report "$RESULTS/shard.json" "$BYTES" "4 shards -j $per/clean -j $total" | tee "$RESULTS/shard-summary.txt"
+    hf shard "rm -rf $o $(q "$run")/chunks $(q "$run-4")/chunks" \
+        -n "clean -j $total" "$(q "$BIN") clean $c -o $o --name-key $(q "$key") -j $total -q $x" \
+        -n "4 shards -j $per, 8 chunks" "$shards wait" \
+        -n "4 shards -j $per, 4 chunks" "$shards4 wait"
+    report "$RESULTS/shard.json" "$BYTES" "4 shards -j $per, 8 chunks/clean -j $total" \
+        "4 shards -j $per, 4 chunks/clean -j $total" | tee "$RESULTS/shard-summary.txt"
     rm -rf "$OUT"
 
     local n="${BENCH_SHARD_TREE:-1000000}"
