@@ -20,6 +20,11 @@
 #                         "heif" adds the optional HEIC bench, BENCH_HEIF_FILES=8)
 #   BENCH_ONLY=... faces  the faces bench (default: part of the run)
 #   BENCH_FACES=8         photos in the faces corpus (12 MP, one public-domain face each)
+#   BENCH_ONLY=shard      sharded runs (opt-in): 4 concurrent `clean --shard K/4` vs one
+#                         `clean` with the same threads in total, on the 12 MP corpus; then
+#                         `plan` of a 1,000,000-entry tree and `merge` of a million-line run
+#                         (time and peak RSS). BENCH_SHARD_TREE=1000000 entries (0: skip);
+#                         BENCH_SHARD_ARGS="--region 10%,10%,30%,30%" adds clean options to all three.
 #
 # What it does:
 #   1. Builds (once; cached by file count and generator version) a corpus of
@@ -234,7 +239,7 @@ make_corpus() {
 }
 
 # The JPEG corpus is only made for the benches that use it (BENCH_ONLY=tiff skips it).
-if [[ " ${BENCH_ONLY:-clean redact collage} " =~ \ (clean|thorough|redact|collage)\  ]]; then
+if [[ " ${BENCH_ONLY:-clean redact collage} " =~ \ (clean|thorough|redact|collage|shard)\  ]]; then
     make_corpus
     BYTES="$(find "$CORPUS" -maxdepth 1 -name '*.jpg' -printf '%s\n' | awk '{s+=$1} END {print s}')"
     awk -v n="$N" -v b="$BYTES" -v d="$CORPUS" 'BEGIN {
@@ -730,13 +735,81 @@ bench_heif() {
         "photodeid region/heif-convert" | tee "$RESULTS/heif-redact-summary.txt"
 }
 
+# ---------------------------------------------------------- shard bench --
+# The sharding machinery's cost: 4 `clean --shard K/4` processes at once vs
+# one `clean` with the same threads in total, same files, same key. Then the
+# streamed paths at scale: `plan` of a 1,000,000-entry tree (1000 folders of
+# 1000 tiny GIFs, each with its own comment, so each has its own pseudonym),
+# a manifest run over it (a million outputs), and `merge` of that run.
+bench_shard() {
+    local key="$WORK/shard.key" run="$WORK/shard-run" per total c o m
+    total=$(( JOBS > 4 ? JOBS : 4 ))
+    total=$(( (total + 3) / 4 * 4 ))
+    per=$(( total / 4 ))
+    rm -f "$key"; "$BIN" keygen "$key" 2>/dev/null
+    # 8 chunks, 2 per shard (the default chunk size, 1000, would make one chunk of this corpus).
+    rm -rf "$run"; "$BIN" plan "$CORPUS" -o "$run/manifest.tsv" --chunk-size $(( (N + 7) / 8 )) -q
+    # And 4 chunks, one per shard: the per-chunk cost (3 fsynced side files) once per shard.
+    rm -rf "$run-4"; "$BIN" plan "$CORPUS" -o "$run-4/manifest.tsv" --chunk-size $(( (N + 3) / 4 )) -q
+    c="$(q "$CORPUS")"; o="$(q "$OUT")"; m="$(q "$run/manifest.tsv")"
+    local x="${BENCH_SHARD_ARGS:-}"
+    local shards="" shards4="" k
+    for k in 0 1 2 3; do
+        shards+="$(q "$BIN") clean --manifest $m -o $o --name-key $(q "$key") --shard $k/4 -j $per -q $x & "
+        shards4+="$(q "$BIN") clean --manifest $(q "$run-4/manifest.tsv") -o $o --name-key $(q "$key") --shard $k/4 -j $per -q $x & "
+    done
+    say "shard: 4 concurrent shards (-j $per each) vs one clean (-j $total), $N files ${x:+($x)}, $(uptime)"
+    warm_cache
+    hf shard "rm -rf $o $(q "$run")/chunks $(q "$run-4")/chunks" \
+        -n "clean -j $total" "$(q "$BIN") clean $c -o $o --name-key $(q "$key") -j $total -q $x" \
+        -n "4 shards -j $per, 8 chunks" "$shards wait" \
+        -n "4 shards -j $per, 4 chunks" "$shards4 wait"
+    report "$RESULTS/shard.json" "$BYTES" "4 shards -j $per, 8 chunks/clean -j $total" \
+        "4 shards -j $per, 4 chunks/clean -j $total" | tee "$RESULTS/shard-summary.txt"
+    rm -rf "$OUT"
+
+    local n="${BENCH_SHARD_TREE:-1000000}"
+    [[ "$n" == 0 ]] && return 0
+    local tree="$CORPUS_BASE/tree-$n"
+    if [[ ! -f "$tree/.complete" ]]; then
+        say "shard: making a tree of $n tiny GIFs in $tree"
+        rm -rf "$tree"
+        python3 - "$tree" "$n" <<'PYEOF'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+head = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff"
+tail = b"\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00\x3b"
+per = 1000
+for d in range((n + per - 1) // per):
+    p = os.path.join(root, f"case-{d:05d}")
+    os.makedirs(p)
+    for i in range(min(per, n - d * per)):
+        c = f"patient {d * per + i}".encode()
+        with open(os.path.join(p, f"IMG_{i:04d}.gif"), "wb") as f:
+            f.write(head + b"\x21\xfe" + bytes([len(c)]) + c + b"\x00" + tail)
+PYEOF
+        touch "$tree/.complete"
+    fi
+    local big="$WORK/shard-big"
+    rm -rf "$big"; mkdir -p "$big"
+    say "shard: plan of $n entries, a manifest run over them, merge (/usr/bin/time -v)"
+    {
+        rss "plan $n" "$BIN" plan "$tree" -o "$big/run/manifest.tsv" -q
+        rss "clean --manifest ($n files)" "$BIN" clean --manifest "$big/run/manifest.tsv" \
+            -o "$big/out" --name-key "$key" -q
+        rss "merge $n lines" "$BIN" merge --run-dir "$big/run" -q
+        echo "map rows: $(($(wc -l <"$big/run/map.csv") - 1)), manifest $(du -h "$big/run/manifest.tsv" | cut -f1)"
+    } | tee -a "$RESULTS/shard-summary.txt"
+    rm -rf "$big"
+}
+
 # ------------------------------------------------------------------- main --
 echo "photodeid: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "machine: $JOBS cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); $(hyperfine --version); exiftool $(exiftool -ver)"
 for b in ${BENCH_ONLY:-clean thorough redact collage faces}; do
     case $b in
-        clean | thorough | redact | collage | tiff | heif | faces) "bench_$b" ;;
-        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff, heif, faces)" ;;
+        clean | thorough | redact | collage | tiff | heif | faces | shard) "bench_$b" ;;
+        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff, heif, faces, shard)" ;;
     esac
 done
 say "results in $RESULTS"

@@ -18,6 +18,7 @@
 //! - [`collage`]: before/after collages (layout, labels, time intervals).
 //! - [`serve`]: the local web page (`photodeid serve`): token and path guards,
 //!   screen-size previews, export through [`pipeline::process_file`].
+//! - [`shard`]: sharded runs on clusters (plan, chunks, done markers, merge).
 //! - [`watch`]: watch-folder automation (settle tracking, crash-safe state, moves to done/failed).
 //!
 //! What is removed: EXIF (except a lone Orientation tag), GPS, maker notes,
@@ -49,6 +50,7 @@ pub mod redact;
 pub mod region;
 pub mod scan;
 pub mod serve;
+pub mod shard;
 pub mod watch;
 
 #[cfg(test)]

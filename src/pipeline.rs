@@ -603,9 +603,18 @@ fn process_inner(
         return Ok(done(Status::UpToDate));
     }
     let limits = settings.clean.limits;
-    commit::write_verified(&target, &cleaned.bytes, settings.write, |written| {
+    let published = commit::write_verified(&target, &cleaned.bytes, settings.write, |written| {
         audit(written, &cleaned, &limits)
-    })?;
+    });
+    if let Err(e) = published {
+        // Another process published these very bytes meanwhile (a duplicate
+        // attempt of the same chunk, the same photo under two names).
+        if !settings.write.overwrite && std::fs::read(&target).is_ok_and(|old| old == cleaned.bytes)
+        {
+            return Ok(done(Status::UpToDate));
+        }
+        return Err(e);
+    }
     Ok(done(Status::Cleaned))
 }
 

@@ -57,48 +57,67 @@ pub fn hex(bytes: &[u8]) -> String {
 /// key), or creates a new random one (mode 0600) when the file does not exist.
 /// Returns the key and whether it was created.
 pub fn load_or_create_key(path: &Path) -> Result<([u8; 32], bool)> {
-    match std::fs::read(path) {
-        Ok(content) => {
-            let text = String::from_utf8_lossy(&content);
-            let t = text.trim();
-            if t.len() == 64 && t.chars().all(|c| c.is_ascii_hexdigit()) {
-                let mut key = [0u8; 32];
-                for (i, k) in key.iter_mut().enumerate() {
-                    *k = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).expect("hex checked");
-                }
-                Ok((key, false))
-            } else if content.is_empty() {
-                Err(Error::Invalid(format!(
-                    "name key file {} is empty",
-                    path.display()
-                )))
-            } else {
-                Ok((blake3::derive_key("photodeid name key v1", &content), false))
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut key = [0u8; 32];
-            getrandom::fill(&mut key)
-                .map_err(|e| Error::Invalid(format!("no system randomness: {e}")))?;
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".photodeid-key-")
-                .tempfile_in(dir)
-                .map_err(|e| Error::io("create name key", e))?;
-            use std::io::Write;
-            writeln!(tmp, "{}", hex(&key)).map_err(|e| Error::io("write name key", e))?;
-            tmp.as_file()
-                .sync_all()
-                .map_err(|e| Error::io("write name key", e))?;
-            tmp.persist_noclobber(path)
-                .map_err(|e| Error::io("create name key", e.error))?;
-            Ok((key, true))
-        }
-        Err(e) => Err(Error::io("read name key", e)),
+    match load_key(path) {
+        Ok(key) => Ok((key, false)),
+        Err(KeyError::Missing) => create_key(path).map(|k| (k, true)),
+        Err(KeyError::Other(e)) => Err(e),
     }
+}
+
+/// Why [`load_key`] gave no key.
+#[derive(Debug)]
+pub enum KeyError {
+    /// The file does not exist (sharded runs refuse this; `keygen` makes one).
+    Missing,
+    Other(Error),
+}
+
+/// Reads an existing name key; never creates one.
+pub fn load_key(path: &Path) -> std::result::Result<[u8; 32], KeyError> {
+    let content = match std::fs::read(path) {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(KeyError::Missing),
+        Err(e) => return Err(KeyError::Other(Error::io("read name key", e))),
+    };
+    let text = String::from_utf8_lossy(&content);
+    let t = text.trim();
+    if t.len() == 64 && t.chars().all(|c| c.is_ascii_hexdigit()) {
+        let mut key = [0u8; 32];
+        for (i, k) in key.iter_mut().enumerate() {
+            *k = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).expect("hex checked");
+        }
+        Ok(key)
+    } else if content.is_empty() {
+        Err(KeyError::Other(Error::Invalid(format!(
+            "name key file {} is empty",
+            path.display()
+        ))))
+    } else {
+        Ok(blake3::derive_key("photodeid name key v1", &content))
+    }
+}
+
+/// Creates a new random name key at `path` (0600, fsynced, never over an
+/// existing file).
+pub fn create_key(path: &Path) -> Result<[u8; 32]> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| Error::Invalid(format!("no system randomness: {e}")))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".photodeid-key-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create name key", e))?;
+    use std::io::Write;
+    writeln!(tmp, "{}", hex(&key)).map_err(|e| Error::io("write name key", e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("write name key", e))?;
+    tmp.persist_noclobber(path)
+        .map_err(|e| Error::io("create name key", e.error))?;
+    Ok(key)
 }
 
 #[cfg(test)]

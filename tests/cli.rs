@@ -228,6 +228,9 @@ fn man_pages_render_for_every_subcommand() {
             "photodeid-collage.1",
             "photodeid-completions.1",
             "photodeid-detect.1",
+            "photodeid-keygen.1",
+            "photodeid-merge.1",
+            "photodeid-plan.1",
             "photodeid-serve.1",
             "photodeid-watch.1",
             "photodeid.1"

@@ -18,5 +18,6 @@ mod redact;
 mod reliability;
 mod research;
 mod serve;
+mod shard;
 mod tiff;
 mod watch;

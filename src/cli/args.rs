@@ -60,6 +60,12 @@ pub enum Command {
     Man(ManArgs),
     /// List the faces and eyes the detector proposes, writing nothing (unless --manifest)
     Detect(DetectArgs),
+    /// Freeze the listing of a sharded run: a sorted manifest with a digest (docs/cluster.md)
+    Plan(PlanArgs),
+    /// Create a name key (0600) for keyed pseudonyms; sharded runs never create one implicitly
+    Keygen(KeygenArgs),
+    /// Check a sharded run is complete and write its one map; exit 1 lists missing chunks
+    Merge(MergeArgs),
 }
 
 const COMPLETIONS_ABOUT: &str = "Print a shell completion script on stdout.\n\n\
@@ -124,7 +130,7 @@ pub enum OrientationArg {
 #[derive(Debug, Args)]
 pub struct CleanArgs {
     /// Photos and folders to clean (folders are walked recursively; hidden entries skipped)
-    #[arg(required = true)]
+    #[arg(required_unless_present_any = ["manifest", "files_from"])]
     pub inputs: Vec<PathBuf>,
 
     /// Output folder (created if missing), or an output file when there is one input file
@@ -176,6 +182,135 @@ pub struct CleanArgs {
 
     #[command(flatten)]
     pub cleaning: CleaningArgs,
+
+    #[command(flatten)]
+    pub sharding: ShardArgs,
+}
+
+/// `clean` over a frozen plan, one shard of it per process (docs/cluster.md).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sharded runs (see docs/cluster.md)")]
+pub struct ShardArgs {
+    /// Clean the files of this plan (`photodeid plan`) instead of walking INPUTS; needs --name-key
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["inputs", "files_from", "dry_run", "verbose"])]
+    pub manifest: Option<PathBuf>,
+
+    /// Run folder for the chunks' maps, failed lists and done markers [default: the manifest's folder]
+    #[arg(long, value_name = "RUN", requires = "manifest")]
+    pub run_dir: Option<PathBuf>,
+
+    /// This process's share: K/N (chunks c with c mod N = K), or auto (from SLURM_ARRAY_TASK_ID,
+    /// JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX or BATCH_TASK_INDEX)
+    #[arg(
+        long,
+        value_name = "K/N|auto",
+        requires = "manifest",
+        conflicts_with = "chunks"
+    )]
+    pub shard: Option<photodeid::shard::select::ShardArg>,
+
+    /// Number of shards where the scheduler does not say (Kubernetes Indexed Jobs, AWS Batch)
+    #[arg(long, value_name = "N", requires = "shard")]
+    pub shard_count: Option<u64>,
+
+    /// Exactly these chunks, e.g. 3,17,40-42 (as `merge` lists the missing ones)
+    #[arg(long, value_name = "LIST", requires = "manifest", value_parser = parse_chunks)]
+    pub chunks: Option<ChunkList>,
+
+    /// Read the files to clean from FILE (one path a line), or from stdin with -
+    #[arg(long, value_name = "FILE|-")]
+    pub files_from: Option<PathBuf>,
+
+    /// With --files-from: paths are separated by NUL bytes, not newlines
+    #[arg(short = '0', long = "null", requires = "files_from")]
+    pub null: bool,
+}
+
+/// A parsed `--chunks` list: sorted, merged, inclusive ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkList(pub Vec<(u64, u64)>);
+
+fn parse_chunks(s: &str) -> Result<ChunkList, String> {
+    photodeid::shard::select::parse_chunk_list(s).map(ChunkList)
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Photos and folders to list (walked once, hidden entries skipped)
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+
+    /// The manifest to write (private, 0600; never over an existing one), e.g. RUN/manifest.tsv
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Files per chunk: the unit that is skipped when done and redone when not
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub chunk_size: u64,
+
+    /// Print only errors
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The key file to create (0600; never over an existing file)
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The run folder the shards wrote into
+    #[arg(long, value_name = "RUN")]
+    pub run_dir: PathBuf,
+
+    /// The plan [default: RUN/manifest.tsv]
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// Write the original -> pseudonym map here [default: RUN/map.csv] (refused inside OUT)
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+
+    /// Replace an existing --map file
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Also re-audit every output with the parser of `check` (with --shard/--chunks: only those chunks)
+    #[arg(long)]
+    pub verify: bool,
+
+    /// With --verify: this process's share of the chunks, K/N or auto
+    #[arg(
+        long,
+        value_name = "K/N|auto",
+        requires = "verify",
+        conflicts_with = "chunks"
+    )]
+    pub shard: Option<photodeid::shard::select::ShardArg>,
+
+    /// With --shard auto: number of shards where the scheduler does not say
+    #[arg(long, value_name = "N", requires = "shard")]
+    pub shard_count: Option<u64>,
+
+    /// With --verify: exactly these chunks
+    #[arg(long, value_name = "LIST", requires = "verify", value_parser = parse_chunks)]
+    pub chunks: Option<ChunkList>,
+
+    /// Threads for --verify [default: the CPUs granted]
+    #[arg(
+        short = 'j',
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
+    pub threads: usize,
+
+    /// Print only errors
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// How each photo is cleaned and named, shared by `clean` and `watch`.
@@ -463,6 +598,15 @@ pub struct CollageArgs {
     /// Refuse images larger than this many megapixels (decompression bombs)
     #[arg(long, value_name = "MP", default_value_t = 200)]
     pub max_megapixels: u64,
+
+    /// With --cases: this process's share of the case folders, K/N or auto; a case goes to
+    /// shard hash(folder name) mod N, whatever else the folder holds (needs --name-key)
+    #[arg(long, value_name = "K/N|auto", requires = "cases")]
+    pub shard: Option<photodeid::shard::select::ShardArg>,
+
+    /// With --shard auto: number of shards where the scheduler does not say
+    #[arg(long, value_name = "N", requires = "shard")]
+    pub shard_count: Option<u64>,
 
     #[command(flatten)]
     pub region: RegionArgs,

@@ -25,6 +25,10 @@ struct State {
 }
 
 pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
+    if a.sharding.manifest.is_some() {
+        return super::shard::clean_manifest(a);
+    }
+    let a = super::shard::read_files_from(a)?;
     let single_file = a.inputs.len() == 1
         && a.inputs[0].is_file()
         && !a.output.is_dir()

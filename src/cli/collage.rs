@@ -282,6 +282,9 @@ fn run_cases(
     }
     std::fs::create_dir_all(&a.output)
         .with_context(|| format!("cannot create output folder {}", a.output.display()))?;
+    if a.shard.is_some() {
+        super::shard::require_key(a.name_key.as_deref())?;
+    }
     let naming = naming(false, a.name_key.as_deref(), &a.output, a.quiet)?;
     let map_mode = match &a.map {
         Some(map) => Some(check_map(map, &a.output, a.overwrite)?),
@@ -306,6 +309,7 @@ fn run_cases(
             return Ok(ExitCode::from(1));
         }
     }
+    let cases = super::shard::cases_share(cases, a.shard, a.shard_count, a.quiet)?;
     let mut rows = Vec::new();
     let mut failed = false;
     let progress = Progress::new(cases.len() as u64, "cases", Audience::pick(a.quiet, false));

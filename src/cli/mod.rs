@@ -10,6 +10,7 @@ mod docs;
 mod hook;
 mod progress;
 mod serve;
+mod shard;
 mod watch;
 
 use std::io::Write;
@@ -34,6 +35,9 @@ pub fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Completions(a) => docs::completions(a),
         args::Command::Man(a) => docs::man(a),
         args::Command::Detect(a) => detect::run(a),
+        args::Command::Plan(a) => shard::plan(a),
+        args::Command::Keygen(a) => shard::keygen(a),
+        args::Command::Merge(a) => shard::merge(a),
     }
 }
 
