@@ -19,6 +19,10 @@
 #                         which also times one 50-page 8-bit gray scan (109 MB)
 #                         "heif" adds the optional HEIC bench, BENCH_HEIF_FILES=8)
 #   BENCH_ONLY=... faces  the faces bench (default: part of the run)
+#   BENCH_ONLY=strip      the lossless strip at the floor (opt-in): an ImageMagick
+#                         q92 4:4:4 corpus and the q90 4:2:0 one, vs exiftool and
+#                         cp -r, medians, 1 -> 2 thread scaling, peak RSS
+#                         (BENCH_STRIP_FILES, default BENCH_FILES)
 #   BENCH_FACES=8         photos in the faces corpus (12 MP, one public-domain face each)
 #
 # What it does:
@@ -718,13 +722,97 @@ bench_heif() {
         "photodeid region/heif-convert" | tee "$RESULTS/heif-redact-summary.txt"
 }
 
+# ------------------------------------------------------------ strip bench --
+# The lossless strip at the floor (issue 18): two corpora of 12 MP photos,
+# BENCH_STRIP_FILES (default 96) each, the same identifying metadata as the
+# clean corpus: ImageMagick q92 4:4:4 (as `convert` writes them) and the
+# cjpeg q90 4:2:0 clean corpus. `photodeid clean` (2 threads and 1) vs
+# `exiftool -all= -o` vs `cp -r`, interleaved runs (hyperfine runs the
+# commands in turn, BENCH_RUNS each), medians; then 1 -> 2 thread scaling
+# and peak RSS per path. Needs ImageMagick (`convert`).
+make_corpus_444() { # <dir> <n>
+    local dir="$1" n="$2"
+    if [[ -f "$dir/.complete" ]]; then
+        say "strip corpus: reusing $dir"
+        return
+    fi
+    command -v convert >/dev/null || die "strip: ImageMagick convert is needed"
+    say "strip corpus: generating $n x 4000x3000 ImageMagick q92 4:4:4 JPEGs in $dir"
+    local tmp="$dir.tmp"
+    rm -rf "$tmp" "$dir" && mkdir -p "$tmp/.gen"
+    write_generator "$tmp/.gen/gen.py"
+    seq -f '%04g' 1 "$n" | xargs -P "$JOBS" -I{} bash -c \
+        'set -o pipefail; python3 "$0/.gen/gen.py" 4000 3000 "$((10#{}))" 12 | convert ppm:- -quality 92 -sampling-factor 4:4:4 "$0/IMG_{}.jpg"' "$tmp"
+    python3 "$tmp/.gen/gen.py" 160 120 0 12 | cjpeg -quality 75 >"$tmp/.gen/thumb.jpg"
+    write_exif_args "$tmp" "$tmp/.gen/thumb.jpg" "$tmp/.gen/exif.args"
+    exiftool -q -q -@ "$tmp/.gen/exif.args" -common_args -overwrite_original >/dev/null
+    rm -rf "$tmp/.gen"
+    mv "$tmp" "$dir"
+    touch "$dir/.complete"
+}
+
+# median <json> <name>: the median of one hyperfine command's times.
+median() {
+    python3 -c 'import json,sys,statistics as s
+r={x["command"]:x for x in json.load(open(sys.argv[1]))["results"]}
+print("%.4f" % s.median(r[sys.argv[2]]["times"]))' "$1" "$2"
+}
+
+strip_one() { # <label> <corpus dir>
+    local label="$1" dir="$2" c o bytes n
+    n="$(find "$dir" -maxdepth 1 -name '*.jpg' | wc -l)"
+    bytes="$(find "$dir" -maxdepth 1 -name '*.jpg' -printf '%s\n' | awk '{s+=$1} END {print s}')"
+    cat "$dir"/*.jpg >/dev/null
+    c="$(q "$dir")"
+    o="$(q "$OUT")"
+    rm -rf "$OUT"
+    "$BIN" clean "$dir" -o "$OUT" -q
+    [[ "$(count_out "$OUT")" == "$n" ]] || die "strip: photodeid wrote $(count_out "$OUT") files, expected $n"
+    rm -rf "$OUT"
+    say "strip $label: $n files, $((bytes / 1000000)) MB; hyperfine (runs $RUNS, interleaved)"
+    hf "strip-$label" "rm -rf $o" \
+        -n "photodeid" "$(q "$BIN") clean $c -o $o -j 2" \
+        -n "photodeid -j 1" "$(q "$BIN") clean $c -o $o -j 1" \
+        -n "exiftool" "exiftool -all= -o $o/ $c/*.jpg" \
+        -n "cp -r" "cp -r $c $o"
+    local j="$RESULTS/strip-$label.json" pd p1 ex cp
+    pd="$(median "$j" photodeid)"
+    p1="$(median "$j" "photodeid -j 1")"
+    ex="$(median "$j" exiftool)"
+    cp="$(median "$j" "cp -r")"
+    {
+        echo "strip $label ($n files, $((bytes / 1000000)) MB; load: $(uptime | sed 's/.*load/load/'))"
+        awk -v pd="$pd" -v p1="$p1" -v ex="$ex" -v cp="$cp" -v b="$bytes" 'BEGIN {
+            printf "  medians: photodeid -j 2 %.3f s (%.0f MB/s), -j 1 %.3f s, exiftool %.3f s, cp -r %.3f s\n", pd, b / 1e6 / pd, p1, ex, cp
+            printf "  photodeid / cp -r = %.2fx (goal <= 1.2x); exiftool / photodeid = %.2fx (goal >= 5x)\n", pd / cp, ex / pd
+            printf "  scaling 1 -> 2 threads: %.2fx (goal >= 1.8x)\n", p1 / pd }'
+        if [[ $HAVE_TIME == 1 ]]; then
+            rss "photodeid -j 1 ($label)" "$BIN" clean "$dir" -o "$OUT" -j 1
+            rss "photodeid -j 2 ($label)" "$BIN" clean "$dir" -o "$OUT" -j 2
+            rss "cp -r ($label)" cp -r "$dir" "$OUT"
+        fi
+    } | tee "$RESULTS/strip-$label-summary.txt"
+    rm -rf "$OUT"
+}
+
+bench_strip() {
+    local n="${BENCH_STRIP_FILES:-$N}"
+    local d444="$CORPUS_BASE/strip444-v1-n$n"
+    make_corpus_444 "$d444" "$n"
+    strip_one "444q92" "$d444"
+    if [[ "$n" == "$N" ]]; then
+        make_corpus
+        strip_one "420q90" "$CORPUS"
+    fi
+}
+
 # ------------------------------------------------------------------- main --
 echo "photodeid: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "machine: $JOBS cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); $(hyperfine --version); exiftool $(exiftool -ver)"
 for b in ${BENCH_ONLY:-clean thorough redact collage faces}; do
     case $b in
-        clean | thorough | redact | collage | tiff | heif | faces) "bench_$b" ;;
-        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff, heif, faces)" ;;
+        clean | thorough | redact | collage | tiff | heif | faces | strip) "bench_$b" ;;
+        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff, heif, faces, strip)" ;;
     esac
 done
 say "results in $RESULTS"

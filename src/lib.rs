@@ -46,6 +46,7 @@ pub mod pseudonym;
 pub mod redact;
 pub mod region;
 pub mod scan;
+pub mod splice;
 pub mod serve;
 pub mod watch;
 
