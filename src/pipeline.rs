@@ -365,6 +365,9 @@ pub struct Done {
     pub bytes_out: u64,
     /// What the detector found, when faces were asked for.
     pub faces: Option<faces::Report>,
+    /// Bytes of the output copied from the input by reference (0 when it
+    /// was made in memory; see [`crate::splice`]).
+    pub referenced: u64,
 }
 
 /// The outcome of one file of a batch.
@@ -544,10 +547,15 @@ impl Opened {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            self.meta.ctime() < now - 1
+            use std::time::{Duration, SystemTime, UNIX_EPOCH};
+            let (secs, nanos) = (self.meta.ctime(), self.meta.ctime_nsec());
+            let (Ok(secs), Ok(nanos)) = (u64::try_from(secs), u32::try_from(nanos)) else {
+                return false;
+            };
+            let changed = UNIX_EPOCH + Duration::new(secs, nanos);
+            SystemTime::now()
+                .duration_since(changed)
+                .is_ok_and(|d| d > Duration::from_secs(1))
         }
         #[cfg(not(unix))]
         false
@@ -684,6 +692,7 @@ fn process_opened(
         bytes_in: opened.meta.len(),
         bytes_out: plan.out.len() as u64,
         faces: None,
+        referenced: plan.out.referenced() as u64,
     };
     let limits = settings.clean.limits;
     if settings.dry_run {
@@ -866,6 +875,7 @@ fn process_inner(
         bytes_in: input.len() as u64,
         bytes_out: cleaned.bytes.len() as u64,
         faces: found.clone(),
+        referenced: 0,
     };
     if settings.dry_run {
         audit(&cleaned.bytes, &cleaned, &settings.clean.limits)?;

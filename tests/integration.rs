@@ -20,3 +20,4 @@ mod research;
 mod serve;
 mod tiff;
 mod watch;
+mod zero_copy;
