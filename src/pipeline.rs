@@ -522,22 +522,33 @@ impl Opened {
         Ok(bytes)
     }
 
-    /// The first [`HEAD`] bytes, in a buffer with room for the rest.
+    /// The first [`HEAD`] bytes, in a buffer with room for the rest (read
+    /// into its spare capacity: the buffer is never zeroed first).
     fn read_head(&self) -> Result<Vec<u8>> {
-        let len = self.meta.len() as usize;
-        let mut buf = Vec::with_capacity(len);
-        buf.resize(len.min(HEAD), 0);
-        crate::splice::read_exact_at(&self.file, &mut buf, 0)
+        use std::io::Read;
+        let len = self.meta.len();
+        let mut buf = Vec::with_capacity(len as usize);
+        (&self.file)
+            .take(len.min(HEAD as u64))
+            .read_to_end(&mut buf)
             .map_err(|e| Error::io("cannot read", e))?;
         Ok(buf)
     }
 
     /// Reads the rest of the file (as long as it was when opened) after [`Opened::read_head`].
     fn read_rest(&self, buf: &mut Vec<u8>) -> Result<()> {
-        let start = buf.len();
-        buf.resize(self.meta.len() as usize, 0);
-        crate::splice::read_exact_at(&self.file, &mut buf[start..], start as u64)
-            .map_err(|e| Error::io("cannot read", e))
+        use std::io::Read;
+        let len = self.meta.len();
+        (&self.file)
+            .take(len - buf.len() as u64)
+            .read_to_end(buf)
+            .map_err(|e| Error::io("cannot read", e))?;
+        if buf.len() as u64 != len {
+            return Err(Error::Invalid(
+                "the file became shorter while it was being read".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Not changed for a while: a change after this look would show in its
@@ -676,6 +687,10 @@ fn process_opened(
         let input = if sparse.is_none() && buf.len() as u64 == opened.meta.len() {
             buf
         } else {
+            use std::io::Seek;
+            (&opened.file)
+                .rewind()
+                .map_err(|e| Error::io("cannot read", e))?;
             opened.read_all(settings.max_file_bytes)?
         };
         return process_inner(job, &input, dest, settings, output);
