@@ -61,52 +61,13 @@ fn big_png() -> Vec<u8> {
 /// A little-endian two-page 8-bit gray TIFF, 1000x200 per page in 20 strips
 /// of 10 rows, an Artist tag on each page; strips before their IFD.
 fn big_tiff() -> Vec<u8> {
-    let (w, h, rows) = (1000u32, 200u32, 10u32);
-    let mut v = b"II*\0\0\0\0\0".to_vec();
-    let mut link = 4usize;
-    for page in 0..2u32 {
-        let mut offsets = Vec::new();
-        for s in 0..h / rows {
-            offsets.push(v.len() as u32);
-            v.extend((0..w * rows).map(|i| (i.wrapping_mul(31) ^ s ^ page) as u8));
-        }
-        let artist = b"Jane Q. Patientname\0";
-        let artist_at = v.len() as u32;
-        v.extend_from_slice(artist);
-        let table = v.len() as u32;
-        for o in &offsets {
-            v.extend_from_slice(&o.to_le_bytes());
-        }
-        let counts = v.len() as u32;
-        for _ in &offsets {
-            v.extend_from_slice(&(w * rows).to_le_bytes());
-        }
-        let n = offsets.len() as u32;
-        let entries: [(u16, u16, u32, u32); 10] = [
-            (254, 4, 1, 2),
-            (256, 4, 1, w),
-            (257, 4, 1, h),
-            (258, 3, 1, 8),
-            (259, 3, 1, 1),
-            (262, 3, 1, 1),
-            (273, 4, n, table),
-            (278, 4, 1, rows),
-            (279, 4, n, counts),
-            (315, 2, artist.len() as u32, artist_at),
-        ];
-        let ifd = v.len() as u32;
-        v[link..link + 4].copy_from_slice(&ifd.to_le_bytes());
-        v.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-        for (tag, kind, count, value) in entries {
-            v.extend_from_slice(&tag.to_le_bytes());
-            v.extend_from_slice(&kind.to_le_bytes());
-            v.extend_from_slice(&count.to_le_bytes());
-            v.extend_from_slice(&value.to_le_bytes());
-        }
-        link = v.len();
-        v.extend_from_slice(&[0; 4]);
-    }
-    v
+    let pages: Vec<(u32, u32, Vec<u8>)> = (0..2u32)
+        .map(|p| {
+            let (w, h) = (1000u32, 200u32);
+            (w, h, (0..w * h).map(|i| (i.wrapping_mul(31) ^ p) as u8).collect())
+        })
+        .collect();
+    tiff_of(&pages)
 }
 
 /// Every fixture (flattened to unique names) plus the generated files.
@@ -218,4 +179,103 @@ fn the_by_reference_writer_gives_the_buffered_writers_bytes_on_every_fixture() {
         by_reference >= 3 * outs.len(),
         "only {by_reference} outputs had payloads copied by reference"
     );
+}
+
+#[test]
+fn a_tiff_read_sparsely_reads_its_directories_not_its_strips() {
+    // Ten pages of 1000x400 gray: 4 MB of strips, each page's IFD after them.
+    let mut pages = Vec::new();
+    for _ in 0..5 {
+        pages.extend(big_tiff_pages());
+    }
+    let bytes = tiff_of(&pages);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("scan.tif");
+    std::fs::write(&path, &bytes).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let limits = photodeid::Limits::default();
+    let head = 64 << 10;
+    let mut buf = vec![0u8; bytes.len()];
+    buf[..head].copy_from_slice(&bytes[..head]);
+    let sparse = photodeid::container::tiff::load_sparse(&mut buf, head, &file, &limits)
+        .unwrap()
+        .expect("read sparsely");
+    assert!(
+        sparse.loaded_bytes() < bytes.len() as u64 / 4,
+        "read {} of {} bytes",
+        sparse.loaded_bytes(),
+        bytes.len()
+    );
+    let t = photodeid::container::tiff::parse_sparse(&buf, &limits, &sparse).unwrap();
+    let full = photodeid::container::tiff::parse(&bytes, &limits).unwrap();
+    assert_eq!(t.pages.len(), 10);
+    assert_eq!(t.extent_digest(&buf), full.extent_digest(&bytes));
+    assert_eq!(
+        t.inventory().summary(),
+        full.inventory().summary(),
+        "the same findings"
+    );
+}
+
+/// (width, height, strip bytes) of two pages like `big_tiff`'s, taller.
+fn big_tiff_pages() -> Vec<(u32, u32, Vec<u8>)> {
+    (0..2u32)
+        .map(|p| {
+            let (w, h) = (1000u32, 400u32);
+            let px = (0..w * h).map(|i| (i.wrapping_mul(13) ^ p) as u8).collect();
+            (w, h, px)
+        })
+        .collect()
+}
+
+/// A little-endian TIFF of 8-bit gray pages, 10-row strips, an Artist tag
+/// on each page, every IFD after its page's strips.
+fn tiff_of(pages: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
+    let rows = 10u32;
+    let mut v = b"II*\0\0\0\0\0".to_vec();
+    let mut link = 4usize;
+    for (w, h, px) in pages {
+        let strip = (w * rows) as usize;
+        let offsets: Vec<u32> = px
+            .chunks(strip)
+            .map(|c| {
+                let at = v.len() as u32;
+                v.extend_from_slice(c);
+                at
+            })
+            .collect();
+        let artist = b"Jane Q. Patientname\0";
+        let artist_at = v.len() as u32;
+        v.extend_from_slice(artist);
+        let table = v.len() as u32;
+        offsets.iter().for_each(|o| v.extend_from_slice(&o.to_le_bytes()));
+        let counts = v.len() as u32;
+        px.chunks(strip)
+            .for_each(|c| v.extend_from_slice(&(c.len() as u32).to_le_bytes()));
+        let n = offsets.len() as u32;
+        let entries: [(u16, u16, u32, u32); 10] = [
+            (254, 4, 1, 2),
+            (256, 4, 1, *w),
+            (257, 4, 1, *h),
+            (258, 3, 1, 8),
+            (259, 3, 1, 1),
+            (262, 3, 1, 1),
+            (273, 4, n, table),
+            (278, 4, 1, rows),
+            (279, 4, n, counts),
+            (315, 2, artist.len() as u32, artist_at),
+        ];
+        let ifd = v.len() as u32;
+        v[link..link + 4].copy_from_slice(&ifd.to_le_bytes());
+        v.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        for (tag, kind, count, value) in entries {
+            v.extend_from_slice(&tag.to_le_bytes());
+            v.extend_from_slice(&kind.to_le_bytes());
+            v.extend_from_slice(&count.to_le_bytes());
+            v.extend_from_slice(&value.to_le_bytes());
+        }
+        link = v.len();
+        v.extend_from_slice(&[0; 4]);
+    }
+    v
 }
