@@ -768,8 +768,8 @@ struct Plan<'a> {
 fn plan_by_reference<'a>(parsed: Parsed<'a>, opts: &CleanOptions) -> Option<Plan<'a>> {
     let format = parsed.format;
     let orientation = parsed.orientation();
-    let must_reencode = orientation != 1
-        && (format == Format::Png || opts.orientation == OrientationMode::Apply);
+    let must_reencode =
+        orientation != 1 && (format == Format::Png || opts.orientation == OrientationMode::Apply);
     if must_reencode || format.is_heif() {
         return None;
     }

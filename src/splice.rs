@@ -208,7 +208,10 @@ impl<'a> Spliced<'a> {
             .iter()
             .map(|p| match *p {
                 Part::Own { start, end } => end - start,
-                Part::Ref { audit: AuditAs::Elided, .. } => 0,
+                Part::Ref {
+                    audit: AuditAs::Elided,
+                    ..
+                } => 0,
                 Part::Ref { bytes, .. } => bytes.len(),
             })
             .sum();
@@ -217,9 +220,18 @@ impl<'a> Spliced<'a> {
         for part in &self.parts {
             let (src, n): (Option<&[u8]>, usize) = match *part {
                 Part::Own { start, end } => (Some(&self.own[start..end]), end - start),
-                Part::Ref { audit: AuditAs::Elided, .. } => (None, 0),
-                Part::Ref { bytes, audit: AuditAs::Bytes } => (Some(bytes), bytes.len()),
-                Part::Ref { bytes, audit: AuditAs::Zeros } => (None, bytes.len()),
+                Part::Ref {
+                    audit: AuditAs::Elided,
+                    ..
+                } => (None, 0),
+                Part::Ref {
+                    bytes,
+                    audit: AuditAs::Bytes,
+                } => (Some(bytes), bytes.len()),
+                Part::Ref {
+                    bytes,
+                    audit: AuditAs::Zeros,
+                } => (None, bytes.len()),
             };
             if let Some(src) = src {
                 v[at..at + n].copy_from_slice(src);

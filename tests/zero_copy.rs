@@ -64,7 +64,11 @@ fn big_tiff() -> Vec<u8> {
     let pages: Vec<(u32, u32, Vec<u8>)> = (0..2u32)
         .map(|p| {
             let (w, h) = (1000u32, 200u32);
-            (w, h, (0..w * h).map(|i| (i.wrapping_mul(31) ^ p) as u8).collect())
+            (
+                w,
+                h,
+                (0..w * h).map(|i| (i.wrapping_mul(31) ^ p) as u8).collect(),
+            )
         })
         .collect();
     tiff_of(&pages)
@@ -74,7 +78,11 @@ fn big_tiff() -> Vec<u8> {
 fn inputs(dir: &Path) -> Vec<String> {
     let mut names = Vec::new();
     for f in files(&fixtures()) {
-        let rel = f.strip_prefix(fixtures()).unwrap().to_string_lossy().to_string();
+        let rel = f
+            .strip_prefix(fixtures())
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
         if rel.ends_with(".txt") || rel.ends_with(".md") || rel.ends_with(".sh") {
             continue;
         }
@@ -248,7 +256,9 @@ fn tiff_of(pages: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
         let artist_at = v.len() as u32;
         v.extend_from_slice(artist);
         let table = v.len() as u32;
-        offsets.iter().for_each(|o| v.extend_from_slice(&o.to_le_bytes()));
+        offsets
+            .iter()
+            .for_each(|o| v.extend_from_slice(&o.to_le_bytes()));
         let counts = v.len() as u32;
         px.chunks(strip)
             .for_each(|c| v.extend_from_slice(&(c.len() as u32).to_le_bytes()));

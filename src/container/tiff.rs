@@ -959,8 +959,8 @@ fn page<'a>(
         } else {
             r.extent(off, len)
         };
-        let chunk = chunk
-            .map_err(|e| bad(format!("{} {i}: {e}", if tiled { "tile" } else { "strip" })))?;
+        let chunk =
+            chunk.map_err(|e| bad(format!("{} {i}: {e}", if tiled { "tile" } else { "strip" })))?;
         if compression == 1 && len > 0 {
             // An uncompressed chunk must hold its declared rows (the last strip may be short).
             let chunk_rows = if tiled {
