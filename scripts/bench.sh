@@ -791,6 +791,14 @@ strip_one() { # <label> <corpus dir>
             rss "photodeid -j 2 ($label)" "$BIN" clean "$dir" -o "$OUT" -j 2
             rss "cp -r ($label)" cp -r "$dir" "$OUT"
         fi
+        if command -v strace >/dev/null 2>&1; then
+            rm -rf "$OUT"
+            strace -c -f -o "$RESULTS/strace-strip-$label.txt" "$BIN" clean "$dir" -o "$OUT" -q -j 2
+            echo "  system calls for $n files (strace -c -f; calls, errors):"
+            awk '$NF ~ /^(read|pread64|write|copy_file_range|statx|newfstatat|openat|mkdir|readlink|getrandom|renameat2|fchmod|unlink)$/ {
+                    e = ($5 ~ /^[0-9]+$/) ? $5 : 0; printf "    %-16s %6d %6d\n", $NF, $4, e }' \
+                "$RESULTS/strace-strip-$label.txt"
+        fi
     } | tee "$RESULTS/strip-$label-summary.txt"
     rm -rf "$OUT"
 }
