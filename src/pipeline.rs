@@ -959,3 +959,38 @@ fn same_file(a: &Path, b: &Path) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn an_input_changed_after_it_was_opened_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photo.jpg");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let opened = open_input(&path, 0, true, false).unwrap();
+        assert!(opened.unchanged().is_ok());
+        assert!(!opened.settled(), "just written: cleaned in memory");
+        // The same size, rewritten in place (stamped at another time: a
+        // file system's coarse clock could give a rewrite within the same
+        // tick the same time, which is why a file changed in the last
+        // second is never copied by reference; see `settled`).
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        (&f).write_all(b"9876543210").unwrap();
+        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1000))
+            .unwrap();
+        let err = opened.unchanged().unwrap_err();
+        assert!(err.to_string().contains("changed"), "{err}");
+        // Grown: noticed by its size alone.
+        let opened = open_input(&path, 0, true, false).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"!")
+            .unwrap();
+        assert!(opened.unchanged().is_err());
+    }
+}
