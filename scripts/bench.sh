@@ -751,11 +751,18 @@ make_corpus_444() { # <dir> <n>
     touch "$dir/.complete"
 }
 
-# median <json> <name>: the median of one hyperfine command's times.
+# median <name> <json>...: the median of one command's times over hyperfine exports.
 median() {
     python3 -c 'import json,sys,statistics as s
-r={x["command"]:x for x in json.load(open(sys.argv[1]))["results"]}
-print("%.4f" % s.median(r[sys.argv[2]]["times"]))' "$1" "$2"
+t=[x for f in sys.argv[2:] for r in json.load(open(f))["results"] if r["command"]==sys.argv[1] for x in r["times"]]
+print("%.4f" % s.median(t))' "$@"
+}
+
+# cpu <name> <json>...: the median CPU time (user + system) of one command.
+cpu() {
+    python3 -c 'import json,sys,statistics as s
+t=[r["user"]+r["system"] for f in sys.argv[2:] for r in json.load(open(f))["results"] if r["command"]==sys.argv[1]]
+print("%.4f" % s.median(t))' "$@"
 }
 
 strip_one() { # <label> <corpus dir>
@@ -769,23 +776,30 @@ strip_one() { # <label> <corpus dir>
     "$BIN" clean "$dir" -o "$OUT" -q
     [[ "$(count_out "$OUT")" == "$n" ]] || die "strip: photodeid wrote $(count_out "$OUT") files, expected $n"
     rm -rf "$OUT"
-    say "strip $label: $n files, $((bytes / 1000000)) MB; hyperfine (runs $RUNS, interleaved)"
-    hf "strip-$label" "rm -rf $o" \
-        -n "photodeid" "$(q "$BIN") clean $c -o $o -j 2" \
-        -n "photodeid -j 1" "$(q "$BIN") clean $c -o $o -j 1" \
-        -n "exiftool" "exiftool -all= -o $o/ $c/*.jpg" \
-        -n "cp -r" "cp -r $c $o"
-    local j="$RESULTS/strip-$label.json" pd p1 ex cp
-    pd="$(median "$j" photodeid)"
-    p1="$(median "$j" "photodeid -j 1")"
-    ex="$(median "$j" exiftool)"
-    cp="$(median "$j" "cp -r")"
+    say "strip $label: $n files, $((bytes / 1000000)) MB; hyperfine, $RUNS interleaved rounds"
+    # Interleaved: each round runs every command once (one warmup round first),
+    # so a change in the machine's load hits all of them alike.
+    local r js=()
+    for ((r = 0; r <= RUNS; r++)); do
+        hyperfine --runs 1 --prepare "rm -rf $o" --export-json "$RESULTS/strip-$label-$r.json" \
+            -n "photodeid" "$(q "$BIN") clean $c -o $o -j 2" \
+            -n "photodeid -j 1" "$(q "$BIN") clean $c -o $o -j 1" \
+            -n "exiftool" "exiftool -all= -o $o/ $c/*.jpg" \
+            -n "cp -r" "cp -r $c $o" >/dev/null
+        [[ $r == 0 ]] || js+=("$RESULTS/strip-$label-$r.json")
+    done
+    local pd p1 ex cp
+    pd="$(median photodeid "${js[@]}")"
+    p1="$(median "photodeid -j 1" "${js[@]}")"
+    ex="$(median exiftool "${js[@]}")"
+    cp="$(median "cp -r" "${js[@]}")"
     {
         echo "strip $label ($n files, $((bytes / 1000000)) MB; load: $(uptime | sed 's/.*load/load/'))"
         awk -v pd="$pd" -v p1="$p1" -v ex="$ex" -v cp="$cp" -v b="$bytes" 'BEGIN {
             printf "  medians: photodeid -j 2 %.3f s (%.0f MB/s), -j 1 %.3f s, exiftool %.3f s, cp -r %.3f s\n", pd, b / 1e6 / pd, p1, ex, cp
             printf "  photodeid / cp -r = %.2fx (goal <= 1.2x); exiftool / photodeid = %.2fx (goal >= 5x)\n", pd / cp, ex / pd
             printf "  scaling 1 -> 2 threads: %.2fx (goal >= 1.8x)\n", p1 / pd }'
+        echo "  CPU (user + system) medians: photodeid -j 2 $(cpu photodeid "${js[@]}") s, -j 1 $(cpu "photodeid -j 1" "${js[@]}") s, exiftool $(cpu exiftool "${js[@]}") s, cp -r $(cpu "cp -r" "${js[@]}") s"
         if [[ $HAVE_TIME == 1 ]]; then
             rss "photodeid -j 1 ($label)" "$BIN" clean "$dir" -o "$OUT" -j 1
             rss "photodeid -j 2 ($label)" "$BIN" clean "$dir" -o "$OUT" -j 2
