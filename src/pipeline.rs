@@ -522,35 +522,6 @@ impl Opened {
         Ok(bytes)
     }
 
-    /// The first [`HEAD`] bytes, in a buffer with room for the rest (read
-    /// into its spare capacity: the buffer is never zeroed first).
-    fn read_head(&self) -> Result<Vec<u8>> {
-        use std::io::Read;
-        let len = self.meta.len();
-        let mut buf = Vec::with_capacity(len as usize);
-        (&self.file)
-            .take(len.min(HEAD as u64))
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io("cannot read", e))?;
-        Ok(buf)
-    }
-
-    /// Reads the rest of the file (as long as it was when opened) after [`Opened::read_head`].
-    fn read_rest(&self, buf: &mut Vec<u8>) -> Result<()> {
-        use std::io::Read;
-        let len = self.meta.len();
-        (&self.file)
-            .take(len - buf.len() as u64)
-            .read_to_end(buf)
-            .map_err(|e| Error::io("cannot read", e))?;
-        if buf.len() as u64 != len {
-            return Err(Error::Invalid(
-                "the file became shorter while it was being read".into(),
-            ));
-        }
-        Ok(())
-    }
-
     /// Not changed for a while: a change after this look would show in its
     /// change time (file systems stamp changes with a coarse clock, so a
     /// file changed in the last second might change again unseen).
@@ -641,42 +612,89 @@ fn process_opened(
         let input = opened.read_all(settings.max_file_bytes)?;
         return process_inner(job, &input, dest, settings, output);
     }
+    READ_BUF.with_borrow_mut(|pool| clean_by_reference(job, opened, dest, settings, output, pool))
+}
+
+thread_local! {
+    /// Each worker's read buffer, reused from file to file: the kernel
+    /// copies an input into pages already in place (no zero fill, no page
+    /// faults after the first files).
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Inputs up to this size are read in one call; a larger one's first
+/// [`HEAD`] bytes are read first (a large TIFF is then read sparsely).
+const WHOLE: usize = 16 << 20;
+
+fn clean_by_reference(
+    job: &Job,
+    opened: &Opened,
+    dest: &Destination,
+    settings: &FileSettings,
+    output: &mut Option<PathBuf>,
+    pool: &mut Vec<u8>,
+) -> Result<Done> {
     let ext = extension_of(&job.path);
-    let mut buf = opened.read_head()?;
-    let format = container::sniff(&buf, ext).ok();
-    // A TIFF's strips need not be read at all when its name does not hash
-    // its bytes: only its directories are (memory independent of its size).
-    let sparse_ok = format == Some(Format::Tiff)
+    let len = opened.meta.len() as usize;
+    if pool.len() > WHOLE && pool.len() / 4 > len {
+        // One huge file must not pin its buffer for the rest of the batch.
+        pool.truncate(len);
+        pool.shrink_to_fit();
+    }
+    // Grown (zeroed) only as far as it is read: a sparse TIFF's never is.
+    let grow = |pool: &mut Vec<u8>, n: usize| {
+        if pool.len() < n {
+            pool.resize(n, 0);
+        }
+    };
+    let read_at = |buf: &mut [u8], off: usize| {
+        crate::splice::read_exact_at(&opened.file, buf, off as u64).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::Invalid("the file became shorter while it was being read".into())
+            } else {
+                Error::io("cannot read", e)
+            }
+        })
+    };
+    let first = if len <= WHOLE { len } else { HEAD.min(len) };
+    grow(pool, first);
+    read_at(&mut pool[..first], 0)?;
+    let format = container::sniff(&pool[..first], ext).ok();
+    // A large TIFF's strips need not be read at all when its name does not
+    // hash its bytes: only its directories are (memory independent of its
+    // size and page count).
+    let sparse_ok = first < len
+        && format == Some(Format::Tiff)
         && match dest {
             Destination::File(_) => true,
             Destination::Folder { naming, .. } => !matches!(naming, Naming::Keyed(_)),
             Destination::Placed { .. } => false,
         };
     let mut sparse = None;
+    let mut holey = Vec::new();
     if sparse_ok {
-        let mut holey = vec![0u8; opened.meta.len() as usize];
-        holey[..buf.len()].copy_from_slice(&buf);
-        if let Some(s) = container::tiff::load_sparse(
-            &mut holey,
-            buf.len(),
-            &opened.file,
-            &settings.clean.limits,
-        )? {
-            sparse = Some(s);
-            buf = holey;
-        }
+        holey = vec![0u8; len];
+        holey[..first].copy_from_slice(&pool[..first]);
+        sparse =
+            container::tiff::load_sparse(&mut holey, first, &opened.file, &settings.clean.limits)?;
     }
-    if sparse.is_none() && buf.len() as u64 != opened.meta.len() {
-        opened.read_rest(&mut buf)?;
+    if sparse.is_none() && first < len {
+        grow(pool, len);
+        read_at(&mut pool[first..len], first)?;
     }
+    let buf: &[u8] = if sparse.is_some() {
+        &holey
+    } else {
+        &pool[..len]
+    };
     let plan = match &sparse {
         Some(s) => {
-            let t = container::tiff::parse_sparse(&buf, &settings.clean.limits, s)?;
+            let t = container::tiff::parse_sparse(buf, &settings.clean.limits, s)?;
             plan_by_reference(container::Parsed::sparse_tiff(t), &settings.clean)
         }
         None => match format {
             Some(f) if !f.is_heif() => {
-                let parsed = container::parse(&buf, f, &settings.clean.limits)?;
+                let parsed = container::parse(buf, f, &settings.clean.limits)?;
                 plan_by_reference(parsed, &settings.clean)
             }
             _ => None,
@@ -684,19 +702,18 @@ fn process_opened(
     };
     let Some(plan) = plan else {
         // Pixels must change (or HEIF): the in-memory path, with every byte.
-        let input = if sparse.is_none() && buf.len() as u64 == opened.meta.len() {
-            buf
-        } else {
-            use std::io::Seek;
-            (&opened.file)
-                .rewind()
-                .map_err(|e| Error::io("cannot read", e))?;
-            opened.read_all(settings.max_file_bytes)?
-        };
+        if sparse.is_none() {
+            return process_inner(job, buf, dest, settings, output);
+        }
+        use std::io::Seek;
+        (&opened.file)
+            .rewind()
+            .map_err(|e| Error::io("cannot read", e))?;
+        let input = opened.read_all(settings.max_file_bytes)?;
         return process_inner(job, &input, dest, settings, output);
     };
     let complete = sparse.is_none();
-    let target = target_path(job, dest, plan.format, plan.format, &buf)?;
+    let target = target_path(job, dest, plan.format, plan.format, buf)?;
     *output = Some(target.clone());
     let done = |status| Done {
         status,
@@ -718,7 +735,7 @@ fn process_opened(
         return Err(replaces_input());
     }
     let src = crate::splice::Source {
-        base: &buf,
+        base: buf,
         file: &opened.file,
         complete,
     };

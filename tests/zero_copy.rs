@@ -94,6 +94,8 @@ fn inputs(dir: &Path) -> Vec<String> {
         ("gen_big.jpg", big_jpeg()),
         ("gen_big.png", big_png()),
         ("gen_two_pages.tif", big_tiff()),
+        // Over 16 MiB: read sparsely (directories only) on the by-reference path.
+        ("gen_sparse.tif", tiff_of(&gray_pages(5, 2000, 1800))),
     ] {
         std::fs::write(dir.join(name), bytes).unwrap();
         names.push(name.to_string());
@@ -227,9 +229,13 @@ fn a_tiff_read_sparsely_reads_its_directories_not_its_strips() {
 
 /// (width, height, strip bytes) of two pages like `big_tiff`'s, taller.
 fn big_tiff_pages() -> Vec<(u32, u32, Vec<u8>)> {
-    (0..2u32)
+    gray_pages(2, 1000, 400)
+}
+
+/// `n` gray pages of `w` x `h`, each with its own pattern.
+fn gray_pages(n: u32, w: u32, h: u32) -> Vec<(u32, u32, Vec<u8>)> {
+    (0..n)
         .map(|p| {
-            let (w, h) = (1000u32, 400u32);
             let px = (0..w * h).map(|i| (i.wrapping_mul(13) ^ p) as u8).collect();
             (w, h, px)
         })
