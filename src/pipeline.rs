@@ -594,8 +594,9 @@ fn process_path(
 
 /// Lossless cleans are written by reference (see [`crate::splice`]): the
 /// headers from parsed values, the picture's bytes copied from the input in
-/// the kernel. Anything else (regions, faces, `--thorough`, HEIF, a file
-/// that just changed) takes the in-memory path, [`process_inner`].
+/// the kernel. Anything else (regions, faces, `--thorough`, `--keep` /
+/// `--shift-dates`, HEIF, a file that just changed) takes the in-memory
+/// path, [`process_inner`].
 fn process_opened(
     job: &Job,
     opened: &Opened,
@@ -605,6 +606,7 @@ fn process_opened(
 ) -> Result<Done> {
     let by_reference = settings.faces.is_none()
         && !settings.clean.thorough
+        && settings.clean.keep.is_none()
         && settings.clean.redaction.is_none()
         && settings.regions_for(job).is_empty()
         && opened.settled();
