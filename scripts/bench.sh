@@ -19,6 +19,10 @@
 #                         which also times one 50-page 8-bit gray scan (109 MB)
 #                         "heif" adds the optional HEIC bench, BENCH_HEIF_FILES=8)
 #   BENCH_ONLY=... faces  the faces bench (default: part of the run)
+#   BENCH_ONLY=strip      the lossless strip at the floor (opt-in): an ImageMagick
+#                         q92 4:4:4 corpus and the q90 4:2:0 one, vs exiftool and
+#                         cp -r, medians, 1 -> 2 thread scaling, peak RSS
+#                         (BENCH_STRIP_FILES, default BENCH_FILES)
 #   BENCH_FACES=8         photos in the faces corpus (12 MP, one public-domain face each)
 #   BENCH_ONLY=shard      sharded runs (opt-in): 4 concurrent `clean --shard K/4` vs one
 #                         `clean` with the same threads in total, on the 12 MP corpus; then
@@ -631,6 +635,10 @@ PYEOF
         local one
         one="$WORK/tiff-one" && rm -rf "$one" && mkdir -p "$one/photo" "$one/scan"
         cp "$dir/photo_0.tif" "$one/photo/" && cp "$dir/scan_50_pages.tif" "$one/scan/"
+        # Files changed in the last second are cleaned in memory (a change
+        # right after the look could go unseen): these must take the
+        # by-reference path, like the corpus.
+        sleep 1.2
         {
             rss "photodeid 1 x 12 MP page (72 MB)" "$BIN" clean "$one/photo" -o "$OUT"
             rss "photodeid 50 pages (109 MB)" "$BIN" clean "$one/scan" -o "$OUT"
@@ -803,13 +811,119 @@ PYEOF
     rm -rf "$big"
 }
 
+# ------------------------------------------------------------ strip bench --
+# The lossless strip at the floor (issue 18): two corpora of 12 MP photos,
+# BENCH_STRIP_FILES (default 96) each, the same identifying metadata as the
+# clean corpus: ImageMagick q92 4:4:4 (as `convert` writes them) and the
+# cjpeg q90 4:2:0 clean corpus. `photodeid clean` (2 threads and 1) vs
+# `exiftool -all= -o` vs `cp -r`, interleaved runs (hyperfine runs the
+# commands in turn, BENCH_RUNS each), medians; then 1 -> 2 thread scaling
+# and peak RSS per path. Needs ImageMagick (`convert`).
+make_corpus_444() { # <dir> <n>
+    local dir="$1" n="$2"
+    if [[ -f "$dir/.complete" ]]; then
+        say "strip corpus: reusing $dir"
+        return
+    fi
+    command -v convert >/dev/null || die "strip: ImageMagick convert is needed"
+    say "strip corpus: generating $n x 4000x3000 ImageMagick q92 4:4:4 JPEGs in $dir"
+    local tmp="$dir.tmp"
+    rm -rf "$tmp" "$dir" && mkdir -p "$tmp/.gen"
+    write_generator "$tmp/.gen/gen.py"
+    seq -f '%04g' 1 "$n" | xargs -P "$JOBS" -I{} bash -c \
+        'set -o pipefail; python3 "$0/.gen/gen.py" 4000 3000 "$((10#{}))" 12 | convert ppm:- -quality 92 -sampling-factor 4:4:4 "$0/IMG_{}.jpg"' "$tmp"
+    python3 "$tmp/.gen/gen.py" 160 120 0 12 | cjpeg -quality 75 >"$tmp/.gen/thumb.jpg"
+    write_exif_args "$tmp" "$tmp/.gen/thumb.jpg" "$tmp/.gen/exif.args"
+    exiftool -q -q -@ "$tmp/.gen/exif.args" -common_args -overwrite_original >/dev/null
+    rm -rf "$tmp/.gen"
+    mv "$tmp" "$dir"
+    touch "$dir/.complete"
+}
+
+# median <name> <json>...: the median of one command's times over hyperfine exports.
+median() {
+    python3 -c 'import json,sys,statistics as s
+t=[x for f in sys.argv[2:] for r in json.load(open(f))["results"] if r["command"]==sys.argv[1] for x in r["times"]]
+print("%.4f" % s.median(t))' "$@"
+}
+
+# cpu <name> <json>...: the median CPU time (user + system) of one command.
+cpu() {
+    python3 -c 'import json,sys,statistics as s
+t=[r["user"]+r["system"] for f in sys.argv[2:] for r in json.load(open(f))["results"] if r["command"]==sys.argv[1]]
+print("%.4f" % s.median(t))' "$@"
+}
+
+strip_one() { # <label> <corpus dir>
+    local label="$1" dir="$2" c o bytes n
+    n="$(find "$dir" -maxdepth 1 -name '*.jpg' | wc -l)"
+    bytes="$(find "$dir" -maxdepth 1 -name '*.jpg' -printf '%s\n' | awk '{s+=$1} END {print s}')"
+    cat "$dir"/*.jpg >/dev/null
+    c="$(q "$dir")"
+    o="$(q "$OUT")"
+    rm -rf "$OUT"
+    "$BIN" clean "$dir" -o "$OUT" -q
+    [[ "$(count_out "$OUT")" == "$n" ]] || die "strip: photodeid wrote $(count_out "$OUT") files, expected $n"
+    rm -rf "$OUT"
+    say "strip $label: $n files, $((bytes / 1000000)) MB; hyperfine, $RUNS interleaved rounds"
+    # Interleaved: each round runs every command once (one warmup round first),
+    # so a change in the machine's load hits all of them alike.
+    local r js=()
+    for ((r = 0; r <= RUNS; r++)); do
+        hyperfine --runs 1 --prepare "rm -rf $o" --export-json "$RESULTS/strip-$label-$r.json" \
+            -n "photodeid" "$(q "$BIN") clean $c -o $o -j 2" \
+            -n "photodeid -j 1" "$(q "$BIN") clean $c -o $o -j 1" \
+            -n "exiftool" "exiftool -all= -o $o/ $c/*.jpg" \
+            -n "cp -r" "cp -r $c $o" >/dev/null
+        [[ $r == 0 ]] || js+=("$RESULTS/strip-$label-$r.json")
+    done
+    local pd p1 ex cp
+    pd="$(median photodeid "${js[@]}")"
+    p1="$(median "photodeid -j 1" "${js[@]}")"
+    ex="$(median exiftool "${js[@]}")"
+    cp="$(median "cp -r" "${js[@]}")"
+    {
+        echo "strip $label ($n files, $((bytes / 1000000)) MB; load: $(uptime | sed 's/.*load/load/'))"
+        awk -v pd="$pd" -v p1="$p1" -v ex="$ex" -v cp="$cp" -v b="$bytes" 'BEGIN {
+            printf "  medians: photodeid -j 2 %.3f s (%.0f MB/s), -j 1 %.3f s, exiftool %.3f s, cp -r %.3f s\n", pd, b / 1e6 / pd, p1, ex, cp
+            printf "  photodeid / cp -r = %.2fx (goal <= 1.2x); exiftool / photodeid = %.2fx (goal >= 5x)\n", pd / cp, ex / pd
+            printf "  scaling 1 -> 2 threads: %.2fx (goal >= 1.8x)\n", p1 / pd }'
+        echo "  CPU (user + system) medians: photodeid -j 2 $(cpu photodeid "${js[@]}") s, -j 1 $(cpu "photodeid -j 1" "${js[@]}") s, exiftool $(cpu exiftool "${js[@]}") s, cp -r $(cpu "cp -r" "${js[@]}") s"
+        if [[ $HAVE_TIME == 1 ]]; then
+            rss "photodeid -j 1 ($label)" "$BIN" clean "$dir" -o "$OUT" -j 1
+            rss "photodeid -j 2 ($label)" "$BIN" clean "$dir" -o "$OUT" -j 2
+            rss "cp -r ($label)" cp -r "$dir" "$OUT"
+        fi
+        if command -v strace >/dev/null 2>&1; then
+            rm -rf "$OUT"
+            strace -c -f -o "$RESULTS/strace-strip-$label.txt" "$BIN" clean "$dir" -o "$OUT" -q -j 2
+            echo "  system calls for $n files (strace -c -f; calls, errors):"
+            awk '$NF ~ /^(read|pread64|write|copy_file_range|statx|newfstatat|openat|mkdir|readlink|getrandom|renameat2|fchmod|unlink)$/ {
+                    e = ($5 ~ /^[0-9]+$/) ? $5 : 0; printf "    %-16s %6d %6d\n", $NF, $4, e }' \
+                "$RESULTS/strace-strip-$label.txt"
+        fi
+    } | tee "$RESULTS/strip-$label-summary.txt"
+    rm -rf "$OUT"
+}
+
+bench_strip() {
+    local n="${BENCH_STRIP_FILES:-$N}"
+    local d444="$CORPUS_BASE/strip444-v1-n$n"
+    make_corpus_444 "$d444" "$n"
+    strip_one "444q92" "$d444"
+    if [[ "$n" == "$N" ]]; then
+        make_corpus
+        strip_one "420q90" "$CORPUS"
+    fi
+}
+
 # ------------------------------------------------------------------- main --
 echo "photodeid: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "machine: $JOBS cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); $(hyperfine --version); exiftool $(exiftool -ver)"
 for b in ${BENCH_ONLY:-clean thorough redact collage faces}; do
     case $b in
-        clean | thorough | redact | collage | tiff | heif | faces | shard) "bench_$b" ;;
-        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff, heif, faces, shard)" ;;
+        clean | thorough | redact | collage | tiff | heif | faces | shard | strip) "bench_$b" ;;
+        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff, heif, faces, shard, strip)" ;;
     esac
 done
 say "results in $RESULTS"

@@ -3,7 +3,7 @@
 //! whatever the folder size), and a summary folded from them.
 
 use crate::metadata::human_bytes;
-use crate::pipeline::{process_file, Destination, FileOutcome, FileSettings, Method, Status};
+use crate::pipeline::{process_scanned, Destination, FileOutcome, FileSettings, Method, Status};
 use crate::scan::Job;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -101,7 +101,8 @@ impl Summary {
     }
 }
 
-/// Runs `process_file` over `jobs` on `threads` threads (0 = all cores) and
+/// Runs `process_file` over `jobs` (the files of a scan: see
+/// `pipeline::process_scanned`) on `threads` threads (0 = all cores) and
 /// hands each outcome to `sink` as soon as it is done.
 pub fn run(
     jobs: &[Job],
@@ -112,7 +113,7 @@ pub fn run(
 ) -> Result<(), rayon::ThreadPoolBuildError> {
     if threads == 1 {
         for job in jobs {
-            sink(process_file(job, dest, settings));
+            sink(process_scanned(job, dest, settings));
         }
         return Ok(());
     }
@@ -122,7 +123,7 @@ pub fn run(
     pool.install(|| {
         jobs.par_iter()
             .with_max_len(1)
-            .for_each(|job| sink(process_file(job, dest, settings)))
+            .for_each(|job| sink(process_scanned(job, dest, settings)))
     });
     Ok(())
 }

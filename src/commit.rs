@@ -4,6 +4,7 @@
 //! verification or write leaves nothing behind.
 
 use crate::error::{Error, Result};
+use crate::splice::{Source, Spliced};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -21,13 +22,48 @@ pub struct WriteMode {
 /// Writes `bytes` to `dest` atomically. `verify` receives the very buffer
 /// that is written (the audit parses what lands on disk, byte for byte,
 /// without paying for a second read); an error from it aborts the publish.
+/// A missing destination folder is created (once: the common case, a folder
+/// that exists, costs no system call).
 pub fn write_verified(
     dest: &Path,
     bytes: &[u8],
     mode: WriteMode,
     verify: impl FnOnce(&[u8]) -> Result<()>,
 ) -> Result<()> {
-    write_file(dest, bytes, mode, verify, Access::Shared)
+    verify(bytes)?;
+    publish(dest, mode, Access::Shared, true, |file| {
+        file.write_all(bytes)
+            .and_then(|_| file.flush())
+            .map_err(|e| Error::io("write output", e))
+    })
+}
+
+/// Writes a [`Spliced`] output atomically: the made bytes, and the payloads
+/// copied from the input in the kernel (see [`Spliced::write_to`]).
+/// `verify` receives the audit's view of it before anything is written;
+/// `unchanged` runs after the copy and must fail if the input changed since
+/// it was parsed (the payloads come from the file, not from memory).
+pub fn write_spliced(
+    dest: &Path,
+    out: &Spliced,
+    src: &Source,
+    mode: WriteMode,
+    verify: impl FnOnce(&[u8]) -> Result<()>,
+    unchanged: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    verify(&out.audit_view())?;
+    publish(dest, mode, Access::Shared, true, |file| {
+        let (written, _) = out
+            .write_to(file, src)
+            .map_err(|e| Error::io("write output", e))?;
+        if written != out.len() as u64 {
+            return Err(Error::AuditFailed(format!(
+                "{written} bytes written instead of {}",
+                out.len()
+            )));
+        }
+        unchanged()
+    })
 }
 
 /// Who may read a file written here.
@@ -39,30 +75,36 @@ enum Access {
     Private,
 }
 
-fn write_file(
+/// Temporary file in `dest`'s folder, `fill`, optional fsync, rename.
+/// Without `overwrite` an existing destination is never replaced (the
+/// rename refuses it: no separate look first).
+fn publish(
     dest: &Path,
-    bytes: &[u8],
     mode: WriteMode,
-    verify: impl FnOnce(&[u8]) -> Result<()>,
     access: Access,
+    create_dir: bool,
+    fill: impl FnOnce(&mut File) -> Result<()>,
 ) -> Result<()> {
     let dir = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    if !mode.overwrite && dest.exists() {
-        return Err(Error::OutputExists(dest.to_path_buf()));
+    let temp = || {
+        tempfile::Builder::new()
+            .prefix(".photodeid-")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+    };
+    let mut tmp = match temp() {
+        Err(e) if create_dir && e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create output folder", e))?;
+            temp()
+        }
+        r => r,
     }
-    verify(bytes)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".photodeid-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create temporary output", e))?;
+    .map_err(|e| Error::io("create temporary output", e))?;
     let file = tmp.as_file_mut();
-    file.write_all(bytes)
-        .and_then(|_| file.flush())
-        .map_err(|e| Error::io("write output", e))?;
+    fill(file)?;
     if mode.sync {
         file.sync_all().map_err(|e| Error::io("sync output", e))?;
     }
@@ -121,7 +163,11 @@ pub fn sync_dir(dir: &Path) {
 /// Writes a small private file (a map, a manifest) atomically, without
 /// verification, readable by its owner only: it links pseudonyms to originals.
 pub fn write_atomic(dest: &Path, bytes: &[u8], mode: WriteMode) -> Result<()> {
-    write_file(dest, bytes, mode, |_| Ok(()), Access::Private)
+    publish(dest, mode, Access::Private, false, |file| {
+        file.write_all(bytes)
+            .and_then(|_| file.flush())
+            .map_err(|e| Error::io("write output", e))
+    })
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@
 //! - [`blocks`]: JPEG regions redacted in the DCT domain (only the touched blocks are re-encoded).
 //! - [`faces`]: face and eye proposals (CenterFace, feature `faces`).
 //! - [`pseudonym`], [`commit`], [`scan`]: names, atomic writes, input walking.
+//! - [`splice`]: lossless outputs as made bytes plus input ranges, copied by
+//!   reference (`copy_file_range`) into the temporary output.
 //! - [`collage`]: before/after collages (layout, labels, time intervals).
 //! - [`serve`]: the local web page (`photodeid serve`): token and path guards,
 //!   screen-size previews, export through [`pipeline::process_file`].
@@ -51,6 +53,7 @@ pub mod region;
 pub mod scan;
 pub mod serve;
 pub mod shard;
+pub mod splice;
 pub mod watch;
 
 #[cfg(test)]

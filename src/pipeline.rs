@@ -398,6 +398,9 @@ pub struct Done {
     pub bytes_out: u64,
     /// What the detector found, when faces were asked for.
     pub faces: Option<faces::Report>,
+    /// Bytes of the output copied from the input by reference (0 when it
+    /// was made in memory; see [`crate::splice`]).
+    pub referenced: u64,
 }
 
 /// The outcome of one file of a batch.
@@ -444,8 +447,7 @@ impl FileSettings<'_> {
 /// Reads, cleans, audits and publishes one file. Never panics on bad input;
 /// on any error nothing is left at the destination.
 pub fn process_file(job: &Job, dest: &Destination, settings: &FileSettings) -> FileOutcome {
-    let input = read_input(&job.path, settings.max_file_bytes);
-    process_input(job, input, dest, settings)
+    process_path(job, dest, settings, true)
 }
 
 /// [`process_file`] on bytes already read from `job.path` (the serve page
@@ -476,21 +478,38 @@ pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
 /// [`read_input`], refusing a symbolic link itself when `follow` is false
 /// (checked again at open time with `O_NOFOLLOW`, so a swap is caught).
 pub fn read_input_links(path: &Path, max: u64, follow: bool) -> Result<Vec<u8>> {
-    use std::io::Read;
+    open_input(path, max, follow, true)?.read_all(max)
+}
+
+/// An input opened for cleaning: the handle, and what it said about itself
+/// when it was opened (the one `fstat` of the file).
+#[derive(Debug)]
+pub struct Opened {
+    file: std::fs::File,
+    meta: std::fs::Metadata,
+}
+
+/// Opens an input. `look_first`: look at the path before opening it, so a
+/// FIFO or device is never even opened (a batch's files were looked at by
+/// the scan already: their directory entries said "regular file").
+fn open_input(path: &Path, max: u64, follow: bool, look_first: bool) -> Result<Opened> {
     let not_regular = || Error::Invalid("not a regular file".into());
-    let meta = if follow {
-        std::fs::metadata(path)
-    } else {
-        std::fs::symlink_metadata(path)
-    }
-    .map_err(|e| Error::io("cannot read", e))?;
-    if meta.file_type().is_symlink() {
-        return Err(Error::Invalid(
-            "a symbolic link: not followed (it could lead to a photo outside the folder)".into(),
-        ));
-    }
-    if !meta.is_file() {
-        return Err(not_regular());
+    if look_first {
+        let meta = if follow {
+            std::fs::metadata(path)
+        } else {
+            std::fs::symlink_metadata(path)
+        }
+        .map_err(|e| Error::io("cannot read", e))?;
+        if meta.file_type().is_symlink() {
+            return Err(Error::Invalid(
+                "a symbolic link: not followed (it could lead to a photo outside the folder)"
+                    .into(),
+            ));
+        }
+        if !meta.is_file() {
+            return Err(not_regular());
+        }
     }
     let mut open = std::fs::OpenOptions::new();
     open.read(true);
@@ -505,21 +524,374 @@ pub fn read_input_links(path: &Path, max: u64, follow: bool) -> Result<Vec<u8>> 
     if !meta.is_file() {
         return Err(not_regular());
     }
-    let too_large = |len: u64| Error::TooLarge(format!("file is {len} bytes, limit {max}"));
     if max > 0 && meta.len() > max {
-        return Err(too_large(meta.len()));
-    }
-    let bound = if max > 0 { max } else { u64::MAX - 1 };
-    let mut bytes = Vec::new();
-    file.take(bound + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io("cannot read", e))?;
-    if bytes.len() as u64 > bound {
         return Err(Error::TooLarge(format!(
-            "file grew past the limit of {max} bytes while being read"
+            "file is {} bytes, limit {max}",
+            meta.len()
         )));
     }
-    Ok(bytes)
+    Ok(Opened { file, meta })
+}
+
+/// Bytes read at once before the format is known (a TIFF's header and,
+/// usually, its first directory).
+const HEAD: usize = 64 << 10;
+
+impl Opened {
+    /// Reads the whole file, to its end even if it grew (up to `max`).
+    fn read_all(&self, max: u64) -> Result<Vec<u8>> {
+        use std::io::Read;
+        let bound = if max > 0 { max } else { u64::MAX - 1 };
+        let mut bytes = Vec::with_capacity((self.meta.len().min(bound) as usize).saturating_add(1));
+        (&self.file)
+            .take(bound + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("cannot read", e))?;
+        if bytes.len() as u64 > bound {
+            return Err(Error::TooLarge(format!(
+                "file grew past the limit of {max} bytes while being read"
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Not changed for a while: a change after this look would show in its
+    /// change time (file systems stamp changes with a coarse clock, so a
+    /// file changed in the last second might change again unseen).
+    fn settled(&self) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            use std::time::{Duration, SystemTime, UNIX_EPOCH};
+            let (secs, nanos) = (self.meta.ctime(), self.meta.ctime_nsec());
+            let (Ok(secs), Ok(nanos)) = (u64::try_from(secs), u32::try_from(nanos)) else {
+                return false;
+            };
+            let changed = UNIX_EPOCH + Duration::new(secs, nanos);
+            SystemTime::now()
+                .duration_since(changed)
+                .is_ok_and(|d| d > Duration::from_secs(1))
+        }
+        #[cfg(not(unix))]
+        false
+    }
+
+    /// Fails when the file changed since it was opened: payloads copied by
+    /// reference come from the file, so they must be the bytes parsed.
+    fn unchanged(&self) -> Result<()> {
+        let now = self
+            .file
+            .metadata()
+            .map_err(|e| Error::io("cannot read", e))?;
+        let same = now.len() == self.meta.len() && now.modified().ok() == self.meta.modified().ok();
+        #[cfg(unix)]
+        let same = same && {
+            use std::os::unix::fs::MetadataExt;
+            (now.ctime(), now.ctime_nsec(), now.ino())
+                == (self.meta.ctime(), self.meta.ctime_nsec(), self.meta.ino())
+        };
+        if same {
+            Ok(())
+        } else {
+            Err(Error::Invalid(
+                "the file changed while it was being cleaned; nothing was written (run again)"
+                    .into(),
+            ))
+        }
+    }
+}
+
+/// [`process_file`] for the files of a scan (`batch`): their directory
+/// entries said "regular file", so the file is opened without looking at
+/// its path first (one `fstat` per input, on the open handle).
+pub fn process_scanned(job: &Job, dest: &Destination, settings: &FileSettings) -> FileOutcome {
+    process_path(job, dest, settings, false)
+}
+
+fn process_path(
+    job: &Job,
+    dest: &Destination,
+    settings: &FileSettings,
+    look_first: bool,
+) -> FileOutcome {
+    let mut output = None;
+    let max = settings.max_file_bytes;
+    let result = open_input(&job.path, max, true, look_first)
+        .and_then(|opened| process_opened(job, &opened, dest, settings, &mut output));
+    FileOutcome {
+        input: job.path.clone(),
+        output,
+        result,
+    }
+}
+
+/// Lossless cleans are written by reference (see [`crate::splice`]): the
+/// headers from parsed values, the picture's bytes copied from the input in
+/// the kernel. Anything else (regions, faces, `--thorough`, `--keep` /
+/// `--shift-dates`, HEIF, a file that just changed) takes the in-memory
+/// path, [`process_inner`].
+fn process_opened(
+    job: &Job,
+    opened: &Opened,
+    dest: &Destination,
+    settings: &FileSettings,
+    output: &mut Option<PathBuf>,
+) -> Result<Done> {
+    let by_reference = settings.faces.is_none()
+        && !settings.clean.thorough
+        && settings.clean.keep.is_none()
+        && settings.clean.redaction.is_none()
+        && settings.regions_for(job).is_empty()
+        && opened.settled();
+    if !by_reference {
+        let input = opened.read_all(settings.max_file_bytes)?;
+        return process_inner(job, &input, dest, settings, output);
+    }
+    READ_BUF.with_borrow_mut(|pool| clean_by_reference(job, opened, dest, settings, output, pool))
+}
+
+thread_local! {
+    /// Each worker's read buffer, reused from file to file: the kernel
+    /// copies an input into pages already in place (no zero fill, no page
+    /// faults after the first files).
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Inputs up to this size are read in one call; a larger one's first
+/// [`HEAD`] bytes are read first (a large TIFF is then read sparsely).
+const WHOLE: usize = 16 << 20;
+
+fn clean_by_reference(
+    job: &Job,
+    opened: &Opened,
+    dest: &Destination,
+    settings: &FileSettings,
+    output: &mut Option<PathBuf>,
+    pool: &mut Vec<u8>,
+) -> Result<Done> {
+    let ext = extension_of(&job.path);
+    let len = opened.meta.len() as usize;
+    if pool.len() > WHOLE && pool.len() / 4 > len {
+        // One huge file must not pin its buffer for the rest of the batch.
+        pool.truncate(len);
+        pool.shrink_to_fit();
+    }
+    // Grown (zeroed) only as far as it is read: a sparse TIFF's never is.
+    let grow = |pool: &mut Vec<u8>, n: usize| {
+        if pool.len() < n {
+            pool.resize(n, 0);
+        }
+    };
+    let read_at = |buf: &mut [u8], off: usize| {
+        crate::splice::read_exact_at(&opened.file, buf, off as u64).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::Invalid("the file became shorter while it was being read".into())
+            } else {
+                Error::io("cannot read", e)
+            }
+        })
+    };
+    let first = if len <= WHOLE { len } else { HEAD.min(len) };
+    grow(pool, first);
+    read_at(&mut pool[..first], 0)?;
+    let format = container::sniff(&pool[..first], ext).ok();
+    // A large TIFF's strips need not be read at all when its name does not
+    // hash its bytes: only its directories are (memory independent of its
+    // size and page count).
+    let sparse_ok = first < len
+        && format == Some(Format::Tiff)
+        && match dest {
+            Destination::File(_) => true,
+            Destination::Folder { naming, .. } => !matches!(naming, Naming::Keyed(_)),
+            Destination::Placed { .. } => false,
+        };
+    let mut sparse = None;
+    let mut holey = Vec::new();
+    if sparse_ok {
+        holey = vec![0u8; len];
+        holey[..first].copy_from_slice(&pool[..first]);
+        sparse =
+            container::tiff::load_sparse(&mut holey, first, &opened.file, &settings.clean.limits)?;
+    }
+    if sparse.is_none() && first < len {
+        grow(pool, len);
+        read_at(&mut pool[first..len], first)?;
+    }
+    let buf: &[u8] = if sparse.is_some() {
+        &holey
+    } else {
+        &pool[..len]
+    };
+    let plan = match &sparse {
+        Some(s) => {
+            let t = container::tiff::parse_sparse(buf, &settings.clean.limits, s)?;
+            plan_by_reference(container::Parsed::sparse_tiff(t), &settings.clean)
+        }
+        None => match format {
+            Some(f) if !f.is_heif() => {
+                let parsed = container::parse(buf, f, &settings.clean.limits)?;
+                plan_by_reference(parsed, &settings.clean)
+            }
+            _ => None,
+        },
+    };
+    let Some(plan) = plan else {
+        // Pixels must change (or HEIF): the in-memory path, with every byte.
+        if sparse.is_none() {
+            return process_inner(job, buf, dest, settings, output);
+        }
+        use std::io::Seek;
+        (&opened.file)
+            .rewind()
+            .map_err(|e| Error::io("cannot read", e))?;
+        let input = opened.read_all(settings.max_file_bytes)?;
+        return process_inner(job, &input, dest, settings, output);
+    };
+    let complete = sparse.is_none();
+    let target = target_path(job, dest, plan.format, plan.format, buf)?;
+    *output = Some(target.clone());
+    let done = |status| Done {
+        status,
+        warnings: Vec::new(),
+        format: plan.format,
+        method: Method::Lossless,
+        removed: plan.removed.clone(),
+        bytes_in: opened.meta.len(),
+        bytes_out: plan.out.len() as u64,
+        faces: None,
+        referenced: plan.out.referenced() as u64,
+    };
+    let limits = settings.clean.limits;
+    if settings.dry_run {
+        audit_view(&plan.out.audit_view(), &plan, &limits)?;
+        return Ok(done(Status::WouldClean));
+    }
+    if settings.write.overwrite && same_file(&target, &job.path) {
+        return Err(replaces_input());
+    }
+    let src = crate::splice::Source {
+        base: buf,
+        file: &opened.file,
+        complete,
+    };
+    let written = commit::write_spliced(
+        &target,
+        &plan.out,
+        &src,
+        settings.write,
+        |view| audit_view(view, &plan, &limits),
+        || opened.unchanged(),
+    );
+    match written {
+        Err(Error::OutputExists(_)) => {
+            if same_file(&target, &job.path) {
+                return Err(replaces_input());
+            }
+            let old = std::fs::read(&target).unwrap_or_default();
+            if plan
+                .out
+                .same_as(&old, &src)
+                .map_err(|e| Error::io("cannot read", e))?
+            {
+                return Ok(done(Status::UpToDate));
+            }
+            Err(Error::OutputExists(target))
+        }
+        r => r.map(|()| done(Status::Cleaned)),
+    }
+}
+
+fn replaces_input() -> Error {
+    Error::Invalid("output would replace the input; choose another output".into())
+}
+
+/// A lossless clean planned by reference.
+struct Plan<'a> {
+    format: Format,
+    orientation: u16,
+    removed: Inventory,
+    out: crate::splice::Spliced<'a>,
+    /// TIFF: the extent digest of the planned pages (see `tiff::Tiff::extent_digest`).
+    extents: Option<[u8; 32]>,
+}
+
+/// The lossless rewrite of `parsed` by reference, or `None` when pixels
+/// must change (or the format is not written by reference).
+fn plan_by_reference<'a>(parsed: Parsed<'a>, opts: &CleanOptions) -> Option<Plan<'a>> {
+    let format = parsed.format;
+    let orientation = parsed.orientation();
+    let must_reencode =
+        orientation != 1 && (format == Format::Png || opts.orientation == OrientationMode::Apply);
+    if must_reencode || format.is_heif() {
+        return None;
+    }
+    let policy = RewritePolicy {
+        keep_icc: !opts.strip_icc,
+        orientation: (orientation != 1).then_some(orientation),
+    };
+    let (out, extents) = match &parsed.container {
+        Container::Jpeg(j) => (j.rewrite_spliced(&policy, j), None),
+        Container::Png(p) => (p.rewrite_spliced(&policy), None),
+        Container::Tiff(t) => {
+            let (out, digest) = t.rewrite_spliced(&policy);
+            (out, Some(digest))
+        }
+        _ => (
+            crate::splice::Spliced::from_vec(parsed.rewrite(&policy)?),
+            None,
+        ),
+    };
+    Some(Plan {
+        format,
+        orientation,
+        removed: Inventory(parsed.inventory.identifying().cloned().collect()),
+        out,
+        extents,
+    })
+}
+
+/// The self-audit of an output written by reference, on its audit view
+/// (see [`crate::splice::Spliced::audit_view`]): the same parser as
+/// `check`, nothing identifying, the same format and orientation, and for
+/// TIFF the pages and chunks where the writer put them (their bytes are the
+/// input's, copied from the very ranges the parser checked).
+fn audit_view(view: &[u8], plan: &Plan, limits: &Limits) -> Result<()> {
+    audit_encoded(view, plan.format, plan.orientation, limits)?;
+    if let Some(digest) = plan.extents {
+        let t = container::tiff::parse(view, limits)
+            .map_err(|e| Error::AuditFailed(format!("output does not parse: {e}")))?;
+        if t.extent_digest(view) != digest {
+            return Err(Error::AuditFailed(
+                "output pages or pixel data are not where the writer put them".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Where an output goes.
+fn target_path(
+    job: &Job,
+    dest: &Destination,
+    format: Format,
+    input_format: Format,
+    input: &[u8],
+) -> Result<PathBuf> {
+    Ok(match dest {
+        Destination::File(p) => {
+            check_extension(p, format)?;
+            p.clone()
+        }
+        Destination::Folder { dir, naming } => match naming.pseudonym(input)? {
+            Some(name) => dir.join(format!("{name}.{}", format.extension())),
+            None if format == input_format => dir.join(&job.relative),
+            // A re-encoded HEIC is a JPEG: the name says so.
+            None => dir.join(&job.relative).with_extension(format.extension()),
+        },
+        Destination::Placed { dir, naming, place } => {
+            crate::layout::target(dir, naming, place, input, format.extension())?
+        }
+    })
 }
 
 fn process_inner(
@@ -558,23 +930,7 @@ fn process_inner(
         });
     }
     let cleaned = clean_bytes(input, extension_of(&job.path), &opts)?;
-    let target = match dest {
-        Destination::File(p) => {
-            check_extension(p, cleaned.format)?;
-            p.clone()
-        }
-        Destination::Folder { dir, naming } => match naming.pseudonym(input)? {
-            Some(name) => dir.join(format!("{name}.{}", cleaned.format.extension())),
-            None if cleaned.format == cleaned.input_format => dir.join(&job.relative),
-            // A re-encoded HEIC is a JPEG: the name says so.
-            None => dir
-                .join(&job.relative)
-                .with_extension(cleaned.format.extension()),
-        },
-        Destination::Placed { dir, naming, place } => {
-            crate::layout::target(dir, naming, place, input, cleaned.format.extension())?
-        }
-    };
+    let target = target_path(job, dest, cleaned.format, cleaned.input_format, input)?;
     *output = Some(target.clone());
     warnings.extend(cleaned.warnings.iter().cloned());
     let done = |status| Done {
@@ -586,36 +942,33 @@ fn process_inner(
         bytes_in: input.len() as u64,
         bytes_out: cleaned.bytes.len() as u64,
         faces: found.clone(),
+        referenced: 0,
     };
     if settings.dry_run {
         audit(&cleaned.bytes, &cleaned, &settings.clean.limits)?;
         return Ok(done(Status::WouldClean));
     }
-    if same_file(&target, &job.path) {
-        return Err(Error::Invalid(
-            "output would replace the input; choose another output".into(),
-        ));
-    }
-    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io("create output folder", e))?;
-    }
-    if !settings.write.overwrite && std::fs::read(&target).is_ok_and(|old| old == cleaned.bytes) {
-        return Ok(done(Status::UpToDate));
+    // An existing output is found by the publish itself (its rename
+    // refuses to replace one): no look at the destination before.
+    if settings.write.overwrite && same_file(&target, &job.path) {
+        return Err(replaces_input());
     }
     let limits = settings.clean.limits;
-    let published = commit::write_verified(&target, &cleaned.bytes, settings.write, |written| {
+    let written = commit::write_verified(&target, &cleaned.bytes, settings.write, |written| {
         audit(written, &cleaned, &limits)
     });
-    if let Err(e) = published {
-        // Another process published these very bytes meanwhile (a duplicate
-        // attempt of the same chunk, the same photo under two names).
-        if !settings.write.overwrite && std::fs::read(&target).is_ok_and(|old| old == cleaned.bytes)
-        {
-            return Ok(done(Status::UpToDate));
+    match written {
+        Err(Error::OutputExists(_)) => {
+            if same_file(&target, &job.path) {
+                return Err(replaces_input());
+            }
+            if std::fs::read(&target).is_ok_and(|old| old == cleaned.bytes) {
+                return Ok(done(Status::UpToDate));
+            }
+            Err(Error::OutputExists(target))
         }
-        return Err(e);
+        r => r.map(|()| done(Status::Cleaned)),
     }
-    Ok(done(Status::Cleaned))
 }
 
 /// An explicit output name must not lie about the format (photodeid never converts).
@@ -640,20 +993,56 @@ fn check_extension(path: &Path, format: Format) -> Result<()> {
     }
 }
 
-/// Same file by path, or (Unix) by device and inode: hard links, bind
-/// mounts and case-insensitive file systems defeat path comparison.
+/// Same file by device and inode (Unix: hard links, bind mounts and
+/// case-insensitive file systems defeat path comparison), else by path.
+/// Asked only when the output exists or is to be replaced.
 fn same_file(a: &Path, b: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
-            if (x.dev(), x.ino()) == (y.dev(), y.ino()) {
-                return true;
-            }
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+            _ => false,
         }
     }
+    #[cfg(not(unix))]
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn an_input_changed_after_it_was_opened_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photo.jpg");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let opened = open_input(&path, 0, true, false).unwrap();
+        assert!(opened.unchanged().is_ok());
+        assert!(!opened.settled(), "just written: cleaned in memory");
+        // The same size, rewritten in place (stamped at another time: a
+        // file system's coarse clock could give a rewrite within the same
+        // tick the same time, which is why a file changed in the last
+        // second is never copied by reference; see `settled`).
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        (&f).write_all(b"9876543210").unwrap();
+        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1000))
+            .unwrap();
+        let err = opened.unchanged().unwrap_err();
+        assert!(err.to_string().contains("changed"), "{err}");
+        // Grown: noticed by its size alone.
+        let opened = open_input(&path, 0, true, false).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"!")
+            .unwrap();
+        assert!(opened.unchanged().is_err());
     }
 }

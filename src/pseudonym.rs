@@ -43,10 +43,26 @@ impl Naming {
     }
 }
 
+/// 128 unpredictable bits: a keyed hash of a counter under a key drawn from
+/// the system once per process (one `getrandom`, not one per file). Without
+/// the key, which never leaves memory, the names are random to anyone;
+/// within a process they never repeat.
 fn random_16() -> Result<[u8; 16]> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| Error::Invalid(format!("no system randomness: {e}")))?;
-    Ok(b)
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static KEY: OnceLock<std::result::Result<[u8; 32], String>> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let key = KEY
+        .get_or_init(|| {
+            let mut k = [0u8; 32];
+            getrandom::fill(&mut k).map_err(|e| e.to_string())?;
+            Ok(k)
+        })
+        .as_ref()
+        .map_err(|e| Error::Invalid(format!("no system randomness: {e}")))?;
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let h = blake3::keyed_hash(key, &n.to_le_bytes());
+    Ok(h.as_bytes()[..16].try_into().expect("16 bytes"))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

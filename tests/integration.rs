@@ -21,3 +21,4 @@ mod serve;
 mod shard;
 mod tiff;
 mod watch;
+mod zero_copy;

@@ -13,6 +13,7 @@ use super::{check_dimensions, Limits, RewritePolicy};
 use crate::error::{Error, Result};
 use crate::exif_block;
 use crate::metadata::{human_bytes, short_value, Category, Finding, Inventory};
+use crate::splice::{AuditAs, Spliced};
 
 const FORMAT: &str = "JPEG";
 
@@ -622,7 +623,7 @@ fn jfif_thumbnail_len(p: &[u8]) -> usize {
 }
 
 /// APP0 JFIF rebuilt: version 1.0x, density unit and values; no thumbnail.
-fn write_jfif(out: &mut Vec<u8>, p: &[u8]) {
+fn write_jfif(out: &mut Spliced, p: &[u8]) {
     let minor = p[6].min(2);
     let unit = if p[7] <= 2 { p[7] } else { 0 };
     let (x, y) = (
@@ -639,7 +640,7 @@ fn write_jfif(out: &mut Vec<u8>, p: &[u8]) {
 
 /// APP14 Adobe rebuilt: version 100, no flags, the colour transform (0 none,
 /// 1 YCbCr, 2 YCCK; libjpeg reads any other value as 1 or 2, so it is written so).
-fn write_adobe(out: &mut Vec<u8>, p: &[u8], components: usize) {
+fn write_adobe(out: &mut Spliced, p: &[u8], components: usize) {
     let transform = match p[11] {
         t @ 0..=2 => t,
         _ if components == 4 => 2,
@@ -650,7 +651,7 @@ fn write_adobe(out: &mut Vec<u8>, p: &[u8], components: usize) {
     out.push(transform);
 }
 
-fn write_segment(out: &mut Vec<u8>, marker: u8, payload: &[&[u8]]) {
+fn write_segment(out: &mut Spliced, marker: u8, payload: &[&[u8]]) {
     let len: usize = 2 + payload.iter().map(|p| p.len()).sum::<usize>();
     out.extend_from_slice(&[0xFF, marker]);
     out.extend_from_slice(&(len as u16).to_be_bytes());
@@ -659,7 +660,7 @@ fn write_segment(out: &mut Vec<u8>, marker: u8, payload: &[&[u8]]) {
     }
 }
 
-fn write_piece(out: &mut Vec<u8>, piece: &Piece) {
+fn write_piece<'a>(out: &mut Spliced<'a>, piece: &Piece<'a>) {
     match *piece {
         Piece::Dqt(slot, q) => {
             if q.values.iter().all(|&v| v <= 255) {
@@ -677,7 +678,8 @@ fn write_piece(out: &mut Vec<u8>, piece: &Piece) {
         Piece::Dri(n) => write_segment(out, 0xDD, &[&n.to_be_bytes()]),
         Piece::Sos(p, data) => {
             write_segment(out, 0xDA, &[p]);
-            out.extend_from_slice(data);
+            // Verbatim, by reference; parsing the input proved it holds no marker.
+            out.payload(data, AuditAs::Elided);
         }
         Piece::Dnl(h) => write_segment(out, 0xDC, &[&h.to_be_bytes()]),
     }
@@ -795,8 +797,14 @@ impl<'a> Jpeg<'a> {
     /// [`Jpeg::rewrite`] with the ICC profile taken from `source` (a file
     /// this one was transcoded or redacted from).
     pub fn rewrite_with_icc(&self, policy: &RewritePolicy, source: &Jpeg) -> Vec<u8> {
-        let total: usize = self.segments.iter().map(|s| s.raw.len()).sum();
-        let mut out = Vec::with_capacity(total + 64);
+        self.rewrite_spliced(policy, source).to_vec()
+    }
+
+    /// [`Jpeg::rewrite_with_icc`] with the entropy-coded data kept by
+    /// reference (see [`crate::splice`]): the same bytes, written without
+    /// copying the scans through memory.
+    pub fn rewrite_spliced(&self, policy: &RewritePolicy, source: &Jpeg) -> Spliced<'a> {
+        let mut out = Spliced::new();
         out.extend_from_slice(&[0xFF, 0xD8]);
         if let Some(i) = self.layout.jfif {
             write_jfif(&mut out, self.segments[i].payload);

@@ -255,6 +255,16 @@ impl<'a> Parsed<'a> {
         }
     }
 
+    /// The parse of a TIFF read sparsely (see [`tiff::load_sparse`]).
+    pub fn sparse_tiff(t: tiff::Tiff<'a>) -> Self {
+        Parsed {
+            format: Format::Tiff,
+            inventory: t.inventory(),
+            exif: t.exif_summary(),
+            container: Container::Tiff(t),
+        }
+    }
+
     /// Lossless rewrite (`Option` for formats that may only be re-encoded).
     pub fn rewrite(&self, policy: &RewritePolicy) -> Option<Vec<u8>> {
         Some(match &self.container {

@@ -13,6 +13,7 @@
 use super::{check_dimensions, Limits, RewritePolicy};
 use crate::error::{Error, Result};
 use crate::metadata::{human_bytes, short_value, Category, Inventory};
+use crate::splice::{AuditAs, Spliced};
 
 const FORMAT: &str = "PNG";
 pub const SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
@@ -496,12 +497,17 @@ impl<'a> Png<'a> {
     /// Lossless rewrite. An orientation cannot be kept in a PNG without an
     /// eXIf chunk, so PNG orientation is applied to the pixels instead (see pipeline).
     pub fn rewrite(&self, policy: &RewritePolicy) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(self.chunks.iter().map(|c| c.raw.len()).sum::<usize>() + 8);
+        self.rewrite_spliced(policy).to_vec()
+    }
+
+    /// [`Png::rewrite`] with the kept chunks (IDAT) by reference (see [`crate::splice`]).
+    pub fn rewrite_spliced(&self, policy: &RewritePolicy) -> Spliced<'a> {
+        let mut out = Spliced::new();
         out.extend_from_slice(SIGNATURE);
         for (c, fate) in self.chunks.iter().zip(self.fates(policy)) {
             match fate {
-                Fate::Keep => out.extend_from_slice(c.raw),
+                // The audit inflates IDAT: it sees the real bytes.
+                Fate::Keep => out.payload(c.raw, AuditAs::Bytes),
                 Fate::Rebuild(bytes) => out.extend_from_slice(&bytes),
                 Fate::Drop(_) => {}
             }

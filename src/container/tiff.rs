@@ -13,7 +13,9 @@ use super::{check_dimensions, Limits, RewritePolicy};
 use crate::error::{Error, Result};
 use crate::exif_block::{extra_tag_name, ExifSummary};
 use crate::metadata::{short_value, Category, Inventory};
+use crate::splice::{AuditAs, Mark, Sink, Spliced};
 use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 
 const FORMAT: &str = "TIFF";
@@ -34,10 +36,106 @@ struct Reader<'a> {
     b: &'a [u8],
     order: Order,
     big: bool,
+    /// When the file was read sparsely: which parts of `b` hold its bytes.
+    sparse: Option<&'a Sparse>,
+}
+
+/// A TIFF read sparsely: `b` has the file's length, but only the ranges
+/// the parser asked for (header, directories, tag values) hold its bytes;
+/// strips and tiles are never read (they are copied by reference).
+#[derive(Debug, Default)]
+pub struct Sparse {
+    /// Sorted, disjoint (start, end) ranges that hold the file's bytes.
+    loaded: RefCell<Vec<(u64, u64)>>,
+    /// The first range the parser wanted that is not loaded.
+    miss: Cell<Option<(u64, u64)>>,
+}
+
+impl Sparse {
+    fn has(&self, off: u64, len: u64) -> bool {
+        let end = off + len;
+        self.loaded
+            .borrow()
+            .iter()
+            .any(|&(s, e)| s <= off && end <= e)
+    }
+
+    fn add(&self, start: u64, end: u64) {
+        let mut v = self.loaded.borrow_mut();
+        v.push((start, end));
+        v.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(v.len());
+        for &(s, e) in v.iter() {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        *v = merged;
+    }
+
+    /// Bytes read so far.
+    pub fn loaded_bytes(&self) -> u64 {
+        self.loaded.borrow().iter().map(|(s, e)| e - s).sum()
+    }
+}
+
+/// Reads what a sparse parse of `buf` (zeroed, the file's length, its first
+/// `head` bytes already read) needs from `file`, parsing again after each
+/// read, until the parse needs nothing more. `None` when the directories
+/// are so scattered that reading the whole file is cheaper.
+pub fn load_sparse(
+    buf: &mut [u8],
+    head: usize,
+    file: &std::fs::File,
+    limits: &Limits,
+) -> Result<Option<Sparse>> {
+    const BLOCK: u64 = 64 << 10;
+    let sparse = Sparse::default();
+    sparse.add(0, head as u64);
+    let len = buf.len() as u64;
+    for _ in 0..512 {
+        let miss = {
+            let r = parse_in(buf, limits, Some(&sparse));
+            let miss = sparse.miss.take();
+            if miss.is_none() {
+                r?;
+                return Ok(Some(sparse));
+            }
+            miss
+        };
+        let (off, want) = miss.expect("a miss");
+        let start = off & !4095;
+        let end = (off + want).max(start + BLOCK).min(len);
+        crate::splice::read_exact_at(file, &mut buf[start as usize..end as usize], start)
+            .map_err(|e| Error::io("cannot read", e))?;
+        sparse.add(start, end);
+    }
+    Ok(None)
+}
+
+/// Parses a file loaded by [`load_sparse`].
+pub fn parse_sparse<'a>(b: &'a [u8], limits: &Limits, sparse: &'a Sparse) -> Result<Tiff<'a>> {
+    parse_in(b, limits, Some(sparse))
 }
 
 impl<'a> Reader<'a> {
     fn bytes(&self, off: u64, len: u64) -> Result<&'a [u8]> {
+        let b = self.extent(off, len)?;
+        match self.sparse {
+            Some(s) if !s.has(off, len) => {
+                if s.miss.get().is_none() {
+                    s.miss.set(Some((off, len)));
+                }
+                Err(bad(format!("{len} bytes at offset {off} not read yet")))
+            }
+            _ => Ok(b),
+        }
+    }
+
+    /// A range that must lie in the file, but whose bytes the parser does
+    /// not read (payloads, dropped values): never read in a sparse file.
+    fn extent(&self, off: u64, len: u64) -> Result<&'a [u8]> {
         let end = off.checked_add(len).filter(|&e| e <= self.b.len() as u64);
         match end {
             Some(end) => Ok(&self.b[off as usize..end as usize]),
@@ -70,12 +168,12 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn put(&self, out: &mut Vec<u8>, v: u64, len: usize) {
-        let bytes = v.to_le_bytes();
-        match self.order {
-            Order::Little => out.extend_from_slice(&bytes[..len]),
-            Order::Big => out.extend(bytes[..len].iter().rev()),
+    fn put(&self, out: &mut impl Sink, v: u64, len: usize) {
+        let mut bytes = v.to_le_bytes();
+        if self.order == Order::Big {
+            bytes[..len].reverse();
         }
+        out.put_slice(&bytes[..len]);
     }
 }
 
@@ -237,6 +335,8 @@ pub struct Page<'a> {
     /// A valid Orientation other than 1.
     pub orientation: Option<u16>,
     pub icc: Option<&'a [u8]>,
+    /// JPEG-compressed chunks: the audit reads their headers.
+    jpeg: bool,
 }
 
 /// A parsed TIFF.
@@ -252,6 +352,10 @@ pub struct Tiff<'a> {
 /// Parses the header and the IFD chain, refusing what cannot be rewritten
 /// losslessly and safely (camera raw, loops, bad tables, bombs).
 pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Tiff<'a>> {
+    parse_in(b, limits, None)
+}
+
+fn parse_in<'a>(b: &'a [u8], limits: &Limits, sparse: Option<&'a Sparse>) -> Result<Tiff<'a>> {
     let order = match b.get(..2) {
         Some(b"II") => Order::Little,
         Some(b"MM") => Order::Big,
@@ -261,6 +365,7 @@ pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Tiff<'a>> {
         b,
         order,
         big: false,
+        sparse,
     };
     let first = match r.read(2, 2)? {
         42 => r.read(4, 4)?,
@@ -340,10 +445,19 @@ fn read_ifd<'a>(r: &Reader<'a>, off: u64) -> Result<(Vec<Entry<'a>>, u64)> {
         let total = count
             .checked_mul(size)
             .ok_or_else(|| bad(format!("tag {tag}: value count overflows")))?;
+        // Values only counted in the inventory (XMP, IPTC, Photoshop
+        // layers, private blobs) are not read from a sparse file.
+        let read = rule(tag).is_some()
+            || kind == 2
+            || extra_tag_name(tag).is_some()
+            || matches!(tag, 330 | 34665 | 34853 | 40965);
         let value = if total <= word {
             &field[..total as usize]
-        } else {
+        } else if read {
             r.bytes(r.uint(field), total)
+                .map_err(|e| bad(format!("tag {tag}: {e}")))?
+        } else {
+            r.extent(r.uint(field), total)
                 .map_err(|e| bad(format!("tag {tag}: {e}")))?
         };
         entries.push(Entry {
@@ -520,6 +634,26 @@ impl<'a> Tiff<'a> {
 
     /// Writes a fresh TIFF: every page, its payloads verbatim, allowlisted tags only.
     pub fn rewrite(&self, policy: &RewritePolicy) -> Vec<u8> {
+        self.rewrite_spliced(policy).0.to_vec()
+    }
+
+    /// The pages' sizes and where their chunks lie in `base` (this file's
+    /// bytes): an output whose extent digest equals its writer's plan holds
+    /// the planned chunks in the planned places.
+    pub fn extent_digest(&self, base: &[u8]) -> [u8; 32] {
+        let at = base.as_ptr() as usize;
+        extent_digest(self.pages.iter().map(|p| {
+            let chunks = p.chunks.iter().map(|c| {
+                let off = (c.as_ptr() as usize).wrapping_sub(at) as u64;
+                (off, c.len() as u64)
+            });
+            (p.width, p.height, chunks.collect())
+        }))
+    }
+
+    /// [`Tiff::rewrite`] with the strips and tiles by reference (see
+    /// [`crate::splice`]), and the extent digest of what it plans.
+    pub fn rewrite_spliced(&self, policy: &RewritePolicy) -> (Spliced<'a>, [u8; 32]) {
         let payload: u64 = self
             .pages
             .iter()
@@ -533,8 +667,9 @@ impl<'a> Tiff<'a> {
             b: &[],
             order: self.order,
             big,
+            sparse: None,
         };
-        let mut out = Vec::with_capacity((payload + tables + 16) as usize);
+        let mut out = Spliced::new();
         out.extend_from_slice(match self.order {
             Order::Little => b"II",
             Order::Big => b"MM",
@@ -546,14 +681,16 @@ impl<'a> Tiff<'a> {
         } else {
             w.put(&mut out, 42, 2);
         }
-        let mut link = out.len();
+        let mut link = out.mark();
         w.put(&mut out, 0, w.word() as usize);
+        let mut plan = Vec::with_capacity(self.pages.len());
         for p in &self.pages {
-            let (ifd, next_link) = write_page(&w, p, policy, &mut out);
+            let (ifd, next_link, extents) = write_page(&w, p, policy, &mut out);
             patch(&w, &mut out, link, ifd);
             link = next_link;
+            plan.push((p.width, p.height, extents));
         }
-        out
+        (out, extent_digest(plan.into_iter()))
     }
 }
 
@@ -564,10 +701,28 @@ fn page_overhead(p: &Page) -> u64 {
     (p.entries.len() as u64 + 4) * 20 + values + icc + 16 * p.chunks.len() as u64 + 32
 }
 
-fn patch(w: &Reader, out: &mut [u8], at: usize, value: u64) {
+fn patch(w: &Reader, out: &mut Spliced, at: Mark, value: u64) {
     let mut v = Vec::new();
     w.put(&mut v, value, w.word() as usize);
-    out[at..at + v.len()].copy_from_slice(&v);
+    out.patch(at, &v);
+}
+
+/// Pages (width, height, chunk offsets and lengths), hashed.
+fn extent_digest(pages: impl Iterator<Item = (u32, u32, Vec<(u64, u64)>)>) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    let mut n = 0u64;
+    for (w, ht, chunks) in pages {
+        n += 1;
+        h.update(&w.to_le_bytes());
+        h.update(&ht.to_le_bytes());
+        h.update(&(chunks.len() as u64).to_le_bytes());
+        for (off, len) in chunks {
+            h.update(&off.to_le_bytes());
+            h.update(&len.to_le_bytes());
+        }
+    }
+    h.update(&n.to_le_bytes());
+    *h.finalize().as_bytes()
 }
 
 /// The one place a kept ICC profile passes through on its way out: rebuilt
@@ -584,16 +739,32 @@ struct OutEntry<'v> {
     value: Cow<'v, [u8]>,
 }
 
-/// Appends the page's payloads, then its values and IFD; returns the IFD offset.
-/// Every kept Orientation stays (each page displays as it did); values of 1 were never kept.
-fn write_page(w: &Reader, p: &Page, policy: &RewritePolicy, out: &mut Vec<u8>) -> (u64, usize) {
+/// Appends the page's payloads (by reference), then its values and IFD;
+/// returns the IFD offset, where its link to the next goes, and where the
+/// chunks went. Every kept Orientation stays (each page displays as it
+/// did); values of 1 were never kept.
+fn write_page<'a>(
+    w: &Reader,
+    p: &Page<'a>,
+    policy: &RewritePolicy,
+    out: &mut Spliced<'a>,
+) -> (u64, Mark, Vec<(u64, u64)>) {
     let mut offsets = Vec::with_capacity(p.chunks.len() * 8);
     let mut counts = Vec::with_capacity(p.chunks.len() * 8);
+    let mut extents = Vec::with_capacity(p.chunks.len());
     let (kind, size) = if w.big { (16, 8) } else { (4, 4) };
+    // The audit checks where chunks lie, not their bytes (the digest of
+    // the plan); JPEG chunks it reads, for their segment headers.
+    let audit = if p.jpeg {
+        AuditAs::Bytes
+    } else {
+        AuditAs::Zeros
+    };
     for c in &p.chunks {
         w.put(&mut offsets, out.len() as u64, size);
         w.put(&mut counts, c.len() as u64, size);
-        out.extend_from_slice(c);
+        extents.push((out.len() as u64, c.len() as u64));
+        out.payload(c, audit);
     }
     let n = p.chunks.len() as u64;
     let (off_tag, count_tag) = if p.tiled {
@@ -659,10 +830,10 @@ fn write_page(w: &Reader, p: &Page, policy: &RewritePolicy, out: &mut Vec<u8>) -
             value_at = ifd + table_len as u64 + values.len() as u64;
         }
     }
-    let link = out.len();
+    let link = out.mark();
     w.put(out, 0, word); // next IFD, patched by the caller
     out.extend_from_slice(&values);
-    (ifd, link)
+    (ifd, link, extents)
 }
 
 /// The page's layout, checked: tables in bounds, the right number of
@@ -782,9 +953,14 @@ fn page<'a>(
     let mut chunks = Vec::with_capacity(offsets.len());
     let mut spans = Vec::new();
     for (i, (&off, &len)) in offsets.iter().zip(&counts).enumerate() {
-        let chunk = r
-            .bytes(off, len)
-            .map_err(|e| bad(format!("{} {i}: {e}", if tiled { "tile" } else { "strip" })))?;
+        // JPEG chunks are read for their segment headers; others only located.
+        let chunk = if compression == 7 {
+            r.bytes(off, len)
+        } else {
+            r.extent(off, len)
+        };
+        let chunk =
+            chunk.map_err(|e| bad(format!("{} {i}: {e}", if tiled { "tile" } else { "strip" })))?;
         if compression == 1 && len > 0 {
             // An uncompressed chunk must hold its declared rows (the last strip may be short).
             let chunk_rows = if tiled {
@@ -820,6 +996,7 @@ fn page<'a>(
         chunks,
         orientation,
         icc,
+        jpeg: compression == 7,
     })
 }
 
@@ -939,6 +1116,7 @@ mod tests {
             b: &[],
             order: if le { Order::Little } else { Order::Big },
             big: false,
+            sparse: None,
         };
         let mut v = if le { b"II".to_vec() } else { b"MM".to_vec() };
         r.put(&mut v, 42, 2);

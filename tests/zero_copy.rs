@@ -1,0 +1,297 @@
+//! The lossless write path by reference (headers made from parsed values,
+//! payloads copied from the input in the kernel) gives exactly the bytes of
+//! the buffered writer, on every fixture and on generated files big enough
+//! for their payloads to go by reference; also when the output is on
+//! another file system (the kernel copy refuses, the buffered copy takes over).
+
+use crate::util::{contains, files, fixtures};
+use photodeid::batch;
+use photodeid::pipeline::{Destination, FileOutcome, FileSettings};
+use photodeid::pseudonym::Naming;
+use photodeid::{clean_bytes, scan, CleanOptions};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// A noisy RGB picture (so its entropy-coded data is large).
+fn noise(w: u32, h: u32) -> image::RgbImage {
+    let mut state = 0x2545_f491_u32;
+    image::RgbImage::from_fn(w, h, |x, y| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let v = (state & 0x3f) as u8;
+        image::Rgb([(x / 4) as u8 ^ v, (y / 3) as u8 ^ v, v.wrapping_mul(3)])
+    })
+}
+
+/// A JPEG with a comment and an APP13 carrying a canary, 1 MB or so of scan.
+fn big_jpeg() -> Vec<u8> {
+    let mut v = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut v, 92)
+        .encode_image(&noise(1200, 900))
+        .unwrap();
+    let mut out = v[..2].to_vec();
+    out.extend_from_slice(b"\xFF\xFE\x00\x13Jane Q. Patientnam");
+    out.extend_from_slice(b"\xFF\xED\x00\x0APS-Jane");
+    out.extend_from_slice(&v[2..]);
+    out
+}
+
+fn big_png() -> Vec<u8> {
+    let mut v = Vec::new();
+    noise(700, 500)
+        .write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png)
+        .unwrap();
+    // A tEXt chunk with a canary after IHDR.
+    let mut chunk = Vec::new();
+    let data = b"Author\0Jane Q. Patientname";
+    chunk.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    chunk.extend_from_slice(b"tEXt");
+    chunk.extend_from_slice(data);
+    let mut h = crc32fast::Hasher::new();
+    h.update(b"tEXt");
+    h.update(data);
+    chunk.extend_from_slice(&h.finalize().to_be_bytes());
+    let at = 8 + 25;
+    v.splice(at..at, chunk);
+    v
+}
+
+/// A little-endian two-page 8-bit gray TIFF, 1000x200 per page in 20 strips
+/// of 10 rows, an Artist tag on each page; strips before their IFD.
+fn big_tiff() -> Vec<u8> {
+    let pages: Vec<(u32, u32, Vec<u8>)> = (0..2u32)
+        .map(|p| {
+            let (w, h) = (1000u32, 200u32);
+            (
+                w,
+                h,
+                (0..w * h).map(|i| (i.wrapping_mul(31) ^ p) as u8).collect(),
+            )
+        })
+        .collect();
+    tiff_of(&pages)
+}
+
+/// Every fixture (flattened to unique names) plus the generated files.
+fn inputs(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for f in files(&fixtures()) {
+        let rel = f
+            .strip_prefix(fixtures())
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        if rel.ends_with(".txt") || rel.ends_with(".md") || rel.ends_with(".sh") {
+            continue;
+        }
+        let name = rel.replace('/', "__");
+        std::fs::copy(&f, dir.join(&name)).unwrap();
+        names.push(name);
+    }
+    for (name, bytes) in [
+        ("gen_big.jpg", big_jpeg()),
+        ("gen_big.png", big_png()),
+        ("gen_two_pages.tif", big_tiff()),
+        // Over 16 MiB: read sparsely (directories only) on the by-reference path.
+        ("gen_sparse.tif", tiff_of(&gray_pages(5, 2000, 1800))),
+    ] {
+        std::fs::write(dir.join(name), bytes).unwrap();
+        names.push(name.to_string());
+    }
+    names
+}
+
+/// Cleans `input` into `out` with the batch (the by-reference path).
+fn batch_clean(input: &Path, out: &Path) -> BTreeMap<PathBuf, FileOutcome> {
+    let found = scan::scan(&[input.to_path_buf()], Some(out));
+    assert!(found.errors.is_empty());
+    std::fs::create_dir_all(out).unwrap();
+    let dest = Destination::Folder {
+        dir: out.to_path_buf(),
+        naming: Naming::Keep,
+    };
+    let settings = FileSettings::default();
+    let got = Mutex::new(BTreeMap::new());
+    batch::run(&found.jobs, &dest, &settings, 2, &|o: FileOutcome| {
+        got.lock().unwrap().insert(o.input.clone(), o);
+    })
+    .unwrap();
+    got.into_inner().unwrap()
+}
+
+#[test]
+fn the_by_reference_writer_gives_the_buffered_writers_bytes_on_every_fixture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let names = inputs(&input);
+    // Files changed in the last second are cleaned in memory (a change
+    // right after the look could go unseen): let these settle.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let mut outs = vec![tmp.path().join("out")];
+    // Another file system, when there is one: the kernel copy refuses
+    // (EXDEV), the buffered copy writes the same bytes.
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(d) = tempfile::tempdir_in(shm) {
+            outs.push(d.keep());
+        }
+    }
+    let mut by_reference = 0;
+    for out in &outs {
+        let got = batch_clean(&input, out);
+        assert_eq!(got.len(), names.len());
+        for name in &names {
+            let bytes = std::fs::read(input.join(name)).unwrap();
+            let ext = Path::new(name).extension().and_then(|e| e.to_str());
+            let outcome = &got[&input.join(name)];
+            match clean_bytes(&bytes, ext, &CleanOptions::default()) {
+                Ok(want) => {
+                    let done = outcome.result.as_ref().unwrap_or_else(|e| {
+                        panic!("{name}: buffered clean worked, by reference failed: {e}")
+                    });
+                    let path = outcome.output.as_ref().unwrap();
+                    let written = std::fs::read(path).unwrap();
+                    assert!(
+                        written == want.bytes,
+                        "{name}: {} bytes by reference, {} buffered",
+                        written.len(),
+                        want.bytes.len()
+                    );
+                    if done.referenced > 0 {
+                        by_reference += 1;
+                    } else {
+                        assert!(!name.starts_with("gen_"), "{name}: nothing by reference");
+                    }
+                }
+                Err(e) => assert!(
+                    outcome.result.is_err(),
+                    "{name}: buffered clean failed ({e}), by reference did not"
+                ),
+            }
+        }
+        for f in files(out) {
+            let b = std::fs::read(&f).unwrap();
+            assert!(
+                !contains(&b, b"Jane Q. Patientname"),
+                "{} keeps a canary",
+                f.display()
+            );
+        }
+    }
+    for out in &outs[1..] {
+        let _ = std::fs::remove_dir_all(out);
+    }
+    // The big generated files (and some fixtures) had payloads by reference.
+    assert!(
+        by_reference >= 3 * outs.len(),
+        "only {by_reference} outputs had payloads copied by reference"
+    );
+}
+
+#[test]
+fn a_tiff_read_sparsely_reads_its_directories_not_its_strips() {
+    // Ten pages of 1000x400 gray: 4 MB of strips, each page's IFD after them.
+    let mut pages = Vec::new();
+    for _ in 0..5 {
+        pages.extend(big_tiff_pages());
+    }
+    let bytes = tiff_of(&pages);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("scan.tif");
+    std::fs::write(&path, &bytes).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let limits = photodeid::Limits::default();
+    let head = 64 << 10;
+    let mut buf = vec![0u8; bytes.len()];
+    buf[..head].copy_from_slice(&bytes[..head]);
+    let sparse = photodeid::container::tiff::load_sparse(&mut buf, head, &file, &limits)
+        .unwrap()
+        .expect("read sparsely");
+    assert!(
+        sparse.loaded_bytes() < bytes.len() as u64 / 4,
+        "read {} of {} bytes",
+        sparse.loaded_bytes(),
+        bytes.len()
+    );
+    let t = photodeid::container::tiff::parse_sparse(&buf, &limits, &sparse).unwrap();
+    let full = photodeid::container::tiff::parse(&bytes, &limits).unwrap();
+    assert_eq!(t.pages.len(), 10);
+    assert_eq!(t.extent_digest(&buf), full.extent_digest(&bytes));
+    assert_eq!(
+        t.inventory().summary(),
+        full.inventory().summary(),
+        "the same findings"
+    );
+}
+
+/// (width, height, strip bytes) of two pages like `big_tiff`'s, taller.
+fn big_tiff_pages() -> Vec<(u32, u32, Vec<u8>)> {
+    gray_pages(2, 1000, 400)
+}
+
+/// `n` gray pages of `w` x `h`, each with its own pattern.
+fn gray_pages(n: u32, w: u32, h: u32) -> Vec<(u32, u32, Vec<u8>)> {
+    (0..n)
+        .map(|p| {
+            let px = (0..w * h).map(|i| (i.wrapping_mul(13) ^ p) as u8).collect();
+            (w, h, px)
+        })
+        .collect()
+}
+
+/// A little-endian TIFF of 8-bit gray pages, 10-row strips, an Artist tag
+/// on each page, every IFD after its page's strips.
+fn tiff_of(pages: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
+    let rows = 10u32;
+    let mut v = b"II*\0\0\0\0\0".to_vec();
+    let mut link = 4usize;
+    for (w, h, px) in pages {
+        let strip = (w * rows) as usize;
+        let offsets: Vec<u32> = px
+            .chunks(strip)
+            .map(|c| {
+                let at = v.len() as u32;
+                v.extend_from_slice(c);
+                at
+            })
+            .collect();
+        let artist = b"Jane Q. Patientname\0";
+        let artist_at = v.len() as u32;
+        v.extend_from_slice(artist);
+        let table = v.len() as u32;
+        offsets
+            .iter()
+            .for_each(|o| v.extend_from_slice(&o.to_le_bytes()));
+        let counts = v.len() as u32;
+        px.chunks(strip)
+            .for_each(|c| v.extend_from_slice(&(c.len() as u32).to_le_bytes()));
+        let n = offsets.len() as u32;
+        let entries: [(u16, u16, u32, u32); 10] = [
+            (254, 4, 1, 2),
+            (256, 4, 1, *w),
+            (257, 4, 1, *h),
+            (258, 3, 1, 8),
+            (259, 3, 1, 1),
+            (262, 3, 1, 1),
+            (273, 4, n, table),
+            (278, 4, 1, rows),
+            (279, 4, n, counts),
+            (315, 2, artist.len() as u32, artist_at),
+        ];
+        let ifd = v.len() as u32;
+        v[link..link + 4].copy_from_slice(&ifd.to_le_bytes());
+        v.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        for (tag, kind, count, value) in entries {
+            v.extend_from_slice(&tag.to_le_bytes());
+            v.extend_from_slice(&kind.to_le_bytes());
+            v.extend_from_slice(&count.to_le_bytes());
+            v.extend_from_slice(&value.to_le_bytes());
+        }
+        link = v.len();
+        v.extend_from_slice(&[0; 4]);
+    }
+    v
+}
