@@ -930,7 +930,17 @@ fn process_inner(
         });
     }
     let cleaned = clean_bytes(input, extension_of(&job.path), &opts)?;
-    let target = target_path(job, dest, cleaned.format, cleaned.input_format, input)?;
+    // With --shift-dates the same photo in two cases comes out with two
+    // different dates, so its name depends on the case's offset too.
+    let salted;
+    let name_source = match opts.keep.as_ref().and_then(|k| k.shift_seconds) {
+        Some(secs) => {
+            salted = [input, b"photodeid-shift-dates", &secs.to_le_bytes()].concat();
+            &salted[..]
+        }
+        None => input,
+    };
+    let target = target_path(job, dest, cleaned.format, cleaned.input_format, name_source)?;
     *output = Some(target.clone());
     warnings.extend(cleaned.warnings.iter().cloned());
     let done = |status| Done {

@@ -369,3 +369,39 @@ fn watch_keeps_the_same_tags_and_shifts_per_case() {
     let check = bin().arg("check").arg(&outbox).output().unwrap();
     assert!(check.status.success(), "{}", util::stdout(&check));
 }
+
+#[test]
+fn the_same_photo_in_two_cases_gets_two_names_when_dates_are_shifted() {
+    if exiftool().is_none() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    for case in ["Doe_Jane", "Smith_John"] {
+        let f = d.path().join("in").join(case).join("visit.jpg");
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::copy(fixtures().join("dirty/jpeg_full.jpg"), &f).unwrap();
+        write_tags(&f, &["-DateTimeOriginal=2021:03:04 09:10:11"]);
+    }
+    let key = d.path().join("name.key");
+    assert!(util::run(&["keygen", key.to_str().unwrap()])
+        .status
+        .success());
+    let out = d.path().join("out");
+    let o = bin()
+        .arg("clean")
+        .arg(d.path().join("in"))
+        .arg("-o")
+        .arg(&out)
+        .args(["--shift-dates", "--name-key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let outs = files(&out);
+    assert_eq!(outs.len(), 2, "one output per case: {outs:?}");
+    let dates: Vec<String> = outs
+        .iter()
+        .map(|f| metadata(f)["ExifIFD:DateTimeOriginal"].clone())
+        .collect();
+    assert_ne!(dates[0], dates[1], "each case has its own offset");
+}
