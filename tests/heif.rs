@@ -438,3 +438,26 @@ fn a_deep_avif_with_alpha_becomes_a_16_bit_png() {
     assert_eq!(img.color(), image::ColorType::Rgba16);
     assert_eq!((img.width(), img.height()), (160, 120));
 }
+
+/// `--orientation apply` on a HEIF changes nothing: the clean stays lossless,
+/// irot/imir stay where viewers read them, no EXIF Orientation is added, and
+/// libheif shows the same upright picture.
+#[test]
+fn orientation_apply_keeps_irot_imir_and_adds_no_exif_orientation() {
+    for name in ["heic_irot_imir.heic", "avif_irot_imir.avif"] {
+        let input = fixtures().join("heif").join(name);
+        let (dir, out) = clean(&input, &["--orientation", "apply"]);
+        let bytes = std::fs::read(&out).unwrap();
+        assert!(contains(&bytes, b"irot"), "{name}: irot kept");
+        assert!(contains(&bytes, b"imir"), "{name}: imir kept");
+        assert!(!contains(&bytes, b"Exif"), "{name}: no EXIF block");
+        if let Some(mut exiftool) = exiftool() {
+            let o = exiftool.args(["-a", "-s", "-Orientation"]).arg(&out).output().unwrap();
+            assert_eq!(stdout(&o).trim(), "", "{name}: no Orientation tag");
+        }
+        if let (Some(a), Some(b)) = (convert(&input, dir.path()), convert(&out, dir.path())) {
+            assert_eq!(a.dimensions(), (64, 96), "{name}: displayed upright (turned)");
+            assert!(a == b, "{name}: libheif shows the same picture");
+        }
+    }
+}
