@@ -148,7 +148,9 @@ mod avif {
         let sample = if deep { 2 } else { 1 };
         let row = pw * channels * sample;
         if plane.stride < row || plane.data.len() < plane.stride * ph.saturating_sub(1) + row {
-            return Err(Error::Decode("AVIF: decoder returned a short buffer".into()));
+            return Err(Error::Decode(
+                "AVIF: decoder returned a short buffer".into(),
+            ));
         }
         let rows = plane.data.chunks(plane.stride).take(ph).map(|r| &r[..row]);
         let short = || Error::Decode("AVIF: decoder returned a short buffer".into());

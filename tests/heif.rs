@@ -292,7 +292,11 @@ fn region_is_destroyed_where_the_upright_picture_shows_it(name: &str) {
     let bytes = std::fs::read(&out).unwrap();
     assert!(!contains(&bytes, b"Exif"), "no metadata in the JPEG");
     if let Some(mut exiftool) = exiftool() {
-        let o = exiftool.args(["-a", "-G1", "-s", "-u"]).arg(&out).output().unwrap();
+        let o = exiftool
+            .args(["-a", "-G1", "-s", "-u"])
+            .arg(&out)
+            .output()
+            .unwrap();
         for line in stdout(&o).lines() {
             let group = line.trim_start_matches('[').split(']').next().unwrap_or("");
             assert!(
@@ -452,11 +456,19 @@ fn orientation_apply_keeps_irot_imir_and_adds_no_exif_orientation() {
         assert!(contains(&bytes, b"imir"), "{name}: imir kept");
         assert!(!contains(&bytes, b"Exif"), "{name}: no EXIF block");
         if let Some(mut exiftool) = exiftool() {
-            let o = exiftool.args(["-a", "-s", "-Orientation"]).arg(&out).output().unwrap();
+            let o = exiftool
+                .args(["-a", "-s", "-Orientation"])
+                .arg(&out)
+                .output()
+                .unwrap();
             assert_eq!(stdout(&o).trim(), "", "{name}: no Orientation tag");
         }
         if let (Some(a), Some(b)) = (convert(&input, dir.path()), convert(&out, dir.path())) {
-            assert_eq!(a.dimensions(), (64, 96), "{name}: displayed upright (turned)");
+            assert_eq!(
+                a.dimensions(),
+                (64, 96),
+                "{name}: displayed upright (turned)"
+            );
             assert!(a == b, "{name}: libheif shows the same picture");
         }
     }
