@@ -17,7 +17,7 @@
 #                         "tiff" is opt-in: BENCH_ONLY=tiff, or "clean tiff")
 #   BENCH_TIFF_FILES=4    12 MP 16-bit RGB TIFFs (72 MB each) in the tiff bench,
 #                         which also times one 50-page 8-bit gray scan (109 MB)
-#                         "heif" adds the optional HEIC bench: BENCH_HEIF_FILES=4 distinct
+#                         "heif" adds the optional HEIC bench: BENCH_HEIF_FILES=2 distinct
 #                         12 MP heif-enc HEICs, copied to BENCH_HEIF_COPIES=24 files)
 #   BENCH_ONLY=... faces  the faces bench (default: part of the run)
 #   BENCH_ONLY=strip      the lossless strip at the floor (opt-in): an ImageMagick
@@ -707,7 +707,7 @@ PYEOF
 }
 
 # ------------------------------------------------------------- heif bench --
-# Optional (BENCH_ONLY=heif): BENCH_HEIF_FILES (default 4) 12 MP HEICs made by
+# Optional (BENCH_ONLY=heif): BENCH_HEIF_FILES (default 2; ~40 s CPU each) 12 MP HEICs made by
 # heif-enc from the JPEG corpus, each with its Exif, XMP and a thumbnail, copied
 # to BENCH_HEIF_COPIES (default 24) files so the folder timings measure
 # throughput, not start-up and one fsync. Lossless clean vs exiftool -all= -o
@@ -717,7 +717,7 @@ bench_heif() {
     say "heif"
     command -v heif-enc >/dev/null && command -v heif-convert >/dev/null ||
         { echo "heif: skipped: heif-enc/heif-convert missing (libheif-examples)"; return 0; }
-    local n="${BENCH_HEIF_FILES:-4}" copies="${BENCH_HEIF_COPIES:-24}"
+    local n="${BENCH_HEIF_FILES:-2}" copies="${BENCH_HEIF_COPIES:-24}"
     local dir="$CORPUS_BASE/heif-n$n-c$copies"
     if [[ ! -f "$dir/.done" ]]; then
         rm -rf "$dir" && mkdir -p "$dir/.enc"
