@@ -708,7 +708,10 @@ impl<'a> Heif<'a> {
     }
 
     fn payload_len(&self, item: &Item) -> u64 {
-        self.payload_parts(item).iter().map(|p| p.len() as u64).sum()
+        self.payload_parts(item)
+            .iter()
+            .map(|p| p.len() as u64)
+            .sum()
     }
 
     fn payload_hash(&self, item: &Item) -> blake3::Hash {
@@ -1429,8 +1432,7 @@ impl Heif<'_> {
         data_at: u64,
         idat_len: usize,
     ) -> Vec<u8> {
-        let total: u64 =
-            data_at + payloads.iter().sum::<u64>() + idat_len as u64;
+        let total: u64 = data_at + payloads.iter().sum::<u64>() + idat_len as u64;
         let field = if total > u32::MAX as u64 { 8u8 } else { 4 };
         let mut b = vec![field << 4 | field, 0];
         if wide {
@@ -1517,9 +1519,7 @@ impl Heif<'_> {
             let Some(src) = self.item(item.id) else {
                 return fail(format!("item {} was not in the input", item.id));
             };
-            if src.kind != item.kind
-                || self.payload_hash(src) != o.payload_hash(item)
-            {
+            if src.kind != item.kind || self.payload_hash(src) != o.payload_hash(item) {
                 return fail(format!("item {} differs from the input's", item.id));
             }
         }
