@@ -17,7 +17,8 @@
 #                         "tiff" is opt-in: BENCH_ONLY=tiff, or "clean tiff")
 #   BENCH_TIFF_FILES=4    12 MP 16-bit RGB TIFFs (72 MB each) in the tiff bench,
 #                         which also times one 50-page 8-bit gray scan (109 MB)
-#                         "heif" adds the optional HEIC bench, BENCH_HEIF_FILES=8)
+#                         "heif" adds the optional HEIC bench: BENCH_HEIF_FILES=2 distinct
+#                         12 MP heif-enc HEICs, copied to BENCH_HEIF_COPIES=24 files)
 #   BENCH_ONLY=... faces  the faces bench (default: part of the run)
 #   BENCH_ONLY=strip      the lossless strip at the floor (opt-in): an ImageMagick
 #                         q92 4:4:4 corpus and the q90 4:2:0 one, vs exiftool and
@@ -243,7 +244,7 @@ make_corpus() {
 }
 
 # The JPEG corpus is only made for the benches that use it (BENCH_ONLY=tiff skips it).
-if [[ " ${BENCH_ONLY:-clean redact collage} " =~ \ (clean|thorough|redact|collage|shard)\  ]]; then
+if [[ " ${BENCH_ONLY:-clean redact collage} " =~ \ (clean|thorough|redact|collage|shard|heif)\  ]]; then
     make_corpus
     BYTES="$(find "$CORPUS" -maxdepth 1 -name '*.jpg' -printf '%s\n' | awk '{s+=$1} END {print s}')"
     awk -v n="$N" -v b="$BYTES" -v d="$CORPUS" 'BEGIN {
@@ -706,33 +707,45 @@ PYEOF
 }
 
 # ------------------------------------------------------------- heif bench --
-# Optional (BENCH_ONLY=heif): BENCH_HEIF_FILES (default 8) 12 MP HEICs made by
-# heif-enc from the JPEG corpus, each with its Exif, XMP and a thumbnail.
-# Lossless clean vs exiftool -all= -o and cp -r; then one photo's decode +
-# region + JPEG encode vs heif-convert to JPEG.
+# Optional (BENCH_ONLY=heif): BENCH_HEIF_FILES (default 2; ~40 s CPU each) 12 MP HEICs made by
+# heif-enc from the JPEG corpus, each with its Exif, XMP and a thumbnail, copied
+# to BENCH_HEIF_COPIES (default 24) files so the folder timings measure
+# throughput, not start-up and one fsync. Lossless clean vs exiftool -all= -o
+# and cp -r; then one photo's decode + region + JPEG encode vs heif-convert to
+# JPEG; then peak RSS of one worker (-j 1) for both.
 bench_heif() {
     say "heif"
     command -v heif-enc >/dev/null && command -v heif-convert >/dev/null ||
         { echo "heif: skipped: heif-enc/heif-convert missing (libheif-examples)"; return 0; }
-    local n="${BENCH_HEIF_FILES:-8}" dir="$CORPUS_BASE/heif-n${BENCH_HEIF_FILES:-8}"
+    local n="${BENCH_HEIF_FILES:-2}" copies="${BENCH_HEIF_COPIES:-24}"
+    local dir="$CORPUS_BASE/heif-n$n-c$copies"
     if [[ ! -f "$dir/.done" ]]; then
-        rm -rf "$dir" && mkdir -p "$dir"
+        rm -rf "$dir" && mkdir -p "$dir/.enc"
         local i=0
         for f in "$CORPUS"/*.jpg; do
             i=$((i + 1)); [[ $i -le $n ]] || break
-            heif-enc -q 80 -t 320 -o "$dir/$(basename "${f%.jpg}").heic" "$f" >/dev/null
+            heif-enc -q 80 -t 320 -o "$dir/.enc/$i.heic" "$f" >/dev/null
         done
+        local have=$((i > n ? n : i))
+        [[ $have -ge 1 ]] || die "heif: no JPEG in $CORPUS to encode"
+        for ((i = 1; i <= copies; i++)); do
+            cp "$dir/.enc/$(( (i - 1) % have + 1 )).heic" "$dir/$(printf 'IMG_%04d' "$i").heic"
+        done
+        rm -rf "$dir/.enc"
         touch "$dir/.done"
     fi
     local out="$WORK/heif-out" qd qo qb one
     qd="$(q "$dir")"; qo="$(q "$out")"; qb="$(q "$BIN")"
-    warm_cache
+    echo "heif: $(find "$dir" -name '*.heic' | wc -l) files, $(du -sb "$dir" | cut -f1) bytes, dir $dir"
+    cat "$dir"/*.heic >/dev/null
     hf heif-clean "rm -rf $qo" \
         -n "photodeid clean" "$qb clean -q $qd -o $qo" \
+        -n "photodeid clean -j 1" "$qb clean -q -j 1 $qd -o $qo" \
         -n "exiftool -all= -o" "mkdir -p $qo && exiftool -q -all= -o $qo/ $qd/*.heic" \
         -n "cp -r" "cp -r $qd $qo"
     report "$RESULTS/heif-clean.json" "$(du -sb "$dir" | cut -f1)" \
-        "exiftool -all= -o/photodeid clean" "photodeid clean/cp -r" | tee "$RESULTS/heif-clean-summary.txt"
+        "exiftool -all= -o/photodeid clean" "photodeid clean/cp -r" "photodeid clean -j 1/cp -r" |
+        tee "$RESULTS/heif-clean-summary.txt"
     local first
     first="$(ls "$dir"/*.heic | head -n 1)"
     one="$(q "$first")"
@@ -741,6 +754,16 @@ bench_heif() {
         -n "heif-convert" "heif-convert -q 92 $one $qo/c.jpg"
     report "$RESULTS/heif-redact.json" "$(stat -c %s "$first")" \
         "photodeid region/heif-convert" | tee "$RESULTS/heif-redact-summary.txt"
+    if [[ $HAVE_TIME == 1 ]]; then
+        # Peak memory of one worker (goal: under 150 MB).
+        {
+            rss "heif lossless -j1" "$BIN" clean -q -j 1 "$dir" -o "$OUT"
+            rss "heif region+JPEG -j1" "$BIN" clean -q -j 1 "$first" -o "$OUT/r.jpg" --region 1000,1000,800,600
+            rss "heif-convert to JPEG" heif-convert -q 92 "$first" "$WORK/heif-c.jpg"
+            rss "cp -r" cp -r "$dir" "$OUT"
+        } | tee "$RESULTS/heif-rss-summary.txt"
+        rm -rf "$OUT"
+    fi
 }
 
 # ---------------------------------------------------------- shard bench --

@@ -139,9 +139,16 @@ heif-enc -q 90 -o "$TMP/orient.heic" "$TMP/orient.png"
 python3 "$TMP/inject.py" "$TMP/orient.heic" "$OUT/heic_irot_imir.heic" 1 1
 # Alpha plane, with the PNG's ICC profile and no metadata.
 heif-enc -q 80 -o "$OUT/heic_alpha.heic" fixtures/dirty/png_rgba.png
-# 10 bits per sample, from a 16-bit PNG.
-convert fixtures/dirty/jpeg_orient_1.jpg -depth 16 "$TMP/deep.png"
+# 10 bits per sample, from a 16-bit PNG (PNG48: ImageMagick otherwise writes 8 bits).
+convert fixtures/dirty/jpeg_orient_1.jpg -depth 16 "PNG48:$TMP/deep.png"
 heif-enc -q 90 -b 10 -o "$OUT/heic_10bit.heic" "$TMP/deep.png"
 # AVIF with the JPEG's Exif and XMP.
 heif-enc -A -q 60 -o "$OUT/avif_meta.avif" fixtures/dirty/jpeg_full.jpg
+# AVIF turned by irot and mirrored by imir (the AVIF region test's picture).
+heif-enc -A -q 90 -o "$TMP/orient.avif" "$TMP/orient.png"
+python3 "$TMP/inject.py" "$TMP/orient.avif" "$OUT/avif_irot_imir.avif" 1 1
+# AVIF with an alpha plane and 12 bits per sample (PNG64: a real 16-bit input;
+# bookworm's aom fails or aborts on 10-bit with alpha).
+convert fixtures/dirty/png_rgba.png -depth 16 "PNG64:$TMP/deep_rgba.png"
+heif-enc -A -q 90 -b 12 -o "$OUT/avif_alpha_12bit.avif" "$TMP/deep_rgba.png"
 ls -l "$OUT"

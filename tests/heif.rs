@@ -33,7 +33,7 @@ fn inputs() -> Vec<PathBuf> {
     v
 }
 
-#[cfg(feature = "heic-decode")]
+#[cfg(any(feature = "heic-decode", feature = "avif-decode"))]
 fn is_avif(p: &Path) -> bool {
     p.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("avif"))
@@ -204,7 +204,7 @@ fn a_folder_of_heics_is_cleaned_with_their_names() {
 }
 
 /// PSNR in dB between two images of the same size (RGB only).
-#[cfg(feature = "heic-decode")]
+#[cfg(any(feature = "heic-decode", feature = "avif-decode"))]
 fn psnr(a: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
     let mut se = 0f64;
     for (p, q) in a.pixels().zip(b.pixels()) {
@@ -220,7 +220,18 @@ fn psnr(a: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
 #[cfg(feature = "heic-decode")]
 #[test]
 fn a_region_is_destroyed_where_the_upright_heic_shows_it() {
-    let input = fixtures().join("heif/heic_irot_imir.heic");
+    region_is_destroyed_where_the_upright_picture_shows_it("heic_irot_imir");
+}
+
+/// `NAME.heic`/`NAME.avif` (the orientation picture turned by irot and
+/// mirrored by imir) with its red block as the region: the block is gone where
+/// libheif displays it, the rest matches libheif's decode, the JPEG has no metadata.
+#[cfg(any(feature = "heic-decode", feature = "avif-decode"))]
+fn region_is_destroyed_where_the_upright_picture_shows_it(name: &str) {
+    let input = files(&fixtures().join("heif"))
+        .into_iter()
+        .find(|p| p.file_stem().is_some_and(|s| s == name))
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let Some(reference) = convert(&input, dir.path()) else {
         return;
@@ -253,7 +264,7 @@ fn a_region_is_destroyed_where_the_upright_heic_shows_it() {
         &region,
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let out = out_dir.join("heic_irot_imir.jpg");
+    let out = out_dir.join(format!("{name}.jpg"));
     assert!(
         out.is_file(),
         "a re-encoded HEIC is a .jpg: {:?}",
@@ -280,6 +291,22 @@ fn a_region_is_destroyed_where_the_upright_heic_shows_it() {
     assert!(db > 30.0, "outside the region: {db:.1} dB");
     let bytes = std::fs::read(&out).unwrap();
     assert!(!contains(&bytes, b"Exif"), "no metadata in the JPEG");
+    if let Some(mut exiftool) = exiftool() {
+        let o = exiftool
+            .args(["-a", "-G1", "-s", "-u"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        for line in stdout(&o).lines() {
+            let group = line.trim_start_matches('[').split(']').next().unwrap_or("");
+            assert!(
+                ["ExifTool", "System", "File", "JFIF", "Composite", "ICC"]
+                    .iter()
+                    .any(|g| group.starts_with(g)),
+                "{name}: metadata left in the JPEG: {line}"
+            );
+        }
+    }
 }
 
 /// heifer (our decoder) against libheif on the fixtures and the phone photos.
@@ -318,6 +345,7 @@ fn the_decoder_matches_libheif() {
     }
 }
 
+#[cfg(not(feature = "avif-decode"))]
 #[test]
 fn avif_pixels_are_refused_in_words() {
     let input = fixtures().join("heif/avif_meta.avif");
@@ -326,5 +354,122 @@ fn avif_pixels_are_refused_in_words() {
     let o = run(&["clean", s(&input), "-o", s(&out), "--region", "0,0,10,10"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("AVIF"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("avif-decode"), "{}", stderr(&o));
     assert!(!out.exists());
+}
+
+#[cfg(feature = "avif-decode")]
+#[test]
+fn a_region_is_destroyed_where_the_upright_avif_shows_it() {
+    region_is_destroyed_where_the_upright_picture_shows_it("avif_irot_imir");
+}
+
+/// Our AVIF decode (libheif through libheif-rs, after our own rebuild of the
+/// file) against heif-convert: same size, same pixels, alpha and depth kept,
+/// the ICC profile carried.
+#[cfg(feature = "avif-decode")]
+#[test]
+fn avif_decodes_like_heif_convert() {
+    use photodeid::container::{Format, Limits};
+    let dir = tempfile::tempdir().unwrap();
+    let avifs: Vec<_> = files(&fixtures().join("heif"))
+        .into_iter()
+        .filter(|p| is_avif(p))
+        .collect();
+    assert!(avifs.len() >= 3, "{avifs:?}");
+    for input in avifs {
+        let name = input.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(&input).unwrap();
+        let d = photodeid::pixels::decode(&bytes, Format::Avif, &Limits::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let color = d.image.color();
+        match name.as_str() {
+            "avif_alpha_12bit.avif" => {
+                assert_eq!(color, image::ColorType::Rgba16, "{name}: 16 bits and alpha");
+                // 12 bits spread over 16: near-opaque alpha is near full
+                // scale, and samples are not 8-bit values widened (x * 257).
+                let deep = d.image.to_rgba16();
+                let max = deep.pixels().map(|p| p[3]).max().unwrap();
+                assert!(max > 65000, "{name}: alpha peaks at {max}");
+                let fine = deep.as_raw().iter().filter(|&&v| v % 257 != 0).count();
+                assert!(fine > deep.as_raw().len() / 2, "{name}: only 8 bits kept");
+            }
+            _ => assert_eq!(color, image::ColorType::Rgb8, "{name}"),
+        }
+        assert_eq!(
+            d.icc.is_some(),
+            name == "avif_meta.avif",
+            "{name}: the ICC profile is carried"
+        );
+        let Some(reference) = convert(&input, dir.path()) else {
+            return;
+        };
+        let ours = d.image.to_rgba8();
+        assert_eq!(ours.dimensions(), reference.dimensions(), "{name}");
+        let db = psnr(&ours, &reference);
+        eprintln!("{name}: {db:.1} dB against heif-convert");
+        assert!(db > 45.0, "{name}: {db:.1} dB");
+        if color.has_alpha() {
+            let alpha_differs = ours
+                .pixels()
+                .zip(reference.pixels())
+                .any(|(p, q)| p[3].abs_diff(q[3]) > 1);
+            assert!(!alpha_differs, "{name}: the alpha plane is kept");
+        }
+    }
+}
+
+/// With alpha and more than 8 bits, a redacted AVIF becomes a 16-bit PNG with alpha.
+#[cfg(feature = "avif-decode")]
+#[test]
+fn a_deep_avif_with_alpha_becomes_a_16_bit_png() {
+    let input = fixtures().join("heif/avif_alpha_12bit.avif");
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "clean",
+        "-q",
+        s(&input),
+        "-o",
+        s(dir.path()),
+        "--keep-names",
+        "--region",
+        "0,0,40,30",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("avif_alpha_12bit.png");
+    assert!(out.is_file(), "{:?}", files(dir.path()));
+    let img = decode(&out);
+    assert_eq!(img.color(), image::ColorType::Rgba16);
+    assert_eq!((img.width(), img.height()), (160, 120));
+}
+
+/// `--orientation apply` on a HEIF changes nothing: the clean stays lossless,
+/// irot/imir stay where viewers read them, no EXIF Orientation is added, and
+/// libheif shows the same upright picture.
+#[test]
+fn orientation_apply_keeps_irot_imir_and_adds_no_exif_orientation() {
+    for name in ["heic_irot_imir.heic", "avif_irot_imir.avif"] {
+        let input = fixtures().join("heif").join(name);
+        let (dir, out) = clean(&input, &["--orientation", "apply"]);
+        let bytes = std::fs::read(&out).unwrap();
+        assert!(contains(&bytes, b"irot"), "{name}: irot kept");
+        assert!(contains(&bytes, b"imir"), "{name}: imir kept");
+        assert!(!contains(&bytes, b"Exif"), "{name}: no EXIF block");
+        if let Some(mut exiftool) = exiftool() {
+            let o = exiftool
+                .args(["-a", "-s", "-Orientation"])
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert_eq!(stdout(&o).trim(), "", "{name}: no Orientation tag");
+        }
+        if let (Some(a), Some(b)) = (convert(&input, dir.path()), convert(&out, dir.path())) {
+            assert_eq!(
+                a.dimensions(),
+                (64, 96),
+                "{name}: displayed upright (turned)"
+            );
+            assert!(a == b, "{name}: libheif shows the same picture");
+        }
+    }
 }

@@ -316,7 +316,7 @@ pub struct MergeArgs {
 /// How each photo is cleaned and named, shared by `clean` and `watch`.
 #[derive(Debug, Args)]
 pub struct CleaningArgs {
-    /// Keep orientation as a tag (lossless) or apply it to the pixels
+    /// Keep orientation as a tag (lossless) or apply it to the pixels (HEIC/HEIF/AVIF: either way kept in irot/imir, lossless, never an EXIF tag)
     #[arg(long, value_enum, default_value_t = OrientationArg::Keep)]
     pub orientation: OrientationArg,
 

@@ -690,18 +690,36 @@ impl<'a> Heif<'a> {
 
     /// The bytes of an item: its extents, concatenated.
     pub fn payload(&self, item: &Item) -> Vec<u8> {
+        self.payload_parts(item).concat()
+    }
+
+    /// The item's bytes, extent by extent, borrowed from the file or `idat`
+    /// (no copy: the rewrite and the audit read them in place).
+    pub fn payload_parts(&self, item: &Item) -> Vec<&'a [u8]> {
         let Some(loc) = &item.location else {
             return Vec::new();
         };
         let src = if loc.in_idat { self.idat } else { self.bytes };
-        let mut out = Vec::new();
-        for &(off, len) in &loc.extents {
-            // Checked in `check_extents`; `get` keeps a bad call harmless.
-            if let Some(s) = src.get(off as usize..(off + len) as usize) {
-                out.extend_from_slice(s);
-            }
+        // Checked in `check_extents`; `get` keeps a bad call harmless.
+        loc.extents
+            .iter()
+            .filter_map(|&(off, len)| src.get(off as usize..off.saturating_add(len) as usize))
+            .collect()
+    }
+
+    fn payload_len(&self, item: &Item) -> u64 {
+        self.payload_parts(item)
+            .iter()
+            .map(|p| p.len() as u64)
+            .sum()
+    }
+
+    fn payload_hash(&self, item: &Item) -> blake3::Hash {
+        let mut h = blake3::Hasher::new();
+        for part in self.payload_parts(item) {
+            h.update(part);
         }
-        out
+        h.finalize()
     }
 
     /// Chooses what an output keeps, refusing what cannot be kept faithfully.
@@ -1063,9 +1081,9 @@ impl Heif<'_> {
             .iter()
             .flat_map(|r| &r.to)
             .filter_map(|&t| self.item(t))
-            .map(|t| self.payload(t).len() as u64)
+            .map(|t| self.payload_len(t))
             .sum();
-        let size = human_bytes(self.payload(item).len() as u64 + tiles);
+        let size = human_bytes(self.payload_len(item) + tiles);
         let refs_to = |kind: &[u8; 4]| {
             self.references
                 .iter()
@@ -1215,18 +1233,24 @@ impl Heif<'_> {
     pub fn rewrite(&self, policy: &RewritePolicy) -> Vec<u8> {
         let kept: Vec<&Item> = self.kept.iter().filter_map(|&id| self.item(id)).collect();
         let wide = kept.iter().any(|i| i.id > 0xFFFF);
-        let payloads: Vec<Vec<u8>> = kept.iter().map(|i| self.payload(i)).collect();
+        // The payloads are borrowed from the input and copied once, into the output.
+        let parts: Vec<Vec<&[u8]>> = kept.iter().map(|i| self.payload_parts(i)).collect();
+        let payloads: Vec<u64> = parts
+            .iter()
+            .map(|p| p.iter().map(|s| s.len() as u64).sum())
+            .collect();
+        let in_idat = |i: &Item| i.location.as_ref().is_some_and(|l| l.in_idat);
         let idat: Vec<u8> = kept
             .iter()
-            .zip(&payloads)
-            .filter(|(i, _)| i.location.as_ref().is_some_and(|l| l.in_idat))
-            .flat_map(|(_, p)| p.iter().copied())
+            .zip(&parts)
+            .filter(|(i, _)| in_idat(i))
+            .flat_map(|(_, p)| p.concat())
             .collect();
         let mdat_len: u64 = kept
             .iter()
             .zip(&payloads)
-            .filter(|(i, _)| !i.location.as_ref().is_some_and(|l| l.in_idat))
-            .map(|(_, p)| p.len() as u64)
+            .filter(|(i, _)| !in_idat(i))
+            .map(|(_, &len)| len)
             .sum();
         let mut ftyp = self.major_brand.to_vec();
         ftyp.extend_from_slice(&self.minor_version.to_be_bytes());
@@ -1256,13 +1280,21 @@ impl Heif<'_> {
         let data_at = (out.len() + probe.len()) as u64 + mdat_header;
         let meta = self.meta(policy, &kept, &payloads, &idat, wide, data_at);
         out.extend_from_slice(&meta);
-        let mut mdat = Vec::new();
-        for (i, p) in kept.iter().zip(&payloads) {
-            if !i.location.as_ref().is_some_and(|l| l.in_idat) {
-                mdat.extend_from_slice(p);
+        // The mdat header as `put_box` writes it, then the payloads in place.
+        out.reserve_exact((mdat_header + mdat_len) as usize);
+        if mdat_header == 8 {
+            out.extend_from_slice(&((mdat_len + 8) as u32).to_be_bytes());
+            out.extend_from_slice(b"mdat");
+        } else {
+            out.extend_from_slice(&1u32.to_be_bytes());
+            out.extend_from_slice(b"mdat");
+            out.extend_from_slice(&(mdat_len + 16).to_be_bytes());
+        }
+        for (i, p) in kept.iter().zip(&parts) {
+            if !in_idat(i) {
+                p.iter().for_each(|s| out.extend_from_slice(s));
             }
         }
-        put_box(&mut out, b"mdat", &mdat);
         out
     }
 
@@ -1270,7 +1302,7 @@ impl Heif<'_> {
         &self,
         policy: &RewritePolicy,
         kept: &[&Item],
-        payloads: &[Vec<u8>],
+        payloads: &[u64],
         idat: &[u8],
         wide: bool,
         data_at: u64,
@@ -1395,13 +1427,12 @@ impl Heif<'_> {
     fn iloc(
         &self,
         kept: &[&Item],
-        payloads: &[Vec<u8>],
+        payloads: &[u64],
         wide: bool,
         data_at: u64,
         idat_len: usize,
     ) -> Vec<u8> {
-        let total: u64 =
-            data_at + payloads.iter().map(|p| p.len() as u64).sum::<u64>() + idat_len as u64;
+        let total: u64 = data_at + payloads.iter().sum::<u64>() + idat_len as u64;
         let field = if total > u32::MAX as u64 { 8u8 } else { 4 };
         let mut b = vec![field << 4 | field, 0];
         if wide {
@@ -1410,7 +1441,7 @@ impl Heif<'_> {
             b.extend_from_slice(&(kept.len() as u16).to_be_bytes());
         }
         let (mut at_file, mut at_idat) = (data_at, 0u64);
-        for (i, p) in kept.iter().zip(payloads) {
+        for (i, &len) in kept.iter().zip(payloads) {
             let in_idat = i.location.as_ref().is_some_and(|l| l.in_idat);
             put_id(&mut b, i.id, wide);
             b.extend_from_slice(&(in_idat as u16).to_be_bytes());
@@ -1425,8 +1456,8 @@ impl Heif<'_> {
                 }
             };
             put(&mut b, *at);
-            put(&mut b, p.len() as u64);
-            *at += p.len() as u64;
+            put(&mut b, len);
+            *at += len;
         }
         let mut out = Vec::new();
         full_box(&mut out, b"iloc", if wide { 2 } else { 1 }, 0, &b);
@@ -1488,9 +1519,7 @@ impl Heif<'_> {
             let Some(src) = self.item(item.id) else {
                 return fail(format!("item {} was not in the input", item.id));
             };
-            if src.kind != item.kind
-                || blake3::hash(&self.payload(src)) != blake3::hash(&o.payload(item))
-            {
+            if src.kind != item.kind || self.payload_hash(src) != o.payload_hash(item) {
                 return fail(format!("item {} differs from the input's", item.id));
             }
         }
