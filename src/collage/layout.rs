@@ -331,6 +331,28 @@ fn plan_auto_at(n: usize, aspect: f64, t: u32, layout: Layout, f: &Frame) -> Pla
     place_rows((w, h), (pw, t), &rows, m, layout)
 }
 
+/// The plan around placed panels: size, metrics and the title and footer bands.
+fn assemble(
+    (w, h): (u32, u32),
+    m: Metrics,
+    layout: Layout,
+    tiles: Vec<Rect>,
+    bands: Vec<Rect>,
+) -> Plan {
+    let (title, footer) = chrome_rects(w, h, m);
+    Plan {
+        width: w,
+        height: h,
+        margin: m.margin,
+        font_px: m.font_px,
+        layout,
+        title,
+        footer,
+        tiles,
+        bands,
+    }
+}
+
 fn chrome_rects(w: u32, h: u32, m: Metrics) -> (Option<Rect>, Option<Rect>) {
     let inner = w.saturating_sub(2 * m.margin);
     let title = (m.title > 0).then(|| Rect::at(m.margin, m.margin).of_size(inner, m.title));
@@ -363,18 +385,7 @@ fn place_rows(
         }
         y += ph + m.band + m.margin;
     }
-    let (title, footer) = chrome_rects(w, h, m);
-    Plan {
-        width: w,
-        height: h,
-        margin: m.margin,
-        font_px: m.font_px,
-        layout,
-        title,
-        footer,
-        tiles,
-        bands,
-    }
+    assemble((w, h), m, layout, tiles, bands)
 }
 
 /// The first panel large on the left, the others stacked on the right.
@@ -396,18 +407,7 @@ fn place_feature(
         bands.push(Rect::at(x, y + sh).of_size(sw, m.band));
         y += sh + m.band + m.margin;
     }
-    let (title, footer) = chrome_rects(w, h, m);
-    Plan {
-        width: w,
-        height: h,
-        margin: m.margin,
-        font_px: m.font_px,
-        layout,
-        title,
-        footer,
-        tiles,
-        bands,
-    }
+    assemble((w, h), m, layout, tiles, bands)
 }
 
 #[cfg(test)]
