@@ -344,6 +344,9 @@ pub struct Page<'a> {
 pub struct Tiff<'a> {
     order: Order,
     big: bool,
+    /// Where the file's bytes start in memory: a chunk's offset in the input
+    /// is its address minus this one.
+    base: usize,
     pub pages: Vec<Page<'a>>,
     inventory: Inventory,
     capture_time: Option<String>,
@@ -384,6 +387,7 @@ fn parse_in<'a>(b: &'a [u8], limits: &Limits, sparse: Option<&'a Sparse>) -> Res
     let mut tiff = Tiff {
         order,
         big: r.big,
+        base: b.as_ptr() as usize,
         pages: Vec::new(),
         inventory: Inventory::default(),
         capture_time: None,
@@ -660,7 +664,7 @@ impl<'a> Tiff<'a> {
             .flat_map(|p| p.chunks.iter())
             .map(|c| c.len() as u64)
             .sum();
-        let tables: u64 = self.pages.iter().map(page_overhead).sum();
+        let tables: u64 = self.pages.iter().map(|p| page_overhead(p) + 4096).sum();
         // A classic file whose new layout would pass 4 GiB becomes BigTIFF.
         let big = self.big || payload + tables + 16 > u32::MAX as u64;
         let w = Reader {
@@ -685,12 +689,33 @@ impl<'a> Tiff<'a> {
         w.put(&mut out, 0, w.word() as usize);
         let mut plan = Vec::with_capacity(self.pages.len());
         for p in &self.pages {
+            self.align_payload(p, &mut out);
             let (ifd, next_link, extents) = write_page(&w, p, policy, &mut out);
             patch(&w, &mut out, link, ifd);
             link = next_link;
             plan.push((p.width, p.height, extents));
         }
         (out, extent_digest(plan.into_iter()))
+    }
+}
+
+impl Tiff<'_> {
+    /// Pads with zeros so that a large page's first chunk lands at the same
+    /// offset within a 4 KiB page of the output as it has in the input: the
+    /// kernel then copies it whole pages at a time (`copy_file_range` of a
+    /// 72 MB strip run took 38 ms of system time misaligned, 28 ms aligned,
+    /// here). The padding is zeros that no tag points at, less than 4 KiB.
+    fn align_payload(&self, p: &Page, out: &mut Spliced) {
+        const PAGE: usize = 4096;
+        let Some(first) = p.chunks.first() else {
+            return;
+        };
+        if p.chunks.iter().map(|c| c.len()).sum::<usize>() < 64 * PAGE {
+            return;
+        }
+        let in_off = (first.as_ptr() as usize).wrapping_sub(self.base);
+        let pad = (in_off % PAGE + PAGE - out.len() % PAGE) % PAGE;
+        out.extend(std::iter::repeat_n(0, pad));
     }
 }
 
