@@ -101,6 +101,19 @@ pub fn transcode(
             );
         }
     }
+    // Progressive and multi-scan files: every scan through our decoder into
+    // a coefficient buffer, then the same writer; libjpeg-turbo-rs below
+    // only for what that does not take (arithmetic, 12-bit).
+    if let Ok(Some(d)) = entropy::scans::decode(jpeg, limits.max_alloc) {
+        if let Ok(mut coeffs) = d.coefficients() {
+            keep_used_tables(&mut coeffs);
+            if let Ok(coded) = entropy::write_coefficients(&coeffs, jpeg) {
+                return Ok(
+                    crate::container::jpeg::parse(&coded, limits)?.rewrite_with_icc(policy, jpeg)
+                );
+            }
+        }
+    }
     let blocks = (jpeg.width as u64).div_ceil(8) * (jpeg.height.max(1) as u64).div_ceil(8);
     // Up to 4 components of 128-byte blocks, plus the written stream.
     if blocks * 4 * 128 > limits.max_alloc {

@@ -303,19 +303,11 @@ fn thorough_removes_data_hidden_after_the_last_mcu() {
         // Only `check --thorough` decodes far enough to see them.
         let c = run(&["check", "--thorough", input.to_str().unwrap()]);
         assert_eq!(c.status.code(), Some(1), "{name}: {}", stdout(&c));
-        if name == "jpeg_progressive.jpg" {
-            assert!(
-                stdout(&c).contains("not decoded to its end"),
-                "{name}: {}",
-                stdout(&c)
-            );
-        } else {
-            assert!(
-                stdout(&c).contains("inside the compressed data after its last block"),
-                "{name}: {}",
-                stdout(&c)
-            );
-        }
+        assert!(
+            stdout(&c).contains("inside the compressed data after its last block"),
+            "{name}: {}",
+            stdout(&c)
+        );
         for (path, extra, lossless) in PATHS.iter().filter(|p| p.0 != "lossless") {
             let out = dir.path().join(format!("tail-{name}-{}.jpg", path.len()));
             let r = clean_to(&input, &out, extra);
@@ -370,6 +362,156 @@ fn thorough_finds_and_removes_data_before_restart_markers() {
         );
     }
     magick_decodes(&out);
+}
+
+/// Where the scan that starts at SOS `sos` ends: its first marker that is
+/// not a restart (fill and stuffed bytes are data).
+fn scan_data_end(b: &[u8], sos: usize) -> usize {
+    let start = sos + 2 + u16::from_be_bytes([b[sos + 2], b[sos + 3]]) as usize;
+    start
+        + (start..b.len() - 1)
+            .position(|i| b[i] == 0xFF && !matches!(b[i + 1], 0 | 0xD0..=0xD7))
+            .unwrap()
+}
+
+fn markers(b: &[u8], marker: u8) -> Vec<usize> {
+    (0..b.len() - 1)
+        .filter(|&i| b[i] == 0xFF && b[i + 1] == marker)
+        .collect()
+}
+
+/// A fixture's pixels coded by libjpeg's own tools: progressive with
+/// restart intervals (cjpeg), progressive from a baseline file (jpegtran),
+/// and sequential in one scan per component (jpegtran -scans).
+fn multi_scan_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let ppm = dir.join("src.ppm");
+    std::fs::write(&ppm, djpeg(&base_path("jpeg_icc.jpg"))).unwrap();
+    let script = dir.join("sequential.scans");
+    std::fs::write(&script, "0;\n1;\n2;\n").unwrap();
+    let tool = |name: &str, args: &[&str], input: &Path| {
+        let o = Command::new(name).args(args).arg(input).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o.stdout
+    };
+    let baseline = base_path("jpeg_restart.jpg");
+    vec![
+        (
+            "cjpeg -progressive -restart 1".into(),
+            tool("cjpeg", &["-progressive", "-restart", "1"], &ppm),
+        ),
+        (
+            "jpegtran -progressive -restart 2".into(),
+            tool(
+                "jpegtran",
+                &["-copy", "none", "-progressive", "-restart", "2"],
+                &baseline,
+            ),
+        ),
+        (
+            "jpegtran -scans (sequential)".into(),
+            tool(
+                "jpegtran",
+                &[
+                    "-copy",
+                    "none",
+                    "-restart",
+                    "1",
+                    "-scans",
+                    script.to_str().unwrap(),
+                ],
+                &baseline,
+            ),
+        ),
+    ]
+}
+
+/// Progressive and multi-scan sequential files: a canary after one scan's
+/// data and one before a restart marker of another are found by `check
+/// --thorough` on the input, kept by the default path (they are inside
+/// the compressed data), and gone after `clean --thorough` with the pixels
+/// unchanged; the files without canaries are not flagged.
+#[test]
+fn thorough_finds_canaries_in_progressive_and_multi_scan_files() {
+    if !(have("cjpeg") && have("jpegtran") && have("djpeg")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (name, clean_bytes) in multi_scan_files(dir.path()) {
+        let sos = markers(&clean_bytes, 0xDA);
+        assert!(sos.len() >= 3, "{name}: {} scans", sos.len());
+        let plain = write_fixture(dir.path(), &format!("plain {name}"), &clean_bytes);
+        let c = run(&["check", "--thorough", plain.to_str().unwrap()]);
+        assert_eq!(c.status.code(), Some(0), "{name}: {}", stdout(&c));
+        assert!(
+            !stdout(&c).contains("not decoded"),
+            "{name}: {}",
+            stdout(&c)
+        );
+        // Before the restart marker of the last scan first (offsets stay).
+        let last = *sos.last().unwrap();
+        let rst = last + find_marker(&clean_bytes[last..], 0xD0);
+        let bytes = insert(clean_bytes.clone(), rst, CANARY);
+        let end = scan_data_end(&bytes, sos[1]);
+        let bytes = insert(bytes, end, CANARY);
+        let input = write_fixture(dir.path(), &format!("dirty {name}"), &bytes);
+        let c = run(&["check", "--thorough", input.to_str().unwrap()]);
+        assert_eq!(c.status.code(), Some(1), "{name}: {}", stdout(&c));
+        for what in [
+            "inside the compressed data after its last block",
+            "inside the compressed data before restart markers",
+        ] {
+            assert!(stdout(&c).contains(what), "{name}: {what}: {}", stdout(&c));
+        }
+        let kept = dir.path().join(format!("kept-{}.jpg", name.len()));
+        assert!(clean_to(&input, &kept, &[]).status.success());
+        assert!(contains(&std::fs::read(&kept).unwrap(), CANARY), "{name}");
+        let out = dir.path().join(format!("thorough-{}.jpg", name.len()));
+        let r = clean_to(&input, &out, &["--thorough"]);
+        assert!(r.status.success(), "{name}: {}", stderr(&r));
+        assert!(!contains(&std::fs::read(&out).unwrap(), CANARY), "{name}");
+        let c = run(&["check", "--thorough", out.to_str().unwrap()]);
+        assert_eq!(c.status.code(), Some(0), "{name}: {}", stdout(&c));
+        assert!(djpeg(&out) == djpeg(&plain), "{name}: pixels changed");
+        magick_decodes(&out);
+    }
+}
+
+/// No false positives: every JPEG fixture, as it is and made progressive
+/// by jpegtran, decodes to its end under `check --thorough` with nothing
+/// found in its compressed data.
+#[test]
+fn thorough_check_flags_no_clean_fixture() {
+    if !have("jpegtran") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for e in std::fs::read_dir(fixtures().join("dirty")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "jpg") {
+            let prog = dir.path().join(p.file_name().unwrap());
+            let o = Command::new("jpegtran")
+                .args(["-copy", "none", "-progressive", "-outfile"])
+                .arg(&prog)
+                .arg(&p)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", p.display());
+            paths.push(p);
+            paths.push(prog);
+        }
+    }
+    assert!(paths.len() >= 20);
+    let mut args = vec!["check", "--thorough"];
+    args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+    let out = stdout(&run(&args));
+    for bad in ["compressed data", "not decoded", "Huffman"] {
+        assert!(!out.contains(bad), "{bad}: {out}");
+    }
 }
 
 fn base_path(name: &str) -> PathBuf {
