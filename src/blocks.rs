@@ -92,6 +92,14 @@ pub fn transcode(
 ) -> Result<Vec<u8>> {
     let fail =
         |why: String| Error::Decode(format!("cannot transcode losslessly (--thorough): {why}"));
+    if jpeg.height == 0 {
+        // The coefficient readers know no DNL: they would write 0 rows.
+        return Err(Error::Unsupported(
+            "JPEG whose height is given by a DNL segment: --thorough cannot re-code it \
+             (clean it without --thorough)"
+                .into(),
+        ));
+    }
     if let Some(plan) = entropy::Plan::new(jpeg)? {
         // One pass, no coefficient buffer; a coefficient the standard
         // tables cannot code (not 8-bit data) goes the general way.

@@ -20,7 +20,9 @@
 //!
 //! Scope: 8-bit sequential Huffman (SOF0, SOF1) files with one scan holding
 //! every component, the form cameras, phones and editors write. Anything
-//! else is `Ok(None)` and the caller takes the libjpeg-turbo-rs path.
+//! else is `Ok(None)`: progressive and multi-scan files go to [`scans`]
+//! (every scan into a coefficient buffer), the rest (arithmetic coding) to
+//! libjpeg-turbo-rs.
 
 use crate::container::jpeg::Jpeg;
 use crate::error::{Error, Result};

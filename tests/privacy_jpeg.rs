@@ -514,6 +514,51 @@ fn thorough_check_flags_no_clean_fixture() {
     }
 }
 
+/// Arithmetic-coded JPEGs: one with a DAC segment (as cjpeg writes it) is
+/// refused; without one, `check --thorough` says in plain words that it
+/// did not look inside the compressed data, and `clean --thorough` re-codes
+/// it as a baseline Huffman file with the same pixels.
+#[test]
+fn arithmetic_jpegs_are_refused_or_recoded_and_check_says_so() {
+    if !(have("cjpeg") && have("djpeg")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ppm = dir.path().join("src.ppm");
+    std::fs::write(&ppm, djpeg(&base_path("jpeg_icc.jpg"))).unwrap();
+    let o = Command::new("cjpeg")
+        .arg("-arithmetic")
+        .arg(&ppm)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let with_dac = write_fixture(dir.path(), "dac", &o.stdout);
+    let c = run(&["check", "--thorough", with_dac.to_str().unwrap()]);
+    assert_eq!(c.status.code(), Some(2), "{}", stdout(&c));
+    assert!(stderr(&c).contains("DAC"), "{}", stderr(&c));
+    let dac = find_marker(&o.stdout, 0xCC);
+    let len = u16::from_be_bytes([o.stdout[dac + 2], o.stdout[dac + 3]]) as usize;
+    let mut bytes = o.stdout.clone();
+    bytes.drain(dac..dac + 2 + len);
+    let input = write_fixture(dir.path(), "arith", &bytes);
+    let c = run(&["check", "--thorough", input.to_str().unwrap()]);
+    assert_eq!(c.status.code(), Some(0), "{}", stdout(&c));
+    assert!(
+        stdout(&c).contains("arithmetic-coded JPEG: check does not decode its compressed data"),
+        "{}",
+        stdout(&c)
+    );
+    let out = dir.path().join("arith-out.jpg");
+    let r = clean_to(&input, &out, &["--thorough"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let got = std::fs::read(&out).unwrap();
+    assert!(markers(&got, 0xC9).is_empty() && !markers(&got, 0xC0).is_empty());
+    assert!(djpeg(&out) == djpeg(&input), "pixels changed");
+    let c = run(&["check", "--thorough", out.to_str().unwrap()]);
+    assert_eq!(c.status.code(), Some(0), "{}", stdout(&c));
+    assert!(!stdout(&c).contains("not decode"), "{}", stdout(&c));
+}
+
 fn base_path(name: &str) -> PathBuf {
     fixtures().join("dirty").join(name)
 }
@@ -655,6 +700,123 @@ mod grammar {
         }
     }
 
+    /// Where the scan that starts at SOS `sos` ends (its first marker that
+    /// is not a restart).
+    fn scan_end(b: &[u8], sos: usize) -> usize {
+        let start = sos + 2 + u16::from_be_bytes([b[sos + 2], b[sos + 3]]) as usize;
+        (start..b.len() - 1)
+            .find(|&i| b[i] == 0xFF && !matches!(b[i + 1], 0 | 0xD0..=0xD7))
+            .unwrap_or(b.len())
+    }
+
+    prop_compose! {
+        /// A real coded picture (baseline or progressive, gray or colour,
+        /// with or without restart intervals) with grammar segments after
+        /// SOI and before a later scan, and bytes hidden after one scan's
+        /// data: what `--thorough` must re-code to a clean fixed point.
+        fn coded_jpeg()(
+            seed in any::<u32>(),
+            (w, h) in (1usize..40, 1usize..40),
+            (gray, progressive, restart) in (any::<bool>(), any::<bool>(), any::<bool>()),
+            head in proptest::collection::vec(extra(), 0..4),
+            between in proptest::collection::vec(extra(), 0..3),
+            junk in proptest::collection::vec(1u8..0xFF, 0..12),
+            which in any::<proptest::sample::Index>(),
+        ) -> Vec<u8> {
+            use libjpeg_turbo_rs as lt;
+            let n = if gray { 1 } else { 3 };
+            let px: Vec<u8> = (0..w * h * n)
+                .map(|i| (seed.wrapping_mul(i as u32 + 7).rotate_left(i as u32 % 29) >> 7) as u8)
+                .collect();
+            let format = if gray { lt::PixelFormat::Grayscale } else { lt::PixelFormat::Rgb };
+            let mut e = lt::Encoder::new(&px, w, h, format).quality(80).progressive(progressive);
+            if restart {
+                e = e.restart_blocks(2);
+            }
+            let mut v = e.encode().unwrap();
+            let sos: Vec<usize> = (0..v.len() - 1)
+                .filter(|&i| v[i] == 0xFF && v[i + 1] == 0xDA)
+                .collect();
+            let end = scan_end(&v, sos[which.index(sos.len())]);
+            v.splice(end..end, junk);
+            if sos.len() > 1 {
+                let at = sos[sos.len() - 1];
+                v.splice(at..at, between.concat());
+            }
+            v.splice(2..2, head.concat());
+            v
+        }
+    }
+
+    fn thorough() -> CleanOptions<'static> {
+        CleanOptions {
+            thorough: true,
+            ..opts()
+        }
+    }
+
+    /// libjpeg's pixels (djpeg; it latches each component's quantization
+    /// table at its first scan, as the standard says), or libjpeg-turbo-rs'
+    /// where djpeg is not installed. `None`: it does not decode (with a
+    /// warning, when `strict`).
+    fn pixels(b: &[u8], strict: bool) -> Option<Vec<u8>> {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let Ok(mut child) = Command::new("djpeg")
+            .arg("-ppm")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        else {
+            return libjpeg_turbo_rs::decompress(b).ok().map(|i| i.data);
+        };
+        let mut stdin = child.stdin.take()?;
+        let input = b.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let o = child.wait_with_output().ok()?;
+        let _ = writer.join();
+        (o.status.success() && (o.stderr.is_empty() || !strict)).then_some(o.stdout)
+    }
+
+    /// `--thorough`: the output re-parses to the allowlisted structure, its
+    /// compressed data hides nothing (`check --thorough`), re-cleaning it
+    /// changes nothing, and it decodes to the input's pixels.
+    fn assert_thorough_fixed_point(input: &[u8]) -> Result<(), TestCaseError> {
+        let Ok(first) = clean_bytes(input, None, &thorough()) else {
+            return Ok(()); // refused: nothing published
+        };
+        let back = inspect(&first.bytes, None, &Limits::default())
+            .map_err(|e| TestCaseError::fail(format!("output does not parse: {e}")))?;
+        prop_assert!(back.inventory.is_clean(), "{:?}", back.inventory);
+        let deep = photodeid::pipeline::inspect_thorough(&back)
+            .map_err(|e| TestCaseError::fail(format!("output does not decode: {e}")))?;
+        prop_assert_eq!(deep, photodeid::pipeline::Deep::Findings(Vec::new()));
+        let second = clean_bytes(&first.bytes, None, &thorough())
+            .map_err(|e| TestCaseError::fail(format!("output refused: {e}")))?;
+        prop_assert_eq!(&second.bytes, &first.bytes, "thorough is not idempotent");
+        let out = pixels(&first.bytes, true);
+        prop_assert!(out.is_some(), "the output does not decode without warnings");
+        // Junk in the input's scans makes libjpeg warn, not fail.
+        if let Some(src) = pixels(input, false) {
+            prop_assert!(out == Some(src), "pixels changed");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn coded_files_are_mostly_accepted_by_thorough() {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let accepted = (0..100)
+            .filter(|_| {
+                let file = coded_jpeg().new_tree(&mut runner).unwrap().current();
+                clean_bytes(&file, None, &thorough()).is_ok()
+            })
+            .count();
+        assert!(accepted >= 30, "only {accepted} of 100 accepted");
+    }
+
     fn riff(chunks: &[Vec<u8>]) -> Vec<u8> {
         let body = chunks.concat();
         let mut v = b"RIFF".to_vec();
@@ -775,6 +937,16 @@ mod grammar {
         #[test]
         fn jpeg_rewrite_is_clean_and_idempotent(file in jpeg()) {
             assert_fixed_point(&file)?;
+        }
+
+        #[test]
+        fn jpeg_thorough_is_clean_idempotent_and_pixel_identical(file in jpeg()) {
+            assert_thorough_fixed_point(&file)?;
+        }
+
+        #[test]
+        fn coded_jpeg_thorough_is_clean_idempotent_and_pixel_identical(file in coded_jpeg()) {
+            assert_thorough_fixed_point(&file)?;
         }
 
         #[test]

@@ -29,6 +29,9 @@ struct Comp {
     h: usize,
     v: usize,
     tq: u8,
+    /// Its quantization table, as in force at its first scan (libjpeg
+    /// latches it there; a DQT after that does not apply to it).
+    quant: Option<[u16; 64]>,
     /// Blocks that hold picture (a non-interleaved scan walks these).
     bx: usize,
     by: usize,
@@ -44,7 +47,6 @@ pub struct Decoded {
     height: u16,
     precision: u8,
     comps: Vec<Comp>,
-    quant: [Option<[u16; 64]>; 4],
     restart: u16,
     /// What the scans carry beyond the picture.
     pub hidden: Hidden,
@@ -88,7 +90,7 @@ pub fn decode(jpeg: &Jpeg, max_alloc: u64) -> Result<Option<Decoded>> {
                 }
             }
             0xDD if p.len() == 2 => restart = u16::from_be_bytes([p[0], p[1]]),
-            0xDB if scans == 0 => super::read_dqt(p, &mut quant)?,
+            0xDB => super::read_dqt(p, &mut quant)?,
             0xC0..=0xC2 if d.is_none() => {
                 progressive = seg.marker == 0xC2;
                 let Some(frame) = frame(p, max_alloc)? else {
@@ -102,6 +104,10 @@ pub fn decode(jpeg: &Jpeg, max_alloc: u64) -> Result<Option<Decoded>> {
                     return Err(corrupt("a scan before the frame header"));
                 };
                 let scan = scan_header(p, f, progressive, &dht)?;
+                for &(fi, _, _) in &scan.0.comps {
+                    let c = &mut f.comps[fi];
+                    c.quant = c.quant.or(quant[c.tq as usize & 3]);
+                }
                 let tables = scan.1;
                 walk(f, &scan.0, &tables, restart, seg.data)?;
                 scans += 1;
@@ -112,7 +118,6 @@ pub fn decode(jpeg: &Jpeg, max_alloc: u64) -> Result<Option<Decoded>> {
     let Some(mut d) = d.filter(|_| scans > 0) else {
         return Ok(None);
     };
-    d.quant = quant;
     d.restart = restart;
     d.hidden.duplicate_codes = duplicates;
     Ok(Some(d))
@@ -157,6 +162,7 @@ fn frame(p: &[u8], max_alloc: u64) -> Result<Option<Decoded>> {
             h,
             v,
             tq,
+            quant: None,
             bx: (width as usize * h).div_ceil(hmax * 8),
             by: (height as usize * v).div_ceil(vmax * 8),
             stride: mx * h,
@@ -169,7 +175,6 @@ fn frame(p: &[u8], max_alloc: u64) -> Result<Option<Decoded>> {
         height,
         precision: p[0],
         comps,
-        quant: [None; 4],
         restart: 0,
         hidden: Hidden::default(),
     }))
@@ -472,29 +477,27 @@ fn ac_refine(
 impl Decoded {
     /// The coefficients in libjpeg-turbo-rs' layout, for the writer.
     pub fn coefficients(self) -> Result<lt::JpegCoefficients> {
-        let mut dense = [0u8; 4];
-        let mut quant_tables = Vec::new();
-        for (slot, q) in self.quant.iter().enumerate() {
-            if let Some(q) = q {
-                dense[slot] = quant_tables.len() as u8;
-                quant_tables.push(*q);
-            }
-        }
+        // Distinct latched tables, in the order the components use them.
+        let mut quant_tables: Vec<[u16; 64]> = Vec::new();
         let mut components = Vec::new();
         for c in self.comps {
-            if self.quant.get(c.tq as usize).is_none_or(|q| q.is_none()) {
-                return Err(corrupt(format!(
-                    "quantization table {} is not defined",
-                    c.tq
-                )));
-            }
+            let q = c
+                .quant
+                .ok_or_else(|| corrupt(format!("quantization table {} is not defined", c.tq)))?;
+            let index = match quant_tables.iter().position(|t| *t == q) {
+                Some(i) => i,
+                None => {
+                    quant_tables.push(q);
+                    quant_tables.len() - 1
+                }
+            };
             components.push(lt::ComponentCoefficients {
                 blocks: c.coefs,
                 blocks_x: c.stride,
                 blocks_y: c.rows,
                 h_sampling: c.h as u8,
                 v_sampling: c.v as u8,
-                quant_table_index: dense[c.tq as usize & 3],
+                quant_table_index: index as u8,
                 component_id: c.id,
             });
         }
