@@ -425,9 +425,9 @@ impl<'a> Plan<'a> {
                 }
                 0xDD if p.len() == 2 && sos.is_none() => dri = u16::from_be_bytes([p[0], p[1]]),
                 0xDB if sos.is_none() => {
-                    if read_dqt(p, &mut quant).is_err() {
+                    let Ok(()) = read_dqt(p, &mut quant) else {
                         return Ok(None);
-                    }
+                    };
                 }
                 0xC0 | 0xC1 => sof = Some(p),
                 m if (0xC2..=0xCF).contains(&m) && !matches!(m, 0xC4 | 0xC8 | 0xCC) => {

@@ -559,6 +559,29 @@ fn arithmetic_jpegs_are_refused_or_recoded_and_check_says_so() {
     assert!(!stdout(&c).contains("not decode"), "{}", stdout(&c));
 }
 
+/// A frame whose height comes from a DNL segment: the coefficient readers
+/// know no DNL and would write a picture of 0 rows, so `--thorough` refuses
+/// it (nothing written); the default path keeps the DNL it needs.
+#[test]
+fn thorough_refuses_a_dnl_height_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = base("jpeg_icc.jpg");
+    let sof = find_marker(&b, 0xC0);
+    let height = [b[sof + 5], b[sof + 6]];
+    b[sof + 5..sof + 7].fill(0);
+    let eoi = b.len() - 2;
+    let b = insert(b, eoi, &[0xFF, 0xDC, 0, 4, height[0], height[1]]);
+    let input = write_fixture(dir.path(), "dnl", &b);
+    let out = dir.path().join("out");
+    let r = clean_to(&input, &out, &["--thorough"]);
+    assert!(!r.status.success());
+    assert!(stderr(&r).contains("DNL"), "{}", stderr(&r));
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
+    let plain = dir.path().join("plain");
+    let r = clean_to(&input, &plain, &[]);
+    assert!(r.status.success(), "{}", stderr(&r));
+}
+
 fn base_path(name: &str) -> PathBuf {
     fixtures().join("dirty").join(name)
 }

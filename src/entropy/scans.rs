@@ -197,7 +197,7 @@ fn scan_header(
     let (ah, al) = (p[3 + 2 * n] >> 4, p[3 + 2 * n] & 15);
     let valid = if progressive {
         let dc = ss == 0 && se == 0;
-        let ac = ss >= 1 && ss <= se && se <= 63 && n == 1;
+        let ac = (1..=se).contains(&ss) && se <= 63 && n == 1;
         (dc || ac) && al <= 13 && (ah == 0 || ah == al + 1)
     } else {
         (ss, se, ah, al) == (0, 63, 0, 0)
