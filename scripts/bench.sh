@@ -20,6 +20,8 @@
 #                         "heif" adds the optional HEIC bench: BENCH_HEIF_FILES=2 distinct
 #                         12 MP heif-enc HEICs, copied to BENCH_HEIF_COPIES=24 files)
 #   BENCH_ONLY=... faces  the faces bench (default: part of the run)
+#   BENCH_ONLY=progressive  check/clean --thorough on progressive copies of the corpus vs
+#                         djpeg and jpegtran -copy none, one core (opt-in)
 #   BENCH_ONLY=strip      the lossless strip at the floor (opt-in): an ImageMagick
 #                         q92 4:4:4 corpus and the q90 4:2:0 one, vs exiftool and
 #                         cp -r, medians, 1 -> 2 thread scaling, peak RSS
@@ -244,7 +246,7 @@ make_corpus() {
 }
 
 # The JPEG corpus is only made for the benches that use it (BENCH_ONLY=tiff skips it).
-if [[ " ${BENCH_ONLY:-clean redact collage} " =~ \ (clean|thorough|redact|collage|shard|heif)\  ]]; then
+if [[ " ${BENCH_ONLY:-clean redact collage} " =~ \ (clean|thorough|redact|collage|shard|heif|progressive)\  ]]; then
     make_corpus
     BYTES="$(find "$CORPUS" -maxdepth 1 -name '*.jpg' -printf '%s\n' | awk '{s+=$1} END {print s}')"
     awk -v n="$N" -v b="$BYTES" -v d="$CORPUS" 'BEGIN {
@@ -940,13 +942,46 @@ bench_strip() {
     fi
 }
 
+# ----------------------------------------------------- progressive bench --
+# Opt-in (BENCH_ONLY=progressive): progressive copies of the corpus (jpegtran
+# -progressive, metadata kept), then, one file at a time on one core:
+# check --thorough (every scan entropy-decoded into a coefficient buffer) vs
+# djpeg (a full decode to pixels), and clean --thorough (that decode plus
+# the baseline writer) vs jpegtran -copy none. Compare user+sys as well as
+# wall on a loaded machine (hyperfine's JSON has both).
+bench_progressive() {
+    command -v jpegtran >/dev/null 2>&1 || { echo "skipped: jpegtran missing"; return 0; }
+    local P="$CORPUS-progressive" p o one=""
+    if [[ ! -f "$P/.complete" ]]; then
+        rm -rf "$P" && mkdir -p "$P"
+        for f in "$CORPUS"/*.jpg; do
+            jpegtran -copy all -progressive -outfile "$P/$(basename "$f")" "$f"
+        done
+        touch "$P/.complete"
+    fi
+    command -v taskset >/dev/null 2>&1 && one="taskset -c 0"
+    p="$(q "$P")"
+    o="$(q "$OUT")"
+    cat "$P"/*.jpg >/dev/null
+    say "progressive: hyperfine (warmup $WARMUP, runs $RUNS), $N files"
+    hf progressive "rm -rf $o && mkdir -p $o" \
+        -n "photodeid check --thorough" "for f in $p/*.jpg; do $one $(q "$BIN") check -q --thorough \$f >/dev/null || true; done" \
+        -n "djpeg" "for f in $p/*.jpg; do $one djpeg -outfile /dev/null \$f; done" \
+        -n "photodeid clean --thorough" "$one $(q "$BIN") clean -q $p -o $o --thorough -j 1" \
+        -n "jpegtran -copy none" "for f in $p/*.jpg; do $one jpegtran -copy none -outfile $o/\$(basename \$f) \$f; done"
+    report "$RESULTS/progressive.json" "$BYTES" \
+        "photodeid check --thorough/djpeg" \
+        "photodeid clean --thorough/jpegtran -copy none" | tee "$RESULTS/progressive-summary.txt"
+    rm -rf "$OUT"
+}
+
 # ------------------------------------------------------------------- main --
 echo "photodeid: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "machine: $JOBS cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); $(hyperfine --version); exiftool $(exiftool -ver)"
 for b in ${BENCH_ONLY:-clean thorough redact collage faces}; do
     case $b in
-        clean | thorough | redact | collage | tiff | heif | faces | shard | strip) "bench_$b" ;;
-        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff, heif, faces, shard, strip)" ;;
+        clean | thorough | redact | collage | tiff | heif | faces | shard | strip | progressive) "bench_$b" ;;
+        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff, heif, faces, shard, strip, progressive)" ;;
     esac
 done
 say "results in $RESULTS"

@@ -28,6 +28,8 @@
 #                  the input's (ImageMagick compare -metric AE = 0)
 #   names          no input file stem or folder name appears in any output path
 #   check          `photodeid check OUT` exits 0
+#   thorough       `photodeid check --thorough` of the JPEG outputs, as they are and
+#                  made progressive by jpegtran, finds nothing in the compressed data
 #   unchanged      the corpus is byte-identical before and after (sha256sum)
 #
 # Every failure is printed as "FAIL [check] file: reason"; notes ("note ...")
@@ -624,6 +626,21 @@ if [[ $n_cleaned -gt 0 ]]; then
         fail check "$OUT" "photodeid check exited $crc:"
         sed 's/^/    /' "$WORK/check.out" | head -n 40
     fi
+fi
+
+# ------------------------------------ check --thorough, no false positives --
+# Each JPEG output as it is and made progressive (jpegtran): decoding every
+# scan to its end finds nothing hidden and leaves no file undecoded.
+if [[ $n_cleaned -gt 0 ]] && command -v jpegtran >/dev/null 2>&1; then
+    mkdir -p "$WORK/prog"
+    while IFS= read -r -d '' f; do
+        jpegtran -copy none -progressive -outfile "$WORK/prog/$(basename "$f")" "$f" 2>/dev/null || true
+    done < <(find "$OUT" -type f \( -iname '*.jpg' -o -iname '*.jpeg' \) -print0)
+    "$PHOTODEID" check --thorough "$OUT" "$WORK/prog" >"$WORK/thorough.out" 2>&1 || true
+    if grep -qE 'compressed data|not decoded' "$WORK/thorough.out"; then
+        fail thorough "$WORK/prog" "check --thorough flags clean JPEGs:"
+        grep -B2 -E 'compressed data|not decoded' "$WORK/thorough.out" | head -n 40 | sed 's/^/    /'
+    else pass; fi
 fi
 
 # ----------------------------------------------------- corpus unchanged --

@@ -92,6 +92,14 @@ pub fn transcode(
 ) -> Result<Vec<u8>> {
     let fail =
         |why: String| Error::Decode(format!("cannot transcode losslessly (--thorough): {why}"));
+    if jpeg.height == 0 {
+        // The coefficient readers know no DNL: they would write 0 rows.
+        return Err(Error::Unsupported(
+            "JPEG whose height is given by a DNL segment: --thorough cannot re-code it \
+             (clean it without --thorough)"
+                .into(),
+        ));
+    }
     if let Some(plan) = entropy::Plan::new(jpeg)? {
         // One pass, no coefficient buffer; a coefficient the standard
         // tables cannot code (not 8-bit data) goes the general way.
@@ -99,6 +107,19 @@ pub fn transcode(
             return Ok(
                 crate::container::jpeg::parse(&coded, limits)?.rewrite_with_icc(policy, jpeg)
             );
+        }
+    }
+    // Progressive and multi-scan files: every scan through our decoder into
+    // a coefficient buffer, then the same writer; libjpeg-turbo-rs below
+    // only for what that does not take (arithmetic, 12-bit).
+    if let Ok(Some(d)) = entropy::scans::decode(jpeg, limits.max_alloc) {
+        if let Ok(mut coeffs) = d.coefficients() {
+            keep_used_tables(&mut coeffs);
+            if let Ok(coded) = entropy::write_coefficients(&coeffs, jpeg) {
+                return Ok(
+                    crate::container::jpeg::parse(&coded, limits)?.rewrite_with_icc(policy, jpeg)
+                );
+            }
         }
     }
     let blocks = (jpeg.width as u64).div_ceil(8) * (jpeg.height.max(1) as u64).div_ceil(8);

@@ -20,12 +20,16 @@
 //!
 //! Scope: 8-bit sequential Huffman (SOF0, SOF1) files with one scan holding
 //! every component, the form cameras, phones and editors write. Anything
-//! else is `Ok(None)` and the caller takes the libjpeg-turbo-rs path.
+//! else is `Ok(None)`: progressive and multi-scan files go to [`scans`]
+//! (every scan into a coefficient buffer), the rest (arithmetic coding) to
+//! libjpeg-turbo-rs.
 
 use crate::container::jpeg::Jpeg;
 use crate::error::{Error, Result};
 use crate::metadata::{human_bytes, Category, Finding};
 use libjpeg_turbo_rs as lt;
+
+pub mod scans;
 
 const LOOK: u32 = 9;
 
@@ -273,6 +277,29 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The tables of one DQT segment into `quant` (natural order, per slot).
+fn read_dqt(mut p: &[u8], quant: &mut [Option<[u16; 64]>; 4]) -> Result<()> {
+    while let Some((&pq_tq, rest)) = p.split_first() {
+        let size = if pq_tq >> 4 == 0 { 64 } else { 128 };
+        if rest.len() < size || pq_tq & 15 > 3 {
+            return Err(corrupt(
+                "a quantization table that does not fit its segment",
+            ));
+        }
+        let mut q = [0u16; 64];
+        for (k, &n) in ZIGZAG.iter().enumerate() {
+            q[n] = if size == 64 {
+                rest[k] as u16
+            } else {
+                u16::from_be_bytes([rest[2 * k], rest[2 * k + 1]])
+            };
+        }
+        quant[(pq_tq & 15) as usize] = Some(q);
+        p = &rest[size..];
+    }
+    Ok(())
+}
+
 /// What a decode of a scan found beyond its picture.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Hidden {
@@ -398,23 +425,9 @@ impl<'a> Plan<'a> {
                 }
                 0xDD if p.len() == 2 && sos.is_none() => dri = u16::from_be_bytes([p[0], p[1]]),
                 0xDB if sos.is_none() => {
-                    let mut p = p;
-                    while let Some((&pq_tq, rest)) = p.split_first() {
-                        let size = if pq_tq >> 4 == 0 { 64 } else { 128 };
-                        if rest.len() < size || pq_tq & 15 > 3 {
-                            return Ok(None);
-                        }
-                        let mut q = [0u16; 64];
-                        for (k, &n) in ZIGZAG.iter().enumerate() {
-                            q[n] = if size == 64 {
-                                rest[k] as u16
-                            } else {
-                                u16::from_be_bytes([rest[2 * k], rest[2 * k + 1]])
-                            };
-                        }
-                        quant[(pq_tq & 15) as usize] = Some(q);
-                        p = &rest[size..];
-                    }
+                    let Ok(()) = read_dqt(p, &mut quant) else {
+                        return Ok(None);
+                    };
                 }
                 0xC0 | 0xC1 => sof = Some(p),
                 m if (0xC2..=0xCF).contains(&m) && !matches!(m, 0xC4 | 0xC8 | 0xCC) => {

@@ -7,7 +7,8 @@
 //! profile from its colour-defining tags only (ICC.1:2022 §9.2: white and
 //! black point, colorants, TRCs, `chad`, `chrm`, `lumi`, `cicp`, the LUT
 //! based A2B/B2A/D2B/B2D transforms), each trimmed to the length its type
-//! declares, with a neutral description, a fixed copyright line and every
+//! declares (the LUT types `mAB `, `mBA ` and `mpet` rebuilt element by
+//! element from their values), with a neutral description, a fixed copyright line and every
 //! header field that names a date, device, platform, CMM or creator zeroed.
 //! The rebuilt profile renders exactly as the original (the same tag data,
 //! re-laid out), and rebuilding it again gives the same bytes: the audit
@@ -207,8 +208,10 @@ fn type_len(t: &[u8]) -> Option<usize> {
 /// The tag's data as the rebuilt profile carries it: trimmed to its type's
 /// length, reserved and padding bytes zeroed.
 fn clean_tag(t: &[u8]) -> Option<Vec<u8>> {
-    if matches!(t.get(..4)?, b"mAB " | b"mBA ") {
-        return rebuild_lut_ab(t);
+    match t.get(..4)? {
+        b"mAB " | b"mBA " => return rebuild_lut_ab(t),
+        b"mpet" => return rebuild_mpet(t),
+        _ => {}
     }
     let mut d = t.get(..type_len(t)?)?.to_vec();
     d.get_mut(4..8)?.fill(0);
@@ -290,6 +293,163 @@ fn rebuild_lut_ab(t: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The most processing elements, curve segments or CLUT entries a rebuilt
+/// `mpet` tag carries (real profiles have a handful; this bounds the work).
+const MPET_MAX_ITEMS: usize = 1 << 16;
+
+/// A multiProcessElementsType (`mpet`, the float D2Bx/B2Dx transforms,
+/// ICC.1:2022 §10.15) rebuilt from its elements: the element table, then
+/// each element (curve set `cvst` of segmented curves `curf` with formula
+/// `parf` and sampled `samf` segments, matrix `matf`, `clut`) written from
+/// its values right after the last, reserved fields zeroed. Gaps, bytes
+/// after the elements and shared or out-of-order positions do not come
+/// through. `None` when an element is of a kind this does not know (such a
+/// tag is dropped: a CMM then uses the A2Bx/B2Ax tag beside it, as one that
+/// does not read floats does anyway), its channels do not chain, or it
+/// holds a value that is not a finite number.
+fn rebuild_mpet(t: &[u8]) -> Option<Vec<u8>> {
+    let (ins, outs) = (be16(t, 8)? as usize, be16(t, 10)? as usize);
+    let n = be32(t, 12)?;
+    if ins == 0 || outs == 0 || n == 0 || n > MPET_MAX_ITEMS {
+        return None;
+    }
+    let mut elements = Vec::with_capacity(n);
+    let mut channels = ins;
+    for i in 0..n {
+        let (at, len) = (be32(t, 16 + 8 * i)?, be32(t, 20 + 8 * i)?);
+        let e = t.get(at..at.checked_add(len)?)?;
+        let (e_in, e_out) = (be16(e, 8)? as usize, be16(e, 10)? as usize);
+        if e_in != channels {
+            return None;
+        }
+        elements.push(mpet_element(e, e_in, e_out)?);
+        channels = e_out;
+    }
+    if channels != outs {
+        return None;
+    }
+    let mut out = t[..16].to_vec();
+    out[4..8].fill(0);
+    let mut at = 16 + 8 * n;
+    out.resize(at, 0);
+    for (i, e) in elements.iter().enumerate() {
+        out[16 + 8 * i..20 + 8 * i].copy_from_slice(&(at as u32).to_be_bytes());
+        out[20 + 8 * i..24 + 8 * i].copy_from_slice(&(e.len() as u32).to_be_bytes());
+        at += e.len();
+    }
+    elements.iter().for_each(|e| out.extend_from_slice(e));
+    Some(out)
+}
+
+/// An element header: signature, zero reserved, input and output channels.
+fn element_head(sig: &[u8], ins: usize, outs: usize) -> Vec<u8> {
+    let mut h = sig[..4].to_vec();
+    h.extend_from_slice(&[0; 4]);
+    h.extend_from_slice(&(ins as u16).to_be_bytes());
+    h.extend_from_slice(&(outs as u16).to_be_bytes());
+    h
+}
+
+/// `count` float32 values from `at`, each finite (a NaN's payload bits
+/// could carry anything and no colour), negative zero written as zero.
+fn floats(b: &[u8], at: usize, count: usize) -> Option<Vec<u8>> {
+    if count > MPET_MAX_ITEMS * 16 {
+        return None;
+    }
+    let raw = b.get(at..at.checked_add(count.checked_mul(4)?)?)?;
+    let mut out = Vec::with_capacity(raw.len());
+    for c in raw.chunks_exact(4) {
+        let v = f32::from_be_bytes(c.try_into().ok()?);
+        if !v.is_finite() {
+            return None;
+        }
+        out.extend_from_slice(&(v + 0.0).to_be_bytes());
+    }
+    Some(out)
+}
+
+/// One processing element rebuilt from its values (see [`rebuild_mpet`]).
+fn mpet_element(e: &[u8], ins: usize, outs: usize) -> Option<Vec<u8>> {
+    let mut out = element_head(e, ins, outs);
+    match e.get(..4)? {
+        b"cvst" => {
+            if ins != outs || ins > 16 {
+                return None;
+            }
+            let curves: Vec<Vec<u8>> = (0..ins)
+                .map(|k| {
+                    let (at, len) = (be32(e, 12 + 8 * k)?, be32(e, 16 + 8 * k)?);
+                    segmented_curve(e.get(at..at.checked_add(len)?)?)
+                })
+                .collect::<Option<_>>()?;
+            let mut at = 12 + 8 * ins;
+            for c in &curves {
+                out.extend_from_slice(&(at as u32).to_be_bytes());
+                out.extend_from_slice(&(c.len() as u32).to_be_bytes());
+                at += c.len();
+            }
+            curves.iter().for_each(|c| out.extend_from_slice(c));
+        }
+        b"matf" => out.extend_from_slice(&floats(e, 12, ins.checked_mul(outs)? + outs)?),
+        b"clut" => {
+            let grid = e.get(12..28)?;
+            if ins > 16 || grid[..ins].contains(&0) || grid[ins..].iter().any(|&g| g != 0) {
+                return None;
+            }
+            let points = grid[..ins]
+                .iter()
+                .try_fold(outs, |a, &g| a.checked_mul(g as usize))
+                .filter(|&p| p <= MPET_MAX_ITEMS * 16)?;
+            out.extend_from_slice(grid);
+            out.extend_from_slice(&floats(e, 28, points)?);
+        }
+        _ => return None,
+    }
+    Some(out)
+}
+
+/// A segmented curve (`curf`): break points, then one formula (`parf`) or
+/// sampled (`samf`, never first) segment per interval.
+fn segmented_curve(c: &[u8]) -> Option<Vec<u8>> {
+    let n = be16(c, 8)? as usize;
+    if c.get(..4)? != b"curf" || n == 0 {
+        return None;
+    }
+    let mut out = b"curf\0\0\0\0".to_vec();
+    out.extend_from_slice(&(n as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&floats(c, 12, n - 1)?);
+    let mut at = 12 + 4 * (n - 1);
+    for k in 0..n {
+        let s = c.get(at..)?;
+        let seg = match s.get(..4)? {
+            b"parf" => {
+                let params = match be16(s, 8)? {
+                    0 => 4,
+                    1 | 2 => 5,
+                    _ => return None,
+                };
+                let mut p = b"parf\0\0\0\0".to_vec();
+                p.extend_from_slice(&s[8..10]);
+                p.extend_from_slice(&[0, 0]);
+                p.extend_from_slice(&floats(s, 12, params)?);
+                p
+            }
+            b"samf" if k > 0 => {
+                let count = be32(s, 8)?;
+                let mut p = b"samf\0\0\0\0".to_vec();
+                p.extend_from_slice(&(count as u32).to_be_bytes());
+                p.extend_from_slice(&floats(s, 12, count)?);
+                p
+            }
+            _ => return None,
+        };
+        at += seg.len();
+        out.extend_from_slice(&seg);
+    }
+    Some(out)
+}
+
 /// Rebuilds `profile` from its colour-defining tags only (see the module
 /// docs). Errors on a profile whose structure cannot be trusted (sizes or
 /// tags out of bounds, colour tags of the wrong type or overlapping, no
@@ -323,9 +483,16 @@ pub fn sanitize(profile: &[u8]) -> Result<Vec<u8>> {
         if !types.iter().any(|t| data.get(..4) == Some(&t[..])) {
             return Err(malformed(format!("tag {name} has the wrong type")));
         }
-        let data = clean_tag(data)
-            .ok_or_else(|| malformed(format!("tag {name} is shorter than its type needs")))?;
-        kept.push((e.sig, data));
+        match clean_tag(data) {
+            Some(data) => kept.push((e.sig, data)),
+            // An mpet the rebuild cannot account for goes; A2Bx/B2Ax stay.
+            None if data.starts_with(b"mpet") => {}
+            None => {
+                return Err(malformed(format!(
+                    "tag {name} is shorter than its type needs"
+                )))
+            }
+        }
     }
     if kept.is_empty() {
         return Err(malformed("no colour-defining tags"));
@@ -586,6 +753,18 @@ fn leaks(p: &[u8]) -> Vec<String> {
         }
     }
     for e in table(p).unwrap_or_default() {
+        let data = &p[e.off..e.off + e.len];
+        if data.starts_with(b"mpet") && colour_tag_types(&e.sig).is_some() {
+            if rebuild_mpet(data).is_none() {
+                out.push(format!(
+                    "tag {} with unknown or malformed processing elements \
+                     (cleaning drops it; a CMM then uses {})",
+                    sig_name(&e.sig),
+                    fallback_tag(&e.sig)
+                ));
+            }
+            continue;
+        }
         if colour_tag_types(&e.sig).is_some() {
             continue;
         }
@@ -599,6 +778,16 @@ fn leaks(p: &[u8]) -> Vec<String> {
         out.push("bytes outside its colour tags".to_string());
     }
     out
+}
+
+/// The 16-bit tag a CMM reads when float tag `sig` (D2Bx, B2Dx) is absent.
+fn fallback_tag(sig: &[u8; 4]) -> String {
+    // Absolute colorimetric (3) has no 16-bit tag of its own.
+    let n = if sig[3] == b'3' { '1' } else { sig[3] as char };
+    match &sig[..3] {
+        b"D2B" => format!("A2B{n}"),
+        _ => format!("B2A{n}"),
+    }
 }
 
 /// The largest profile chunk one APP2 segment holds (65535 - length - header).
@@ -832,6 +1021,156 @@ mod tests {
         let past = bad.len() as u32 + 8;
         bad[28..32].copy_from_slice(&past.to_be_bytes());
         assert!(rebuild_lut_ab(&bad).is_none());
+    }
+
+    fn f32s(v: &[f32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_be_bytes()).collect()
+    }
+
+    /// Elements laid out after a position table, `gap` before each and after
+    /// the last; `table_at` is where the (offset, size) pairs start.
+    fn positioned(mut head: Vec<u8>, table_at: usize, parts: &[Vec<u8>], gap: &[u8]) -> Vec<u8> {
+        head.resize(table_at + 8 * parts.len(), 0);
+        for (k, part) in parts.iter().enumerate() {
+            head.extend_from_slice(gap);
+            head.resize(head.len().next_multiple_of(4), 0);
+            let at = head.len() as u32;
+            head[table_at + 8 * k..table_at + 8 * k + 4].copy_from_slice(&at.to_be_bytes());
+            head[table_at + 8 * k + 4..table_at + 8 * k + 8]
+                .copy_from_slice(&(part.len() as u32).to_be_bytes());
+            head.extend_from_slice(part);
+        }
+        head.extend_from_slice(gap);
+        head
+    }
+
+    /// A 3-in, 3-out mpet: a curve set (a gamma formula below 0.5, then 5
+    /// samples), a matrix, a 2x2x2 CLUT; `gap` between the elements and
+    /// their curves, `reserved` in every reserved field.
+    fn mpet(gap: &[u8], reserved: &[u8; 4]) -> Vec<u8> {
+        let head = |sig: &[u8; 4], i: u16, o: u16| {
+            let mut h = sig.to_vec();
+            h.extend_from_slice(reserved);
+            h.extend_from_slice(&i.to_be_bytes());
+            h.extend_from_slice(&o.to_be_bytes());
+            h
+        };
+        let curve = |g: f32| {
+            let mut c = b"curf".to_vec();
+            c.extend_from_slice(reserved);
+            c.extend_from_slice(&[0, 2]);
+            c.extend_from_slice(&reserved[..2]);
+            c.extend_from_slice(&f32s(&[0.5]));
+            c.extend_from_slice(b"parf");
+            c.extend_from_slice(reserved);
+            c.extend_from_slice(&[0, 0]);
+            c.extend_from_slice(&reserved[..2]);
+            c.extend_from_slice(&f32s(&[g, 1.0, 0.0, 0.0]));
+            c.extend_from_slice(b"samf");
+            c.extend_from_slice(reserved);
+            c.extend_from_slice(&5u32.to_be_bytes());
+            c.extend_from_slice(&f32s(&[0.3, 0.45, 0.6, 0.8, 1.0]));
+            c
+        };
+        let curves = [curve(2.2), curve(1.8), curve(2.4)];
+        let cvst = positioned(head(b"cvst", 3, 3), 12, &curves, gap);
+        let mut matf = head(b"matf", 3, 3);
+        matf.extend_from_slice(&f32s(&[
+            0.4361, 0.3851, 0.1431, 0.2225, 0.7169, 0.0606, 0.0139, 0.0971, 0.7141, 0.0, 0.0, -0.0,
+        ]));
+        let mut clut = head(b"clut", 3, 3);
+        clut.extend_from_slice(&[2, 2, 2]);
+        clut.resize(28, 0);
+        for n in 0..8 {
+            let v: Vec<f32> = [4, 2, 1]
+                .iter()
+                .map(|b| (n & b != 0) as u8 as f32)
+                .collect();
+            clut.extend_from_slice(&f32s(&v));
+        }
+        positioned(
+            head(b"mpet", 3, 3)[..12]
+                .to_vec()
+                .into_iter()
+                .chain([0, 0, 0, 3])
+                .collect(),
+            16,
+            &[cvst, matf, clut],
+            gap,
+        )
+    }
+
+    #[test]
+    fn mpet_tags_are_rebuilt_from_their_elements() {
+        let dirty = mpet(CANARY, b"CANA");
+        assert!(contains(&dirty, CANARY) && contains(&dirty, b"CANA"));
+        let clean = rebuild_mpet(&dirty).unwrap();
+        assert!(!contains(&clean, CANARY) && !contains(&clean, b"CANA"));
+        // The same elements, packed, every reserved field zero, -0 as 0.
+        let mut expected = mpet(b"", &[0; 4]);
+        let matf = expected.windows(4).position(|w| w == b"matf").unwrap();
+        let neg = matf + 12 + 4 * 11;
+        assert_eq!(expected[neg..neg + 4], f32s(&[-0.0])[..]);
+        expected[neg..neg + 4].fill(0);
+        assert_eq!(clean, expected);
+        assert_eq!(rebuild_mpet(&clean).unwrap(), clean, "a fixed point");
+        // In a profile: kept, rebuilt, and the audit tells dirty from clean.
+        let p = rgb(
+            true,
+            KNOWN_RGB[0].1,
+            srgb_para(),
+            &[(b"D2B0", dirty), (b"B2D0", mpet(b"", &[0; 4]))],
+        );
+        let out = sanitize(&p).unwrap();
+        assert!(!contains(&out, CANARY));
+        let tags = table(&out).unwrap();
+        let d2b0 = tags.iter().find(|e| &e.sig == b"D2B0").unwrap();
+        assert_eq!(&out[d2b0.off..d2b0.off + d2b0.len], &expected[..]);
+        assert_eq!(sanitize(&out).unwrap(), out);
+        let mut inv = Inventory::default();
+        audit(&out, &mut inv);
+        assert!(inv.is_clean(), "{inv:?}");
+    }
+
+    #[test]
+    fn mpet_tags_that_cannot_be_accounted_for_are_dropped() {
+        let good = mpet(b"", &[0; 4]);
+        let first = be32(&good, 16).unwrap();
+        let mut cases = Vec::new();
+        let mut unknown = good.clone();
+        unknown[first..first + 4].copy_from_slice(b"bACS");
+        cases.push(("unknown element", unknown));
+        let mut nan = good.clone();
+        let at = nan.len() - 4; // the CLUT's last entry
+        nan[at..at + 4].copy_from_slice(&0x7FC0_CAFEu32.to_be_bytes());
+        cases.push(("NaN payload", nan));
+        let mut chain = good.clone();
+        chain[first + 10..first + 12].copy_from_slice(&4u16.to_be_bytes());
+        cases.push(("channels that do not chain", chain));
+        let mut past = good.clone();
+        past[20..24].copy_from_slice(&(good.len() as u32).to_be_bytes());
+        cases.push(("element past the end", past));
+        let mut count = good.clone();
+        count[12..16].copy_from_slice(&u32::MAX.to_be_bytes());
+        cases.push(("element count", count));
+        for (what, t) in cases {
+            assert!(rebuild_mpet(&t).is_none(), "{what}");
+            let p = rgb(true, KNOWN_RGB[0].1, srgb_para(), &[(b"D2B3", t)]);
+            let out = sanitize(&p).unwrap();
+            assert!(!table_of(&out).contains(b"D2B3"), "{what}: dropped");
+            assert!(table_of(&out).contains(b"rXYZ"), "{what}: the rest stays");
+            let mut inv = Inventory::default();
+            audit(&p, &mut inv);
+            let said = format!("{inv:?}");
+            assert!(
+                said.contains("D2B3 with unknown or malformed"),
+                "{what}: {said}"
+            );
+            assert!(said.contains("uses A2B1"), "{what}: {said}");
+        }
+        for n in 0..good.len() {
+            let _ = rebuild_mpet(&good[..n]);
+        }
     }
 
     fn table_of(p: &[u8]) -> Vec<[u8; 4]> {

@@ -102,13 +102,24 @@ pub enum Deep {
 /// after the coded data of a WebP bitstream).
 pub fn inspect_thorough(parsed: &Parsed) -> Result<Deep> {
     match &parsed.container {
-        Container::Jpeg(j) => match crate::entropy::Plan::new(j)? {
-            Some(plan) => Ok(Deep::Findings(plan.audit()?.findings())),
-            None => Ok(Deep::NotAnalysed(
-                "only single-scan baseline JPEGs are decoded to their end \
-                 (this one is progressive, arithmetic-coded or multi-scan; clean --thorough still re-codes it)",
-            )),
-        },
+        Container::Jpeg(j) => {
+            if let Some(plan) = crate::entropy::Plan::new(j)? {
+                return Ok(Deep::Findings(plan.audit()?.findings()));
+            }
+            // Progressive and multi-scan files: every scan, into a buffer.
+            let max_alloc = crate::container::Limits::default().max_alloc;
+            match crate::entropy::scans::decode(j, max_alloc)? {
+                Some(d) => Ok(Deep::Findings(d.hidden.findings())),
+                None if j.is_arithmetic() => Ok(Deep::NotAnalysed(
+                    "arithmetic-coded JPEG: check does not decode its compressed data, so bytes \
+                     hidden inside it are not looked for; clean --thorough re-codes it as a \
+                     baseline Huffman JPEG (through libjpeg-turbo-rs), which leaves none behind",
+                )),
+                None => Ok(Deep::NotAnalysed(
+                    "lossless, hierarchical or scan-less JPEG: its compressed data is not decoded here",
+                )),
+            }
+        }
         Container::Webp(_) => Ok(Deep::NotAnalysed(
             "WebP bitstreams are not decoded to their end here \
              (clean --thorough encodes a lossless one again; a lossy VP8 one is copied)",

@@ -842,3 +842,96 @@ fn icc_lut_tag_gaps_are_gone_and_colour_is_the_same() {
         assert_ne!(to_srgb(&plain, d.path()), to_srgb(&out, d.path()));
     }
 }
+
+/// A 3-in, 3-out multiProcessElementsType (D2Bx): a curve set of gamma
+/// `g` formula segments, then the sRGB D50 colorant matrix; `gap` before
+/// each element and after the last.
+fn mpet(g: f32, gap: &[u8]) -> Vec<u8> {
+    let f32s = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_be_bytes()).collect() };
+    let mut curf = b"curf\0\0\0\0\0\x01\0\0parf\0\0\0\0\0\0\0\0".to_vec();
+    curf.extend_from_slice(&f32s(&[g, 1.0, 0.0, 0.0]));
+    let mut cvst = b"cvst\0\0\0\0\0\x03\0\x03".to_vec();
+    for k in 0..3u32 {
+        let at = 12 + 24 + k * curf.len() as u32;
+        cvst.extend_from_slice(&at.to_be_bytes());
+        cvst.extend_from_slice(&(curf.len() as u32).to_be_bytes());
+    }
+    cvst.extend_from_slice(&curf.repeat(3));
+    let mut matf = b"matf\0\0\0\0\0\x03\0\x03".to_vec();
+    matf.extend_from_slice(&f32s(&[
+        0.4361, 0.3851, 0.1431, 0.2225, 0.7169, 0.0606, 0.0139, 0.0971, 0.7141, 0.0, 0.0, 0.0,
+    ]));
+    let mut t = b"mpet\0\0\0\0\0\x03\0\x03\0\0\0\x02".to_vec();
+    t.resize(32, 0);
+    for (k, e) in [cvst, matf].iter().enumerate() {
+        t.extend_from_slice(gap);
+        t.resize(t.len().next_multiple_of(4), 0);
+        let at = t.len() as u32;
+        t[16 + 8 * k..20 + 8 * k].copy_from_slice(&at.to_be_bytes());
+        t[20 + 8 * k..24 + 8 * k].copy_from_slice(&(e.len() as u32).to_be_bytes());
+        t.extend_from_slice(e);
+    }
+    t.extend_from_slice(gap);
+    t
+}
+
+/// Bytes in the gaps of a D2B0 (float, `mpet`) tag are not colour: the
+/// rebuilt profile leaves them out and renders the same through lcms
+/// (ImageMagick), which reads D2B0 before the matrix and curves (without
+/// it, other pixels); an mpet with an element of a kind the rebuild does
+/// not know is dropped, and the CMM's conversion falls back to them.
+#[test]
+fn icc_mpet_gaps_are_gone_and_colour_is_the_same() {
+    let d = tempfile::tempdir().unwrap();
+    let profile = with_tag(&base_profile(), b"D2B0", &mpet(1.0, CANARY.as_bytes()));
+    let input = d.path().join("IMG_1.jpg");
+    std::fs::write(&input, jpeg_with(&profile)).unwrap();
+    let c = run(&["check", s(&input)]);
+    assert_eq!(c.status.code(), Some(1), "{}", stdout(&c));
+    let out = clean(&input, &[]);
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(!contains(&bytes, CANARY.as_bytes()));
+    let p = jpeg::parse(&bytes, &Limits::default())
+        .unwrap()
+        .icc_profile()
+        .expect("profile kept");
+    assert!(contains(&p, b"D2B0"), "the float tag is kept");
+    assert!(contains(&p, &mpet(1.0, b"")), "its elements, packed");
+    assert_check(&out, true);
+    assert_decodes_cleanly(&out);
+    // An unknown element: the tag goes, the rest of the profile stays.
+    let mut odd = mpet(1.0, b"");
+    let first = be32(&odd, 16);
+    odd[first..first + 4].copy_from_slice(b"xACS");
+    let dir2 = d.path().join("odd");
+    std::fs::create_dir(&dir2).unwrap();
+    let odd_in = dir2.join("IMG_2.jpg");
+    std::fs::write(
+        &odd_in,
+        jpeg_with(&with_tag(&base_profile(), b"D2B0", &odd)),
+    )
+    .unwrap();
+    let c = run(&["check", s(&odd_in)]);
+    assert!(
+        stdout(&c).contains("D2B0 with unknown or malformed processing elements"),
+        "{}",
+        stdout(&c)
+    );
+    let odd_out = clean(&odd_in, &[]);
+    let p = jpeg::parse(&std::fs::read(&odd_out).unwrap(), &Limits::default())
+        .unwrap()
+        .icc_profile()
+        .expect("profile kept");
+    assert!(!contains(&p, b"D2B0") && contains(&p, b"rTRC"));
+    if have("convert", "-version") {
+        assert_eq!(to_srgb(&input, d.path()), to_srgb(&out, d.path()));
+        let plain = d.path().join("plain.jpg");
+        std::fs::write(&plain, jpeg_with(&base_profile())).unwrap();
+        assert_ne!(
+            to_srgb(&plain, d.path()),
+            to_srgb(&out, d.path()),
+            "the CMM reads D2B0 (linear curves here, sRGB's TRC without it)"
+        );
+        assert_eq!(to_srgb(&plain, d.path()), to_srgb(&odd_out, d.path()));
+    }
+}

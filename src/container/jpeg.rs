@@ -686,6 +686,13 @@ fn write_piece<'a>(out: &mut Spliced<'a>, piece: &Piece<'a>) {
 }
 
 impl<'a> Jpeg<'a> {
+    /// Whether the frame is arithmetic-coded (SOF9..SOF15).
+    pub fn is_arithmetic(&self) -> bool {
+        self.segments
+            .iter()
+            .any(|s| is_sof(s.marker) && is_arithmetic(s.marker))
+    }
+
     /// The TIFF bytes of every EXIF block (cameras sometimes write two).
     pub fn exif_blocks(&self) -> Vec<&'a [u8]> {
         self.segments
