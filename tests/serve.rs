@@ -494,9 +494,20 @@ fn export_writes_only_into_the_output_folder() {
     let px = img.get_pixel(img.width() / 2, img.height() / 2);
     assert!(px[0] > 230 && px[1] < 30 && px[2] > 230, "{px:?}");
 
-    // Nothing else changed: only the manifest was added to the photo folder.
+    // Nothing else changed: only the manifest and the private results file
+    // (input <-> output, never in the output) were added to the photo folder.
     let after = snapshot(d.path());
     let manifest = photos.join(".photodeid-regions.csv");
+    let results_file = photos.join(".photodeid-results.json");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&results_file)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "the results file is private");
+    }
     for (path, bytes) in &before {
         let now = after.iter().find(|(p, _)| p == path);
         assert_eq!(now.map(|n| &n.1), Some(bytes), "{} changed", path.display());
@@ -504,7 +515,7 @@ fn export_writes_only_into_the_output_folder() {
     for (path, _) in &after {
         let known = before.iter().any(|(p, _)| p == path);
         assert!(
-            known || path.starts_with(&out) || *path == manifest,
+            known || path.starts_with(&out) || *path == manifest || *path == results_file,
             "unexpected {}",
             path.display()
         );
