@@ -288,7 +288,12 @@ pub fn run(
             p.command = Some(rerun_command(folder, out, m.as_deref(), plan));
             p.manifest = m.map(|m| m.display().to_string());
         }
-        Err(e) => lock().error = Some(format!("regions manifest not saved: {e}")),
+        Err(e) => {
+            lock().error = Some(format!(
+                "the regions were not saved in the regions file: {}",
+                crate::plain::explain(&e)
+            ))
+        }
     }
 
     let settings = FileSettings {
@@ -310,7 +315,10 @@ pub fn run(
         Ok(p) => p,
         Err(e) => {
             let mut p = lock();
-            p.error = Some(format!("cannot name the outputs: {e}"));
+            p.error = Some(format!(
+                "cannot name the exported files: {}",
+                crate::plain::explain(&e)
+            ));
             p.running = false;
             return;
         }

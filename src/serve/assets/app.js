@@ -469,7 +469,8 @@ async function refreshPreview(why) {
       body: JSON.stringify({ regions, fill: fillHex() }),
     });
   } catch (e) {
-    $('preview-status').textContent = 'The server does not answer: ' + e;
+    $('preview-status').textContent = 'The server does not answer: is photodeid still running? '
+      + 'Start it again, then reload this page (your regions are saved).';
     return;
   }
   if (seq !== state.previewSeq) return;
@@ -801,8 +802,8 @@ async function openReview() {
         alt: `${p.name}, as it will be exported`, loading: 'lazy', width: '800', height: '600',
       }),
       el('p', { class: 'name', text: p.name }),
-      el('p', { text: n ? `${n} area${n === 1 ? '' : 's'} covered; hidden data will be removed.`
-        : 'No areas covered; hidden data will be removed.' }),
+      el('p', { text: `${n ? `${n} area${n === 1 ? '' : 's'} covered` : 'No areas covered'}; `
+        + `${p.details.length ? 'hidden data will be removed' : 'no hidden data found'}.` }),
       state.toCheck.has(p.id) ? el('p', { class: 'to-check', text: 'To check: regions copied from another photo' }) : null,
       el('button', {
         type: 'button', text: 'Mark regions', 'aria-label': `Mark regions on ${p.name}`,
@@ -1191,8 +1192,8 @@ async function refreshCollage() {
   const ms = Math.round(performance.now() - t0);
   window.photodeid.collageTimings.push({ ms, server: plan.ms });
   window.photodeid.collagePreviews += 1;
-  $('collage-status').textContent = `${plan.width} × ${plan.height} pixels, ${plan.order.length} panels. `
-    + `Drawn in ${ms} ms.`;
+  $('collage-status').textContent = `${plan.width} × ${plan.height} pixels, ${plan.order.length} panels.`;
+  $('collage-status').title = `Drawn in ${ms} ms.`;
   renderCollageLabels(plan);
   renderPanels(plan);
 }
