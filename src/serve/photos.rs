@@ -97,6 +97,9 @@ impl Shown {
     }
 }
 
+/// A picture and the key of what drew it.
+type Keyed = (String, Arc<Vec<u8>>);
+
 pub struct Library {
     photos: Vec<Photo>,
     shown: Mutex<HashMap<usize, Shown>>,
@@ -107,7 +110,7 @@ pub struct Library {
     thumbs: Mutex<HashMap<usize, Arc<Vec<u8>>>>,
     /// Each photo's latest redacted thumbnail, by the key of what drew it
     /// (regions and fill): one per photo, so the cache stays bounded.
-    redacted: Mutex<HashMap<usize, (String, Arc<Vec<u8>>)>>,
+    redacted: Mutex<HashMap<usize, Keyed>>,
     /// One lock per photo, so two requests never decode the same photo twice.
     decoding: Vec<Mutex<()>>,
 }
@@ -768,6 +771,32 @@ mod tests {
         assert_eq!(shrink(img.clone(), 10).dimensions(), (10, 7));
         let big = shrink(RgbImage::new(4032, 3024), SCREEN_SIDE);
         assert_eq!(big.dimensions(), (1344, 1008));
+    }
+
+    #[test]
+    fn thumbnails_fit_and_pixel_regions_follow_them() {
+        let t = fit(&RgbImage::new(504, 378), THUMB_SIDE);
+        assert_eq!(t.dimensions(), (320, 240));
+        let t = fit(&RgbImage::new(4032, 3024), THUMB_SIDE);
+        assert_eq!(t.dimensions(), (320, 240));
+        assert_eq!(
+            fit(&RgbImage::new(100, 80), THUMB_SIDE).dimensions(),
+            (100, 80)
+        );
+        let r: RegionSpec = "400,300,800,600:blur".parse().unwrap();
+        let s = scale_px(&r, 0.1);
+        assert_eq!(
+            (s.x, s.y, s.w, s.h),
+            (
+                Length::Px(40),
+                Length::Px(30),
+                Length::Px(80),
+                Length::Px(60)
+            )
+        );
+        assert_eq!(s.effect, r.effect);
+        let p: RegionSpec = "10%,10%,5%,5%".parse().unwrap();
+        assert_eq!(scale_px(&p, 0.1), p);
     }
 
     #[test]
