@@ -660,6 +660,14 @@ fn review_thumbnails_zip_and_up_to_date() {
         assert!(w.contains("up to date"), "{w}");
     }
     assert_eq!(files(&out).len(), 3, "a re-export wrote a copy");
+    assert_eq!(
+        r["finished"],
+        serde_json::json!([
+            "Finished: 3 photos exported.",
+            "Finished: 3 photos up to date (exported before in the same way; nothing written again)."
+        ]),
+        "{r}"
+    );
     // The results file: in the photo folder's private state, owner-only,
     // linking input and output both ways; the cards say it after a reload.
     let results = photos.join(".photodeid-results.json");

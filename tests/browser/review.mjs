@@ -132,6 +132,7 @@ try {
     await page.locator('#results').evaluate((r) => r.replaceChildren());
     await page.getByRole('button', { name: 'Export selected photos' }).click();
     await page.locator('#results h3', { hasText: 'Done' }).waitFor({ timeout: 60000 });
+    report.finished = (report.finished || []).concat([await page.locator('#progress-text').textContent()]);
     return page.locator('#results tbody tr').evaluateAll((rs) => rs.map((r) => ({
       name: r.cells[0].textContent,
       output: r.cells[1].textContent,

@@ -929,11 +929,21 @@ function doneWords(r) {
   return parts.concat(r.warnings).join('; ') + '.';
 }
 
+// "Finished: 2 photos exported; 1 up to date (...)".
+function finishedWords(results) {
+  const same = results.filter((r) => r.status === 'up to date').length;
+  const fresh = results.length - same;
+  const photos = (n) => `${n} photo${n === 1 ? '' : 's'}`;
+  if (!fresh) return `Finished: ${photos(same)} up to date (exported before in the same way; nothing written again).`;
+  return `Finished: ${photos(fresh)} exported`
+    + (same ? `; ${same} up to date (exported before in the same way; not written again).` : '.');
+}
+
 function showResults(p) {
   const failed = p.results.filter((r) => r.error).length + p.collages.filter((c) => c.error).length;
   $('progress-text').textContent = failed
     ? `Finished: ${failed} failed (see below).`
-    : `Finished: ${p.results.length} photo${p.results.length === 1 ? '' : 's'} exported.`;
+    : finishedWords(p.results);
   const rows = p.results.map((r) => el('tr', {},
     el('td', { text: r.name }),
     el('td', { text: r.output || '—' }),
