@@ -4,10 +4,17 @@
 # click → photo shown, mouse released → redacted preview shown).
 #
 #   bash scripts/serve-latency.sh [PHOTO.jpg]
+#   GRID=500 bash scripts/serve-latency.sh [PHOTO.jpg]
+#
+# With GRID=N it then serves a folder of N copies of the photo (10 per case
+# folder) and measures, in Chromium (tests/browser/grid.mjs), the time from
+# opening the page to the first screen of thumbnails and to every thumbnail
+# (scrolling a screen at a time), the preview latency on one of them (curl), and the
+# server's peak memory (VmHWM) and CPU time (user+sys).
 #
 # Without an argument it uses the 4032x3024 photo of the shared camera corpus
 # when it is beside the checkout, else a synthetic 4032x3024 JPEG (python3 +
-# cjpeg). Needs curl, node and chromium (as .ci/run installs them).
+# cjpeg). NO_BUILD=1 uses target/release/photodeid as it is. Needs curl, node and chromium (as .ci/run installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,8 +46,8 @@ PY
   cjpeg -quality 90 "$work/p.ppm" > "$photo"
 fi
 
-cargo build --release -q
-target/release/photodeid serve "$work/photos" --port 0 -o "$work/out" > "$work/log" &
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q
+target/release/photodeid serve "$work/photos" --no-open --port 0 -o "$work/out" > "$work/log" &
 pid=$!
 for _ in $(seq 50); do grep -q http:// "$work/log" 2>/dev/null && break; sleep 0.1; done
 url=$(grep -o 'http://[^ ]*' "$work/log")
@@ -62,15 +69,50 @@ done
 # A fresh server, so the browser run starts cold too (the grid's thumbnail
 # request is then the photo's first decode).
 kill "$pid"; wait "$pid" 2>/dev/null || true
-target/release/photodeid serve "$work/photos" --port 0 -o "$work/out" > "$work/log" &
+target/release/photodeid serve "$work/photos" --no-open --port 0 -o "$work/out" > "$work/log" &
 pid=$!
 for _ in $(seq 50); do grep -q http:// "$work/log" 2>/dev/null && break; sleep 0.1; done
 url=$(grep -o 'http://[^ ]*' "$work/log")
 [ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
 mkdir -p target/browser-artifacts
 echo "in Chromium (ms; openMs: click → photo shown, editMs: mouse released → redacted preview shown):"
-(cd tests/browser && EXPORT=0 KEYBOARD=0 node run.mjs "$url" case/IMG_12mp.jpg \
+(cd tests/browser && EXPORT=0 KEYBOARD=0 node run.mjs "$url" IMG_12mp.jpg \
   ../../target/browser-artifacts/latency-12mp.png 5) |
   python3 -c 'import json, sys
 for t in json.load(sys.stdin)["timings"]:
     print("  openMs %4d  editMs %4d" % (t["openMs"], t["editMs"]))'
+
+[ "${GRID:-0}" -gt 0 ] || exit 0
+kill "$pid"; wait "$pid" 2>/dev/null || true
+pid=""
+for i in $(seq 0 $((GRID - 1))); do
+  d="$work/grid/case-$(printf %02d $((i / 10)))"
+  mkdir -p "$d"
+  cp "$photo" "$d/IMG_$(printf %04d "$i").jpg"
+done
+sync
+target/release/photodeid serve "$work/grid" --no-open --port 0 -o "$work/grid-out" > "$work/log" &
+pid=$!
+for _ in $(seq 50); do grep -q http:// "$work/log" 2>/dev/null && break; sleep 0.1; done
+url=$(grep -o 'http://[^ ]*' "$work/log")
+cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$pid/stat"; }
+echo "grid of $GRID photos ($(du -sh "$work/grid" | cut -f1)); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+(cd tests/browser && node grid.mjs "$url") | python3 -c 'import json, sys
+r = json.load(sys.stdin)
+print("  listed %d ms; first screen (%d thumbnails) %d ms; all %d thumbnails %d ms" % (
+    r["listedMs"], r["firstScreenCount"], r["firstScreenMs"], r["count"], r["allMs"]))'
+echo "  server CPU after the grid: $(cpu) s (user+sys); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Previews on a photo of the big folder once its grid is loaded (run.mjs
+# waits for every thumbnail, which lazy loading never fetches all of here).
+token=${url##*t=}
+base=${url%/?t=*}
+hdr="X-Photodeid-Token: $token"
+curl -sf -o /dev/null -w "  first view of photo 5 (decode, shrink): %{time_total}\n" -H "$hdr" "$base/api/photos/5/view"
+for i in 1 2 3; do
+  curl -sf -o /dev/null -w "  preview, one 40% x 40% fill region: %{time_total}\n" -H "$hdr" \
+    -H "Content-Type: application/json" \
+    -d '{"regions":[{"x":20,"y":20,"w":40,"h":'"$((30 + i))"',"effect":"fill"}]}' \
+    "$base/api/photos/5/preview"
+done
+echo "  server peak memory: $(grep VmHWM "/proc/$pid/status" | awk '{print $2 / 1024 " MB"}'); now: $(grep VmRSS "/proc/$pid/status" | awk '{print $2 / 1024 " MB"}')"
+echo "  server CPU in all: $(cpu) s (user+sys); load: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -485,3 +485,212 @@ fn collage_editor_in_chromium() {
         assert!(!f.to_string_lossy().contains("consent"));
     }
 }
+
+/// The report of `review.mjs` on the sample folder, with the ZIP it
+/// downloaded written to `zip` (one run serves every test below).
+fn review_run() -> Option<(serde_json::Value, tempfile::TempDir, PathBuf, PathBuf)> {
+    if !ready() {
+        return None;
+    }
+    let (d, photos, out) = setup();
+    let s = Serve::start(&photos, &out);
+    let r = node(
+        "review.mjs",
+        &[
+            &s.url,
+            "Smith_John_badge.jpg",
+            "Doe_Jane_1961-04-02",
+            artifacts().to_str().unwrap(),
+        ],
+    );
+    drop(s);
+    Some((r, d, photos, out))
+}
+
+/// Thumbnails show the regions as exported; the review shows every ticked
+/// photo, redacted; filter and per-case ticking; the ZIP holds exactly the
+/// exported files; plain words; a second export is "up to date"; the
+/// private results file, outside the output, links both ways.
+#[test]
+fn review_thumbnails_zip_and_up_to_date() {
+    let Some((r, _d, photos, out)) = review_run() else {
+        return;
+    };
+    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap();
+    // The raw thumbnail shows the photo; the redacted one is filled black there.
+    let (raw, red) = (&r["rawThumb"], &r["redactedThumb"]);
+    assert_ne!(r["rawSrc"], r["redactedSrc"], "{r}");
+    assert!(f(red, "max") < 40.0, "thumbnail not redacted: {r}");
+    assert!(
+        (f(raw, "mean") - f(red, "mean")).abs() > 30.0,
+        "redacted thumbnail looks like the raw one: {r}"
+    );
+    // Plain words, the timing only in the details line.
+    let status = r["previewStatus"].as_str().unwrap();
+    assert_eq!(status, "1 area covered, as the export will make it.", "{r}");
+    assert!(r["previewTiming"].as_str().unwrap().contains(" ms"), "{r}");
+    // Filter: 4 photos; one marked, three need regions; the case's three by name.
+    let names = |k: &str| -> Vec<String> {
+        r[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(r["allCards"], 4, "{r}");
+    assert_eq!(names("filterMarked"), ["Smith_John_badge.jpg"], "{r}");
+    assert_eq!(names("filterNeeds").len(), 3, "{r}");
+    assert!(!names("filterNeeds").contains(&"Smith_John_badge.jpg".to_string()));
+    let case = names("filterText");
+    assert_eq!(case.len(), 3, "{r}");
+    assert!(
+        case.iter().all(|n| n.starts_with("Doe_Jane_1961-04-02/")),
+        "{r}"
+    );
+    assert_eq!(r["filterCount"], "Showing 3 of 4 files.", "{r}");
+    // Per case.
+    assert_eq!(names("afterUntickCase"), ["Smith_John_badge.jpg"], "{r}");
+    assert_eq!(names("afterTickCase").len(), 4, "{r}");
+    let ticked = names("ticked");
+    assert_eq!(ticked.len(), 3, "{r}");
+    // The review: exactly the ticked photos, loaded, the badge redacted.
+    let mut review = names("review");
+    review.sort();
+    let mut want = ticked.clone();
+    want.sort();
+    assert_eq!(review, want, "{r}");
+    assert_eq!(r["reviewLoaded"], true, "{r}");
+    assert!(f(&r["reviewRedacted"], "max") < 40.0, "{r}");
+    assert!(
+        r["reviewWords"]
+            .as_str()
+            .unwrap()
+            .contains("1 area covered"),
+        "{r}"
+    );
+    for shot in ["review-grid", "review"] {
+        for size in ["1280x900", "390x844"] {
+            assert!(artifacts().join(format!("{shot}-{size}.png")).is_file());
+        }
+    }
+    // First export: what was done, in a person's terms.
+    let first = r["first"].as_array().unwrap();
+    assert_eq!(first.len(), 3, "{r}");
+    let badge = first
+        .iter()
+        .find(|x| x["name"] == "Smith_John_badge.jpg")
+        .unwrap();
+    let words = badge["words"].as_str().unwrap();
+    assert!(
+        words.starts_with("1 area covered; hidden data removed"),
+        "{words}"
+    );
+    for row in first {
+        let w = row["words"].as_str().unwrap();
+        assert!(!w.contains("re-encoded") && !w.contains("os error"), "{w}");
+        assert!(!w.contains(" ms"), "{w}");
+    }
+    assert!(
+        badge["details"].as_str().unwrap().contains("Re-encoded"),
+        "{badge}"
+    );
+    // The ZIP: exactly the exported files, byte for byte, read by unzip.
+    let zip = &r["zip"];
+    assert_eq!(zip["status"], 200, "{zip}");
+    assert_eq!(zip["type"], "application/zip");
+    assert!(zip["disposition"].as_str().unwrap().contains("attachment"));
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(zip["base64"].as_str().unwrap())
+        .unwrap();
+    let zdir = tempfile::tempdir().unwrap();
+    let zpath = zdir.path().join("export.zip");
+    std::fs::write(&zpath, &bytes).unwrap();
+    let list = Command::new("unzip").arg("-Z1").arg(&zpath).output();
+    let exported: Vec<String> = files(&out)
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&out)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect();
+    assert_eq!(exported.len(), 3, "{exported:?}");
+    let mut outputs: Vec<String> = first
+        .iter()
+        .map(|x| x["output"].as_str().unwrap().to_string())
+        .collect();
+    outputs.sort();
+    assert_eq!(outputs, exported, "{r}");
+    if let Ok(list) = list {
+        assert!(list.status.success());
+        let mut inside: Vec<String> = String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        inside.sort();
+        assert_eq!(inside, exported, "the ZIP holds exactly the exported files");
+        let x = zdir.path().join("x");
+        let ok = Command::new("unzip")
+            .arg("-q")
+            .arg(&zpath)
+            .arg("-d")
+            .arg(&x)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        for name in &exported {
+            assert_eq!(
+                std::fs::read(x.join(name)).unwrap(),
+                std::fs::read(out.join(name)).unwrap(),
+                "{name}"
+            );
+        }
+    }
+    assert_eq!(r["zipText"], "Download the 3 exported files (ZIP)", "{r}");
+    for secret in [&b"Doe_Jane"[..], b"Smith", b".photodeid"] {
+        assert!(!contains(&bytes, secret), "the ZIP carries a private name");
+    }
+    // Second export: up to date, no copy written.
+    let second = r["second"].as_array().unwrap();
+    assert_eq!(second.len(), 3, "{r}");
+    for row in second {
+        let w = row["words"].as_str().unwrap();
+        assert!(w.contains("up to date"), "{w}");
+    }
+    assert_eq!(files(&out).len(), 3, "a re-export wrote a copy");
+    assert_eq!(
+        r["finished"],
+        serde_json::json!([
+            "Finished: 3 photos exported.",
+            "Finished: 3 photos up to date (exported before in the same way; nothing written again)."
+        ]),
+        "{r}"
+    );
+    // The results file: in the photo folder's private state, owner-only,
+    // linking input and output both ways; the cards say it after a reload.
+    let results = photos.join(".photodeid-results.json");
+    let text = std::fs::read_to_string(&results).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let entries = v["exports"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{text}");
+    for name in &exported {
+        assert!(
+            entries.iter().any(|e| e["output"] == name.as_str()),
+            "{name}: {text}"
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&results).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let badge_out = badge["output"].as_str().unwrap();
+    assert_eq!(
+        r["exportedLine"],
+        format!("Exported before as {badge_out}"),
+        "{r}"
+    );
+    assert!(!files(&out)
+        .iter()
+        .any(|p| p.to_string_lossy().contains("results")));
+}

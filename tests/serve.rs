@@ -494,9 +494,20 @@ fn export_writes_only_into_the_output_folder() {
     let px = img.get_pixel(img.width() / 2, img.height() / 2);
     assert!(px[0] > 230 && px[1] < 30 && px[2] > 230, "{px:?}");
 
-    // Nothing else changed: only the manifest was added to the photo folder.
+    // Nothing else changed: only the manifest and the private results file
+    // (input <-> output, never in the output) were added to the photo folder.
     let after = snapshot(d.path());
     let manifest = photos.join(".photodeid-regions.csv");
+    let results_file = photos.join(".photodeid-results.json");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&results_file)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "the results file is private");
+    }
     for (path, bytes) in &before {
         let now = after.iter().find(|(p, _)| p == path);
         assert_eq!(now.map(|n| &n.1), Some(bytes), "{} changed", path.display());
@@ -504,7 +515,7 @@ fn export_writes_only_into_the_output_folder() {
     for (path, _) in &after {
         let known = before.iter().any(|(p, _)| p == path);
         assert!(
-            known || path.starts_with(&out) || *path == manifest,
+            known || path.starts_with(&out) || *path == manifest || *path == results_file,
             "unexpected {}",
             path.display()
         );
@@ -776,4 +787,95 @@ fn starts_without_a_terminal_and_opens_the_browser() {
     let (status, body) = s.post("/api/open-output", b"{}");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     opened(&out.canonicalize().unwrap().display().to_string());
+}
+
+/// The grid's thumbnail and the review picture show the saved regions (in
+/// the fill asked for); the ZIP holds the last export's files only; a
+/// second export of the same photo is "up to date" (the private results
+/// file), and `/api/results` links the photo to its output.
+#[test]
+fn thumbnails_review_zip_and_results_follow_the_saved_regions() {
+    let (_d, photos, out) = setup();
+    let s = Serve::start(&photos, &out);
+    let list = s.json("/api/photos");
+    let badge = list["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Smith_John_badge.jpg")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let picture = |path: &str| {
+        let (status, body) = s.get(path, Some(&s.token));
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        image::load_from_memory(&body).unwrap().to_rgb8()
+    };
+    let centre = |img: &image::RgbImage| img.get_pixel(img.width() / 2, img.height() / 2).0;
+    let raw = picture(&format!("/api/photos/{badge}/thumb"));
+    let (status, body) = s.get("/api/export/zip", Some(&s.token));
+    assert_eq!(status, 400);
+    assert!(error_message(&body).contains("nothing has been exported yet"));
+
+    let region =
+        serde_json::json!({"x": 30, "y": 30, "w": 40, "h": 40, "shape": "rect", "effect": "fill"});
+    let body = serde_json::json!({"photos": [{"id": badge, "base": s.json("/api/regions")["photos"][badge.to_string()]["rev"], "regions": [region]}]});
+    let (status, saved) = s.post("/api/regions", body.to_string().as_bytes());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&saved));
+    let rev = serde_json::from_slice::<serde_json::Value>(&saved).unwrap()["photos"]
+        [badge.to_string()]["rev"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let thumb = picture(&format!("/api/photos/{badge}/thumb?rev={rev}&fill=ff00ff"));
+    assert_eq!(thumb.dimensions(), raw.dimensions());
+    let c = centre(&thumb);
+    assert!(
+        c[0] > 220 && c[1] < 40 && c[2] > 220,
+        "thumbnail not redacted: {c:?}"
+    );
+    assert_ne!(centre(&raw), c);
+    // Outside the region the thumbnail is the raw one.
+    let corner = |img: &image::RgbImage| img.get_pixel(5, img.height() - 5).0;
+    let (a, b) = (corner(&raw), corner(&thumb));
+    assert!(
+        (0..3).all(|i| (a[i] as i32 - b[i] as i32).abs() < 24),
+        "{a:?} {b:?}"
+    );
+    let review = picture(&format!("/api/photos/{badge}/review?fill=00ff00"));
+    let c = centre(&review);
+    assert!(
+        c[1] > 220 && c[0] < 40 && c[2] < 40,
+        "review not redacted: {c:?}"
+    );
+
+    // Export twice: the second finds the first output there.
+    let request = serde_json::json!({"photos": [{"id": badge, "regions": [region]}]});
+    let first = s.export(&request);
+    assert_eq!(first["results"][0]["status"], "cleaned", "{first}");
+    let output = first["results"][0]["output"].as_str().unwrap().to_string();
+    let (status, zip) = s.get("/api/export/zip", Some(&s.token));
+    assert_eq!(status, 200);
+    assert_eq!(&zip[..4], b"PK\x03\x04");
+    assert!(contains(&zip, output.as_bytes()));
+    assert!(!contains(&zip, b"Smith_John") && !contains(&zip, b".photodeid"));
+    let second = s.export(&request);
+    assert_eq!(second["results"][0]["status"], "up to date", "{second}");
+    assert_eq!(second["results"][0]["output"], output.as_str());
+    assert_eq!(files(&out).len(), 1, "a re-export wrote a copy");
+    let results = s.json("/api/results");
+    assert_eq!(
+        results["photos"][badge.to_string()]["output"],
+        output.as_str()
+    );
+    assert_eq!(results["photos"][badge.to_string()]["there"], true);
+    assert!(results["file"]
+        .as_str()
+        .unwrap()
+        .ends_with(".photodeid-results.json"));
+    // Read again at the next start.
+    drop(s);
+    let s = Serve::start(&photos, &out);
+    let again = s.export(&request);
+    assert_eq!(again["results"][0]["status"], "up to date", "{again}");
 }

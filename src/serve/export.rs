@@ -273,6 +273,7 @@ pub fn run(
     plan: &Plan,
     progress: &Mutex<Progress>,
     thorough: bool,
+    results: &super::results::Results,
 ) {
     let lock = || progress.lock().unwrap_or_else(|p| p.into_inner());
     let selected: Vec<&(usize, Vec<RegionSpec>, bool)> =
@@ -287,7 +288,12 @@ pub fn run(
             p.command = Some(rerun_command(folder, out, m.as_deref(), plan));
             p.manifest = m.map(|m| m.display().to_string());
         }
-        Err(e) => lock().error = Some(format!("regions manifest not saved: {e}")),
+        Err(e) => {
+            lock().error = Some(format!(
+                "the regions were not saved in the regions file: {}",
+                crate::plain::explain(&e)
+            ))
+        }
     }
 
     let settings = FileSettings {
@@ -309,7 +315,10 @@ pub fn run(
         Ok(p) => p,
         Err(e) => {
             let mut p = lock();
-            p.error = Some(format!("cannot name the outputs: {e}"));
+            p.error = Some(format!(
+                "cannot name the exported files: {}",
+                crate::plain::explain(&e)
+            ));
             p.running = false;
             return;
         }
@@ -324,7 +333,17 @@ pub fn run(
                 naming: layout.folders.naming().clone(),
                 place: places[*id].clone(),
             };
-            let result = export_one(lib, folder, out, photo, regions, &dest, &settings);
+            let made_with = made_with(regions, plan, thorough, layout);
+            let result = export_one(
+                lib,
+                folder,
+                out,
+                photo,
+                regions,
+                &dest,
+                &settings,
+                (results, &made_with),
+            );
             let mut p = lock();
             p.done += 1;
             p.results.push(result);
@@ -341,6 +360,25 @@ pub fn run(
     p.running = false;
 }
 
+/// What an output is made with: two exports of the same input with the same
+/// key make the same picture, so the second is "up to date".
+fn made_with(regions: &[RegionSpec], plan: &Plan, thorough: bool, layout: &Layout) -> String {
+    let specs: Vec<RegionSpec> = regions
+        .iter()
+        .map(|r| RegionSpec {
+            effect: Some(r.effect.unwrap_or(plan.effect)),
+            ..r.clone()
+        })
+        .collect();
+    format!(
+        "regions {}; fill {}; thorough {thorough}; flat {}",
+        super::regions::revision(&specs),
+        crate::pseudonym::hex(&plan.fill),
+        layout.flat
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
 fn export_one(
     lib: &Library,
     folder: &Root,
@@ -349,6 +387,7 @@ fn export_one(
     regions: &[RegionSpec],
     dest: &Destination,
     settings: &FileSettings,
+    (results, made_with): (&super::results::Results, &str),
 ) -> PhotoResult {
     let mut r = PhotoResult {
         id: photo.id,
@@ -377,6 +416,22 @@ fn export_one(
     let input = lib
         .read(photo, folder)
         .and_then(|b| lib.check_unchanged(photo, &b).map(|_| b));
+    let input_hash = input
+        .as_ref()
+        .map(|b| blake3::hash(b).to_hex().to_string())
+        .unwrap_or_default();
+    // Exported before, the same way, and still there: nothing to write.
+    if let Some(e) = results.up_to_date(&photo.rel, &input_hash, made_with, out) {
+        r.status = "up to date";
+        r.output = Some(e.output);
+        r.removed = e.removed;
+        r.method = e.method.as_deref().and_then(|m| match m {
+            "lossless" => Some("lossless"),
+            "re-encoded" => Some("re-encoded"),
+            _ => None,
+        });
+        return r;
+    }
     let outcome = pipeline::process_input(&job, input, dest, &settings);
     r.output = outcome
         .output
@@ -399,10 +454,32 @@ fn export_one(
                 r.removed.push("nothing identifying".into());
             }
             r.warnings = done.warnings;
+            if let (Some(rel), Some(path)) = (&r.output, &outcome.output) {
+                let recorded = std::fs::read(path)
+                    .map_err(|e| Error::io("cannot read the output back", e))
+                    .and_then(|b| {
+                        results.record(super::results::Entry {
+                            input: photo.rel.clone(),
+                            input_hash,
+                            settings: made_with.to_string(),
+                            output_dir: out.path().display().to_string(),
+                            output: rel.clone(),
+                            output_hash: blake3::hash(&b).to_hex().to_string(),
+                            removed: r.removed.clone(),
+                            method: r.method.map(str::to_string),
+                        })
+                    });
+                if let Err(e) = recorded {
+                    r.warnings.push(format!(
+                        "not noted in the results file: {}",
+                        crate::plain::explain(&e)
+                    ));
+                }
+            }
         }
         Err(e) => {
             r.output = None;
-            r.error = Some(e.to_string());
+            r.error = Some(crate::plain::explain(&e));
         }
     }
     r
@@ -452,7 +529,7 @@ fn make_collage(
     };
     match build_collage(lib, folder, out, collages, layout, plan, series, members) {
         Ok(name) => r.output = Some(name),
-        Err(e) => r.error = Some(e.to_string()),
+        Err(e) => r.error = Some(crate::plain::explain(&e)),
     }
     r
 }

@@ -4,12 +4,15 @@
 //! browser ──► 127.0.0.1:PORT ──► Host check ──► token check ──► route
 //!   GET  /                      page (HTML, CSS, JS embedded in the binary)
 //!   GET  /api/photos            the folder's photos and what they carry (check)
-//!   GET  /api/photos/ID/thumb   upright thumbnail from decoded pixels
+//!   GET  /api/photos/ID/thumb   upright thumbnail from decoded pixels, saved regions destroyed
+//!   GET  /api/photos/ID/review  the photo at screen size as it will be exported (saved regions)
 //!   GET  /api/photos/ID/view    the photo at screen size
 //!   GET  /api/photos/ID/faces   faces and eye bars proposed on it (faces.rs), to accept or dismiss
 //!   POST /api/photos/ID/preview the photo at screen size, regions destroyed (redact::apply)
 //!   POST /api/export            clean the selection (pipeline::process_file), collages, manifest
 //!   GET  /api/export            progress and results
+//!   GET  /api/export/zip        the last export's files as one ZIP (zip.rs)
+//!   GET  /api/results           earlier exports to this output (results.rs, the private results file)
 //!   POST /api/open-output       show the output folder in the file manager
 //!   GET  /api/regions           the saved regions (FOLDER/.photodeid-regions.csv)
 //!   POST /api/regions           save changed photos' regions (merged, stale ones refused)
@@ -24,7 +27,8 @@
 //! `Origin` must come from the page itself. Photos are addressed by index,
 //! never by a client-supplied path. Files are read only inside FOLDER
 //! (canonical paths, symlinks out refused) and written only into the output
-//! folder (cleaned photos, collages) and FOLDER's regions manifest.
+//! folder (cleaned photos, collages) and FOLDER's private state (the regions
+//! manifest, the results file).
 
 pub mod collage;
 pub mod desktop;
@@ -34,6 +38,8 @@ pub mod guard;
 pub mod http;
 pub mod photos;
 pub mod regions;
+pub mod results;
+pub mod zip;
 
 use crate::container::Limits;
 use crate::error::{Error, Result};
@@ -90,6 +96,7 @@ struct State {
     export: Mutex<Progress>,
     thorough: bool,
     proposals: faces::Proposals,
+    results: results::Results,
 }
 
 /// A bound server, not yet answering.
@@ -129,6 +136,7 @@ impl Server {
             .local_addr()
             .map_err(|e| Error::io("cannot listen", e))?;
         let regions = regions::Store::new(folder.child(export::MANIFEST_NAME)?);
+        let results = results::Results::open(folder.child(results::RESULTS_NAME)?);
         let state = State {
             regions,
             collages: collage::Store::new(folder.path()),
@@ -144,6 +152,7 @@ impl Server {
             export: Mutex::new(Progress::default()),
             thorough: config.thorough,
             proposals: faces::Proposals::default(),
+            results,
         };
         Ok(Server {
             listener,
@@ -224,7 +233,7 @@ fn engine_error(e: Error) -> Reply {
         Error::Invalid(_) => 400,
         _ => 422,
     };
-    Reply::error(status, e.to_string())
+    Reply::error(status, crate::plain::explain(&e))
 }
 
 fn header<'a>(rq: &'a Request, name: &str) -> Option<&'a str> {
@@ -249,6 +258,12 @@ fn handle(state: &Arc<State>, rq: &mut Request) -> Response {
         ("X-Frame-Options", "DENY"),
         ("Cross-Origin-Resource-Policy", "same-origin"),
     ];
+    if reply.kind == "application/zip" {
+        headers.push((
+            "Content-Disposition",
+            "attachment; filename=\"photodeid-export.zip\"",
+        ));
+    }
     if reply.kind.starts_with("text/html") {
         headers.push((
             "Content-Security-Policy",
@@ -325,23 +340,24 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
             Reply::bytes("text/css; charset=utf-8", STYLE_CSS.as_bytes().to_vec())
         }
         ("GET", ["api", "photos"]) => list(state),
-        ("GET", ["api", "photos", id, what @ ("thumb" | "view")]) => {
+        ("GET", ["api", "photos", id, what @ ("thumb" | "view" | "review")]) => {
             let Some(id) = photo_id(state, id) else {
                 return Reply::error(404, "no such photo");
             };
-            let r = if *what == "thumb" {
-                state
-                    .library
-                    .thumbnail(id, &state.folder)
-                    .map(|b| b.to_vec())
-            } else {
-                state
+            let r = match *what {
+                "thumb" => redacted_thumb(state, id, query),
+                "review" => review(state, id, query),
+                _ => state
                     .library
                     .preview(id, &state.folder, &[], Default::default(), [0; 3])
-                    .map(|(b, _)| b)
+                    .map(|(b, _)| b),
             };
             r.map_or_else(engine_error, |b| Reply::bytes("image/jpeg", b))
         }
+        ("GET", ["api", "export", "zip"]) => {
+            export_zip(state).map_or_else(engine_error, |b| Reply::bytes("application/zip", b))
+        }
+        ("GET", ["api", "results"]) => results_reply(state),
         ("POST", ["api", "photos", id, "preview"]) => {
             let Some(id) = photo_id(state, id) else {
                 return Reply::error(404, "no such photo");
@@ -493,6 +509,102 @@ fn preview(state: &State, id: usize, p: &PreviewRequest) -> Reply {
     }
 }
 
+/// The photo's saved regions (the manifest's rows, what an export of it
+/// applies) and the fill colour the page asks for.
+fn saved_regions(
+    state: &State,
+    id: usize,
+    query: &str,
+) -> Result<(Vec<crate::region::RegionSpec>, String, [u8; 3])> {
+    let photo = state
+        .library
+        .get(id)
+        .ok_or_else(|| Error::Invalid("no such photo".into()))?;
+    let (rows, rev) = state.regions.rows_of(&photo.rel)?;
+    let fill = export::parse_fill(query_param(query, "fill"))?;
+    Ok((rows, rev, fill))
+}
+
+/// The grid's thumbnail, its saved regions destroyed (`rev=` in the address
+/// only tells the browser that they changed).
+fn redacted_thumb(state: &State, id: usize, query: &str) -> Result<Vec<u8>> {
+    let (rows, rev, fill) = saved_regions(state, id, query)?;
+    let key = format!("{rev}/{}", crate::pseudonym::hex(&fill));
+    let t = state
+        .library
+        .thumbnail_redacted(id, &state.folder, &rows, fill, &key)?;
+    Ok(t.to_vec())
+}
+
+/// The review view's picture: at screen size, as it will be exported.
+fn review(state: &State, id: usize, query: &str) -> Result<Vec<u8>> {
+    let (rows, _, fill) = saved_regions(state, id, query)?;
+    let (bytes, _) =
+        state
+            .library
+            .preview(id, &state.folder, &rows, crate::region::Effect::Fill, fill)?;
+    Ok(bytes)
+}
+
+/// The last export's files (photos and collages, nothing else: never the
+/// regions manifest or the results file, which stay in the photo folder) as
+/// one ZIP.
+fn export_zip(state: &State) -> Result<Vec<u8>> {
+    let names: Vec<String> = {
+        let p = state.export.lock().unwrap_or_else(|p| p.into_inner());
+        if p.running {
+            return Err(Error::Invalid(
+                "the export is still running: wait until it has finished".into(),
+            ));
+        }
+        p.results
+            .iter()
+            .filter(|r| r.error.is_none())
+            .filter_map(|r| r.output.clone())
+            .chain(p.collages.iter().filter_map(|c| c.output.clone()))
+            .collect()
+    };
+    if names.is_empty() {
+        return Err(Error::Invalid("nothing has been exported yet".into()));
+    }
+    let mut files = Vec::new();
+    for name in names {
+        let path = state
+            .output
+            .contains(&state.output.path().join(&name))
+            .ok_or_else(|| Error::Invalid(format!("{name} is no longer in the output folder")))?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| Error::io("cannot read an exported file", e))?;
+        files.push((name, bytes));
+    }
+    zip::stored(&files)
+}
+
+/// What the results file says about this output folder: each photo's
+/// output, and whether it is still there.
+fn results_reply(state: &State) -> Reply {
+    let by_input: std::collections::HashMap<&str, usize> = state
+        .library
+        .photos()
+        .iter()
+        .map(|p| (p.rel.as_str(), p.id))
+        .collect();
+    let mut photos = serde_json::Map::new();
+    for e in state.results.for_output(&state.output) {
+        if let Some(id) = by_input.get(e.input.as_str()) {
+            let there = state.output.path().join(&e.output).is_file();
+            photos.insert(
+                id.to_string(),
+                json!({ "output": e.output, "there": there }),
+            );
+        }
+    }
+    Reply::json(
+        200,
+        json!({ "file": state.results.path().display().to_string(), "photos": photos }),
+    )
+}
+
 fn json_or_error(r: Result<serde_json::Value>) -> Reply {
     match r {
         Ok(v) => Reply::json(200, v),
@@ -535,6 +647,7 @@ fn start_export(state: &Arc<State>, req: &ExportRequest) -> Reply {
             &plan,
             &state.export,
             state.thorough,
+            &state.results,
         )
     });
     Reply::json(202, json!({ "started": true }))

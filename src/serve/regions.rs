@@ -125,6 +125,14 @@ impl Store {
         )
     }
 
+    /// One photo's saved rows (by its `file` column) and their revision.
+    pub fn rows_of(&self, rel: &str) -> Result<(Vec<RegionSpec>, String)> {
+        let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let specs = self.load()?.remove(rel).unwrap_or_default();
+        let rev = revision(&specs);
+        Ok((specs, rev))
+    }
+
     /// Every listed photo's saved regions.
     pub fn snapshot(&self, lib: &Library, root: &super::guard::Root) -> Result<SaveAnswer> {
         let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());

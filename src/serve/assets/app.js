@@ -26,6 +26,8 @@ const state = {
   // Undo/redo: each step is [[id, regions before, regions after], ...].
   undo: [],
   redo: [],
+  // Earlier exports to this output (the results file): id -> {output, there}.
+  exported: new Map(),
 };
 
 // Timings the browser test reads.
@@ -169,6 +171,7 @@ async function save() {
     }
     state.saveFailed = false;
     window.photodeid.saves += 1;
+    updateThumbs();
     if (conflicts.size) {
       const names = [...conflicts].map((id) => photo(id).name).join(', ');
       setSaveStatus(`Not saved for ${names}: it was changed in another tab or window since this one loaded it. `
@@ -232,6 +235,7 @@ async function loadPhotos() {
   state.photos = data.photos;
   for (const p of state.photos) if (!p.error) state.selected.add(p.id);
   if (await loadSaved()) setSaveStatus('Regions are saved as you work.');
+  await loadResults();
   const bad = state.photos.filter((p) => p.error).length;
   const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
   $('grid-status').textContent = state.photos.length === 0
@@ -245,23 +249,85 @@ async function loadPhotos() {
   renderCollageCases();
 }
 
+// What a photo's state is, for the filter.
+function matches(p) {
+  const text = $('filter-text').value.trim().toLowerCase();
+  if (text && !p.name.toLowerCase().includes(text)) return false;
+  const n = regionsOf(p.id).length;
+  switch ($('filter-status').value) {
+    case 'needs': return !p.error && n === 0;
+    case 'check': return state.toCheck.has(p.id);
+    case 'marked': return n > 0;
+    case 'ticked': return state.selected.has(p.id);
+    case 'exported': return state.exported.has(p.id);
+    case 'bad': return !!p.error;
+    default: return true;
+  }
+}
+
 function renderGrid() {
   const grid = $('grid');
   grid.replaceChildren();
   // One group per folder (a series, or a case), in listing order.
   const groups = new Map();
+  let shown = 0;
   for (const p of state.photos) {
     if (!groups.has(p.series)) groups.set(p.series, []);
-    groups.get(p.series).push(p);
+    if (matches(p)) {
+      groups.get(p.series).push(p);
+      shown += 1;
+    }
   }
   for (const [series, members] of groups) {
+    if (!members.length) continue;
     const list = el('ul', { class: 'grid' });
     for (const p of members) list.append(card(p));
-    grid.append(el('li', { class: 'series' },
+    const label = series ? `case ${series}` : 'the top folder';
+    const caseButton = (on) => el('button', {
+      type: 'button', class: 'case-select', 'data-series': series, 'data-on': String(on),
+      text: on ? 'Tick this case' : 'Untick this case',
+      'aria-label': `${on ? 'Tick' : 'Untick'} every photo of ${label}`,
+      onclick: () => selectCase(series, on),
+    });
+    grid.append(el('li', { class: 'series', 'data-series': series },
       el('h3', {}, series ? `Folder ${series}` : 'Top folder',
-        series ? el('span', { class: 'consent', 'data-series': series }) : null), list));
+        series ? el('span', { class: 'consent', 'data-series': series }) : null,
+        caseButton(true), caseButton(false)), list));
   }
+  const all = state.photos.length;
+  $('filter-count').textContent = shown === all ? '' : `Showing ${shown} of ${all} files.`;
   updateConsentStatus();
+}
+
+// Ticks or unticks every usable photo of one case folder.
+function selectCase(series, on) {
+  for (const p of state.photos) {
+    if (p.series !== series || p.error) continue;
+    if (on) state.selected.add(p.id);
+    else state.selected.delete(p.id);
+  }
+  renderGrid();
+  renderCollageCases();
+}
+
+// The grid's picture: the thumbnail with the saved regions destroyed; the
+// revision in the address changes with them, so the browser asks again.
+function thumbUrl(p) {
+  return `/api/photos/${p.id}/thumb?t=${token}&rev=${state.revs.get(p.id) || ''}&fill=${fillHex()}`;
+}
+
+function updateThumbs() {
+  document.querySelectorAll('.card img[data-id]').forEach((img) => {
+    const url = thumbUrl(photo(Number(img.dataset.id)));
+    if (img.getAttribute('src') !== url) img.setAttribute('src', url);
+  });
+}
+
+async function loadResults() {
+  const resp = await api('/api/results');
+  if (!resp.ok) return;
+  const j = await resp.json();
+  state.exported = new Map(Object.entries(j.photos).map(([k, v]) => [Number(k), v]));
 }
 
 function card(p) {
@@ -283,14 +349,20 @@ function card(p) {
     el('div', { class: 'field' }, check,
       el('label', { for: `sel-${p.id}`, class: 'name', title: p.name, text: p.name.split('/').pop() })),
     p.error ? null : el('img', {
-      src: `/api/photos/${p.id}/thumb?t=${token}`, alt: `Photo ${p.name}`, loading: 'lazy',
-      width: '320', height: '240',
+      src: thumbUrl(p), alt: `Photo ${p.name}, as it will be exported`, loading: 'lazy',
+      width: '320', height: '240', 'data-id': String(p.id),
     }),
     p.error ? el('p', { class: 'error', text: 'Cannot be used: ' + p.error }) : null,
     el('p', { class: 'ok', text: p.width ? `${p.width} × ${p.height} ${p.format}` : '' }),
     carries,
     el('p', { class: 'ok marks', text: n ? `${n} region${n > 1 ? 's' : ''} marked` : 'No regions marked' }),
     state.toCheck.has(p.id) ? el('p', { class: 'to-check', text: 'To check: regions copied from another photo' }) : null,
+    state.exported.has(p.id) ? el('p', {
+      class: 'exported',
+      text: state.exported.get(p.id).there
+        ? `Exported before as ${state.exported.get(p.id).output}`
+        : `Exported before as ${state.exported.get(p.id).output} (no longer in the output folder)`,
+    }) : null,
     el('button', {
       type: 'button', class: 'edit', text: 'Mark regions',
       'aria-label': `Mark regions on ${p.name}`,
@@ -397,7 +469,8 @@ async function refreshPreview(why) {
       body: JSON.stringify({ regions, fill: fillHex() }),
     });
   } catch (e) {
-    $('preview-status').textContent = 'The server does not answer: ' + e;
+    $('preview-status').textContent = 'The server does not answer: is photodeid still running? '
+      + 'Start it again, then reload this page (your regions are saved).';
     return;
   }
   if (seq !== state.previewSeq) return;
@@ -424,10 +497,11 @@ async function refreshPreview(why) {
     window.photodeid.previewsDone += 1;
     const n = regions.length;
     $('preview-status').textContent = $('show-original').checked
-      ? `Original shown (${ms} ms).`
+      ? 'The original is shown: nothing covered.'
       : n === 0
-        ? `No regions yet: the photo as it is (${ms} ms).`
-        : `Preview with ${n} region${n === 1 ? '' : 's'} destroyed (${ms} ms).`;
+        ? 'No areas covered yet: the photo as it is.'
+        : `${n} area${n === 1 ? '' : 's'} covered, as the export will make ${n === 1 ? 'it' : 'them'}.`;
+    $('preview-timing').textContent = `Drawn by the server in ${ms} ms.`;
     renderOverlays();
   };
   img.src = url;
@@ -712,6 +786,46 @@ function copyToSeries() {
     : 'There are no other photos in this folder.';
 }
 
+// ---------------------------------------------------------------- review
+// Every ticked photo at screen size with its saved regions destroyed: what
+// the export will write (the server draws it from the saved manifest rows).
+
+async function openReview() {
+  await save();
+  const ticked = state.photos.filter((p) => !p.error && state.selected.has(p.id));
+  const list = $('review-list');
+  list.replaceChildren(...ticked.map((p) => {
+    const n = regionsOf(p.id).length;
+    return el('li', { class: 'review-item', 'data-id': String(p.id), 'data-name': p.name },
+      el('img', {
+        src: `/api/photos/${p.id}/review?t=${token}&rev=${state.revs.get(p.id) || ''}&fill=${fillHex()}`,
+        alt: `${p.name}, as it will be exported`, loading: 'lazy', width: '800', height: '600',
+      }),
+      el('p', { class: 'name', text: p.name }),
+      el('p', { text: `${n ? `${n} area${n === 1 ? '' : 's'} covered` : 'No areas covered'}; `
+        + `${p.details.length ? 'hidden data will be removed' : 'no hidden data found'}.` }),
+      state.toCheck.has(p.id) ? el('p', { class: 'to-check', text: 'To check: regions copied from another photo' }) : null,
+      el('button', {
+        type: 'button', text: 'Mark regions', 'aria-label': `Mark regions on ${p.name}`,
+        onclick: () => { closeReview(); openEditor(p.id); },
+      }));
+  }));
+  $('review-status').textContent = ticked.length
+    ? `${ticked.length} photo${ticked.length === 1 ? '' : 's'} ticked.`
+    : 'No photo is ticked: tick the photos to export first.';
+  $('review').hidden = false;
+  $('grid-section').hidden = true;
+  $('review-title').setAttribute('tabindex', '-1');
+  $('review-title').focus();
+}
+
+function closeReview() {
+  $('review').hidden = true;
+  $('grid-section').hidden = false;
+  $('review-list').replaceChildren();
+  renderGrid();
+}
+
 // ---------------------------------------------------------------- export
 
 async function startExport() {
@@ -811,23 +925,34 @@ function doneWords(r) {
   if (r.regions) parts.push(`${r.regions} area${r.regions === 1 ? '' : 's'} covered`);
   const hidden = r.removed.filter((x) => x !== 'nothing identifying');
   parts.push(hidden.length ? `hidden data removed (${hidden.join(', ')})` : 'no hidden data found');
-  if (r.status === 'up to date') parts.push('already exported earlier: the same file is there');
+  if (r.status === 'up to date') parts.push('up to date: exported before in the same way, so no copy was written');
   return parts.concat(r.warnings).join('; ') + '.';
+}
+
+// "Finished: 2 photos exported; 1 up to date (...)".
+function finishedWords(results) {
+  const same = results.filter((r) => r.status === 'up to date').length;
+  const fresh = results.length - same;
+  const photos = (n) => `${n} photo${n === 1 ? '' : 's'}`;
+  if (!fresh) return `Finished: ${photos(same)} up to date (exported before in the same way; nothing written again).`;
+  return `Finished: ${photos(fresh)} exported`
+    + (same ? `; ${same} up to date (exported before in the same way; not written again).` : '.');
 }
 
 function showResults(p) {
   const failed = p.results.filter((r) => r.error).length + p.collages.filter((c) => c.error).length;
   $('progress-text').textContent = failed
     ? `Finished: ${failed} failed (see below).`
-    : `Finished: ${p.results.length} photo${p.results.length === 1 ? '' : 's'} exported.`;
+    : finishedWords(p.results);
   const rows = p.results.map((r) => el('tr', {},
     el('td', { text: r.name }),
     el('td', { text: r.output || '—' }),
     el('td', {
       class: r.error ? 'results-error' : '',
-      title: r.error ? '' : `${r.method}; removed: ${r.removed.join(', ')}`,
-      text: r.error ? 'Not exported: ' + r.error : doneWords(r),
-    })));
+    }, r.error ? 'Not exported: ' + r.error : doneWords(r),
+    r.error ? null : el('details', { class: 'results-details' }, el('summary', { text: 'Details' }),
+      `${r.method === 're-encoded' ? 'Re-encoded' : 'Copied without re-encoding (lossless)'}; `
+        + `removed: ${r.removed.join(', ')}.`))));
   const table = el('table', {},
     el('caption', { text: 'What was done' }),
     el('thead', {}, el('tr', {}, ...['Photo', 'Exported as', 'What was done']
@@ -840,9 +965,16 @@ function showResults(p) {
       openBtn.nextSibling.textContent = r.ok ? ' Opened in the file manager.' : ' ' + (await errorText(r));
     },
   });
+  const exported = p.results.filter((r) => r.output && !r.error).length
+    + p.collages.filter((c) => c.output).length;
+  const zip = exported ? el('a', {
+    id: 'download-zip', class: 'button', href: `/api/export/zip?t=${token}`, download: 'photodeid-export.zip',
+    text: `Download the ${exported} exported file${exported === 1 ? '' : 's'} (ZIP)`,
+  }) : null;
   const parts = [el('h3', { text: 'Done' }),
     el('p', {}, 'The files are in ', el('code', { text: p.output_dir }), ' (one folder per case). ', openBtn,
-      el('span', { role: 'status' })), table];
+      el('span', { role: 'status' }), ' ', zip), table];
+  for (const r of p.results) if (r.output && !r.error) state.exported.set(r.id, { output: r.output, there: true });
   if (p.collages.length) {
     parts.push(el('h3', { text: 'Collages' }), el('ul', {}, ...p.collages.map((c) => el('li', {
       class: c.error ? 'results-error' : '',
@@ -871,10 +1003,17 @@ document.addEventListener('DOMContentLoaded', () => {
     renderGrid();
   });
   $('close-editor').addEventListener('click', closeEditor);
+  $('review-open').addEventListener('click', openReview);
+  $('review-close').addEventListener('click', closeReview);
+  $('filter-text').addEventListener('input', renderGrid);
+  $('filter-status').addEventListener('change', renderGrid);
   $('add-region').addEventListener('click', addRegion);
   $('copy-series').addEventListener('click', copyToSeries);
   $('show-original').addEventListener('change', () => refreshPreview('edit'));
-  $('fill').addEventListener('change', () => refreshPreview('edit'));
+  $('fill').addEventListener('change', () => {
+    refreshPreview('edit');
+    updateThumbs();
+  });
   $('export').addEventListener('click', startExport);
   $('prev-photo').addEventListener('click', () => step(-1));
   $('next-photo').addEventListener('click', () => step(1));
@@ -1063,8 +1202,8 @@ async function refreshCollage() {
   const ms = Math.round(performance.now() - t0);
   window.photodeid.collageTimings.push({ ms, server: plan.ms });
   window.photodeid.collagePreviews += 1;
-  $('collage-status').textContent = `${plan.width} × ${plan.height} pixels, ${plan.order.length} panels. `
-    + `Drawn in ${ms} ms.`;
+  $('collage-status').textContent = `${plan.width} × ${plan.height} pixels, ${plan.order.length} panels.`;
+  $('collage-status').title = `Drawn in ${ms} ms.`;
   renderCollageLabels(plan);
   renderPanels(plan);
 }
