@@ -615,7 +615,7 @@ pub struct CollageArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_collage_size)]
     pub size: Option<(u32, u32)>,
 
-    /// Per-photo framing CSV (file,zoom,center_x,center_y or file,x,y,w,h), matched like --regions
+    /// Per-photo framing: a regions manifest's `framing` column ("zoom 1.5 50% 40%", "crop X Y W H"; also read from --regions), or the older file,zoom,center_x,center_y / file,x,y,w,h CSV
     #[arg(long, value_name = "FILE")]
     pub framing: Option<PathBuf>,
 

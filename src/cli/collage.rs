@@ -12,7 +12,7 @@ use super::{print_error, show};
 use anyhow::{bail, Context};
 use photodeid::collage::case::{self, CaseOptions, Gate, Input, Order, RegionSource};
 use photodeid::collage::consent::{check_purpose, Register};
-use photodeid::collage::framing::read_framing;
+use photodeid::collage::framing::{manifest_framing, read_framing};
 use photodeid::collage::style::Style;
 use photodeid::collage::{self, parse_color, CollageOptions, Corner, Layout, Logo};
 use photodeid::commit::WriteMode;
@@ -91,10 +91,14 @@ fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
             .or_else(|| style.clone())
             .filter(|t| !t.trim().is_empty())
     };
-    let framing = match &a.framing {
-        Some(p) => read_framing(p)?,
+    // The regions manifest's framing column, then --framing (its rows win: the last match counts).
+    let mut framing = match &a.region.regions_file {
+        Some(p) => manifest_framing(p)?,
         None => Vec::new(),
     };
+    if let Some(p) = &a.framing {
+        framing.extend(read_framing(p)?);
+    }
     let consent = match (&a.consent, &a.purpose) {
         (Some(path), purpose) => {
             refuse_inside(path, &a.output, Keep::OutOfOutput, "--consent")?;
