@@ -23,13 +23,17 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(a: CollageArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut a: CollageArgs) -> anyhow::Result<ExitCode> {
     super::common::check_faces_available(&a.region)?;
     let opts = options(&a)?;
     let write = WriteMode {
         overwrite: a.overwrite,
         sync: false,
     };
+    if let (Some(dir), Some(_)) = (a.cases.clone(), &a.run_dir) {
+        let digest = super::shard::collage_options_digest(&mut a);
+        return super::shard::collage_cases(&a, &dir, &opts, write, digest);
+    }
     match &a.cases {
         Some(dir) => run_cases(&a, dir, &opts, write),
         None => run_photos(&a, &opts, write),
@@ -37,7 +41,7 @@ pub fn run(a: CollageArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Every flag (and the `--style` file under them) as library options.
-fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
+pub(super) fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
     let style = match &a.style {
         Some(p) => Style::read(p)?,
         None => Style::default(),
@@ -286,9 +290,6 @@ fn run_cases(
     }
     std::fs::create_dir_all(&a.output)
         .with_context(|| format!("cannot create output folder {}", a.output.display()))?;
-    if a.shard.is_some() {
-        super::shard::require_key(a.name_key.as_deref())?;
-    }
     let naming = naming(false, a.name_key.as_deref(), &a.output, a.quiet)?;
     let map_mode = match &a.map {
         Some(map) => Some(check_map(map, &a.output, a.overwrite)?),
@@ -313,7 +314,6 @@ fn run_cases(
             return Ok(ExitCode::from(1));
         }
     }
-    let cases = super::shard::cases_share(cases, a.shard, a.shard_count, a.quiet)?;
     let mut rows = Vec::new();
     let mut failed = false;
     let progress = Progress::new(cases.len() as u64, "cases", Audience::pick(a.quiet, false));
