@@ -108,6 +108,61 @@ pub fn decode_upright_reduced(
     Ok(upright(decoded, orientation))
 }
 
+/// A rectangle of a picture in pixels: x, y, width, height.
+pub type PixelRect = (u32, u32, u32, u32);
+
+/// Like [`decode_upright_reduced`], but only the part `window` of the
+/// upright picture comes back. `window` is given the upright size of the
+/// reduced picture and names the rectangle wanted in it (so a crop in
+/// fractions lands on the same pixels whatever the reduction). A JPEG
+/// decodes only the iMCU rows and columns that cover the window: nothing
+/// after its last row is entropy-decoded and no block outside it is
+/// transformed. Other formats decode whole and are cropped.
+pub fn decode_upright_window(
+    bytes: &[u8],
+    format: Format,
+    orientation: u16,
+    limits: &Limits,
+    min: (u32, u32),
+    window: &dyn Fn(u32, u32) -> PixelRect,
+) -> Result<Decoded> {
+    let swapped = (5..=8).contains(&orientation);
+    let stored_min = if swapped { (min.1, min.0) } else { min };
+    if format == Format::Jpeg {
+        let stored_window = |sw: u32, sh: u32| {
+            let upright_size = if swapped { (sh, sw) } else { (sw, sh) };
+            let rect = window(upright_size.0, upright_size.1);
+            stored_rect(orientation, upright_size, rect)
+        };
+        if let Some(d) = turbo::decode_window(bytes, limits, stored_min, &stored_window)? {
+            return Ok(upright(d, orientation));
+        }
+    }
+    let mut decoded = decode_upright_reduced(bytes, format, orientation, limits, min)?;
+    let (w, h) = (decoded.image.width(), decoded.image.height());
+    let (x, y, cw, ch) = window(w, h);
+    if (x, y, cw, ch) != (0, 0, w, h) {
+        decoded.image = decoded.image.crop_imm(x, y, cw, ch);
+    }
+    Ok(decoded)
+}
+
+/// Where the upright rectangle `rect` of an upright `uw` x `uh` picture
+/// lies in the stored picture that the EXIF `orientation` turns upright.
+fn stored_rect(orientation: u16, (uw, uh): (u32, u32), (x, y, w, h): PixelRect) -> PixelRect {
+    // Each case inverts the turn or flip that `upright` applies.
+    match orientation {
+        2 => (uw - x - w, y, w, h),
+        3 => (uw - x - w, uh - y - h, w, h),
+        4 => (x, uh - y - h, w, h),
+        5 => (y, x, h, w),
+        6 => (y, uw - x - w, h, w),
+        7 => (uh - y - h, uw - x - w, h, w),
+        8 => (uh - y - h, x, h, w),
+        _ => (x, y, w, h),
+    }
+}
+
 fn upright(mut decoded: Decoded, orientation: u16) -> Decoded {
     if let Some(o) = Orientation::from_exif(orientation as u8) {
         decoded.image.apply_orientation(o);
@@ -277,7 +332,52 @@ mod turbo {
             .unwrap_or(1)
     }
 
+    /// [`decode`] reduced for `min`, of only the stored rectangle that
+    /// `window` names (given the reduced stored size).
+    pub fn decode_window(
+        bytes: &[u8],
+        limits: &Limits,
+        (mw, mh): (u32, u32),
+        window: &dyn Fn(u32, u32) -> super::PixelRect,
+    ) -> Result<Option<Decoded>> {
+        let decode_limits = lt::DecodeLimits {
+            max_pixels: limits.max_pixels,
+            max_memory: Some(limits.max_alloc),
+            ..lt::DecodeLimits::default()
+        };
+        let header = catch_unwind(AssertUnwindSafe(|| {
+            lt::Decoder::new_with_limits(bytes, decode_limits)
+                .ok()
+                .map(|d| (d.header().width as u32, d.header().height as u32))
+        }));
+        let Ok(Some((w, h))) = header else {
+            return Ok(None);
+        };
+        if w as u64 * h as u64 > limits.max_pixels {
+            return Err(too_large(w, h, limits));
+        }
+        let denom = reduction(w, h, mw, mh);
+        // libjpeg rounds scaled sizes up.
+        let (sw, sh) = (w.div_ceil(denom), h.div_ceil(denom));
+        let rect = Some(window(sw, sh)).filter(|&r| r != (0, 0, sw, sh));
+        Ok(catch_unwind(AssertUnwindSafe(|| {
+            run_cropped(bytes, decode_limits, denom, rect)
+        }))
+        .ok()
+        .flatten())
+    }
+
     fn run(bytes: &[u8], limits: lt::DecodeLimits, denom: u32) -> Option<Decoded> {
+        run_cropped(bytes, limits, denom, None)
+    }
+
+    /// Decodes at 1/`denom`, only `crop` (in scaled stored pixels) when given.
+    fn run_cropped(
+        bytes: &[u8],
+        limits: lt::DecodeLimits,
+        denom: u32,
+        crop: impl Into<Option<super::PixelRect>>,
+    ) -> Option<Decoded> {
         let mut d = lt::Decoder::new_with_limits(bytes, limits).ok()?;
         let header = d.header();
         if header.precision != 8 || header.is_lossless {
@@ -297,6 +397,10 @@ mod turbo {
         if denom > 1 {
             d.set_scale(lt::ScalingFactor::try_new(1, denom).ok()?);
         }
+        let crop = crop.into();
+        if let Some((x, y, w, h)) = crop {
+            d.set_crop_region(x as usize, y as usize, w as usize, h as usize);
+        }
         let icc = d.icc_profile().ok().flatten();
         let img = d.decode_image().ok()?;
         if !img.warnings.is_empty() {
@@ -306,16 +410,40 @@ mod turbo {
             u32::try_from(img.width).ok()?,
             u32::try_from(img.height).ok()?,
         );
+        let (data, w, h) = match crop {
+            Some((_, _, cw, ch)) if (w, h) != (cw, ch) => {
+                (h == ch).then_some(())?;
+                let left = w.checked_sub(cw)?;
+                (
+                    drop_left(&img.data, w, left, if gray { 1 } else { 3 }),
+                    cw,
+                    ch,
+                )
+            }
+            _ => (img.data, w, h),
+        };
         let image = if gray {
-            DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, img.data)?)
+            DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, data)?)
         } else {
-            DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, img.data)?)
+            DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, data)?)
         };
         Some(Decoded {
             image,
             icc,
             tiff: super::TiffLayout::default(),
         })
+    }
+
+    /// Rows of `width` pixels of `bpp` bytes without their first `left`
+    /// pixels: a crop's left edge is aligned down to an iMCU column, so the
+    /// decode starts up to one iMCU early. Row slices, so it runs at memcpy speed.
+    fn drop_left(data: &[u8], width: u32, left: u32, bpp: usize) -> Vec<u8> {
+        let (row, skip) = (width as usize * bpp, left as usize * bpp);
+        let mut out = Vec::with_capacity(data.len() / row.max(1) * (row - skip));
+        for r in data.chunks_exact(row.max(1)) {
+            out.extend_from_slice(&r[skip..]);
+        }
+        out
     }
 
     /// Baseline JPEG at `quality`, 4:2:0, with only the optional ICC profile.

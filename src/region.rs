@@ -243,7 +243,8 @@ pub struct ManifestRow {
     pub score: Option<f32>,
 }
 
-/// Reads a regions manifest: CSV with a header `file,x,y,w,h[,shape][,effect][,source][,score]`.
+/// Reads a regions manifest: CSV with a header `file,x,y,w,h[,shape][,effect][,source][,score]`
+/// (and `framing`, which collages read: see `collage::framing`).
 pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| Error::io("cannot read regions manifest", e))?;
@@ -271,12 +272,17 @@ pub fn parse_manifest(text: &str) -> std::result::Result<Vec<ManifestRow>, Strin
     };
     let (shape, effect) = (col("shape"), col("effect"));
     let (source, score) = (col("source"), col("score"));
+    let framing = col("framing");
     let mut rows = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let line = i + 2;
         let rec = rec.map_err(|e| format!("line {line}: {e}"))?;
         let get = |c: usize| rec.get(c).unwrap_or("").to_string();
         let opt = |c: Option<usize>| c.map(get).filter(|v| !v.is_empty());
+        // A row with only a framing (collages read it) has no region.
+        if opt(framing).is_some() && [x, y, w, h].iter().all(|&c| get(c).is_empty()) {
+            continue;
+        }
         let mut spec = format!("{},{},{},{}", get(x), get(y), get(w), get(h));
         if let Some(s) = opt(shape) {
             spec = format!("{s}:{spec}");

@@ -799,6 +799,73 @@ fn a_framing_file_moves_the_content_as_asked() {
     );
 }
 
+/// The regions manifest's `framing` column frames the panels exactly as the
+/// older framing file does, read through `--regions` (no `--framing`)
+/// or given to `--framing`.
+#[test]
+fn the_manifest_framing_column_frames_like_the_framing_file() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("cases");
+    quadrant_case(&root);
+    let old = d.path().join("framing.csv");
+    std::fs::write(
+        &old,
+        "file,zoom,center_x,center_y,x,y,w,h\n\
+         case/1.jpg,2,25%,25%,,,,\n\
+         case/2.jpg,,,,55%,60%,40%,15%\n",
+    )
+    .unwrap();
+    let manifest = d.path().join("regions.csv");
+    std::fs::write(
+        &manifest,
+        "file,x,y,w,h,framing\n\
+         case/1.jpg,,,,,zoom 2 25% 25%\n\
+         case/2.jpg,,,,,crop 55% 60% 40% 15%\n",
+    )
+    .unwrap();
+    let run = |name: &str, flags: &[&str]| {
+        let out = d.path().join(name);
+        let mut args = vec!["collage", "--cases", s(&root), "-o", s(&out)];
+        args.extend(["--format", "png", "--size", "square"]);
+        args.extend(flags);
+        let o = photodeid(&args);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        decode(&only_file(&out))
+    };
+    let by_file = run("file", &["--framing", s(&old)]);
+    let by_column = run("column", &["--regions", s(&manifest)]);
+    let by_flag = run("flag", &["--framing", s(&manifest)]);
+    let centred = run("centred", &[]);
+    assert!(
+        by_file == by_column,
+        "manifest column differs from framing file"
+    );
+    assert!(
+        by_file == by_flag,
+        "--framing MANIFEST differs from framing file"
+    );
+    assert!(by_file != centred, "framing changed nothing");
+    // A bad cell is refused, naming the manifest and line.
+    std::fs::write(&manifest, "file,x,y,w,h,framing\ncase/1.jpg,,,,,zoom 0.5\n").unwrap();
+    let out = d.path().join("bad");
+    let o = photodeid(&[
+        "collage",
+        "--cases",
+        s(&root),
+        "-o",
+        s(&out),
+        "--regions",
+        s(&manifest),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("regions.csv") && stderr(&o).contains("line 2"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
+}
+
 #[test]
 fn a_region_stays_destroyed_after_framing_and_resizing() {
     let d = tempfile::tempdir().unwrap();

@@ -664,50 +664,129 @@ fn files_from_stdin_nul_separated_with_json_lines() {
     assert!(!d.path().join("missing-key").exists());
 }
 
+/// `collage --cases --run-dir RUN --shard K/N`: a frozen case list, one
+/// chunk per case, done markers, resume with another N, a merge that
+/// accounts for every case, and logs without case folder names.
 #[test]
-fn collage_cases_shard_by_case_folder() {
+fn collage_cases_sharded_runs_have_plan_markers_and_merge() {
     let d = tempfile::tempdir().unwrap();
     let cases = d.path().join("cases");
     for i in 0..8 {
-        let c = cases.join(format!("Case_{i}"));
+        let c = cases.join(format!("Smith_Case_{i}"));
         std::fs::create_dir_all(&c).unwrap();
         for f in ["jpeg_full.jpg", "jpeg_gray.jpg"] {
             std::fs::copy(fixtures().join("dirty").join(f), c.join(format!("{i}-{f}"))).unwrap();
         }
     }
+    // One photo is no collage: that case fails, and is accounted for.
+    let lone = cases.join("Smith_Lone");
+    std::fs::create_dir_all(&lone).unwrap();
+    std::fs::copy(fixtures().join("dirty/jpeg_full.jpg"), lone.join("1.jpg")).unwrap();
     let key = d.path().join("key");
     assert!(bin().args(["keygen", s(&key)]).status().unwrap().success());
     let collage = |out: &str, extra: &[&str]| {
         bin()
-            .args(["collage", "--cases", s(&cases), "-o"])
-            .arg(d.path().join(out))
-            .args(["--name-key", s(&key)])
+            .current_dir(d.path())
+            .args([
+                "collage",
+                "--cases",
+                "cases",
+                "-o",
+                out,
+                "--name-key",
+                "key",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let merge = |extra: &[&str]| {
+        bin()
+            .current_dir(d.path())
+            .args(["merge", "--run-dir", "run"])
             .args(extra)
             .output()
             .unwrap()
     };
     let one = collage("single", &[]);
-    assert!(one.status.success(), "{}", stderr(&one));
-    let mut seen = 0;
+    assert_eq!(one.status.code(), Some(1), "{}", stderr(&one));
+    let mut logs = String::new();
     for k in 0..3 {
-        let o = collage("sharded", &["--shard", &format!("{k}/3")]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let line = stderr(&o);
-        let mine: usize = line
-            .split(&format!("shard {k}/3: "))
-            .nth(1)
-            .and_then(|t| t.split(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("{line}"));
-        seen += mine;
+        let o = collage(
+            "sharded",
+            &["--run-dir", "run", "--shard", &format!("{k}/3")],
+        );
+        assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+        logs += &(stdout(&o) + &stderr(&o));
     }
-    assert_eq!(seen, 8, "every case in exactly one shard");
+    assert!(logs.contains("chunk ") && logs.contains("failed"), "{logs}");
+    assert!(
+        !logs.contains("Smith"),
+        "a case folder name leaked into a log: {logs}"
+    );
     assert!(tree(&d.path().join("sharded")) == tree(&d.path().join("single")));
     assert_eq!(tree(&d.path().join("single")).len(), 8);
-    // Sharded collages never make a key.
+    let chunks = d.path().join("run/chunks");
+    for c in 0..9 {
+        assert!(
+            chunks.join(format!("case-{c}.done.json")).is_file(),
+            "chunk {c}"
+        );
+        let marker = std::fs::read_to_string(chunks.join(format!("case-{c}.done.json"))).unwrap();
+        assert!(!marker.contains("Smith"), "{marker}");
+    }
+    // Merge: every case accounted for, one map in the single-machine format.
+    let m = merge(&["--map", "map.csv"]);
+    assert!(m.status.success(), "{}", stderr(&m));
+    let map = std::fs::read_to_string(d.path().join("map.csv")).unwrap();
+    assert_eq!(map.lines().count(), 1 + 8, "{map}");
+    assert!(
+        map.contains("Smith_Case_3") && !map.contains("Smith_Lone"),
+        "{map}"
+    );
+    let failed = std::fs::read_to_string(d.path().join("run/failed.tsv")).unwrap();
+    assert!(failed.contains("Smith_Lone"), "{failed}");
+    // A lost chunk: merge names exactly it; redoing only it completes the run.
+    std::fs::remove_file(chunks.join("case-4.done.json")).unwrap();
+    let m = merge(&["--map", "map.csv", "--overwrite"]);
+    assert_eq!(m.status.code(), Some(1));
+    assert!(stderr(&m).contains("missing: 4 "), "{}", stderr(&m));
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("run/missing.txt")).unwrap(),
+        "4\n"
+    );
+    // Resume with another N: done chunks are skipped, the lost one redone.
+    let o = collage("sharded", &["--run-dir", "run", "--shard", "0/2"]);
+    let o2 = collage("sharded", &["--run-dir", "run", "--shard", "1/2"]);
+    let both = stderr(&o) + &stderr(&o2);
+    assert_eq!(both.matches("skipped").count() - 2, 7, "{both}");
+    assert!(merge(&["--map", "map.csv", "--overwrite"]).status.success());
+    assert!(!d.path().join("run/missing.txt").exists());
+    // The plan is frozen: a case added later is not in this run.
+    let late = cases.join("Smith_Late");
+    std::fs::create_dir_all(&late).unwrap();
+    for f in ["jpeg_full.jpg", "jpeg_gray.jpg"] {
+        std::fs::copy(fixtures().join("dirty").join(f), late.join(f)).unwrap();
+    }
+    let o = collage("sharded", &["--run-dir", "run", "--shard", "0/1"]);
+    assert!(stderr(&o).contains("9 case(s)"), "{}", stderr(&o));
+    assert_eq!(tree(&d.path().join("sharded")).len(), 8);
+    // Other options against the same run are refused (exit 2), nothing written.
+    let o = collage(
+        "sharded",
+        &["--run-dir", "run", "--shard", "0/1", "--size", "square"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("other options"), "{}", stderr(&o));
+    assert_eq!(tree(&d.path().join("sharded")).len(), 8);
+    // --shard needs a run folder; sharded collages never make a key.
+    let o = collage("x", &["--shard", "0/2"]);
+    assert_eq!(o.status.code(), Some(2));
     let o = bin()
         .args(["collage", "--cases", s(&cases), "-o"])
         .arg(d.path().join("x"))
+        .args(["--run-dir"])
+        .arg(d.path().join("run2"))
         .args(["--shard", "0/2", "--name-key"])
         .arg(d.path().join("nokey"))
         .output()

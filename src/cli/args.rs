@@ -599,10 +599,15 @@ pub struct CollageArgs {
     #[arg(long, value_name = "MP", default_value_t = 200)]
     pub max_megapixels: u64,
 
-    /// With --cases: this process's share of the case folders, K/N or auto; a case goes to
-    /// shard hash(folder name) mod N, whatever else the folder holds (needs --name-key)
-    #[arg(long, value_name = "K/N|auto", requires = "cases")]
+    /// With --cases: this process's share of the case folders, K/N or auto: chunk C (the
+    /// C-th case of the frozen RUN/cases.tsv) goes to shard C mod N (needs --run-dir, --name-key)
+    #[arg(long, value_name = "K/N|auto", requires = "run_dir")]
     pub shard: Option<photodeid::shard::select::ShardArg>,
+
+    /// With --cases: a sharded run's folder (outside OUT): the frozen case list, per-case done
+    /// markers; finished cases are skipped; `photodeid merge --run-dir RUN` checks it is complete
+    #[arg(long, value_name = "RUN", requires = "cases")]
+    pub run_dir: Option<PathBuf>,
 
     /// With --shard auto: number of shards where the scheduler does not say
     #[arg(long, value_name = "N", requires = "shard")]
@@ -615,7 +620,7 @@ pub struct CollageArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_collage_size)]
     pub size: Option<(u32, u32)>,
 
-    /// Per-photo framing CSV (file,zoom,center_x,center_y or file,x,y,w,h), matched like --regions
+    /// Per-photo framing: a regions manifest's `framing` column ("zoom 1.5 50% 40%", "crop X Y W H"; also read from --regions), or the older file,zoom,center_x,center_y / file,x,y,w,h CSV
     #[arg(long, value_name = "FILE")]
     pub framing: Option<PathBuf>,
 

@@ -12,7 +12,7 @@ use super::{print_error, show};
 use anyhow::{bail, Context};
 use photodeid::collage::case::{self, CaseOptions, Gate, Input, Order, RegionSource};
 use photodeid::collage::consent::{check_purpose, Register};
-use photodeid::collage::framing::read_framing;
+use photodeid::collage::framing::{manifest_framing, read_framing};
 use photodeid::collage::style::Style;
 use photodeid::collage::{self, parse_color, CollageOptions, Corner, Layout, Logo};
 use photodeid::commit::WriteMode;
@@ -23,13 +23,17 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(a: CollageArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut a: CollageArgs) -> anyhow::Result<ExitCode> {
     super::common::check_faces_available(&a.region)?;
     let opts = options(&a)?;
     let write = WriteMode {
         overwrite: a.overwrite,
         sync: false,
     };
+    if let (Some(dir), Some(_)) = (a.cases.clone(), &a.run_dir) {
+        let digest = super::shard::collage_options_digest(&mut a);
+        return super::shard::collage_cases(&a, &dir, &opts, write, digest);
+    }
     match &a.cases {
         Some(dir) => run_cases(&a, dir, &opts, write),
         None => run_photos(&a, &opts, write),
@@ -37,7 +41,7 @@ pub fn run(a: CollageArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Every flag (and the `--style` file under them) as library options.
-fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
+pub(super) fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
     let style = match &a.style {
         Some(p) => Style::read(p)?,
         None => Style::default(),
@@ -91,10 +95,14 @@ fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
             .or_else(|| style.clone())
             .filter(|t| !t.trim().is_empty())
     };
-    let framing = match &a.framing {
-        Some(p) => read_framing(p)?,
+    // The regions manifest's framing column, then --framing (its rows win: the last match counts).
+    let mut framing = match &a.region.regions_file {
+        Some(p) => manifest_framing(p)?,
         None => Vec::new(),
     };
+    if let Some(p) = &a.framing {
+        framing.extend(read_framing(p)?);
+    }
     let consent = match (&a.consent, &a.purpose) {
         (Some(path), purpose) => {
             refuse_inside(path, &a.output, Keep::OutOfOutput, "--consent")?;
@@ -282,9 +290,6 @@ fn run_cases(
     }
     std::fs::create_dir_all(&a.output)
         .with_context(|| format!("cannot create output folder {}", a.output.display()))?;
-    if a.shard.is_some() {
-        super::shard::require_key(a.name_key.as_deref())?;
-    }
     let naming = naming(false, a.name_key.as_deref(), &a.output, a.quiet)?;
     let map_mode = match &a.map {
         Some(map) => Some(check_map(map, &a.output, a.overwrite)?),
@@ -309,7 +314,6 @@ fn run_cases(
             return Ok(ExitCode::from(1));
         }
     }
-    let cases = super::shard::cases_share(cases, a.shard, a.shard_count, a.quiet)?;
     let mut rows = Vec::new();
     let mut failed = false;
     let progress = Progress::new(cases.len() as u64, "cases", Audience::pick(a.quiet, false));

@@ -3,14 +3,16 @@
 //! carry chunk ids, manifest line numbers and pseudonyms only (scheduler job
 //! logs are not private); original paths go to the chunk's failed file.
 
-use super::args::{CleanArgs, KeygenArgs, MergeArgs, PlanArgs, ShardArgs};
+use super::args::{CleanArgs, CollageArgs, KeygenArgs, MergeArgs, PlanArgs, ShardArgs};
 use super::common::{file_settings, refuse_inside, Keep, MAP_HEADER};
 use super::{print_error, sanitize, show};
 use anyhow::{bail, Context};
 use photodeid::batch::Summary;
+use photodeid::collage::case::{self, CaseOptions};
 use photodeid::commit::{self, WriteMode};
 use photodeid::pipeline::{Destination, FileOutcome, Status};
 use photodeid::pseudonym::{self, KeyError, Naming};
+use photodeid::shard::cases::{self, CaseOutcome, CasePlan, PlannedCase};
 use photodeid::shard::chunk::{self, ChunkJob, Done, Observer, RunContext, RunDir};
 use photodeid::shard::manifest::{self, Manifest};
 use photodeid::shard::merge::{self, MergeSink};
@@ -111,41 +113,314 @@ fn existing_key(path: &Path) -> anyhow::Result<[u8; 32]> {
     }
 }
 
-/// A sharded run's `--name-key`: given, and existing.
-pub fn require_key(key: Option<&Path>) -> anyhow::Result<()> {
-    match key {
-        Some(k) => existing_key(k).map(|_| ()),
-        None => bail!(
-            "--shard needs --name-key FILE (create it once with `photodeid keygen FILE`): \
-             random names would differ between attempts"
-        ),
+/// The digest of everything that shapes a collage run's outputs: the flags
+/// (less those that only pick this process's share or its verbosity) and
+/// the contents of the files they name.
+pub fn collage_options_digest(a: &mut CollageArgs) -> String {
+    let shard = a.shard.take();
+    let count = a.shard_count.take();
+    let quiet = std::mem::take(&mut a.quiet);
+    let mut h = blake3::Hasher::new();
+    h.update(b"photodeid collage options v1\n");
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(format!("\n{a:?}\n").as_bytes());
+    let files = [
+        &a.region.regions_file,
+        &a.framing,
+        &a.style,
+        &a.logo,
+        &a.consent,
+    ];
+    for f in files.into_iter().flatten() {
+        h.update(blake3::hash(&std::fs::read(f).unwrap_or_default()).as_bytes());
     }
+    (a.shard, a.shard_count, a.quiet) = (shard, count, quiet);
+    h.finalize().to_hex().to_string()
 }
 
-/// `collage --cases --shard K/N|auto`: the case folders this process owns.
-pub fn cases_share(
-    cases: Vec<std::path::PathBuf>,
-    shard: Option<ShardArg>,
-    count: Option<u64>,
-    quiet: bool,
-) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    let (k, n) = match selection(shard, count, None, quiet)? {
-        Selection::Shard { k, n } => (k, n),
-        _ => return Ok(cases),
+/// `collage --cases DIR --run-dir RUN [--shard K/N|auto]`: one chunk per
+/// case of the frozen RUN/cases.tsv; a chunk with a done marker of this run
+/// is skipped (a failed one is redone). Logs carry chunk ids and
+/// pseudonyms only: case folder names are patient names.
+pub fn collage_cases(
+    a: &CollageArgs,
+    dir: &Path,
+    opts: &CaseOptions,
+    write: WriteMode,
+    options_digest: String,
+) -> anyhow::Result<ExitCode> {
+    let run_path = a.run_dir.clone().expect("run mode");
+    refuse_inside(
+        &run_path.join("chunks"),
+        &a.output,
+        Keep::OutOfOutput,
+        "--run-dir",
+    )?;
+    if let Some(m) = &a.map {
+        bail!(
+            "--map {} in a sharded run: each case chunk writes its own map in the run folder; \
+             `photodeid merge --run-dir RUN --map FILE` writes the one map",
+            m.display()
+        );
+    }
+    let (naming, fingerprint) = match &a.name_key {
+        Some(k) => {
+            refuse_inside(k, &a.output, Keep::OutOfOutput, "--name-key")?;
+            let key = existing_key(k)?;
+            (Naming::Keyed(key), sh::key_fingerprint(&key))
+        }
+        None => bail!(
+            "a sharded run needs --name-key FILE (create it once with `photodeid keygen FILE`): \
+             random names would differ between attempts of a case"
+        ),
     };
-    let total = cases.len();
-    let mine: Vec<_> = cases
-        .into_iter()
-        .filter(|c| {
-            let name = c.file_name().unwrap_or_default();
-            select::owner_of(&photodeid::scan::os_bytes(name), n) == k
-        })
+    let run = RunDir::create(&run_path).map_err(anyhow::Error::new)?;
+    let plan_path = run.path.join(cases::PLAN_NAME);
+    let listing = if plan_path.exists() {
+        Vec::new() // frozen already: not walked again
+    } else {
+        list_cases(dir, &a.output)?
+    };
+    let plan = CasePlan::freeze(&run, dir, listing).map_err(anyhow::Error::new)?;
+    if plan.cases.is_empty() {
+        bail!(
+            "{}: no case folders in it (one subfolder per case)",
+            dir.display()
+        );
+    }
+    // A typo must never leave a face unredacted: every row matches some photo of the plan.
+    let rels: Vec<String> = plan
+        .cases
+        .iter()
+        .flat_map(|c| c.photo_paths(&plan.root))
+        .map(|p| case::manifest_name(&p, Some(&plan.root)))
         .collect();
+    if let Some(row) = opts
+        .regions
+        .manifest
+        .iter()
+        .find(|row| !rels.iter().any(|r| row.matches(r)))
+    {
+        bail!(
+            "regions file line {} matches no photo of the case plan (names are case-sensitive); \
+             nothing written",
+            row.line
+        );
+    }
+    let ctx = RunContext {
+        manifest_digest: plan.digest.clone(),
+        options_digest,
+        key_fingerprint: fingerprint,
+        output: a.output.display().to_string(),
+    };
+    let sel = selection(a.shard, a.shard_count, None, a.quiet)?;
+    let chunks = sel.chunks(plan.chunks()).map_err(anyhow::Error::new)?;
     say(
-        quiet,
-        &format!("shard {k}/{n}: {} of {total} case folders", mine.len()),
+        a.quiet,
+        &format!(
+            "case plan {}: {} case(s); this process: {} chunk(s)",
+            &plan.digest[..16],
+            plan.chunks(),
+            chunks.len()
+        ),
     );
-    Ok(mine)
+    std::fs::create_dir_all(&a.output)
+        .with_context(|| format!("cannot create output folder {}", a.output.display()))?;
+    let (mut made, mut skipped, mut failed) = (0, 0, 0);
+    for c in chunks {
+        let planned = &plan.cases[c as usize];
+        if let Some(d) = cases::read_done(&run, c).map_err(anyhow::Error::new)? {
+            if let Some(why) = d.mismatch(&ctx) {
+                return Err(anyhow::Error::new(ShardError::Mixed(format!(
+                    "{why}: use a new --run-dir, or remove {}",
+                    show(&cases::done_path(&run, c))
+                ))));
+            }
+            if !d.failed {
+                say(
+                    a.quiet,
+                    &format!("chunk {c}: done already (its done marker matches), skipped"),
+                );
+                skipped += 1;
+                continue;
+            }
+        }
+        let folder = planned.folder(&plan.root);
+        let photos = planned.photo_paths(&plan.root);
+        let n = photos.len() as u64;
+        let outcome = match case::run_case_photos(&folder, &photos, &a.output, &naming, opts, write)
+        {
+            Ok(done) => {
+                if !a.quiet {
+                    let what = if done.up_to_date {
+                        "up to date"
+                    } else {
+                        "collage"
+                    };
+                    let _ = writeln!(
+                        std::io::stdout().lock(),
+                        "chunk {c}: {}: {what} of {} photos",
+                        show(&done.dest),
+                        done.photos
+                    );
+                }
+                made += 1;
+                CaseOutcome::Made {
+                    dest: done.dest,
+                    photos: done.photos as u64,
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                // The reason may name the case: it goes to the private failed file only.
+                let l = format!(
+                    "photodeid: chunk {c}: failed (the reason is in {})\n",
+                    show(&run.path.join("chunks").join(format!("case-{c}.failed.tsv")))
+                );
+                let _ = std::io::stderr().lock().write_all(l.as_bytes());
+                CaseOutcome::Failed {
+                    reason: e.to_string(),
+                    photos: n,
+                }
+            }
+        };
+        cases::finish(&run, &folder, c, &outcome, &ctx).map_err(anyhow::Error::new)?;
+    }
+    say(
+        a.quiet,
+        &format!(
+            "chunks: {made} collage(s) made, {skipped} skipped (done before), {failed} failed"
+        ),
+    );
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The case folders and their photos, as a single-machine run lists them.
+fn list_cases(dir: &Path, output: &Path) -> anyhow::Result<Vec<PlannedCase>> {
+    let bytes =
+        |p: &Path| photodeid::scan::os_bytes(p.file_name().unwrap_or_default()).into_owned();
+    let mut out = Vec::new();
+    for c in
+        case::list_cases(dir, output).with_context(|| format!("cannot read {}", dir.display()))?
+    {
+        // An unreadable case folder is planned with no photos: it then fails, and is accounted for.
+        let photos = case::list_photos(&c).unwrap_or_default();
+        out.push(PlannedCase {
+            name: bytes(&c),
+            photos: photos.iter().map(|p| bytes(p)).collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// `merge` of a collage run: every case of RUN/cases.tsv accounted for.
+fn merge_cases(a: &MergeArgs, run: &RunDir) -> anyhow::Result<ExitCode> {
+    let plan = CasePlan::open(&run.path.join(cases::PLAN_NAME)).map_err(anyhow::Error::new)?;
+    let (map_path, overwrite) = match &a.map {
+        Some(m) => (m.clone(), a.overwrite),
+        None => (a.run_dir.join("map.csv"), true),
+    };
+    if !overwrite && map_path.exists() {
+        bail!(
+            "--map {} exists already; choose a new file, or --overwrite",
+            map_path.display()
+        );
+    }
+    let m = cases::merge(&plan, run).map_err(anyhow::Error::new)?;
+    let missing_txt = a.run_dir.join("missing.txt");
+    if !m.missing.is_empty() {
+        let list = select::format_ranges(m.missing.iter().copied());
+        run.publish(&missing_txt, format!("{list}\n").as_bytes())
+            .map_err(anyhow::Error::new)?;
+        eprintln!(
+            "photodeid: incomplete: {} of {} case chunk(s) missing: {list} (also in {}); resubmit \
+             exactly these, e.g. sbatch --array={list} ... collage --cases ... --shard ...",
+            m.missing.len(),
+            m.chunks,
+            show(&missing_txt)
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if missing_txt.exists() {
+        std::fs::remove_file(&missing_txt)
+            .with_context(|| format!("cannot remove {}", missing_txt.display()))?;
+    }
+    if let Some(ctx) = &m.context {
+        refuse_inside(
+            &map_path,
+            Path::new(&ctx.output),
+            Keep::OutOfOutput,
+            "--map",
+        )?;
+    }
+    let mut map = csv::Writer::from_writer(private_temp(manifest::parent_dir(&map_path))?);
+    map.write_record(MAP_HEADER)?;
+    for (case, dest) in &m.rows {
+        let case = manifest::unescape(case)
+            .map(manifest::path_from_bytes)
+            .unwrap_or_default();
+        map.write_record([case.to_string_lossy().as_ref(), dest.as_str()])?;
+    }
+    let map_tmp = map
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("cannot write the map: {e}"))?;
+    persist(map_tmp, &map_path, overwrite)?;
+    let mut failed_tmp = private_temp(&a.run_dir)?;
+    failed_tmp.write_all(b"# chunk\tcase\treason\n")?;
+    for (c, case, reason) in &m.failed {
+        writeln!(failed_tmp, "{c}\t{case}\t{reason}")?;
+    }
+    persist(failed_tmp, &a.run_dir.join("failed.tsv"), true)?;
+    say(
+        a.quiet,
+        &format!(
+            "merged {} case chunk(s): {} collage(s), {} failed{}; map: {}",
+            m.chunks,
+            m.rows.len(),
+            m.failed.len(),
+            if m.failed.is_empty() {
+                String::new()
+            } else {
+                format!(" (reasons in {})", show(&a.run_dir.join("failed.tsv")))
+            },
+            show(&map_path)
+        ),
+    );
+    let mut sound = true;
+    if !m.missing_outputs.is_empty() {
+        sound = false;
+        eprintln!(
+            "photodeid: {} mapped collage(s) are missing from the output folder, e.g. {}",
+            m.missing_outputs.len(),
+            sanitize(&m.missing_outputs[0])
+        );
+    }
+    if !m.stray.is_empty() {
+        sound = false;
+        let list: String = m
+            .stray
+            .iter()
+            .map(|p| format!("{}\n", p.display()))
+            .collect();
+        let stray_txt = a.run_dir.join("stray.txt");
+        run.publish(&stray_txt, list.as_bytes())
+            .map_err(anyhow::Error::new)?;
+        eprintln!(
+            "photodeid: {} file(s) in the output folder are not in the map, e.g. {} (all in {})",
+            m.stray.len(),
+            show(&m.stray[0]),
+            show(&stray_txt)
+        );
+    }
+    Ok(if sound {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// `clean --files-from FILE|-`: the listed paths become the inputs.
@@ -556,6 +831,17 @@ fn persist(tmp: tempfile::NamedTempFile, dest: &Path, overwrite: bool) -> anyhow
 /// `photodeid merge --run-dir RUN [--map FILE] [--verify]`
 pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
     let run = RunDir::open(&a.run_dir).map_err(anyhow::Error::new)?;
+    let collage_run = a.manifest.is_none()
+        && run.path.join(cases::PLAN_NAME).exists()
+        && !run.path.join("manifest.tsv").exists();
+    if collage_run {
+        if a.verify {
+            bail!(
+                "--verify re-audits a clean run; a collage run's merge checks its collages exist"
+            );
+        }
+        return merge_cases(&a, &run);
+    }
     let manifest_path = a
         .manifest
         .clone()

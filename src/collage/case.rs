@@ -580,7 +580,35 @@ pub fn run_case(
     if let Some(gate) = &opts.consent {
         gate.register.check(&label, &gate.purpose)?;
     }
-    let (bytes, made) = make_case(case, opts)?;
+    run_listed(case, &list_photos(case)?, out_dir, naming, opts, write)
+}
+
+/// [`run_case`] of the photos `files` of `case` (a frozen listing: a
+/// sharded run's plan), past the consent gate.
+pub fn run_case_photos(
+    case: &Path,
+    files: &[PathBuf],
+    out_dir: &Path,
+    naming: &Naming,
+    opts: &CaseOptions,
+    write: WriteMode,
+) -> Result<CaseDone> {
+    if let Some(gate) = &opts.consent {
+        gate.register.check(&case_label(case), &gate.purpose)?;
+    }
+    run_listed(case, files, out_dir, naming, opts, write)
+}
+
+fn run_listed(
+    case: &Path,
+    files: &[PathBuf],
+    out_dir: &Path,
+    naming: &Naming,
+    opts: &CaseOptions,
+    write: WriteMode,
+) -> Result<CaseDone> {
+    let label = case_label(case);
+    let (bytes, made) = make_listed(case, files, opts)?;
     let name = naming.pseudonym_for_label(&label)?;
     let dest = out_dir.join(format!("{name}.{}", opts.format.extension()));
     let up_to_date = super::publish(&dest, &bytes, opts.format, write, &opts.limits)?;
@@ -594,7 +622,10 @@ pub fn run_case(
 
 /// A case folder's collage, in memory: (bytes, what was drawn).
 pub fn make_case(case: &Path, opts: &CaseOptions) -> Result<(Vec<u8>, Made)> {
-    let files = list_photos(case)?;
+    make_listed(case, &list_photos(case)?, opts)
+}
+
+fn make_listed(case: &Path, files: &[PathBuf], opts: &CaseOptions) -> Result<(Vec<u8>, Made)> {
     if files.len() < 2 {
         return Err(Error::Invalid(format!(
             "a collage needs at least two photos, the folder has {}",

@@ -4,14 +4,25 @@
 //! names a crop rectangle (`x,y,w,h`, pixels or percent) that the panel
 //! then shows whole.
 //!
-//! The framing file is a CSV beside the regions manifest, one row per photo,
-//! matched like the manifest (`case/photo.jpg`, globs):
+//! Framing is a `framing` column of the regions manifest (like `source`
+//! and `score`), matched like its rows (`case/photo.jpg`, globs). A row with
+//! no region (empty `x,y,w,h`) only frames its photo:
+//!
+//! ```text
+//! file,x,y,w,h,framing
+//! Doe_Jane/1.jpg,,,,,zoom 1.5 50% 40%
+//! Doe_Jane/2.jpg,10%,70%,20%,10%,crop 10% 5% 60% 80%
+//! ```
+//!
+//! The older separate framing file (one row per photo) is still read:
 //!
 //! ```text
 //! file,zoom,center_x,center_y,x,y,w,h
 //! Doe_Jane/1.jpg,1.5,50%,40%,,,,
 //! Doe_Jane/2.jpg,,,,10%,5%,60%,80%
 //! ```
+//!
+//! [`read_framing`] takes either, told apart by the header.
 
 use crate::error::{Error, Result};
 use crate::region::{compile_glob, Length};
@@ -45,6 +56,58 @@ impl Default for Framing {
             zoom: 1.0,
             cx: 0.5,
             cy: 0.5,
+        }
+    }
+}
+
+/// The manifest column's form: `zoom Z [CX CY]` (centre in percent,
+/// default 50% 50%) or `crop X Y W H` (pixels or percent); space-separated,
+/// so a cell needs no CSV quoting.
+impl std::str::FromStr for Framing {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Framing, String> {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let framing = match words.as_slice() {
+            ["zoom", z, rest @ ..] if rest.is_empty() || rest.len() == 2 => {
+                let zoom = z.parse().map_err(|_| format!("bad zoom {z:?}"))?;
+                let (cx, cy) = match rest {
+                    [cx, cy] => (percent(cx)?, percent(cy)?),
+                    _ => (0.5, 0.5),
+                };
+                Framing::Zoom { zoom, cx, cy }
+            }
+            ["crop", x, y, w, h] => Framing::Crop {
+                x: x.parse()?,
+                y: y.parse()?,
+                w: w.parse()?,
+                h: h.parse()?,
+            },
+            _ => {
+                return Err(format!(
+                    "bad framing {s:?} (\"zoom Z [CX% CY%]\" or \"crop X Y W H\")"
+                ))
+            }
+        };
+        framing.check()?;
+        Ok(framing)
+    }
+}
+
+impl std::fmt::Display for Framing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pct = |v: f64| format!("{}%", (v * 100_000.0).round() / 1000.0);
+        match *self {
+            Framing::Zoom { zoom, cx, cy } => {
+                write!(
+                    f,
+                    "zoom {} {} {}",
+                    (zoom * 1000.0).round() / 1000.0,
+                    pct(cx),
+                    pct(cy)
+                )
+            }
+            Framing::Crop { x, y, w, h } => write!(f, "crop {x} {y} {w} {h}"),
         }
     }
 }
@@ -171,12 +234,77 @@ pub fn framing_for(rows: &[FramingRow], rel: &str) -> Framing {
         .unwrap_or_default()
 }
 
-/// Reads a framing file; the path and line are in any error.
+/// Reads framing rows from a regions manifest's `framing` column or from
+/// a framing file (told apart by the header); the path and line are in any
+/// error.
 pub fn read_framing(path: &Path) -> Result<Vec<FramingRow>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Invalid(format!("framing file {}: {e}", path.display())))?;
-    parse_framing(&text)
+    parse_any_framing(&text)
         .map_err(|e| Error::Invalid(format!("framing file {}: {e}", path.display())))
+}
+
+/// The framing column of the regions manifest at `path` (none without the column).
+pub fn manifest_framing(path: &Path) -> Result<Vec<FramingRow>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Invalid(format!("regions manifest {}: {e}", path.display())))?;
+    parse_manifest_framing(&text)
+        .map_err(|e| Error::Invalid(format!("regions manifest {}: {e}", path.display())))
+}
+
+/// [`parse_manifest_framing`] when the header has a `framing` column (a
+/// regions manifest), else [`parse_framing`] (a framing file).
+pub fn parse_any_framing(text: &str) -> std::result::Result<Vec<FramingRow>, String> {
+    if header_names(text)?.iter().any(|h| h == "framing") {
+        parse_manifest_framing(text)
+    } else {
+        parse_framing(text)
+    }
+}
+
+fn header_names(text: &str) -> std::result::Result<Vec<String>, String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    Ok(rdr
+        .headers()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect())
+}
+
+/// The framing rows of a regions manifest: each row with a non-empty
+/// `framing` cell (the region columns are read by [`crate::region`]).
+pub fn parse_manifest_framing(text: &str) -> std::result::Result<Vec<FramingRow>, String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = header_names(text)?;
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(file), Some(framing)) = (col("file"), col("framing")) else {
+        return Ok(Vec::new());
+    };
+    let mut rows = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        let at = |e: String| format!("line {line}: {e}");
+        let rec = rec.map_err(|e| at(e.to_string()))?;
+        let cell = rec.get(framing).unwrap_or("");
+        if cell.is_empty() {
+            continue;
+        }
+        let pattern = rec.get(file).unwrap_or("");
+        if pattern.is_empty() {
+            return Err(at("no file name".into()));
+        }
+        let mut row = FramingRow::new(pattern, cell.parse().map_err(at)?).map_err(at)?;
+        row.line = line;
+        rows.push(row);
+    }
+    Ok(rows)
 }
 
 /// Parses a number that may end in `%` into a fraction (50% = 0.5; bare numbers are percent).
@@ -461,5 +589,66 @@ mod tests {
         ] {
             assert!(parse_framing(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_manifest_column_is_read_and_either_form_by_one_function() {
+        let manifest = "file,x,y,w,h,source,framing\n\
+            a.jpg,,,,,,zoom 1.5 50% 40%\n\
+            b.jpg,1%,2%,3%,4%,me,crop 10% 5% 60% 80%\n\
+            c.jpg,1,2,3,4,,\n";
+        let rows = parse_any_framing(manifest).unwrap();
+        assert_eq!(rows.len(), 2, "c.jpg has no framing");
+        assert_eq!(
+            rows[0].framing,
+            Framing::Zoom {
+                zoom: 1.5,
+                cx: 0.5,
+                cy: 0.4
+            }
+        );
+        assert_eq!(rows[1].framing, "crop 10% 5% 60% 80%".parse().unwrap());
+        assert_eq!(rows[1].line, 3);
+        // The old framing file gives the same framings.
+        let old = "file,zoom,center_x,center_y,x,y,w,h\n\
+            a.jpg,1.5,50%,40%,,,,\nb.jpg,,,,10%,5%,60%,80%\n";
+        let again = parse_any_framing(old).unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.framing).collect::<Vec<_>>(),
+            again.iter().map(|r| r.framing).collect::<Vec<_>>()
+        );
+        // The cell's text round-trips.
+        for r in &rows {
+            assert_eq!(r.framing.to_string().parse::<Framing>().unwrap(), r.framing);
+        }
+        // No column: no rows. Bad cells name their line.
+        assert!(parse_manifest_framing("file,x,y,w,h\na.jpg,1,2,3,4\n")
+            .unwrap()
+            .is_empty());
+        for bad in [
+            "zoom",
+            "zoom 0.5",
+            "zoom 2 50%",
+            "crop 1 2 3",
+            "pan 1 2",
+            "zoom x",
+        ] {
+            let text = format!("file,x,y,w,h,framing\na.jpg,,,,,{bad}\n");
+            let e = parse_any_framing(&text).unwrap_err();
+            assert!(e.starts_with("line 2:"), "{bad}: {e}");
+        }
+    }
+
+    /// The regions reader skips framing-only rows and keeps the others.
+    #[test]
+    fn regions_ignore_framing_only_rows() {
+        let rows = crate::region::parse_manifest(
+            "file,x,y,w,h,framing\na.jpg,,,,,zoom 2\nb.jpg,1,2,3,4,zoom 2\n",
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].pattern, "b.jpg");
+        // Without a framing an empty region is still an error.
+        assert!(crate::region::parse_manifest("file,x,y,w,h,framing\na.jpg,,,,,\n").is_err());
     }
 }

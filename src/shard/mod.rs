@@ -16,6 +16,8 @@
 //!   the chunk runner on top of [`crate::pipeline`].
 //! - [`merge`]: checks every manifest line is accounted for once and streams
 //!   the single-machine map out of the chunks.
+//! - [`cases`]: the same for `collage --cases`: a frozen case list, one
+//!   chunk per case folder, done markers, and its merge.
 //!
 //! Chunk ids depend only on the manifest and its chunk size, never on the
 //! number of processes: a resume with another N still skips what is done.
@@ -23,6 +25,7 @@
 //! and are published create-if-absent, so two attempts of one chunk at once
 //! (schedulers retry and duplicate tasks) agree and neither fails.
 
+pub mod cases;
 pub mod chunk;
 pub mod manifest;
 pub mod merge;
