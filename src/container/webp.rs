@@ -367,8 +367,8 @@ impl<'a> Webp<'a> {
     }
 
     /// `check --thorough`: bytes after the coded data of the still image's
-    /// bitstream (each VP8 partition's slack, or what follows the VP8L
-    /// data), the same measure `clean --thorough` cuts. `None` for an
+    /// bitstream (each VP8 partition's slack beyond an encoder's flush, or
+    /// what follows the VP8L data), by the walk `clean --thorough` cuts by. `None` for an
     /// animation (its frames are not walked).
     pub fn coded_data_slack(&self) -> Result<Option<Vec<Finding>>> {
         if self.layout.animated {
@@ -377,7 +377,7 @@ impl<'a> Webp<'a> {
         let mut found = Vec::new();
         for (fourcc, data) in &self.layout.chunks {
             let (slack, what) = match fourcc {
-                b"VP8 " => (super::vp8::walk(data)?.slack(), "VP8 (lossy)"),
+                b"VP8 " => (super::vp8::walk(data)?.reported_slack(), "VP8 (lossy)"),
                 b"VP8L" => (
                     data.len() - super::vp8l::coded_len(data)?,
                     "VP8L (lossless)",
