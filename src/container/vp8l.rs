@@ -10,8 +10,25 @@ use crate::error::{Error, Result};
 use image_webp::WebPDecoder;
 use std::io::Cursor;
 
+const FORMAT: &str = "WebP (VP8L)";
+
 /// Bytes of `data` (a VP8L chunk's payload) that its decoder reads.
 pub fn coded_len(data: &[u8]) -> Result<usize> {
+    // Each try decodes the whole picture: its size is bounded first (a
+    // VP8X canvas, which the parser checks, may understate it).
+    let pixels = match data {
+        [0x2F, b @ ..] if b.len() >= 4 => {
+            let bits = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            u64::from((bits & 0x3FFF) + 1) * u64::from(((bits >> 14) & 0x3FFF) + 1)
+        }
+        _ => return Err(Error::malformed(FORMAT, "no VP8L header")),
+    };
+    if pixels > crate::Limits::default().max_pixels {
+        return Err(Error::malformed(
+            FORMAT,
+            format!("{pixels} pixels: too large to decode"),
+        ));
+    }
     if !decodes(data) {
         return Err(Error::malformed(
             "WebP (VP8L)",
