@@ -120,10 +120,13 @@ pub fn inspect_thorough(parsed: &Parsed) -> Result<Deep> {
                 )),
             }
         }
-        Container::Webp(_) => Ok(Deep::NotAnalysed(
-            "WebP bitstreams are not decoded to their end here \
-             (clean --thorough encodes a lossless one again; a lossy VP8 one is copied)",
-        )),
+        Container::Webp(w) => Ok(match w.coded_data_slack()? {
+            Some(found) => Deep::Findings(found),
+            None => Deep::NotAnalysed(
+                "the frames of an animated WebP are not decoded to their end \
+                 (clean --thorough copies their bitstreams)",
+            ),
+        }),
         _ => Ok(Deep::Findings(Vec::new())),
     }
 }

@@ -8,7 +8,9 @@
 //! while a re-encode removes every free choice of the encoder, by
 //! construction, for the cost of a decode and an encode (and usually a
 //! larger file than cwebp's). A lossy VP8 bitstream cannot be re-encoded
-//! without loss; it is copied as the default path copies it.
+//! without loss: it is walked to the end of each partition's coded data
+//! (`container::vp8`) and every partition cut there, which the default
+//! path does not do (the token walk costs about a decode; see the README).
 
 use crate::error::{Error, Result};
 use image_webp::{ColorType, WebPDecoder, WebPEncoder};
@@ -33,8 +35,15 @@ fn chunk(riff: &[u8], fourcc: &[u8; 4]) -> Option<(usize, usize)> {
 }
 
 /// `rewritten` (a WebP our writer made) with its VP8L bitstream encoded
-/// again from its decoded pixels; unchanged when it has none (lossy VP8).
+/// again from its decoded pixels, or its VP8 bitstream cut to its coded
+/// data; unchanged when it has neither at the top level (an animation).
 pub fn webp(rewritten: &[u8]) -> Result<Vec<u8>> {
+    if let Some((start, end)) = chunk(rewritten, b"VP8 ") {
+        let len = le32(rewritten, start + 4).unwrap_or_default();
+        let data = &rewritten[start + 8..(start + 8 + len).min(end)];
+        let cut = crate::container::vp8::walk(data)?.rebuild(data);
+        return Ok(splice(rewritten, start, end, b"VP8 ", &cut));
+    }
     let Some((start, end)) = chunk(rewritten, b"VP8L") else {
         return Ok(rewritten.to_vec());
     };
@@ -61,11 +70,29 @@ pub fn webp(rewritten: &[u8]) -> Result<Vec<u8>> {
         .encode(&pixels, w, h, colour)
         .map_err(|e| fail(e.to_string()))?;
     let (s, e) = chunk(&simple, b"VP8L").ok_or_else(|| fail("the encoder wrote no VP8L".into()))?;
-    let mut out = Vec::with_capacity(rewritten.len() - (end - start) + (e - s));
-    out.extend_from_slice(&rewritten[..start]);
-    out.extend_from_slice(&simple[s..e]);
-    out.extend_from_slice(&rewritten[end..]);
-    let riff = (out.len() - 8) as u32;
-    out[4..8].copy_from_slice(&riff.to_le_bytes());
-    Ok(out)
+    let len = le32(&simple, s + 4).unwrap_or_default();
+    Ok(splice(
+        rewritten,
+        start,
+        end,
+        b"VP8L",
+        &simple[s + 8..(s + 8 + len).min(e)],
+    ))
+}
+
+/// `riff` with the chunk at `start..end` replaced by `fourcc` holding
+/// `data`, and the RIFF size written for the new length.
+fn splice(riff: &[u8], start: usize, end: usize, fourcc: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(riff.len() - (end - start) + data.len() + 9);
+    out.extend_from_slice(&riff[..start]);
+    out.extend_from_slice(fourcc);
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(data);
+    if data.len() % 2 == 1 {
+        out.push(0);
+    }
+    out.extend_from_slice(&riff[end..]);
+    let size = (out.len() - 8) as u32;
+    out[4..8].copy_from_slice(&size.to_le_bytes());
+    out
 }

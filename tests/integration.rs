@@ -14,6 +14,7 @@ mod heif;
 mod packaging;
 mod privacy;
 mod privacy_jpeg;
+mod privacy_webp;
 mod redact;
 mod reliability;
 mod research;

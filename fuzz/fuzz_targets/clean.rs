@@ -9,7 +9,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use photodeid::pipeline::{audit, clean_bytes, inspect, CleanOptions, Method, OrientationMode};
+use photodeid::pipeline::{
+    audit, clean_bytes, inspect, inspect_thorough, CleanOptions, Deep, Method, OrientationMode,
+};
 use photodeid::Limits;
 
 const HINTS: [Option<&str>; 8] = [
@@ -39,6 +41,8 @@ fuzz_target!(|data: &[u8]| {
             OrientationMode::Keep
         },
         limits,
+        // The coded-data walks (JPEG transcode, VP8 partitions, VP8L).
+        thorough: knobs & 0x20 != 0,
         ..CleanOptions::default()
     };
     let hint = HINTS[usize::from(knobs & 0x07)];
@@ -48,6 +52,13 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Err(e) = audit(&cleaned.bytes, &cleaned, &limits) {
         panic!("accepted output fails the audit: {e}");
+    }
+    if opts.thorough {
+        // The thorough audit agrees with the thorough writer.
+        let parsed = inspect(&cleaned.bytes, None, &limits).expect("output parses");
+        if let Ok(Deep::Findings(f)) = inspect_thorough(&parsed) {
+            assert!(f.is_empty(), "the thorough output still has {f:?}");
+        }
     }
     let again = match clean_bytes(&cleaned.bytes, None, &opts) {
         Ok(a) => a,

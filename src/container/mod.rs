@@ -8,6 +8,8 @@ pub mod heif;
 pub mod jpeg;
 pub mod png;
 pub mod tiff;
+pub mod vp8;
+pub mod vp8l;
 pub mod webp;
 
 use crate::error::{Error, Result};

@@ -4,8 +4,9 @@
 //! bitstream), and the ICC profile; drop everything else, then rebuild the
 //! VP8X flags from what is kept and the RIFF size (forgetting the flags is
 //! the classic WebP stripping bug). The bitstreams are copied as they are:
-//! finding where VP8/VP8L data really ends needs a decode (see the README's
-//! threat model).
+//! finding where VP8/VP8L data really ends needs a decode, done only under
+//! `--thorough` ([`Webp::coded_data_slack`] for the audit, `recode::webp`
+//! for the writer, both through `vp8::walk` / `vp8l::coded_len`).
 
 use super::{check_dimensions, Limits, RewritePolicy};
 use crate::error::{Error, Result};
@@ -363,6 +364,34 @@ impl<'a> Webp<'a> {
         out.extend_from_slice(b"WEBP");
         out.extend_from_slice(&body);
         out
+    }
+
+    /// `check --thorough`: bytes after the coded data of the still image's
+    /// bitstream (each VP8 partition's slack beyond an encoder's flush, or
+    /// what follows the VP8L data), by the walk `clean --thorough` cuts by. `None` for an
+    /// animation (its frames are not walked).
+    pub fn coded_data_slack(&self) -> Result<Option<Vec<Finding>>> {
+        if self.layout.animated {
+            return Ok(None);
+        }
+        let mut found = Vec::new();
+        for (fourcc, data) in &self.layout.chunks {
+            let (slack, what) = match fourcc {
+                b"VP8 " => (super::vp8::walk(data)?.reported_slack(), "VP8 (lossy)"),
+                b"VP8L" => (
+                    data.len() - super::vp8l::coded_len(data)?,
+                    "VP8L (lossless)",
+                ),
+                _ => continue,
+            };
+            if slack > 0 {
+                found.push(Finding::new(
+                    Category::TrailingData,
+                    format!("{slack} bytes after the coded data of the {what} bitstream"),
+                ));
+            }
+        }
+        Ok(Some(found))
     }
 
     /// A VP8X payload for a simple file: no flags, the canvas size.
