@@ -101,19 +101,38 @@ impl Summary {
     }
 }
 
+/// Where each job of a batch goes: one destination for all, or one per job
+/// (the layout's places, see [`crate::layout::places`]).
+pub enum Destinations<'a> {
+    One(&'a Destination),
+    Each(&'a [Destination]),
+}
+
+impl Destinations<'_> {
+    fn get(&self, i: usize) -> &Destination {
+        match self {
+            Destinations::One(d) => d,
+            Destinations::Each(v) => &v[i],
+        }
+    }
+}
+
 /// Runs `process_file` over `jobs` (the files of a scan: see
 /// `pipeline::process_scanned`) on `threads` threads (0 = all cores) and
 /// hands each outcome to `sink` as soon as it is done.
 pub fn run(
     jobs: &[Job],
-    dest: &Destination,
+    dest: &Destinations,
     settings: &FileSettings,
     threads: usize,
     sink: &(dyn Fn(FileOutcome) + Sync),
 ) -> Result<(), rayon::ThreadPoolBuildError> {
+    if let Destinations::Each(v) = dest {
+        assert_eq!(v.len(), jobs.len(), "one destination per job");
+    }
     if threads == 1 {
-        for job in jobs {
-            sink(process_scanned(job, dest, settings));
+        for (i, job) in jobs.iter().enumerate() {
+            sink(process_scanned(job, dest.get(i), settings));
         }
         return Ok(());
     }
@@ -122,8 +141,9 @@ pub fn run(
         .build()?;
     pool.install(|| {
         jobs.par_iter()
+            .enumerate()
             .with_max_len(1)
-            .for_each(|job| sink(process_scanned(job, dest, settings)))
+            .for_each(|(i, job)| sink(process_scanned(job, dest.get(i), settings)))
     });
     Ok(())
 }

@@ -8,10 +8,13 @@
 //! same photo again, finds the same name and says "up to date"; or random
 //! for one-off names that link to nothing.
 
-use crate::collage::{chronological_order, SortKey};
+use crate::collage::{chronological_order, DateTime, SortKey};
+use crate::container::Limits;
 use crate::error::{Error, Result};
 use crate::pseudonym::{self, Naming};
-use std::collections::HashMap;
+use crate::scan::Job;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -143,6 +146,113 @@ pub fn ranks(keys: &[SortKey]) -> Vec<usize> {
         out[i] = rank + 1;
     }
     out
+}
+
+/// A job's folder relative to its input (`/`-separated, `""` at the top):
+/// the case it belongs to.
+pub fn case_of(job: &Job) -> String {
+    job.relative
+        .parent()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_default()
+}
+
+/// Every job's place for a batch (`clean`): its folder kept under
+/// pseudonyms, its rank in its folder's capture order. Only the headers
+/// count, so each photo is read once more before the run; a file that
+/// cannot be read gets no rank (it fails in the run, and a photo's name
+/// does not depend on the damaged files beside it, as on the page).
+pub fn places(
+    jobs: &[Job],
+    folders: &Folders,
+    limits: &Limits,
+    max_bytes: u64,
+) -> Result<Vec<Place>> {
+    let keys: Vec<Option<SortKey>> = jobs
+        .par_iter()
+        .map(|job| sort_key(job, limits, max_bytes))
+        .collect();
+    let mut cases: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        cases.entry(case_of(job)).or_default().push(i);
+    }
+    let mut out = vec![Place::default(); jobs.len()];
+    for (case, ids) in cases {
+        let folder = folders.folder(&case)?;
+        let usable: Vec<usize> = ids.iter().copied().filter(|&i| keys[i].is_some()).collect();
+        let sort: Vec<SortKey> = usable.iter().filter_map(|&i| keys[i].clone()).collect();
+        for &i in &ids {
+            out[i].folder = folder.clone();
+        }
+        for (&i, rank) in usable.iter().zip(ranks(&sort)) {
+            out[i].rank = Some(rank);
+        }
+    }
+    Ok(out)
+}
+
+/// What a photo sorts by: its EXIF capture time, its file time, its name;
+/// `None` when it cannot be read as a photo.
+fn sort_key(job: &Job, limits: &Limits, max_bytes: u64) -> Option<SortKey> {
+    let bytes = crate::pipeline::read_input(&job.path, max_bytes).ok()?;
+    let ext = job.path.extension().and_then(|e| e.to_str());
+    let parsed = crate::pipeline::inspect(&bytes, ext, limits).ok()?;
+    Some(SortKey {
+        capture: parsed
+            .exif
+            .capture_time
+            .as_deref()
+            .and_then(DateTime::parse_exif),
+        file_time: crate::collage::case::file_time(&job.path),
+        name: job
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    })
+}
+
+/// Where a case's collage goes: its case folder (the same pseudonym its
+/// photos get), named after the picture's bytes.
+pub fn collage_target(
+    dir: &Path,
+    folders: &Folders,
+    case: &str,
+    content: &[u8],
+    ext: &str,
+) -> Result<PathBuf> {
+    Ok(dir
+        .join(folders.folder(case)?)
+        .join(collage_name(folders.naming(), content, ext)?))
+}
+
+/// One case folder's collage, placed in its case folder below `out_dir`
+/// (beside the photos `clean` puts there): the case pipeline of
+/// [`crate::collage::case::run_case`] with the layout's name.
+pub fn run_case(
+    case: &Path,
+    out_dir: &Path,
+    folders: &Folders,
+    opts: &crate::collage::case::CaseOptions,
+    write: crate::commit::WriteMode,
+) -> Result<crate::collage::case::CaseDone> {
+    use crate::collage::case;
+    let label = case::case_label(case);
+    if let Some(gate) = &opts.consent {
+        gate.register.check(&label, &gate.purpose)?;
+    }
+    let (bytes, made) = case::make_case(case, opts)?;
+    let dest = collage_target(out_dir, folders, &label, &bytes, opts.format.extension())?;
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create the case folder", e))?;
+    }
+    let up_to_date = crate::collage::publish(&dest, &bytes, opts.format, write, &opts.limits)?;
+    Ok(case::CaseDone {
+        dest,
+        photos: made.order.len(),
+        up_to_date,
+        notes: made.notes,
+    })
 }
 
 /// Where `place` puts a photo with these bytes below `dir`.

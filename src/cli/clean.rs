@@ -2,16 +2,16 @@
 //! the summary and the optional original → pseudonym map.
 
 use super::args::CleanArgs;
-use super::common::{check_map, file_settings, naming, write_map};
+use super::common::{check_map, file_settings, naming, write_map, NameChoice};
 use super::hook::FailureHook;
 use super::progress::{Audience, Progress};
 use super::{print_error, sanitize, show};
 use anyhow::{bail, Context};
-use photodeid::batch::{self, Summary};
+use photodeid::batch::{self, Destinations, Summary};
 use photodeid::commit::WriteMode;
 use photodeid::pipeline::{Destination, FileOutcome, FileSettings, Status};
 use photodeid::pseudonym::Naming;
-use photodeid::{region, scan, FileError};
+use photodeid::{layout, region, scan, FileError};
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
@@ -26,6 +26,11 @@ struct State {
 
 pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     if a.sharding.manifest.is_some() {
+        // Sharded runs keep their flat keyed names (each chunk names its
+        // files alone; capture ranks would need the whole case first).
+        if a.cleaning.random_names {
+            bail!("--random-names in a sharded run: names must be the same on every attempt of a chunk");
+        }
         return super::shard::clean_manifest(a);
     }
     let a = super::shard::read_files_from(a)?;
@@ -66,15 +71,30 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     }
     let c = &a.cleaning;
     super::common::check_faces_available(&c.region)?;
-    let naming = naming(c.keep_names, c.name_key.as_deref(), &out_dir, a.quiet)?;
+    let choice = NameChoice {
+        keep: c.keep_names,
+        random: c.random_names,
+        key: c.name_key.as_deref(),
+    };
+    let naming = naming(choice, &out_dir, a.quiet)?;
     let keep = super::common::keep_exif(c, &naming)?;
     let dest = if single_file {
         Destination::File(a.output.clone())
     } else {
         Destination::Folder {
             dir: out_dir.clone(),
-            naming,
+            naming: naming.clone(),
         }
+    };
+    let placed = match (&dest, &naming) {
+        (Destination::Folder { .. }, Naming::Keyed(_) | Naming::Random) if !c.flat => {
+            Some(placed(&found.jobs, &out_dir, naming, c)?)
+        }
+        _ => None,
+    };
+    let dests = match &placed {
+        Some(each) => Destinations::Each(each),
+        None => Destinations::One(&dest),
     };
     let manifest = match &c.region.regions_file {
         Some(path) => region::read_manifest(path).map_err(|e| anyhow::anyhow!(e))?,
@@ -147,7 +167,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         }
         progress.inc();
     };
-    batch::run(&found.jobs, &dest, &settings, a.threads, &sink).context("cannot start threads")?;
+    batch::run(&found.jobs, &dests, &settings, a.threads, &sink).context("cannot start threads")?;
     progress.finish();
     let st = state.into_inner().unwrap_or_else(|p| p.into_inner());
     if let (Some(map), Some(mode)) = (&a.map, map_mode) {
@@ -166,6 +186,31 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Each job's destination in the layout: its case folder under a
+/// pseudonym, its capture rank in the name (see `photodeid::layout`).
+fn placed(
+    jobs: &[scan::Job],
+    out_dir: &Path,
+    naming: Naming,
+    c: &super::args::CleaningArgs,
+) -> anyhow::Result<Vec<Destination>> {
+    let limits = photodeid::Limits {
+        max_pixels: c.max_megapixels.saturating_mul(1_000_000),
+        ..photodeid::Limits::default()
+    };
+    let folders = layout::Folders::new(naming);
+    let places = layout::places(jobs, &folders, &limits, super::common::MAX_FILE_BYTES)
+        .map_err(anyhow::Error::new)?;
+    Ok(places
+        .into_iter()
+        .map(|place| Destination::Placed {
+            dir: out_dir.to_path_buf(),
+            naming: folders.naming().clone(),
+            place,
+        })
+        .collect())
 }
 
 /// Refuses an output folder that is an input folder or holds an input:

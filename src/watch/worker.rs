@@ -27,6 +27,28 @@ pub struct Ctx<'a> {
     pub settings: &'a FileSettings<'a>,
     pub dest: Destination,
     pub naming: &'a Naming,
+    /// Case folders under pseudonyms (`None`: flat). Photos arrive one by
+    /// one, so a name carries no capture rank: a later arrival may have been
+    /// taken earlier, and a name never changes once written.
+    pub folders: Option<crate::layout::Folders>,
+}
+
+impl Ctx<'_> {
+    /// Where `job` goes: its case folder (the inbox subfolder it came in)
+    /// under a pseudonym, or the outbox itself.
+    fn dest_for(&self, job: &Job) -> crate::Result<Destination> {
+        let Some(folders) = &self.folders else {
+            return Ok(self.dest.clone());
+        };
+        Ok(Destination::Placed {
+            dir: self.cfg.outbox.clone(),
+            naming: self.naming.clone(),
+            place: crate::layout::Place {
+                folder: folders.folder(&crate::layout::case_of(job))?,
+                rank: None,
+            },
+        })
+    }
 }
 
 /// The result of one file, for the main loop.
@@ -142,7 +164,14 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
     };
     let process = || {
         let input = read_original(cfg, path, ctx.settings.max_file_bytes);
-        pipeline::process_input(&job, input, &ctx.dest, ctx.settings)
+        match ctx.dest_for(&job) {
+            Ok(dest) => pipeline::process_input(&job, input, &dest, ctx.settings),
+            Err(e) => pipeline::FileOutcome {
+                input: path.to_path_buf(),
+                output: None,
+                result: Err(e),
+            },
+        }
     };
     let mut outcome = process();
     if matches!(outcome.result, Err(Error::OutputExists(_))) {
