@@ -122,6 +122,17 @@ impl Destinations<'_> {
 /// hands each outcome to `sink` as soon as it is done.
 pub fn run(
     jobs: &[Job],
+    dest: &Destination,
+    settings: &FileSettings,
+    threads: usize,
+    sink: &(dyn Fn(FileOutcome) + Sync),
+) -> Result<(), rayon::ThreadPoolBuildError> {
+    run_to(jobs, &Destinations::One(dest), settings, threads, sink)
+}
+
+/// [`run`] with a destination per job (or one for all).
+pub fn run_to(
+    jobs: &[Job],
     dest: &Destinations,
     settings: &FileSettings,
     threads: usize,

@@ -111,6 +111,7 @@ impl Run {
             .current_dir(&here)
             .args([
                 "clean",
+                "--flat", // sharded runs keep flat keyed names
                 "PATIENT-Smith-1234",
                 "-o",
                 "out",
@@ -686,7 +687,8 @@ fn collage_cases_shard_by_case_folder() {
             .output()
             .unwrap()
     };
-    let one = collage("single", &[]);
+    // Sharded collages stay flat; the single run is asked for the same.
+    let one = collage("single", &["--flat"]);
     assert!(one.status.success(), "{}", stderr(&one));
     let mut seen = 0;
     for k in 0..3 {

@@ -167,7 +167,8 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         }
         progress.inc();
     };
-    batch::run(&found.jobs, &dests, &settings, a.threads, &sink).context("cannot start threads")?;
+    batch::run_to(&found.jobs, &dests, &settings, a.threads, &sink)
+        .context("cannot start threads")?;
     progress.finish();
     let st = state.into_inner().unwrap_or_else(|p| p.into_inner());
     if let (Some(map), Some(mode)) = (&a.map, map_mode) {
