@@ -63,6 +63,43 @@ impl Summary {
         self.failed > 0
     }
 
+    /// `12 photos cleaned, 3 already up to date, 1 failed`: the summary in a
+    /// person's terms ([`Summary::render`] has the technical counts).
+    pub fn render_plain(&self) -> String {
+        let mut parts = Vec::new();
+        let photos = |n: u64| {
+            if n == 1 {
+                "1 photo".to_string()
+            } else {
+                format!("{n} photos")
+            }
+        };
+        if self.would_clean > 0 {
+            parts.push(format!("{} would be cleaned", photos(self.would_clean)));
+        } else if self.cleaned > 0 || self.up_to_date == 0 {
+            parts.push(format!("{} cleaned", photos(self.cleaned)));
+        }
+        if self.up_to_date > 0 {
+            parts.push(format!("{} already up to date", self.up_to_date));
+        }
+        parts.push(format!("{} failed", self.failed));
+        let mut line = parts.join(", ");
+        line.push_str(&self.faces_note());
+        line
+    }
+
+    /// Never "anonymous": the detector proposes, a person checks.
+    fn faces_note(&self) -> String {
+        if self.faces_covered + self.no_face_found == 0 {
+            return String::new();
+        }
+        format!(
+            "; faces found and covered on {} photo(s), no face found on {} (check those \
+             yourself; detection can miss faces, so look at every output before sharing)",
+            self.faces_covered, self.no_face_found
+        )
+    }
+
     /// `12 cleaned (10 lossless, 2 re-encoded), 1 failed; 3.4 MB of metadata removed`
     pub fn render(&self) -> String {
         let mut parts = Vec::new();
@@ -89,14 +126,7 @@ impl Summary {
         parts.push(format!("{} failed", self.failed));
         let removed = self.bytes_in.saturating_sub(self.bytes_out);
         let mut line = format!("{}; {} removed", parts.join(", "), human_bytes(removed));
-        // Never "anonymous": the detector proposes, a person checks.
-        if self.faces_covered + self.no_face_found > 0 {
-            line.push_str(&format!(
-                "; faces found and covered on {} photo(s), no face found on {} (check those \
-                 yourself; detection can miss faces, so look at every output before sharing)",
-                self.faces_covered, self.no_face_found
-            ));
-        }
+        line.push_str(&self.faces_note());
         line
     }
 }

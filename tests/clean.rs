@@ -287,8 +287,8 @@ fn bad_inputs_are_named_and_leave_nothing() {
         ("bomb.png", "too large"),
         ("bomb.jpg", "too large"),
         ("unsupported.heic", "HEIC"),
-        ("truncated.jpg", "truncated"),
-        ("not_an_image.jpg", "unsupported"),
+        ("truncated.jpg", "ends early"),
+        ("not_an_image.jpg", "cannot be used"),
     ] {
         assert!(
             err.lines().any(|l| l.contains(file) && l.contains(reason)),

@@ -13,6 +13,7 @@ use photodeid::pipeline::{Destination, FileOutcome, FileSettings, Status};
 use photodeid::pseudonym::Naming;
 use photodeid::{layout, region, scan, FileError};
 use serde_json::json;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -34,6 +35,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         return super::shard::clean_manifest(a);
     }
     let a = super::shard::read_files_from(a)?;
+    super::set_verbose(a.verbose);
     let single_file = a.inputs.len() == 1
         && a.inputs[0].is_file()
         && !a.output.is_dir()
@@ -57,7 +59,10 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     if found.jobs.is_empty() && !found.errors.is_empty() {
         // Nothing to clean: no output folder, no name key, no map appear.
         if !a.quiet {
-            eprintln!("photodeid: {}; nothing written", summary.render());
+            eprintln!(
+                "photodeid: {}; nothing written",
+                render(&summary, a.verbose)
+            );
         }
         return Ok(ExitCode::from(1));
     }
@@ -140,6 +145,13 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         ..file_settings(c, manifest)
     };
     settings.clean.keep = keep;
+    // Areas covered per photo, for the line that says what was done.
+    let covered: HashMap<&Path, usize> = found
+        .jobs
+        .iter()
+        .map(|j| (j.path.as_path(), settings.regions_for(j).len()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
     let progress = Progress::new(
         found.jobs.len() as u64,
         "files",
@@ -161,9 +173,10 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
                 ));
             }
         }
-        progress.suspend(|| report(&a, &outcome));
+        let areas = covered.get(outcome.input.as_path()).copied().unwrap_or(0);
+        progress.suspend(|| report(&a, &outcome, areas));
         if let (Some(hook), Err(e)) = (&mut st.on_failure, &outcome.result) {
-            hook.fire(&failed_name(&outcome, &dest), &e.to_string());
+            hook.fire(&failed_name(&outcome, &dest), &super::reason(e));
         }
         progress.inc();
     };
@@ -180,7 +193,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         println!("{}", json!({ "summary": st.summary }));
     }
     if !a.quiet {
-        eprintln!("photodeid: {}", st.summary.render());
+        eprintln!("photodeid: {}", render(&st.summary, a.verbose));
     }
     Ok(if st.summary.any_failed() {
         ExitCode::from(1)
@@ -250,7 +263,19 @@ fn refuse_output_among_inputs(
     Ok(())
 }
 
-fn report(a: &CleanArgs, outcome: &FileOutcome) {
+/// The summary: in plain words, or with the technical counts (`--verbose`).
+fn render(summary: &Summary, verbose: bool) -> String {
+    if verbose {
+        summary.render()
+    } else {
+        summary.render_plain()
+    }
+}
+
+/// One file's lines: what was done in a person's terms (`areas` covered by
+/// `--region`/`--regions`; faces add theirs); the method and sizes only
+/// with `--verbose`.
+fn report(a: &CleanArgs, outcome: &FileOutcome, areas: usize) {
     let out_name = outcome.output.as_deref().map(show).unwrap_or_default();
     if let Ok(d) = &outcome.result {
         // The output's pseudonym, not the original name, unless --verbose.
@@ -269,11 +294,7 @@ fn report(a: &CleanArgs, outcome: &FileOutcome) {
     }
     match &outcome.result {
         Err(e) => {
-            let err = FileError {
-                path: outcome.input.clone(),
-                error: clone_error(e),
-            };
-            print_error(&err);
+            super::print_failure(&outcome.input, e);
             if a.json {
                 println!(
                     "{}",
@@ -310,12 +331,16 @@ fn report(a: &CleanArgs, outcome: &FileOutcome) {
                 photodeid::Method::Reencoded => "re-encoded",
             };
             let what = d.removed.summary();
+            let faces = d.faces.as_ref().map_or(0, |f| f.regions().len());
             let line = match d.status {
-                Status::WouldClean => format!(
+                Status::WouldClean if a.verbose => format!(
                     "{}: would remove {what} ({}, {method})",
                     show(&outcome.input),
                     photodeid::metadata::human_bytes(removed)
                 ),
+                Status::WouldClean => {
+                    format!("{}: would remove {what}", show(&outcome.input))
+                }
                 Status::UpToDate => format!("{out_name}: up to date"),
                 Status::Cleaned if a.verbose => format!(
                     "{} -> {out_name}: {method}, removed {what} ({})",
@@ -323,8 +348,8 @@ fn report(a: &CleanArgs, outcome: &FileOutcome) {
                     photodeid::metadata::human_bytes(removed)
                 ),
                 Status::Cleaned => format!(
-                    "{out_name}: {method}, removed {what} ({})",
-                    photodeid::metadata::human_bytes(removed)
+                    "{out_name}: {}",
+                    photodeid::plain::done(areas + faces, &d.removed)
                 ),
             };
             let _ = writeln!(std::io::stdout().lock(), "{}", sanitize(&line));
@@ -361,9 +386,4 @@ fn failed_name(outcome: &FileOutcome, dest: &Destination) -> String {
                 .unwrap_or_else(|| "(unreadable)".into())
         }
     }
-}
-
-/// Errors are reported by value once; the library type is not Clone (io::Error).
-fn clone_error(e: &photodeid::Error) -> photodeid::Error {
-    photodeid::Error::Invalid(e.to_string())
 }

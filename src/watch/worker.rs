@@ -237,7 +237,7 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
                     report(
                         label,
                         ReportKind::Stuck {
-                            reason: e.to_string(),
+                            reason: crate::plain::explain(&e),
                         },
                     )
                 }
@@ -254,7 +254,7 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
                 h.report = report(
                     failure_label(ctx.naming, path, &rel),
                     ReportKind::Retrying {
-                        reason: e.to_string(),
+                        reason: crate::plain::explain(&e),
                         after: delay,
                     },
                 );
@@ -266,7 +266,7 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
                     h.report = report(
                         failure_label(ctx.naming, path, &rel),
                         ReportKind::Incomplete {
-                            reason: e.to_string(),
+                            reason: crate::plain::explain(&e),
                         },
                     );
                     return h;
@@ -276,8 +276,9 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
             };
             let reason = match e {
                 other if gave_up => format!(
-                    "{other}; the file ends early and has not changed for {}: an interrupted \
+                    "{}; the file ends early and has not changed for {}: an interrupted \
                      upload? send it again",
+                    crate::plain::explain(&other),
                     humantime::format_duration(cfg.incomplete_after)
                 ),
                 Error::OutputExists(_) => {
@@ -286,7 +287,8 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
                     remove it to clean the photo again"
                         .to_string()
                 }
-                other => other.to_string(),
+                // Words a person can act on, the technical reason after them.
+                other => crate::plain::explain(&other),
             };
             let label = failure_label(ctx.naming, path, &rel);
             h.report = match fail(cfg, path, &rel, &reason) {
