@@ -36,6 +36,12 @@ fn explain_with(e: &Error, detail: bool) -> String {
             &format!("this file is damaged: its {format} structure is broken; copy it again from the camera or phone"),
             reason.clone(),
         ),
+        // The decoder lacks the feature: the file is fine, the edit is not possible.
+        Error::Decode(reason) if reason.contains("not support") || reason.contains("unsupported") || reason.contains("cannot be decoded") => with(
+            "photodeid cannot decode this kind of picture (the file is not damaged): \
+             it can be cleaned, but without regions, faces or --thorough",
+            reason.clone(),
+        ),
         Error::Decode(reason) => with(
             "the picture in this file is damaged and cannot be read; copy it again from the camera or phone",
             reason.clone(),
@@ -140,6 +146,13 @@ mod tests {
         ));
         assert!(s.contains("structure is broken"), "{s}");
         assert!(explain(&Error::Empty).contains("empty"));
+        let s = brief(&Error::Decode(
+            "this TIFF's pixel layout cannot be decoded for regions or collages (CIELab)".into(),
+        ));
+        assert!(
+            s.contains("not damaged") && s.contains("cannot decode"),
+            "{s}"
+        );
         let s = explain(&Error::Unsupported(
             "HEIC/HEIF image; export it to JPEG first".into(),
         ));

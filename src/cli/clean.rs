@@ -78,7 +78,8 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     super::common::check_faces_available(&c.region)?;
     let choice = NameChoice {
         keep: c.keep_names,
-        random: c.random_names,
+        // One file to one named file needs no name (nor a default key).
+        random: c.random_names || single_file && c.name_key.is_none(),
         key: c.name_key.as_deref(),
     };
     let naming = naming(choice, &out_dir, a.quiet)?;
