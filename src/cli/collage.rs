@@ -363,12 +363,12 @@ fn report(a: &CollageArgs, dest: &Path, n: usize, up_to_date: bool) {
     if a.quiet {
         return;
     }
-    let what = if up_to_date { "up to date" } else { "collage" };
-    let _ = writeln!(
-        std::io::stdout().lock(),
-        "{}: {what} of {n} photos",
-        show(dest)
-    );
+    let line = if up_to_date {
+        format!("{}: up to date ({n} photos)", show(dest))
+    } else {
+        format!("{}: collage of {n} photos", show(dest))
+    };
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 /// Prints the manifest rows that match no photo; true if there were any.
