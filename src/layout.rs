@@ -9,7 +9,6 @@
 //! for one-off names that link to nothing.
 
 use crate::collage::{chronological_order, DateTime, SortKey};
-use crate::container::Limits;
 use crate::error::{Error, Result};
 use crate::pseudonym::{self, Naming};
 use crate::scan::Job;
@@ -158,20 +157,13 @@ pub fn case_of(job: &Job) -> String {
 }
 
 /// Every job's place for a batch (`clean`): its folder kept under
-/// pseudonyms, its rank in its folder's capture order. Only the headers
-/// count, so each photo is read once more before the run; a file that
-/// cannot be read gets no rank (it fails in the run, and a photo's name
-/// does not depend on the damaged files beside it, as on the page).
-pub fn places(
-    jobs: &[Job],
-    folders: &Folders,
-    limits: &Limits,
-    max_bytes: u64,
-) -> Result<Vec<Place>> {
-    let keys: Vec<Option<SortKey>> = jobs
-        .par_iter()
-        .map(|job| sort_key(job, limits, max_bytes))
-        .collect();
+/// pseudonyms, its rank in its folder's capture order. Only the EXIF block
+/// is read for the order (a JPEG's first segments, not its picture), so the
+/// look costs little beside the clean. Every file of the folder takes a
+/// rank, a damaged one too: when it is copied again, the names of the
+/// others stay as they were.
+pub fn places(jobs: &[Job], folders: &Folders) -> Result<Vec<Place>> {
+    let keys: Vec<SortKey> = jobs.par_iter().map(sort_key).collect();
     let mut cases: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, job) in jobs.iter().enumerate() {
         cases.entry(case_of(job)).or_default().push(i);
@@ -179,37 +171,48 @@ pub fn places(
     let mut out = vec![Place::default(); jobs.len()];
     for (case, ids) in cases {
         let folder = folders.folder(&case)?;
-        let usable: Vec<usize> = ids.iter().copied().filter(|&i| keys[i].is_some()).collect();
-        let sort: Vec<SortKey> = usable.iter().filter_map(|&i| keys[i].clone()).collect();
-        for &i in &ids {
-            out[i].folder = folder.clone();
-        }
-        for (&i, rank) in usable.iter().zip(ranks(&sort)) {
-            out[i].rank = Some(rank);
+        let sort: Vec<SortKey> = ids.iter().map(|&i| keys[i].clone()).collect();
+        for (&i, rank) in ids.iter().zip(ranks(&sort)) {
+            out[i] = Place {
+                folder: folder.clone(),
+                rank: Some(rank),
+            };
         }
     }
     Ok(out)
 }
 
-/// What a photo sorts by: its EXIF capture time, its file time, its name;
-/// `None` when it cannot be read as a photo.
-fn sort_key(job: &Job, limits: &Limits, max_bytes: u64) -> Option<SortKey> {
-    let bytes = crate::pipeline::read_input(&job.path, max_bytes).ok()?;
-    let ext = job.path.extension().and_then(|e| e.to_str());
-    let parsed = crate::pipeline::inspect(&bytes, ext, limits).ok()?;
-    Some(SortKey {
-        capture: parsed
-            .exif
-            .capture_time
-            .as_deref()
-            .and_then(DateTime::parse_exif),
+/// What a photo sorts by: its EXIF capture time, its file time, its name.
+fn sort_key(job: &Job) -> SortKey {
+    SortKey {
+        capture: exif_capture(&job.path),
         file_time: crate::collage::case::file_time(&job.path),
         name: job
             .path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-    })
+    }
+}
+
+/// DateTimeOriginal, else DateTimeDigitized, read from the file's EXIF
+/// block alone (`None` when it has none or cannot be read: the file time
+/// and the name then order it, and the clean itself reports the file).
+fn exif_capture(path: &Path) -> Option<DateTime> {
+    use exif::{In, Tag, Value};
+    let file = std::fs::File::open(path).ok()?;
+    let exif = exif::Reader::new()
+        .read_from_container(&mut std::io::BufReader::new(file))
+        .ok()?;
+    [Tag::DateTimeOriginal, Tag::DateTimeDigitized]
+        .iter()
+        .find_map(|&tag| match &exif.get_field(tag, In::PRIMARY)?.value {
+            Value::Ascii(v) => {
+                let text = String::from_utf8_lossy(v.first()?);
+                DateTime::parse_exif(text.trim())
+            }
+            _ => None,
+        })
 }
 
 /// Where a case's collage goes: its case folder (the same pseudonym its

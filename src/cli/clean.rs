@@ -94,7 +94,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     };
     let placed = match (&dest, &naming) {
         (Destination::Folder { .. }, Naming::Keyed(_) | Naming::Random) if !c.flat => {
-            Some(placed(&found.jobs, &out_dir, naming, c)?)
+            Some(placed(&found.jobs, &out_dir, naming)?)
         }
         _ => None,
     };
@@ -205,19 +205,9 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
 
 /// Each job's destination in the layout: its case folder under a
 /// pseudonym, its capture rank in the name (see `photodeid::layout`).
-fn placed(
-    jobs: &[scan::Job],
-    out_dir: &Path,
-    naming: Naming,
-    c: &super::args::CleaningArgs,
-) -> anyhow::Result<Vec<Destination>> {
-    let limits = photodeid::Limits {
-        max_pixels: c.max_megapixels.saturating_mul(1_000_000),
-        ..photodeid::Limits::default()
-    };
+fn placed(jobs: &[scan::Job], out_dir: &Path, naming: Naming) -> anyhow::Result<Vec<Destination>> {
     let folders = layout::Folders::new(naming);
-    let places = layout::places(jobs, &folders, &limits, super::common::MAX_FILE_BYTES)
-        .map_err(anyhow::Error::new)?;
+    let places = layout::places(jobs, &folders).map_err(anyhow::Error::new)?;
     Ok(places
         .into_iter()
         .map(|place| Destination::Placed {
