@@ -329,6 +329,45 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_placed_by_folder_and_capture_time() {
+        let d = tempfile::tempdir().unwrap();
+        let sample =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample/Doe_Jane_1961-04-02");
+        let case = d.path().join("Doe_Jane");
+        std::fs::create_dir(&case).unwrap();
+        // Names sort against capture order; a damaged file has no date.
+        for (from, to) in [
+            ("IMG_2022-06-01_after.jpg", "a.jpg"),
+            ("IMG_2021-03-04_before.jpg", "z.jpg"),
+        ] {
+            std::fs::copy(sample.join(from), case.join(to)).unwrap();
+        }
+        std::fs::write(case.join("b.jpg"), b"\xFF\xD8 damaged").unwrap();
+        std::fs::copy(
+            sample.join("IMG_2021-09-10_during.jpg"),
+            d.path().join("top.jpg"),
+        )
+        .unwrap();
+        let job = |rel: &str| Job {
+            path: d.path().join(rel),
+            relative: PathBuf::from(rel),
+        };
+        let jobs = [
+            job("Doe_Jane/a.jpg"),
+            job("Doe_Jane/b.jpg"),
+            job("Doe_Jane/z.jpg"),
+            job("top.jpg"),
+        ];
+        let folders = Folders::new(Naming::Keyed([3; 32]));
+        let p = places(&jobs, &folders).unwrap();
+        let ranks: Vec<Option<usize>> = p.iter().map(|p| p.rank).collect();
+        assert_eq!(ranks, [Some(2), Some(3), Some(1), Some(1)]);
+        assert_eq!(p[0].folder, p[2].folder);
+        assert_eq!(p[0].folder, folders.folder("Doe_Jane").unwrap());
+        assert_eq!(p[3].folder, PathBuf::new(), "the input's top stays the top");
+    }
+
+    #[test]
     fn default_key_lives_in_the_data_folder() {
         let p = default_key_path();
         if let Some(p) = p {
