@@ -63,6 +63,43 @@ impl Summary {
         self.failed > 0
     }
 
+    /// `12 photos cleaned, 3 already up to date, 1 failed`: the summary in a
+    /// person's terms ([`Summary::render`] has the technical counts).
+    pub fn render_plain(&self) -> String {
+        let mut parts = Vec::new();
+        let photos = |n: u64| {
+            if n == 1 {
+                "1 photo".to_string()
+            } else {
+                format!("{n} photos")
+            }
+        };
+        if self.would_clean > 0 {
+            parts.push(format!("{} would be cleaned", photos(self.would_clean)));
+        } else if self.cleaned > 0 || self.up_to_date == 0 {
+            parts.push(format!("{} cleaned", photos(self.cleaned)));
+        }
+        if self.up_to_date > 0 {
+            parts.push(format!("{} already up to date", self.up_to_date));
+        }
+        parts.push(format!("{} failed", self.failed));
+        let mut line = parts.join(", ");
+        line.push_str(&self.faces_note());
+        line
+    }
+
+    /// Never "anonymous": the detector proposes, a person checks.
+    fn faces_note(&self) -> String {
+        if self.faces_covered + self.no_face_found == 0 {
+            return String::new();
+        }
+        format!(
+            "; faces found and covered on {} photo(s), no face found on {} (check those \
+             yourself; detection can miss faces, so look at every output before sharing)",
+            self.faces_covered, self.no_face_found
+        )
+    }
+
     /// `12 cleaned (10 lossless, 2 re-encoded), 1 failed; 3.4 MB of metadata removed`
     pub fn render(&self) -> String {
         let mut parts = Vec::new();
@@ -89,15 +126,24 @@ impl Summary {
         parts.push(format!("{} failed", self.failed));
         let removed = self.bytes_in.saturating_sub(self.bytes_out);
         let mut line = format!("{}; {} removed", parts.join(", "), human_bytes(removed));
-        // Never "anonymous": the detector proposes, a person checks.
-        if self.faces_covered + self.no_face_found > 0 {
-            line.push_str(&format!(
-                "; faces found and covered on {} photo(s), no face found on {} (check those \
-                 yourself; detection can miss faces, so look at every output before sharing)",
-                self.faces_covered, self.no_face_found
-            ));
-        }
+        line.push_str(&self.faces_note());
         line
+    }
+}
+
+/// Where each job of a batch goes: one destination for all, or one per job
+/// (the layout's places, see [`crate::layout::places`]).
+pub enum Destinations<'a> {
+    One(&'a Destination),
+    Each(&'a [Destination]),
+}
+
+impl Destinations<'_> {
+    fn get(&self, i: usize) -> &Destination {
+        match self {
+            Destinations::One(d) => d,
+            Destinations::Each(v) => &v[i],
+        }
     }
 }
 
@@ -111,9 +157,23 @@ pub fn run(
     threads: usize,
     sink: &(dyn Fn(FileOutcome) + Sync),
 ) -> Result<(), rayon::ThreadPoolBuildError> {
+    run_to(jobs, &Destinations::One(dest), settings, threads, sink)
+}
+
+/// [`run`] with a destination per job (or one for all).
+pub fn run_to(
+    jobs: &[Job],
+    dest: &Destinations,
+    settings: &FileSettings,
+    threads: usize,
+    sink: &(dyn Fn(FileOutcome) + Sync),
+) -> Result<(), rayon::ThreadPoolBuildError> {
+    if let Destinations::Each(v) = dest {
+        assert_eq!(v.len(), jobs.len(), "one destination per job");
+    }
     if threads == 1 {
-        for job in jobs {
-            sink(process_scanned(job, dest, settings));
+        for (i, job) in jobs.iter().enumerate() {
+            sink(process_scanned(job, dest.get(i), settings));
         }
         return Ok(());
     }
@@ -122,8 +182,9 @@ pub fn run(
         .build()?;
     pool.install(|| {
         jobs.par_iter()
+            .enumerate()
             .with_max_len(1)
-            .for_each(|job| sink(process_scanned(job, dest, settings)))
+            .for_each(|(i, job)| sink(process_scanned(job, dest.get(i), settings)))
     });
     Ok(())
 }

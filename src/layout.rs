@@ -8,10 +8,12 @@
 //! same photo again, finds the same name and says "up to date"; or random
 //! for one-off names that link to nothing.
 
-use crate::collage::{chronological_order, SortKey};
+use crate::collage::{chronological_order, DateTime, SortKey};
 use crate::error::{Error, Result};
 use crate::pseudonym::{self, Naming};
-use std::collections::HashMap;
+use crate::scan::Job;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -145,6 +147,117 @@ pub fn ranks(keys: &[SortKey]) -> Vec<usize> {
     out
 }
 
+/// A job's folder relative to its input (`/`-separated, `""` at the top):
+/// the case it belongs to.
+pub fn case_of(job: &Job) -> String {
+    job.relative
+        .parent()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_default()
+}
+
+/// Every job's place for a batch (`clean`): its folder kept under
+/// pseudonyms, its rank in its folder's capture order. Only the EXIF block
+/// is read for the order (a JPEG's first segments, not its picture), so the
+/// look costs little beside the clean. Every file of the folder takes a
+/// rank, a damaged one too: when it is copied again, the names of the
+/// others stay as they were.
+pub fn places(jobs: &[Job], folders: &Folders) -> Result<Vec<Place>> {
+    let keys: Vec<SortKey> = jobs.par_iter().map(sort_key).collect();
+    let mut cases: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        cases.entry(case_of(job)).or_default().push(i);
+    }
+    let mut out = vec![Place::default(); jobs.len()];
+    for (case, ids) in cases {
+        let folder = folders.folder(&case)?;
+        let sort: Vec<SortKey> = ids.iter().map(|&i| keys[i].clone()).collect();
+        for (&i, rank) in ids.iter().zip(ranks(&sort)) {
+            out[i] = Place {
+                folder: folder.clone(),
+                rank: Some(rank),
+            };
+        }
+    }
+    Ok(out)
+}
+
+/// What a photo sorts by: its EXIF capture time, its file time, its name.
+fn sort_key(job: &Job) -> SortKey {
+    SortKey {
+        capture: exif_capture(&job.path),
+        file_time: crate::collage::case::file_time(&job.path),
+        name: job
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }
+}
+
+/// DateTimeOriginal, else DateTimeDigitized, read from the file's EXIF
+/// block alone (`None` when it has none or cannot be read: the file time
+/// and the name then order it, and the clean itself reports the file).
+fn exif_capture(path: &Path) -> Option<DateTime> {
+    use exif::{In, Tag, Value};
+    let file = std::fs::File::open(path).ok()?;
+    let exif = exif::Reader::new()
+        .read_from_container(&mut std::io::BufReader::new(file))
+        .ok()?;
+    [Tag::DateTimeOriginal, Tag::DateTimeDigitized]
+        .iter()
+        .find_map(|&tag| match &exif.get_field(tag, In::PRIMARY)?.value {
+            Value::Ascii(v) => {
+                let text = String::from_utf8_lossy(v.first()?);
+                DateTime::parse_exif(text.trim())
+            }
+            _ => None,
+        })
+}
+
+/// Where a case's collage goes: its case folder (the same pseudonym its
+/// photos get), named after the picture's bytes.
+pub fn collage_target(
+    dir: &Path,
+    folders: &Folders,
+    case: &str,
+    content: &[u8],
+    ext: &str,
+) -> Result<PathBuf> {
+    Ok(dir
+        .join(folders.folder(case)?)
+        .join(collage_name(folders.naming(), content, ext)?))
+}
+
+/// One case folder's collage, placed in its case folder below `out_dir`
+/// (beside the photos `clean` puts there): the case pipeline of
+/// [`crate::collage::case::run_case`] with the layout's name.
+pub fn run_case(
+    case: &Path,
+    out_dir: &Path,
+    folders: &Folders,
+    opts: &crate::collage::case::CaseOptions,
+    write: crate::commit::WriteMode,
+) -> Result<crate::collage::case::CaseDone> {
+    use crate::collage::case;
+    let label = case::case_label(case);
+    if let Some(gate) = &opts.consent {
+        gate.register.check(&label, &gate.purpose)?;
+    }
+    let (bytes, made) = case::make_case(case, opts)?;
+    let dest = collage_target(out_dir, folders, &label, &bytes, opts.format.extension())?;
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create the case folder", e))?;
+    }
+    let up_to_date = crate::collage::publish(&dest, &bytes, opts.format, write, &opts.limits)?;
+    Ok(case::CaseDone {
+        dest,
+        photos: made.order.len(),
+        up_to_date,
+        notes: made.notes,
+    })
+}
+
 /// Where `place` puts a photo with these bytes below `dir`.
 pub fn target(
     dir: &Path,
@@ -213,6 +326,45 @@ mod tests {
         );
         assert_eq!(name, file_name(&n, Some(2), b"photo", "jpg").unwrap());
         assert_eq!(file_name(&n, None, b"photo", "jpg").unwrap().len(), 36);
+    }
+
+    #[test]
+    fn a_batch_is_placed_by_folder_and_capture_time() {
+        let d = tempfile::tempdir().unwrap();
+        let sample =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample/Doe_Jane_1961-04-02");
+        let case = d.path().join("Doe_Jane");
+        std::fs::create_dir(&case).unwrap();
+        // Names sort against capture order; a damaged file has no date.
+        for (from, to) in [
+            ("IMG_2022-06-01_after.jpg", "a.jpg"),
+            ("IMG_2021-03-04_before.jpg", "z.jpg"),
+        ] {
+            std::fs::copy(sample.join(from), case.join(to)).unwrap();
+        }
+        std::fs::write(case.join("b.jpg"), b"\xFF\xD8 damaged").unwrap();
+        std::fs::copy(
+            sample.join("IMG_2021-09-10_during.jpg"),
+            d.path().join("top.jpg"),
+        )
+        .unwrap();
+        let job = |rel: &str| Job {
+            path: d.path().join(rel),
+            relative: PathBuf::from(rel),
+        };
+        let jobs = [
+            job("Doe_Jane/a.jpg"),
+            job("Doe_Jane/b.jpg"),
+            job("Doe_Jane/z.jpg"),
+            job("top.jpg"),
+        ];
+        let folders = Folders::new(Naming::Keyed([3; 32]));
+        let p = places(&jobs, &folders).unwrap();
+        let ranks: Vec<Option<usize>> = p.iter().map(|p| p.rank).collect();
+        assert_eq!(ranks, [Some(2), Some(3), Some(1), Some(1)]);
+        assert_eq!(p[0].folder, p[2].folder);
+        assert_eq!(p[0].folder, folders.folder("Doe_Jane").unwrap());
+        assert_eq!(p[3].folder, PathBuf::new(), "the input's top stays the top");
     }
 
     #[test]

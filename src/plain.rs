@@ -9,16 +9,47 @@ use std::io::ErrorKind;
 /// What went wrong and what to do, in plain words. The technical reason of
 /// a damaged file follows in brackets, for whoever looks further.
 pub fn explain(e: &Error) -> String {
+    explain_with(e, true)
+}
+
+/// [`explain`] without the technical reason (byte offsets, marker codes):
+/// what a person at the command line sees unless they ask for `--verbose`.
+pub fn brief(e: &Error) -> String {
+    explain_with(e, false)
+}
+
+fn explain_with(e: &Error, detail: bool) -> String {
+    let with = |plain: &str, technical: String| {
+        if detail {
+            format!("{plain} ({technical})")
+        } else {
+            plain.to_string()
+        }
+    };
     match e {
         Error::Empty => "this file is empty (0 bytes): copy it again from the camera or phone".into(),
-        Error::Malformed { format, reason } if reason.contains("truncated") || reason.contains("end of") => {
-            format!("this file is damaged: it ends early; copy it again from the camera or phone ({format}: {reason})")
-        }
-        Error::Malformed { format, reason } => format!(
-            "this file is damaged: its {format} structure is broken; copy it again from the camera or phone ({reason})"
+        Error::Malformed { format, reason } if reason.contains("truncated") || reason.contains("end of") => with(
+            "this file is damaged: it ends early; copy it again from the camera or phone",
+            format!("{format}: {reason}"),
         ),
-        Error::Decode(reason) => format!(
-            "the picture in this file is damaged and cannot be read; copy it again from the camera or phone ({reason})"
+        Error::Malformed { format, reason } => with(
+            &format!("this file is damaged: its {format} structure is broken; copy it again from the camera or phone"),
+            reason.clone(),
+        ),
+        // The decoder lacks the feature: the file is fine, the edit is not possible.
+        Error::Decode(reason) if reason.contains("not support") || reason.contains("unsupported") || reason.contains("cannot be decoded") => with(
+            "photodeid cannot decode this kind of picture (the file is not damaged): \
+             it can be cleaned, but without regions, faces or --thorough",
+            reason.clone(),
+        ),
+        Error::Decode(reason) => with(
+            "the picture in this file is damaged and cannot be read; copy it again from the camera or phone",
+            reason.clone(),
+        ),
+        Error::AuditFailed(reason) => with(
+            "the cleaned copy failed photodeid's own final check, so nothing was written \
+             (please report this file's case to the photodeid developers)",
+            reason.clone(),
         ),
         Error::Unsupported(what) => format!("this kind of file cannot be used: {what}"),
         Error::TooLarge(what) => format!(
@@ -59,6 +90,43 @@ fn strip_os_number(s: &str) -> String {
     }
 }
 
+/// Every " (os error N)" out of a longer message (one built from a chain
+/// of causes): the number helps nobody at the desk.
+pub fn without_os_numbers(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(" (os error ") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + " (os error ".len()..];
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && tail[digits..].starts_with(')') {
+            rest = &tail[digits + 1..];
+        } else {
+            out.push_str(" (os error ");
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What was done to a photo, in a person's terms: "1 area covered; hidden
+/// data removed (GPS, camera details)", or that nothing hidden was found.
+pub fn done(covered: usize, removed: &crate::metadata::Inventory) -> String {
+    let mut parts = Vec::new();
+    match covered {
+        0 => {}
+        1 => parts.push("1 area covered".to_string()),
+        n => parts.push(format!("{n} areas covered")),
+    }
+    if removed.categories().is_empty() {
+        parts.push("no hidden data found".to_string());
+    } else {
+        parts.push(format!("hidden data removed ({})", removed.summary()));
+    }
+    parts.join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,10 +146,47 @@ mod tests {
         ));
         assert!(s.contains("structure is broken"), "{s}");
         assert!(explain(&Error::Empty).contains("empty"));
+        let s = brief(&Error::Decode(
+            "this TIFF's pixel layout cannot be decoded for regions or collages (CIELab)".into(),
+        ));
+        assert!(
+            s.contains("not damaged") && s.contains("cannot decode"),
+            "{s}"
+        );
         let s = explain(&Error::Unsupported(
             "HEIC/HEIF image; export it to JPEG first".into(),
         ));
         assert!(s.contains("cannot be used: HEIC"), "{s}");
+    }
+
+    #[test]
+    fn the_brief_words_leave_out_offsets() {
+        let e = Error::malformed("JPEG", "expected a marker at byte 294865, found 0x2D");
+        let b = brief(&e);
+        assert!(
+            b.contains("structure is broken") && !b.contains("294865"),
+            "{b}"
+        );
+        assert!(explain(&e).contains("294865"));
+        let t = brief(&Error::malformed("JPEG", "truncated: scan data"));
+        assert_eq!(
+            t,
+            "this file is damaged: it ends early; copy it again from the camera or phone"
+        );
+        assert_eq!(
+            without_os_numbers(
+                "cannot create folder /x: Not a directory (os error 20); (os error x"
+            ),
+            "cannot create folder /x: Not a directory; (os error x"
+        );
+    }
+
+    #[test]
+    fn what_was_done_in_a_persons_terms() {
+        use crate::metadata::Inventory;
+        assert_eq!(done(0, &Inventory::default()), "no hidden data found");
+        assert!(done(1, &Inventory::default()).starts_with("1 area covered; "));
+        assert!(done(2, &Inventory::default()).starts_with("2 areas covered; "));
     }
 
     #[test]

@@ -217,12 +217,19 @@ fn output_names_share_nothing_with_inputs() {
     assert!(r.status.success(), "{}", stderr(&r));
     let outs = files(&o);
     assert_eq!(outs.len(), 6);
+    let hex = |s: &str| s.chars().all(|c| c.is_ascii_hexdigit());
     for p in &outs {
-        // Flat: no sub-folders (folder names are patient names).
-        assert_eq!(p.parent().unwrap(), o);
+        // Case folders under pseudonyms (folder names are patient names),
+        // photos named `NNN-hhhhhhhh` (rank, keyed hash).
+        let rel = p.strip_prefix(&o).unwrap();
+        let parts: Vec<&str> = rel.iter().map(|c| c.to_str().unwrap()).collect();
+        assert_eq!(parts.len(), 2, "{}", rel.display());
+        let case = parts[0].strip_prefix("case-").unwrap();
+        assert!(case.len() == 6 && hex(case), "{}", parts[0]);
         let stem = p.file_stem().unwrap().to_str().unwrap();
-        assert_eq!(stem.len(), 32);
-        assert!(stem.chars().all(|c| c.is_ascii_hexdigit()), "{stem}");
+        let (rank, hash) = stem.split_once('-').unwrap();
+        assert!(rank.len() == 3 && rank.parse::<u32>().is_ok(), "{stem}");
+        assert!(hash.len() == 8 && hex(hash), "{stem}");
     }
     for needle in ["Doe", "Jane", "Smith", "IMG", "wound", "2021", "before"] {
         for p in &outs {
@@ -280,8 +287,8 @@ fn bad_inputs_are_named_and_leave_nothing() {
         ("bomb.png", "too large"),
         ("bomb.jpg", "too large"),
         ("unsupported.heic", "HEIC"),
-        ("truncated.jpg", "truncated"),
-        ("not_an_image.jpg", "unsupported"),
+        ("truncated.jpg", "ends early"),
+        ("not_an_image.jpg", "cannot be used"),
     ] {
         assert!(
             err.lines().any(|l| l.contains(file) && l.contains(reason)),

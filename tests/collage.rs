@@ -108,6 +108,7 @@ fn case_order_follows_capture_time_not_file_names() {
     let out = d.path().join("out");
     let o = photodeid(&[
         "collage",
+        "--flat", // the test is not about the layout
         "--cases",
         s(&d.path().join("cases")),
         "-o",
@@ -353,6 +354,7 @@ fn case_names_are_pseudonyms_keyed_and_mapped() {
     let out1 = d.path().join("out1");
     let o = photodeid(&[
         "collage",
+        "--flat", // the test is not about the layout
         "--cases",
         s(&cases),
         "-o",
@@ -387,6 +389,7 @@ fn case_names_are_pseudonyms_keyed_and_mapped() {
     let out2 = d.path().join("out2");
     let o = photodeid(&[
         "collage",
+        "--flat", // the test is not about the layout
         "--cases",
         s(&cases),
         "-o",
@@ -398,7 +401,7 @@ fn case_names_are_pseudonyms_keyed_and_mapped() {
     assert_eq!(names(&out2), first);
     let out3 = d.path().join("out3");
     assert!(
-        photodeid(&["collage", "--cases", s(&cases), "-o", s(&out3)])
+        photodeid(&["collage", "--flat", "--cases", s(&cases), "-o", s(&out3)])
             .status
             .success()
     );
@@ -518,6 +521,7 @@ fn case_manifest_rows_apply_per_photo_and_typos_fail() {
         s(&out),
         "--format",
         "png",
+        "--flat", // the test is not about the layout
     ];
     let mut args = base.to_vec();
     args.extend(["--regions", s(&manifest), "--fill-color", "0000ff"]);
@@ -733,6 +737,7 @@ fn a_framing_file_moves_the_content_as_asked() {
     let out = d.path().join("out");
     let o = photodeid(&[
         "collage",
+        "--flat", // the test is not about the layout
         "--cases",
         s(&root),
         "-o",
@@ -768,6 +773,7 @@ fn a_framing_file_moves_the_content_as_asked() {
     let out2 = d.path().join("out2");
     let o = photodeid(&[
         "collage",
+        "--flat", // the test is not about the layout
         "--cases",
         s(&root),
         "-o",
@@ -784,6 +790,7 @@ fn a_framing_file_moves_the_content_as_asked() {
     std::fs::write(&framing, "file,zoom\ncase/1.jpg,0.2\n").unwrap();
     let o = photodeid(&[
         "collage",
+        "--flat", // the test is not about the layout
         "--cases",
         s(&root),
         "-o",
@@ -888,6 +895,7 @@ fn a_region_stays_destroyed_after_framing_and_resizing() {
         let out = d.path().join(format!("out-{size}"));
         let o = photodeid(&[
             "collage",
+            "--flat", // the test is not about the layout
             "--cases",
             s(&root),
             "-o",
@@ -1072,6 +1080,7 @@ fn the_consent_gate_refuses_a_case_by_name_and_writes_nothing_for_it() {
     let run = |out: &Path, extra: &[&str]| {
         let mut a = vec![
             "collage",
+            "--flat", // the test is not about the layout
             "--cases",
             s(&root),
             "-o",
@@ -1131,6 +1140,7 @@ fn the_consent_gate_refuses_a_case_by_name_and_writes_nothing_for_it() {
     std::fs::copy(&register, &inside).unwrap();
     let o = photodeid(&[
         "collage",
+        "--flat", // the test is not about the layout
         "--cases",
         s(&root),
         "-o",
@@ -1144,6 +1154,7 @@ fn the_consent_gate_refuses_a_case_by_name_and_writes_nothing_for_it() {
     assert!(stderr(&o).contains("inside the output"), "{}", stderr(&o));
     let o = photodeid(&[
         "collage",
+        "--flat", // the test is not about the layout
         "--cases",
         s(&root),
         "-o",

@@ -111,6 +111,7 @@ impl Run {
             .current_dir(&here)
             .args([
                 "clean",
+                "--flat", // sharded runs keep flat keyed names
                 "PATIENT-Smith-1234",
                 "-o",
                 "out",
@@ -708,7 +709,8 @@ fn collage_cases_sharded_runs_have_plan_markers_and_merge() {
             .output()
             .unwrap()
     };
-    let one = collage("single", &[]);
+    // Sharded collages stay flat; the single run is asked for the same.
+    let one = collage("single", &["--flat"]);
     assert_eq!(one.status.code(), Some(1), "{}", stderr(&one));
     let mut logs = String::new();
     for k in 0..3 {

@@ -504,7 +504,8 @@ fn startup_errors_say_what_to_do() {
 #[test]
 fn polling_finds_new_files_and_verbose_shows_originals() {
     let env = Env::new();
-    let w = env.spawn(&["--poll", "--poll-interval", "100ms", "--verbose"]);
+    // Flat: the test is about polling (the layout has its own test).
+    let w = env.spawn(&["--poll", "--poll-interval", "100ms", "--verbose", "--flat"]);
     let sub = env.inbox.join("case 12");
     std::fs::create_dir(&sub).unwrap();
     std::fs::write(sub.join("Doe_Jane.jpg"), variant(3)).unwrap();
@@ -853,4 +854,38 @@ fn non_photos_stay_put_and_emptied_case_folders_go() {
     std::thread::sleep(Duration::from_millis(800));
     let (_, log) = w.stop();
     assert_eq!(lines_with(&log, "not a photo"), 1, "{log}");
+}
+
+#[test]
+fn an_inbox_subfolder_becomes_a_case_folder_under_a_pseudonym() {
+    let env = Env::new();
+    for (case, v) in [("Doe_Jane", 1), ("Doe_Jane", 2), ("Smith_John", 3)] {
+        let sub = env.inbox.join(case);
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join(format!("IMG_{v}.jpg")), variant(v)).unwrap();
+    }
+    let o = env.once(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let outs = all_files(&env.outbox);
+    assert_eq!(outs.len(), 3, "{outs:?}");
+    let folder = |v: usize| {
+        let name = env.expected_name(&variant(v), "jpg");
+        let hit: Vec<&String> = outs.iter().filter(|o| o.ends_with(&name)).collect();
+        assert_eq!(hit.len(), 1, "{name} in {outs:?}");
+        let (dir, file) = hit[0].split_once('/').expect("in a case folder");
+        assert_eq!(file, name, "no capture rank: photos arrive one by one");
+        dir.to_string()
+    };
+    let (a, b, c) = (folder(1), folder(2), folder(3));
+    assert_eq!(a, b, "one case, one folder");
+    assert_ne!(a, c);
+    for d in [&a, &c] {
+        let hex = d.strip_prefix("case-").expect("case-xxxxxx");
+        assert!(
+            hex.len() == 6 && hex.chars().all(|c| c.is_ascii_hexdigit()),
+            "{d}"
+        );
+    }
+    let log = stderr(&o);
+    assert!(!log.contains("Doe") && !log.contains("Smith"), "{log}");
 }

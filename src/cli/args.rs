@@ -328,9 +328,18 @@ pub struct CleaningArgs {
     #[arg(long)]
     pub thorough: bool,
 
-    /// Keyed pseudonyms: same photo, same name on every run. Created with a random key if missing
-    #[arg(long, value_name = "FILE", conflicts_with = "keep_names")]
+    /// Key for stable names (same photo, same name on every run; created if missing)
+    /// [default: name.key in the user's data folder, created once]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["keep_names", "random_names"])]
     pub name_key: Option<PathBuf>,
+
+    /// One-off random output names that link to nothing (a re-run makes new copies)
+    #[arg(long, conflicts_with = "keep_names")]
+    pub random_names: bool,
+
+    /// All outputs in one folder: no case folders, no capture-order names
+    #[arg(long)]
+    pub flat: bool,
 
     /// Keep original file and folder names (they often identify the patient)
     #[arg(long)]
@@ -579,9 +588,23 @@ pub struct CollageArgs {
           value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,
 
-    /// Keyed pseudonyms for case collages: same folder name, same output name
-    #[arg(long, value_name = "FILE", requires = "cases")]
+    /// Key for stable case names (same folder, same case pseudonym, as `clean` gives it)
+    /// [default: name.key in the user's data folder, created once]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "cases",
+        conflicts_with = "random_names"
+    )]
     pub name_key: Option<PathBuf>,
+
+    /// One-off random names for case collages (a re-run makes new copies)
+    #[arg(long, requires = "cases")]
+    pub random_names: bool,
+
+    /// Case collages in one folder, named after the case (the layout before case folders)
+    #[arg(long, requires = "cases")]
+    pub flat: bool,
 
     /// Write the case folder -> collage link to this CSV file (refused inside OUT)
     #[arg(long, value_name = "FILE", requires = "cases")]

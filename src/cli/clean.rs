@@ -2,17 +2,18 @@
 //! the summary and the optional original → pseudonym map.
 
 use super::args::CleanArgs;
-use super::common::{check_map, file_settings, naming, write_map};
+use super::common::{check_map, file_settings, naming, write_map, NameChoice};
 use super::hook::FailureHook;
 use super::progress::{Audience, Progress};
 use super::{print_error, sanitize, show};
 use anyhow::{bail, Context};
-use photodeid::batch::{self, Summary};
+use photodeid::batch::{self, Destinations, Summary};
 use photodeid::commit::WriteMode;
 use photodeid::pipeline::{Destination, FileOutcome, FileSettings, Status};
 use photodeid::pseudonym::Naming;
-use photodeid::{region, scan, FileError};
+use photodeid::{layout, region, scan, FileError};
 use serde_json::json;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -26,9 +27,15 @@ struct State {
 
 pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     if a.sharding.manifest.is_some() {
+        // Sharded runs keep their flat keyed names (each chunk names its
+        // files alone; capture ranks would need the whole case first).
+        if a.cleaning.random_names {
+            bail!("--random-names in a sharded run: names must be the same on every attempt of a chunk");
+        }
         return super::shard::clean_manifest(a);
     }
     let a = super::shard::read_files_from(a)?;
+    super::set_verbose(a.verbose);
     let single_file = a.inputs.len() == 1
         && a.inputs[0].is_file()
         && !a.output.is_dir()
@@ -52,7 +59,10 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     if found.jobs.is_empty() && !found.errors.is_empty() {
         // Nothing to clean: no output folder, no name key, no map appear.
         if !a.quiet {
-            eprintln!("photodeid: {}; nothing written", summary.render());
+            eprintln!(
+                "photodeid: {}; nothing written",
+                render(&summary, a.verbose)
+            );
         }
         return Ok(ExitCode::from(1));
     }
@@ -66,15 +76,31 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     }
     let c = &a.cleaning;
     super::common::check_faces_available(&c.region)?;
-    let naming = naming(c.keep_names, c.name_key.as_deref(), &out_dir, a.quiet)?;
+    let choice = NameChoice {
+        keep: c.keep_names,
+        // One file to one named file needs no name (nor a default key).
+        random: c.random_names || single_file && c.name_key.is_none(),
+        key: c.name_key.as_deref(),
+    };
+    let naming = naming(choice, &out_dir, a.quiet)?;
     let keep = super::common::keep_exif(c, &naming)?;
     let dest = if single_file {
         Destination::File(a.output.clone())
     } else {
         Destination::Folder {
             dir: out_dir.clone(),
-            naming,
+            naming: naming.clone(),
         }
+    };
+    let placed = match (&dest, &naming) {
+        (Destination::Folder { .. }, Naming::Keyed(_) | Naming::Random) if !c.flat => {
+            Some(placed(&found.jobs, &out_dir, naming)?)
+        }
+        _ => None,
+    };
+    let dests = match &placed {
+        Some(each) => Destinations::Each(each),
+        None => Destinations::One(&dest),
     };
     let manifest = match &c.region.regions_file {
         Some(path) => region::read_manifest(path).map_err(|e| anyhow::anyhow!(e))?,
@@ -120,6 +146,13 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         ..file_settings(c, manifest)
     };
     settings.clean.keep = keep;
+    // Areas covered per photo, for the line that says what was done.
+    let covered: HashMap<&Path, usize> = found
+        .jobs
+        .iter()
+        .map(|j| (j.path.as_path(), settings.regions_for(j).len()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
     let progress = Progress::new(
         found.jobs.len() as u64,
         "files",
@@ -141,13 +174,15 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
                 ));
             }
         }
-        progress.suspend(|| report(&a, &outcome));
+        let areas = covered.get(outcome.input.as_path()).copied().unwrap_or(0);
+        progress.suspend(|| report(&a, &outcome, areas));
         if let (Some(hook), Err(e)) = (&mut st.on_failure, &outcome.result) {
-            hook.fire(&failed_name(&outcome, &dest), &e.to_string());
+            hook.fire(&failed_name(&outcome, &dest), &super::reason(e));
         }
         progress.inc();
     };
-    batch::run(&found.jobs, &dest, &settings, a.threads, &sink).context("cannot start threads")?;
+    batch::run_to(&found.jobs, &dests, &settings, a.threads, &sink)
+        .context("cannot start threads")?;
     progress.finish();
     let st = state.into_inner().unwrap_or_else(|p| p.into_inner());
     if let (Some(map), Some(mode)) = (&a.map, map_mode) {
@@ -159,13 +194,28 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         println!("{}", json!({ "summary": st.summary }));
     }
     if !a.quiet {
-        eprintln!("photodeid: {}", st.summary.render());
+        eprintln!("photodeid: {}", render(&st.summary, a.verbose));
     }
     Ok(if st.summary.any_failed() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Each job's destination in the layout: its case folder under a
+/// pseudonym, its capture rank in the name (see `photodeid::layout`).
+fn placed(jobs: &[scan::Job], out_dir: &Path, naming: Naming) -> anyhow::Result<Vec<Destination>> {
+    let folders = layout::Folders::new(naming);
+    let places = layout::places(jobs, &folders).map_err(anyhow::Error::new)?;
+    Ok(places
+        .into_iter()
+        .map(|place| Destination::Placed {
+            dir: out_dir.to_path_buf(),
+            naming: folders.naming().clone(),
+            place,
+        })
+        .collect())
 }
 
 /// Refuses an output folder that is an input folder or holds an input:
@@ -204,7 +254,19 @@ fn refuse_output_among_inputs(
     Ok(())
 }
 
-fn report(a: &CleanArgs, outcome: &FileOutcome) {
+/// The summary: in plain words, or with the technical counts (`--verbose`).
+fn render(summary: &Summary, verbose: bool) -> String {
+    if verbose {
+        summary.render()
+    } else {
+        summary.render_plain()
+    }
+}
+
+/// One file's lines: what was done in a person's terms (`areas` covered by
+/// `--region`/`--regions`; faces add theirs); the method and sizes only
+/// with `--verbose`.
+fn report(a: &CleanArgs, outcome: &FileOutcome, areas: usize) {
     let out_name = outcome.output.as_deref().map(show).unwrap_or_default();
     if let Ok(d) = &outcome.result {
         // The output's pseudonym, not the original name, unless --verbose.
@@ -223,11 +285,7 @@ fn report(a: &CleanArgs, outcome: &FileOutcome) {
     }
     match &outcome.result {
         Err(e) => {
-            let err = FileError {
-                path: outcome.input.clone(),
-                error: clone_error(e),
-            };
-            print_error(&err);
+            super::print_failure(&outcome.input, e);
             if a.json {
                 println!(
                     "{}",
@@ -264,12 +322,16 @@ fn report(a: &CleanArgs, outcome: &FileOutcome) {
                 photodeid::Method::Reencoded => "re-encoded",
             };
             let what = d.removed.summary();
+            let faces = d.faces.as_ref().map_or(0, |f| f.regions().len());
             let line = match d.status {
-                Status::WouldClean => format!(
+                Status::WouldClean if a.verbose => format!(
                     "{}: would remove {what} ({}, {method})",
                     show(&outcome.input),
                     photodeid::metadata::human_bytes(removed)
                 ),
+                Status::WouldClean => {
+                    format!("{}: would remove {what}", show(&outcome.input))
+                }
                 Status::UpToDate => format!("{out_name}: up to date"),
                 Status::Cleaned if a.verbose => format!(
                     "{} -> {out_name}: {method}, removed {what} ({})",
@@ -277,8 +339,8 @@ fn report(a: &CleanArgs, outcome: &FileOutcome) {
                     photodeid::metadata::human_bytes(removed)
                 ),
                 Status::Cleaned => format!(
-                    "{out_name}: {method}, removed {what} ({})",
-                    photodeid::metadata::human_bytes(removed)
+                    "{out_name}: {}",
+                    photodeid::plain::done(areas + faces, &d.removed)
                 ),
             };
             let _ = writeln!(std::io::stdout().lock(), "{}", sanitize(&line));
@@ -315,9 +377,4 @@ fn failed_name(outcome: &FileOutcome, dest: &Destination) -> String {
                 .unwrap_or_else(|| "(unreadable)".into())
         }
     }
-}
-
-/// Errors are reported by value once; the library type is not Clone (io::Error).
-fn clone_error(e: &photodeid::Error) -> photodeid::Error {
-    photodeid::Error::Invalid(e.to_string())
 }

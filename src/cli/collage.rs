@@ -6,7 +6,7 @@
 //! is then 1.
 
 use super::args::{CollageArgs, CollageFormatArg, LayoutArg};
-use super::common::{check_map, naming, refuse_inside, write_map, Keep};
+use super::common::{check_map, naming, refuse_inside, write_map, Keep, NameChoice};
 use super::progress::{Audience, Progress};
 use super::{print_error, show};
 use anyhow::{bail, Context};
@@ -16,7 +16,7 @@ use photodeid::collage::framing::{manifest_framing, read_framing};
 use photodeid::collage::style::Style;
 use photodeid::collage::{self, parse_color, CollageOptions, Corner, Layout, Logo};
 use photodeid::commit::WriteMode;
-use photodeid::region;
+use photodeid::{layout, region};
 use photodeid::{FileError, Format, Limits};
 use rayon::prelude::*;
 use std::io::Write;
@@ -290,7 +290,15 @@ fn run_cases(
     }
     std::fs::create_dir_all(&a.output)
         .with_context(|| format!("cannot create output folder {}", a.output.display()))?;
-    let naming = naming(false, a.name_key.as_deref(), &a.output, a.quiet)?;
+    let choice = NameChoice {
+        random: a.random_names,
+        key: a.name_key.as_deref(),
+        ..NameChoice::default()
+    };
+    let naming = naming(choice, &a.output, a.quiet)?;
+    // Each collage in its case folder, beside the photos `clean` put there;
+    // sharded runs keep one flat folder (their merge lists it).
+    let folders = (!a.flat && a.shard.is_none()).then(|| layout::Folders::new(naming.clone()));
     let map_mode = match &a.map {
         Some(map) => Some(check_map(map, &a.output, a.overwrite)?),
         None => None,
@@ -318,7 +326,11 @@ fn run_cases(
     let mut failed = false;
     let progress = Progress::new(cases.len() as u64, "cases", Audience::pick(a.quiet, false));
     for c in &cases {
-        match case::run_case(c, &a.output, &naming, opts, write) {
+        let made = match &folders {
+            Some(f) => layout::run_case(c, &a.output, f, opts, write),
+            None => case::run_case(c, &a.output, &naming, opts, write),
+        };
+        match made {
             Ok(done) => {
                 progress.suspend(|| {
                     print_notes(&done.notes);
@@ -355,12 +367,12 @@ fn report(a: &CollageArgs, dest: &Path, n: usize, up_to_date: bool) {
     if a.quiet {
         return;
     }
-    let what = if up_to_date { "up to date" } else { "collage" };
-    let _ = writeln!(
-        std::io::stdout().lock(),
-        "{}: {what} of {n} photos",
-        show(dest)
-    );
+    let line = if up_to_date {
+        format!("{}: up to date ({n} photos)", show(dest))
+    } else {
+        format!("{}: collage of {n} photos", show(dest))
+    };
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 /// Prints the manifest rows that match no photo; true if there were any.

@@ -1,13 +1,14 @@
 //! Helpers shared by the commands that name outputs: the naming scheme from
-//! `--keep-names` / `--name-key`, the guard that keeps re-identifying files
+//! `--keep-names` / `--random-names` / `--name-key`, the guard that keeps re-identifying files
 //! out of the shared output, and the original → pseudonym map.
 
 use super::args::{CleaningArgs, OrientationArg, RegionArgs};
 use anyhow::{bail, Context};
 use photodeid::commit::{self, WriteMode};
 use photodeid::faces::{self, FaceOptions};
+use photodeid::layout;
 use photodeid::pipeline::{CleanOptions, FileSettings, OrientationMode};
-use photodeid::pseudonym::{self, Naming};
+use photodeid::pseudonym::Naming;
 use photodeid::region::ManifestRow;
 use photodeid::Limits;
 use std::path::Path;
@@ -63,27 +64,41 @@ pub fn check_faces_available(r: &RegionArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The naming scheme: kept names, keyed pseudonyms (`--name-key`, the key is
-/// created when missing), or random pseudonyms.
-pub fn naming(
-    keep_names: bool,
-    name_key: Option<&Path>,
-    out_dir: &Path,
-    quiet: bool,
-) -> anyhow::Result<Naming> {
-    if keep_names {
+/// How outputs are named, as asked on the command line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NameChoice<'a> {
+    /// `--keep-names`: the original names (they often identify).
+    pub keep: bool,
+    /// `--random-names`: one-off names that link to nothing.
+    pub random: bool,
+    /// `--name-key FILE` (else the default key in the user's data folder).
+    pub key: Option<&'a Path>,
+}
+
+/// The naming scheme: kept names, random pseudonyms, or keyed ones (the
+/// default): the key given, else the one in the user's data folder, created
+/// once (folder 0700, file 0600) and its path printed when it is.
+pub fn naming(choice: NameChoice, out_dir: &Path, quiet: bool) -> anyhow::Result<Naming> {
+    if choice.keep {
         return Ok(Naming::Keep);
     }
-    let Some(key_path) = name_key else {
+    if choice.random {
         return Ok(Naming::Random);
+    }
+    let key_path = match choice.key {
+        Some(p) => p.to_path_buf(),
+        None => layout::default_key_path().context(
+            "no data folder for the name key (HOME is not set): give --name-key FILE or --random-names",
+        )?,
     };
-    refuse_inside(key_path, out_dir, Keep::OutOfOutput, "--name-key")?;
-    let (key, created) = pseudonym::load_or_create_key(key_path)
+    refuse_inside(&key_path, out_dir, Keep::OutOfOutput, "--name-key")?;
+    let (key, created) = layout::load_or_create_key(&key_path)
         .with_context(|| format!("name key {}", key_path.display()))?;
     if created && !quiet {
         eprintln!(
-            "photodeid: created a new name key in {} (keep it private: it links names across runs)",
-            key_path.display()
+            "photodeid: created a name key in {} (keep it private: it gives the same photo the \
+             same name on every run)",
+            super::show(&key_path)
         );
     }
     Ok(Naming::Keyed(key))

@@ -73,16 +73,41 @@ pub fn error_text(err: &anyhow::Error) -> String {
         }
         text.push_str(&part);
     }
-    sanitize(&text)
+    // An OS error in words a person reads ("file not found"), not its number.
+    for cause in err.chain() {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            text = text.replace(&io.to_string(), &photodeid::plain::io_words(io));
+        }
+    }
+    sanitize(&photodeid::plain::without_os_numbers(&text))
+}
+
+/// `--verbose`: technical reasons (offsets, markers) after the plain words.
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set once by a command that has `--verbose`, before anything is printed.
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The reason for a file's failure as a person reads it (`photodeid::plain`),
+/// with the technical detail under `--verbose`.
+pub fn reason(e: &photodeid::Error) -> String {
+    if VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
+        photodeid::plain::explain(e)
+    } else {
+        photodeid::plain::brief(e)
+    }
 }
 
 /// Prints `photodeid: <path>: <reason>` on stderr, in one write.
 pub fn print_error(err: &photodeid::FileError) {
-    let line = format!(
-        "photodeid: {}: {}\n",
-        show(&err.path),
-        sanitize(&err.error.to_string())
-    );
+    print_failure(&err.path, &err.error);
+}
+
+/// [`print_error`] for an error held by reference.
+pub fn print_failure(path: &std::path::Path, e: &photodeid::Error) {
+    let line = format!("photodeid: {}: {}\n", show(path), sanitize(&reason(e)));
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
@@ -100,6 +125,7 @@ mod tests {
         };
         let text = error_text(&anyhow::Error::new(start));
         assert_eq!(text.matches("permission denied").count(), 1, "{text}");
+        assert!(!text.contains("os error"), "{text}");
         let nested = anyhow::anyhow!("disk full").context("cannot write map m.csv");
         assert_eq!(error_text(&nested), "cannot write map m.csv: disk full");
     }

@@ -2,7 +2,7 @@
 //! line per file on stderr (pseudonyms only unless `--verbose`).
 
 use super::args::WatchArgs;
-use super::common::{file_settings, naming, refuse_inside, Keep};
+use super::common::{file_settings, naming, refuse_inside, Keep, NameChoice};
 use super::progress::{Audience, Progress};
 use super::{sanitize, show};
 use anyhow::Context;
@@ -44,6 +44,7 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
         once: a.once,
         threads: a.threads,
         incomplete_after: a.incomplete_after,
+        flat: a.cleaning.flat,
     };
     let prepared = watch::prepare(&requested)?;
     let cfg = prepared.config.clone();
@@ -54,6 +55,11 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let c = &a.cleaning;
+    if c.random_names {
+        anyhow::bail!(
+            "--random-names with watch: a photo cleaned again after a crash must get the same name"
+        );
+    }
     super::common::check_faces_available(&c.region)?;
     for (what, path) in [("--name-key", &c.name_key), ("--map", &a.map)] {
         if let Some(p) = path {
@@ -72,7 +78,11 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
             .name_key
             .clone()
             .unwrap_or_else(|| cfg.state.join(state::NAME_KEY));
-        naming(false, Some(&key), &cfg.outbox, a.quiet)?
+        let choice = NameChoice {
+            key: Some(&key),
+            ..NameChoice::default()
+        };
+        naming(choice, &cfg.outbox, a.quiet)?
     };
     let manifest = match &c.region.regions_file {
         Some(path) => region::read_manifest(path).map_err(|e| anyhow::anyhow!(e))?,

@@ -136,6 +136,11 @@ pub fn run(
             naming: naming.clone(),
         },
         naming,
+        folders: match naming {
+            Naming::Keep => None,
+            _ if cfg.flat => None,
+            n => Some(crate::layout::Folders::new(n.clone())),
+        },
     };
     let mut lp = Loop {
         cfg,

@@ -70,6 +70,9 @@ pub struct WatchConfig {
     /// A photo that ends early (still arriving) waits in the inbox until it
     /// changes; it fails only once it has not changed for this long.
     pub incomplete_after: Duration,
+    /// All outputs in the outbox itself (else each inbox subfolder becomes
+    /// a pseudonymous case folder, see [`crate::layout`]).
+    pub flat: bool,
 }
 
 impl WatchConfig {
@@ -386,6 +389,7 @@ mod tests {
             once: true,
             threads: 1,
             incomplete_after: Duration::from_secs(600),
+            flat: false,
         };
         let e = prepare(&base).err().unwrap().to_string();
         assert!(e.contains("does not exist") && e.contains("mkdir"), "{e}");

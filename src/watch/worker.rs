@@ -27,6 +27,28 @@ pub struct Ctx<'a> {
     pub settings: &'a FileSettings<'a>,
     pub dest: Destination,
     pub naming: &'a Naming,
+    /// Case folders under pseudonyms (`None`: flat). Photos arrive one by
+    /// one, so a name carries no capture rank: a later arrival may have been
+    /// taken earlier, and a name never changes once written.
+    pub folders: Option<crate::layout::Folders>,
+}
+
+impl Ctx<'_> {
+    /// Where `job` goes: its case folder (the inbox subfolder it came in)
+    /// under a pseudonym, or the outbox itself.
+    fn dest_for(&self, job: &Job) -> crate::Result<Destination> {
+        let Some(folders) = &self.folders else {
+            return Ok(self.dest.clone());
+        };
+        Ok(Destination::Placed {
+            dir: self.cfg.outbox.clone(),
+            naming: self.naming.clone(),
+            place: crate::layout::Place {
+                folder: folders.folder(&crate::layout::case_of(job))?,
+                rank: None,
+            },
+        })
+    }
 }
 
 /// The result of one file, for the main loop.
@@ -142,7 +164,14 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
     };
     let process = || {
         let input = read_original(cfg, path, ctx.settings.max_file_bytes);
-        pipeline::process_input(&job, input, &ctx.dest, ctx.settings)
+        match ctx.dest_for(&job) {
+            Ok(dest) => pipeline::process_input(&job, input, &dest, ctx.settings),
+            Err(e) => pipeline::FileOutcome {
+                input: path.to_path_buf(),
+                output: None,
+                result: Err(e),
+            },
+        }
     };
     let mut outcome = process();
     if matches!(outcome.result, Err(Error::OutputExists(_))) {
@@ -208,7 +237,7 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
                     report(
                         label,
                         ReportKind::Stuck {
-                            reason: e.to_string(),
+                            reason: crate::plain::explain(&e),
                         },
                     )
                 }
@@ -225,7 +254,7 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
                 h.report = report(
                     failure_label(ctx.naming, path, &rel),
                     ReportKind::Retrying {
-                        reason: e.to_string(),
+                        reason: crate::plain::explain(&e),
                         after: delay,
                     },
                 );
@@ -237,7 +266,7 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
                     h.report = report(
                         failure_label(ctx.naming, path, &rel),
                         ReportKind::Incomplete {
-                            reason: e.to_string(),
+                            reason: crate::plain::explain(&e),
                         },
                     );
                     return h;
@@ -247,8 +276,9 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
             };
             let reason = match e {
                 other if gave_up => format!(
-                    "{other}; the file ends early and has not changed for {}: an interrupted \
+                    "{}; the file ends early and has not changed for {}: an interrupted \
                      upload? send it again",
+                    crate::plain::explain(&other),
                     humantime::format_duration(cfg.incomplete_after)
                 ),
                 Error::OutputExists(_) => {
@@ -257,7 +287,8 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
                     remove it to clean the photo again"
                         .to_string()
                 }
-                other => other.to_string(),
+                // Words a person can act on, the technical reason after them.
+                other => crate::plain::explain(&other),
             };
             let label = failure_label(ctx.naming, path, &rel);
             h.report = match fail(cfg, path, &rel, &reason) {
