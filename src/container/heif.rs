@@ -188,6 +188,15 @@ fn one_box(data: &[u8], pos: usize, base: usize, to_end_ok: bool) -> Result<(Box
 }
 
 /// Where an item's bytes are: in the file (method 0) or in `idat` (method 1).
+/// A `colr` box of type `nclx`: the coding-independent code points of H.273.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nclx {
+    pub primaries: u16,
+    pub transfer: u16,
+    pub matrix: u16,
+    pub full_range: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
     pub in_idat: bool,
@@ -901,6 +910,31 @@ impl<'a> Heif<'a> {
                     && matches!(colour_type(p.body).as_ref(), Some(b"prof" | b"rICC"))
             })
             .and_then(|p| kept_icc(&p.body[4..]))
+    }
+
+    /// The primary's `nclx` colour description (H.273 primaries, transfer,
+    /// matrix, full range), or its first tile's for a grid.
+    pub fn nclx(&self) -> Option<Nclx> {
+        let primary = self.item(self.primary)?;
+        let tile = self
+            .refs(b"dimg", primary.id)
+            .first()
+            .and_then(|r| r.to.first())
+            .and_then(|&id| self.item(id));
+        [Some(primary), tile]
+            .into_iter()
+            .flatten()
+            .find_map(|item| {
+                self.props_of(item).map(|(_, p)| p).find_map(|p| {
+                    let b = p.body;
+                    (p.kind == *b"colr" && b.len() >= 11 && &b[..4] == b"nclx").then(|| Nclx {
+                        primaries: u16::from_be_bytes([b[4], b[5]]),
+                        transfer: u16::from_be_bytes([b[6], b[7]]),
+                        matrix: u16::from_be_bytes([b[8], b[9]]),
+                        full_range: b[10] & 0x80 != 0,
+                    })
+                })
+            })
     }
 
     /// The TIFF blocks of the Exif items (after their header offset).
