@@ -248,7 +248,16 @@ convert -size 16x16 xc:'#b04040' xc:'#40a040' xc:'#4040b0' xc:'#a0a040' +append 
     \( -size 16x16 xc:'#40a0a0' xc:'#a040a0' xc:'#808080' xc:'#c08040' +append \) \
     -append -strip "PNG24:$TMP/patches.png"
 heif-enc -A -q 95 -p chroma=444 --colour_primaries 12 --transfer_characteristic 13 \
-    --matrix_coefficients 6 -o "$OUT/avif_nclx_p3.avif" "$TMP/patches.png"
+    --matrix_coefficients 6 -o "$TMP/p3.avif" "$TMP/patches.png"
+# heif-enc 1.15 writes primaries and transfer as 2 (unspecified) whatever it is
+# told: set them to 12 (Display P3) and 13 (sRGB curve) in its colr nclx.
+python3 - "$TMP/p3.avif" "$OUT/avif_nclx_p3.avif" <<'PY'
+import sys
+d = open(sys.argv[1], 'rb').read()
+old = b'colrnclx\x00\x02\x00\x02\x00\x06'
+assert d.count(old) == 1, 'expected one unspecified nclx'
+open(sys.argv[2], 'wb').write(d.replace(old, b'colrnclx\x00\x0c\x00\x0d\x00\x06'))
+PY
 heif-enc -q 95 -p chroma=444 --colour_primaries 9 --transfer_characteristic 13 \
     --matrix_coefficients 6 -o "$TMP/bt2020.heic" "$TMP/patches.png"
 python3 "$TMP/inject.py" "$TMP/bt2020.heic" "$OUT/heic_nclx_bt2020.heic" 0 0 9,13,6
