@@ -281,6 +281,30 @@ fn apply<T: Copy + Default>(
     t.transform(&src, samples).is_ok()
 }
 
+/// A `depth`-bit sample spread over 16 bits (full scale stays full scale).
+#[cfg(any(feature = "heic-decode", feature = "avif-decode"))]
+fn widen(v: u16, depth: u8) -> u16 {
+    if depth >= 16 {
+        return v;
+    }
+    let depth = depth.max(1) as u32;
+    let v = v as u32 & ((1 << depth) - 1);
+    ((v << (16 - depth)) | (v >> (2 * depth).saturating_sub(16).min(15))) as u16
+}
+
+#[cfg(not(feature = "heic-decode"))]
+mod imp {
+    use super::*;
+
+    pub fn decode(_: &[u8], _: &crate::container::heif::Heif, _: &Limits) -> Result<Decoded> {
+        Err(Error::Unsupported(
+            "HEIC pixels need photodeid built with the `heic-decode` feature (regions, \
+             collages and the web page decode the photo); the lossless clean works without it"
+                .into(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod colour_tests {
     use super::*;
@@ -332,29 +356,5 @@ mod colour_tests {
             };
             assert!(!nclx_to_srgb(&mut img, nclx));
         }
-    }
-}
-
-/// A `depth`-bit sample spread over 16 bits (full scale stays full scale).
-#[cfg(any(feature = "heic-decode", feature = "avif-decode"))]
-fn widen(v: u16, depth: u8) -> u16 {
-    if depth >= 16 {
-        return v;
-    }
-    let depth = depth.max(1) as u32;
-    let v = v as u32 & ((1 << depth) - 1);
-    ((v << (16 - depth)) | (v >> (2 * depth).saturating_sub(16).min(15))) as u16
-}
-
-#[cfg(not(feature = "heic-decode"))]
-mod imp {
-    use super::*;
-
-    pub fn decode(_: &[u8], _: &crate::container::heif::Heif, _: &Limits) -> Result<Decoded> {
-        Err(Error::Unsupported(
-            "HEIC pixels need photodeid built with the `heic-decode` feature (regions, \
-             collages and the web page decode the photo); the lossless clean works without it"
-                .into(),
-        ))
     }
 }
