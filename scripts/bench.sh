@@ -17,8 +17,9 @@
 #                         "tiff" is opt-in: BENCH_ONLY=tiff, or "clean tiff")
 #   BENCH_TIFF_FILES=4    12 MP 16-bit RGB TIFFs (72 MB each) in the tiff bench,
 #                         which also times one 50-page 8-bit gray scan (109 MB)
-#                         "heif" adds the optional HEIC bench: BENCH_HEIF_FILES=2 distinct
-#                         12 MP heif-enc HEICs, copied to BENCH_HEIF_COPIES=24 files)
+#                         "heif" adds the optional HEIC bench: BENCH_HEIF_FILES=6 distinct
+#                         12 MP heif-enc HEICs (Exif/thumbnail, alpha, second image) and
+#                         the real phone HEIFs, see bench_heif)
 #   BENCH_ONLY=... faces  the faces bench (default: part of the run)
 #   BENCH_ONLY=progressive  check/clean --thorough on progressive copies of the corpus vs
 #                         djpeg and jpegtran -copy none, one core (opt-in)
@@ -709,47 +710,70 @@ PYEOF
 }
 
 # ------------------------------------------------------------- heif bench --
-# Optional (BENCH_ONLY=heif): BENCH_HEIF_FILES (default 2; ~40 s CPU each) 12 MP HEICs made by
-# heif-enc from the JPEG corpus, each with its Exif, XMP and a thumbnail, copied
-# to BENCH_HEIF_COPIES (default 24) files so the folder timings measure
-# throughput, not start-up and one fsync. Lossless clean vs exiftool -all= -o
-# and cp -r; then one photo's decode + region + JPEG encode vs heif-convert to
-# JPEG; then peak RSS of one worker (-j 1) for both.
+# Optional (BENCH_ONLY=heif): BENCH_HEIF_FILES (default 6; at most BENCH_FILES) distinct
+# 12 MP HEICs made by heif-enc, each from its own picture of the JPEG corpus, in
+# turn: (1) Exif + XMP carried from the JPEG and a thmb item; (2) an alpha plane
+# (and the Exif); (3) a second top-level image (a burst's next frame) and a thmb
+# item. Plus the real phone HEIFs in $BENCH_HEIF_REAL (default
+# ../shared/corpus/exif-samples/heic, when there: iPhone grids with ICC, Nokia's
+# Exif and nclx), each file once. Lossless clean vs exiftool -all= -o and cp -r;
+# then one photo's decode + region + JPEG encode vs heif-convert to JPEG; then
+# peak RSS of one worker (-j 1) for both. BENCH_HEIF_PRESET (default medium, x265's)
+# trades the corpus's build time (~40 s CPU a photo at medium) for nothing measured
+# here: the lossless clean copies the bitstream whatever it is.
 bench_heif() {
     say "heif"
     command -v heif-enc >/dev/null && command -v heif-convert >/dev/null ||
         { echo "heif: skipped: heif-enc/heif-convert missing (libheif-examples)"; return 0; }
-    local n="${BENCH_HEIF_FILES:-2}" copies="${BENCH_HEIF_COPIES:-24}"
-    local dir="$CORPUS_BASE/heif-n$n-c$copies"
+    local n="${BENCH_HEIF_FILES:-6}" preset="${BENCH_HEIF_PRESET:-medium}"
+    local real="${BENCH_HEIF_REAL:-$ROOT/../shared/corpus/exif-samples/heic}"
+    local dir="$CORPUS_BASE/heif-v2-n$n-$preset"
     if [[ ! -f "$dir/.done" ]]; then
-        rm -rf "$dir" && mkdir -p "$dir/.enc"
-        local i=0
+        rm -rf "$dir" && mkdir -p "$dir/.tmp"
+        local i=0 f name
         for f in "$CORPUS"/*.jpg; do
             i=$((i + 1)); [[ $i -le $n ]] || break
-            heif-enc -q 80 -t 320 -o "$dir/.enc/$i.heic" "$f" >/dev/null
+            name="$dir/$(printf 'SYN_%04d' "$i").heic"
+            case $((i % 3)) in
+                1) heif-enc -p "preset=$preset" -q 80 -t 320 -o "$name" "$f" ;;
+                2) # An alpha plane: opaque but for a soft vignette.
+                    convert "$f" \( +clone -fill white -colorize 100 -fill gray40 \
+                        -draw "rectangle 0,0 400,3000" \) -alpha off -compose copy-opacity \
+                        -composite "PNG32:$dir/.tmp/a.png"
+                    heif-enc -p "preset=$preset" -q 80 -o "$name" "$dir/.tmp/a.png" ;;
+                0) convert "$f" -resize 25% -flop "$dir/.tmp/next.jpg"
+                    heif-enc -p "preset=$preset" -q 80 -t 320 -o "$name" "$f" "$dir/.tmp/next.jpg" ;;
+            esac >/dev/null
         done
-        local have=$((i > n ? n : i))
-        [[ $have -ge 1 ]] || die "heif: no JPEG in $CORPUS to encode"
-        for ((i = 1; i <= copies; i++)); do
-            cp "$dir/.enc/$(( (i - 1) % have + 1 )).heic" "$dir/$(printf 'IMG_%04d' "$i").heic"
-        done
-        rm -rf "$dir/.enc"
+        [[ $i -ge $n ]] || die "heif: BENCH_HEIF_FILES=$n needs BENCH_FILES >= $n (the JPEG corpus has $((i)))"
+        rm -rf "$dir/.tmp"
         touch "$dir/.done"
+    fi
+    # The real phone files, read-only where they are: copied in (not cached: a
+    # changed sample set shows up in the next run).
+    find "$dir" -maxdepth 1 -name 'REAL_*' -delete
+    if [[ -d "$real" ]]; then
+        local k=0 r
+        while IFS= read -r r; do
+            k=$((k + 1))
+            cp "$r" "$dir/REAL_${k}_$(basename "$r")"
+        done < <(find "$real" -type f \( -iname '*.heic' -o -iname '*.heif' -o -iname '*.avif' \) | sort)
     fi
     local out="$WORK/heif-out" qd qo qb one
     qd="$(q "$dir")"; qo="$(q "$out")"; qb="$(q "$BIN")"
-    echo "heif: $(find "$dir" -name '*.heic' | wc -l) files, $(du -sb "$dir" | cut -f1) bytes, dir $dir"
-    cat "$dir"/*.heic >/dev/null
+    echo "heif: $(find "$dir" -type f ! -name .done | wc -l) files, $(du -sb "$dir" | cut -f1) bytes, dir $dir"
+    for f in "$dir"/*; do heif-info "$f" 2>/dev/null | grep -m1 'image:' | sed "s|^|  $(basename "$f"): |"; done
+    cat "$dir"/* >/dev/null
     hf heif-clean "rm -rf $qo" \
         -n "photodeid clean" "$qb clean -q $qd -o $qo" \
         -n "photodeid clean -j 1" "$qb clean -q -j 1 $qd -o $qo" \
-        -n "exiftool -all= -o" "mkdir -p $qo && exiftool -q -all= -o $qo/ $qd/*.heic" \
+        -n "exiftool -all= -o" "mkdir -p $qo && exiftool -q -all= -o $qo/ $qd/*" \
         -n "cp -r" "cp -r $qd $qo"
     report "$RESULTS/heif-clean.json" "$(du -sb "$dir" | cut -f1)" \
         "exiftool -all= -o/photodeid clean" "photodeid clean/cp -r" "photodeid clean -j 1/cp -r" |
         tee "$RESULTS/heif-clean-summary.txt"
     local first
-    first="$(ls "$dir"/*.heic | head -n 1)"
+    first="$(ls "$dir"/SYN_*.heic | head -n 1)"
     one="$(q "$first")"
     hf heif-redact "rm -rf $qo; mkdir -p $qo" \
         -n "photodeid region" "$qb clean -q $one -o $qo/r.jpg --region 1000,1000,800,600" \

@@ -21,6 +21,9 @@ and a trailer. Shifts every iloc file offset by what the meta box grew."""
 import struct, sys
 
 src, dst, rot, mirror = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+# Optional 5th argument "P,T,M": a colr nclx property (primaries, transfer,
+# matrix; full range) for the primary, as x265 files from heif-enc lack one.
+nclx = [int(v) for v in sys.argv[5].split(',')] if len(sys.argv) > 5 else None
 data = open(src, 'rb').read()
 
 def boxes(b, pos, end):
@@ -43,6 +46,8 @@ for kind, p, s in children:
         primary = struct.unpack('>H', meta[p + 12:p + 14])[0]
 
 new_props = b''
+if nclx:
+    new_props += box(b'colr', b'nclx' + struct.pack('>HHHB', *nclx, 0x80))
 if rot:
     new_props += box(b'irot', bytes([rot]))
 if mirror:
@@ -56,7 +61,7 @@ def rebuild_iprp(body):
             ipco = body[p + 8:p + s]
             nprops = len(list(boxes(ipco, 0, len(ipco))))
             out += box(b'ipco', ipco + new_props)
-    added = [nprops + 1 + i for i in range(len(new_props) and (bool(rot) + bool(mirror)))]
+    added = [nprops + 1 + i for i in range(len(new_props) and (bool(nclx) + bool(rot) + bool(mirror)))]
     for kind, p, s in boxes(body, 0, len(body)):
         if kind != b'ipma':
             continue
@@ -127,6 +132,90 @@ mdat = data[top[2][1]:]
 open(dst, 'wb').write(head + mdat + vendor + b'SEFT TRAILER-CANARY-9d2f raw trailer')
 PY
 
+cat >"$TMP/icc.py" <<'PY'
+"""Writes a matrix/TRC ICC v2 RGB display profile for CICP primaries (D65
+white, Bradford-adapted to D50) with the sRGB transfer curve: the
+reference profile ImageMagick (lcms) converts the decoded samples with."""
+import struct, sys
+
+PRIMARIES = {  # H.273 table 2: (xr, yr, xg, yg, xb, yb), white D65
+    1: (0.640, 0.330, 0.300, 0.600, 0.150, 0.060),   # sRGB / BT.709
+    9: (0.708, 0.292, 0.170, 0.797, 0.131, 0.046),   # BT.2020
+    12: (0.680, 0.320, 0.265, 0.690, 0.150, 0.060),  # Display P3 (SMPTE EG 432-1)
+}
+W65 = (0.3127, 0.3290)
+D50 = (0.9642, 1.0, 0.8249)
+
+def xyz(x, y):
+    return (x / y, 1.0, (1 - x - y) / y)
+
+def inv3(m):
+    a, b, c = m[0]; d, e, f = m[1]; g, h, i = m[2]
+    det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    return [[(e * i - f * h) / det, (c * h - b * i) / det, (b * f - c * e) / det],
+            [(f * g - d * i) / det, (a * i - c * g) / det, (c * d - a * f) / det],
+            [(d * h - e * g) / det, (b * g - a * h) / det, (a * e - b * d) / det]]
+
+def mul(m, v):
+    return [sum(m[r][k] * v[k] for k in range(3)) for r in range(3)]
+
+def mmul(a, b):
+    return [[sum(a[r][k] * b[k][c] for k in range(3)) for c in range(3)] for r in range(3)]
+
+def rgb_to_xyz(p):
+    cols = [xyz(p[0], p[1]), xyz(p[2], p[3]), xyz(p[4], p[5])]
+    m = [[cols[c][r] for c in range(3)] for r in range(3)]
+    s = mul(inv3(m), xyz(*W65))
+    return [[m[r][c] * s[c] for c in range(3)] for r in range(3)]
+
+BRADFORD = [[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]]
+
+def adapt(src, dst):
+    s, d = mul(BRADFORD, src), mul(BRADFORD, dst)
+    scale = [[d[i] / s[i] if i == j else 0 for j in range(3)] for i in range(3)]
+    return mmul(inv3(BRADFORD), mmul(scale, BRADFORD))
+
+def s15(v):
+    return struct.pack('>i', int(round(v * 65536)))
+
+def xyz_tag(v):
+    return b'XYZ \0\0\0\0' + b''.join(s15(c) for c in v)
+
+def srgb_eotf(v):
+    return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+def profile(code, name):
+    m = mmul(adapt(xyz(*W65), D50), rgb_to_xyz(PRIMARIES[code]))
+    curve = b'curv\0\0\0\0' + struct.pack('>I', 1024) + b''.join(
+        struct.pack('>H', int(round(srgb_eotf(i / 1023) * 65535))) for i in range(1024))
+    desc = b'desc\0\0\0\0' + struct.pack('>I', len(name) + 1) + name + b'\0' + b'\0' * 12 + b'\0' * 67
+    tags = [
+        (b'desc', desc),
+        (b'cprt', b'text\0\0\0\0' + b'No copyright, use freely\0'),
+        (b'wtpt', xyz_tag(D50)),
+        (b'rXYZ', xyz_tag([m[0][0], m[1][0], m[2][0]])),
+        (b'gXYZ', xyz_tag([m[0][1], m[1][1], m[2][1]])),
+        (b'bXYZ', xyz_tag([m[0][2], m[1][2], m[2][2]])),
+        (b'rTRC', curve), (b'gTRC', curve), (b'bTRC', curve),
+    ]
+    table = struct.pack('>I', len(tags))
+    data = b''
+    at = 128 + 4 + 12 * len(tags)
+    for sig, body in tags:
+        table += sig + struct.pack('>II', at + len(data), len(body))
+        data += body + b'\0' * (-len(body) % 4)
+    size = 128 + len(table) + len(data)
+    header = struct.pack('>I', size) + b'\0\0\0\0' + struct.pack('>I', 0x02100000) + b'mntrRGB XYZ '
+    header += struct.pack('>6H', 2024, 1, 1, 0, 0, 0) + b'acsp' + b'\0' * 4 + b'\0' * 4
+    header += b'\0' * 8 + b'\0' * 8 + b'\0' * 4 + b''.join(s15(c) for c in D50) + b'\0' * 4
+    header += b'\0' * (128 - len(header))
+    assert len(header) == 128
+    return header + table + data
+
+code, out = int(sys.argv[1]), sys.argv[2]
+open(out, 'wb').write(profile(code, {1: b'sRGB (reference)', 9: b'BT.2020 (reference)', 12: b'Display P3 (reference)'}[code]))
+PY
+
 convert fixtures/dirty/jpeg_full.jpg -resize 32x24 "$TMP/thumb.jpg"
 # Full set: Exif (GPS, serials, dates) + XMP from the JPEG, ICC from the second
 # input, which is also a second top-level image; a thmb item; an Exif thumbnail.
@@ -151,4 +240,29 @@ python3 "$TMP/inject.py" "$TMP/orient.avif" "$OUT/avif_irot_imir.avif" 1 1
 # bookworm's aom fails or aborts on 10-bit with alpha).
 convert fixtures/dirty/png_rgba.png -depth 16 "PNG64:$TMP/deep_rgba.png"
 heif-enc -A -q 90 -b 12 -o "$OUT/avif_alpha_12bit.avif" "$TMP/deep_rgba.png"
+# Wide gamut with nclx only (no ICC): colour patches coded as Display P3 (AVIF)
+# and BT.2020 (HEIC, its colr nclx injected: heif-enc writes none for x265), 4:4:4.
+# The reference ICC profiles of those primaries let the tests check the decoded
+# colours against heif-convert + ImageMagick (lcms).
+convert -size 16x16 xc:'#b04040' xc:'#40a040' xc:'#4040b0' xc:'#a0a040' +append \
+    \( -size 16x16 xc:'#40a0a0' xc:'#a040a0' xc:'#808080' xc:'#c08040' +append \) \
+    -append -strip "PNG24:$TMP/patches.png"
+heif-enc -A -q 95 -p chroma=444 --colour_primaries 12 --transfer_characteristic 13 \
+    --matrix_coefficients 6 -o "$TMP/p3.avif" "$TMP/patches.png"
+# heif-enc 1.15 writes primaries and transfer as 2 (unspecified) whatever it is
+# told: set them to 12 (Display P3) and 13 (sRGB curve) in its colr nclx.
+python3 - "$TMP/p3.avif" "$OUT/avif_nclx_p3.avif" <<'PY'
+import sys
+d = open(sys.argv[1], 'rb').read()
+old = b'colrnclx\x00\x02\x00\x02\x00\x06'
+assert d.count(old) == 1, 'expected one unspecified nclx'
+open(sys.argv[2], 'wb').write(d.replace(old, b'colrnclx\x00\x0c\x00\x0d\x00\x06'))
+PY
+heif-enc -q 95 -p chroma=444 --colour_primaries 9 --transfer_characteristic 13 \
+    --matrix_coefficients 6 -o "$TMP/bt2020.heic" "$TMP/patches.png"
+python3 "$TMP/inject.py" "$TMP/bt2020.heic" "$OUT/heic_nclx_bt2020.heic" 0 0 9,13,6
+mkdir -p fixtures/colour
+python3 "$TMP/icc.py" 12 fixtures/colour/display_p3.icc
+python3 "$TMP/icc.py" 9 fixtures/colour/bt2020.icc
+python3 "$TMP/icc.py" 1 fixtures/colour/srgb.icc
 ls -l "$OUT"

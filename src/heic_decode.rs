@@ -3,21 +3,18 @@
 //! library), after our own parser has checked the file and its limits.
 //! heifer applies `clap`, `irot` and `imir`, so the result is upright. The
 //! ICC profile is carried; without one the samples are converted to sRGB
-//! from `nclx`, so the photo is not washed out. 10-bit pictures stay 16-bit.
+//! from `nclx` (heifer for HEIC, [`nclx_to_srgb`] after libheif for AVIF),
+//! so a wide-gamut photo is not washed out. 10-bit pictures stay 16-bit.
 
+use crate::container::heif::Nclx;
 use crate::container::{Format, Limits};
 use crate::error::{Error, Result};
 use crate::pixels::Decoded;
 
 /// Decodes the primary picture of a HEIF/AVIF file, upright.
 pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded> {
-    if format == Format::Avif && !cfg!(feature = "avif-decode") {
-        return Err(Error::Unsupported(
-            "AVIF pixels need photodeid built with the `avif-decode` feature (an AV1 decoder \
-             from the system libheif): regions, collages and the web page decode the photo; \
-             the lossless clean works without it"
-                .into(),
-        ));
+    if let Some(e) = missing_decoder(format) {
+        return Err(e);
     }
     // Our parser first: refusals, size limits and grid checks before any
     // work. The decoder then reads our rebuilt file, which holds only the
@@ -30,6 +27,25 @@ pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded> 
         return avif::decode(&clean, &parsed, limits);
     }
     imp::decode(&clean, &parsed, limits)
+}
+
+/// Why this build cannot decode `format`'s pixels, if it cannot: the web
+/// page greys such a photo with this reason, a region or collage fails with it.
+pub fn missing_decoder(format: Format) -> Option<Error> {
+    let feature = match format {
+        Format::Avif if !cfg!(feature = "avif-decode") => {
+            "AVIF pixels need photodeid built with the `avif-decode` feature (an AV1 decoder \
+             from the system libheif)"
+        }
+        Format::Heif if !cfg!(feature = "heic-decode") => {
+            "HEIC pixels need photodeid built with the `heic-decode` feature"
+        }
+        _ => return None,
+    };
+    Some(Error::Unsupported(format!(
+        "{feature}: regions, collages and the web page decode the photo; the lossless \
+         clean works without it"
+    )))
 }
 
 #[cfg(feature = "heic-decode")]
@@ -106,8 +122,8 @@ mod imp {
 /// (its default), and nothing after it does again: a HEIF's orientation is
 /// never read from EXIF (see `container::parse`). More than 8 bits become
 /// 16-bit samples; alpha is kept; the ICC profile is carried. Without a
-/// profile the RGB is as coded (libheif converts YUV with the file's nclx
-/// matrix but does not map other primaries to sRGB).
+/// profile, libheif converts YUV with the file's nclx matrix but does not map
+/// other primaries to sRGB: [`nclx_to_srgb`] does.
 #[cfg(feature = "avif-decode")]
 mod avif {
     use super::*;
@@ -181,12 +197,88 @@ mod avif {
                 ),
             }
         };
+        let icc = parsed.icc_profile();
+        let mut image = image;
+        if icc.is_none() {
+            // libheif leaves the samples in the file's primaries: convert
+            // them, or a wide-gamut photo is shown washed out as sRGB.
+            if let Some(nclx) = parsed.nclx() {
+                super::nclx_to_srgb(&mut image, nclx);
+            }
+        }
         Ok(Decoded {
             image,
-            icc: parsed.icc_profile(),
+            icc,
             tiff: Default::default(),
         })
     }
+}
+
+/// Converts RGB samples coded in an `nclx` colour space other than sRGB
+/// (Display P3, BT.2020...) to sRGB with moxcms (the colour engine the
+/// `image` crate uses; its own API refuses BT.2020). Returns whether it
+/// converted: not when the file says sRGB or leaves the primaries
+/// unspecified, nor for a transfer without an SDR meaning (PQ, HLG: kept as
+/// coded, as heifer does).
+pub fn nclx_to_srgb(image: &mut image::DynamicImage, nclx: Nclx) -> bool {
+    use image::DynamicImage as D;
+    use moxcms::{
+        CicpColorPrimaries, CicpProfile, ColorProfile, Layout, MatrixCoefficients,
+        TransferCharacteristics, TransformOptions,
+    };
+    if matches!(nclx.primaries, 1 | 2) || matches!(nclx.transfer, 16 | 18) {
+        return false;
+    }
+    let code = |v: u16| u8::try_from(v).ok();
+    let Some(primaries) = code(nclx.primaries).and_then(|v| CicpColorPrimaries::try_from(v).ok())
+    else {
+        return false;
+    };
+    // Unspecified transfer: the sRGB curve (what viewers assume).
+    let transfer = match code(nclx.transfer).map(TransferCharacteristics::try_from) {
+        Some(Ok(t)) if nclx.transfer != 2 => t,
+        _ => TransferCharacteristics::Srgb,
+    };
+    let coded = ColorProfile::new_from_cicp(CicpProfile {
+        color_primaries: primaries,
+        transfer_characteristics: transfer,
+        matrix_coefficients: MatrixCoefficients::Identity,
+        full_range: true,
+    });
+    let srgb = ColorProfile::new_srgb();
+    let opts = TransformOptions::default();
+    match image {
+        D::ImageRgb8(b) => apply(
+            coded.create_transform_8bit(Layout::Rgb, &srgb, Layout::Rgb, opts),
+            b,
+        ),
+        D::ImageRgba8(b) => apply(
+            coded.create_transform_8bit(Layout::Rgba, &srgb, Layout::Rgba, opts),
+            b,
+        ),
+        D::ImageRgb16(b) => apply(
+            coded.create_transform_16bit(Layout::Rgb, &srgb, Layout::Rgb, opts),
+            b,
+        ),
+        D::ImageRgba16(b) => apply(
+            coded.create_transform_16bit(Layout::Rgba, &srgb, Layout::Rgba, opts),
+            b,
+        ),
+        _ => false,
+    }
+}
+
+/// Runs a colour transform over interleaved samples in place (from a copy).
+fn apply<T: Copy + Default>(
+    transform: std::result::Result<
+        std::sync::Arc<dyn moxcms::TransformExecutor<T> + Send + Sync>,
+        moxcms::CmsError,
+    >,
+    samples: &mut [T],
+) -> bool {
+    let Ok(t) = transform else { return false };
+    let src = samples.to_vec();
+    t.transform(&src, samples).is_ok()
 }
 
 /// A `depth`-bit sample spread over 16 bits (full scale stays full scale).
@@ -210,5 +302,59 @@ mod imp {
              collages and the web page decode the photo); the lossless clean works without it"
                 .into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod colour_tests {
+    use super::*;
+
+    fn one(rgb: [u8; 3], primaries: u16) -> [u8; 3] {
+        let mut img =
+            image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(2, 2, image::Rgb(rgb)));
+        let nclx = Nclx {
+            primaries,
+            transfer: 13,
+            matrix: 6,
+            full_range: true,
+        };
+        let converted = nclx_to_srgb(&mut img, nclx);
+        assert_eq!(converted, primaries != 1 && primaries != 2);
+        img.to_rgb8().get_pixel(0, 0).0
+    }
+
+    #[test]
+    fn wide_gamut_samples_become_more_saturated_srgb_and_grey_stays_grey() {
+        // Display P3 (176, 64, 64) is sRGB (190, 52, 57) per lcms (ImageMagick).
+        let p3 = one([176, 64, 64], 12);
+        for (got, want) in p3.iter().zip([190u8, 52, 57]) {
+            assert!(got.abs_diff(want) <= 2, "{p3:?}");
+        }
+        let bt2020 = one([176, 64, 64], 9);
+        assert!(bt2020[0] > 205 && bt2020[1] < 30, "{bt2020:?}");
+        for p in [9, 12] {
+            let g = one([128, 128, 128], p);
+            assert!(g.iter().all(|&v| v.abs_diff(128) <= 1), "{g:?}");
+        }
+        assert_eq!(one([176, 64, 64], 1), [176, 64, 64], "sRGB: untouched");
+        assert_eq!(
+            one([176, 64, 64], 2),
+            [176, 64, 64],
+            "unspecified: untouched"
+        );
+    }
+
+    #[test]
+    fn pq_and_hlg_are_kept_as_coded() {
+        let mut img = image::DynamicImage::ImageRgb8(image::RgbImage::new(1, 1));
+        for transfer in [16, 18] {
+            let nclx = Nclx {
+                primaries: 9,
+                transfer,
+                matrix: 9,
+                full_range: true,
+            };
+            assert!(!nclx_to_srgb(&mut img, nclx));
+        }
     }
 }

@@ -742,7 +742,7 @@ fn clean_by_reference(
             plan_by_reference(container::Parsed::sparse_tiff(t), &settings.clean)
         }
         None => match format {
-            Some(f) if !f.is_heif() => {
+            Some(f) => {
                 let parsed = container::parse(buf, f, &settings.clean.limits)?;
                 plan_by_reference(parsed, &settings.clean)
             }
@@ -750,7 +750,7 @@ fn clean_by_reference(
         },
     };
     let Some(plan) = plan else {
-        // Pixels must change (or HEIF): the in-memory path, with every byte.
+        // Pixels must change: the in-memory path, with every byte.
         if sparse.is_none() {
             return process_inner(job, buf, dest, settings, output);
         }
@@ -827,6 +827,8 @@ struct Plan<'a> {
     out: crate::splice::Spliced<'a>,
     /// TIFF: the extent digest of the planned pages (see `tiff::Tiff::extent_digest`).
     extents: Option<[u8; 32]>,
+    /// HEIF: the input's parse, which the audit compares the output with.
+    heif: Option<Box<container::heif::Heif<'a>>>,
 }
 
 /// The lossless rewrite of `parsed` by reference, or `None` when pixels
@@ -836,13 +838,24 @@ fn plan_by_reference<'a>(parsed: Parsed<'a>, opts: &CleanOptions) -> Option<Plan
     let orientation = parsed.orientation();
     let must_reencode =
         orientation != 1 && (format == Format::Png || opts.orientation == OrientationMode::Apply);
-    if must_reencode || format.is_heif() {
+    if must_reencode {
         return None;
     }
     let policy = RewritePolicy {
         keep_icc: !opts.strip_icc,
         orientation: (orientation != 1).then_some(orientation),
     };
+    let removed = Inventory(parsed.inventory.identifying().cloned().collect());
+    if let Container::Heif(h) = parsed.container {
+        return Some(Plan {
+            format,
+            orientation,
+            removed,
+            out: h.rewrite_spliced(&policy),
+            extents: None,
+            heif: Some(h),
+        });
+    }
     let (out, extents) = match &parsed.container {
         Container::Jpeg(j) => (j.rewrite_spliced(&policy, j), None),
         Container::Png(p) => (p.rewrite_spliced(&policy), None),
@@ -858,9 +871,10 @@ fn plan_by_reference<'a>(parsed: Parsed<'a>, opts: &CleanOptions) -> Option<Plan
     Some(Plan {
         format,
         orientation,
-        removed: Inventory(parsed.inventory.identifying().cloned().collect()),
+        removed,
         out,
         extents,
+        heif: None,
     })
 }
 
@@ -871,6 +885,9 @@ fn plan_by_reference<'a>(parsed: Parsed<'a>, opts: &CleanOptions) -> Option<Plan
 /// input's, copied from the very ranges the parser checked).
 fn audit_view(view: &[u8], plan: &Plan, limits: &Limits) -> Result<()> {
     audit_encoded(view, plan.format, plan.orientation, limits)?;
+    if let Some(h) = &plan.heif {
+        h.verify_spliced(view, &plan.out, limits)?;
+    }
     if let Some(digest) = plan.extents {
         let t = container::tiff::parse(view, limits)
             .map_err(|e| Error::AuditFailed(format!("output does not parse: {e}")))?;

@@ -258,6 +258,24 @@ impl<'a> Spliced<'a> {
         v
     }
 
+    /// Each payload's output position, its offset in `base` (`None` when it
+    /// is not borrowed from it) and its length, in order: what the HEIF
+    /// audit compares with the item locations it reads back.
+    pub fn payload_sources(&self, base: &[u8]) -> Vec<(u64, Option<u64>, u64)> {
+        let mut at = 0u64;
+        let mut v = Vec::new();
+        for part in &self.parts {
+            match *part {
+                Part::Own { start, end } => at += (end - start) as u64,
+                Part::Ref { bytes, .. } => {
+                    v.push((at, offset_in(base, bytes), bytes.len() as u64));
+                    at += bytes.len() as u64;
+                }
+            }
+        }
+        v
+    }
+
     /// Whether `existing` (a file found at the destination) holds exactly this output.
     pub fn same_as(&self, existing: &[u8], src: &Source) -> io::Result<bool> {
         if existing.len() != self.len {
@@ -294,11 +312,7 @@ impl<'a> Spliced<'a> {
     /// ranges in one call. Returns the bytes written and whether every
     /// payload went by reference (false after a fallback).
     pub fn write_to(&self, out: &mut File, src: &Source) -> io::Result<(u64, bool)> {
-        let base = src.base.as_ptr() as usize;
-        let offset_of = |b: &[u8]| {
-            let p = b.as_ptr() as usize;
-            (p >= base && p + b.len() <= base + src.base.len()).then(|| (p - base) as u64)
-        };
+        let offset_of = |b: &[u8]| offset_in(src.base, b);
         let mut written = 0u64;
         let mut kernel = true;
         let mut i = 0;
@@ -343,6 +357,12 @@ impl<'a> Spliced<'a> {
         }
         Ok((written, kernel))
     }
+}
+
+/// Where `b` lies in `base`, when it is a sub-slice of it.
+fn offset_in(base: &[u8], b: &[u8]) -> Option<u64> {
+    let (start, p) = (base.as_ptr() as usize, b.as_ptr() as usize);
+    (p >= start && p + b.len() <= start + base.len()).then(|| (p - start) as u64)
 }
 
 /// `copy_file_range` from `input` at `off` to `out`'s position. Returns how
@@ -460,6 +480,16 @@ mod tests {
             s.payload_extents(),
             vec![(4, 39_900), (39_904, 50_000), (89_918, 49_999)]
         );
+        assert_eq!(
+            s.payload_sources(&input),
+            vec![
+                (4, Some(100), 39_900),
+                (39_904, Some(40_000), 50_000),
+                (89_918, Some(150_000), 49_999)
+            ]
+        );
+        assert_eq!(s.payload_sources(&input[1..])[0].1, Some(99));
+        assert_eq!(s.payload_sources(&[0u8; 4])[0].1, None);
     }
 
     #[test]

@@ -404,6 +404,11 @@ fn avif_decodes_like_heif_convert() {
         let Some(reference) = convert(&input, dir.path()) else {
             return;
         };
+        if name == "avif_nclx_p3.avif" {
+            // Converted to sRGB by design (heif-convert keeps P3 samples):
+            // see a_display_p3_nclx_avif_is_decoded_to_srgb.
+            continue;
+        }
         let ours = d.image.to_rgba8();
         assert_eq!(ours.dimensions(), reference.dimensions(), "{name}");
         let db = psnr(&ours, &reference);
@@ -472,4 +477,83 @@ fn orientation_apply_keeps_irot_imir_and_adds_no_exif_orientation() {
             assert!(a == b, "{name}: libheif shows the same picture");
         }
     }
+}
+
+/// A wide-gamut HEIF with only `nclx` (no ICC profile) keeps its colours
+/// when decoded for a region: the JPEG's samples are sRGB, matching
+/// libheif's decode (samples as coded) converted by ImageMagick (lcms) from
+/// the reference profile of those primaries; as coded they would be far off.
+#[cfg(any(feature = "heic-decode", feature = "avif-decode"))]
+fn wide_gamut_nclx_keeps_its_colours(name: &str, profile: &str) {
+    let input = fixtures().join("heif").join(name);
+    let dir = tempfile::tempdir().unwrap();
+    let (Some(coded), Some(mut im)) = (convert(&input, dir.path()), tool("convert")) else {
+        return;
+    };
+    let coded_png = dir.path().join("coded.png");
+    coded.save(&coded_png).unwrap();
+    let managed = dir.path().join("managed.png");
+    let colour = fixtures().join("colour");
+    let o = im
+        .arg(&coded_png)
+        .args(["-strip", "-profile"])
+        .arg(colour.join(profile))
+        .arg("-profile")
+        .arg(colour.join("srgb.icc"))
+        .arg("-strip")
+        .arg(&managed)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "convert: {}", stderr(&o));
+    let managed = decode(&managed).to_rgba8();
+    let out_dir = dir.path().join("out");
+    let o = run(&[
+        "clean",
+        "-q",
+        s(&input),
+        "-o",
+        s(&out_dir),
+        "--keep-names",
+        "--region",
+        "0,0,2,2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stem = name.rsplit_once('.').unwrap().0;
+    let got = decode(&out_dir.join(format!("{stem}.jpg"))).to_rgba8();
+    assert_eq!(got.dimensions(), (64, 32), "{name}");
+    let mut far = 0;
+    // The centres of the eight 16x16 patches.
+    for (x, y) in (0..8).map(|i| (8 + 16 * (i % 4), 8 + 16 * (i / 4))) {
+        let (g, m, c) = (
+            got.get_pixel(x, y),
+            managed.get_pixel(x, y),
+            coded.get_pixel(x, y),
+        );
+        for ch in 0..3 {
+            assert!(
+                g[ch].abs_diff(m[ch]) <= 10,
+                "{name} at {x},{y}: ours {g:?}, colour-managed {m:?} (as coded {c:?})"
+            );
+        }
+        if (0..3).any(|ch| c[ch].abs_diff(m[ch]) > 20) {
+            far += 1;
+        }
+    }
+    // (P3 is close to sRGB: three of its patches move by more than 20.)
+    assert!(
+        far >= 3,
+        "{name}: the reference conversion changes the colours"
+    );
+}
+
+#[cfg(feature = "heic-decode")]
+#[test]
+fn a_bt2020_nclx_heic_is_decoded_to_srgb() {
+    wide_gamut_nclx_keeps_its_colours("heic_nclx_bt2020.heic", "bt2020.icc");
+}
+
+#[cfg(feature = "avif-decode")]
+#[test]
+fn a_display_p3_nclx_avif_is_decoded_to_srgb() {
+    wide_gamut_nclx_keeps_its_colours("avif_nclx_p3.avif", "display_p3.icc");
 }

@@ -878,4 +878,70 @@ fn thumbnails_review_zip_and_results_follow_the_saved_regions() {
     let s = Serve::start(&photos, &out);
     let again = s.export(&request);
     assert_eq!(again["results"][0]["status"], "up to date", "{again}");
+
+/// An AVIF in the folder (the orientation picture, turned by irot and
+/// mirrored by imir). With `avif-decode`: listed at its displayed size,
+/// thumbnailed and previewed from decoded pixels, exported with a filled
+/// region as a JPEG. Without it: listed greyed, the reason naming the feature.
+#[test]
+fn an_avif_is_listed_previewed_and_exported() {
+    let (_d, photos, out) = setup();
+    std::fs::copy(
+        fixtures().join("heif/avif_irot_imir.avif"),
+        photos.join("scan.avif"),
+    )
+    .unwrap();
+    let s = Serve::start(&photos, &out);
+    let list = s.json("/api/photos");
+    let avif = list["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "scan.avif")
+        .unwrap_or_else(|| panic!("not listed: {list}"))
+        .clone();
+    let id = avif["id"].as_u64().unwrap();
+    if cfg!(not(feature = "avif-decode")) {
+        let why = avif["error"].as_str().unwrap_or_else(|| panic!("{avif}"));
+        assert!(why.contains("avif-decode"), "{why}");
+        return;
+    }
+    assert!(avif["error"].is_null(), "{avif}");
+    assert_eq!(
+        (avif["width"].as_u64(), avif["height"].as_u64()),
+        (Some(64), Some(96))
+    );
+    let (st, thumb) = s.get(&format!("/api/photos/{id}/thumb"), Some(&s.token));
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&thumb));
+    let t = image::load_from_memory(&thumb).unwrap();
+    assert!(
+        t.height() > t.width(),
+        "upright thumbnail: {}x{}",
+        t.width(),
+        t.height()
+    );
+    let region =
+        serde_json::json!({"x": 0, "y": 0, "w": 50, "h": 50, "shape": "rect", "effect": "fill"});
+    let body = serde_json::json!({"regions": [region], "fill": "00ff00"}).to_string();
+    let (st, shown) = s.post(&format!("/api/photos/{id}/preview"), body.as_bytes());
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&shown));
+    let green = |img: &image::RgbImage| {
+        let p = img.get_pixel(img.width() / 8, img.height() / 8);
+        p[0] < 40 && p[1] > 215 && p[2] < 40
+    };
+    let shown = image::load_from_memory(&shown).unwrap().to_rgb8();
+    assert!(shown.height() > shown.width() && green(&shown), "preview");
+    let p = s.export(
+        &serde_json::json!({"photos": [{"id": id, "regions": [region]}], "fill": "00ff00"}),
+    );
+    assert!(p["results"][0]["error"].is_null(), "{p}");
+    let name = p["results"][0]["output"].as_str().unwrap();
+    assert!(name.ends_with(".jpg"), "a redacted AVIF is a JPEG: {name}");
+    let img = image::open(out.join(name)).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (64, 96));
+    assert!(green(&img), "the region is filled in the export");
+    // Outside the region the picture is there, not the fill.
+    assert!(!green(
+        &image::imageops::crop_imm(&img, 40, 60, 24, 36).to_image()
+    ));
 }

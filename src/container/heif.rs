@@ -7,6 +7,7 @@
 use super::{check_dimensions, Limits, RewritePolicy};
 use crate::error::{Error, Result};
 use crate::metadata::{human_bytes, short_value, Category, Inventory};
+use crate::splice::{AuditAs, Spliced};
 use std::collections::{HashMap, HashSet};
 
 const FORMAT: &str = "HEIC/HEIF";
@@ -187,6 +188,15 @@ fn one_box(data: &[u8], pos: usize, base: usize, to_end_ok: bool) -> Result<(Box
 }
 
 /// Where an item's bytes are: in the file (method 0) or in `idat` (method 1).
+/// A `colr` box of type `nclx`: the coding-independent code points of H.273.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nclx {
+    pub primaries: u16,
+    pub transfer: u16,
+    pub matrix: u16,
+    pub full_range: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
     pub in_idat: bool,
@@ -902,6 +912,31 @@ impl<'a> Heif<'a> {
             .and_then(|p| kept_icc(&p.body[4..]))
     }
 
+    /// The primary's `nclx` colour description (H.273 primaries, transfer,
+    /// matrix, full range), or its first tile's for a grid.
+    pub fn nclx(&self) -> Option<Nclx> {
+        let primary = self.item(self.primary)?;
+        let tile = self
+            .refs(b"dimg", primary.id)
+            .first()
+            .and_then(|r| r.to.first())
+            .and_then(|&id| self.item(id));
+        [Some(primary), tile]
+            .into_iter()
+            .flatten()
+            .find_map(|item| {
+                self.props_of(item).map(|(_, p)| p).find_map(|p| {
+                    let b = p.body;
+                    (p.kind == *b"colr" && b.len() >= 11 && &b[..4] == b"nclx").then(|| Nclx {
+                        primaries: u16::from_be_bytes([b[4], b[5]]),
+                        transfer: u16::from_be_bytes([b[6], b[7]]),
+                        matrix: u16::from_be_bytes([b[8], b[9]]),
+                        full_range: b[10] & 0x80 != 0,
+                    })
+                })
+            })
+    }
+
     /// The TIFF blocks of the Exif items (after their header offset).
     pub fn exif_payloads(&self) -> Vec<Vec<u8>> {
         self.items
@@ -1227,14 +1262,21 @@ fn put_id(out: &mut Vec<u8>, id: u32, wide: bool) {
     }
 }
 
-impl Heif<'_> {
+impl<'a> Heif<'a> {
     /// Rebuilds the file: a fresh ftyp, a meta with only the kept items,
     /// properties and references, and an mdat with only their bytes.
     pub fn rewrite(&self, policy: &RewritePolicy) -> Vec<u8> {
+        self.rewrite_spliced(policy).to_vec()
+    }
+
+    /// [`Heif::rewrite`] with the mdat payloads kept by reference (see
+    /// [`crate::splice`]): the same bytes, the HEVC/AV1 data copied from the
+    /// input in the kernel. The audit sees the payloads as zeros and checks
+    /// where they come from instead ([`Heif::verify_spliced`]).
+    pub fn rewrite_spliced(&self, policy: &RewritePolicy) -> Spliced<'a> {
         let kept: Vec<&Item> = self.kept.iter().filter_map(|&id| self.item(id)).collect();
         let wide = kept.iter().any(|i| i.id > 0xFFFF);
-        // The payloads are borrowed from the input and copied once, into the output.
-        let parts: Vec<Vec<&[u8]>> = kept.iter().map(|i| self.payload_parts(i)).collect();
+        let parts: Vec<Vec<&'a [u8]>> = kept.iter().map(|i| self.payload_parts(i)).collect();
         let payloads: Vec<u64> = parts
             .iter()
             .map(|p| p.iter().map(|s| s.len() as u64).sum())
@@ -1252,6 +1294,38 @@ impl Heif<'_> {
             .filter(|(i, _)| !in_idat(i))
             .map(|(_, &len)| len)
             .sum();
+        let mut head = Vec::new();
+        put_box(&mut head, b"ftyp", &self.ftyp());
+        let mdat_header = if mdat_len + 8 > u32::MAX as u64 {
+            16
+        } else {
+            8
+        };
+        // The meta's size does not depend on the offsets (fixed-width fields).
+        let probe = self.meta(policy, &kept, &payloads, &idat, wide, 0);
+        let data_at = (head.len() + probe.len()) as u64 + mdat_header;
+        let meta = self.meta(policy, &kept, &payloads, &idat, wide, data_at);
+        head.extend_from_slice(&meta);
+        // The mdat header as `put_box` writes it, then the payloads in place.
+        if mdat_header == 8 {
+            head.extend_from_slice(&((mdat_len + 8) as u32).to_be_bytes());
+            head.extend_from_slice(b"mdat");
+        } else {
+            head.extend_from_slice(&1u32.to_be_bytes());
+            head.extend_from_slice(b"mdat");
+            head.extend_from_slice(&(mdat_len + 16).to_be_bytes());
+        }
+        let mut out = Spliced::from_vec(head);
+        for (i, p) in kept.iter().zip(&parts) {
+            if !in_idat(i) {
+                p.iter().for_each(|s| out.payload(s, AuditAs::Zeros));
+            }
+        }
+        out
+    }
+
+    /// The output's ftyp body: the input's brands that describe what is kept.
+    fn ftyp(&self) -> Vec<u8> {
         let mut ftyp = self.major_brand.to_vec();
         ftyp.extend_from_slice(&self.minor_version.to_be_bytes());
         let mut brands: Vec<&[u8; 4]> = self
@@ -1268,34 +1342,7 @@ impl Heif<'_> {
         for b in brands {
             ftyp.extend_from_slice(b);
         }
-        let mut out = Vec::new();
-        put_box(&mut out, b"ftyp", &ftyp);
-        let mdat_header = if mdat_len + 8 > u32::MAX as u64 {
-            16
-        } else {
-            8
-        };
-        // The meta's size does not depend on the offsets (fixed-width fields).
-        let probe = self.meta(policy, &kept, &payloads, &idat, wide, 0);
-        let data_at = (out.len() + probe.len()) as u64 + mdat_header;
-        let meta = self.meta(policy, &kept, &payloads, &idat, wide, data_at);
-        out.extend_from_slice(&meta);
-        // The mdat header as `put_box` writes it, then the payloads in place.
-        out.reserve_exact((mdat_header + mdat_len) as usize);
-        if mdat_header == 8 {
-            out.extend_from_slice(&((mdat_len + 8) as u32).to_be_bytes());
-            out.extend_from_slice(b"mdat");
-        } else {
-            out.extend_from_slice(&1u32.to_be_bytes());
-            out.extend_from_slice(b"mdat");
-            out.extend_from_slice(&(mdat_len + 16).to_be_bytes());
-        }
-        for (i, p) in kept.iter().zip(&parts) {
-            if !in_idat(i) {
-                p.iter().for_each(|s| out.extend_from_slice(s));
-            }
-        }
-        out
+        ftyp
     }
 
     fn meta(
@@ -1469,24 +1516,95 @@ impl Heif<'_> {
     /// references, extents that tile mdat and idat with no byte left over,
     /// and every kept payload hash-equal to the input's.
     pub fn verify_rewrite(&self, out: &[u8], limits: &Limits) -> Result<()> {
-        let fail = |why: String| Err(Error::AuditFailed(format!("HEIF output: {why}")));
+        let o = self.verify_structure(out, limits)?;
+        for item in &o.items {
+            let src = self.item(item.id).expect("checked in verify_structure");
+            if self.payload_hash(src) != o.payload_hash(item) {
+                return audit_fail(format!("item {} differs from the input's", item.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// The audit of [`Heif::rewrite_spliced`] on its audit view (the made
+    /// bytes, each mdat payload as zeros): the structure as in
+    /// [`Heif::verify_rewrite`]; the `idat` payloads hash-equal to the
+    /// input's; and every mdat item's extent, as the written header says,
+    /// filled exactly by the input ranges of the same item, in order. Those
+    /// ranges were parsed here, and the input is checked unchanged after the
+    /// copy, so no payload is hashed (or read) twice.
+    pub fn verify_spliced(&self, view: &[u8], out: &Spliced, limits: &Limits) -> Result<()> {
+        let o = self.verify_structure(view, limits)?;
+        // Output offset -> (input offset, length) of each referenced range.
+        let refs: HashMap<u64, (Option<u64>, u64)> = out
+            .payload_sources(self.bytes)
+            .into_iter()
+            .map(|(at, from, len)| (at, (from, len)))
+            .collect();
+        let mut used = 0;
+        for item in &o.items {
+            let src = self.item(item.id).expect("checked in verify_structure");
+            let Some(loc) = &item.location else { continue };
+            if loc.in_idat {
+                if self.payload_hash(src) != o.payload_hash(item) {
+                    return audit_fail(format!("item {} differs from the input's", item.id));
+                }
+                continue;
+            }
+            let mut got = Vec::new();
+            for &(mut at, len) in &loc.extents {
+                let end = at + len;
+                while at < end {
+                    let Some(&(from, n)) = refs.get(&at) else {
+                        return audit_fail(format!(
+                            "item {} holds bytes that are not the input's",
+                            item.id
+                        ));
+                    };
+                    got.push((from, n));
+                    used += 1;
+                    at += n;
+                }
+                if at != end {
+                    return audit_fail(format!("item {} overlaps another payload", item.id));
+                }
+            }
+            let want: Vec<(Option<u64>, u64)> = src
+                .location
+                .iter()
+                .flat_map(|l| l.extents.iter())
+                .filter(|e| e.1 > 0)
+                .map(|&(off, len)| (Some(off), len))
+                .collect();
+            if got != want {
+                return audit_fail(format!("item {} differs from the input's", item.id));
+            }
+        }
+        if used != refs.len() {
+            return audit_fail("input bytes written outside the kept items".into());
+        }
+        Ok(())
+    }
+
+    /// The checks every audit shares; returns the output's parse.
+    fn verify_structure<'o>(&self, out: &'o [u8], limits: &Limits) -> Result<Heif<'o>> {
         let o = match parse(out, limits) {
             Ok(o) => o,
-            Err(e) => return fail(format!("does not parse ({e})")),
+            Err(e) => return audit_fail(format!("does not parse ({e})")),
         };
         let kinds: Vec<[u8; 4]> = o.top.iter().map(|x| x.kind).collect();
         if kinds != [*b"ftyp", *b"meta", *b"mdat"] || o.trailing != 0 {
-            return fail("top level is not exactly ftyp meta mdat".into());
+            return audit_fail("top level is not exactly ftyp meta mdat".into());
         }
         if o.kept != self.kept || o.items.len() != self.kept.len() || o.primary != self.primary {
-            return fail("items differ from the ones kept".into());
+            return audit_fail("items differ from the ones kept".into());
         }
         if let Some(i) = o
             .items
             .iter()
             .find(|i| !KEPT_ITEM_TYPES.contains(&&i.kind) || !i.name.is_empty())
         {
-            return fail(format!(
+            return audit_fail(format!(
                 "item {} of type {} is not allowed",
                 i.id,
                 fourcc(&i.kind)
@@ -1497,34 +1615,37 @@ impl Heif<'_> {
             .iter()
             .find(|p| !KEPT_PROPERTIES.contains(&&p.kind))
         {
-            return fail(format!("property {} is not allowed", fourcc(&p.kind)));
+            return audit_fail(format!("property {} is not allowed", fourcc(&p.kind)));
         }
         if let Some(r) = o
             .references
             .iter()
             .find(|r| !KEPT_REFERENCES.contains(&&r.kind))
         {
-            return fail(format!("reference {} is not allowed", fourcc(&r.kind)));
+            return audit_fail(format!("reference {} is not allowed", fourcc(&r.kind)));
         }
         if !o.handler_name.is_empty() {
-            return fail("handler name kept".into());
+            return audit_fail("handler name kept".into());
         }
         let mdat = &o.top[2];
         if !tiles(&o, false, (mdat.body_start as u64, mdat.end() as u64))
             || !tiles(&o, true, (0, o.idat.len() as u64))
         {
-            return fail("item extents do not cover mdat and idat exactly".into());
+            return audit_fail("item extents do not cover mdat and idat exactly".into());
         }
         for item in &o.items {
-            let Some(src) = self.item(item.id) else {
-                return fail(format!("item {} was not in the input", item.id));
-            };
-            if src.kind != item.kind || self.payload_hash(src) != o.payload_hash(item) {
-                return fail(format!("item {} differs from the input's", item.id));
+            match self.item(item.id) {
+                Some(src) if src.kind == item.kind => {}
+                Some(_) => return audit_fail(format!("item {} changed type", item.id)),
+                None => return audit_fail(format!("item {} was not in the input", item.id)),
             }
         }
-        Ok(())
+        Ok(o)
     }
+}
+
+fn audit_fail<T>(why: String) -> Result<T> {
+    Err(Error::AuditFailed(format!("HEIF output: {why}")))
 }
 
 /// Whether the extents in `idat` (or in the file) cover `span` exactly, without overlap.
@@ -2080,6 +2201,58 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn the_spliced_writer_gives_the_same_bytes_and_its_audit_checks_the_sources() {
+        for spec in [simple(), grid()] {
+            let bytes = build(&spec);
+            let h = parse(&bytes, &limits()).unwrap();
+            let policy = RewritePolicy::default();
+            let out = h.rewrite_spliced(&policy);
+            let whole = out.to_vec();
+            h.verify_rewrite(&whole, &limits()).unwrap();
+            assert!(out.referenced() > 0, "the payloads go by reference");
+            let view = out.audit_view();
+            // The view holds zeros where the payloads go, not the picture.
+            assert!(!view.windows(7).any(|w| w == b"PICTURE"));
+            h.verify_spliced(&view, &out, &limits()).unwrap();
+            // The same bytes made in memory: none of them is the input's.
+            let made = Spliced::from_vec(whole.clone());
+            assert!(matches!(
+                h.verify_spliced(&made.audit_view(), &made, &limits()),
+                Err(Error::AuditFailed(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn the_spliced_audit_refuses_a_payload_from_the_wrong_place() {
+        let bytes = build(&simple());
+        let h = parse(&bytes, &limits()).unwrap();
+        let out = h.rewrite_spliced(&RewritePolicy::default());
+        let whole = out.to_vec();
+        // Same header, same length, but the primary's bytes taken from
+        // elsewhere in the input (here its first byte is skipped).
+        let head = whole.len() - out.referenced();
+        let primary = h.item(h.primary).unwrap();
+        let (off, len) = primary.location.as_ref().unwrap().extents[0];
+        let mut wrong = Spliced::from_vec(whole[..head].to_vec());
+        for item in h.kept.iter().filter_map(|&id| h.item(id)) {
+            for part in h.payload_parts(item) {
+                if item.id == h.primary {
+                    let shifted = &bytes[off as usize + 1..(off + len) as usize + 1];
+                    wrong.payload(shifted, AuditAs::Zeros);
+                } else {
+                    wrong.payload(part, AuditAs::Zeros);
+                }
+            }
+        }
+        assert_eq!(wrong.len(), out.len());
+        assert!(matches!(
+            h.verify_spliced(&wrong.audit_view(), &wrong, &limits()),
+            Err(Error::AuditFailed(_))
+        ));
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
         /// Damaged files never panic; whatever still parses rewrites to a
@@ -2095,8 +2268,10 @@ mod tests {
                 bytes[at % n] = v;
             }
             if let Ok(h) = parse(&bytes, &limits()) {
-                let out = h.rewrite(&RewritePolicy::default());
+                let spliced = h.rewrite_spliced(&RewritePolicy::default());
+                let out = spliced.to_vec();
                 h.verify_rewrite(&out, &limits()).unwrap();
+                h.verify_spliced(&spliced.audit_view(), &spliced, &limits()).unwrap();
                 proptest::prop_assert!(parse(&out, &limits()).unwrap().inventory().is_clean());
             }
         }

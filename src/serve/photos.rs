@@ -221,6 +221,9 @@ impl Library {
         });
         match result {
             Ok((format, (w, h), inv, capture)) => {
+                // A photo this build cannot decode cannot be edited: greyed, with the reason.
+                info.error =
+                    crate::heic_decode::missing_decoder(format).map(|e| crate::plain::explain(&e));
                 info.capture = capture;
                 info.format = Some(format.name());
                 info.width = w;
