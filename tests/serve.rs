@@ -878,6 +878,7 @@ fn thumbnails_review_zip_and_results_follow_the_saved_regions() {
     let s = Serve::start(&photos, &out);
     let again = s.export(&request);
     assert_eq!(again["results"][0]["status"], "up to date", "{again}");
+}
 
 /// An AVIF in the folder (the orientation picture, turned by irot and
 /// mirrored by imir). With `avif-decode`: listed at its displayed size,
