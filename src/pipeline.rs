@@ -120,13 +120,7 @@ pub fn inspect_thorough(parsed: &Parsed) -> Result<Deep> {
                 )),
             }
         }
-        Container::Webp(w) => Ok(match w.coded_data_slack()? {
-            Some(found) => Deep::Findings(found),
-            None => Deep::NotAnalysed(
-                "the frames of an animated WebP are not decoded to their end \
-                 (clean --thorough copies their bitstreams)",
-            ),
-        }),
+        Container::Webp(w) => Ok(Deep::Findings(w.coded_data_slack()?)),
         _ => Ok(Deep::Findings(Vec::new())),
     }
 }

@@ -36,8 +36,11 @@ fn chunk(riff: &[u8], fourcc: &[u8; 4]) -> Option<(usize, usize)> {
 
 /// `rewritten` (a WebP our writer made) with its VP8L bitstream encoded
 /// again from its decoded pixels, or its VP8 bitstream cut to its coded
-/// data; unchanged when it has neither at the top level (an animation).
+/// data; an animation with each frame's bitstream cut (see [`animation`]).
 pub fn webp(rewritten: &[u8]) -> Result<Vec<u8>> {
+    if chunk(rewritten, b"ANIM").is_some() {
+        return animation(rewritten);
+    }
     if let Some((start, end)) = chunk(rewritten, b"VP8 ") {
         let len = le32(rewritten, start + 4).unwrap_or_default();
         let data = &rewritten[start + 8..(start + 8 + len).min(end)];
@@ -78,6 +81,34 @@ pub fn webp(rewritten: &[u8]) -> Result<Vec<u8>> {
         b"VP8L",
         &simple[s + 8..(s + 8 + len).min(e)],
     ))
+}
+
+/// An animation with every frame's bitstream cut to its coded data (its
+/// lossless frames are cut, not encoded again: a frame's pixels depend on
+/// the frames before it only through blending, which a cut cannot change).
+fn animation(riff: &[u8]) -> Result<Vec<u8>> {
+    let mut out = riff[..12.min(riff.len())].to_vec();
+    let mut at = 12;
+    while at + 8 <= riff.len() {
+        let len = le32(riff, at + 4).unwrap_or_default();
+        let end = (at + 8 + len).min(riff.len());
+        let (fourcc, data) = (&riff[at..at + 4], &riff[at + 8..end]);
+        let data = if fourcc == b"ANMF" {
+            std::borrow::Cow::Owned(crate::container::webp::cut_frame(data)?)
+        } else {
+            std::borrow::Cow::Borrowed(data)
+        };
+        out.extend_from_slice(fourcc);
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&data);
+        if data.len() % 2 == 1 {
+            out.push(0);
+        }
+        at = end + (len & 1);
+    }
+    let size = (out.len() - 8) as u32;
+    out[4..8].copy_from_slice(&size.to_le_bytes());
+    Ok(out)
 }
 
 /// `riff` with the chunk at `start..end` replaced by `fourcc` holding

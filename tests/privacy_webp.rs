@@ -268,3 +268,119 @@ fn vp8_walker_survives_truncation_and_bit_flips() {
         }
     }
 }
+
+/// Top-level RIFF chunks: (fourcc, payload start, payload length).
+fn riff_chunks(file: &[u8]) -> Vec<([u8; 4], usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 12;
+    while at + 8 <= file.len() {
+        let len = u32::from_le_bytes(file[at + 4..at + 8].try_into().unwrap()) as usize;
+        out.push((file[at..at + 4].try_into().unwrap(), at + 8, len));
+        at += 8 + len + (len & 1);
+    }
+    out
+}
+
+/// `anim` with `canary` appended inside the first frame's VP8 chunk (the
+/// chunk, ANMF and RIFF sizes grown to cover it, as a planted carrier would).
+fn canary_in_first_frame(anim: &[u8], canary: &[u8]) -> Vec<u8> {
+    let (_, start, len) = riff_chunks(anim)
+        .into_iter()
+        .find(|c| &c.0 == b"ANMF")
+        .expect("an ANMF frame");
+    let frame = &anim[start..start + len];
+    let mut sub = 16;
+    while &frame[sub..sub + 4] != b"VP8 " {
+        let l = u32::from_le_bytes(frame[sub + 4..sub + 8].try_into().unwrap()) as usize;
+        sub += 8 + l + (l & 1);
+    }
+    let vp8_len = u32::from_le_bytes(frame[sub + 4..sub + 8].try_into().unwrap()) as usize;
+    let mut extra = canary.to_vec();
+    if (vp8_len + extra.len()) % 2 == 1 {
+        extra.push(b'!');
+    }
+    let insert = start + sub + 8 + vp8_len;
+    let mut out = anim[..insert].to_vec();
+    out.extend_from_slice(&extra);
+    out.extend_from_slice(&anim[insert..]);
+    let grow = |out: &mut Vec<u8>, at: usize| {
+        let v = u32::from_le_bytes(out[at..at + 4].try_into().unwrap()) + extra.len() as u32;
+        out[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    };
+    grow(&mut out, start + sub + 4);
+    grow(&mut out, start - 4);
+    grow(&mut out, 4);
+    out
+}
+
+/// Every frame of an animation, composited (image-webp's decoder).
+fn frames(path: &Path) -> Vec<Vec<u8>> {
+    use image::AnimationDecoder;
+    let d =
+        image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(std::fs::read(path).unwrap()))
+            .unwrap();
+    d.into_frames()
+        .map(|f| f.unwrap().into_buffer().into_raw())
+        .collect()
+}
+
+/// An animation (img2webp, lossy frames) with a canary after the coded
+/// data of its first frame's VP8 bitstream: `check --thorough` names the
+/// frame, `clean --thorough` cuts it (every frame walked), the frames stay
+/// the same, and webpinfo reads the output without a warning.
+#[test]
+fn animation_frames_are_walked_and_cut_by_thorough() {
+    if !have("img2webp") || !have("webpinfo") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let mut pngs = Vec::new();
+    for k in 0..3u32 {
+        let img = image::RgbImage::from_fn(80, 48, |x, y| {
+            image::Rgb([
+                (x * 3 + k * 40) as u8,
+                (y * 5) as u8,
+                ((x * y + k) % 251) as u8,
+            ])
+        });
+        let p = d.path().join(format!("f{k}.png"));
+        img.save(&p).unwrap();
+        pngs.push(p);
+    }
+    let anim = d.path().join("anim.webp");
+    let o = Command::new("img2webp")
+        .args(["-lossy", "-q", "70", "-d", "120"])
+        .args(&pngs)
+        .arg("-o")
+        .arg(&anim)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let clean_anim = std::fs::read(&anim).unwrap();
+    let (code, text) = check_thorough(&anim);
+    assert_eq!(code, Some(0), "img2webp's own output is clean: {text}");
+
+    let dirty = d.path().join("dirty.webp");
+    std::fs::write(&dirty, canary_in_first_frame(&clean_anim, CANARY)).unwrap();
+    let (code, text) = check_thorough(&dirty);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(LOSSY_FINDING) && text.contains("frame 1"),
+        "{text}"
+    );
+    let want = frames(&dirty);
+    assert_eq!(want.len(), 3);
+
+    let out = d.path().join("thorough.webp");
+    clean_to(&dirty, &out, &["--thorough"]);
+    let got = std::fs::read(&out).unwrap();
+    assert!(!contains(&got, CANARY), "canary kept in the animation");
+    let (code, text) = check_thorough(&out);
+    assert_eq!(code, Some(0), "{text}");
+    webpinfo_clean(&out);
+    assert!(frames(&out) == want, "the frames changed");
+    // Idempotent: the cut output cleaned again is the same file.
+    let again = d.path().join("again.webp");
+    clean_to(&out, &again, &["--thorough"]);
+    assert_eq!(std::fs::read(&again).unwrap(), got);
+}

@@ -6,7 +6,8 @@
 //! the classic WebP stripping bug). The bitstreams are copied as they are:
 //! finding where VP8/VP8L data really ends needs a decode, done only under
 //! `--thorough` ([`Webp::coded_data_slack`] for the audit, `recode::webp`
-//! for the writer, both through `vp8::walk` / `vp8l::coded_len`).
+//! and [`cut_frame`] for the writer, all through `vp8::walk` /
+//! `vp8l::coded_len`), for a still image and for every animation frame.
 
 use super::{check_dimensions, Limits, RewritePolicy};
 use crate::error::{Error, Result};
@@ -366,32 +367,26 @@ impl<'a> Webp<'a> {
         out
     }
 
-    /// `check --thorough`: bytes after the coded data of the still image's
-    /// bitstream (each VP8 partition's slack beyond an encoder's flush, or
-    /// what follows the VP8L data), by the walk `clean --thorough` cuts by. `None` for an
-    /// animation (its frames are not walked).
-    pub fn coded_data_slack(&self) -> Result<Option<Vec<Finding>>> {
-        if self.layout.animated {
-            return Ok(None);
-        }
+    /// `check --thorough`: bytes after the coded data of each bitstream
+    /// (each VP8 partition's slack beyond an encoder's flush, or what follows
+    /// the VP8L data), the still image's or every animation frame's, by the
+    /// walk `clean --thorough` cuts by.
+    pub fn coded_data_slack(&self) -> Result<Vec<Finding>> {
         let mut found = Vec::new();
         for (fourcc, data) in &self.layout.chunks {
-            let (slack, what) = match fourcc {
-                b"VP8 " => (super::vp8::walk(data)?.reported_slack(), "VP8 (lossy)"),
-                b"VP8L" => (
-                    data.len() - super::vp8l::coded_len(data)?,
-                    "VP8L (lossless)",
-                ),
-                _ => continue,
-            };
-            if slack > 0 {
-                found.push(Finding::new(
-                    Category::TrailingData,
-                    format!("{slack} bytes after the coded data of the {what} bitstream"),
-                ));
+            if fourcc == b"ANMF" {
+                for (n, c) in frame_bitstreams(data)?.iter().enumerate() {
+                    if let Some(f) =
+                        slack_finding(&c.fourcc, c.data, &format!(" of frame {}", n + 1))?
+                    {
+                        found.push(f);
+                    }
+                }
+            } else if let Some(f) = slack_finding(fourcc, data, "")? {
+                found.push(f);
             }
         }
-        Ok(Some(found))
+        Ok(found)
     }
 
     /// A VP8X payload for a simple file: no flags, the canvas size.
@@ -401,6 +396,57 @@ impl<'a> Webp<'a> {
         h[7..10].copy_from_slice(&self.height.saturating_sub(1).to_le_bytes()[..3]);
         h
     }
+}
+
+/// The chunks of an ANMF payload as our writer made it (16-byte header, then
+/// its bitstream chunks).
+fn frame_bitstreams(frame: &[u8]) -> Result<Vec<Chunk<'_>>> {
+    sub_chunks(
+        frame.get(16..).ok_or_else(|| {
+            Error::malformed(FORMAT, "ANMF chunk shorter than its 16-byte header")
+        })?,
+    )
+}
+
+/// The finding for bytes after the coded data of one VP8/VP8L bitstream.
+fn slack_finding(fourcc: &[u8; 4], data: &[u8], where_: &str) -> Result<Option<Finding>> {
+    let (slack, what) = match fourcc {
+        b"VP8 " => (super::vp8::walk(data)?.reported_slack(), "VP8 (lossy)"),
+        b"VP8L" => (
+            data.len() - super::vp8l::coded_len(data)?,
+            "VP8L (lossless)",
+        ),
+        _ => return Ok(None),
+    };
+    Ok((slack > 0).then(|| {
+        Finding::new(
+            Category::TrailingData,
+            format!("{slack} bytes after the coded data of the {what} bitstream{where_}"),
+        )
+    }))
+}
+
+/// `--thorough` for an animation frame (an ANMF payload our writer made):
+/// every VP8 partition and the VP8L data cut to its coded data, by the
+/// same walks the audit uses; the frame header and ALPH as they are.
+pub fn cut_frame(frame: &[u8]) -> Result<Vec<u8>> {
+    let mut out = frame[..16.min(frame.len())].to_vec();
+    for c in frame_bitstreams(frame)? {
+        match &c.fourcc {
+            b"VP8 " => write_chunk(
+                &mut out,
+                &c.fourcc,
+                &super::vp8::walk(c.data)?.rebuild(c.data),
+            ),
+            b"VP8L" => write_chunk(
+                &mut out,
+                &c.fourcc,
+                &c.data[..super::vp8l::coded_len(c.data)?],
+            ),
+            _ => write_chunk(&mut out, &c.fourcc, c.data),
+        }
+    }
+    Ok(out)
 }
 
 fn write_chunk(out: &mut Vec<u8>, fourcc: &[u8; 4], data: &[u8]) {
