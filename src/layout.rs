@@ -116,15 +116,8 @@ impl Folders {
 
 /// A photo's file name: `RRR-HHHHHHHH.ext` with its capture rank, or the
 /// 32-digit pseudonym without one (`--flat`).
-pub fn file_name(
-    naming: &Naming,
-    rank: Option<usize>,
-    content: &[u8],
-    ext: &str,
-) -> Result<String> {
-    let hash = naming
-        .pseudonym(content)?
-        .ok_or_else(|| Error::Invalid("names are kept; no layout".into()))?;
+pub fn file_name(rank: Option<usize>, pseudonym: Option<String>, ext: &str) -> Result<String> {
+    let hash = pseudonym.ok_or_else(|| Error::Invalid("names are kept; no layout".into()))?;
     Ok(match rank {
         Some(r) => format!("{r:03}-{}.{ext}", &hash[..8]),
         None => format!("{hash}.{ext}"),
@@ -201,6 +194,11 @@ fn sort_key(job: &Job) -> SortKey {
 fn exif_capture(path: &Path) -> Option<DateTime> {
     use exif::{In, Tag, Value};
     let file = std::fs::File::open(path).ok()?;
+    let mut head = [0u8; 4];
+    crate::splice::read_exact_at(&file, &mut head, 0).ok()?;
+    if matches!(&head, b"II*\0" | b"MM\0*" | b"II+\0" | b"MM\0+") {
+        return tiff_capture(&file).and_then(|t| DateTime::parse_exif(t.trim()));
+    }
     let exif = exif::Reader::new()
         .read_from_container(&mut std::io::BufReader::new(file))
         .ok()?;
@@ -213,6 +211,22 @@ fn exif_capture(path: &Path) -> Option<DateTime> {
             }
             _ => None,
         })
+}
+
+/// A TIFF's capture time from its directories alone, read sparsely as the
+/// clean reads them (a general EXIF reader would read the whole file: a
+/// 72 MB scan for one date).
+fn tiff_capture(file: &std::fs::File) -> Option<String> {
+    use crate::container::{tiff, Limits};
+    let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+    let limits = Limits::default();
+    // Zeroed lazily by the allocator: only the pages read are touched.
+    let mut buf = vec![0u8; len];
+    let head = len.min(64 << 10);
+    crate::splice::read_exact_at(file, &mut buf[..head], 0).ok()?;
+    let sparse = tiff::load_sparse(&mut buf, head, file, &limits).ok()??;
+    let parsed = tiff::parse_sparse(&buf, &limits, &sparse).ok()?;
+    parsed.exif_summary().capture_time
 }
 
 /// Where a case's collage goes: its case folder (the same pseudonym its
@@ -258,17 +272,12 @@ pub fn run_case(
     })
 }
 
-/// Where `place` puts a photo with these bytes below `dir`.
-pub fn target(
-    dir: &Path,
-    naming: &Naming,
-    place: &Place,
-    content: &[u8],
-    ext: &str,
-) -> Result<PathBuf> {
+/// Where `place` puts a photo with this pseudonym (see [`Naming::pseudonym`])
+/// below `dir`.
+pub fn target(dir: &Path, place: &Place, pseudonym: Option<String>, ext: &str) -> Result<PathBuf> {
     Ok(dir
         .join(&place.folder)
-        .join(file_name(naming, place.rank, content, ext)?))
+        .join(file_name(place.rank, pseudonym, ext)?))
 }
 
 #[cfg(test)]
@@ -319,13 +328,21 @@ mod tests {
         ];
         assert_eq!(ranks(&keys), [2, 1, 3]);
         let n = Naming::Keyed([1; 32]);
-        let name = file_name(&n, Some(2), b"photo", "jpg").unwrap();
+        let name = file_name(Some(2), n.pseudonym(b"photo").unwrap(), "jpg").unwrap();
         assert!(
             name.starts_with("002-") && name.ends_with(".jpg") && name.len() == 16,
             "{name}"
         );
-        assert_eq!(name, file_name(&n, Some(2), b"photo", "jpg").unwrap());
-        assert_eq!(file_name(&n, None, b"photo", "jpg").unwrap().len(), 36);
+        assert_eq!(
+            name,
+            file_name(Some(2), n.pseudonym(b"photo").unwrap(), "jpg").unwrap()
+        );
+        assert_eq!(
+            file_name(None, n.pseudonym(b"photo").unwrap(), "jpg")
+                .unwrap()
+                .len(),
+            36
+        );
     }
 
     #[test]

@@ -706,13 +706,7 @@ fn clean_by_reference(
     // A large TIFF's strips need not be read at all when its name does not
     // hash its bytes: only its directories are (memory independent of its
     // size and page count).
-    let sparse_ok = first < len
-        && format == Some(Format::Tiff)
-        && match dest {
-            Destination::File(_) => true,
-            Destination::Folder { naming, .. } => !matches!(naming, Naming::Keyed(_)),
-            Destination::Placed { .. } => false,
-        };
+    let sparse_ok = first < len && format == Some(Format::Tiff);
     let mut sparse = None;
     let mut holey = Vec::new();
     if sparse_ok {
@@ -756,7 +750,13 @@ fn clean_by_reference(
         return process_inner(job, &input, dest, settings, output);
     };
     let complete = sparse.is_none();
-    let target = target_path(job, dest, plan.format, plan.format, buf)?;
+    // A keyed name hashes every byte: a sparse TIFF's are streamed through
+    // the hash from the file, never held whole.
+    let name = match &sparse {
+        Some(_) => NameSource::File(&opened.file, opened.meta.len()),
+        None => NameSource::Bytes(buf),
+    };
+    let target = target_path(job, dest, plan.format, plan.format, name)?;
     *output = Some(target.clone());
     let done = |status| Done {
         status,
@@ -895,26 +895,39 @@ fn audit_view(view: &[u8], plan: &Plan, limits: &Limits) -> Result<()> {
 }
 
 /// Where an output goes.
+/// What an output's name is made from (a keyed name hashes it).
+#[derive(Clone, Copy)]
+enum NameSource<'a> {
+    /// The input's bytes, in memory.
+    Bytes(&'a [u8]),
+    /// The input file and its length (a large TIFF read sparsely).
+    File(&'a std::fs::File, u64),
+}
+
 fn target_path(
     job: &Job,
     dest: &Destination,
     format: Format,
     input_format: Format,
-    input: &[u8],
+    name: NameSource,
 ) -> Result<PathBuf> {
+    let pseudonym = |naming: &Naming| match name {
+        NameSource::Bytes(b) => naming.pseudonym(b),
+        NameSource::File(f, len) => naming.pseudonym_of_file(f, len),
+    };
     Ok(match dest {
         Destination::File(p) => {
             check_extension(p, format)?;
             p.clone()
         }
-        Destination::Folder { dir, naming } => match naming.pseudonym(input)? {
+        Destination::Folder { dir, naming } => match pseudonym(naming)? {
             Some(name) => dir.join(format!("{name}.{}", format.extension())),
             None if format == input_format => dir.join(&job.relative),
             // A re-encoded HEIC is a JPEG: the name says so.
             None => dir.join(&job.relative).with_extension(format.extension()),
         },
         Destination::Placed { dir, naming, place } => {
-            crate::layout::target(dir, naming, place, input, format.extension())?
+            crate::layout::target(dir, place, pseudonym(naming)?, format.extension())?
         }
     })
 }
@@ -965,7 +978,13 @@ fn process_inner(
         }
         None => input,
     };
-    let target = target_path(job, dest, cleaned.format, cleaned.input_format, name_source)?;
+    let target = target_path(
+        job,
+        dest,
+        cleaned.format,
+        cleaned.input_format,
+        NameSource::Bytes(name_source),
+    )?;
     *output = Some(target.clone());
     warnings.extend(cleaned.warnings.iter().cloned());
     let done = |status| Done {

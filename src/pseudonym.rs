@@ -30,6 +30,26 @@ impl Naming {
         Ok(Some(hex(&bytes)))
     }
 
+    /// [`Naming::pseudonym`] of a file's `len` bytes, streamed through the
+    /// hash in 1 MiB reads (a large TIFF read sparsely is never held whole):
+    /// the same name as the bytes in memory would get.
+    pub fn pseudonym_of_file(&self, file: &std::fs::File, len: u64) -> Result<Option<String>> {
+        let Naming::Keyed(key) = self else {
+            return self.pseudonym(&[]);
+        };
+        let mut hasher = blake3::Hasher::new_keyed(key);
+        let mut buf = vec![0u8; (1 << 20).min(len as usize)];
+        let mut off = 0u64;
+        while off < len {
+            let n = buf.len().min((len - off) as usize);
+            crate::splice::read_exact_at(file, &mut buf[..n], off)
+                .map_err(|e| Error::io("cannot read", e))?;
+            hasher.update(&buf[..n]);
+            off += n as u64;
+        }
+        Ok(Some(hex(&hasher.finalize().as_bytes()[..16])))
+    }
+
     /// A pseudonym for a label (a case folder name) rather than file content.
     pub fn pseudonym_for_label(&self, label: &str) -> Result<String> {
         match self {

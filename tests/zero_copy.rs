@@ -176,7 +176,14 @@ fn the_by_reference_writer_gives_the_buffered_writers_bytes_on_every_fixture() {
                 ),
             }
         }
+        // A canary inside the picture data itself (a lossy WebP's middle
+        // token partition) is what the default copies by design and only
+        // `--thorough` cuts (README, threat model; tests/privacy_webp.rs).
+        let inside_picture_data = ["regress__webp_vp8_partitions.webp"];
         for f in files(out) {
+            if inside_picture_data.iter().any(|n| f.ends_with(n)) {
+                continue;
+            }
             let b = std::fs::read(&f).unwrap();
             assert!(
                 !contains(&b, b"Jane Q. Patientname"),
