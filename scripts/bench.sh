@@ -815,10 +815,11 @@ bench_shard() {
         shards+="$(q "$BIN") clean --manifest $m -o $o --name-key $(q "$key") --shard $k/4 -j $per -q $x & "
         shards4+="$(q "$BIN") clean --manifest $(q "$run-4/manifest.tsv") -o $o --name-key $(q "$key") --shard $k/4 -j $per -q $x & "
     done
+    # --flat: manifest runs name files flat (keyed), so the single run is asked for the same.
     say "shard: 4 concurrent shards (-j $per each) vs one clean (-j $total), $N files ${x:+($x)}, $(uptime)"
     warm_cache
     hf shard "rm -rf $o $(q "$run")/chunks $(q "$run-4")/chunks" \
-        -n "clean -j $total" "$(q "$BIN") clean $c -o $o --name-key $(q "$key") -j $total -q $x" \
+        -n "clean -j $total" "$(q "$BIN") clean $c -o $o --name-key $(q "$key") --flat -j $total -q $x" \
         -n "4 shards -j $per, 8 chunks" "$shards wait" \
         -n "4 shards -j $per, 4 chunks" "$shards4 wait"
     report "$RESULTS/shard.json" "$BYTES" "4 shards -j $per, 8 chunks/clean -j $total" \
