@@ -12,6 +12,7 @@
 //! (`container::vp8`) and every partition cut there, which the default
 //! path does not do (the token walk costs about a decode; see the README).
 
+use crate::container::webp::cut_bitstream;
 use crate::error::{Error, Result};
 use image_webp::{ColorType, WebPDecoder, WebPEncoder};
 use std::io::Cursor;
@@ -34,6 +35,12 @@ fn chunk(riff: &[u8], fourcc: &[u8; 4]) -> Option<(usize, usize)> {
     None
 }
 
+/// The payload of the chunk at `start..end`.
+fn payload(riff: &[u8], start: usize, end: usize) -> &[u8] {
+    let len = le32(riff, start + 4).unwrap_or_default();
+    &riff[start + 8..(start + 8 + len).min(end)]
+}
+
 /// `rewritten` (a WebP our writer made) with its VP8L bitstream encoded
 /// again from its decoded pixels, or its VP8 bitstream cut to its coded
 /// data; an animation with each frame's bitstream cut (see [`animation`]).
@@ -42,10 +49,22 @@ pub fn webp(rewritten: &[u8]) -> Result<Vec<u8>> {
         return animation(rewritten);
     }
     if let Some((start, end)) = chunk(rewritten, b"VP8 ") {
-        let len = le32(rewritten, start + 4).unwrap_or_default();
-        let data = &rewritten[start + 8..(start + 8 + len).min(end)];
-        let cut = crate::container::vp8::walk(data)?.rebuild(data);
-        return Ok(splice(rewritten, start, end, b"VP8 ", &cut));
+        let data = payload(rewritten, start, end);
+        let cut = cut_bitstream(b"VP8 ", data, (0, 0))?;
+        let out = splice(rewritten, start, end, b"VP8 ", &cut);
+        // Its alpha plane, cut to the plane of the frame's size.
+        let Some((s, e)) = chunk(&out, b"ALPH") else {
+            return Ok(out);
+        };
+        let size = match cut.get(6..10) {
+            Some(d) => (
+                u32::from(u16::from_le_bytes([d[0], d[1]]) & 0x3FFF),
+                u32::from(u16::from_le_bytes([d[2], d[3]]) & 0x3FFF),
+            ),
+            None => (0, 0),
+        };
+        let alpha = cut_bitstream(b"ALPH", payload(&out, s, e), size)?;
+        return Ok(splice(&out, s, e, b"ALPH", &alpha));
     }
     let Some((start, end)) = chunk(rewritten, b"VP8L") else {
         return Ok(rewritten.to_vec());

@@ -384,3 +384,98 @@ fn animation_frames_are_walked_and_cut_by_thorough() {
     clean_to(&out, &again, &["--thorough"]);
     assert_eq!(std::fs::read(&again).unwrap(), got);
 }
+
+/// `file` with `canary` appended inside its top-level `fourcc` chunk (that
+/// chunk's and the RIFF size grown).
+fn canary_in_chunk(file: &[u8], fourcc: &[u8; 4], canary: &[u8]) -> Vec<u8> {
+    let (_, start, len) = riff_chunks(file)
+        .into_iter()
+        .find(|c| &c.0 == fourcc)
+        .expect("the chunk");
+    let mut extra = canary.to_vec();
+    if (len + extra.len()) % 2 == 1 {
+        extra.push(b'!');
+    }
+    let mut out = file[..start + len].to_vec();
+    out.extend_from_slice(&extra);
+    out.extend_from_slice(&file[start + len + (len & 1)..]);
+    let grow = |out: &mut Vec<u8>, at: usize, by: usize| {
+        let v = u32::from_le_bytes(out[at..at + 4].try_into().unwrap()) + by as u32;
+        out[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    };
+    grow(&mut out, start - 4, extra.len());
+    let riff = (out.len() - 8) as u32;
+    out[4..8].copy_from_slice(&riff.to_le_bytes());
+    out
+}
+
+/// A lossy WebP with an alpha plane, coded (cwebp's default) and raw
+/// (`-alpha_method 0`), each with a canary after its plane in ALPH: found by
+/// `check --thorough`, cut by `clean --thorough`, pixels and alpha kept
+/// (dwebp to PAM), webpinfo reads it without a warning.
+#[test]
+fn alpha_plane_slack_is_found_and_cut_by_thorough() {
+    if !have("cwebp") || !have("webpinfo") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let img = image::RgbaImage::from_fn(90, 60, |x, y| {
+        image::Rgba([
+            (x * 2) as u8,
+            (y * 4) as u8,
+            90,
+            ((x * 5 + y * 3) % 256) as u8,
+        ])
+    });
+    let png = d.path().join("alpha.png");
+    img.save(&png).unwrap();
+    for method in ["1", "0"] {
+        let src = d.path().join(format!("alpha{method}.webp"));
+        let o = Command::new("cwebp")
+            .args(["-quiet", "-q", "80", "-alpha_method", method])
+            .arg(&png)
+            .arg("-o")
+            .arg(&src)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (code, text) = check_thorough(&src);
+        assert_eq!(code, Some(0), "cwebp's own output is clean: {text}");
+        let bytes = std::fs::read(&src).unwrap();
+        let dirty = d.path().join(format!("dirty{method}.webp"));
+        std::fs::write(&dirty, canary_in_chunk(&bytes, b"ALPH", CANARY)).unwrap();
+        let (code, text) = check_thorough(&dirty);
+        assert_eq!(code, Some(1), "method {method}: {text}");
+        assert!(
+            text.contains("alpha plane (ALPH)"),
+            "method {method}: {text}"
+        );
+        let out = d.path().join(format!("thorough{method}.webp"));
+        clean_to(&dirty, &out, &["--thorough"]);
+        let got = std::fs::read(&out).unwrap();
+        assert!(!contains(&got, CANARY), "method {method}: canary kept");
+        let (code, text) = check_thorough(&out);
+        assert_eq!(code, Some(0), "method {method}: {text}");
+        webpinfo_clean(&out);
+        let pam = |p: &Path| {
+            let o = Command::new("dwebp")
+                .arg("-quiet")
+                .arg(p)
+                .arg("-pam")
+                .arg("-o")
+                .arg(p.with_extension("pam"))
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success() && o.stderr.is_empty(),
+                "dwebp {}",
+                p.display()
+            );
+            std::fs::read(p.with_extension("pam")).unwrap()
+        };
+        assert!(
+            pam(&out) == pam(&dirty),
+            "method {method}: pixels or alpha changed"
+        );
+    }
+}

@@ -51,6 +51,35 @@ pub fn coded_len(data: &[u8]) -> Result<usize> {
     Ok(hi)
 }
 
+/// Bytes of `alph` (an ALPH chunk's payload for a `width` x `height` frame)
+/// that its alpha plane uses: the header byte and either the raw plane or
+/// its lossless coded data, an image stream without a VP8L header (one is
+/// put in front, for the same decoder to find its end).
+pub fn alpha_coded_len(alph: &[u8], width: u32, height: u32) -> Result<usize> {
+    let bad = |why: &str| Error::malformed("WebP (ALPH)", why.to_string());
+    let header = *alph.first().ok_or_else(|| bad("empty alpha chunk"))?;
+    if !(1..=16384).contains(&width) || !(1..=16384).contains(&height) {
+        return Err(bad("frame size out of range"));
+    }
+    match header & 0x03 {
+        0 => {
+            let raw = 1 + width as usize * height as usize;
+            if alph.len() < raw {
+                return Err(bad("the raw alpha plane is shorter than the frame"));
+            }
+            Ok(raw)
+        }
+        1 => {
+            let bits = (width - 1) | (height - 1) << 14;
+            let mut stream = vec![0x2F];
+            stream.extend_from_slice(&bits.to_le_bytes());
+            stream.extend_from_slice(&alph[1..]);
+            Ok(coded_len(&stream)? - 5 + 1)
+        }
+        _ => Err(bad("unknown alpha compression")),
+    }
+}
+
 /// Whether `vp8l`, alone in a simple WebP file, decodes.
 fn decodes(vp8l: &[u8]) -> bool {
     let pad = vp8l.len() & 1;

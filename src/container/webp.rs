@@ -373,17 +373,16 @@ impl<'a> Webp<'a> {
     /// walk `clean --thorough` cuts by.
     pub fn coded_data_slack(&self) -> Result<Vec<Finding>> {
         let mut found = Vec::new();
+        let size = (self.width, self.height);
         for (fourcc, data) in &self.layout.chunks {
             if fourcc == b"ANMF" {
+                let frame_size = frame_size(data)?;
                 for (n, c) in frame_bitstreams(data)?.iter().enumerate() {
-                    if let Some(f) =
-                        slack_finding(&c.fourcc, c.data, &format!(" of frame {}", n + 1))?
-                    {
-                        found.push(f);
-                    }
+                    let where_ = format!(" of frame {}", n + 1);
+                    found.extend(slack_finding(&c.fourcc, c.data, frame_size, &where_)?);
                 }
-            } else if let Some(f) = slack_finding(fourcc, data, "")? {
-                found.push(f);
+            } else {
+                found.extend(slack_finding(fourcc, data, size, "")?);
             }
         }
         Ok(found)
@@ -408,43 +407,73 @@ fn frame_bitstreams(frame: &[u8]) -> Result<Vec<Chunk<'_>>> {
     )
 }
 
-/// The finding for bytes after the coded data of one VP8/VP8L bitstream.
-fn slack_finding(fourcc: &[u8; 4], data: &[u8], where_: &str) -> Result<Option<Finding>> {
-    let (slack, what) = match fourcc {
-        b"VP8 " => (super::vp8::walk(data)?.reported_slack(), "VP8 (lossy)"),
-        b"VP8L" => (
-            data.len() - super::vp8l::coded_len(data)?,
-            "VP8L (lossless)",
-        ),
+/// An ANMF payload's frame width and height (24-bit minus-one fields).
+fn frame_size(frame: &[u8]) -> Result<(u32, u32)> {
+    let h = frame
+        .get(..16)
+        .ok_or_else(|| Error::malformed(FORMAT, "ANMF chunk shorter than its 16-byte header"))?;
+    Ok((le24(&h[6..9]) + 1, le24(&h[9..12]) + 1))
+}
+
+/// Bytes of a VP8/VP8L bitstream or an ALPH plane (of a `size` frame) that
+/// its coded data uses, by the walks the audit and the writer share.
+fn coded_len(fourcc: &[u8; 4], data: &[u8], size: (u32, u32)) -> Result<Option<usize>> {
+    Ok(match fourcc {
+        b"VP8 " => Some(data.len() - super::vp8::walk(data)?.reported_slack()),
+        b"VP8L" => Some(super::vp8l::coded_len(data)?),
+        b"ALPH" => Some(super::vp8l::alpha_coded_len(data, size.0, size.1)?),
+        _ => None,
+    })
+}
+
+/// The finding for bytes after the coded data of one bitstream or alpha plane.
+fn slack_finding(
+    fourcc: &[u8; 4],
+    data: &[u8],
+    size: (u32, u32),
+    where_: &str,
+) -> Result<Option<Finding>> {
+    let what = match fourcc {
+        b"VP8 " => "VP8 (lossy) bitstream",
+        b"VP8L" => "VP8L (lossless) bitstream",
+        b"ALPH" => "alpha plane (ALPH)",
         _ => return Ok(None),
     };
+    let slack = coded_len(fourcc, data, size)?.map_or(0, |n| data.len() - n);
     Ok((slack > 0).then(|| {
         Finding::new(
             Category::TrailingData,
-            format!("{slack} bytes after the coded data of the {what} bitstream{where_}"),
+            format!("{slack} bytes after the coded data of the {what}{where_}"),
         )
     }))
 }
 
-/// `--thorough` for an animation frame (an ANMF payload our writer made):
-/// every VP8 partition and the VP8L data cut to its coded data, by the
-/// same walks the audit uses; the frame header and ALPH as they are.
-pub fn cut_frame(frame: &[u8]) -> Result<Vec<u8>> {
-    let mut out = frame[..16.min(frame.len())].to_vec();
-    for c in frame_bitstreams(frame)? {
-        match &c.fourcc {
-            b"VP8 " => write_chunk(
-                &mut out,
-                &c.fourcc,
-                &super::vp8::walk(c.data)?.rebuild(c.data),
-            ),
-            b"VP8L" => write_chunk(
-                &mut out,
-                &c.fourcc,
-                &c.data[..super::vp8l::coded_len(c.data)?],
-            ),
-            _ => write_chunk(&mut out, &c.fourcc, c.data),
+/// `data` (a bitstream chunk's payload) cut to its coded data: every VP8
+/// partition (sizes rebuilt), the VP8L data, the ALPH plane of a `size`
+/// frame; other chunks as they are.
+pub fn cut_bitstream(fourcc: &[u8; 4], data: &[u8], size: (u32, u32)) -> Result<Vec<u8>> {
+    Ok(match fourcc {
+        b"VP8 " => super::vp8::walk(data)?.rebuild(data),
+        b"VP8L" | b"ALPH" => {
+            let n = coded_len(fourcc, data, size)?.unwrap_or(data.len());
+            data[..n].to_vec()
         }
+        _ => data.to_vec(),
+    })
+}
+
+/// `--thorough` for an animation frame (an ANMF payload our writer made):
+/// its bitstream and alpha plane cut to their coded data ([`cut_bitstream`]),
+/// the frame header as it is.
+pub fn cut_frame(frame: &[u8]) -> Result<Vec<u8>> {
+    let size = frame_size(frame)?;
+    let mut out = frame[..16].to_vec();
+    for c in frame_bitstreams(frame)? {
+        write_chunk(
+            &mut out,
+            &c.fourcc,
+            &cut_bitstream(&c.fourcc, c.data, size)?,
+        );
     }
     Ok(out)
 }
