@@ -1,6 +1,6 @@
 //! Face detection cost: CenterFace inference alone (the floor) against what
 //! `clean --faces` adds per photo, on a 12 MP JPEG with one face.
-//! `cargo bench --bench faces` (feature `faces`, on by default).
+//! `cargo bench --features faces --bench faces` (the feature is off by default).
 
 use image::{Rgb, RgbImage};
 use photodeid::faces::{self, FaceOptions};

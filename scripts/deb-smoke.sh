@@ -58,7 +58,12 @@ photodeid clean fixtures/sample -o "$tmp/out" -q
 n=$(find "$tmp/out" -type f | wc -l)
 [ "$n" -ge 2 ] || fail "the sample job wrote $n files"
 photodeid check -q "$tmp/out" || fail "check of the sample job's output"
+# The face detector is in the package: it finds the portrait's face, and
+# `clean --faces` covers it.
+photodeid detect fixtures/faces/astronaut.jpg | grep -q '1 face found' || fail "detect finds no face"
+photodeid clean fixtures/faces/astronaut.jpg -o "$tmp/face.jpg" --faces 2>&1 | grep -q '1 face found' ||
+  fail "clean --faces"
 
 $SUDO dpkg -r photodeid >/dev/null
 [ ! -e /usr/bin/photodeid ] || fail "dpkg -r left /usr/bin/photodeid"
-echo "deb-smoke: ok ($(basename "$deb"), $(du -k "$deb" | cut -f1) KiB): --version, man, completions, unit, user, folders, sample job, removal"
+echo "deb-smoke: ok ($(basename "$deb"), $(du -k "$deb" | cut -f1) KiB): --version, man, completions, unit, user, folders, sample job, faces, removal"

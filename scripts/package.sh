@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Debian package: target/debian/photodeid_<version>-1_<arch>.deb.
 #
-#   bash scripts/package.sh            # release build, then the .deb
+#   bash scripts/package.sh            # release build (--features faces), then the .deb
 #   PACKAGE_REUSE_BUILD=1 bash scripts/package.sh   # package target/release/photodeid as it is
 #
 # Installs cargo-deb first when it is missing (`cargo install cargo-deb
@@ -19,15 +19,20 @@ if ! cargo deb --version >/dev/null 2>&1; then
   echo "package: cargo-deb installed in $(($(date +%s) - start)) s"
 fi
 
-# Release build. PACKAGE_REUSE_BUILD=1 packages the optimised binary already
-# in target/release instead (.ci/run: the one `cargo bench --no-run` just
-# built with the same settings, which saves a second release build).
+# Release build, with the face detector (feature `faces`: the package ships
+# `--faces`, `--eyes` and `detect`). PACKAGE_REUSE_BUILD=1 packages the
+# optimised binary already in target/release instead (.ci/run: the one
+# `cargo bench --no-run --features faces` just built with the same settings,
+# which saves a second release build).
 bin=target/release/photodeid
 if [ "${PACKAGE_REUSE_BUILD:-0}" = 1 ] && [ -x "$bin" ]; then
   echo "package: packaging the existing $bin"
 else
-  cargo build --release --locked --bin photodeid
+  cargo build --release --locked --bin photodeid --features faces
 fi
+# A binary built without the feature refuses `detect`: never package it.
+"$bin" detect fixtures/faces/astronaut.jpg | grep -q '1 face found' ||
+  { echo "package: $bin finds no face on fixtures/faces/astronaut.jpg: build it with --features faces" >&2; exit 1; }
 
 assets=target/deb-assets
 rm -rf "$assets"

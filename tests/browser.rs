@@ -694,3 +694,203 @@ fn review_thumbnails_zip_and_up_to_date() {
         .iter()
         .any(|p| p.to_string_lossy().contains("results")));
 }
+
+/// Face proposals in the page (tests/browser/faces.mjs): on the portrait the
+/// proposed face is where the hand-checked face is (within 3% of the photo),
+/// an eye bar alone raises the eyes-only note, accepted proposals are saved
+/// regions, copied to the series they land on the other photo's face, and
+/// the exported faces are destroyed; on the cat the "No face found" banner
+/// shows. Screenshot: `target/browser-artifacts/faces.png`.
+#[cfg(feature = "faces")]
+mod faces {
+    use super::*;
+
+    /// tests/faces.rs's hand-checked face box on the 512 x 512 astronaut.jpg
+    /// (x 180-272, y 72-184), scaled by `k`, moved by `at`: centre and size
+    /// in fractions of a `size` photo.
+    fn hand_face(k: f64, at: (f64, f64), size: (f64, f64)) -> [f64; 4] {
+        [
+            (at.0 + 226.0 * k) / size.0,
+            (at.1 + 128.0 * k) / size.1,
+            92.0 * k / size.0,
+            112.0 * k / size.1,
+        ]
+    }
+
+    /// The same face farther away: the portrait at 60% on a 640 x 480 canvas.
+    const FAR: (f64, (f64, f64), (f64, f64)) = (0.6, (250.0, 100.0), (640.0, 480.0));
+
+    fn write_farther(src: &Path, dst: &Path) {
+        let img = image::open(src).unwrap().to_rgb8();
+        let small = image::imageops::resize(&img, 307, 307, image::imageops::FilterType::Triangle);
+        let mut canvas = image::RgbImage::from_pixel(640, 480, image::Rgb([120, 124, 130]));
+        image::imageops::overlay(&mut canvas, &small, 250, 100);
+        canvas.save(dst).unwrap();
+    }
+
+    /// A proposed face region (x0, y0, x1, y1 in fractions: the detector's
+    /// box grown 1.3x) is where the hand-checked face is: the box's centre
+    /// and sides within 3% of the photo. (Centre and size, not edges: the
+    /// detector's box starts at the hairline, the hand-checked one at the brow.)
+    fn near(region: [f64; 4], hand: [f64; 4], what: &str) {
+        let got = [
+            (region[0] + region[2]) / 2.0,
+            (region[1] + region[3]) / 2.0,
+            (region[2] - region[0]) / 1.3,
+            (region[3] - region[1]) / 1.3,
+        ];
+        for (g, w) in got.iter().zip(hand) {
+            assert!(
+                (g - w).abs() <= 0.03,
+                "{what}: centre and size {got:?}, hand-checked {hand:?}"
+            );
+        }
+    }
+
+    /// The exported photo's `inner` box (fractions) is black where `original` was not.
+    fn destroyed(original: &image::RgbImage, exported: &Path, inner: [f64; 4]) {
+        let after = image::DynamicImage::ImageRgba8(crate::util::upright(exported)).to_rgb8();
+        assert_eq!(original.dimensions(), after.dimensions());
+        let (diff_in, max_in) = compare(original, &after, inner);
+        assert!(max_in < 40, "face not filled (max channel {max_in})");
+        assert!(diff_in > 60.0, "face looks like the original ({diff_in})");
+    }
+
+    fn fractions(v: &serde_json::Value) -> [f64; 4] {
+        let a: Vec<f64> = v
+            .as_array()
+            .unwrap_or_else(|| panic!("not a box: {v}"))
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        [a[0], a[1], a[2], a[3]]
+    }
+
+    #[test]
+    fn accept_proposed_face_in_chromium_and_export() {
+        if !ready() {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let (photos, out) = (d.path().join("photos"), d.path().join("out"));
+        let case = photos.join("Doe_Jane");
+        std::fs::create_dir_all(&case).unwrap();
+        let faces = crate::util::fixtures().join("faces");
+        std::fs::copy(faces.join("astronaut.jpg"), case.join("astronaut.jpg")).unwrap();
+        write_farther(&faces.join("astronaut.jpg"), &case.join("farther.png"));
+        std::fs::copy(faces.join("chelsea.jpg"), photos.join("chelsea.jpg")).unwrap();
+        let s = Serve::start(&photos, &out);
+        let shot = artifacts().join("faces.png");
+        let _ = std::fs::remove_file(&shot);
+        let r = node(
+            "faces.mjs",
+            &[
+                &s.url,
+                "Doe_Jane/astronaut.jpg",
+                "Doe_Jane/farther.png",
+                "chelsea.jpg",
+                shot.to_str().unwrap(),
+            ],
+        );
+        assert!(shot.exists(), "no screenshot");
+
+        // The cat: the banner, no likely face, nothing to accept.
+        let neg = &r["negative"];
+        assert!(
+            neg["banner"][0]
+                .as_str()
+                .is_some_and(|b| b.contains("No face found: check the photo yourself")),
+            "{neg}"
+        );
+        assert_eq!(
+            (neg["likely"].as_u64(), neg["acceptAll"].as_u64()),
+            (Some(0), Some(0)),
+            "{neg}"
+        );
+
+        // The portrait: one likely face, drawn where the face is.
+        assert_eq!(r["likely"], 1, "{}", r["listed"]);
+        assert_eq!(r["banner"], 0);
+        let got = fractions(&r["faces"][0]["box"]);
+        near(
+            got,
+            hand_face(1.0, (0.0, 0.0), (512.0, 512.0)),
+            "face outline",
+        );
+        // The eye bar lies inside the face region, in its upper part (the
+        // region is the box grown 1.3x, so the eyes sit near its middle).
+        let eyes = fractions(&r["eyesBox"]);
+        assert!(
+            eyes[0] >= got[0] && eyes[2] <= got[2],
+            "{eyes:?} in {got:?}"
+        );
+        let upper = got[1] + 0.6 * (got[3] - got[1]);
+        assert!(eyes[1] >= got[1] && eyes[3] <= upper, "{eyes:?} in {got:?}");
+
+        // Eyes alone: the note; with the face: no note; both saved.
+        let note = &r["eyesOnly"]["note"];
+        assert_eq!(r["eyesOnly"]["regions"], 1, "{r}");
+        assert!(
+            note[0]
+                .as_str()
+                .is_some_and(|t| t.contains("does not make a face anonymous")),
+            "{note}"
+        );
+        assert_eq!(r["withFace"]["regions"], 2, "{r}");
+        assert_eq!(r["withFace"]["note"], 0, "{r}");
+        assert_eq!(
+            r["afterReload"]["regions"], 2,
+            "accepted regions not saved: {r}"
+        );
+        assert_eq!(r["afterReload"]["note"], 0, "{r}");
+
+        // Copied to the series: the face region lands on the farther face.
+        let copy = &r["copy"];
+        assert!(
+            copy["status"]
+                .as_str()
+                .unwrap()
+                .contains("On 1 of them the regions follow the face"),
+            "{copy}"
+        );
+        let face = copy["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["shape"] == "ellipse")
+            .unwrap_or_else(|| panic!("{copy}"));
+        let f = |k: &str| face[k].as_f64().unwrap() / 100.0;
+        let copied = [f("x"), f("y"), f("x") + f("w"), f("y") + f("h")];
+        near(copied, hand_face(FAR.0, FAR.1, FAR.2), "copied face");
+
+        // The export: the faces are destroyed, the rest is the photo.
+        let results = r["export"]["results"].as_array().unwrap();
+        let exported = |name: &str| {
+            let x = results
+                .iter()
+                .find(|x| x["name"].as_str().unwrap().ends_with(name))
+                .unwrap_or_else(|| panic!("{name}: {results:?}"));
+            assert_eq!(x["regions"], 2, "{x}");
+            out.join(x["output"].as_str().unwrap())
+        };
+        let before = image::open(faces.join("astronaut.jpg")).unwrap().to_rgb8();
+        // The hand-checked face box, shrunk by a tenth on each side.
+        destroyed(
+            &before,
+            &exported("astronaut.jpg"),
+            [0.37, 0.16, 0.51, 0.34],
+        );
+        let after =
+            image::DynamicImage::ImageRgba8(crate::util::upright(&exported("astronaut.jpg")))
+                .to_rgb8();
+        let (diff_out, _) = compare(&before, &after, [0.7, 0.7, 0.98, 0.98]);
+        assert!(diff_out < 8.0, "outside the face changed ({diff_out})");
+        let far = image::open(case.join("farther.png")).unwrap().to_rgb8();
+        let [cx, cy, _, _] = hand_face(FAR.0, FAR.1, FAR.2);
+        destroyed(
+            &far,
+            &exported("farther.png"),
+            [cx - 0.03, cy - 0.05, cx + 0.03, cy + 0.05],
+        );
+    }
+}

@@ -610,6 +610,8 @@ function renderRegions() {
   });
   $('no-regions').hidden = regions.length > 0;
   renderOverlays();
+  // Face proposals follow the regions (an accepted one is a region).
+  if (window.photodeidFaces) window.photodeidFaces.render();
 }
 
 function deleteRegion(i) {
@@ -774,8 +776,12 @@ function copyToSeries() {
   const mine = regionsOf(state.current);
   const others = state.photos.filter((q) => q.series === p.series && q.id !== p.id && !q.error);
   const before = others.map((q) => clone(regionsOf(q.id)));
+  let onFace = 0;
   for (const q of others) {
-    state.regions.set(q.id, mine.map((r) => carry(r, p, q)));
+    // faces.js: placed relative to the one face found on both photos, when there is one.
+    const anchor = window.photodeidFaces && window.photodeidFaces.anchor(p, q);
+    if (anchor) onFace += 1;
+    state.regions.set(q.id, mine.map((r) => (anchor ? anchor(r) : carry(r, p, q))));
     state.toCheck.add(q.id);
   }
   if (others.length) changed(others.map((q) => q.id), before);
@@ -783,6 +789,7 @@ function copyToSeries() {
     ? `Copied ${mine.length} region${mine.length === 1 ? '' : 's'} to ${others.length} other photo${others.length === 1 ? '' : 's'} in this folder, `
       + 'each at the same place from the centre, sized by the shorter side (so a box stays over the same part '
       + 'when a photo is upright and another sideways). They are marked "to check" until you open them.'
+      + (onFace ? ` On ${onFace} of them the regions follow the face found there.` : '')
     : 'There are no other photos in this folder.';
 }
 
