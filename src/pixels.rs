@@ -297,12 +297,27 @@ mod turbo {
         limits: &Limits,
         min: Option<(u32, u32)>,
     ) -> Result<Option<Decoded>> {
+        let Some((w, h, decode_limits)) = header(bytes, limits)? else {
+            return Ok(None);
+        };
+        let denom = min.map_or(1, |(mw, mh)| reduction(w, h, mw, mh));
+        Ok(
+            catch_unwind(AssertUnwindSafe(|| run(bytes, decode_limits, denom)))
+                .ok()
+                .flatten(),
+        )
+    }
+
+    /// The stored size from the headers alone (no pixel buffer yet), and
+    /// the decoder's limits; the size is checked against `limits` before
+    /// anything the size of the picture is allocated. `None`: not a JPEG
+    /// this decoder reads.
+    fn header(bytes: &[u8], limits: &Limits) -> Result<Option<(u32, u32, lt::DecodeLimits)>> {
         let decode_limits = lt::DecodeLimits {
             max_pixels: limits.max_pixels,
             max_memory: Some(limits.max_alloc),
             ..lt::DecodeLimits::default()
         };
-        // Headers only: no pixel buffer yet.
         let header = catch_unwind(AssertUnwindSafe(|| {
             lt::Decoder::new_with_limits(bytes, decode_limits)
                 .ok()
@@ -311,16 +326,10 @@ mod turbo {
         let Ok(Some((w, h))) = header else {
             return Ok(None);
         };
-        // The limit holds before anything the size of the picture is allocated.
         if w as u64 * h as u64 > limits.max_pixels {
             return Err(too_large(w, h, limits));
         }
-        let denom = min.map_or(1, |(mw, mh)| reduction(w, h, mw, mh));
-        Ok(
-            catch_unwind(AssertUnwindSafe(|| run(bytes, decode_limits, denom)))
-                .ok()
-                .flatten(),
-        )
+        Ok(Some((w, h, decode_limits)))
     }
 
     /// The largest of 8, 4, 2 that keeps `w` x `h` at least `mw` x `mh`
@@ -340,22 +349,9 @@ mod turbo {
         (mw, mh): (u32, u32),
         window: &dyn Fn(u32, u32) -> super::PixelRect,
     ) -> Result<Option<Decoded>> {
-        let decode_limits = lt::DecodeLimits {
-            max_pixels: limits.max_pixels,
-            max_memory: Some(limits.max_alloc),
-            ..lt::DecodeLimits::default()
-        };
-        let header = catch_unwind(AssertUnwindSafe(|| {
-            lt::Decoder::new_with_limits(bytes, decode_limits)
-                .ok()
-                .map(|d| (d.header().width as u32, d.header().height as u32))
-        }));
-        let Ok(Some((w, h))) = header else {
+        let Some((w, h, decode_limits)) = header(bytes, limits)? else {
             return Ok(None);
         };
-        if w as u64 * h as u64 > limits.max_pixels {
-            return Err(too_large(w, h, limits));
-        }
         let denom = reduction(w, h, mw, mh);
         // libjpeg rounds scaled sizes up.
         let (sw, sh) = (w.div_ceil(denom), h.div_ceil(denom));

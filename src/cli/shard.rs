@@ -401,20 +401,7 @@ fn merge_cases(a: &MergeArgs, run: &RunDir) -> anyhow::Result<ExitCode> {
     }
     if !m.stray.is_empty() {
         sound = false;
-        let list: String = m
-            .stray
-            .iter()
-            .map(|p| format!("{}\n", p.display()))
-            .collect();
-        let stray_txt = a.run_dir.join("stray.txt");
-        run.publish(&stray_txt, list.as_bytes())
-            .map_err(anyhow::Error::new)?;
-        eprintln!(
-            "photodeid: {} file(s) in the output folder are not in the map, e.g. {} (all in {})",
-            m.stray.len(),
-            show(&m.stray[0]),
-            show(&stray_txt)
-        );
+        report_stray(run, &a.run_dir, &m.stray)?;
     }
     Ok(if sound {
         ExitCode::SUCCESS
@@ -424,6 +411,22 @@ fn merge_cases(a: &MergeArgs, run: &RunDir) -> anyhow::Result<ExitCode> {
 }
 
 /// `clean --files-from FILE|-`: the listed paths become the inputs.
+/// Files in the output folder that no map row accounts for (a clean or a
+/// collage run): listed in `RUN/stray.txt`, the count and one example on stderr.
+fn report_stray(run: &RunDir, run_dir: &Path, stray: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    let list: String = stray.iter().map(|p| format!("{}\n", p.display())).collect();
+    let stray_txt = run_dir.join("stray.txt");
+    run.publish(&stray_txt, list.as_bytes())
+        .map_err(anyhow::Error::new)?;
+    eprintln!(
+        "photodeid: {} file(s) in the output folder are not in the map, e.g. {} (all in {})",
+        stray.len(),
+        show(&stray[0]),
+        show(&stray_txt)
+    );
+    Ok(())
+}
+
 pub fn read_files_from(mut a: CleanArgs) -> anyhow::Result<CleanArgs> {
     let Some(src) = a.sharding.files_from.clone() else {
         return Ok(a);
@@ -966,20 +969,7 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
     }
     if !m.stray.is_empty() {
         sound = false;
-        let list: String = m
-            .stray
-            .iter()
-            .map(|p| format!("{}\n", p.display()))
-            .collect();
-        let stray_txt = a.run_dir.join("stray.txt");
-        run.publish(&stray_txt, list.as_bytes())
-            .map_err(anyhow::Error::new)?;
-        eprintln!(
-            "photodeid: {} file(s) in the output folder are not in the map, e.g. {} (all in {})",
-            m.stray.len(),
-            show(&m.stray[0]),
-            show(&stray_txt)
-        );
+        report_stray(&run, &a.run_dir, &m.stray)?;
     }
     if a.verify {
         let all: Vec<u64> = (0..manifest.chunks()).collect();

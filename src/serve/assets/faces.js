@@ -43,7 +43,7 @@ function panel() {
 
 // Accepted proposals are ordinary regions (saved, undone, edited like any
 // other), so "accepted" is read off the regions: one at the proposal's box.
-function matches(r, box) {
+function matchesBox(r, box) {
   return ['x', 'y', 'w', 'h'].every((k) => Math.abs(r[k] - box[k]) <= 0.05);
 }
 
@@ -56,7 +56,7 @@ function coversFace(r, box) {
 }
 
 function accepted(id, f, kind) {
-  return regionsOf(id).some((r) => matches(r, kind === 'face' ? f.face : f.eyes));
+  return regionsOf(id).some((r) => matchesBox(r, kind === 'face' ? f.face : f.eyes));
 }
 
 function proposalRegion(f, kind) {
