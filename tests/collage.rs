@@ -832,7 +832,7 @@ fn the_manifest_framing_column_frames_like_the_framing_file() {
     .unwrap();
     let run = |name: &str, flags: &[&str]| {
         let out = d.path().join(name);
-        let mut args = vec!["collage", "--cases", s(&root), "-o", s(&out)];
+        let mut args = vec!["collage", "--cases", s(&root), "-o", s(&out), "--flat"];
         args.extend(["--format", "png", "--size", "square"]);
         args.extend(flags);
         let o = photodeid(&args);

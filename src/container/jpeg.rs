@@ -199,8 +199,10 @@ pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Jpeg<'a>> {
             ));
         }
         if marker == 0xCC {
-            return Err(bad(
-                "arithmetic-coding conditioning (DAC) segment; export it as a baseline or progressive JPEG",
+            // A valid file this tool does not take: not "damaged".
+            return Err(Error::Unsupported(
+                "arithmetic-coded JPEG (a DAC segment); export it as a baseline or progressive JPEG"
+                    .into(),
             ));
         }
         let len = be16(b, pos).ok_or_else(|| truncated("segment length"))? as usize;
@@ -1042,7 +1044,11 @@ mod tests {
         long_sos.splice(sos + 10..sos + 10, *b"Jane");
         assert_refused(&long_sos, "SOS with extra bytes");
         assert_refused(&tiny(b"\xFF\xDD\x00\x08\x00\x01Jane", &[1]), "DRI");
-        assert_refused(&tiny(b"\xFF\xCC\x00\x04\x00\x11", &[1]), "DAC");
+        let dac = parse(&tiny(b"\xFF\xCC\x00\x04\x00\x11", &[1]), &Limits::default()).unwrap_err();
+        assert!(
+            matches!(&dac, Error::Unsupported(w) if w.contains("DAC")),
+            "{dac}"
+        );
         let mut two = base.clone();
         let eoi = two.len() - 2;
         two.splice(eoi..eoi, *b"\xFF\xD8\xFF\xFE\x00\x06Jane");
