@@ -155,9 +155,10 @@ KEY="$W/name.key"
 "$PHOTODEID" keygen "$KEY" 2>/dev/null
 check "keygen makes a 0600 key" [ "$(stat -c %a "$KEY")" = 600 ]
 
-# The single-machine reference, same key.
+# The single-machine reference, same key, flat as manifest runs name files
+# (a chunk cannot rank a whole case folder).
 mkdir -p "$W/single"
-(cd "$W/single" && "$PHOTODEID" clean "$IN" -o out --name-key "$KEY" --map map.csv -q 2>/dev/null)
+(cd "$W/single" && "$PHOTODEID" clean "$IN" -o out --name-key "$KEY" --map map.csv --flat -q 2>/dev/null)
 check "single-machine run: the corrupt file fails (exit 1), the rest cleaned" [ $? = 1 ]
 check "single-machine run re-encoded some photos" \
   bash -c "(cd '$W/single' && '$PHOTODEID' clean '$IN' -o out2 --name-key '$KEY' --json 2>/dev/null) | grep -q '\"method\":\"reencoded\"'"
