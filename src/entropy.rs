@@ -277,6 +277,26 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// (class, slot, the 16 code-length counts, the symbols) of one DHT table.
+pub(crate) type HuffmanTable<'a> = (usize, usize, &'a [u8], &'a [u8]);
+
+/// The tables of a DHT segment: (class, slot, the 16 code-length counts,
+/// the symbols). `None` when one does not fit the segment or names a class
+/// or slot that does not exist.
+pub(crate) fn huffman_tables(mut p: &[u8]) -> Option<Vec<HuffmanTable<'_>>> {
+    let mut out = Vec::new();
+    while p.len() >= 17 {
+        let (tc, th) = ((p[0] >> 4) as usize, (p[0] & 15) as usize);
+        let n: usize = p[1..17].iter().map(|&c| c as usize).sum();
+        if tc > 1 || th > 3 || p.len() < 17 + n {
+            return None;
+        }
+        out.push((tc, th, &p[1..17], &p[17..17 + n]));
+        p = &p[17 + n..];
+    }
+    Some(out)
+}
+
 /// The tables of one DQT segment into `quant` (natural order, per slot).
 fn read_dqt(mut p: &[u8], quant: &mut [Option<[u16; 64]>; 4]) -> Result<()> {
     while let Some((&pq_tq, rest)) = p.split_first() {
@@ -412,15 +432,11 @@ impl<'a> Plan<'a> {
             let p = seg.payload;
             match seg.marker {
                 0xC4 => {
-                    let mut p = p;
-                    while p.len() >= 17 {
-                        let (tc, th) = ((p[0] >> 4) as usize, (p[0] & 15) as usize);
-                        let n: usize = p[1..17].iter().map(|&c| c as usize).sum();
-                        if tc > 1 || th > 3 || p.len() < 17 + n {
-                            return Ok(None);
-                        }
-                        dht[tc][th] = Some((&p[1..17], &p[17..17 + n]));
-                        p = &p[17 + n..];
+                    let Some(tables) = huffman_tables(p) else {
+                        return Ok(None);
+                    };
+                    for (tc, th, counts, symbols) in tables {
+                        dht[tc][th] = Some((counts, symbols));
                     }
                 }
                 0xDD if p.len() == 2 && sos.is_none() => dri = u16::from_be_bytes([p[0], p[1]]),

@@ -332,22 +332,15 @@ fn merge_cases(a: &MergeArgs, run: &RunDir) -> anyhow::Result<ExitCode> {
     }
     let m = cases::merge(&plan, run).map_err(anyhow::Error::new)?;
     let missing_txt = a.run_dir.join("missing.txt");
-    if !m.missing.is_empty() {
-        let list = select::format_ranges(m.missing.iter().copied());
-        run.publish(&missing_txt, format!("{list}\n").as_bytes())
-            .map_err(anyhow::Error::new)?;
-        eprintln!(
-            "photodeid: incomplete: {} of {} case chunk(s) missing: {list} (also in {}); resubmit \
-             exactly these, e.g. sbatch --array={list} ... collage --cases ... --shard ...",
-            m.missing.len(),
-            m.chunks,
-            show(&missing_txt)
-        );
+    if !report_missing(
+        run,
+        &missing_txt,
+        &m.missing,
+        m.chunks,
+        "case chunk(s)",
+        "collage --cases ... --shard ...",
+    )? {
         return Ok(ExitCode::from(1));
-    }
-    if missing_txt.exists() {
-        std::fs::remove_file(&missing_txt)
-            .with_context(|| format!("cannot remove {}", missing_txt.display()))?;
     }
     if let Some(ctx) = &m.context {
         refuse_inside(
@@ -411,6 +404,37 @@ fn merge_cases(a: &MergeArgs, run: &RunDir) -> anyhow::Result<ExitCode> {
 }
 
 /// `clean --files-from FILE|-`: the listed paths become the inputs.
+/// Chunks without a done marker: listed in Slurm array syntax in
+/// `missing_txt` and on stderr with the line to resubmit them
+/// (`resubmit`); false then. When none is missing, an old `missing_txt`
+/// goes and it is true.
+fn report_missing(
+    run: &RunDir,
+    missing_txt: &Path,
+    missing: &[u64],
+    chunks: u64,
+    what: &str,
+    resubmit: &str,
+) -> anyhow::Result<bool> {
+    if missing.is_empty() {
+        if missing_txt.exists() {
+            std::fs::remove_file(missing_txt)
+                .with_context(|| format!("cannot remove {}", missing_txt.display()))?;
+        }
+        return Ok(true);
+    }
+    let list = select::format_ranges(missing.iter().copied());
+    run.publish(missing_txt, format!("{list}\n").as_bytes())
+        .map_err(anyhow::Error::new)?;
+    eprintln!(
+        "photodeid: incomplete: {} of {chunks} {what} missing: {list} (also in {}); resubmit \
+         exactly these, e.g. sbatch --array={list} ... {resubmit}",
+        missing.len(),
+        show(missing_txt)
+    );
+    Ok(false)
+}
+
 /// Files in the output folder that no map row accounts for (a clean or a
 /// collage run): listed in `RUN/stray.txt`, the count and one example on stderr.
 fn report_stray(run: &RunDir, run_dir: &Path, stray: &[std::path::PathBuf]) -> anyhow::Result<()> {
@@ -898,22 +922,15 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
             ),
         );
     }
-    if !m.complete() {
-        let list = select::format_ranges(m.missing.iter().copied());
-        run.publish(&missing_txt, format!("{list}\n").as_bytes())
-            .map_err(anyhow::Error::new)?;
-        eprintln!(
-            "photodeid: incomplete: {} of {} chunk(s) missing: {list} (also in {}); resubmit exactly \
-             these, e.g. sbatch --array={list} ... clean --chunks $SLURM_ARRAY_TASK_ID ...",
-            m.missing.len(),
-            m.chunks,
-            show(&missing_txt)
-        );
+    if !report_missing(
+        &run,
+        &missing_txt,
+        &m.missing,
+        m.chunks,
+        "chunk(s)",
+        "clean --chunks $SLURM_ARRAY_TASK_ID ...",
+    )? {
         return Ok(ExitCode::from(1));
-    }
-    if missing_txt.exists() {
-        std::fs::remove_file(&missing_txt)
-            .with_context(|| format!("cannot remove {}", missing_txt.display()))?;
     }
     let map_tmp = sink
         .map

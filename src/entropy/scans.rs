@@ -77,16 +77,11 @@ pub fn decode(jpeg: &Jpeg, max_alloc: u64) -> Result<Option<Decoded>> {
         let p = seg.payload;
         match seg.marker {
             0xC4 => {
-                let mut p = p;
-                while p.len() >= 17 {
-                    let (tc, th) = ((p[0] >> 4) as usize, (p[0] & 15) as usize);
-                    let n: usize = p[1..17].iter().map(|&c| c as usize).sum();
-                    if tc > 1 || th > 3 || p.len() < 17 + n {
-                        return Err(corrupt("a Huffman table that does not fit its segment"));
-                    }
-                    dht[tc][th] = Some((&p[1..17], &p[17..17 + n]));
-                    duplicates += DecodeTable::new(&p[1..17], &p[17..17 + n])?.duplicate as usize;
-                    p = &p[17 + n..];
+                let tables = super::huffman_tables(p)
+                    .ok_or_else(|| corrupt("a Huffman table that does not fit its segment"))?;
+                for (tc, th, counts, symbols) in tables {
+                    dht[tc][th] = Some((counts, symbols));
+                    duplicates += DecodeTable::new(counts, symbols)?.duplicate as usize;
                 }
             }
             0xDD if p.len() == 2 => restart = u16::from_be_bytes([p[0], p[1]]),

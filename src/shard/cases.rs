@@ -263,18 +263,7 @@ pub fn done_path(run: &RunDir, chunk: u64) -> PathBuf {
 
 /// The chunk's done marker, `None` when there is none.
 pub fn read_done(run: &RunDir, chunk: u64) -> Result<Option<CaseDone>> {
-    let p = done_path(run, chunk);
-    match std::fs::read(&p) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| ShardError::Format {
-                path: p,
-                line: e.line() as u64,
-                reason: format!("not a done marker: {e}"),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ShardError::io("cannot read", p, e)),
-    }
+    super::chunk::read_marker(done_path(run, chunk))
 }
 
 /// True when `chunk` has a done marker of this run (skip it). A marker of

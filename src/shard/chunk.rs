@@ -74,18 +74,7 @@ impl RunDir {
 
     /// The chunk's done marker, `None` when there is none.
     pub fn read_done(&self, chunk: u64) -> Result<Option<Done>> {
-        let p = self.done_path(chunk);
-        match std::fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| ShardError::Format {
-                    path: p,
-                    line: e.line() as u64,
-                    reason: format!("not a done marker: {e}"),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(ShardError::io("cannot read", p, e)),
-        }
+        read_marker(self.done_path(chunk))
     }
 
     /// Writes a private run file: temporary file, fsync, rename, fsync of the folder.
@@ -418,4 +407,20 @@ fn run_one(job: &ChunkJob, c: u64, obs: &dyn Observer) -> Result<bool> {
     ])?;
     obs.finished(&done);
     Ok(true)
+}
+
+/// A done marker (of a clean or a collage chunk) read back, `None` when
+/// there is none.
+pub fn read_marker<T: serde::de::DeserializeOwned>(p: PathBuf) -> Result<Option<T>> {
+    match std::fs::read(&p) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| ShardError::Format {
+                path: p,
+                line: e.line() as u64,
+                reason: format!("not a done marker: {e}"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ShardError::io("cannot read", p, e)),
+    }
 }
