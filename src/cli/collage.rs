@@ -5,11 +5,12 @@
 //! `photodeid: <case>: <reason>` and the other cases go on; the exit code
 //! is then 1.
 
-use super::args::{CollageArgs, CollageFormatArg, LayoutArg};
+use super::args::{AlignArg, CollageArgs, CollageFormatArg, LayoutArg};
 use super::common::{check_map, naming, refuse_inside, write_map, Keep, NameChoice};
 use super::progress::{Audience, Progress};
 use super::{print_error, show};
 use anyhow::{bail, Context};
+use photodeid::collage::align::Align;
 use photodeid::collage::case::{self, CaseOptions, Gate, Input, Order, RegionSource};
 use photodeid::collage::consent::{check_purpose, Register};
 use photodeid::collage::framing::{manifest_framing, read_framing};
@@ -25,6 +26,9 @@ use std::process::ExitCode;
 
 pub fn run(mut a: CollageArgs) -> anyhow::Result<ExitCode> {
     super::common::check_faces_available(&a.region)?;
+    if a.align.is_some() && !photodeid::faces::AVAILABLE {
+        bail!("{}", case::align_unavailable());
+    }
     let opts = options(&a)?;
     let write = WriteMode {
         overwrite: a.overwrite,
@@ -169,6 +173,10 @@ pub(super) fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
         format,
         quality: a.quality,
         consent,
+        align: a.align.map(|a| match a {
+            AlignArg::Faces => Align::Faces,
+            AlignArg::Eyes => Align::Eyes,
+        }),
     })
 }
 

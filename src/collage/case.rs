@@ -7,8 +7,9 @@
 //! run hands out); [`make`] does the middle for photos already read (the
 //! page, which reads exactly the bytes it showed).
 
+use super::align::{self, Align, Feature};
 use super::consent::Register;
-use super::framing::{framing_for, Framing, FramingRow};
+use super::framing::{framing_for, framing_given, Framing, FramingRow};
 use super::order::{default_labels, in_chronological_order, interval_label, DateTime, SortKey};
 use super::{draw_planned, flip, probe_tile, CollageOptions, Plan, Probe, TileOptions};
 use crate::commit::WriteMode;
@@ -92,6 +93,8 @@ pub struct CaseOptions {
     pub format: Format,
     pub quality: u8,
     pub consent: Option<Gate>,
+    /// `--align`: frame each photo without an explicit framing on its face or eyes.
+    pub align: Option<Align>,
 }
 
 impl Default for CaseOptions {
@@ -107,6 +110,7 @@ impl Default for CaseOptions {
             format: Format::Jpeg,
             quality: 92,
             consent: None,
+            align: None,
         }
     }
 }
@@ -204,6 +208,8 @@ struct Probed {
     upright: (u32, u32),
     specs: Vec<RegionSpec>,
     notes: Vec<String>,
+    /// `--align`'s feature, or why the photo has none.
+    feature: Option<std::result::Result<Feature, String>>,
 }
 
 fn named(name: &str, e: Error) -> Error {
@@ -236,11 +242,21 @@ fn probe(input: Input, opts: &CaseOptions) -> Result<Probed> {
     let mut specs = opts.regions.for_photo(&input.rel);
     specs.extend(input.regions.iter().cloned());
     let mut notes = Vec::new();
-    // Faces are found and destroyed on the full-size photo, before it shrinks.
-    if let Some(f) = opts.regions.faces {
-        let report = faces::Report {
-            found: faces::detect_bytes(&input.bytes, ext, &opts.limits)
+    // An explicit framing wins over --align: no detection for it.
+    let align = opts
+        .align
+        .filter(|_| input.framing.is_none() && framing_given(&opts.framing, &input.rel).is_none());
+    let found = match opts.regions.faces.is_some() || align.is_some() {
+        true => Some(
+            faces::detect_bytes(&input.bytes, ext, &opts.limits)
                 .map_err(|e| named(&input.name, e))?,
+        ),
+        false => None,
+    };
+    // Faces are found and destroyed on the full-size photo, before it shrinks.
+    if let (Some(f), Some(found)) = (opts.regions.faces, &found) {
+        let report = faces::Report {
+            found: found.clone(),
             options: f,
         };
         notes.push(format!("{}: {}", input.name, report.describe()));
@@ -249,12 +265,20 @@ fn probe(input: Input, opts: &CaseOptions) -> Result<Probed> {
         }
         specs.extend(report.regions());
     }
+    let threshold = opts
+        .regions
+        .faces
+        .map_or(faces::DEFAULT_THRESHOLD, |f| f.threshold);
+    let feature = align
+        .zip(found.as_ref())
+        .map(|(a, found)| align::feature(found, a, threshold));
     Ok(Probed {
         input,
         capture: p.capture,
         upright,
         specs,
         notes,
+        feature,
     })
 }
 
@@ -268,6 +292,9 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
         )));
     }
     check_counts(opts, n)?;
+    if opts.align.is_some() && !faces::AVAILABLE {
+        return Err(align_unavailable());
+    }
     let probed: Vec<Probed> = inputs
         .into_par_iter()
         .map(|i| probe(i, opts))
@@ -293,14 +320,7 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
     let labels = labels_for(&times, opts)?;
     let sizes: Vec<(u32, u32)> = probed.iter().map(|p| p.upright).collect();
     let plan = super::plan(&sizes, &opts.collage)?;
-    let framings: Vec<Framing> = probed
-        .iter()
-        .map(|p| {
-            p.input
-                .framing
-                .unwrap_or_else(|| framing_for(&opts.framing, &p.input.rel))
-        })
-        .collect();
+    let framings = framings_of(&probed, &plan, opts);
     let crops = probed
         .iter()
         .zip(&plan.tiles)
@@ -339,6 +359,10 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
         })
         .collect::<Result<_>>()?;
     let mut notes: Vec<String> = probed.iter().flat_map(|p| p.notes.clone()).collect();
+    notes.extend(probed.iter().filter_map(|p| match &p.feature {
+        Some(Err(why)) => Some(format!("{}: --align: {why}", p.input.name)),
+        _ => None,
+    }));
     let images: Vec<RgbImage> = panels
         .into_iter()
         .map(|(img, n)| {
@@ -355,6 +379,38 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
         notes,
         crops,
     })
+}
+
+/// `--align` in a build without face detection.
+pub fn align_unavailable() -> Error {
+    Error::Unsupported(
+        "--align needs face detection, which is not in this build of photodeid; \
+         rebuild with `cargo build --release --features faces`"
+            .into(),
+    )
+}
+
+/// Each photo's framing: its own (the page's), a framing row, `--align`'s
+/// from its feature, or centred.
+fn framings_of(probed: &[Probed], plan: &Plan, opts: &CaseOptions) -> Vec<Framing> {
+    let features: Vec<Option<Feature>> = probed
+        .iter()
+        .map(|p| p.feature.clone().and_then(|f| f.ok()))
+        .collect();
+    let photos: Vec<(u32, u32)> = probed.iter().map(|p| p.upright).collect();
+    let panels: Vec<(u32, u32)> = plan.tiles.iter().map(|r| (r.w, r.h)).collect();
+    let aligned = align::framings(&features, &photos, &panels);
+    probed
+        .iter()
+        .zip(aligned)
+        .map(|(p, a)| {
+            p.input
+                .framing
+                .or_else(|| framing_given(&opts.framing, &p.input.rel))
+                .or(a)
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Labels given or by count, with the interval since the first photo.

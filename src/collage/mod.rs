@@ -18,6 +18,7 @@
 //! which identify patients), [`style`] reads a practice profile and
 //! [`consent`] keeps the register of signed permissions.
 
+pub mod align;
 pub mod case;
 pub mod consent;
 pub mod draw;
