@@ -1394,3 +1394,140 @@ fn a_plain_regions_manifest_given_as_framing_is_refused() {
     );
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
 }
+
+/// The frames of a GIF, as RGB, with their delays (centiseconds), and
+/// whether it loops forever: read by the gif crate, not by photodeid.
+fn gif_frames(path: &Path) -> (Vec<(image::RgbImage, u16)>, bool) {
+    let mut opts = gif::DecodeOptions::new();
+    opts.set_color_output(gif::ColorOutput::RGBA);
+    let mut d = opts.read_info(std::fs::File::open(path).unwrap()).unwrap();
+    let mut frames = Vec::new();
+    while let Some(f) = d.read_next_frame().unwrap() {
+        let rgba =
+            image::RgbaImage::from_raw(f.width as u32, f.height as u32, f.buffer.to_vec()).unwrap();
+        frames.push((image::DynamicImage::ImageRgba8(rgba).to_rgb8(), f.delay));
+    }
+    (frames, d.repeat() == gif::Repeat::Infinite)
+}
+
+#[test]
+fn an_animated_gif_alternates_before_and_after_clean_and_redacted() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("cases");
+    let case = root.join("Doe_Jane");
+    std::fs::create_dir_all(&case).unwrap();
+    // Named against capture order: the GREEN photo was taken first.
+    std::fs::write(
+        case.join("a.jpg"),
+        jpeg(RED, 800, 600, Some("2022:03:04 10:00:00")),
+    )
+    .unwrap();
+    std::fs::write(
+        case.join("b.jpg"),
+        jpeg(GREEN, 800, 600, Some("2021:03:04 10:00:00")),
+    )
+    .unwrap();
+    let out = d.path().join("out");
+    let o = photodeid(&[
+        "collage",
+        "--flat",
+        "--cases",
+        s(&root),
+        "-o",
+        s(&out),
+        "--format",
+        "gif",
+        "--size",
+        "600x750",
+        "--region",
+        "0,0,50%,100%:fill",
+        "--fill-color",
+        "0000ff",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let gif = only_file(&out);
+    let name = gif.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.ends_with(".gif") && !name.contains("Doe"), "{name}");
+    let (frames, loops) = gif_frames(&gif);
+    assert!(loops, "the GIF must loop");
+    assert_eq!(frames.len(), 2);
+    let plan = collage::plan_one(
+        (600, 750),
+        &CollageOptions {
+            size: Some((600, 750)),
+            ..CollageOptions::default()
+        },
+    )
+    .unwrap();
+    let (panel, band) = (plan.tiles[0], plan.bands[0]);
+    let mut bands = Vec::new();
+    for (i, ((img, delay), colour)) in frames.iter().zip([GREEN, RED]).enumerate() {
+        assert_eq!(img.dimensions(), (600, 750), "frame {i}");
+        assert_eq!(*delay, 120, "frame {i} held 1.2 s");
+        // The same panel as a still: left half destroyed, right half the photo.
+        let (left, right) = halves(panel);
+        assert!(all_near(img, left, [0, 0, 255]), "frame {i}: region shows");
+        assert!(all_near(img, right, colour), "frame {i}: not photo {i}");
+        bands.push(pixels(img, band));
+    }
+    // Each frame's label is drawn (Before, After): the bands differ.
+    assert_ne!(bands[0], bands[1]);
+    assert!(bands[0].iter().any(|&v| v < 128), "no label drawn");
+    // Structure only: no comment or other extension but the loop.
+    let bytes = std::fs::read(&gif).unwrap();
+    assert!(gif_has_no_comment(&bytes), "a comment extension");
+    assert!(bytes.windows(11).any(|w| w == b"NETSCAPE2.0"));
+    if let Some(mut et) = super::util::exiftool() {
+        let o = et
+            .args(["-a", "-G1", "-s", "-u"])
+            .arg(&gif)
+            .output()
+            .unwrap();
+        let allowed = ["ExifTool", "System", "File", "Composite", "GIF"];
+        for line in String::from_utf8_lossy(&o.stdout).lines() {
+            let group = line.trim_start_matches('[').split(']').next().unwrap_or("");
+            assert!(allowed.contains(&group), "exiftool sees {line}");
+            for bad in ["Comment", "XMP", "ICC", "Warning"] {
+                assert!(!line.contains(bad), "exiftool sees {line}");
+            }
+        }
+    }
+    assert_check_passes(&gif);
+}
+
+/// Walks the GIF's blocks: true when none is a comment extension.
+fn gif_has_no_comment(b: &[u8]) -> bool {
+    let mut i = 13;
+    if b[10] & 0x80 != 0 {
+        i += 3 << ((b[10] & 7) + 1);
+    }
+    while i < b.len() {
+        match b[i] {
+            0x3B => return true,
+            0x21 => {
+                if b[i + 1] == 0xFE {
+                    return false;
+                }
+                i += 2;
+                while b[i] != 0 {
+                    i += b[i] as usize + 1;
+                }
+                i += 1;
+            }
+            0x2C => {
+                let flags = b[i + 9];
+                i += 10;
+                if flags & 0x80 != 0 {
+                    i += 3 << ((flags & 7) + 1);
+                }
+                i += 1; // LZW minimum code size
+                while b[i] != 0 {
+                    i += b[i] as usize + 1;
+                }
+                i += 1;
+            }
+            _ => return false,
+        }
+    }
+    false
+}

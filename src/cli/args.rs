@@ -537,6 +537,8 @@ pub enum CollageFormatArg {
     Png,
     /// Lossless WebP
     Webp,
+    /// Animated before/after: the photos one at a time in one panel, each held 1.2 s, looping
+    Gif,
 }
 
 /// The long help of `collage` (on the subcommand, where clap reads it).

@@ -128,6 +128,7 @@ pub(super) fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
             CollageFormatArg::Jpg => Format::Jpeg,
             CollageFormatArg::Png => Format::Png,
             CollageFormatArg::Webp => Format::Webp,
+            CollageFormatArg::Gif => Format::Gif,
         },
         None => format_of(&a.output)?,
     };
@@ -189,8 +190,9 @@ fn format_of(path: &Path) -> anyhow::Result<Format> {
         Some("jpg" | "jpeg") => Format::Jpeg,
         Some("png") => Format::Png,
         Some("webp") => Format::Webp,
+        Some("gif") => Format::Gif,
         _ => bail!(
-            "{}: the collage needs a .jpg, .png or .webp name",
+            "{}: the collage needs a .jpg, .png, .webp or .gif (animated) name",
             path.display()
         ),
     })

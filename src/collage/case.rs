@@ -182,6 +182,8 @@ pub struct Made {
     pub notes: Vec<String>,
     /// The part of each photo its panel shows, in collage order.
     pub crops: Vec<super::FRect>,
+    /// The animation's frames, one photo each (a GIF); empty for a still.
+    pub frames: Vec<RgbImage>,
 }
 
 /// `--labels` and `--flip` must match the number of photos.
@@ -319,17 +321,29 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
         .collect();
     let labels = labels_for(&times, opts)?;
     let sizes: Vec<(u32, u32)> = probed.iter().map(|p| p.upright).collect();
-    let plan = super::plan(&sizes, &opts.collage)?;
-    let framings = framings_of(&probed, &plan, opts);
+    // The animation shows the photos one at a time, each in the one panel.
+    let animated = opts.format == Format::Gif;
+    let plan = match animated {
+        true => super::plan_one(
+            opts.collage.size.unwrap_or(super::animate::DEFAULT_SIZE),
+            &opts.collage,
+        )?,
+        false => super::plan(&sizes, &opts.collage)?,
+    };
+    let tiles: Vec<super::Rect> = match animated {
+        true => vec![plan.tiles[0]; n],
+        false => plan.tiles.clone(),
+    };
+    let framings = framings_of(&probed, &tiles, opts);
     let crops = probed
         .iter()
-        .zip(&plan.tiles)
+        .zip(&tiles)
         .zip(&framings)
         .map(|((p, r), f)| f.crop(p.upright, (r.w, r.h)))
         .collect();
     let panels: Vec<(RgbImage, Vec<String>)> = probed
         .par_iter()
-        .zip(plan.tiles.par_iter())
+        .zip(tiles.par_iter())
         .enumerate()
         .map(|(i, (p, r))| {
             let framing = framings[i];
@@ -370,7 +384,25 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
             img
         })
         .collect();
-    let image = draw_planned(&plan, &images, &labels, &opts.collage);
+    let frames: Vec<RgbImage> = match animated {
+        true => images
+            .par_iter()
+            .zip(labels.par_iter())
+            .map(|(img, l)| {
+                draw_planned(
+                    &plan,
+                    std::slice::from_ref(img),
+                    std::slice::from_ref(l),
+                    &opts.collage,
+                )
+            })
+            .collect(),
+        false => Vec::new(),
+    };
+    let image = match frames.first() {
+        Some(f) => f.clone(),
+        None => draw_planned(&plan, &images, &labels, &opts.collage),
+    };
     Ok(Made {
         image,
         plan,
@@ -378,6 +410,7 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
         labels,
         notes,
         crops,
+        frames,
     })
 }
 
@@ -392,13 +425,13 @@ pub fn align_unavailable() -> Error {
 
 /// Each photo's framing: its own (the page's), a framing row, `--align`'s
 /// from its feature, or centred.
-fn framings_of(probed: &[Probed], plan: &Plan, opts: &CaseOptions) -> Vec<Framing> {
+fn framings_of(probed: &[Probed], tiles: &[super::Rect], opts: &CaseOptions) -> Vec<Framing> {
     let features: Vec<Option<Feature>> = probed
         .iter()
         .map(|p| p.feature.clone().and_then(|f| f.ok()))
         .collect();
     let photos: Vec<(u32, u32)> = probed.iter().map(|p| p.upright).collect();
-    let panels: Vec<(u32, u32)> = plan.tiles.iter().map(|r| (r.w, r.h)).collect();
+    let panels: Vec<(u32, u32)> = tiles.iter().map(|r| (r.w, r.h)).collect();
     let aligned = align::framings(&features, &photos, &panels);
     probed
         .iter()
@@ -544,13 +577,21 @@ pub fn render_pictures(pics: Vec<Picture>, opts: &CaseOptions, order: Order) -> 
         labels,
         notes: Vec::new(),
         crops,
+        frames: Vec::new(),
     })
 }
 
 /// [`render`], encoded with no metadata and audited: (bytes, what was drawn).
 pub fn make(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<(Vec<u8>, Made)> {
     let made = render(inputs, opts, order)?;
-    let bytes = super::encode(&made.image, opts.format, opts.quality, &opts.limits)?;
+    let bytes = match opts.format {
+        Format::Gif => {
+            let bytes = super::animate::encode_gif(&made.frames)?;
+            pipeline::audit_encoded(&bytes, Format::Gif, 1, &opts.limits)?;
+            bytes
+        }
+        f => super::encode(&made.image, f, opts.quality, &opts.limits)?,
+    };
     Ok((bytes, made))
 }
 
