@@ -1218,10 +1218,10 @@ fn face_in(img: &image::RgbImage, r: Rect) -> (f32, f32, f32) {
 #[test]
 fn align_faces_puts_each_face_at_the_same_place_and_size() {
     let d = tempfile::tempdir().unwrap();
-    // The same face: small, low left on a square; 1.6x larger, high right on a wide one.
+    // The same face: small and left on a square; 1.6x larger, higher and right on a wide one.
     let (a, b) = (d.path().join("a.jpg"), d.path().join("b.jpg"));
-    std::fs::write(&a, astronaut_on(1000, 1000, 0.8, (40, 500))).unwrap();
-    std::fs::write(&b, astronaut_on(1400, 1000, 1.3, (700, -60))).unwrap();
+    std::fs::write(&a, astronaut_on(1000, 1000, 0.8, (40, 300))).unwrap();
+    std::fs::write(&b, astronaut_on(1400, 1000, 1.3, (600, 150))).unwrap();
     // A photo with no face keeps the centred default and is reported.
     let c = d.path().join("c.jpg");
     std::fs::write(&c, quadrants(800, 600)).unwrap();

@@ -19,6 +19,10 @@ pub enum Align {
     Eyes,
 }
 
+/// Where a feature goes in its panel when the pictures allow (fractions
+/// of the panel): centred across, a little above the middle, as a portrait.
+const PREFERRED: [f64; 2] = [0.5, 0.42];
+
 /// One photo's feature: centre and size, in fractions of the photo's width
 /// (size, centre x) and height (centre y).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -82,37 +86,46 @@ pub fn framings(
         .enumerate()
         .map(|(i, f)| f.map(|f| f.size / base(i).w))
         .collect();
-    let Some((reference, target)) = relative
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| r.map(|r| (i, r)))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-    else {
+    let Some(target) = relative.iter().flatten().copied().max_by(f64::total_cmp) else {
         return vec![None; features.len()];
     };
-    // Where the feature lands in the reference panel: centred, as far as
-    // the unzoomed crop can move.
-    let f = features[reference].expect("has a feature");
-    let at = place(
-        Framing::Zoom {
-            zoom: 1.0,
-            cx: f.cx.clamp(0.0, 1.0),
-            cy: f.cy.clamp(0.0, 1.0),
+    let zooms: Vec<Option<f64>> = relative
+        .iter()
+        .map(|r| r.map(|r| (target / r).clamp(1.0, MAX_ZOOM)))
+        .collect();
+    // Where the feature lands in every panel: the point nearest PREFERRED
+    // that every photo's crop can reach while staying inside its picture.
+    let (mut lo, mut hi) = ([f64::MIN; 2], [f64::MAX; 2]);
+    for (i, f) in features.iter().enumerate() {
+        let (Some(f), Some(z)) = (f, zooms[i]) else {
+            continue;
+        };
+        let b = base(i);
+        for (k, (c, side)) in [(f.cx, b.w / z), (f.cy, b.h / z)].into_iter().enumerate() {
+            lo[k] = lo[k].max((c - (1.0 - side)) / side);
+            hi[k] = hi[k].min(c / side);
         }
-        .crop(photos[reference], panels[reference]),
-        f,
-    );
+    }
+    let at: Vec<f64> = (0..2)
+        .map(|k| {
+            if lo[k] <= hi[k] {
+                PREFERRED[k].clamp(lo[k], hi[k])
+            } else {
+                // No place suits all: halfway between the nearest misses.
+                (lo[k] + hi[k]) / 2.0
+            }
+        })
+        .collect();
     features
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let (f, rel) = (f.as_ref()?, relative[i]?);
-            let zoom = (target / rel).clamp(1.0, MAX_ZOOM);
+            let (f, zoom) = (f.as_ref()?, zooms[i]?);
             let b = base(i);
             let (cw, ch) = (b.w / zoom, b.h / zoom);
             // The crop centre that puts the feature at `at` in the panel.
-            let cx = f.cx + (0.5 - at.0) * cw;
-            let cy = f.cy + (0.5 - at.1) * ch;
+            let cx = f.cx + (0.5 - at[0]) * cw;
+            let cy = f.cy + (0.5 - at[1]) * ch;
             Some(Framing::Zoom {
                 zoom,
                 cx: cx.clamp(0.0, 1.0),

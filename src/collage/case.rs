@@ -245,15 +245,16 @@ fn probe(input: Input, opts: &CaseOptions) -> Result<Probed> {
     specs.extend(input.regions.iter().cloned());
     let mut notes = Vec::new();
     // An explicit framing wins over --align: no detection for it.
-    let align = opts
+    let aligning = opts
         .align
         .filter(|_| input.framing.is_none() && framing_given(&opts.framing, &input.rel).is_none());
-    let found = match opts.regions.faces.is_some() || align.is_some() {
-        true => Some(
+    let found = if opts.regions.faces.is_some() || aligning.is_some() {
+        Some(
             faces::detect_bytes(&input.bytes, ext, &opts.limits)
                 .map_err(|e| named(&input.name, e))?,
-        ),
-        false => None,
+        )
+    } else {
+        None
     };
     // Faces are found and destroyed on the full-size photo, before it shrinks.
     if let (Some(f), Some(found)) = (opts.regions.faces, &found) {
@@ -271,7 +272,7 @@ fn probe(input: Input, opts: &CaseOptions) -> Result<Probed> {
         .regions
         .faces
         .map_or(faces::DEFAULT_THRESHOLD, |f| f.threshold);
-    let feature = align
+    let feature = aligning
         .zip(found.as_ref())
         .map(|(a, found)| align::feature(found, a, threshold));
     Ok(Probed {
@@ -323,16 +324,16 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
     let sizes: Vec<(u32, u32)> = probed.iter().map(|p| p.upright).collect();
     // The animation shows the photos one at a time, each in the one panel.
     let animated = opts.format == Format::Gif;
-    let plan = match animated {
-        true => super::plan_one(
-            opts.collage.size.unwrap_or(super::animate::DEFAULT_SIZE),
-            &opts.collage,
-        )?,
-        false => super::plan(&sizes, &opts.collage)?,
+    let plan = if animated {
+        let size = opts.collage.size.unwrap_or(super::animate::DEFAULT_SIZE);
+        super::plan_one(size, &opts.collage)?
+    } else {
+        super::plan(&sizes, &opts.collage)?
     };
-    let tiles: Vec<super::Rect> = match animated {
-        true => vec![plan.tiles[0]; n],
-        false => plan.tiles.clone(),
+    let tiles: Vec<super::Rect> = if animated {
+        vec![plan.tiles[0]; n]
+    } else {
+        plan.tiles.clone()
     };
     let framings = framings_of(&probed, &tiles, opts);
     let crops = probed
@@ -384,8 +385,8 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
             img
         })
         .collect();
-    let frames: Vec<RgbImage> = match animated {
-        true => images
+    let frames: Vec<RgbImage> = if animated {
+        images
             .par_iter()
             .zip(labels.par_iter())
             .map(|(img, l)| {
@@ -396,8 +397,9 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
                     &opts.collage,
                 )
             })
-            .collect(),
-        false => Vec::new(),
+            .collect()
+    } else {
+        Vec::new()
     };
     let image = match frames.first() {
         Some(f) => f.clone(),
