@@ -1179,3 +1179,355 @@ fn the_consent_gate_refuses_a_case_by_name_and_writes_nothing_for_it() {
     assert!(stderr(&o).contains("Smith_John"), "{}", stderr(&o));
     assert!(!d.path().join("one.jpg").exists());
 }
+
+/// The astronaut fixture scaled by `scale`, pasted at `at` on a grey
+/// `w` x `h` canvas, as a JPEG.
+#[cfg(feature = "faces")]
+fn astronaut_on(w: u32, h: u32, scale: f32, at: (i64, i64)) -> Vec<u8> {
+    let a = image::open(fixtures().join("faces/astronaut.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let side = (a.width() as f32 * scale).round() as u32;
+    let a = image::imageops::resize(&a, side, side, image::imageops::FilterType::Triangle);
+    let mut canvas = image::RgbImage::from_pixel(w, h, image::Rgb([128, 128, 128]));
+    image::imageops::overlay(&mut canvas, &a, at.0, at.1);
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
+        .encode_image(&canvas)
+        .unwrap();
+    out
+}
+
+/// The one face the detector finds in a panel: centre and width, in
+/// fractions of the panel.
+#[cfg(feature = "faces")]
+fn face_in(img: &image::RgbImage, r: Rect) -> (f32, f32, f32) {
+    let panel = image::imageops::crop_imm(img, r.x, r.y, r.w, r.h).to_image();
+    let found = photodeid::faces::detect(&panel, false).unwrap();
+    let faces: Vec<_> = found.applied(photodeid::faces::DEFAULT_THRESHOLD).collect();
+    assert_eq!(faces.len(), 1, "faces in panel {r:?}");
+    let c = faces[0].bbox.centre();
+    (
+        c.x / r.w as f32,
+        c.y / r.h as f32,
+        faces[0].bbox.width() / r.w as f32,
+    )
+}
+
+#[cfg(feature = "faces")]
+#[test]
+fn align_faces_puts_each_face_at_the_same_place_and_size() {
+    let d = tempfile::tempdir().unwrap();
+    // The same face: small and left on a square; 1.6x larger, higher and right on a wide one.
+    let (a, b) = (d.path().join("a.jpg"), d.path().join("b.jpg"));
+    std::fs::write(&a, astronaut_on(1000, 1000, 0.8, (40, 300))).unwrap();
+    std::fs::write(&b, astronaut_on(1400, 1000, 1.3, (600, 150))).unwrap();
+    // A photo with no face keeps the centred default and is reported.
+    let c = d.path().join("c.jpg");
+    std::fs::write(&c, quadrants(800, 600)).unwrap();
+    let out = d.path().join("aligned.png");
+    let o = photodeid(&[
+        "collage",
+        s(&a),
+        s(&b),
+        s(&c),
+        "-o",
+        s(&out),
+        "--layout",
+        "row",
+        "--size",
+        "1200x630",
+        "--align",
+        "faces",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("c.jpg: --align: no face found to align on"),
+        "{err}"
+    );
+    let img = decode(&out);
+    let plan = collage::plan(
+        &[(1000, 1000), (1400, 1000), (800, 600)],
+        &CollageOptions {
+            size: Some((1200, 630)),
+            layout: Layout::Row,
+            ..CollageOptions::default()
+        },
+    )
+    .unwrap();
+    let (fa, fb) = (face_in(&img, plan.tiles[0]), face_in(&img, plan.tiles[1]));
+    assert!(
+        (fa.0 - fb.0).abs() < 0.04 && (fa.1 - fb.1).abs() < 0.04,
+        "face centres {fa:?} {fb:?}"
+    );
+    assert!((fa.2 / fb.2 - 1.0).abs() < 0.1, "face widths {fa:?} {fb:?}");
+    // Unaligned, the same photos put the faces at different places and sizes.
+    let plain = d.path().join("plain.png");
+    let o = photodeid(&[
+        "collage",
+        s(&a),
+        s(&b),
+        s(&c),
+        "-o",
+        s(&plain),
+        "--layout",
+        "row",
+        "--size",
+        "1200x630",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = decode(&plain);
+    let (pa, pb) = (face_in(&img, plan.tiles[0]), face_in(&img, plan.tiles[1]));
+    assert!(
+        (pa.1 - pb.1).abs() > 0.1 || (pa.2 / pb.2 - 1.0).abs() > 0.3,
+        "the test photos must differ unaligned: {pa:?} {pb:?}"
+    );
+    // The third panel is the centred default: all four quarters show.
+    let t = plan.tiles[2];
+    let at = |fx: f32, fy: f32| {
+        img.get_pixel(
+            t.x + (t.w as f32 * fx) as u32,
+            t.y + (t.h as f32 * fy) as u32,
+        )
+        .0
+    };
+    assert!(near(at(0.1, 0.1), RED) && near(at(0.9, 0.9), [250, 250, 250]));
+    assert_exiftool_sees_no_metadata(&out);
+    assert_check_passes(&out);
+}
+
+#[cfg(feature = "faces")]
+#[test]
+fn an_explicit_framing_wins_over_align() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("cases");
+    let case = root.join("case");
+    std::fs::create_dir_all(&case).unwrap();
+    std::fs::write(case.join("1.jpg"), astronaut_on(1000, 1000, 0.8, (40, 500))).unwrap();
+    std::fs::write(case.join("2.jpg"), quadrants(800, 600)).unwrap();
+    // Photo 1 framed by hand onto the grey top-right corner: no face shows.
+    let framing = d.path().join("framing.csv");
+    std::fs::write(
+        &framing,
+        "file,zoom,center_x,center_y\ncase/1.jpg,4,90%,10%\n",
+    )
+    .unwrap();
+    let out = d.path().join("out");
+    let o = photodeid(&[
+        "collage",
+        "--flat",
+        "--cases",
+        s(&root),
+        "-o",
+        s(&out),
+        "--format",
+        "png",
+        "--size",
+        "square",
+        "--align",
+        "faces",
+        "--framing",
+        s(&framing),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = decode(&only_file(&out));
+    let plan = collage::plan(
+        &[(1000, 1000), (800, 600)],
+        &CollageOptions {
+            size: Some((1080, 1080)),
+            ..CollageOptions::default()
+        },
+    )
+    .unwrap();
+    let inner = |r: Rect| Rect::at(r.x + 4, r.y + 4).of_size(r.w - 8, r.h - 8);
+    assert!(all_near(&img, inner(plan.tiles[0]), [128, 128, 128]));
+}
+
+#[cfg(not(feature = "faces"))]
+#[test]
+fn align_without_the_faces_feature_fails_naming_it_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("cases");
+    quadrant_case(&root);
+    let out = d.path().join("out");
+    let o = photodeid(&[
+        "collage",
+        "--cases",
+        s(&root),
+        "-o",
+        s(&out),
+        "--align",
+        "eyes",
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("--align") && err.contains("--features faces"),
+        "{err}"
+    );
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
+}
+
+#[test]
+fn a_plain_regions_manifest_given_as_framing_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("cases");
+    quadrant_case(&root);
+    let manifest = d.path().join("regions.csv");
+    std::fs::write(&manifest, "file,x,y,w,h\ncase/1.jpg,0,0,50%,50%\n").unwrap();
+    let out = d.path().join("out");
+    let o = photodeid(&[
+        "collage",
+        "--cases",
+        s(&root),
+        "-o",
+        s(&out),
+        "--framing",
+        s(&manifest),
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("regions.csv") && err.contains("no \"framing\" column"),
+        "{err}"
+    );
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
+}
+
+/// The frames of a GIF, as RGB, with their delays (centiseconds), and
+/// whether it loops forever: read by the gif crate, not by photodeid.
+fn gif_frames(path: &Path) -> (Vec<(image::RgbImage, u16)>, bool) {
+    let mut opts = gif::DecodeOptions::new();
+    opts.set_color_output(gif::ColorOutput::RGBA);
+    let mut d = opts.read_info(std::fs::File::open(path).unwrap()).unwrap();
+    let mut frames = Vec::new();
+    while let Some(f) = d.read_next_frame().unwrap() {
+        let rgba =
+            image::RgbaImage::from_raw(f.width as u32, f.height as u32, f.buffer.to_vec()).unwrap();
+        frames.push((image::DynamicImage::ImageRgba8(rgba).to_rgb8(), f.delay));
+    }
+    (frames, d.repeat() == gif::Repeat::Infinite)
+}
+
+#[test]
+fn an_animated_gif_alternates_before_and_after_clean_and_redacted() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("cases");
+    let case = root.join("Doe_Jane");
+    std::fs::create_dir_all(&case).unwrap();
+    // Named against capture order: the GREEN photo was taken first.
+    std::fs::write(
+        case.join("a.jpg"),
+        jpeg(RED, 800, 600, Some("2022:03:04 10:00:00")),
+    )
+    .unwrap();
+    std::fs::write(
+        case.join("b.jpg"),
+        jpeg(GREEN, 800, 600, Some("2021:03:04 10:00:00")),
+    )
+    .unwrap();
+    let out = d.path().join("out");
+    let o = photodeid(&[
+        "collage",
+        "--flat",
+        "--cases",
+        s(&root),
+        "-o",
+        s(&out),
+        "--format",
+        "gif",
+        "--size",
+        "600x750",
+        "--region",
+        "0,0,50%,100%:fill",
+        "--fill-color",
+        "0000ff",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let gif = only_file(&out);
+    let name = gif.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.ends_with(".gif") && !name.contains("Doe"), "{name}");
+    let (frames, loops) = gif_frames(&gif);
+    assert!(loops, "the GIF must loop");
+    assert_eq!(frames.len(), 2);
+    let plan = collage::plan_one(
+        (600, 750),
+        &CollageOptions {
+            size: Some((600, 750)),
+            ..CollageOptions::default()
+        },
+    )
+    .unwrap();
+    let (panel, band) = (plan.tiles[0], plan.bands[0]);
+    let mut bands = Vec::new();
+    for (i, ((img, delay), colour)) in frames.iter().zip([GREEN, RED]).enumerate() {
+        assert_eq!(img.dimensions(), (600, 750), "frame {i}");
+        assert_eq!(*delay, 120, "frame {i} held 1.2 s");
+        // The same panel as a still: left half destroyed, right half the photo.
+        let (left, right) = halves(panel);
+        assert!(all_near(img, left, [0, 0, 255]), "frame {i}: region shows");
+        assert!(all_near(img, right, colour), "frame {i}: not photo {i}");
+        bands.push(pixels(img, band));
+    }
+    // Each frame's label is drawn (Before, After): the bands differ.
+    assert_ne!(bands[0], bands[1]);
+    assert!(bands[0].iter().any(|&v| v < 128), "no label drawn");
+    // Structure only: no comment or other extension but the loop.
+    let bytes = std::fs::read(&gif).unwrap();
+    assert!(gif_has_no_comment(&bytes), "a comment extension");
+    assert!(bytes.windows(11).any(|w| w == b"NETSCAPE2.0"));
+    if let Some(mut et) = super::util::exiftool() {
+        let o = et
+            .args(["-a", "-G1", "-s", "-u"])
+            .arg(&gif)
+            .output()
+            .unwrap();
+        let allowed = ["ExifTool", "System", "File", "Composite", "GIF"];
+        for line in String::from_utf8_lossy(&o.stdout).lines() {
+            let group = line.trim_start_matches('[').split(']').next().unwrap_or("");
+            assert!(allowed.contains(&group), "exiftool sees {line}");
+            for bad in ["Comment", "XMP", "ICC", "Warning"] {
+                assert!(!line.contains(bad), "exiftool sees {line}");
+            }
+        }
+    }
+    assert_check_passes(&gif);
+}
+
+/// Walks the GIF's blocks: true when none is a comment extension.
+fn gif_has_no_comment(b: &[u8]) -> bool {
+    let mut i = 13;
+    if b[10] & 0x80 != 0 {
+        i += 3 << ((b[10] & 7) + 1);
+    }
+    while i < b.len() {
+        match b[i] {
+            0x3B => return true,
+            0x21 => {
+                if b[i + 1] == 0xFE {
+                    return false;
+                }
+                i += 2;
+                while b[i] != 0 {
+                    i += b[i] as usize + 1;
+                }
+                i += 1;
+            }
+            0x2C => {
+                let flags = b[i + 9];
+                i += 10;
+                if flags & 0x80 != 0 {
+                    i += 3 << ((flags & 7) + 1);
+                }
+                i += 1; // LZW minimum code size
+                while b[i] != 0 {
+                    i += b[i] as usize + 1;
+                }
+                i += 1;
+            }
+            _ => return false,
+        }
+    }
+    false
+}

@@ -524,11 +524,21 @@ pub enum LayoutArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlignArg {
+    /// The one likely face of each photo at the same place and size
+    Faces,
+    /// The eyes of each photo's one likely face at the same place and distance apart
+    Eyes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CollageFormatArg {
     Jpg,
     Png,
     /// Lossless WebP
     Webp,
+    /// Animated before/after: the photos one at a time in one panel, each held 1.2 s, looping
+    Gif,
 }
 
 /// The long help of `collage` (on the subcommand, where clap reads it).
@@ -643,9 +653,13 @@ pub struct CollageArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_collage_size)]
     pub size: Option<(u32, u32)>,
 
-    /// Per-photo framing: a regions manifest's `framing` column ("zoom 1.5 50% 40%", "crop X Y W H"; also read from --regions), or the older file,zoom,center_x,center_y / file,x,y,w,h CSV
+    /// Per-photo framing: a regions manifest's `framing` column ("zoom 1.5 50% 40%", "crop X Y W H"; also read from --regions), or the older file,zoom,center_x,center_y[,x,y,w,h] CSV (a plain regions manifest is refused)
     #[arg(long, value_name = "FILE")]
     pub framing: Option<PathBuf>,
+
+    /// Frame each photo on its one likely face (or eyes) so it sits at the same place and size in every panel; an explicit framing wins; needs the `faces` build feature
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub align: Option<AlignArg>,
 
     /// Practice logo (PNG with transparency) drawn in a corner
     #[arg(long, value_name = "FILE")]

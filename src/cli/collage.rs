@@ -5,11 +5,12 @@
 //! `photodeid: <case>: <reason>` and the other cases go on; the exit code
 //! is then 1.
 
-use super::args::{CollageArgs, CollageFormatArg, LayoutArg};
+use super::args::{AlignArg, CollageArgs, CollageFormatArg, LayoutArg};
 use super::common::{check_map, naming, refuse_inside, write_map, Keep, NameChoice};
 use super::progress::{Audience, Progress};
 use super::{print_error, show};
 use anyhow::{bail, Context};
+use photodeid::collage::align::Align;
 use photodeid::collage::case::{self, CaseOptions, Gate, Input, Order, RegionSource};
 use photodeid::collage::consent::{check_purpose, Register};
 use photodeid::collage::framing::{manifest_framing, read_framing};
@@ -25,6 +26,9 @@ use std::process::ExitCode;
 
 pub fn run(mut a: CollageArgs) -> anyhow::Result<ExitCode> {
     super::common::check_faces_available(&a.region)?;
+    if a.align.is_some() && !photodeid::faces::AVAILABLE {
+        bail!("{}", case::align_unavailable());
+    }
     let opts = options(&a)?;
     let write = WriteMode {
         overwrite: a.overwrite,
@@ -124,6 +128,7 @@ pub(super) fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
             CollageFormatArg::Jpg => Format::Jpeg,
             CollageFormatArg::Png => Format::Png,
             CollageFormatArg::Webp => Format::Webp,
+            CollageFormatArg::Gif => Format::Gif,
         },
         None => format_of(&a.output)?,
     };
@@ -169,6 +174,10 @@ pub(super) fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
         format,
         quality: a.quality,
         consent,
+        align: a.align.map(|a| match a {
+            AlignArg::Faces => Align::Faces,
+            AlignArg::Eyes => Align::Eyes,
+        }),
     })
 }
 
@@ -181,8 +190,9 @@ fn format_of(path: &Path) -> anyhow::Result<Format> {
         Some("jpg" | "jpeg") => Format::Jpeg,
         Some("png") => Format::Png,
         Some("webp") => Format::Webp,
+        Some("gif") => Format::Gif,
         _ => bail!(
-            "{}: the collage needs a .jpg, .png or .webp name",
+            "{}: the collage needs a .jpg, .png, .webp or .gif (animated) name",
             path.display()
         ),
     })

@@ -7,8 +7,9 @@
 //! run hands out); [`make`] does the middle for photos already read (the
 //! page, which reads exactly the bytes it showed).
 
+use super::align::{self, Align, Feature};
 use super::consent::Register;
-use super::framing::{framing_for, Framing, FramingRow};
+use super::framing::{framing_for, framing_given, Framing, FramingRow};
 use super::order::{default_labels, in_chronological_order, interval_label, DateTime, SortKey};
 use super::{draw_planned, flip, probe_tile, CollageOptions, Plan, Probe, TileOptions};
 use crate::commit::WriteMode;
@@ -92,6 +93,8 @@ pub struct CaseOptions {
     pub format: Format,
     pub quality: u8,
     pub consent: Option<Gate>,
+    /// `--align`: frame each photo without an explicit framing on its face or eyes.
+    pub align: Option<Align>,
 }
 
 impl Default for CaseOptions {
@@ -107,6 +110,7 @@ impl Default for CaseOptions {
             format: Format::Jpeg,
             quality: 92,
             consent: None,
+            align: None,
         }
     }
 }
@@ -178,6 +182,8 @@ pub struct Made {
     pub notes: Vec<String>,
     /// The part of each photo its panel shows, in collage order.
     pub crops: Vec<super::FRect>,
+    /// The animation's frames, one photo each (a GIF); empty for a still.
+    pub frames: Vec<RgbImage>,
 }
 
 /// `--labels` and `--flip` must match the number of photos.
@@ -204,6 +210,8 @@ struct Probed {
     upright: (u32, u32),
     specs: Vec<RegionSpec>,
     notes: Vec<String>,
+    /// `--align`'s feature, or why the photo has none.
+    feature: Option<std::result::Result<Feature, String>>,
 }
 
 fn named(name: &str, e: Error) -> Error {
@@ -236,11 +244,22 @@ fn probe(input: Input, opts: &CaseOptions) -> Result<Probed> {
     let mut specs = opts.regions.for_photo(&input.rel);
     specs.extend(input.regions.iter().cloned());
     let mut notes = Vec::new();
-    // Faces are found and destroyed on the full-size photo, before it shrinks.
-    if let Some(f) = opts.regions.faces {
-        let report = faces::Report {
-            found: faces::detect_bytes(&input.bytes, ext, &opts.limits)
+    // An explicit framing wins over --align: no detection for it.
+    let aligning = opts
+        .align
+        .filter(|_| input.framing.is_none() && framing_given(&opts.framing, &input.rel).is_none());
+    let found = if opts.regions.faces.is_some() || aligning.is_some() {
+        Some(
+            faces::detect_bytes(&input.bytes, ext, &opts.limits)
                 .map_err(|e| named(&input.name, e))?,
+        )
+    } else {
+        None
+    };
+    // Faces are found and destroyed on the full-size photo, before it shrinks.
+    if let (Some(f), Some(found)) = (opts.regions.faces, &found) {
+        let report = faces::Report {
+            found: found.clone(),
             options: f,
         };
         notes.push(format!("{}: {}", input.name, report.describe()));
@@ -249,12 +268,20 @@ fn probe(input: Input, opts: &CaseOptions) -> Result<Probed> {
         }
         specs.extend(report.regions());
     }
+    let threshold = opts
+        .regions
+        .faces
+        .map_or(faces::DEFAULT_THRESHOLD, |f| f.threshold);
+    let feature = aligning
+        .zip(found.as_ref())
+        .map(|(a, found)| align::feature(found, a, threshold));
     Ok(Probed {
         input,
         capture: p.capture,
         upright,
         specs,
         notes,
+        feature,
     })
 }
 
@@ -268,6 +295,9 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
         )));
     }
     check_counts(opts, n)?;
+    if opts.align.is_some() && !faces::AVAILABLE {
+        return Err(align_unavailable());
+    }
     let probed: Vec<Probed> = inputs
         .into_par_iter()
         .map(|i| probe(i, opts))
@@ -292,24 +322,29 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
         .collect();
     let labels = labels_for(&times, opts)?;
     let sizes: Vec<(u32, u32)> = probed.iter().map(|p| p.upright).collect();
-    let plan = super::plan(&sizes, &opts.collage)?;
-    let framings: Vec<Framing> = probed
-        .iter()
-        .map(|p| {
-            p.input
-                .framing
-                .unwrap_or_else(|| framing_for(&opts.framing, &p.input.rel))
-        })
-        .collect();
+    // The animation shows the photos one at a time, each in the one panel.
+    let animated = opts.format == Format::Gif;
+    let plan = if animated {
+        let size = opts.collage.size.unwrap_or(super::animate::DEFAULT_SIZE);
+        super::plan_one(size, &opts.collage)?
+    } else {
+        super::plan(&sizes, &opts.collage)?
+    };
+    let tiles: Vec<super::Rect> = if animated {
+        vec![plan.tiles[0]; n]
+    } else {
+        plan.tiles.clone()
+    };
+    let framings = framings_of(&probed, &tiles, opts);
     let crops = probed
         .iter()
-        .zip(&plan.tiles)
+        .zip(&tiles)
         .zip(&framings)
         .map(|((p, r), f)| f.crop(p.upright, (r.w, r.h)))
         .collect();
     let panels: Vec<(RgbImage, Vec<String>)> = probed
         .par_iter()
-        .zip(plan.tiles.par_iter())
+        .zip(tiles.par_iter())
         .enumerate()
         .map(|(i, (p, r))| {
             let framing = framings[i];
@@ -339,6 +374,10 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
         })
         .collect::<Result<_>>()?;
     let mut notes: Vec<String> = probed.iter().flat_map(|p| p.notes.clone()).collect();
+    notes.extend(probed.iter().filter_map(|p| match &p.feature {
+        Some(Err(why)) => Some(format!("{}: --align: {why}", p.input.name)),
+        _ => None,
+    }));
     let images: Vec<RgbImage> = panels
         .into_iter()
         .map(|(img, n)| {
@@ -346,7 +385,26 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
             img
         })
         .collect();
-    let image = draw_planned(&plan, &images, &labels, &opts.collage);
+    let frames: Vec<RgbImage> = if animated {
+        images
+            .par_iter()
+            .zip(labels.par_iter())
+            .map(|(img, l)| {
+                draw_planned(
+                    &plan,
+                    std::slice::from_ref(img),
+                    std::slice::from_ref(l),
+                    &opts.collage,
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let image = match frames.first() {
+        Some(f) => f.clone(),
+        None => draw_planned(&plan, &images, &labels, &opts.collage),
+    };
     Ok(Made {
         image,
         plan,
@@ -354,7 +412,40 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
         labels,
         notes,
         crops,
+        frames,
     })
+}
+
+/// `--align` in a build without face detection.
+pub fn align_unavailable() -> Error {
+    Error::Unsupported(
+        "--align needs face detection, which is not in this build of photodeid; \
+         rebuild with `cargo build --release --features faces`"
+            .into(),
+    )
+}
+
+/// Each photo's framing: its own (the page's), a framing row, `--align`'s
+/// from its feature, or centred.
+fn framings_of(probed: &[Probed], tiles: &[super::Rect], opts: &CaseOptions) -> Vec<Framing> {
+    let features: Vec<Option<Feature>> = probed
+        .iter()
+        .map(|p| p.feature.clone().and_then(|f| f.ok()))
+        .collect();
+    let photos: Vec<(u32, u32)> = probed.iter().map(|p| p.upright).collect();
+    let panels: Vec<(u32, u32)> = tiles.iter().map(|r| (r.w, r.h)).collect();
+    let aligned = align::framings(&features, &photos, &panels);
+    probed
+        .iter()
+        .zip(aligned)
+        .map(|(p, a)| {
+            p.input
+                .framing
+                .or_else(|| framing_given(&opts.framing, &p.input.rel))
+                .or(a)
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Labels given or by count, with the interval since the first photo.
@@ -488,13 +579,21 @@ pub fn render_pictures(pics: Vec<Picture>, opts: &CaseOptions, order: Order) -> 
         labels,
         notes: Vec::new(),
         crops,
+        frames: Vec::new(),
     })
 }
 
 /// [`render`], encoded with no metadata and audited: (bytes, what was drawn).
 pub fn make(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<(Vec<u8>, Made)> {
     let made = render(inputs, opts, order)?;
-    let bytes = super::encode(&made.image, opts.format, opts.quality, &opts.limits)?;
+    let bytes = match opts.format {
+        Format::Gif => {
+            let bytes = super::animate::encode_gif(&made.frames)?;
+            pipeline::audit_encoded(&bytes, Format::Gif, 1, &opts.limits)?;
+            bytes
+        }
+        f => super::encode(&made.image, f, opts.quality, &opts.limits)?,
+    };
     Ok((bytes, made))
 }
 

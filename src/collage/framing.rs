@@ -227,11 +227,16 @@ impl FramingRow {
 
 /// The framing of the photo at `rel`: the last matching row, or centred.
 pub fn framing_for(rows: &[FramingRow], rel: &str) -> Framing {
+    framing_given(rows, rel).unwrap_or_default()
+}
+
+/// The last matching row's framing, if a row matches (an explicit framing
+/// wins over `--align`).
+pub fn framing_given(rows: &[FramingRow], rel: &str) -> Option<Framing> {
     rows.iter()
         .rev()
         .find(|r| r.matches(rel))
         .map(|r| r.framing)
-        .unwrap_or_default()
 }
 
 /// Reads framing rows from a regions manifest's `framing` column or from
@@ -330,6 +335,21 @@ pub fn parse_framing(text: &str) -> std::result::Result<Vec<FramingRow>, String>
         .map(|h| h.to_ascii_lowercase())
         .collect();
     let known = ["file", "zoom", "center_x", "center_y", "x", "y", "w", "h"];
+    // A regions manifest (file,x,y,w,h[,shape,...]) must not be read as
+    // crop rectangles: a framing file names its zoom and centre columns.
+    let region_only = ["shape", "effect", "source", "score"];
+    let zoom_cols = ["zoom", "center_x", "center_y"];
+    if headers.iter().any(|h| region_only.contains(&h.as_str()))
+        || !headers.iter().any(|h| zoom_cols.contains(&h.as_str()))
+    {
+        return Err(format!(
+            "this is a regions manifest with no \"framing\" column (header {}), \
+             not framing: pass it as --regions, add a framing column \
+             (\"crop X Y W H\" or \"zoom Z CX% CY%\"), or use the framing file's \
+             header file,zoom,center_x,center_y,x,y,w,h",
+            headers.join(",")
+        ));
+    }
     if let Some(h) = headers.iter().find(|h| !known.contains(&h.as_str())) {
         return Err(format!(
             "unknown column {h:?} (columns: {})",
@@ -620,6 +640,17 @@ mod tests {
         // The cell's text round-trips.
         for r in &rows {
             assert_eq!(r.framing.to_string().parse::<Framing>().unwrap(), r.framing);
+        }
+        // A plain regions manifest is never read as crop rectangles.
+        for plain in [
+            "file,x,y,w,h\na.jpg,1,2,3,4\n",
+            "file,x,y,w,h,shape,effect\na.jpg,1,2,3,4,rect,fill\n",
+        ] {
+            let e = parse_any_framing(plain).unwrap_err();
+            assert!(
+                e.contains("regions manifest with no \"framing\" column"),
+                "{e}"
+            );
         }
         // No column: no rows. Bad cells name their line.
         assert!(parse_manifest_framing("file,x,y,w,h\na.jpg,1,2,3,4\n")

@@ -230,6 +230,11 @@ fn too_small(n: usize, size: (u32, u32), layout: Layout) -> Error {
     ))
 }
 
+/// One panel filling a `size` canvas (the animated before/after's frame).
+pub fn plan_one(size: (u32, u32), f: &Frame) -> Result<Plan> {
+    plan_fixed(1, size, Layout::Row, f)
+}
+
 fn plan_fixed(n: usize, (w, h): (u32, u32), layout: Layout, f: &Frame) -> Result<Plan> {
     let m = metrics(w.min(h), f.title, f.footer);
     let chrome = 2 * m.margin + m.title + m.footer;

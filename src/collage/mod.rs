@@ -18,6 +18,8 @@
 //! which identify patients), [`style`] reads a practice profile and
 //! [`consent`] keeps the register of signed permissions.
 
+pub mod align;
+pub mod animate;
 pub mod case;
 pub mod consent;
 pub mod draw;
@@ -95,6 +97,11 @@ impl CollageOptions {
 /// Lays out panels for photos of these upright sizes (see [`layout::plan`]).
 pub fn plan(sizes: &[(u32, u32)], opts: &CollageOptions) -> Result<Plan> {
     layout::plan(sizes, &opts.frame())
+}
+
+/// One panel at `size`, with the title, footer and logo of `opts`.
+pub fn plan_one(size: (u32, u32), opts: &CollageOptions) -> Result<Plan> {
+    layout::plan_one(size, &opts.frame())
 }
 
 /// One upright picture and the text of its label band.
