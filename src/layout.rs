@@ -154,9 +154,11 @@ pub fn case_of(job: &Job) -> String {
 /// is read for the order (a JPEG's first segments, not its picture), so the
 /// look costs little beside the clean. Every file of the folder takes a
 /// rank, a damaged one too: when it is copied again, the names of the
-/// others stay as they were.
-pub fn places(jobs: &[Job], folders: &Folders) -> Result<Vec<Place>> {
-    let keys: Vec<SortKey> = jobs.par_iter().map(sort_key).collect();
+/// others stay as they were. The look runs on `threads` threads, as the
+/// clean does: rayon's global pool would start one thread per core before
+/// the first file, whatever `-j` says.
+pub fn places(jobs: &[Job], folders: &Folders, threads: usize) -> Result<Vec<Place>> {
+    let keys = sort_keys(jobs, threads);
     let mut cases: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, job) in jobs.iter().enumerate() {
         cases.entry(case_of(job)).or_default().push(i);
@@ -173,6 +175,19 @@ pub fn places(jobs: &[Job], folders: &Folders) -> Result<Vec<Place>> {
         }
     }
     Ok(out)
+}
+
+/// Every job's sort key, on the calling thread for one thread or one file,
+/// else on a pool of `threads` (0: one per core, as [`crate::batch::run_to`]
+/// counts; on this thread when it cannot be built: the batch reports that).
+fn sort_keys(jobs: &[Job], threads: usize) -> Vec<SortKey> {
+    if threads == 1 || jobs.len() <= 1 {
+        return jobs.iter().map(sort_key).collect();
+    }
+    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool.install(|| jobs.par_iter().map(sort_key).collect()),
+        Err(_) => jobs.iter().map(sort_key).collect(),
+    }
 }
 
 /// What a photo sorts by: its EXIF capture time, its file time, its name.
@@ -376,7 +391,7 @@ mod tests {
             job("top.jpg"),
         ];
         let folders = Folders::new(Naming::Keyed([3; 32]));
-        let p = places(&jobs, &folders).unwrap();
+        let p = places(&jobs, &folders, 2).unwrap();
         let ranks: Vec<Option<usize>> = p.iter().map(|p| p.rank).collect();
         assert_eq!(ranks, [Some(2), Some(3), Some(1), Some(1)]);
         assert_eq!(p[0].folder, p[2].folder);

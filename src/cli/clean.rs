@@ -94,7 +94,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     };
     let placed = match (&dest, &naming) {
         (Destination::Folder { .. }, Naming::Keyed(_) | Naming::Random) if !c.flat => {
-            Some(placed(&found.jobs, &out_dir, naming)?)
+            Some(placed(&found.jobs, &out_dir, naming, a.threads)?)
         }
         _ => None,
     };
@@ -205,9 +205,14 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
 
 /// Each job's destination in the layout: its case folder under a
 /// pseudonym, its capture rank in the name (see `photodeid::layout`).
-fn placed(jobs: &[scan::Job], out_dir: &Path, naming: Naming) -> anyhow::Result<Vec<Destination>> {
+fn placed(
+    jobs: &[scan::Job],
+    out_dir: &Path,
+    naming: Naming,
+    threads: usize,
+) -> anyhow::Result<Vec<Destination>> {
     let folders = layout::Folders::new(naming);
-    let places = layout::places(jobs, &folders).map_err(anyhow::Error::new)?;
+    let places = layout::places(jobs, &folders, threads).map_err(anyhow::Error::new)?;
     Ok(places
         .into_iter()
         .map(|place| Destination::Placed {
