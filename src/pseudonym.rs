@@ -22,11 +22,8 @@ impl Naming {
         let bytes: [u8; 16] = match self {
             Naming::Random => random_16()?,
             Naming::Keyed(key) => {
-                let mut hasher = blake3::Hasher::new_keyed(key);
-                hash_into(&mut hasher, content);
-                hasher.finalize().as_bytes()[..16]
-                    .try_into()
-                    .expect("16 bytes")
+                let h = blake3::keyed_hash(key, content);
+                h.as_bytes()[..16].try_into().expect("16 bytes")
             }
             Naming::Keep => return Ok(None),
         };
@@ -47,7 +44,7 @@ impl Naming {
             let n = buf.len().min((len - off) as usize);
             crate::splice::read_exact_at(file, &mut buf[..n], off)
                 .map_err(|e| Error::io("cannot read", e))?;
-            hash_into(&mut hasher, &buf[..n]);
+            hasher.update(&buf[..n]);
             off += n as u64;
         }
         Ok(Some(hex(&hasher.finalize().as_bytes()[..16])))
@@ -63,18 +60,6 @@ impl Naming {
             }
             _ => Ok(hex(&random_16()?)),
         }
-    }
-}
-
-/// Large inputs are hashed on the current rayon pool: a batch of a few
-/// large TIFFs would otherwise leave threads idle while one hashes alone.
-/// The result is the same hash as a plain `update`.
-fn hash_into(hasher: &mut blake3::Hasher, bytes: &[u8]) {
-    const PARALLEL_FROM: usize = 1 << 20;
-    if bytes.len() >= PARALLEL_FROM {
-        hasher.update_rayon(bytes);
-    } else {
-        hasher.update(bytes);
     }
 }
 
@@ -186,8 +171,8 @@ mod tests {
         assert_eq!(n1.len(), 32);
     }
 
-    /// Names must not change across versions: the parallel hash of a large
-    /// input, in memory or streamed from a file in reads, is BLAKE3's keyed hash.
+    /// Names must not change across versions: a large input, in memory or
+    /// streamed from a file in reads, is named by BLAKE3's keyed hash.
     #[test]
     fn large_inputs_keep_the_plain_keyed_hash_in_memory_and_from_a_file() {
         let key = [7; 32];
