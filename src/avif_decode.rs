@@ -173,7 +173,12 @@ fn decode_item(parsed: &Heif, item: &Item, limits: &Limits) -> Result<Planes> {
     let layout = pic.pixel_layout();
     let wide = depth > 8;
     let plane = |c: C| -> Result<(Vec<u16>, usize)> {
-        let (pw, ph) = pic.plane_data_geometry(c);
+        // The crate's geometry is (stride, rows): the width is ours to work out.
+        let (_, ph) = pic.plane_data_geometry(c);
+        let pw = match (c, layout) {
+            (C::Y, _) | (_, PixelLayout::I444) => pic.width(),
+            _ => pic.width().div_ceil(2),
+        };
         let stride = pic.stride(c) as usize;
         let data = pic.plane(c);
         let bytes = if wide { 2 } else { 1 };
@@ -345,9 +350,10 @@ fn orient(mut image: DynamicImage, transforms: &[Transform]) -> DynamicImage {
     }
     for t in transforms {
         if let Transform::Mirror(axis) = t {
+            // Axis 0 swaps top and bottom, as libheif and heifer read it.
             image = match axis {
-                0 => image.fliph(),
-                _ => image.flipv(),
+                0 => image.flipv(),
+                _ => image.fliph(),
             };
         }
     }
