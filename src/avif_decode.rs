@@ -30,7 +30,7 @@ pub fn decode(parsed: &Heif, limits: &Limits) -> Result<Decoded> {
         .ok_or_else(|| bad("no primary item"))?;
     let nclx = parsed.nclx();
     let colour = |pic: &Planes| pic.rgb(nclx.map(|n| n.matrix), nclx.map(|n| n.full_range));
-    let (depth, mut rgb) = match &primary.kind {
+    let (depth, rgb) = match &primary.kind {
         b"av01" => {
             let pic = decode_item(parsed, primary, limits)?;
             if (pic.width, pic.height) != (w, h) {
@@ -60,7 +60,7 @@ pub fn decode(parsed: &Heif, limits: &Limits) -> Result<Decoded> {
         Some(_) => return Err(bad("a grid alpha plane is not supported")),
         None => None,
     };
-    let mut image = to_image(w, h, depth, &mut rgb, alpha)?;
+    let mut image = to_image(w, h, depth, rgb, alpha)?;
     image = orient(image, &parsed.transforms());
     let icc = parsed.icc_profile();
     if icc.is_none() {
@@ -282,44 +282,42 @@ impl Planes {
     }
 }
 
-/// 8-bit samples stay 8-bit; deeper ones are spread over 16 bits.
+/// 8-bit samples stay 8-bit; deeper ones are spread over 16 bits (in
+/// place: a 12 MP picture is not copied twice).
 fn to_image(
     w: u32,
     h: u32,
     depth: u8,
-    rgb: &mut [u16],
+    rgb: Vec<u16>,
     alpha: Option<Vec<u16>>,
 ) -> Result<DynamicImage> {
     let short = || bad("the picture's buffer is short");
-    let px: Vec<u16> = match &alpha {
+    let has_alpha = alpha.is_some();
+    let mut px = match alpha {
         Some(a) => rgb
             .chunks_exact(3)
             .zip(a)
-            .flat_map(|(c, &a)| [c[0], c[1], c[2], a])
+            .flat_map(|(c, a)| [c[0], c[1], c[2], a])
             .collect(),
-        None => rgb.to_vec(),
+        None => rgb,
     };
-    Ok(match (depth > 8, alpha.is_some()) {
-        (false, false) => DynamicImage::ImageRgb8(
-            ImageBuffer::from_raw(w, h, px.iter().map(|&v| v as u8).collect()).ok_or_else(short)?,
-        ),
-        (false, true) => DynamicImage::ImageRgba8(
-            ImageBuffer::from_raw(w, h, px.iter().map(|&v| v as u8).collect()).ok_or_else(short)?,
-        ),
-        (true, a) => {
-            let wide: Vec<u16> = px
-                .iter()
-                .map(|&v| crate::heic_decode::widen(v, depth))
-                .collect();
-            match a {
-                false => {
-                    DynamicImage::ImageRgb16(ImageBuffer::from_raw(w, h, wide).ok_or_else(short)?)
-                }
-                true => {
-                    DynamicImage::ImageRgba16(ImageBuffer::from_raw(w, h, wide).ok_or_else(short)?)
-                }
+    if depth <= 8 {
+        let narrow: Vec<u8> = px.iter().map(|&v| v as u8).collect();
+        drop(px);
+        return Ok(match has_alpha {
+            false => {
+                DynamicImage::ImageRgb8(ImageBuffer::from_raw(w, h, narrow).ok_or_else(short)?)
             }
-        }
+            true => {
+                DynamicImage::ImageRgba8(ImageBuffer::from_raw(w, h, narrow).ok_or_else(short)?)
+            }
+        });
+    }
+    px.iter_mut()
+        .for_each(|v| *v = crate::heic_decode::widen(*v, depth));
+    Ok(match has_alpha {
+        false => DynamicImage::ImageRgb16(ImageBuffer::from_raw(w, h, px).ok_or_else(short)?),
+        true => DynamicImage::ImageRgba16(ImageBuffer::from_raw(w, h, px).ok_or_else(short)?),
     })
 }
 
