@@ -241,29 +241,33 @@ impl Planes {
         let (w, h) = (self.width as usize, self.height as usize);
         let [(ys, yw), (us, uw), (vs, _)] = &self.planes;
         let mono = self.layout == PixelLayout::I400;
+        let (ys_k, cs_k) = (1.0 / y_range, 1.0 / c_range);
+        let (rv, bu) = (2.0 * (1.0 - kr), 2.0 * (1.0 - kb));
+        let kg = 1.0 / (1.0 - kr - kb);
         let mut out = Vec::with_capacity(w * h * 3);
         for y in 0..h {
-            for x in 0..w {
-                let l = (ys[y * yw + x] as f32 - y_off) / y_range;
-                let (cb, cr) = if mono {
-                    (0.0, 0.0)
-                } else {
-                    let i = (y >> sy) * uw + (x >> sx);
-                    (
-                        (us[i] as f32 - half) / c_range,
-                        (vs[i] as f32 - half) / c_range,
-                    )
+            let yrow = &ys[y * yw..][..w];
+            let c0 = (y >> sy) * uw;
+            for (x, &luma) in yrow.iter().enumerate() {
+                let l = (luma as f32 - y_off) * ys_k;
+                let (cb, cr) = match mono {
+                    true => (0.0, 0.0),
+                    false => {
+                        let i = c0 + (x >> sx);
+                        ((us[i] as f32 - half) * cs_k, (vs[i] as f32 - half) * cs_k)
+                    }
                 };
                 let (r, g, b) = if matrix == 0 && !mono {
                     // Identity (GBR): Y is green, U blue, V red.
-                    (cr + half / c_range, l, cb + half / c_range)
+                    (cr + half * cs_k, l, cb + half * cs_k)
                 } else {
-                    let r = l + 2.0 * (1.0 - kr) * cr;
-                    let b = l + 2.0 * (1.0 - kb) * cb;
-                    (r, (l - kr * r - kb * b) / (1.0 - kr - kb), b)
+                    let r = l + rv * cr;
+                    let b = l + bu * cb;
+                    (r, (l - kr * r - kb * b) * kg, b)
                 };
                 for v in [r, g, b] {
-                    out.push((v.clamp(0.0, 1.0) * max).round() as u16);
+                    // Rounds half up (v is not negative): `round` is a libm call per sample.
+                    out.push((v.clamp(0.0, 1.0) * max + 0.5) as u16);
                 }
             }
         }
