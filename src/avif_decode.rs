@@ -153,19 +153,25 @@ fn decode_item(parsed: &Heif, item: &Item, limits: &Limits) -> Result<Planes> {
         Ok(()) | Err(re_rav1d::Error::Again) => {}
         Err(e) => return Err(err(e)),
     }
+    // One frame with one thread and a frame delay of 1: it comes out after
+    // the data is sent, or after a drain; a bounded number of tries either way.
+    let mut tries = 0;
     let pic = loop {
         match dec.get_picture() {
             Ok(p) => break p,
-            Err(re_rav1d::Error::Again) => match dec.send_pending_data() {
-                Ok(()) | Err(re_rav1d::Error::Again) => {
-                    // Nothing left to send: drain, or the data held no frame.
-                    dec.flush();
-                    break dec.get_picture().map_err(|_| {
-                        bad(format!("item {} holds no complete AV1 frame", item.id))
-                    })?;
+            Err(re_rav1d::Error::Again) if tries < 8 => {
+                tries += 1;
+                match dec.send_pending_data() {
+                    Ok(()) | Err(re_rav1d::Error::Again) => {}
+                    Err(e) => return Err(err(e)),
                 }
-                Err(e) => return Err(err(e)),
-            },
+            }
+            Err(re_rav1d::Error::Again) => {
+                dec.flush();
+                break dec
+                    .get_picture()
+                    .map_err(|_| bad(format!("item {} holds no complete AV1 frame", item.id)))?;
+            }
             Err(e) => return Err(err(e)),
         }
     };
