@@ -236,6 +236,14 @@ heif-enc -A -q 60 -o "$OUT/avif_meta.avif" fixtures/dirty/jpeg_full.jpg
 # AVIF turned by irot and mirrored by imir (the AVIF region test's picture).
 heif-enc -A -q 90 -o "$TMP/orient.avif" "$TMP/orient.png"
 python3 "$TMP/inject.py" "$TMP/orient.avif" "$OUT/avif_irot_imir.avif" 1 1
+# AVIF chroma layouts and matrices for the pure-Rust decoder's YUV to RGB:
+# 4:4:4 BT.709 limited range, 4:2:2, RGB coded as identity (GBR), monochrome 4:0:0.
+heif-enc -A -q 85 -p chroma=444 --matrix_coefficients=1 --full_range_flag=0 \
+    -o "$OUT/avif_444_bt709_limited.avif" "$TMP/orient.png"
+heif-enc -A -q 85 -p chroma=422 -o "$OUT/avif_422.avif" "$TMP/orient.png"
+heif-enc -A -q 90 -p chroma=444 --matrix_coefficients=0 -o "$OUT/avif_rgb_identity.avif" "$TMP/orient.png"
+convert "$TMP/orient.png" -colorspace Gray "$TMP/gray.png"
+heif-enc -A -q 85 -o "$OUT/avif_gray.avif" "$TMP/gray.png"
 # AVIF with an alpha plane and 12 bits per sample (PNG64: a real 16-bit input;
 # bookworm's aom fails or aborts on 10-bit with alpha).
 convert fixtures/dirty/png_rgba.png -depth 16 "PNG64:$TMP/deep_rgba.png"

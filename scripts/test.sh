@@ -11,7 +11,8 @@ need_apt=()
 command -v exiftool >/dev/null || need_apt+=(libimage-exiftool-perl)
 command -v djpeg >/dev/null || need_apt+=(libjpeg-turbo-progs)
 command -v heif-convert >/dev/null || need_apt+=(libheif-examples)
-# The opt-in `avif-decode` feature links the system libheif (CI tests it too).
+# The opt-in `avif-libheif` feature links the system libheif (CI tests it as a cross-check
+# of the default pure-Rust `avif-decode`).
 pkg-config --exists libheif 2>/dev/null || need_apt+=(libheif-dev pkg-config)
 # /usr/bin/convert, not `command -v`: some machines put a stand-in script on the PATH.
 [ -x /usr/bin/convert ] && command -v compare >/dev/null || need_apt+=(imagemagick)

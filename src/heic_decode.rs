@@ -3,7 +3,7 @@
 //! library), after our own parser has checked the file and its limits.
 //! heifer applies `clap`, `irot` and `imir`, so the result is upright. The
 //! ICC profile is carried; without one the samples are converted to sRGB
-//! from `nclx` (heifer for HEIC, [`nclx_to_srgb`] after libheif for AVIF),
+//! from `nclx` (heifer for HEIC, [`nclx_to_srgb`] for AVIF, see `avif_decode`),
 //! so a wide-gamut photo is not washed out. 10-bit pictures stay 16-bit.
 
 use crate::container::heif::Nclx;
@@ -24,6 +24,10 @@ pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded> 
     parsed.verify_rewrite(&clean, limits)?;
     #[cfg(feature = "avif-decode")]
     if format == Format::Avif {
+        return crate::avif_decode::decode(&parsed, limits);
+    }
+    #[cfg(all(feature = "avif-libheif", not(feature = "avif-decode")))]
+    if format == Format::Avif {
         return avif::decode(&clean, &parsed, limits);
     }
     imp::decode(&clean, &parsed, limits)
@@ -33,9 +37,9 @@ pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded> 
 /// page greys such a photo with this reason, a region or collage fails with it.
 pub fn missing_decoder(format: Format) -> Option<Error> {
     let feature = match format {
-        Format::Avif if !cfg!(feature = "avif-decode") => {
-            "AVIF pixels need photodeid built with the `avif-decode` feature (an AV1 decoder \
-             from the system libheif)"
+        Format::Avif if !cfg!(any(feature = "avif-decode", feature = "avif-libheif")) => {
+            "AVIF pixels need photodeid built with the `avif-decode` feature (a pure-Rust AV1 \
+             decoder, on by default)"
         }
         Format::Heif if !cfg!(feature = "heic-decode") => {
             "HEIC pixels need photodeid built with the `heic-decode` feature"
@@ -118,13 +122,14 @@ mod imp {
 }
 
 /// AVIF through the system libheif (AV1 by dav1d or aom), behind the opt-in
-/// `avif-decode` feature. libheif applies `clap`, `irot` and `imir` itself
+/// `avif-libheif` feature: a cross-check of `avif_decode`, used when the
+/// pure-Rust `avif-decode` is off. libheif applies `clap`, `irot` and `imir` itself
 /// (its default), and nothing after it does again: a HEIF's orientation is
 /// never read from EXIF (see `container::parse`). More than 8 bits become
 /// 16-bit samples; alpha is kept; the ICC profile is carried. Without a
 /// profile, libheif converts YUV with the file's nclx matrix but does not map
 /// other primaries to sRGB: [`nclx_to_srgb`] does.
-#[cfg(feature = "avif-decode")]
+#[cfg(all(feature = "avif-libheif", not(feature = "avif-decode")))]
 mod avif {
     use super::*;
     use crate::container::heif::Heif;
@@ -282,8 +287,12 @@ fn apply<T: Copy + Default>(
 }
 
 /// A `depth`-bit sample spread over 16 bits (full scale stays full scale).
-#[cfg(any(feature = "heic-decode", feature = "avif-decode"))]
-fn widen(v: u16, depth: u8) -> u16 {
+#[cfg(any(
+    feature = "heic-decode",
+    feature = "avif-decode",
+    feature = "avif-libheif"
+))]
+pub(crate) fn widen(v: u16, depth: u8) -> u16 {
     if depth >= 16 {
         return v;
     }

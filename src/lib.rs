@@ -28,6 +28,8 @@
 //! every byte after the image's end. What is kept: the picture bytes, the ICC
 //! profile (unless asked), and what display needs.
 
+#[cfg(feature = "avif-decode")]
+mod avif_decode;
 pub mod batch;
 pub mod blocks;
 pub mod collage;
