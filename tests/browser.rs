@@ -456,9 +456,16 @@ fn collage_editor_in_chromium() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&register).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the register is private");
-    // The framing is saved with the case, in the file `collage --framing` reads.
-    let framing = std::fs::read_to_string(photos.join(".photodeid-framing.csv")).unwrap();
-    assert!(framing.contains(case), "{framing}");
+    // The framing is saved with the case: the regions manifest's framing
+    // column, which `collage --regions` reads; no separate framing file.
+    let manifest = photos.join(".photodeid-regions.csv");
+    let rows = photodeid::collage::framing::manifest_framing(&manifest).unwrap();
+    assert!(
+        rows.iter().any(|r| r.pattern.starts_with(case)),
+        "{}",
+        std::fs::read_to_string(&manifest).unwrap()
+    );
+    assert!(!photos.join(".photodeid-framing.csv").exists());
     // The collage: final size, no metadata, and nothing of the register in the output.
     let collages = r["collages"].as_array().unwrap();
     let line = collages

@@ -6,12 +6,13 @@
 //!   POST /api/collage/preview   a case's collage at its final size (JPEG, base64) and its plan
 //!   GET  /api/collage/settings  saved settings (FOLDER/.photodeid-collages.json) and framing
 //!   POST /api/collage/settings  save a case's settings and its photos' framing
-//!                               (FOLDER/.photodeid-framing.csv, the file `collage --framing` reads)
+//!                               (the regions manifest's `framing` column, which
+//!                               `collage --regions` reads)
 //!   GET  /api/consent?purpose=P which cases have written permission for P on file
 //!   POST /api/consent           record a signed form (FOLDER/.photodeid-consent.csv)
 //! ```
 //!
-//! All three files are owner-only, in the photo folder, never in the output.
+//! All files are owner-only, in the photo folder, never in the output.
 
 use super::export::{parse_effect, parse_fill, specs, RegionJson};
 use super::guard::Root;
@@ -19,11 +20,12 @@ use super::photos::Library;
 use crate::collage::case::{self, CaseOptions, Input, Order, RegionSource};
 
 use crate::collage::consent::{self, Register};
-use crate::collage::framing::{self, parse_framing, Framing, FRAMING_NAME};
+use crate::collage::framing::Framing;
 use crate::collage::{parse_color, parse_size, CollageOptions, Layout, BACKGROUND, INK};
 use crate::commit::{self, WriteMode};
 use crate::container::Format;
 use crate::error::{Error, Result};
+use crate::region::Length;
 use base64::Engine;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -38,25 +40,76 @@ pub const SETTINGS_NAME: &str = ".photodeid-collages.json";
 /// Longest title, footer or label accepted.
 const MAX_TEXT: usize = 200;
 
-/// A photo's framing as the page sends it: zoom 1..20, centre in fractions.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+/// A photo's framing as the page sends it: zoom 1..20 and centre, or a
+/// crop rectangle (all in fractions of the upright photo).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FramingJson {
-    pub zoom: f64,
-    pub cx: f64,
-    pub cy: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zoom: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cx: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cy: Option<f64>,
+    /// `[x, y, w, h]`: the panel shows this part whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<[f64; 4]>,
 }
 
 impl FramingJson {
     pub fn framing(&self) -> Result<Framing> {
-        let f = Framing::Zoom {
-            zoom: self.zoom,
-            cx: self.cx,
-            cy: self.cy,
+        let f = match self.crop {
+            Some([x, y, w, h]) => {
+                let ok = [x, y, w, h]
+                    .iter()
+                    .all(|v| v.is_finite() && (0.0..=1.0).contains(v))
+                    && w > 0.0
+                    && h > 0.0
+                    && x + w <= 1.0 + 1e-9
+                    && y + h <= 1.0 + 1e-9;
+                if !ok {
+                    return Err(Error::Invalid(format!(
+                        "framing: crop {x},{y},{w},{h} is not inside the photo"
+                    )));
+                }
+                let pct = |v: f64| Length::Percent((v * 100_000.0).round() / 1000.0);
+                Framing::Crop {
+                    x: pct(x),
+                    y: pct(y),
+                    w: pct(w),
+                    h: pct(h),
+                }
+            }
+            None => Framing::Zoom {
+                zoom: self.zoom.unwrap_or(1.0),
+                cx: self.cx.unwrap_or(0.5),
+                cy: self.cy.unwrap_or(0.5),
+            },
         };
         f.check()
             .map_err(|e| Error::Invalid(format!("framing: {e}")))?;
         Ok(f)
+    }
+
+    /// For the page; a crop in pixels needs the photo's size (none: `None`).
+    pub fn of(f: &Framing, w: u32, h: u32) -> Option<FramingJson> {
+        let frac = |l: Length, full: u32| match l {
+            Length::Percent(p) => Some(p / 100.0),
+            Length::Px(_) if full == 0 => None,
+            Length::Px(p) => Some(p as f64 / full as f64),
+        };
+        Some(match *f {
+            Framing::Zoom { zoom, cx, cy } => FramingJson {
+                zoom: Some(zoom),
+                cx: Some(cx),
+                cy: Some(cy),
+                crop: None,
+            },
+            Framing::Crop { x, y, w: cw, h: ch } => FramingJson {
+                crop: Some([frac(x, w)?, frac(y, h)?, frac(cw, w)?, frac(ch, h)?]),
+                ..FramingJson::default()
+            },
+        })
     }
 }
 
@@ -243,7 +296,7 @@ impl Store {
             photos.push((
                 p.id,
                 specs(&p.regions)?,
-                p.framing.map(|f| f.framing()).transpose()?,
+                p.framing.as_ref().map(FramingJson::framing).transpose()?,
             ));
         }
         let (effect, fill) = (
@@ -321,10 +374,10 @@ impl Store {
     }
 }
 
-/// The settings file and the framing file, read-merge-written under one lock.
+/// The settings file and the consent register, read-merge-written under one
+/// lock (framing is the regions manifest's, [`super::regions::Store`]).
 pub struct Store {
     settings: PathBuf,
-    framing: PathBuf,
     consent: PathBuf,
     lock: Mutex<()>,
     cache: Mutex<std::collections::HashMap<String, Cached>>,
@@ -365,7 +418,6 @@ impl Store {
     pub fn new(folder: &Path) -> Store {
         Store {
             settings: folder.join(SETTINGS_NAME),
-            framing: folder.join(FRAMING_NAME),
             consent: folder.join(consent::CONSENT_NAME),
             lock: Mutex::new(()),
             cache: Mutex::default(),
@@ -385,44 +437,34 @@ impl Store {
         }
     }
 
-    fn read_framing(&self) -> Result<Vec<(String, Framing)>> {
-        match std::fs::read_to_string(&self.framing) {
-            Ok(t) => Ok(parse_framing(&t)
-                .map_err(|e| Error::Invalid(format!("{}: {e}", self.framing.display())))?
-                .into_iter()
-                .map(|r| (r.pattern, r.framing))
-                .collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(Error::io("read the framing file", e)),
-        }
-    }
-
     /// Every case's settings, and every photo's framing (by id).
-    pub fn snapshot(&self, lib: &Library, folder: &Root) -> Result<serde_json::Value> {
-        let _g = self.guard();
-        let rows = self.read_framing()?;
+    pub fn snapshot(
+        &self,
+        lib: &Library,
+        folder: &Root,
+        manifest: &super::regions::Store,
+    ) -> Result<serde_json::Value> {
+        let cells = manifest.framing()?;
         let mut framing = BTreeMap::new();
         for info in lib.info(folder) {
             let Some(photo) = lib.get(info.id) else {
                 continue;
             };
-            if let Some((_, Framing::Zoom { zoom, cx, cy })) =
-                rows.iter().rev().find(|(p, _)| *p == photo.rel)
+            if let Some(f) = cells
+                .get(&photo.rel)
+                .and_then(|f| FramingJson::of(f, info.width, info.height))
             {
-                framing.insert(
-                    info.id,
-                    FramingJson {
-                        zoom: *zoom,
-                        cx: *cx,
-                        cy: *cy,
-                    },
-                );
+                framing.insert(info.id, f);
             }
         }
+        let settings = {
+            let _g = self.guard();
+            self.read_settings()?
+        };
         Ok(json!({
-            "settings": self.read_settings()?,
+            "settings": settings,
             "framing": framing,
-            "file": self.framing.display().to_string(),
+            "file": manifest.path().display().to_string(),
         }))
     }
 
@@ -431,16 +473,17 @@ impl Store {
         &self,
         lib: &Library,
         folder: &Root,
+        manifest: &super::regions::Store,
         req: &SaveRequest,
     ) -> Result<serde_json::Value> {
         req.settings
             .options(req.settings.labels.as_ref().map_or(0, Vec::len))?;
-        let mut changed = BTreeMap::new();
+        let mut changed = Vec::new();
         for (id, f) in &req.framing {
             let photo = lib
                 .get(*id)
                 .ok_or_else(|| Error::Invalid(format!("no photo with id {id}")))?;
-            changed.insert(photo.rel.clone(), f.framing()?);
+            changed.push((photo.rel.clone(), Some(f.framing()?)));
         }
         {
             let _g = self.guard();
@@ -449,17 +492,11 @@ impl Store {
             let bytes = serde_json::to_vec_pretty(&all)
                 .map_err(|e| Error::Invalid(format!("collage settings: {e}")))?;
             write_private(&self.settings, &bytes)?;
-            if !changed.is_empty() {
-                let mut rows: Vec<(String, Framing)> = self
-                    .read_framing()?
-                    .into_iter()
-                    .filter(|(p, _)| !changed.contains_key(p))
-                    .collect();
-                rows.extend(changed);
-                write_private(&self.framing, framing::framing_csv(&rows)?.as_bytes())?;
-            }
         }
-        self.snapshot(lib, folder)
+        if !changed.is_empty() {
+            manifest.set_framing(&changed)?;
+        }
+        self.snapshot(lib, folder, manifest)
     }
 
     pub fn consent_path(&self) -> &Path {

@@ -11,7 +11,7 @@ use crate::commit::WriteMode;
 use crate::error::{Error, Result};
 use crate::layout::{self, Folders, Place};
 use crate::pipeline::{self, CleanOptions, Destination, FileSettings, Method, Status};
-use crate::region::{Effect, Length, RegionSpec, Shape};
+use crate::region::{Effect, RegionSpec, Shape};
 use crate::scan::Job;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -633,32 +633,36 @@ pub fn manifest_csv(rows: &[(&str, &RegionSpec)], default: Option<Effect>) -> Re
     w.write_record(["file", "x", "y", "w", "h", "shape", "effect"])
         .map_err(csv_err)?;
     for (photo, r) in rows {
-        let len = |l: Length| l.to_string();
-        let shape = match r.shape {
-            Shape::Rect => "rect",
-            Shape::Ellipse => "ellipse",
-        };
-        let effect = match r.effect.or(default) {
-            None => "",
-            Some(Effect::Fill) => "fill",
-            Some(Effect::Pixelate) => "pixelate",
-            Some(Effect::Blur) => "blur",
-        };
-        w.write_record([
-            *photo,
-            &len(r.x),
-            &len(r.y),
-            &len(r.w),
-            &len(r.h),
-            shape,
-            effect,
-        ])
-        .map_err(csv_err)?;
+        let mut rec = vec![photo.to_string()];
+        rec.extend(region_cells(r, default));
+        w.write_record(&rec).map_err(csv_err)?;
     }
     let bytes = w
         .into_inner()
         .map_err(|e| Error::Invalid(format!("manifest: {e}")))?;
     String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("manifest: {e}")))
+}
+
+/// A region's `x,y,w,h,shape,effect` cells.
+pub fn region_cells(r: &RegionSpec, default: Option<Effect>) -> [String; 6] {
+    let shape = match r.shape {
+        Shape::Rect => "rect",
+        Shape::Ellipse => "ellipse",
+    };
+    let effect = match r.effect.or(default) {
+        None => "",
+        Some(Effect::Fill) => "fill",
+        Some(Effect::Pixelate) => "pixelate",
+        Some(Effect::Blur) => "blur",
+    };
+    [
+        r.x.to_string(),
+        r.y.to_string(),
+        r.w.to_string(),
+        r.h.to_string(),
+        shape.to_string(),
+        effect.to_string(),
+    ]
 }
 
 fn rerun_command(
@@ -695,6 +699,7 @@ fn shell_quote(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::region::parse_manifest;
+    use crate::region::Length;
 
     #[test]
     fn regions_from_json_use_the_cli_grammar() {

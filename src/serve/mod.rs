@@ -136,6 +136,17 @@ impl Server {
             .local_addr()
             .map_err(|e| Error::io("cannot listen", e))?;
         let regions = regions::Store::new(folder.child(export::MANIFEST_NAME)?);
+        // The page once kept framing in a file of its own: into the manifest, once.
+        let old = folder.path().join(crate::collage::framing::FRAMING_NAME);
+        match regions.migrate_framing(&old) {
+            Ok(0) => {}
+            Ok(n) => eprintln!(
+                "photodeid: moved {n} framing row(s) from {} into {}",
+                old.display(),
+                regions.path().display()
+            ),
+            Err(e) => eprintln!("photodeid: the old framing file was not moved: {e}"),
+        }
         let results = results::Results::open(folder.child(results::RESULTS_NAME)?);
         let state = State {
             regions,
@@ -386,11 +397,18 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
             Ok(req) => json_or_error(state.collages.preview(&state.library, &state.folder, &req)),
             Err(r) => r,
         },
-        ("GET", ["api", "collage", "settings"]) => {
-            json_or_error(state.collages.snapshot(&state.library, &state.folder))
-        }
+        ("GET", ["api", "collage", "settings"]) => json_or_error(state.collages.snapshot(
+            &state.library,
+            &state.folder,
+            &state.regions,
+        )),
         ("POST", ["api", "collage", "settings"]) => match read_json::<collage::SaveRequest>(rq) {
-            Ok(req) => json_or_error(state.collages.save(&state.library, &state.folder, &req)),
+            Ok(req) => json_or_error(state.collages.save(
+                &state.library,
+                &state.folder,
+                &state.regions,
+                &req,
+            )),
             Err(r) => r,
         },
         ("GET", ["api", "consent"]) => {

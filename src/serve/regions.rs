@@ -11,9 +11,14 @@
 //!   holds is refused, and the answer carries the current rows, so the tab
 //!   shows what the other tab saved instead of overwriting it.
 //! - Written atomically (temp file, rename), owner-only.
+//! - The collage editor's framing is the same file's `framing` column (the
+//!   one `collage --regions` reads): one cell per photo, on its first row, or
+//!   a row of its own (`file,,,,,,,zoom 1.5 50% 40%`) when it has no region.
+//!   Regions and framing are saved separately, each keeping the other.
 
-use super::export::{manifest_csv, RegionJson, MAX_REGIONS};
+use super::export::{region_cells, RegionJson, MAX_REGIONS};
 use super::photos::Library;
+use crate::collage::framing::{parse_framing, parse_manifest_framing, Framing};
 use crate::commit::{self, WriteMode};
 use crate::error::{Error, Result};
 use crate::region::{self, Effect, Length, RegionSpec, Shape};
@@ -24,6 +29,13 @@ use std::sync::Mutex;
 
 /// The file's rows by their `file` column, in file order within a photo.
 type Rows = BTreeMap<String, Vec<RegionSpec>>;
+
+/// The whole file: the region rows and the framing cells, both by `file`.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Manifest {
+    rows: Rows,
+    framing: BTreeMap<String, Framing>,
+}
 
 pub struct Store {
     path: PathBuf,
@@ -86,38 +98,38 @@ impl Store {
     }
 
     /// The rows on disk (none when there is no file yet).
-    fn load(&self) -> Result<Rows> {
+    fn load(&self) -> Result<Manifest> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Rows::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Manifest::default()),
             Err(e) => return Err(Error::io("cannot read the regions file", e)),
         };
-        let rows = region::parse_manifest(&text).map_err(|e| {
+        let broken = |e: String| {
             Error::Invalid(format!(
                 "the regions file {} cannot be read ({e}); nothing was saved, so it is not \
                  overwritten: correct it or move it away, then reload the page",
                 self.path.display()
             ))
-        })?;
-        let mut out = Rows::new();
+        };
+        let rows = region::parse_manifest(&text).map_err(|e| broken(e.to_string()))?;
+        let mut out = Manifest::default();
         for r in rows {
-            out.entry(r.pattern).or_default().push(r.region);
+            out.rows.entry(r.pattern).or_default().push(r.region);
+        }
+        // The last cell of a file counts, as `collage` reads it.
+        for f in parse_manifest_framing(&text).map_err(broken)? {
+            out.framing.insert(f.pattern, f.framing);
         }
         Ok(out)
     }
 
-    fn write(&self, rows: &Rows) -> Result<()> {
-        if rows.is_empty() && !self.path.exists() {
+    fn write(&self, m: &Manifest) -> Result<()> {
+        if m.rows.is_empty() && m.framing.is_empty() && !self.path.exists() {
             return Ok(());
         }
-        let flat: Vec<(&str, &RegionSpec)> = rows
-            .iter()
-            .flat_map(|(f, rs)| rs.iter().map(move |r| (f.as_str(), r)))
-            .collect();
-        let text = manifest_csv(&flat, None)?;
         commit::write_atomic(
             &self.path,
-            text.as_bytes(),
+            manifest_text(m)?.as_bytes(),
             WriteMode {
                 overwrite: true,
                 sync: true,
@@ -125,10 +137,63 @@ impl Store {
         )
     }
 
+    /// Every framing cell, by `file`.
+    pub fn framing(&self) -> Result<BTreeMap<String, Framing>> {
+        let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(self.load()?.framing)
+    }
+
+    /// Sets (`Some`) or clears (`None`) these photos' framing, keeping
+    /// every region and every other photo's framing.
+    pub fn set_framing(&self, changes: &[(String, Option<Framing>)]) -> Result<()> {
+        let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.load()?;
+        let before = m.clone();
+        for (rel, f) in changes {
+            match f {
+                Some(f) => m.framing.insert(rel.clone(), *f),
+                None => m.framing.remove(rel),
+            };
+        }
+        if m != before {
+            self.write(&m)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the rows of the page's older framing file (`old`) into the
+    /// manifest, once: a photo the manifest already frames keeps its cell;
+    /// the old file is then renamed `*.migrated`, so it is not read again.
+    /// Returns how many rows were moved.
+    pub fn migrate_framing(&self, old: &Path) -> Result<usize> {
+        let text = match std::fs::read_to_string(old) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(Error::io("cannot read the old framing file", e)),
+        };
+        let rows = parse_framing(&text)
+            .map_err(|e| Error::Invalid(format!("the framing file {}: {e}", old.display())))?;
+        let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.load()?;
+        let mut moved = 0;
+        for r in rows {
+            if let std::collections::btree_map::Entry::Vacant(v) = m.framing.entry(r.pattern) {
+                v.insert(r.framing);
+                moved += 1;
+            }
+        }
+        self.write(&m)?;
+        let mut done = old.as_os_str().to_owned();
+        done.push(".migrated");
+        std::fs::rename(old, &done)
+            .map_err(|e| Error::io("cannot rename the old framing file", e))?;
+        Ok(moved)
+    }
+
     /// One photo's saved rows (by its `file` column) and their revision.
     pub fn rows_of(&self, rel: &str) -> Result<(Vec<RegionSpec>, String)> {
         let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let specs = self.load()?.remove(rel).unwrap_or_default();
+        let specs = self.load()?.rows.remove(rel).unwrap_or_default();
         let rev = revision(&specs);
         Ok((specs, rev))
     }
@@ -136,8 +201,8 @@ impl Store {
     /// Every listed photo's saved regions.
     pub fn snapshot(&self, lib: &Library, root: &super::guard::Root) -> Result<SaveAnswer> {
         let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let rows = self.load()?;
-        Ok(self.answer(&rows, lib, root, Vec::new()))
+        let m = self.load()?;
+        Ok(self.answer(&m.rows, lib, root, Vec::new()))
     }
 
     /// Applies `changes` whose base revision is current; refuses the others.
@@ -166,37 +231,37 @@ impl Store {
             checked.push((c.id, photo.rel.clone(), c.base.as_str(), specs));
         }
         let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut rows = self.load()?;
+        let mut m = self.load()?;
         let mut conflicts = Vec::new();
         let mut changed = false;
         for (id, rel, base, specs) in checked {
-            let current = rows.get(&rel).map(Vec::as_slice).unwrap_or(&[]);
+            let current = m.rows.get(&rel).map(Vec::as_slice).unwrap_or(&[]);
             if revision(current) != base {
                 conflicts.push(id);
                 continue;
             }
             if current != specs.as_slice() {
                 changed = true;
-                set(&mut rows, rel, specs);
+                set(&mut m.rows, rel, specs);
             }
         }
         if changed {
-            self.write(&rows)?;
+            self.write(&m)?;
         }
-        Ok(self.answer(&rows, lib, root, conflicts))
+        Ok(self.answer(&m.rows, lib, root, conflicts))
     }
 
     /// Sets the rows of the photos an export names (what the page showed when
     /// it asked), keeping every other row.
     pub fn merge(&self, photos: &[(String, Vec<RegionSpec>)]) -> Result<()> {
         let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut rows = self.load()?;
-        let before = rows.clone();
+        let mut m = self.load()?;
+        let before = m.clone();
         for (rel, specs) in photos {
-            set(&mut rows, rel.clone(), specs.clone());
+            set(&mut m.rows, rel.clone(), specs.clone());
         }
-        if rows != before {
-            self.write(&rows)?;
+        if m != before {
+            self.write(&m)?;
         }
         Ok(())
     }
@@ -239,6 +304,48 @@ fn set(rows: &mut Rows, rel: String, specs: Vec<RegionSpec>) {
     } else {
         rows.insert(rel, specs);
     }
+}
+
+/// The file's text: each `file`'s region rows, its framing in the first
+/// one's `framing` cell (or a row of its own); the column only when some
+/// photo is framed, so a file without framing reads as it always did.
+fn manifest_text(m: &Manifest) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let err = |e: csv::Error| Error::Invalid(format!("manifest: {e}"));
+    let framed = !m.framing.is_empty();
+    let mut header = vec!["file", "x", "y", "w", "h", "shape", "effect"];
+    if framed {
+        header.push("framing");
+    }
+    w.write_record(&header).map_err(err)?;
+    let files: std::collections::BTreeSet<&String> =
+        m.rows.keys().chain(m.framing.keys()).collect();
+    for file in files {
+        let framing = m.framing.get(file).map(Framing::to_string);
+        let specs = m.rows.get(file).map(Vec::as_slice).unwrap_or(&[]);
+        if specs.is_empty() {
+            let cell = framing.unwrap_or_default();
+            w.write_record([file.as_str(), "", "", "", "", "", "", &cell])
+                .map_err(err)?;
+            continue;
+        }
+        for (i, r) in specs.iter().enumerate() {
+            let mut rec: Vec<String> = vec![file.clone()];
+            rec.extend(region_cells(r, None));
+            if framed {
+                rec.push(if i == 0 {
+                    framing.clone().unwrap_or_default()
+                } else {
+                    String::new()
+                });
+            }
+            w.write_record(&rec).map_err(err)?;
+        }
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::Invalid(format!("manifest: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("manifest: {e}")))
 }
 
 /// A photo's revision: a hash of its rows as the manifest writes them.
@@ -304,14 +411,14 @@ mod tests {
         store
             .merge(&[("b.jpg".into(), vec![spec("10%,10%,20%,20%:blur")])])
             .unwrap();
-        let rows = store.load().unwrap();
+        let rows = store.load().unwrap().rows;
         assert_eq!(rows.len(), 3);
         assert_eq!(rows["a.jpg"], vec![spec("1%,1%,5%,5%:fill")]);
         assert_eq!(rows["**/*.png"], vec![spec("0,0,10,10")]);
         assert_eq!(rows["b.jpg"], vec![spec("10%,10%,20%,20%:blur")]);
         // Emptying a photo removes its rows only.
         store.merge(&[("a.jpg".into(), Vec::new())]).unwrap();
-        let rows = store.load().unwrap();
+        let rows = store.load().unwrap().rows;
         assert_eq!(rows.keys().collect::<Vec<_>>(), ["**/*.png", "b.jpg"]);
         #[cfg(unix)]
         {
@@ -319,6 +426,56 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    /// Framing and regions share the file: saving one keeps the other, rows
+    /// of photos not touched stay, and `collage` reads the framing back.
+    #[test]
+    fn framing_and_regions_are_merged_in_one_file() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(".photodeid-regions.csv");
+        std::fs::write(
+            &path,
+            "file,x,y,w,h,shape,effect\nc.jpg,1%,1%,5%,5%,rect,fill\n",
+        )
+        .unwrap();
+        let store = Store::new(path.clone());
+        store
+            .merge(&[("a.jpg".into(), vec![spec("10%,10%,20%,20%:blur")])])
+            .unwrap();
+        let zoom: Framing = "zoom 1.5 50% 40%".parse().unwrap();
+        let crop: Framing = "crop 10% 5% 60% 80%".parse().unwrap();
+        store
+            .set_framing(&[("a.jpg".into(), Some(zoom)), ("b.jpg".into(), Some(crop))])
+            .unwrap();
+        // A regions save afterwards keeps the framing.
+        store
+            .merge(&[("a.jpg".into(), vec![spec("11%,10%,20%,20%:blur")])])
+            .unwrap();
+        let m = store.load().unwrap();
+        assert_eq!(m.rows["a.jpg"], vec![spec("11%,10%,20%,20%:blur")]);
+        assert_eq!(m.rows["c.jpg"], vec![spec("1%,1%,5%,5%:fill")]);
+        assert!(
+            !m.rows.contains_key("b.jpg"),
+            "a framing-only row is no region"
+        );
+        assert_eq!(m.framing["a.jpg"], zoom);
+        assert_eq!(m.framing["b.jpg"], crop);
+        let rows = crate::collage::framing::manifest_framing(&path).unwrap();
+        assert_eq!(crate::collage::framing::framing_for(&rows, "b.jpg"), crop);
+        // The old framing file moves in once; the manifest's cells win.
+        let old = d.path().join(".photodeid-framing.csv");
+        std::fs::write(
+            &old,
+            "file,zoom,center_x,center_y,x,y,w,h\na.jpg,3,50%,50%,,,,\nc.jpg,2,50%,50%,,,,\n",
+        )
+        .unwrap();
+        assert_eq!(store.migrate_framing(&old).unwrap(), 1);
+        assert!(!old.exists());
+        let m = store.load().unwrap();
+        assert_eq!(m.framing["a.jpg"], zoom);
+        assert_eq!(m.framing["c.jpg"], "zoom 2".parse().unwrap());
+        assert_eq!(store.migrate_framing(&old).unwrap(), 0);
     }
 
     #[test]
