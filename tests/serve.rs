@@ -421,6 +421,28 @@ fn export_writes_only_into_the_output_folder() {
     assert_eq!(p["done"], 5, "{p}");
     let results = p["results"].as_array().unwrap();
     assert!(results.iter().all(|r| r["error"].is_null()), "{p}");
+    // The page shows the library's sentence as it is, built from the same
+    // fields (one region each; what was removed).
+    for r in results {
+        let removed: Vec<String> = r["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            r["done"].as_str().unwrap(),
+            photodeid::plain::exported(1, &removed, false, &[]),
+            "{r}"
+        );
+        assert!(
+            r["done"]
+                .as_str()
+                .unwrap()
+                .starts_with("1 area covered; hidden data removed ("),
+            "{r}"
+        );
+    }
     assert_eq!(p["collages"].as_array().unwrap().len(), 1, "{p}");
     assert!(p["collages"][0]["error"].is_null(), "{p}");
 
@@ -545,6 +567,10 @@ fn export_writes_only_into_the_output_folder() {
     let again = s.export(&request);
     for r in again["results"].as_array().unwrap() {
         assert_eq!(r["status"], "up to date", "{r}");
+        assert!(
+            r["done"].as_str().unwrap().contains("; up to date: "),
+            "{r}"
+        );
     }
     assert_eq!(again["collages"][0]["output"], p["collages"][0]["output"]);
     assert_eq!(files(&out), outputs);

@@ -926,16 +926,6 @@ async function pollExport() {
   showResults(p);
 }
 
-// What was done to a photo, in a person's terms.
-function doneWords(r) {
-  const parts = [];
-  if (r.regions) parts.push(`${r.regions} area${r.regions === 1 ? '' : 's'} covered`);
-  const hidden = r.removed.filter((x) => x !== 'nothing identifying');
-  parts.push(hidden.length ? `hidden data removed (${hidden.join(', ')})` : 'no hidden data found');
-  if (r.status === 'up to date') parts.push('up to date: exported before in the same way, so no copy was written');
-  return parts.concat(r.warnings).join('; ') + '.';
-}
-
 // "Finished: 2 photos exported; 1 up to date (...)".
 function finishedWords(results) {
   const same = results.filter((r) => r.status === 'up to date').length;
@@ -956,7 +946,7 @@ function showResults(p) {
     el('td', { text: r.output || '—' }),
     el('td', {
       class: r.error ? 'results-error' : '',
-    }, r.error ? 'Not exported: ' + r.error : doneWords(r),
+    }, r.error ? 'Not exported: ' + r.error : r.done,
     r.error ? null : el('details', { class: 'results-details' }, el('summary', { text: 'Details' }),
       `${r.method === 're-encoded' ? 'Re-encoded' : 'Copied without re-encoding (lossless)'}; `
         + `removed: ${r.removed.join(', ')}.`))));
