@@ -219,7 +219,20 @@ fn token_and_host_are_required() {
 fn listing_reports_metadata_in_plain_words() {
     let (_d, photos, out) = setup();
     let s = Serve::start(&photos, &out);
+    // First step: every file, its size, nothing read whole yet.
     let v = s.json("/api/photos");
+    let first = v["photos"].as_array().unwrap();
+    assert_eq!(first.len(), 4);
+    for p in first {
+        let on_disk = std::fs::metadata(photos.join(p["name"].as_str().unwrap()))
+            .unwrap()
+            .len();
+        assert_eq!(p["size"].as_u64(), Some(on_disk), "{p}");
+        assert_eq!(p["format"], "JPEG", "{p}");
+        assert!(p["error"].is_null() && p.get("carries").is_none(), "{p}");
+    }
+    // Second step: what each carries.
+    let v = s.json("/api/photos/details");
     let list = v["photos"].as_array().unwrap();
     assert_eq!(list.len(), 4);
     let badge = list
@@ -934,6 +947,8 @@ fn an_avif_is_listed_previewed_and_exported() {
         return;
     }
     assert!(avif["error"].is_null(), "{avif}");
+    let details = s.json("/api/photos/details");
+    let avif = &details["photos"][id as usize];
     assert_eq!(
         (avif["width"].as_u64(), avif["height"].as_u64()),
         (Some(64), Some(96))

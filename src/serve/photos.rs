@@ -62,6 +62,27 @@ pub struct PhotoInfo {
     pub error: Option<String>,
 }
 
+/// What the page lists at once, before any photo is read whole (the first
+/// step of the listing, so the grid and its first thumbnails come at once):
+/// the name, the size, and whether the file can be used as far as its size
+/// and first bytes tell (empty, not a photo, no decoder in this build). A
+/// damaged file is found by the details ([`PhotoInfo`]), which follow.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub id: usize,
+    pub name: String,
+    pub series: String,
+    /// File size in bytes.
+    pub size: u64,
+    pub format: Option<&'static str>,
+    /// Why the file cannot be used, in plain words (as [`PhotoInfo::error`]).
+    pub error: Option<String>,
+}
+
+/// Enough of a file's start to tell its format (the magic bytes and a
+/// HEIF `ftyp` box).
+const HEAD_BYTES: u64 = 4096;
+
 fn changed(photo: &Photo) -> Error {
     Error::Invalid(format!(
         "{} changed after it was shown (replaced or edited): reload the page and check \
@@ -177,6 +198,67 @@ impl Library {
             ));
         }
         pipeline::read_input(&photo.path, self.max_file_bytes)
+    }
+
+    /// The listing's first step: every file, its size and what its first
+    /// bytes tell (no photo is read whole).
+    pub fn entries(&self, root: &Root) -> Vec<Entry> {
+        self.photos
+            .par_iter()
+            .map(|p| self.entry(p, root))
+            .collect()
+    }
+
+    fn entry(&self, p: &Photo, root: &Root) -> Entry {
+        let mut e = Entry {
+            id: p.id,
+            name: p.rel.clone(),
+            series: p.series.clone(),
+            size: 0,
+            format: None,
+            error: None,
+        };
+        let head = self.head(p, root).and_then(|(size, head)| {
+            e.size = size;
+            let ext = p.path.extension().and_then(|x| x.to_str());
+            let format = crate::container::sniff(&head, ext)?;
+            match crate::heic_decode::missing_decoder(format) {
+                Some(err) => Err(err),
+                None => Ok(format),
+            }
+        });
+        match head {
+            Ok(format) => e.format = Some(format.name()),
+            Err(err) => e.error = Some(crate::plain::explain(&err)),
+        }
+        e
+    }
+
+    /// The file's size and its first [`HEAD_BYTES`].
+    fn head(&self, p: &Photo, root: &Root) -> Result<(u64, Vec<u8>)> {
+        use std::io::Read;
+        if root.contains(&p.path).is_none() {
+            return Err(Error::Invalid(
+                "the photo is no longer inside the folder".into(),
+            ));
+        }
+        let f = std::fs::File::open(&p.path).map_err(|e| Error::io("cannot open", e))?;
+        let size = f.metadata().map_err(|e| Error::io("cannot read", e))?.len();
+        let mut head = Vec::new();
+        f.take(HEAD_BYTES)
+            .read_to_end(&mut head)
+            .map_err(|e| Error::io("cannot read", e))?;
+        Ok((size, head))
+    }
+
+    /// One photo's details: from the whole listing once it is made, else
+    /// worked out for this photo alone (a redacted thumbnail asked for
+    /// before the details, which scales its regions by the photo's width).
+    pub fn info_of(&self, id: usize, root: &Root) -> Option<PhotoInfo> {
+        if let Some(all) = self.info.get() {
+            return all.get(id).cloned();
+        }
+        self.get(id).map(|p| self.describe(p, root))
     }
 
     /// What each photo carries (computed once, in parallel).
@@ -417,7 +499,7 @@ impl Library {
         }
         let mut img = image::load_from_memory_with_format(&raw, image::ImageFormat::Jpeg)?;
         // Rows in pixels name the full-size photo: scale them to the thumbnail.
-        let full = self.info(root).get(id).map_or(0, |i| i.width);
+        let full = self.info_of(id, root).map_or(0, |i| i.width);
         let factor = if full == 0 {
             1.0
         } else {
