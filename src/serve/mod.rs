@@ -482,9 +482,16 @@ fn list(state: &State) -> Reply {
 }
 
 /// The second step: what each photo carries, its size in pixels, and why
-/// one that looked usable cannot be (a damaged file).
-fn details(state: &State) -> Reply {
-    Reply::json(200, json!({ "photos": state.library.info(&state.folder) }))
+/// one that looked usable cannot be (a damaged file). The page asks for it
+/// once its first screen of thumbnails is in; the rest are then made in
+/// the background, behind whatever the page asks for.
+fn details(state: &Arc<State>) -> Reply {
+    let reply = Reply::json(200, json!({ "photos": state.library.info(&state.folder) }));
+    let state = state.clone();
+    let _ = std::thread::Builder::new()
+        .name("thumbnails".into())
+        .spawn(move || state.library.prefetch_thumbnails(&state.folder));
+    reply
 }
 
 #[derive(Debug, Deserialize)]

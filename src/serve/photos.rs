@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Longest side of the screen-size picture previews are rendered at.
@@ -134,6 +135,26 @@ pub struct Library {
     redacted: Mutex<HashMap<usize, Keyed>>,
     /// One lock per photo, so two requests never decode the same photo twice.
     decoding: Vec<Mutex<()>>,
+    /// Thumbnails being made for the page right now: the prefetcher waits
+    /// while there are any, so what is in view always goes first.
+    live: AtomicUsize,
+    prefetching: AtomicBool,
+}
+
+/// Counts a live thumbnail request while it is served.
+struct Live<'a>(&'a AtomicUsize);
+
+impl<'a> Live<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::SeqCst);
+        Live(n)
+    }
+}
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Library {
@@ -171,6 +192,8 @@ impl Library {
             thumbs: Mutex::new(HashMap::new()),
             redacted: Mutex::new(HashMap::new()),
             decoding,
+            live: AtomicUsize::new(0),
+            prefetching: AtomicBool::new(false),
         }
     }
 
@@ -428,6 +451,35 @@ impl Library {
     /// reduced in the DCT (1/8 of a 12 MP photo is 504 x 378), a fraction of
     /// a full decode, so a folder of 500 photos fills its grid in seconds.
     pub fn thumbnail(&self, id: usize, root: &Root) -> Result<Arc<Vec<u8>>> {
+        let _live = Live::new(&self.live);
+        self.make_thumbnail(id, root)
+    }
+
+    /// Makes every thumbnail not made yet, in listing order, one at a time
+    /// and only while the page asks for none (so it never delays what is in
+    /// view): scrolling down then finds them ready. Started once (later
+    /// calls return at once); errors are the page's to see when it asks.
+    pub fn prefetch_thumbnails(&self, root: &Root) {
+        if self.prefetching.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let usable: Vec<usize> = match self.info.get() {
+            Some(info) => info
+                .iter()
+                .filter(|i| i.error.is_none())
+                .map(|i| i.id)
+                .collect(),
+            None => (0..self.photos.len()).collect(),
+        };
+        for id in usable {
+            while self.live.load(Ordering::SeqCst) > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let _ = self.make_thumbnail(id, root);
+        }
+    }
+
+    fn make_thumbnail(&self, id: usize, root: &Root) -> Result<Arc<Vec<u8>>> {
         let photo = self
             .get(id)
             .ok_or_else(|| Error::Invalid("no such photo".into()))?;
