@@ -128,6 +128,8 @@ pub struct Library {
     limits: Limits,
     max_file_bytes: u64,
     info: OnceLock<Vec<PhotoInfo>>,
+    /// Details worked out one photo at a time before the whole listing's.
+    one_info: Mutex<HashMap<usize, PhotoInfo>>,
     cache: Mutex<VecDeque<(usize, Arc<Screen>)>>,
     thumbs: Mutex<HashMap<usize, Arc<Vec<u8>>>>,
     /// Each photo's latest redacted thumbnail, by the key of what drew it
@@ -188,6 +190,7 @@ impl Library {
             limits,
             max_file_bytes,
             info: OnceLock::new(),
+            one_info: Mutex::new(HashMap::new()),
             cache: Mutex::new(VecDeque::new()),
             thumbs: Mutex::new(HashMap::new()),
             redacted: Mutex::new(HashMap::new()),
@@ -281,7 +284,13 @@ impl Library {
         if let Some(all) = self.info.get() {
             return all.get(id).cloned();
         }
-        self.get(id).map(|p| self.describe(p, root))
+        let p = self.get(id)?;
+        let mut one = self.one_info.lock().unwrap_or_else(|p| p.into_inner());
+        Some(
+            one.entry(id)
+                .or_insert_with(|| self.describe(p, root))
+                .clone(),
+        )
     }
 
     /// What each photo carries (computed once, in parallel).
