@@ -14,7 +14,8 @@
 #
 # Without an argument it uses the 4032x3024 photo of the shared camera corpus
 # when it is beside the checkout, else a synthetic 4032x3024 JPEG (python3 +
-# cjpeg). NO_BUILD=1 uses target/release/photodeid as it is. Needs curl, node and chromium (as .ci/run installs them).
+# cjpeg). NO_BUILD=1 uses target/release/photodeid as it is; BIN=PATH another
+# binary (a peer build to compare with, in the same run). Needs curl, node and chromium (as .ci/run installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,8 +47,9 @@ PY
   cjpeg -quality 90 "$work/p.ppm" > "$photo"
 fi
 
-[ -n "${NO_BUILD:-}" ] || cargo build --release -q
-target/release/photodeid serve "$work/photos" --no-open --port 0 -o "$work/out" > "$work/log" &
+[ -n "${NO_BUILD:-}" ] || [ -n "${BIN:-}" ] || cargo build --release -q
+bin=${BIN:-target/release/photodeid}
+"$bin" serve "$work/photos" --no-open --port 0 -o "$work/out" > "$work/log" &
 pid=$!
 for _ in $(seq 50); do grep -q http:// "$work/log" 2>/dev/null && break; sleep 0.1; done
 url=$(grep -o 'http://[^ ]*' "$work/log")
@@ -69,7 +71,7 @@ done
 # A fresh server, so the browser run starts cold too (the grid's thumbnail
 # request is then the photo's first decode).
 kill "$pid"; wait "$pid" 2>/dev/null || true
-target/release/photodeid serve "$work/photos" --no-open --port 0 -o "$work/out" > "$work/log" &
+"$bin" serve "$work/photos" --no-open --port 0 -o "$work/out" > "$work/log" &
 pid=$!
 for _ in $(seq 50); do grep -q http:// "$work/log" 2>/dev/null && break; sleep 0.1; done
 url=$(grep -o 'http://[^ ]*' "$work/log")
@@ -91,7 +93,7 @@ for i in $(seq 0 $((GRID - 1))); do
   cp "$photo" "$d/IMG_$(printf %04d "$i").jpg"
 done
 sync
-target/release/photodeid serve "$work/grid" --no-open --port 0 -o "$work/grid-out" > "$work/log" &
+"$bin" serve "$work/grid" --no-open --port 0 -o "$work/grid-out" > "$work/log" &
 pid=$!
 for _ in $(seq 50); do grep -q http:// "$work/log" 2>/dev/null && break; sleep 0.1; done
 url=$(grep -o 'http://[^ ]*' "$work/log")

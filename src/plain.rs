@@ -111,20 +111,53 @@ pub fn without_os_numbers(s: &str) -> String {
 }
 
 /// What was done to a photo, in a person's terms: "1 area covered; hidden
-/// data removed (GPS, camera details)", or that nothing hidden was found.
+/// data removed (EXIF, GPS)", or that nothing hidden was found (the CLI's
+/// and watch's line).
 pub fn done(covered: usize, removed: &crate::metadata::Inventory) -> String {
+    let labels: Vec<&str> = removed.categories().iter().map(|c| c.label()).collect();
+    done_words(covered, &labels)
+}
+
+/// [`done`] from the words for what was removed ("GPS location", ...; the
+/// page's list, also kept for photos exported before), one sentence for
+/// every front end. "nothing identifying" counts as nothing removed.
+pub fn done_words<S: AsRef<str>>(covered: usize, removed: &[S]) -> String {
     let mut parts = Vec::new();
     match covered {
         0 => {}
         1 => parts.push("1 area covered".to_string()),
         n => parts.push(format!("{n} areas covered")),
     }
-    if removed.categories().is_empty() {
+    let removed: Vec<&str> = removed
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|w| *w != NOTHING_IDENTIFYING)
+        .collect();
+    if removed.is_empty() {
         parts.push("no hidden data found".to_string());
     } else {
-        parts.push(format!("hidden data removed ({})", removed.summary()));
+        parts.push(format!("hidden data removed ({})", removed.join(", ")));
     }
     parts.join("; ")
+}
+
+/// What an export that found nothing identifying lists as removed.
+pub const NOTHING_IDENTIFYING: &str = "nothing identifying";
+
+/// The page's sentence for one exported photo: [`done_words`], then "up to
+/// date" when nothing was written again, then any warnings.
+pub fn exported(
+    covered: usize,
+    removed: &[String],
+    up_to_date: bool,
+    warnings: &[String],
+) -> String {
+    let mut parts = vec![done_words(covered, removed)];
+    if up_to_date {
+        parts.push("up to date: exported before in the same way, so no copy was written".into());
+    }
+    parts.extend(warnings.iter().cloned());
+    parts.join("; ") + "."
 }
 
 #[cfg(test)]
@@ -187,6 +220,19 @@ mod tests {
         assert_eq!(done(0, &Inventory::default()), "no hidden data found");
         assert!(done(1, &Inventory::default()).starts_with("1 area covered; "));
         assert!(done(2, &Inventory::default()).starts_with("2 areas covered; "));
+        assert_eq!(
+            done_words(1, &["GPS location", "a comment"]),
+            "1 area covered; hidden data removed (GPS location, a comment)"
+        );
+        assert_eq!(
+            done_words(0, &[NOTHING_IDENTIFYING]),
+            "no hidden data found"
+        );
+        assert_eq!(
+            exported(0, &["GPS location".into()], true, &["a warning".into()]),
+            "hidden data removed (GPS location); up to date: exported before in the same way, \
+             so no copy was written; a warning."
+        );
     }
 
     #[test]

@@ -372,6 +372,103 @@ fn nothing_is_hidden() {
     drop(d);
 }
 
+/// The two-step listing: the first thumbnail is shown before the details
+/// are even asked for, with every file already listed (the non-photo greyed,
+/// the cards saying their details are being read, never "no identifying
+/// metadata"); the details then fill the cards in and grey the damaged file.
+#[test]
+fn thumbnails_come_before_the_details_which_then_fill_in() {
+    if !ready() {
+        return;
+    }
+    let (d, photos, out) = setup();
+    let case = photos.join("Doe_Jane_1961-04-02");
+    let bad = crate::util::fixtures().join("bad");
+    std::fs::copy(bad.join("truncated.jpg"), case.join("IMG_2021-10-01.jpg")).unwrap();
+    std::fs::write(photos.join("notes.txt"), b"patient notes").unwrap();
+    let s = Serve::start(&photos, &out);
+    let r = node("listing.mjs", &[&s.url, artifacts().to_str().unwrap()]);
+    let names = |cards: &serde_json::Value| -> Vec<String> {
+        let mut v: Vec<String> = cards
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let first = &r["atFirstThumb"];
+    assert!(first["details"].is_null(), "details already in: {r}");
+    assert_eq!(
+        names(&first["cards"]).len(),
+        6,
+        "every file listed at once: {r}"
+    );
+    assert_eq!(names(&first["cards"]), names(&r["after"]), "{r}");
+    let find = |cards: &serde_json::Value, name: &str| {
+        cards
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name}: {r}"))
+            .clone()
+    };
+    let notes = find(&first["cards"], "notes.txt");
+    assert_eq!(notes["unusable"], true, "{notes}");
+    assert!(notes["reason"].as_str().unwrap().contains("cannot be used"));
+    for c in first["cards"].as_array().unwrap() {
+        if c["unusable"] == false {
+            assert_eq!(c["pending"], true, "{c}");
+            assert_eq!(c["carries"], "", "{c}");
+            assert!(c["size"].as_str().unwrap().ends_with(" KB JPEG"), "{c}");
+        }
+    }
+    assert!(
+        first["status"].as_str().unwrap().contains("Reading what"),
+        "{r}"
+    );
+    // The requests: the details asked for only after a thumbnail arrived.
+    let reqs = r["requests"].as_array().unwrap();
+    let at = |pred: &dyn Fn(&str) -> bool, k: &str| -> Vec<f64> {
+        reqs.iter()
+            .filter(|q| pred(q["path"].as_str().unwrap()))
+            .map(|q| q[k].as_f64().unwrap())
+            .collect()
+    };
+    let thumbs_end = at(&|p| p.ends_with("/thumb"), "end");
+    let details_start = at(&|p| p == "/api/photos/details", "start");
+    assert_eq!(details_start.len(), 1, "{r}");
+    let first_thumb = thumbs_end.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(first_thumb <= details_start[0], "{r}");
+    // Then filled in: what the badge carries; the damaged file greyed.
+    let badge = find(&r["after"], "Smith_John_badge.jpg");
+    assert!(
+        badge["carries"].as_str().unwrap().contains("GPS location"),
+        "{badge}"
+    );
+    assert_eq!(badge["pending"], false);
+    assert!(badge["size"].as_str().unwrap().contains(" × "), "{badge}");
+    let damaged = find(&r["after"], "IMG_2021-10-01.jpg");
+    assert_eq!(
+        (&damaged["unusable"], &damaged["thumb"]),
+        (&true.into(), &false.into())
+    );
+    assert!(
+        damaged["reason"].as_str().unwrap().contains("damaged"),
+        "{damaged}"
+    );
+    assert!(
+        !r["status"].as_str().unwrap().contains("Reading what"),
+        "{r}"
+    );
+    for size in ["1280x900", "390x844"] {
+        assert!(artifacts().join(format!("listing-{size}.png")).is_file());
+    }
+    drop(d);
+}
+
 /// The collage editor: the first case previewed at its final size; change
 /// the size, drag a panel, zoom another, edit a label; export for social
 /// media asks for the signed permission and records it. The screenshot is

@@ -405,7 +405,7 @@ fn watch_under_permission_errors_loses_nothing_and_names_each_failure() {
         }
     };
     wait(
-        &|| seen("cleaned (lossless)") == good as usize,
+        &|| seen(" cleaned: ") == good as usize,
         "the readable photos",
     );
     wait(
@@ -418,7 +418,7 @@ fn watch_under_permission_errors_loses_nothing_and_names_each_failure() {
         chmod(&inbox.join(format!("locked{i:02}.png")), 0o644);
     }
     wait(
-        &|| seen("cleaned (lossless)") == (good + locked) as usize,
+        &|| seen(" cleaned: ") == (good + locked) as usize,
         "the retried photos",
     );
     let _ = std::process::Command::new("kill")

@@ -219,7 +219,20 @@ fn token_and_host_are_required() {
 fn listing_reports_metadata_in_plain_words() {
     let (_d, photos, out) = setup();
     let s = Serve::start(&photos, &out);
+    // First step: every file, its size, nothing read whole yet.
     let v = s.json("/api/photos");
+    let first = v["photos"].as_array().unwrap();
+    assert_eq!(first.len(), 4);
+    for p in first {
+        let on_disk = std::fs::metadata(photos.join(p["name"].as_str().unwrap()))
+            .unwrap()
+            .len();
+        assert_eq!(p["size"].as_u64(), Some(on_disk), "{p}");
+        assert_eq!(p["format"], "JPEG", "{p}");
+        assert!(p["error"].is_null() && p.get("carries").is_none(), "{p}");
+    }
+    // Second step: what each carries.
+    let v = s.json("/api/photos/details");
     let list = v["photos"].as_array().unwrap();
     assert_eq!(list.len(), 4);
     let badge = list
@@ -421,6 +434,28 @@ fn export_writes_only_into_the_output_folder() {
     assert_eq!(p["done"], 5, "{p}");
     let results = p["results"].as_array().unwrap();
     assert!(results.iter().all(|r| r["error"].is_null()), "{p}");
+    // The page shows the library's sentence as it is, built from the same
+    // fields (one region each; what was removed).
+    for r in results {
+        let removed: Vec<String> = r["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            r["done"].as_str().unwrap(),
+            photodeid::plain::exported(1, &removed, false, &[]),
+            "{r}"
+        );
+        assert!(
+            r["done"]
+                .as_str()
+                .unwrap()
+                .starts_with("1 area covered; hidden data removed ("),
+            "{r}"
+        );
+    }
     assert_eq!(p["collages"].as_array().unwrap().len(), 1, "{p}");
     assert!(p["collages"][0]["error"].is_null(), "{p}");
 
@@ -545,6 +580,10 @@ fn export_writes_only_into_the_output_folder() {
     let again = s.export(&request);
     for r in again["results"].as_array().unwrap() {
         assert_eq!(r["status"], "up to date", "{r}");
+        assert!(
+            r["done"].as_str().unwrap().contains("; up to date: "),
+            "{r}"
+        );
     }
     assert_eq!(again["collages"][0]["output"], p["collages"][0]["output"]);
     assert_eq!(files(&out), outputs);
@@ -908,6 +947,8 @@ fn an_avif_is_listed_previewed_and_exported() {
         return;
     }
     assert!(avif["error"].is_null(), "{avif}");
+    let details = s.json("/api/photos/details");
+    let avif = &details["photos"][id as usize];
     assert_eq!(
         (avif["width"].as_u64(), avif["height"].as_u64()),
         (Some(64), Some(96))

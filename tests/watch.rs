@@ -67,9 +67,20 @@ impl Env {
         bin().args(a).output().expect("run photodeid watch --once")
     }
 
+    /// The key the watcher names with: an older install's key in the state
+    /// folder, else the user's default key (shared with clean and serve).
+    fn key_file(&self) -> PathBuf {
+        let legacy = self.state.join("name.key");
+        if legacy.exists() {
+            legacy
+        } else {
+            data_home().join("photodeid/name.key")
+        }
+    }
+
     /// The pseudonym the watcher must give a photo with these bytes.
     fn expected_name(&self, bytes: &[u8], ext: &str) -> String {
-        let hex = std::fs::read_to_string(self.state.join("name.key")).unwrap();
+        let hex = std::fs::read_to_string(self.key_file()).unwrap();
         let hex = hex.trim();
         let mut key = [0u8; 32];
         for (i, k) in key.iter_mut().enumerate() {
@@ -228,7 +239,7 @@ fn backlog_then_new_files_then_sigterm() {
     wait_until("the renamed file", || count(&env.outbox) == 4);
     let (status, log) = w.stop();
     assert!(status.success(), "SIGTERM must exit 0: {status:?}\n{log}");
-    assert_eq!(lines_with(&log, " cleaned (lossless)"), 4, "{log}");
+    assert_eq!(lines_with(&log, " cleaned: "), 4, "{log}");
     for name in ["Doe", "Smith", "Roe"] {
         assert!(!log.contains(name), "original name in the log:\n{log}");
     }
@@ -282,7 +293,7 @@ fn slow_writer_never_yields_a_truncated_output() {
         "the output must come from the complete file:\n{log}"
     );
     assert_eq!(std::fs::read(env.done.join("slow.jpg")).unwrap(), full);
-    assert_eq!(lines_with(&log, " cleaned "), 1, "{log}");
+    assert_eq!(lines_with(&log, " cleaned: "), 1, "{log}");
 }
 
 #[test]
@@ -318,7 +329,7 @@ fn burst_of_200_files_is_processed_exactly_once() {
     );
     assert_eq!(count(&env.inbox), 0);
     assert_eq!(count(&env.failed), 0);
-    assert_eq!(lines_with(&log, " cleaned (lossless)"), 200);
+    assert_eq!(lines_with(&log, " cleaned: "), 200);
     assert_no_canaries(&env.outbox);
 }
 
@@ -431,7 +442,7 @@ fn once_exit_codes_keep_and_delete_originals() {
     // Remembered: a second run does nothing.
     let o = env.once(&["--keep-originals"]);
     assert_eq!(o.status.code(), Some(0));
-    assert_eq!(lines_with(&stderr(&o), " cleaned "), 0, "{}", stderr(&o));
+    assert_eq!(lines_with(&stderr(&o), " cleaned: "), 0, "{}", stderr(&o));
     // A bad file: exit 1, copied to failed/ (originals kept).
     std::fs::write(env.inbox.join("bad.jpg"), fixture("bad/truncated.jpg")).unwrap();
     let o = env.once(&["--keep-originals", "--incomplete-after", "0s"]);
@@ -547,7 +558,7 @@ fn done_names_never_collide_and_custom_folders_work() {
     assert_eq!(std::fs::read(done.join("a.jpg")).unwrap(), variant(1));
     assert_eq!(std::fs::read(done.join("a-1.jpg")).unwrap(), variant(2));
     assert_eq!(count(&env.outbox), 2);
-    assert!(state.join("name.key").exists() && !env.state.exists());
+    assert!(state.is_dir() && !env.state.exists());
     assert!(!env.done.exists(), "the default done/ is not created");
     let rows = std::fs::read_to_string(&map).unwrap();
     let lines: Vec<&str> = rows.lines().collect();
@@ -770,7 +781,7 @@ fn a_thousand_files_dropped_at_once_each_land_once_and_failures_are_named() {
         bad,
         "each failure logged once"
     );
-    assert_eq!(lines_with(&log, " cleaned (lossless)"), good);
+    assert_eq!(lines_with(&log, " cleaned: "), good);
 }
 
 #[test]
@@ -888,4 +899,70 @@ fn an_inbox_subfolder_becomes_a_case_folder_under_a_pseudonym() {
     }
     let log = stderr(&o);
     assert!(!log.contains("Doe") && !log.contains("Smith"), "{log}");
+}
+
+#[test]
+fn watch_names_a_photo_as_clean_does_with_the_default_key() {
+    let env = Env::new();
+    let photo = variant(41);
+    std::fs::write(env.inbox.join("Doe_Jane.jpg"), &photo).unwrap();
+    let o = env.once(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        !env.state.join("name.key").exists(),
+        "a new install keeps no key of its own"
+    );
+    let watched = all_files(&env.outbox);
+    assert_eq!(watched.len(), 1, "{watched:?}");
+    assert!(
+        stderr(&o).contains(" cleaned: hidden data removed ("),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("lossless"), "{}", stderr(&o));
+
+    let input = env.root.join("clinic");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::write(input.join("IMG_1.jpg"), &photo).unwrap();
+    let out = env.root.join("shared");
+    let c = run(&[
+        "clean",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--flat",
+    ]);
+    assert!(c.status.success(), "{}", stderr(&c));
+    assert_eq!(
+        all_files(&out),
+        watched,
+        "same photo, same default key, same name"
+    );
+    assert_eq!(watched[0], env.expected_name(&photo, "jpg"));
+}
+
+#[test]
+fn an_older_install_keeps_its_state_folder_key() {
+    let env = Env::new();
+    std::fs::create_dir(&env.state).unwrap();
+    let key = env.state.join("name.key");
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    let photo = variant(42);
+    std::fs::write(env.inbox.join("a.jpg"), &photo).unwrap();
+    let o = env.once(&["--verbose"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        all_files(&env.outbox),
+        [env.expected_name(&photo, "jpg")],
+        "named with the state folder's key"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&key).unwrap(),
+        format!("{}\n", "ab".repeat(32))
+    );
+    assert!(
+        stderr(&o).contains(" (lossless)"),
+        "--verbose names the method: {}",
+        stderr(&o)
+    );
 }

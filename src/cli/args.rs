@@ -758,7 +758,7 @@ const WATCH_ABOUT: &str = "Watch an inbox folder and clean every photo that land
         new sub-folders). A file is processed once it has been left alone for --settle (closed \
         after writing, same size and time); partial names (.part, .tmp, ~, dotfiles) wait until \
         renamed. Each cleaned copy is audited and fsynced in OUTBOX under a keyed pseudonym \
-        (the key lives in the state folder), and only then is the original moved to done/ \
+        (the same default key as clean and serve, or --name-key), and only then is the original moved to done/ \
         (or deleted, or remembered). Files that cannot be cleaned go to failed/ with \
         <name>.error.txt. Killed at any moment and restarted, no photo is lost, half-published \
         or published twice. SIGINT/SIGTERM finish the files in flight and exit 0.\n\n\
@@ -790,7 +790,7 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DIR")]
     pub failed: Option<PathBuf>,
 
-    /// Private state folder: name key, journal, lock [default: `.photodeid-state` beside the inbox]
+    /// Private state folder: journal, lock (and an older install's name key) [default: `.photodeid-state` beside the inbox]
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
 

@@ -77,9 +77,13 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
         let key = c
             .name_key
             .clone()
-            .unwrap_or_else(|| cfg.state.join(state::NAME_KEY));
+            .or_else(|| state::legacy_key(&cfg.state))
+            .or_else(photodeid::layout::default_key_path);
+        if let Some(k) = &key {
+            refuse_inside(k, &cfg.inbox, Keep::OutOfInbox, "the name key")?;
+        }
         let choice = NameChoice {
-            key: Some(&key),
+            key: key.as_deref(),
             ..NameChoice::default()
         };
         naming(choice, &cfg.outbox, a.quiet)?
@@ -221,7 +225,8 @@ impl MapFile {
     }
 }
 
-/// `2026-11-25T13:01:02Z 3fa9…c1.jpg cleaned (lossless)`
+/// `2026-11-25T13:01:02Z 3fa9…c1.jpg cleaned: hidden data removed (EXIF, GPS)`
+/// (the method, "(lossless)", only with `--verbose`)
 fn log(a: &WatchArgs, r: &Report) {
     let important = matches!(r.kind, ReportKind::Failed { .. } | ReportKind::Stuck { .. });
     if a.quiet && !important {
@@ -232,15 +237,18 @@ fn log(a: &WatchArgs, r: &Report) {
             up_to_date: true, ..
         } => "already published".to_string(),
         ReportKind::Cleaned {
-            method, warnings, ..
+            done,
+            method,
+            warnings,
+            ..
         } => {
-            let mut text = format!(
-                "cleaned ({})",
-                match method {
-                    Method::Lossless => "lossless",
-                    Method::Reencoded => "re-encoded",
-                }
-            );
+            let mut text = format!("cleaned: {done}");
+            if a.verbose {
+                text.push_str(match method {
+                    Method::Lossless => " (lossless)",
+                    Method::Reencoded => " (re-encoded)",
+                });
+            }
             for w in warnings {
                 text.push_str(&format!("; warning: {w}"));
             }

@@ -184,6 +184,9 @@ pub struct PhotoResult {
     pub removed: Vec<String>,
     pub regions: usize,
     pub warnings: Vec<String>,
+    /// What was done, in plain words ([`crate::plain::exported`]): the page
+    /// shows it as it is.
+    pub done: String,
     pub error: Option<String>,
 }
 
@@ -334,7 +337,7 @@ pub fn run(
                 place: places[*id].clone(),
             };
             let made_with = made_with(regions, plan, thorough, layout);
-            let result = export_one(
+            let mut result = export_one(
                 lib,
                 folder,
                 out,
@@ -344,6 +347,14 @@ pub fn run(
                 &settings,
                 (results, &made_with),
             );
+            if result.error.is_none() {
+                result.done = crate::plain::exported(
+                    result.regions,
+                    &result.removed,
+                    result.status == "up to date",
+                    &result.warnings,
+                );
+            }
             let mut p = lock();
             p.done += 1;
             p.results.push(result);
@@ -398,6 +409,7 @@ fn export_one(
         removed: Vec::new(),
         regions: regions.len(),
         warnings: Vec::new(),
+        done: String::new(),
         error: None,
     };
     if folder.contains(&photo.path).is_none() {
@@ -451,7 +463,7 @@ fn export_one(
             });
             r.removed = super::photos::plain_words(&done.removed);
             if r.removed.is_empty() {
-                r.removed.push("nothing identifying".into());
+                r.removed.push(crate::plain::NOTHING_IDENTIFYING.into());
             }
             r.warnings = done.warnings;
             if let (Some(rel), Some(path)) = (&r.output, &outcome.output) {

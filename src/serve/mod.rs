@@ -3,7 +3,8 @@
 //! ```text
 //! browser ──► 127.0.0.1:PORT ──► Host check ──► token check ──► route
 //!   GET  /                      page (HTML, CSS, JS embedded in the binary)
-//!   GET  /api/photos            the folder's photos and what they carry (check)
+//!   GET  /api/photos            the folder's files: names, sizes, usable or not by their first bytes
+//!   GET  /api/photos/details    what each photo carries (check), its size, why a damaged one cannot be used
 //!   GET  /api/photos/ID/thumb   upright thumbnail from decoded pixels, saved regions destroyed
 //!   GET  /api/photos/ID/review  the photo at screen size as it will be exported (saved regions)
 //!   GET  /api/photos/ID/view    the photo at screen size
@@ -351,6 +352,7 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
             Reply::bytes("text/css; charset=utf-8", STYLE_CSS.as_bytes().to_vec())
         }
         ("GET", ["api", "photos"]) => list(state),
+        ("GET", ["api", "photos", "details"]) => details(state),
         ("GET", ["api", "photos", id, what @ ("thumb" | "view" | "review")]) => {
             let Some(id) = photo_id(state, id) else {
                 return Reply::error(404, "no such photo");
@@ -482,17 +484,32 @@ fn read_json<T: for<'de> Deserialize<'de>>(rq: &mut Request) -> std::result::Res
     serde_json::from_slice(&body).map_err(|e| Reply::error(400, format!("bad JSON: {e}")))
 }
 
+/// The listing's first step: names, sizes and whether each file can be
+/// used as far as its first bytes tell, so the grid (and the requests for
+/// its first thumbnails) come before any photo is read whole.
 fn list(state: &State) -> Reply {
-    let info = state.library.info(&state.folder);
     Reply::json(
         200,
         json!({
             "folder": state.folder.path().display().to_string(),
             "output": state.output.path().display().to_string(),
             "screen_side": photos::SCREEN_SIDE,
-            "photos": info,
+            "photos": state.library.entries(&state.folder),
         }),
     )
+}
+
+/// The second step: what each photo carries, its size in pixels, and why
+/// one that looked usable cannot be (a damaged file). The page asks for it
+/// once its first screen of thumbnails is in; the rest are then made in
+/// the background, behind whatever the page asks for.
+fn details(state: &Arc<State>) -> Reply {
+    let reply = Reply::json(200, json!({ "photos": state.library.info(&state.folder) }));
+    let state = state.clone();
+    let _ = std::thread::Builder::new()
+        .name("thumbnails".into())
+        .spawn(move || state.library.prefetch_thumbnails(&state.folder));
+    reply
 }
 
 #[derive(Debug, Deserialize)]

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Longest side of the screen-size picture previews are rendered at.
@@ -61,6 +62,27 @@ pub struct PhotoInfo {
     /// read stops being listed here).
     pub error: Option<String>,
 }
+
+/// What the page lists at once, before any photo is read whole (the first
+/// step of the listing, so the grid and its first thumbnails come at once):
+/// the name, the size, and whether the file can be used as far as its size
+/// and first bytes tell (empty, not a photo, no decoder in this build). A
+/// damaged file is found by the details ([`PhotoInfo`]), which follow.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub id: usize,
+    pub name: String,
+    pub series: String,
+    /// File size in bytes.
+    pub size: u64,
+    pub format: Option<&'static str>,
+    /// Why the file cannot be used, in plain words (as [`PhotoInfo::error`]).
+    pub error: Option<String>,
+}
+
+/// Enough of a file's start to tell its format (the magic bytes and a
+/// HEIF `ftyp` box).
+const HEAD_BYTES: u64 = 4096;
 
 fn changed(photo: &Photo) -> Error {
     Error::Invalid(format!(
@@ -106,6 +128,8 @@ pub struct Library {
     limits: Limits,
     max_file_bytes: u64,
     info: OnceLock<Vec<PhotoInfo>>,
+    /// Details worked out one photo at a time before the whole listing's.
+    one_info: Mutex<HashMap<usize, PhotoInfo>>,
     cache: Mutex<VecDeque<(usize, Arc<Screen>)>>,
     thumbs: Mutex<HashMap<usize, Arc<Vec<u8>>>>,
     /// Each photo's latest redacted thumbnail, by the key of what drew it
@@ -113,6 +137,26 @@ pub struct Library {
     redacted: Mutex<HashMap<usize, Keyed>>,
     /// One lock per photo, so two requests never decode the same photo twice.
     decoding: Vec<Mutex<()>>,
+    /// Thumbnails being made for the page right now: the prefetcher waits
+    /// while there are any, so what is in view always goes first.
+    live: AtomicUsize,
+    prefetching: AtomicBool,
+}
+
+/// Counts a live thumbnail request while it is served.
+struct Live<'a>(&'a AtomicUsize);
+
+impl<'a> Live<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::SeqCst);
+        Live(n)
+    }
+}
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Library {
@@ -146,10 +190,13 @@ impl Library {
             limits,
             max_file_bytes,
             info: OnceLock::new(),
+            one_info: Mutex::new(HashMap::new()),
             cache: Mutex::new(VecDeque::new()),
             thumbs: Mutex::new(HashMap::new()),
             redacted: Mutex::new(HashMap::new()),
             decoding,
+            live: AtomicUsize::new(0),
+            prefetching: AtomicBool::new(false),
         }
     }
 
@@ -177,6 +224,73 @@ impl Library {
             ));
         }
         pipeline::read_input(&photo.path, self.max_file_bytes)
+    }
+
+    /// The listing's first step: every file, its size and what its first
+    /// bytes tell (no photo is read whole).
+    pub fn entries(&self, root: &Root) -> Vec<Entry> {
+        self.photos
+            .par_iter()
+            .map(|p| self.entry(p, root))
+            .collect()
+    }
+
+    fn entry(&self, p: &Photo, root: &Root) -> Entry {
+        let mut e = Entry {
+            id: p.id,
+            name: p.rel.clone(),
+            series: p.series.clone(),
+            size: 0,
+            format: None,
+            error: None,
+        };
+        let head = self.head(p, root).and_then(|(size, head)| {
+            e.size = size;
+            let ext = p.path.extension().and_then(|x| x.to_str());
+            let format = crate::container::sniff(&head, ext)?;
+            match crate::heic_decode::missing_decoder(format) {
+                Some(err) => Err(err),
+                None => Ok(format),
+            }
+        });
+        match head {
+            Ok(format) => e.format = Some(format.name()),
+            Err(err) => e.error = Some(crate::plain::explain(&err)),
+        }
+        e
+    }
+
+    /// The file's size and its first [`HEAD_BYTES`].
+    fn head(&self, p: &Photo, root: &Root) -> Result<(u64, Vec<u8>)> {
+        use std::io::Read;
+        if root.contains(&p.path).is_none() {
+            return Err(Error::Invalid(
+                "the photo is no longer inside the folder".into(),
+            ));
+        }
+        let f = std::fs::File::open(&p.path).map_err(|e| Error::io("cannot open", e))?;
+        let size = f.metadata().map_err(|e| Error::io("cannot read", e))?.len();
+        let mut head = Vec::new();
+        f.take(HEAD_BYTES)
+            .read_to_end(&mut head)
+            .map_err(|e| Error::io("cannot read", e))?;
+        Ok((size, head))
+    }
+
+    /// One photo's details: from the whole listing once it is made, else
+    /// worked out for this photo alone (a redacted thumbnail asked for
+    /// before the details, which scales its regions by the photo's width).
+    pub fn info_of(&self, id: usize, root: &Root) -> Option<PhotoInfo> {
+        if let Some(all) = self.info.get() {
+            return all.get(id).cloned();
+        }
+        let p = self.get(id)?;
+        let mut one = self.one_info.lock().unwrap_or_else(|p| p.into_inner());
+        Some(
+            one.entry(id)
+                .or_insert_with(|| self.describe(p, root))
+                .clone(),
+        )
     }
 
     /// What each photo carries (computed once, in parallel).
@@ -346,6 +460,35 @@ impl Library {
     /// reduced in the DCT (1/8 of a 12 MP photo is 504 x 378), a fraction of
     /// a full decode, so a folder of 500 photos fills its grid in seconds.
     pub fn thumbnail(&self, id: usize, root: &Root) -> Result<Arc<Vec<u8>>> {
+        let _live = Live::new(&self.live);
+        self.make_thumbnail(id, root)
+    }
+
+    /// Makes every thumbnail not made yet, in listing order, one at a time
+    /// and only while the page asks for none (so it never delays what is in
+    /// view): scrolling down then finds them ready. Started once (later
+    /// calls return at once); errors are the page's to see when it asks.
+    pub fn prefetch_thumbnails(&self, root: &Root) {
+        if self.prefetching.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let usable: Vec<usize> = match self.info.get() {
+            Some(info) => info
+                .iter()
+                .filter(|i| i.error.is_none())
+                .map(|i| i.id)
+                .collect(),
+            None => (0..self.photos.len()).collect(),
+        };
+        for id in usable {
+            while self.live.load(Ordering::SeqCst) > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let _ = self.make_thumbnail(id, root);
+        }
+    }
+
+    fn make_thumbnail(&self, id: usize, root: &Root) -> Result<Arc<Vec<u8>>> {
         let photo = self
             .get(id)
             .ok_or_else(|| Error::Invalid("no such photo".into()))?;
@@ -417,7 +560,7 @@ impl Library {
         }
         let mut img = image::load_from_memory_with_format(&raw, image::ImageFormat::Jpeg)?;
         // Rows in pixels name the full-size photo: scale them to the thumbnail.
-        let full = self.info(root).get(id).map_or(0, |i| i.width);
+        let full = self.info_of(id, root).map_or(0, |i| i.width);
         let factor = if full == 0 {
             1.0
         } else {

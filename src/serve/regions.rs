@@ -273,14 +273,18 @@ impl Store {
         root: &super::guard::Root,
         conflicts: Vec<usize>,
     ) -> SaveAnswer {
-        let info = lib.info(root);
         let mut photos = BTreeMap::new();
         for p in lib.photos() {
             let specs = rows.get(&p.rel).map(Vec::as_slice).unwrap_or(&[]);
-            let (w, h) = info
-                .get(p.id)
-                .map(|i| (i.width, i.height))
-                .unwrap_or((0, 0));
+            // Only photos with rows need their size (rows in pixels become
+            // percentages): the page's first screen never waits for the
+            // whole folder's details.
+            let (w, h) = match specs {
+                [] => (0, 0),
+                _ => lib
+                    .info_of(p.id, root)
+                    .map_or((0, 0), |i| (i.width, i.height)),
+            };
             let regions = specs.iter().filter_map(|r| for_page(r, w, h)).collect();
             photos.insert(
                 p.id,

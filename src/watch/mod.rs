@@ -8,7 +8,8 @@
 //!
 //! Never losing a photo rests on three rules:
 //! 1. an original leaves the inbox only after its output is written, synced and audited;
-//! 2. names are keyed hashes of the photo's bytes (key in the state folder), so a
+//! 2. names are keyed hashes of the photo's bytes (the user's default key, as
+//!    for `clean` and `serve`, or an older install's key in the state folder), so a
 //!    photo re-processed after a crash maps to the *same* output, which is
 //!    recognised as up to date instead of published a second time;
 //! 3. temporary files of a killed run are removed at start-up, and outputs
@@ -259,6 +260,8 @@ pub struct Report {
 pub enum ReportKind {
     /// Published (or found already published), original dealt with.
     Cleaned {
+        /// What was done, in plain words ([`crate::plain::done`]).
+        done: String,
         method: Method,
         up_to_date: bool,
         /// Where the original went (`None`: deleted or kept).

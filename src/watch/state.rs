@@ -1,6 +1,7 @@
-//! The watcher's private state folder (never inside the outbox): the name key
-//! (so a photo always gets the same pseudonym, even after a crash) and, with
-//! `--keep-originals`, the journal of originals already handled.
+//! The watcher's private state folder (never inside the outbox): the lock,
+//! the name key of installs older than the shared default key (see
+//! [`legacy_key`]) and, with `--keep-originals`, the journal of originals
+//! already handled.
 //!
 //! The journal is append-only, one line per original:
 //! `<blake3 of the inbox-relative path>\t<size>\t<mtime in ns>\t<ok|failed>`.
@@ -18,8 +19,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Name of the journal file inside the state folder.
 pub const JOURNAL: &str = "seen.tsv";
-/// Default name key file inside the state folder.
+/// The name key older versions created inside the state folder.
 pub const NAME_KEY: &str = "name.key";
+
+/// The state folder's own name key, if an older version created one: it is
+/// kept in use, so the names of a running install do not change. A new
+/// install uses the user's default key instead (the one `clean` and `serve`
+/// use), so all three give a photo the same name.
+pub fn legacy_key(state: &Path) -> Option<PathBuf> {
+    let path = state.join(NAME_KEY);
+    path.is_file().then_some(path)
+}
 
 /// What identifies one version of an original: where it is, its size and time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -226,6 +226,10 @@ pub fn handle(ctx: &Ctx, path: &Path, attempts: u32) -> Handled {
                 Ok(moved_to) => report(
                     label,
                     ReportKind::Cleaned {
+                        done: crate::plain::done(
+                            ctx.settings.regions_for(&job).len(),
+                            &done.removed,
+                        ),
                         method: done.method,
                         up_to_date,
                         moved_to,

@@ -19,6 +19,8 @@ try {
   page.on('pageerror', (e) => report.console.push(`pageerror: ${e.message}`));
   await page.goto(url);
   await page.locator('.card').first().waitFor();
+  // The listing's second step (what each carries; damaged files greyed).
+  await page.waitForFunction(() => document.body.dataset.details === 'shown');
   await page.waitForFunction(() => [...document.querySelectorAll('.card img')]
     .every((i) => i.complete && i.naturalWidth > 0));
   report.status = await page.locator('#grid-status').textContent();

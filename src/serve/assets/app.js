@@ -28,6 +28,8 @@ const state = {
   redo: [],
   // Earlier exports to this output (the results file): id -> {output, there}.
   exported: new Map(),
+  // The listing's second step (loadDetails), once asked for.
+  detailsReady: Promise.resolve(),
 };
 
 // Timings the browser test reads.
@@ -232,21 +234,81 @@ async function loadPhotos() {
   const data = await resp.json();
   $('folder-path').textContent = data.folder;
   $('output-path').textContent = data.output;
-  state.photos = data.photos;
+  // The first step: names, sizes, usable or not by their first bytes; what
+  // each carries follows (loadDetails).
+  state.photos = data.photos.map((p) => Object.assign(p, {
+    pending: true, carries: [], details: [], width: 0, height: 0,
+  }));
   for (const p of state.photos) if (!p.error) state.selected.add(p.id);
   if (await loadSaved()) setSaveStatus('Regions are saved as you work.');
   await loadResults();
-  const bad = state.photos.filter((p) => p.error).length;
-  const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
-  $('grid-status').textContent = state.photos.length === 0
-    ? 'No files in this folder.'
-    : bad
-      ? `${plural(state.photos.length, 'file')}: ${plural(state.photos.length - bad, 'photo')} can be used; `
-        + `${bad} cannot (shown greyed, with the reason).`
-      : `${plural(state.photos.length, 'photo')}.`;
+  showGridStatus();
   renderGrid();
+  state.detailsReady = loadDetails();
   await loadCollageSaved();
   renderCollageCases();
+}
+
+function showGridStatus() {
+  const bad = state.photos.filter((p) => p.error).length;
+  const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
+  const reading = state.photos.some((p) => p.pending) ? ' Reading what each photo carries…' : '';
+  $('grid-status').textContent = state.photos.length === 0
+    ? 'No files in this folder.'
+    : (bad
+      ? `${plural(state.photos.length, 'file')}: ${plural(state.photos.length - bad, 'photo')} can be used; `
+        + `${bad} cannot (shown greyed, with the reason).`
+      : `${plural(state.photos.length, 'photo')}.`) + reading;
+}
+
+// Resolves once the thumbnails in view are in (or failed), or after maxMs.
+function firstScreenShown(maxMs) {
+  return new Promise((resolve) => {
+    const inView = (i) => { const r = i.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; };
+    const waiting = [...document.querySelectorAll('.card img')].filter((i) => inView(i) && !i.complete);
+    let left = waiting.length;
+    const timer = setTimeout(resolve, maxMs);
+    const one = () => { left -= 1; if (left <= 0) { clearTimeout(timer); resolve(); } };
+    if (!left) one();
+    for (const i of waiting) {
+      i.addEventListener('load', one, { once: true });
+      i.addEventListener('error', one, { once: true });
+    }
+  });
+}
+
+// The listing's second step: what each photo carries, its size, and why a
+// file that looked usable is not (damaged). Asked for once the first screen
+// of thumbnails is in, so the two do not share the server's cores.
+async function loadDetails() {
+  await firstScreenShown(2000);
+  const resp = await api('/api/photos/details');
+  if (!resp.ok) {
+    $('grid-status').textContent = 'Cannot read what the photos carry: ' + (await errorText(resp));
+    return;
+  }
+  for (const d of (await resp.json()).photos) {
+    const p = photo(d.id);
+    if (!p) continue;
+    Object.assign(p, d, { pending: false });
+    if (p.error) state.selected.delete(p.id);
+    // The card in place, keeping its thumbnail (no second request).
+    const old = document.querySelector(`.card[data-id="${p.id}"]`);
+    if (!old) continue;
+    const fresh = card(p);
+    const img = old.querySelector('img');
+    const slot = fresh.querySelector('img');
+    if (img && slot) slot.replaceWith(img);
+    old.replaceWith(fresh);
+  }
+  showGridStatus();
+  if (state.current !== null) showCarries(photo(state.current));
+  renderCollageCases();
+  document.body.dataset.details = 'shown';
+}
+
+function sizeWords(bytes) {
+  return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1e3))} KB`;
 }
 
 // What a photo's state is, for the filter.
@@ -339,7 +401,7 @@ function card(p) {
     else state.selected.delete(p.id);
   });
   // What the photo carries, folded into one line.
-  const carries = p.error ? null : el('p', {
+  const carries = p.error ? null : p.pending ? el('p', { class: 'ok pending', text: 'Reading what it carries…' }) : el('p', {
     class: p.carries.length ? 'carries' : 'ok',
     title: p.carries.join('\n'),
     text: p.carries.length ? 'Carries: ' + p.carries.join(', ') : 'No identifying metadata found.',
@@ -353,7 +415,7 @@ function card(p) {
       width: '320', height: '240', 'data-id': String(p.id),
     }),
     p.error ? el('p', { class: 'error', text: 'Cannot be used: ' + p.error }) : null,
-    el('p', { class: 'ok', text: p.width ? `${p.width} × ${p.height} ${p.format}` : '' }),
+    el('p', { class: 'ok size', text: p.width ? `${p.width} × ${p.height} ${p.format}` : p.size ? `${sizeWords(p.size)} ${p.format || ''}`.trim() : '' }),
     carries,
     el('p', { class: 'ok marks', text: n ? `${n} region${n > 1 ? 's' : ''} marked` : 'No regions marked' }),
     state.toCheck.has(p.id) ? el('p', { class: 'to-check', text: 'To check: regions copied from another photo' }) : null,
@@ -384,12 +446,7 @@ function openEditor(id) {
   state.active = -1;
   const p = photo(id);
   $('editor-name').textContent = p.name;
-  $('carries').replaceChildren(...(p.carries.length ? p.carries : ['nothing identifying'])
-    .map((c) => el('li', { text: c })));
-  // What `photodeid check` reports, value by value.
-  $('check-details').replaceChildren(...(p.details.length ? p.details : ['nothing'])
-    .map((d) => el('li', { text: d })));
-  $('check-box').hidden = !p.details.length;
+  showCarries(p);
   $('editor').hidden = false;
   $('grid-section').hidden = true;
   state.fitWidth = null;
@@ -401,6 +458,17 @@ function openEditor(id) {
   if (window.photodeidFaces) window.photodeidFaces.open(id);
   $('editor-title').setAttribute('tabindex', '-1');
   $('editor-title').focus();
+}
+
+// What the open photo carries (filled in when the details arrive).
+function showCarries(p) {
+  const none = p.pending ? 'still being read…' : 'nothing identifying';
+  $('carries').replaceChildren(...(p.carries.length ? p.carries : [none])
+    .map((c) => el('li', { text: c })));
+  // What `photodeid check` reports, value by value.
+  $('check-details').replaceChildren(...(p.details.length ? p.details : ['nothing'])
+    .map((d) => el('li', { text: d })));
+  $('check-box').hidden = !p.details.length;
 }
 
 // The usable photos in listing order, for Previous/Next.
@@ -771,7 +839,9 @@ function carry(r, from, to) {
   return normalise(out);
 }
 
-function copyToSeries() {
+async function copyToSeries() {
+  // Placed by each photo's size in pixels: wait for the details.
+  await state.detailsReady;
   const p = photo(state.current);
   const mine = regionsOf(state.current);
   const others = state.photos.filter((q) => q.series === p.series && q.id !== p.id && !q.error);
@@ -926,16 +996,6 @@ async function pollExport() {
   showResults(p);
 }
 
-// What was done to a photo, in a person's terms.
-function doneWords(r) {
-  const parts = [];
-  if (r.regions) parts.push(`${r.regions} area${r.regions === 1 ? '' : 's'} covered`);
-  const hidden = r.removed.filter((x) => x !== 'nothing identifying');
-  parts.push(hidden.length ? `hidden data removed (${hidden.join(', ')})` : 'no hidden data found');
-  if (r.status === 'up to date') parts.push('up to date: exported before in the same way, so no copy was written');
-  return parts.concat(r.warnings).join('; ') + '.';
-}
-
 // "Finished: 2 photos exported; 1 up to date (...)".
 function finishedWords(results) {
   const same = results.filter((r) => r.status === 'up to date').length;
@@ -956,7 +1016,7 @@ function showResults(p) {
     el('td', { text: r.output || '—' }),
     el('td', {
       class: r.error ? 'results-error' : '',
-    }, r.error ? 'Not exported: ' + r.error : doneWords(r),
+    }, r.error ? 'Not exported: ' + r.error : r.done,
     r.error ? null : el('details', { class: 'results-details' }, el('summary', { text: 'Details' }),
       `${r.method === 're-encoded' ? 'Re-encoded' : 'Copied without re-encoding (lossless)'}; `
         + `removed: ${r.removed.join(', ')}.`))));
