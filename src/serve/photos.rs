@@ -464,8 +464,8 @@ impl Library {
         self.make_thumbnail(id, root)
     }
 
-    /// Makes every thumbnail not made yet, in listing order, one at a time
-    /// and only while the page asks for none (so it never delays what is in
+    /// Makes every thumbnail not made yet, in listing order, on the cores
+    /// the page's own requests leave idle (so it never delays what is in
     /// view): scrolling down then finds them ready. Started once (later
     /// calls return at once); errors are the page's to see when it asks.
     pub fn prefetch_thumbnails(&self, root: &Root) {
@@ -480,12 +480,25 @@ impl Library {
                 .collect(),
             None => (0..self.photos.len()).collect(),
         };
-        for id in usable {
-            while self.live.load(Ordering::SeqCst) > 0 {
-                std::thread::sleep(std::time::Duration::from_millis(5));
+        // One worker per core; worker `k` runs only while fewer than
+        // `workers - k` thumbnails are being made for the page, so the
+        // prefetch fills idle cores and never competes with what is in view.
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for k in 0..workers {
+                let (next, usable) = (&next, &usable);
+                scope.spawn(move || loop {
+                    while self.live.load(Ordering::SeqCst) + k >= workers {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    let Some(&id) = usable.get(next.fetch_add(1, Ordering::SeqCst)) else {
+                        break;
+                    };
+                    let _ = self.make_thumbnail(id, root);
+                });
             }
-            let _ = self.make_thumbnail(id, root);
-        }
+        });
     }
 
     fn make_thumbnail(&self, id: usize, root: &Root) -> Result<Arc<Vec<u8>>> {
