@@ -132,12 +132,11 @@ pub fn frame_image(img: &RgbImage, target: (u32, u32), framing: &Framing) -> Rgb
 
 /// The part `crop` of `img`, resized to `tw` x `th`.
 pub(crate) fn crop_resize(img: &RgbImage, crop: FRect, (tw, th): (u32, u32)) -> RgbImage {
-    let (x, y, w, h) = crop.pixels(img.width(), img.height());
-    if (x, y, w, h) == (0, 0, img.width(), img.height()) {
+    let part = crop.pixels(img.width(), img.height());
+    if part == (0, 0, img.width(), img.height()) {
         return resize_to(img, tw, th);
     }
-    let part = imageops::crop_imm(img, x, y, w, h).to_image();
-    resize_to(&part, tw, th)
+    draw::resize_part(img, part, tw, th)
 }
 
 /// Draws panels (already at their panel size, or resized to it), labels,
