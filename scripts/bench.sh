@@ -28,6 +28,9 @@
 #                         cp -r, medians, 1 -> 2 thread scaling, peak RSS
 #                         (BENCH_STRIP_FILES, default BENCH_FILES)
 #   BENCH_FACES=8         photos in the faces corpus (12 MP, one public-domain face each)
+#   BENCH_ONLY=dctedit    the region edit at its floor (opt-in): clean -j 1 --region vs
+#                         jpegtran -copy none vs convert -region -blur, per file, one
+#                         thread, on the 4:4:4 q92 and 4:2:0 q90 corpora (BENCH_FILES=8)
 #   BENCH_ONLY=shard      sharded runs (opt-in): 4 concurrent `clean --shard K/4` vs one
 #                         `clean` with the same threads in total, on the 12 MP corpus; then
 #                         `plan` of a 1,000,000-entry tree and `merge` of a million-line run
@@ -459,6 +462,70 @@ EOF
             tee -a "$RESULTS/redact-summary.txt"
     fi
     rm -rf "$OUT"
+}
+
+# ---------------------------------------------------------- dctedit bench --
+# Opt-in (BENCH_ONLY=dctedit): the DCT-domain region edit at its floor
+# (issue 18), one file at a time on one thread, on the q92 4:4:4 corpus
+# (make_corpus_444) and the q90 4:2:0 one: `photodeid clean -j 1 --region`
+# vs `jpegtran -copy none` (an entropy decode and encode of the whole scan,
+# the edit's natural floor) vs ImageMagick `convert -region ... -blur` (one
+# thread: MAGICK_THREAD_LIMIT=1). Interleaved rounds (every command once a
+# round, BENCH_RUNS rounds after one warmup round), medians per file.
+# BENCH_FILES=8 keeps both corpora under ~5 minutes on a loaded 2-core machine.
+dctedit_one() { # <label> <corpus dir>
+    local label="$1" dir="$2" c o n region="1500,500,1000,800" geom="1000x800+1500+500"
+    n="$(find "$dir" -maxdepth 1 -name '*.jpg' | wc -l)"
+    cat "$dir"/*.jpg >/dev/null
+    c="$(q "$dir")"
+    o="$(q "$OUT")"
+    rm -rf "$OUT"
+    "$BIN" clean "$dir" -o "$OUT" -q -j 1 --region "$region"
+    [[ "$(count_out "$OUT")" == "$n" ]] || die "dctedit: photodeid wrote $(count_out "$OUT") files, expected $n"
+    local cmds=(
+        -n "photodeid -j 1 --region" "$(q "$BIN") clean -q $c -o $o -j 1 --region $region"
+        -n "jpegtran -copy none" "for f in $c/*.jpg; do jpegtran -copy none -outfile $o/\${f##*/} \$f; done"
+    )
+    local im=""
+    if command -v convert >/dev/null 2>&1; then
+        im="convert -region -blur"
+        cmds+=(-n "$im" "for f in $c/*.jpg; do MAGICK_THREAD_LIMIT=1 convert \$f -region $geom -blur 0x25 $o/\${f##*/}; done")
+    else
+        echo "dctedit: skipped peer convert: ImageMagick not available"
+    fi
+    say "dctedit $label: $n files; $RUNS interleaved rounds (load: $(uptime | sed 's/.*load/load/'))"
+    local r js=()
+    for ((r = 0; r <= RUNS; r++)); do
+        hyperfine --runs 1 --prepare "rm -rf $o && mkdir -p $o" \
+            --export-json "$RESULTS/dctedit-$label-$r.json" "${cmds[@]}" >/dev/null
+        [[ $r == 0 ]] || js+=("$RESULTS/dctedit-$label-$r.json")
+    done
+    local pd jt imt=""
+    pd="$(median "photodeid -j 1 --region" "${js[@]}")"
+    jt="$(median "jpegtran -copy none" "${js[@]}")"
+    [[ -z "$im" ]] || imt="$(median "$im" "${js[@]}")"
+    {
+        echo "dctedit $label ($n files, region $region; load after: $(uptime | sed 's/.*load/load/'))"
+        awk -v pd="$pd" -v jt="$jt" -v im="$imt" -v n="$n" 'BEGIN {
+            printf "  per file, one thread (medians): photodeid %.3f s, jpegtran -copy none %.3f s", pd / n, jt / n
+            if (im != "") printf ", convert -region -blur %.3f s", im / n
+            printf "\n  photodeid / jpegtran = %.2fx (goal <= 1.1x)", pd / jt
+            if (im != "") printf "; convert / photodeid = %.1fx (goal >= 15x)", im / pd
+            printf "\n" }'
+        echo "  CPU (user + system) medians: photodeid $(cpu "photodeid -j 1 --region" "${js[@]}") s, jpegtran $(cpu "jpegtran -copy none" "${js[@]}") s"
+        if [[ $HAVE_TIME == 1 ]]; then
+            rss "photodeid -j 1 --region ($label)" "$BIN" clean -q "$dir" -o "$OUT" -j 1 --region "$region"
+        fi
+    } | tee "$RESULTS/dctedit-$label-summary.txt"
+    rm -rf "$OUT"
+}
+
+bench_dctedit() {
+    local d444="$CORPUS_BASE/strip444-v1-n$N"
+    make_corpus_444 "$d444" "$N"
+    dctedit_one "444q92" "$d444"
+    make_corpus
+    dctedit_one "420q90" "$CORPUS"
 }
 
 # ---------------------------------------------------------- collage bench --
@@ -1005,8 +1072,8 @@ echo "photodeid: $BIN ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "machine: $JOBS cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); $(hyperfine --version); exiftool $(exiftool -ver)"
 for b in ${BENCH_ONLY:-clean thorough redact collage faces}; do
     case $b in
-        clean | thorough | redact | collage | tiff | heif | faces | shard | strip | progressive) "bench_$b" ;;
-        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff, heif, faces, shard, strip, progressive)" ;;
+        clean | thorough | redact | collage | tiff | heif | faces | shard | strip | progressive | dctedit) "bench_$b" ;;
+        *) die "BENCH_ONLY: unknown bench '$b' (clean, thorough, redact, collage, tiff, heif, faces, shard, strip, progressive, dctedit)" ;;
     esac
 done
 say "results in $RESULTS"

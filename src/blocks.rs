@@ -197,17 +197,58 @@ fn edit(
     if (luma_blocks + chroma_blocks) * 128 > limits.max_alloc {
         return None;
     }
-    // Baseline files: our decoder (one pass, libjpeg's layout); others:
-    // libjpeg-turbo-rs'.
-    let (mut coeffs, mut masks) = match entropy::Plan::new(jpeg).ok()? {
-        Some(plan) => {
-            let (c, m) = plan.coefficients().ok()?;
-            (c, Some(m))
-        }
-        None => (lt::read_coefficients(bytes).ok()?, None),
-    };
+    let geometry = (h0, v0, gray);
+    // Baseline files: one pass of our decoder and encoder, holding back
+    // only the MCU rows the regions touch (and one each side: the chroma
+    // upsampler's context); others: libjpeg-turbo-rs' whole buffer.
+    if let Some(plan) = entropy::Plan::new(jpeg).ok()? {
+        let mh = 8 * v0 as u32;
+        let top = resolved.iter().map(|r| r.rect.y).min()? / mh;
+        let bottom = resolved
+            .iter()
+            .map(|r| r.rect.y + r.rect.h)
+            .max()?
+            .div_ceil(mh);
+        let rows = top.saturating_sub(1) as usize..bottom as usize + 1;
+        let oy = rows.start as u32 * mh;
+        // The regions in the band's coordinates.
+        let moved: Vec<Resolved> = resolved
+            .iter()
+            .map(|r| Resolved {
+                rect: Rect::at(r.rect.x, r.rect.y - oy).of_size(r.rect.w, r.rect.h),
+                ..*r
+            })
+            .collect();
+        let edited = plan.transcode_band(rows, jpeg, |band, masks| {
+            let size = (w, band.height as u32);
+            let mut m = Some(std::mem::take(masks));
+            let done = edit_coefficients(band, &mut m, geometry, size, &moved, fill);
+            *masks = m.unwrap_or_default();
+            done.ok_or_else(|| Error::Decode("the region edit does not fit this file".into()))
+        });
+        return edited.ok();
+    }
+    let mut coeffs = lt::read_coefficients(bytes).ok()?;
+    let mut masks = None;
+    edit_coefficients(&mut coeffs, &mut masks, geometry, (w, h), resolved, fill)?;
+    keep_used_tables(&mut coeffs);
+    entropy::write_coefficients_masked(&coeffs, masks.as_deref(), jpeg).ok()
+}
+
+/// Redacts `resolved` (in the coordinates of `coeffs`, a `w` x `h`
+/// picture, or a band of whole MCU rows of one) in the quantized
+/// coefficients: the touched MCUs are decoded, redacted and coded again;
+/// `masks`, when given, follow the blocks that change.
+fn edit_coefficients(
+    coeffs: &mut lt::JpegCoefficients,
+    masks: &mut Option<Vec<Vec<u64>>>,
+    (h0, v0, gray): (usize, usize, bool),
+    (w, h): (u32, u32),
+    resolved: &[Resolved],
+    fill: [u8; 3],
+) -> Option<()> {
     let (mw, mh) = (8 * h0 as u32, 8 * v0 as u32);
-    check_layout(&coeffs, h0, v0, gray)?;
+    check_layout(coeffs, h0, v0, gray)?;
 
     // The MCU-aligned box around every region.
     let x0 = resolved.iter().map(|r| r.rect.x).min()? / mw * mw;
@@ -243,20 +284,12 @@ fn edit(
         };
         let geometry = ((h0, v0, gray), (w, h), (x0, y0, x1, y1));
         fill_rects(
-            &mut coeffs,
-            &mut masks,
-            geometry.0,
-            geometry.1,
-            geometry.2,
-            resolved,
-            &colour,
-            &tables,
+            coeffs, masks, geometry.0, geometry.1, geometry.2, resolved, &colour, &tables,
         )?;
-        keep_used_tables(&mut coeffs);
-        return entropy::write_coefficients_masked(&coeffs, masks.as_deref(), jpeg).ok();
+        return Some(());
     }
 
-    let data = decode_crop(&coeffs, (h0, v0), gray, (w, h), (x0, y0, x1, y1))?;
+    let data = decode_crop(coeffs, (h0, v0), gray, (w, h), (x0, y0, x1, y1))?;
     let moved: Vec<Resolved> = resolved
         .iter()
         .map(|r| Resolved {
@@ -303,19 +336,18 @@ fn edit(
                     let block = plane_block(&planes[0], pw, o, (1, 1));
                     let (bx, by) = (mx as usize * h0 + i, my as usize * v0 + j);
                     store(&mut coeffs.components[0], bx, by, &block, &tables[0])?;
-                    remask(&mut masks, &coeffs, 0, bx, by);
+                    remask(masks, coeffs, 0, bx, by);
                 }
             }
             for c in 1..planes.len() {
                 let block = plane_block(&planes[c], pw, origin, (h0, v0));
                 let (bx, by) = (mx as usize, my as usize);
                 store(&mut coeffs.components[c], bx, by, &block, &tables[c])?;
-                remask(&mut masks, &coeffs, c, bx, by);
+                remask(masks, coeffs, c, bx, by);
             }
         }
     }
-    keep_used_tables(&mut coeffs);
-    entropy::write_coefficients_masked(&coeffs, masks.as_deref(), jpeg).ok()
+    Some(())
 }
 
 /// Block (`bx`, `by`) of component `c` changed: its nonzero mask again.
@@ -1139,6 +1171,126 @@ mod tests {
                     let p = psnr(&got, &expected);
                     assert!(p > 34.0, "{effect:?} {spec}: PSNR {p:.1} dB");
                 }
+            }
+        }
+    }
+
+    /// The edit on a whole coefficient buffer, as it was done before the
+    /// one-pass band: the reference the band must match byte for byte.
+    fn whole_buffer(bytes: &[u8], specs: &[&str], effect: Effect) -> Vec<u8> {
+        let j = jpeg::parse(bytes, &Limits::default()).unwrap();
+        let regions: Vec<RegionSpec> = specs.iter().map(|s| s.parse().unwrap()).collect();
+        let r = Redaction {
+            regions: &regions,
+            default_effect: effect,
+            fill: [10, 200, 30],
+        };
+        let (resolved, _) = redact::resolve_all(&r, j.width, j.height).unwrap();
+        let probe = lt::Decoder::new(bytes).unwrap();
+        let geometry = supported(&probe).unwrap();
+        let plan = entropy::Plan::new(&j).unwrap().expect("baseline");
+        let (mut coeffs, masks) = plan.coefficients().unwrap();
+        let mut masks = Some(masks);
+        let size = (j.width, j.height);
+        edit_coefficients(&mut coeffs, &mut masks, geometry, size, &resolved, r.fill).unwrap();
+        keep_used_tables(&mut coeffs);
+        entropy::write_coefficients_masked(&coeffs, masks.as_deref(), &j).unwrap()
+    }
+
+    fn band_pass(bytes: &[u8], specs: &[&str], effect: Effect) -> Vec<u8> {
+        let j = jpeg::parse(bytes, &Limits::default()).unwrap();
+        let regions: Vec<RegionSpec> = specs.iter().map(|s| s.parse().unwrap()).collect();
+        let r = Redaction {
+            regions: &regions,
+            default_effect: effect,
+            fill: [10, 200, 30],
+        };
+        let (resolved, _) = redact::resolve_all(&r, j.width, j.height).unwrap();
+        let limits = Limits::default();
+        edit(bytes, &j, j.width, j.height, &resolved, r.fill, &limits).expect("supported")
+    }
+
+    /// The one pass holds back only the regions' MCU rows; what it writes
+    /// is what coding the whole edited buffer writes: regions at the top,
+    /// bottom and sides, several at once, restart intervals, gray.
+    #[test]
+    fn the_band_pass_writes_what_the_whole_buffer_does() {
+        let src = photo(333, 250);
+        let inputs = [
+            ("4:2:0", jpeg_420(&src, 90)),
+            ("4:4:4", jpeg_444(&src, 92)),
+            ("restart", fixture("dirty/jpeg_restart.jpg")),
+            ("gray", fixture("dirty/jpeg_gray.jpg")),
+        ];
+        let cases: [&[&str]; 6] = [
+            &["30%,24%,27%,28%"],
+            &["0,0,40%,10%"],
+            &["ellipse:60%,80%,40%,20%"],
+            &["0,0,100%,100%"],
+            &["5%,5%,10%,10%", "70%,60%,20%,30%"],
+            &["50%,99%,10%,1%"],
+        ];
+        for (name, bytes) in &inputs {
+            for specs in cases {
+                for effect in [Effect::Fill, Effect::Pixelate, Effect::Blur] {
+                    let band = band_pass(bytes, specs, effect);
+                    let whole = whole_buffer(bytes, specs, effect);
+                    assert!(band == whole, "{name} {specs:?} {effect:?}: outputs differ");
+                }
+            }
+        }
+    }
+
+    /// djpeg (an independent reader) decodes every pixel outside the
+    /// touched MCUs as it did before the edit (4:2:0: outside them grown by
+    /// one MCU, where djpeg's chroma upsampling reads a touched sample).
+    #[test]
+    fn djpeg_sees_no_change_outside_the_touched_mcus() {
+        use std::process::{Command, Stdio};
+        let djpeg = |b: &[u8]| -> Option<Vec<u8>> {
+            use std::io::Write;
+            let mut child = Command::new("djpeg")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()?;
+            child.stdin.take()?.write_all(b).ok()?;
+            let o = child.wait_with_output().ok()?;
+            assert!(o.status.success(), "djpeg failed");
+            // A binary PPM of 333 x 250: the header, then the samples.
+            Some(o.stdout[o.stdout.len() - 333 * 250 * 3..].to_vec())
+        };
+        let src = photo(333, 250);
+        for (bytes, mcu, margin) in [(jpeg_444(&src, 92), 8, 0), (jpeg_420(&src, 90), 16, 16)] {
+            let Some(before) = djpeg(&bytes) else {
+                eprintln!("skipped: djpeg not installed");
+                return;
+            };
+            for effect in [Effect::Fill, Effect::Blur] {
+                let out = run(&bytes, "101,61,90,70", effect)
+                    .expect("supported")
+                    .bytes;
+                let after = djpeg(&out).expect("djpeg");
+                let (x0, y0) = (96 - margin, 48 - margin);
+                let (x1, y1) = (192usize.div_ceil(mcu) * mcu + margin, 144 + margin);
+                let (mut same, mut changed) = (0, 0);
+                for y in 0..250 {
+                    for x in 0..333 {
+                        let i = 3 * (y * 333 + x);
+                        let eq = before[i..i + 3] == after[i..i + 3];
+                        if (x0..x1).contains(&x) && (y0..y1).contains(&y) {
+                            changed += !eq as usize;
+                        } else {
+                            assert!(eq, "{effect:?} MCU {mcu}: pixel {x},{y} changed");
+                            same += 1;
+                        }
+                    }
+                }
+                assert!(
+                    same > 60_000 && changed > 5000,
+                    "{same} same, {changed} changed"
+                );
             }
         }
     }

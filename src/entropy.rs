@@ -640,6 +640,118 @@ impl<'a> Plan<'a> {
     /// The quantized coefficients, in libjpeg-turbo-rs' layout (zigzag
     /// blocks, every block of the MCUs), for the region edit.
     pub fn coefficients(&self) -> Result<(lt::JpegCoefficients, Vec<Vec<u64>>)> {
+        let (mut coeffs, mut masks) = self.empty_coefficients(0..self.mcus_y)?;
+        let grid: Vec<(usize, usize)> = coeffs
+            .components
+            .iter()
+            .map(|c| (c.blocks_x, c.blocks_y))
+            .collect();
+        let mut planes: Vec<Vec<[i16; 64]>> = coeffs
+            .components
+            .iter_mut()
+            .map(|c| std::mem::take(&mut c.blocks))
+            .collect();
+        self.walk(
+            &mut Hidden::default(),
+            &mut Store {
+                planes: &mut planes,
+                masks: &mut masks,
+                grid: &grid,
+            },
+        )?;
+        for (c, blocks) in coeffs.components.iter_mut().zip(planes) {
+            c.blocks = blocks;
+        }
+        Ok((coeffs, masks))
+    }
+}
+
+impl Plan<'_> {
+    /// The scan coded again with the standard tables in one pass, as
+    /// [`write_coefficients_masked`] codes a whole coefficient buffer, but
+    /// holding back only the MCU rows `rows`: their blocks go into a buffer
+    /// of those rows (libjpeg-turbo-rs' layout, the band's first row at
+    /// block row 0, `height` the band's pixel rows), which `edit` changes
+    /// before they are coded in order. Every other block is coded as it is
+    /// decoded, so the cost is one entropy decode and encode plus the band.
+    pub fn transcode_band(
+        &self,
+        rows: std::ops::Range<usize>,
+        source: &Jpeg,
+        edit: impl FnOnce(&mut lt::JpegCoefficients, &mut Vec<Vec<u64>>) -> Result<()>,
+    ) -> Result<Vec<u8>> {
+        let rows = rows.start.min(self.mcus_y)..rows.end.min(self.mcus_y);
+        let (mut band, masks) = self.empty_coefficients(rows.clone())?;
+        let hmax = self.frame.iter().map(|c| c.1 as usize).max().unwrap_or(1);
+        let vmax = self.frame.iter().map(|c| c.2 as usize).max().unwrap_or(1);
+        let slots: Vec<usize> = (0..self.frame.len()).map(|i| (i > 0) as usize).collect();
+        let per_row: Vec<usize> = self
+            .frame
+            .iter()
+            .map(|f| if self.interleaved() { f.2 as usize } else { 1 })
+            .collect();
+        // The frame as the header states it: every row, no blocks.
+        let mut header = lt::JpegCoefficients {
+            width: self.width,
+            height: self.height,
+            data_precision: 8,
+            components: band
+                .components
+                .iter()
+                .map(|c| lt::ComponentCoefficients {
+                    blocks: Vec::new(),
+                    blocks_x: c.blocks_x,
+                    blocks_y: c.blocks_y,
+                    h_sampling: c.h_sampling,
+                    v_sampling: c.v_sampling,
+                    quant_table_index: c.quant_table_index,
+                    component_id: c.component_id,
+                })
+                .collect(),
+            quant_tables: band.quant_tables.clone(),
+            restart_interval: self.restart,
+            density_unit: 0,
+            x_density: 1,
+            y_density: 1,
+            saw_jfif_marker: false,
+            adobe_transform: None,
+        };
+        crate::blocks::keep_used_tables(&mut header);
+        let mut sink = Splice {
+            enc: Encode {
+                w: Writer::new(self.data.len() + self.data.len() / 8 + 1024),
+                prev: [0; 4],
+                tables: StandardTables::get(),
+                slots,
+                data_blocks: data_blocks(&self.frame, (self.width, self.height), (hmax, vmax)),
+                dummy: [0; 64],
+            },
+            rows,
+            per_row,
+            band: &mut band,
+            masks,
+            held: Vec::new(),
+            state: Held::Before,
+            edit: Some(edit),
+        };
+        self.walk(&mut Hidden::default(), &mut sink)?;
+        if sink.state == Held::Holding {
+            sink.release()?;
+        }
+        let data = sink.enc.w.finish();
+        let mut out = Vec::with_capacity(data.len() + 2048);
+        write_frame(&mut out, &header, source);
+        out.extend_from_slice(&data);
+        out.extend_from_slice(&[0xFF, 0xD9]);
+        Ok(out)
+    }
+
+    /// A zeroed coefficient buffer of MCU rows `rows` (all of them for the
+    /// whole picture), and its masks.
+    fn empty_coefficients(
+        &self,
+        rows: std::ops::Range<usize>,
+    ) -> Result<(lt::JpegCoefficients, Vec<Vec<u64>>)> {
         // Dense tables, as libjpeg-turbo-rs numbers them.
         let mut dense = [0u8; 4];
         let mut quant_tables = Vec::new();
@@ -654,47 +766,39 @@ impl<'a> Plan<'a> {
                 return Err(corrupt(format!("quantization table {tq} is not defined")));
             }
         }
+        let n_rows = rows.end.saturating_sub(rows.start);
+        let vmax = self.frame.iter().map(|c| c.2 as usize).max().unwrap_or(1);
         let grid: Vec<(usize, usize)> = self
             .frame
             .iter()
             .map(|&(_, h, v, _)| {
                 if self.interleaved() {
-                    (self.mcus_x * h as usize, self.mcus_y * v as usize)
+                    (self.mcus_x * h as usize, n_rows * v as usize)
                 } else {
-                    (self.mcus_x, self.mcus_y)
+                    (self.mcus_x, n_rows)
                 }
             })
             .collect();
-        let mut planes: Vec<Vec<[i16; 64]>> =
-            grid.iter().map(|&(x, y)| vec![[0i16; 64]; x * y]).collect();
-        let mut masks: Vec<Vec<u64>> = grid.iter().map(|&(x, y)| vec![0; x * y]).collect();
-        self.walk(
-            &mut Hidden::default(),
-            &mut Store {
-                planes: &mut planes,
-                masks: &mut masks,
-                grid: &grid,
-            },
-        )?;
-        let components = planes
-            .into_iter()
-            .zip(&grid)
+        let masks: Vec<Vec<u64>> = grid.iter().map(|&(x, y)| vec![0; x * y]).collect();
+        let components = grid
+            .iter()
             .zip(&self.frame)
-            .map(
-                |((blocks, &(bx, by)), &(id, h, v, tq))| lt::ComponentCoefficients {
-                    blocks,
-                    blocks_x: bx,
-                    blocks_y: by,
-                    h_sampling: h,
-                    v_sampling: v,
-                    quant_table_index: dense[tq as usize & 3],
-                    component_id: id,
-                },
-            )
+            .map(|(&(bx, by), &(id, h, v, tq))| lt::ComponentCoefficients {
+                blocks: vec![[0i16; 64]; bx * by],
+                blocks_x: bx,
+                blocks_y: by,
+                h_sampling: h,
+                v_sampling: v,
+                quant_table_index: dense[tq as usize & 3],
+                component_id: id,
+            })
             .collect();
+        let mh = 8 * if self.interleaved() { vmax } else { 1 };
+        let top = rows.start * mh;
+        let bottom = (rows.end * mh).min(self.height as usize);
         let coeffs = lt::JpegCoefficients {
             width: self.width,
-            height: self.height,
+            height: bottom.saturating_sub(top) as u16,
             data_precision: 8,
             components,
             quant_tables,
@@ -779,6 +883,101 @@ impl Sink for Encode {
     fn restart(&mut self, index: u8) {
         self.w.restart(index);
         self.prev = [0; 4];
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    Before,
+    Holding,
+    After,
+}
+
+/// What [`Splice`] held back, in scan order.
+enum Event {
+    /// Frame component, block x, block row within the band.
+    Block(usize, usize, usize),
+    Restart(u8),
+}
+
+/// [`Plan::transcode_band`]'s sink: codes blocks as they come, except those
+/// of the held rows, which it keeps until the last of them, then edits and
+/// codes them.
+struct Splice<'b, F> {
+    enc: Encode,
+    /// MCU rows held back.
+    rows: std::ops::Range<usize>,
+    /// Block rows of each frame component in one MCU row.
+    per_row: Vec<usize>,
+    band: &'b mut lt::JpegCoefficients,
+    masks: Vec<Vec<u64>>,
+    held: Vec<Event>,
+    state: Held,
+    edit: Option<F>,
+}
+
+impl<F> Splice<'_, F>
+where
+    F: FnOnce(&mut lt::JpegCoefficients, &mut Vec<Vec<u64>>) -> Result<()>,
+{
+    /// Edits the held rows and codes them, in the order they came.
+    fn release(&mut self) -> Result<()> {
+        if let Some(edit) = self.edit.take() {
+            edit(self.band, &mut self.masks)?;
+        }
+        for e in std::mem::take(&mut self.held) {
+            match e {
+                Event::Block(fi, bx, row) => {
+                    let c = &self.band.components[fi];
+                    let i = row * c.blocks_x + bx;
+                    let by = self.rows.start * self.per_row[fi] + row;
+                    let (Some(blk), Some(&mask)) = (c.blocks.get(i), self.masks[fi].get(i)) else {
+                        return Err(corrupt("a block outside the held rows"));
+                    };
+                    self.enc.block(fi, bx, by, blk, mask)?;
+                }
+                Event::Restart(index) => self.enc.restart(index),
+            }
+        }
+        self.state = Held::After;
+        Ok(())
+    }
+}
+
+impl<F> Sink for Splice<'_, F>
+where
+    F: FnOnce(&mut lt::JpegCoefficients, &mut Vec<Vec<u64>>) -> Result<()>,
+{
+    #[inline(always)]
+    fn block(&mut self, fi: usize, bx: usize, by: usize, blk: &[i16; 64], mask: u64) -> Result<()> {
+        if self.state != Held::After {
+            let row = by / self.per_row[fi];
+            if self.state == Held::Holding && row >= self.rows.end {
+                self.release()?;
+            } else if self.state == Held::Before && self.rows.contains(&row) {
+                self.state = Held::Holding;
+            }
+            if self.state == Held::Holding {
+                let row = by - self.rows.start * self.per_row[fi];
+                let c = &mut self.band.components[fi];
+                let i = row * c.blocks_x + bx;
+                if let (Some(b), Some(m)) = (c.blocks.get_mut(i), self.masks[fi].get_mut(i)) {
+                    *b = *blk;
+                    *m = mask;
+                }
+                self.held.push(Event::Block(fi, bx, row));
+                return Ok(());
+            }
+        }
+        self.enc.block(fi, bx, by, blk, mask)
+    }
+
+    fn restart(&mut self, index: u8) {
+        if self.state == Held::Holding {
+            self.held.push(Event::Restart(index));
+        } else {
+            self.enc.restart(index);
+        }
     }
 }
 
@@ -1196,6 +1395,19 @@ pub fn write_coefficients_masked(
     }
     let data = w.finish();
     let mut out = Vec::with_capacity(data.len() + 2048);
+    write_frame(&mut out, coeffs, source);
+    out.extend_from_slice(&data);
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    Ok(out)
+}
+
+/// SOI and the header of a baseline JPEG with the standard tables for
+/// `coeffs` (its blocks unused): the source's JFIF and Adobe segments (how
+/// its colour is read), the quantization tables, frame, Huffman tables,
+/// restart interval, scan header.
+fn write_frame(out: &mut Vec<u8>, coeffs: &lt::JpegCoefficients, source: &Jpeg) {
+    let n = coeffs.components.len();
+    let ri = coeffs.restart_interval as usize;
     out.extend_from_slice(&[0xFF, 0xD8]);
     for seg in &source.segments {
         if matches!(seg.marker, 0xE0 | 0xEE) {
@@ -1203,7 +1415,7 @@ pub fn write_coefficients_masked(
         }
     }
     for (i, q) in coeffs.quant_tables.iter().enumerate() {
-        lt::encode::marker_writer::write_dqt(&mut out, i as u8, q);
+        lt::encode::marker_writer::write_dqt(out, i as u8, q);
     }
     let extended = coeffs
         .quant_tables
@@ -1222,22 +1434,19 @@ pub fn write_coefficients_masked(
             c.quant_table_index,
         ]);
     }
-    write_standard_dht(&mut out, n > 1);
+    write_standard_dht(out, n > 1);
     if ri > 0 {
         out.extend_from_slice(&[0xFF, 0xDD, 0, 4]);
         out.extend_from_slice(&coeffs.restart_interval.to_be_bytes());
     }
     write_sos(
-        &mut out,
+        out,
         coeffs
             .components
             .iter()
             .enumerate()
             .map(|(i, c)| (c.component_id, (i > 0) as u8)),
     );
-    out.extend_from_slice(&data);
-    out.extend_from_slice(&[0xFF, 0xD9]);
-    Ok(out)
 }
 
 #[cfg(test)]
