@@ -691,12 +691,9 @@ impl Plan<'_> {
             .map(|f| if self.interleaved() { f.2 as usize } else { 1 })
             .collect();
         // The frame as the header states it: every row, no blocks.
-        let mut header = lt::JpegCoefficients {
-            width: self.width,
-            height: self.height,
-            data_precision: 8,
-            components: band
-                .components
+        let mut header = coefficient_set(
+            (self.width, self.height, 8),
+            band.components
                 .iter()
                 .map(|c| lt::ComponentCoefficients {
                     blocks: Vec::new(),
@@ -708,14 +705,9 @@ impl Plan<'_> {
                     component_id: c.component_id,
                 })
                 .collect(),
-            quant_tables: band.quant_tables.clone(),
-            restart_interval: self.restart,
-            density_unit: 0,
-            x_density: 1,
-            y_density: 1,
-            saw_jfif_marker: false,
-            adobe_transform: None,
-        };
+            band.quant_tables.clone(),
+            self.restart,
+        );
         crate::blocks::keep_used_tables(&mut header);
         let mut sink = Splice {
             enc: Encode {
@@ -796,19 +788,13 @@ impl Plan<'_> {
         let mh = 8 * if self.interleaved() { vmax } else { 1 };
         let top = rows.start * mh;
         let bottom = (rows.end * mh).min(self.height as usize);
-        let coeffs = lt::JpegCoefficients {
-            width: self.width,
-            height: bottom.saturating_sub(top) as u16,
-            data_precision: 8,
+        let height = bottom.saturating_sub(top) as u16;
+        let coeffs = coefficient_set(
+            (self.width, height, 8),
             components,
             quant_tables,
-            restart_interval: self.restart,
-            density_unit: 0,
-            x_density: 1,
-            y_density: 1,
-            saw_jfif_marker: false,
-            adobe_transform: None,
-        };
+            self.restart,
+        );
         Ok((coeffs, masks))
     }
 }
@@ -1447,6 +1433,30 @@ fn write_frame(out: &mut Vec<u8>, coeffs: &lt::JpegCoefficients, source: &Jpeg) 
             .enumerate()
             .map(|(i, c)| (c.component_id, (i > 0) as u8)),
     );
+}
+
+/// A coefficient set for our scan writers: the frame's size and precision,
+/// its components, tables and restart interval. The JFIF/Adobe fields stay
+/// empty: the writers never emit APPn segments (the header is our own).
+pub(crate) fn coefficient_set(
+    (width, height, data_precision): (u16, u16, u8),
+    components: Vec<lt::ComponentCoefficients>,
+    quant_tables: Vec<[u16; 64]>,
+    restart_interval: u16,
+) -> lt::JpegCoefficients {
+    lt::JpegCoefficients {
+        width,
+        height,
+        data_precision,
+        components,
+        quant_tables,
+        restart_interval,
+        density_unit: 0,
+        x_density: 1,
+        y_density: 1,
+        saw_jfif_marker: false,
+        adobe_transform: None,
+    }
 }
 
 #[cfg(test)]

@@ -496,19 +496,12 @@ impl Decoded {
                 component_id: c.id,
             });
         }
-        Ok(lt::JpegCoefficients {
-            width: self.width,
-            height: self.height,
-            data_precision: self.precision,
+        Ok(super::coefficient_set(
+            (self.width, self.height, self.precision),
             components,
             quant_tables,
-            restart_interval: self.restart,
-            density_unit: 0,
-            x_density: 1,
-            y_density: 1,
-            saw_jfif_marker: false,
-            adobe_transform: None,
-        })
+            self.restart,
+        ))
     }
 }
 
