@@ -992,7 +992,8 @@ impl Heif<'_> {
 pub enum Transform {
     /// Quarter turns anticlockwise.
     Rotate(u8),
-    /// The `imir` axis: 0 vertical (left and right swap), 1 horizontal (top and bottom swap).
+    /// The `imir` axis as libheif (and so every viewer built on it) reads it: 0 swaps top and
+    /// bottom, 1 swaps left and right.
     Mirror(u8),
     /// Clean aperture: (width, height, horizontal offset, vertical offset) as fractions.
     Crop([(i64, i64); 4]),
