@@ -1,0 +1,186 @@
+//! Practice profiles on the page: the same TOML `collage --style` reads
+//! ([`crate::collage::style`]), so staff pick the practice's look once and
+//! the page's collages match the ones a script makes.
+//!
+//! Where the page finds them:
+//! - `serve --style FILE` (repeatable): what the IT person sets up once in
+//!   the launcher or the service, the very file the scheduled `collage`
+//!   run uses. Its logo is wherever that file names it (as for `collage`):
+//!   the person who started the server named it.
+//! - `FOLDER/.photodeid-style.toml`: a profile that travels with the photo
+//!   folder (a practice's shared folder). Anyone who can write into the
+//!   folder can write it, so its logo must lie inside the folder (canonical
+//!   path, symbolic links out refused), never elsewhere on the machine.
+//!
+//! The first profile is the default for a case with no saved choice. The
+//! page addresses a profile by its id only, never by a path, and the logo
+//! file itself is never served: it only reaches the page drawn into the
+//! preview, as pixels (no chunk of the PNG survives).
+
+use super::guard::Root;
+use crate::collage::style::Style;
+use crate::collage::Logo;
+use crate::error::{Error, Result};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// The profile a photo folder may carry.
+pub const FOLDER_STYLE: &str = ".photodeid-style.toml";
+
+/// Logo size and opacity when the profile gives none (as `collage`).
+pub const LOGO_SIZE: f32 = 0.18;
+pub const LOGO_OPACITY: f32 = 1.0;
+
+/// One practice profile, read and checked when the server starts.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Unique, from the file name (`practice` for `practice.toml`).
+    pub id: String,
+    /// The TOML file (absolute), for the recommended command.
+    pub path: PathBuf,
+    /// `--style` or `folder`.
+    pub origin: &'static str,
+    pub style: Style,
+    /// The logo, decoded (its corner, size and opacity from the profile).
+    pub logo: Option<Logo>,
+}
+
+/// Every profile the page offers.
+#[derive(Debug, Clone, Default)]
+pub struct Profiles {
+    pub list: Vec<Profile>,
+    /// Profiles not offered, and why (shown on the page, printed at start).
+    pub problems: Vec<String>,
+}
+
+fn read_profile(path: &Path, origin: &'static str, inside: Option<&Root>) -> Result<Profile> {
+    let style = Style::read(path)?;
+    let logo = match &style.logo {
+        None => None,
+        Some(l) => {
+            if let Some(root) = inside {
+                if root.contains(&l.file).is_none() {
+                    return Err(Error::Invalid(format!(
+                        "style file {}: the logo {} is not inside the photo folder {} \
+                         (a profile in the folder may only use a logo in it)",
+                        path.display(),
+                        l.file.display(),
+                        root.path().display()
+                    )));
+                }
+            }
+            Some(Logo::read(
+                &l.file,
+                l.corner.unwrap_or_default(),
+                l.size.unwrap_or(LOGO_SIZE),
+                l.opacity.unwrap_or(LOGO_OPACITY),
+            )?)
+        }
+    };
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().trim_start_matches('.').to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "style".into());
+    Ok(Profile {
+        id: stem,
+        path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+        origin,
+        style,
+        logo,
+    })
+}
+
+impl Profiles {
+    /// The `--style` files (an unreadable one is an error: the server does
+    /// not start), then the folder's own profile (an unusable one is left
+    /// out, with the reason in `problems`).
+    pub fn load(named: &[PathBuf], folder: &Root) -> Result<Profiles> {
+        let mut out = Profiles::default();
+        for path in named {
+            let p = read_profile(path, "--style", None)?;
+            out.push(p);
+        }
+        let own = folder.path().join(FOLDER_STYLE);
+        if std::fs::symlink_metadata(&own).is_ok() {
+            let checked = folder.child(FOLDER_STYLE).and_then(|own| {
+                folder
+                    .contains(&own)
+                    .ok_or_else(|| Error::Invalid(format!("{} cannot be read", own.display())))
+            });
+            match checked.and_then(|own| read_profile(&own, "folder", Some(folder))) {
+                Ok(p) => out.push(p),
+                Err(e) => out
+                    .problems
+                    .push(format!("{}: {}", own.display(), crate::plain::explain(&e))),
+            }
+        }
+        Ok(out)
+    }
+
+    fn push(&mut self, mut p: Profile) {
+        // Two `practice.toml` in different folders: `practice-2`.
+        let base = p.id.clone();
+        let mut n = 1;
+        while self.list.iter().any(|q| q.id == p.id) {
+            n += 1;
+            p.id = format!("{base}-{n}");
+        }
+        self.list.push(p);
+    }
+
+    /// The profile a case's settings choose: `None` the default (the
+    /// first), `""` none.
+    pub fn chosen(&self, id: Option<&str>) -> Result<Option<&Profile>> {
+        match id {
+            None => Ok(self.list.first()),
+            Some("") => Ok(None),
+            Some(id) => self
+                .list
+                .iter()
+                .find(|p| p.id == id)
+                .map(Some)
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "no practice style {id:?} (the page was started without it)"
+                    ))
+                }),
+        }
+    }
+
+    /// `GET /api/collage/styles`: what each profile sets, for the form.
+    pub fn json(&self) -> serde_json::Value {
+        let hex = |c: Option<[u8; 3]>| c.map(|c| crate::pseudonym::hex(&c));
+        let corner = super::collage::corner_name;
+        let styles: Vec<_> = self
+            .list
+            .iter()
+            .map(|p| {
+                let s = &p.style;
+                json!({
+                    "id": p.id,
+                    "file": p.path.display().to_string(),
+                    "origin": p.origin,
+                    "size": s.size.map(|(w, h)| format!("{w}x{h}")),
+                    "layout": s.layout.map(|l| l.name()),
+                    "background": hex(s.background),
+                    "label_color": hex(s.label_color),
+                    "footer": s.footer,
+                    "title": s.title,
+                    "logo": p.logo.as_ref().map(|l| json!({
+                        "corner": corner(l.corner),
+                        "size": l.size,
+                        "opacity": l.opacity,
+                        "width": l.image.width(),
+                        "height": l.image.height(),
+                    })),
+                })
+            })
+            .collect();
+        json!({
+            "styles": styles,
+            "default": self.list.first().map(|p| p.id.clone()),
+            "problems": self.problems,
+        })
+    }
+}
