@@ -175,7 +175,9 @@ impl Settings {
         let color = |c: &Option<String>, style: Option<[u8; 3]>, default: [u8; 3]| {
             c.as_deref()
                 .filter(|c| !c.is_empty())
-                .map_or(Ok(style.unwrap_or(default)), |c| parse_color(c).map_err(bad))
+                .map_or(Ok(style.unwrap_or(default)), |c| {
+                    parse_color(c).map_err(bad)
+                })
         };
         let logo = match profile.and_then(|p| p.logo.as_ref()) {
             Some(_) if self.logo == Some(false) => None,
@@ -664,8 +666,10 @@ impl Store {
         manifest: &super::regions::Store,
         req: &SaveRequest,
     ) -> Result<serde_json::Value> {
-        req.settings
-            .options(req.settings.labels.as_ref().map_or(0, Vec::len), &self.profiles)?;
+        req.settings.options(
+            req.settings.labels.as_ref().map_or(0, Vec::len),
+            &self.profiles,
+        )?;
         let mut changed = Vec::new();
         for (id, f) in &req.framing {
             let photo = lib

@@ -420,9 +420,7 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
             }
             Err(r) => r,
         },
-        ("GET", ["api", "collage", "styles"]) => {
-            Reply::json(200, state.collages.profiles.json())
-        }
+        ("GET", ["api", "collage", "styles"]) => Reply::json(200, state.collages.profiles.json()),
         ("GET", ["api", "collage", "settings"]) => json_or_error(state.collages.snapshot(
             &state.library,
             &state.folder,

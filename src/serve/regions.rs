@@ -640,7 +640,10 @@ mod tests {
         assert_eq!(kept.score, Some(0.973), "{text}");
         let added = find("a.jpg", "70%");
         assert_eq!((added.source.as_deref(), added.score), (None, None));
-        assert!(!text.contains("detector:eyes"), "removed with its region: {text}");
+        assert!(
+            !text.contains("detector:eyes"),
+            "removed with its region: {text}"
+        );
         let other = find("b.jpg", "1%");
         assert_eq!(other.source.as_deref(), Some("JD"));
         assert!(text.contains("by hand"), "{text}");
@@ -649,11 +652,7 @@ mod tests {
             "{text}"
         );
         // A framing-only row keeps its cells too, through a regions save.
-        std::fs::write(
-            &path,
-            format!("{}d.jpg,,,,,,,own,,,zoom 3\n", text),
-        )
-        .unwrap();
+        std::fs::write(&path, format!("{}d.jpg,,,,,,,own,,,zoom 3\n", text)).unwrap();
         store
             .merge(&[(
                 "b.jpg".into(),
@@ -663,7 +662,10 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("b.jpg,2%,2%,1%,1%,rect,,,,,"), "{text}");
         assert!(text.contains("d.jpg,,,,,,,own,,,zoom 3"), "{text}");
-        assert!(text.contains("b.jpg,1%,1%,5%,5%,rect,fill,JD,,by hand,"), "{text}");
+        assert!(
+            text.contains("b.jpg,1%,1%,5%,5%,rect,fill,JD,,by hand,"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -110,9 +110,10 @@ impl Profiles {
             });
             match checked.and_then(|own| read_profile(&own, "folder", Some(folder))) {
                 Ok(p) => out.push(p),
-                Err(e) => out
-                    .problems
-                    .push(format!("{}: {}", own.display(), crate::plain::explain(&e))),
+                Err(e) => {
+                    out.problems
+                        .push(format!("{}: {}", own.display(), crate::plain::explain(&e)))
+                }
             }
         }
         Ok(out)
