@@ -1206,3 +1206,65 @@ fn practice_styles_logo_and_the_recommended_command() {
     assert!(is_red(scripted.get_pixel(150, 90)));
     drop(d);
 }
+
+/// The page's regions save keeps the `source` and `score` cells that face
+/// proposals wrote (and any other column), for the rows it did not change
+/// and for the photos it did not touch.
+#[test]
+fn a_regions_save_keeps_source_and_score() {
+    let (_d, photos, out) = setup();
+    let manifest = photos.join(".photodeid-regions.csv");
+    std::fs::write(
+        &manifest,
+        "file,x,y,w,h,shape,effect,source,score\n\
+         Smith_John_badge.jpg,10%,10%,20%,20%,ellipse,blur,detector:face,0.973\n\
+         Doe_Jane_1961-04-02/other.jpg,1%,1%,5%,5%,rect,fill,detector:eyes,0.5\n",
+    )
+    .unwrap();
+    let s = Serve::start(&photos, &out);
+    let saved = s.json("/api/regions");
+    let badge = s.json("/api/photos")["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Smith_John_badge.jpg")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let mine = &saved["photos"][badge.to_string()];
+    let mut regions = mine["regions"].as_array().unwrap().clone();
+    assert_eq!(regions.len(), 1, "{saved}");
+    regions.push(
+        serde_json::json!({"x": 50, "y": 50, "w": 10, "h": 10, "shape": "rect", "effect": "fill"}),
+    );
+    let body =
+        serde_json::json!({"photos": [{"id": badge, "base": mine["rev"], "regions": regions}]});
+    let (status, b) = s.post("/api/regions", body.to_string().as_bytes());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&b));
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let rows = photodeid::region::parse_manifest(&text).unwrap();
+    assert_eq!(rows.len(), 3, "{text}");
+    let kept = rows
+        .iter()
+        .find(|r| r.pattern == "Smith_John_badge.jpg" && r.region.x.to_string() == "10%")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(
+        (kept.source.as_deref(), kept.score),
+        (Some("detector:face"), Some(0.973)),
+        "{text}"
+    );
+    let added = rows
+        .iter()
+        .find(|r| r.region.x.to_string() == "50%")
+        .unwrap();
+    assert_eq!((added.source.as_deref(), added.score), (None, None));
+    let other = rows
+        .iter()
+        .find(|r| r.pattern.ends_with("other.jpg"))
+        .unwrap();
+    assert_eq!(
+        (other.source.as_deref(), other.score),
+        (Some("detector:eyes"), Some(0.5)),
+        "{text}"
+    );
+}
