@@ -185,3 +185,58 @@ impl Profiles {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logo(path: &Path) {
+        image::RgbaImage::from_pixel(4, 2, image::Rgba([255, 0, 0, 255]))
+            .save(path)
+            .unwrap();
+    }
+
+    #[test]
+    fn named_and_folder_profiles_and_the_folder_logo_stays_inside() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b, photos) = (d.path().join("a"), d.path().join("b"), d.path().join("p"));
+        for dir in [&a, &b, &photos] {
+            std::fs::create_dir(dir).unwrap();
+        }
+        logo(&d.path().join("outside.png"));
+        std::fs::write(a.join("practice.toml"), "footer = \"A\"\n").unwrap();
+        std::fs::write(b.join("practice.toml"), "footer = \"B\"\n").unwrap();
+        let root = Root::new(&photos).unwrap();
+        // A symbolic link inside the folder that leads out is refused too.
+        std::os::unix::fs::symlink(d.path().join("outside.png"), photos.join(".logo.png")).unwrap();
+        std::fs::write(photos.join(FOLDER_STYLE), "[logo]\nfile = \".logo.png\"\n").unwrap();
+        let named = [a.join("practice.toml"), b.join("practice.toml")];
+        let p = Profiles::load(&named, &root).unwrap();
+        let ids: Vec<&str> = p.list.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["practice", "practice-2"]);
+        assert_eq!(p.problems.len(), 1, "{:?}", p.problems);
+        assert!(p.problems[0].contains("not inside"), "{:?}", p.problems);
+        assert_eq!(p.chosen(None).unwrap().unwrap().id, "practice");
+        assert!(p.chosen(Some("")).unwrap().is_none());
+        assert_eq!(
+            p.chosen(Some("practice-2"))
+                .unwrap()
+                .unwrap()
+                .style
+                .footer
+                .as_deref(),
+            Some("B")
+        );
+        assert!(p.chosen(Some("../a/practice")).is_err());
+        // A logo really inside the folder is fine.
+        std::fs::remove_file(photos.join(".logo.png")).unwrap();
+        logo(&photos.join(".logo.png"));
+        let p = Profiles::load(&[], &root).unwrap();
+        assert!(p.problems.is_empty(), "{:?}", p.problems);
+        assert_eq!(p.list[0].origin, "folder");
+        assert!(p.list[0].logo.is_some());
+        // A named profile that cannot be read stops the server, naming it.
+        let e = Profiles::load(&[d.path().join("missing.toml")], &root).unwrap_err();
+        assert!(e.to_string().contains("missing.toml"), "{e}");
+    }
+}
