@@ -519,7 +519,11 @@ fn collage_editor_in_chromium() {
         .iter()
         .map(|t| t["ms"].as_f64().unwrap())
         .collect();
-    eprintln!("collage preview refresh, ms (page, end to end): {timings:?}");
+    eprintln!(
+        "collage preview refresh, ms (page, end to end): {timings:?}; from the input change \
+         to the image's load: {}",
+        r["timing"]
+    );
     // Consent: none on file, asked, recorded, then the collage is made.
     assert!(
         r["consentBefore"]
@@ -587,6 +591,99 @@ fn collage_editor_in_chromium() {
         let bytes = std::fs::read(&f).unwrap();
         assert!(!contains(&bytes, b"Doe_Jane"), "{}", f.display());
         assert!(!f.to_string_lossy().contains("consent"));
+    }
+}
+
+/// The collage editor with a practice style (`serve --style`): the profile
+/// is the default (square, its background, its logo); choosing no style and
+/// back, moving the logo, drawing a crop on a panel (snapped to its shape,
+/// saved as the framing's crop form), the recommended command, export. The
+/// preview refresh (input change to image load) is reported, not asserted.
+/// The screenshot is `target/browser-artifacts/collage-style.png`.
+#[test]
+fn collage_style_crop_and_command_in_chromium() {
+    if !ready() {
+        return;
+    }
+    let (d, photos, out) = setup();
+    let style = crate::serve::write_style(&d.path().join("brand"));
+    let s = crate::serve::serve_with_style(&photos, &out, &style);
+    let shot = artifacts().join("collage-style.png");
+    let r = node("collage-style.mjs", &[&s.url, shot.to_str().unwrap()]);
+    assert!(shot.exists(), "no screenshot");
+    eprintln!(
+        "collage preview refresh, ms from the input change to the image's load: {}",
+        r["timing"]
+    );
+    assert_eq!(r["styleDefault"], "practice", "{r}");
+    assert_eq!(
+        r["first"],
+        serde_json::json!({"width": 1080, "height": 1080, "background": "203040"}),
+        "{r}"
+    );
+    assert_eq!(r["logoFieldsShown"], true, "{r}");
+    let none = r["none"]["command"].as_str().unwrap();
+    assert!(!none.contains("--style"), "{r}");
+    let styled = r["styled"]["command"].as_str().unwrap();
+    assert!(
+        styled.contains(&format!("--style {}", style.display())),
+        "{r}"
+    );
+    assert!(styled.contains("--logo-corner bottom-left"), "{r}");
+    assert_eq!(
+        (r["pressed"].as_str(), r["pressedAfter"].as_str()),
+        (Some("true"), Some("false"))
+    );
+    // The drawn rectangle is the framing's crop form, and the panel shows
+    // it: same place and size (it was snapped to the panel's shape).
+    let crop: Vec<f64> = r["cropped"]["framing"]["crop"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let shown = &r["cropped"]["crop"];
+    for (i, k) in ["x", "y", "w", "h"].iter().enumerate() {
+        assert!(
+            (crop[i] - shown[k].as_f64().unwrap()).abs() < 0.02,
+            "{k}: drawn {crop:?}, shown {shown}"
+        );
+    }
+    let before_w = r["cropBefore"]["w"].as_f64().unwrap();
+    assert!(crop[2] < before_w * 0.6, "a smaller part: {r}");
+    assert!(r["command"]
+        .as_str()
+        .unwrap()
+        .starts_with("photodeid collage --cases"));
+    assert_eq!(r["unlabelled"], serde_json::json!([]), "{r}");
+    // Saved in the manifest's framing column as a crop.
+    let manifest = std::fs::read_to_string(photos.join(".photodeid-regions.csv")).unwrap();
+    assert!(manifest.contains(",crop "), "{manifest}");
+    // The exported collage: the profile's size, the logo bottom-left.
+    let case = "Doe_Jane_1961-04-02";
+    let line = r["collages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .find(|c| c.starts_with(case))
+        .unwrap_or_else(|| panic!("{r}"));
+    let rel = line.split(": ").nth(1).unwrap().split(' ').next().unwrap();
+    let img = image::open(out.join(rel)).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (1080, 1080));
+    let p = img.get_pixel(150, 1080 - 90);
+    assert!(
+        p[0] > 200 && p[1] < 60 && p[2] < 60,
+        "logo bottom-left: {p:?}"
+    );
+    let check = bin().arg("check").arg(out.join(rel)).output().unwrap();
+    assert_eq!(check.status.code(), Some(0), "{check:?}");
+    for f in files(&out) {
+        assert!(
+            !contains(&std::fs::read(&f).unwrap(), b"LOGO-SECRET"),
+            "{}",
+            f.display()
+        );
     }
 }
 

@@ -987,3 +987,284 @@ fn an_avif_is_listed_previewed_and_exported() {
         &image::imageops::crop_imm(&img, 40, 60, 24, 36).to_image()
     ));
 }
+
+/// A red logo PNG (with bytes after its end that no output may carry).
+pub fn write_logo(path: &Path) {
+    let img = image::RgbaImage::from_pixel(40, 20, image::Rgba([255, 0, 0, 255]));
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .unwrap();
+    bytes.extend_from_slice(b"LOGO-SECRET");
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A practice profile with a red logo in the top-left corner, on a square
+/// dark-blue collage.
+pub fn write_style(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    write_logo(&dir.join("logo.png"));
+    let style = dir.join("practice.toml");
+    std::fs::write(
+        &style,
+        "size = \"square\"\nbackground = \"#203040\"\nfooter = \"Individual results vary\"\n\
+         [logo]\nfile = \"logo.png\"\ncorner = \"top-left\"\nsize = 0.25\nopacity = 1.0\n",
+    )
+    .unwrap();
+    style
+}
+
+pub fn serve_with_style(photos: &Path, out: &Path, style: &Path) -> Serve {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_photodeid"));
+    cmd.env("XDG_DATA_HOME", crate::util::data_home())
+        .args(["serve", "--no-open", "--port", "0", "--style"])
+        .arg(style)
+        .arg("-o")
+        .arg(out)
+        .arg(photos);
+    Serve::spawn(cmd)
+}
+
+fn is_red(p: &image::Rgb<u8>) -> bool {
+    p[0] > 200 && p[1] < 60 && p[2] < 60
+}
+
+/// Practice styles on the page: `serve --style FILE` is offered and is the
+/// default; a folder profile whose logo lies outside the folder is not
+/// (named, with the reason); the preview and the export carry the logo
+/// where asked and the profile's colours, never the logo file's bytes; the
+/// recommended command, run as it is, makes the same collage.
+#[test]
+fn practice_styles_logo_and_the_recommended_command() {
+    let (d, photos, out) = setup();
+    let style = write_style(&d.path().join("brand"));
+    // The folder's own profile tries to use a file outside the folder.
+    write_logo(&d.path().join("outside.png"));
+    std::fs::write(
+        photos.join(".photodeid-style.toml"),
+        "[logo]\nfile = \"../outside.png\"\n",
+    )
+    .unwrap();
+    let s = serve_with_style(&photos, &out, &style);
+    let styles = s.json("/api/collage/styles");
+    assert_eq!(styles["default"], "practice", "{styles}");
+    let list = styles["styles"].as_array().unwrap();
+    assert_eq!(
+        list.len(),
+        1,
+        "the folder's profile is not offered: {styles}"
+    );
+    assert_eq!(list[0]["size"], "1080x1080");
+    assert_eq!(list[0]["background"], "203040");
+    assert_eq!(list[0]["logo"]["corner"], "top-left");
+    let problem = styles["problems"][0].as_str().unwrap();
+    assert!(
+        problem.contains(".photodeid-style.toml") && problem.contains("not inside"),
+        "{problem}"
+    );
+
+    let ids: Vec<u64> = s.json("/api/photos")["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["series"] == "Doe_Jane_1961-04-02")
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    let preview = |settings: serde_json::Value| {
+        let body = serde_json::json!({
+            "photos": ids.iter().map(|id| serde_json::json!({"id": id})).collect::<Vec<_>>(),
+            "settings": settings,
+        });
+        let (status, b) = s.post("/api/collage/preview", body.to_string().as_bytes());
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&b).unwrap(),
+        )
+    };
+    let decode = |v: &serde_json::Value| {
+        use base64::Engine;
+        let data = v["image"].as_str().unwrap();
+        let b64 = data.strip_prefix("data:image/jpeg;base64,").unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        assert!(!contains(&bytes, b"LOGO-SECRET"));
+        image::load_from_memory(&bytes).unwrap().to_rgb8()
+    };
+    // No settings: the default profile, whole.
+    let (status, v) = preview(serde_json::json!({}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(1080), Some(1080))
+    );
+    let img = decode(&v);
+    // The logo: 25% of 1080 wide (270 x 135) at the top-left margin.
+    assert!(
+        is_red(img.get_pixel(150, 90)),
+        "{:?}",
+        img.get_pixel(150, 90)
+    );
+    assert!(!is_red(img.get_pixel(1080 - 150, 90)));
+    let bg = img.get_pixel(2, 1078);
+    assert!(
+        (bg[0] as i32 - 0x20).abs() < 12 && (bg[2] as i32 - 0x40).abs() < 12,
+        "{bg:?}"
+    );
+    let cmd = v["command"].as_str().unwrap();
+    assert!(cmd.starts_with("photodeid collage --cases "), "{cmd}");
+    assert!(
+        cmd.contains(&format!("--style {}", style.display())),
+        "{cmd}"
+    );
+    assert!(!cmd.contains("--size"), "the profile's own size: {cmd}");
+    // Overrides: another corner, and the command says so.
+    let (_, v) = preview(serde_json::json!({"logo_corner": "top-right", "logo_size": 0.2}));
+    let img = decode(&v);
+    assert!(!is_red(img.get_pixel(150, 90)));
+    assert!(is_red(img.get_pixel(1080 - 100, 70)));
+    let cmd = v["command"].as_str().unwrap();
+    assert!(
+        cmd.contains("--logo-corner top-right --logo-size 0.2"),
+        "{cmd}"
+    );
+    // No logo, no profile, an unknown profile, a bad override.
+    let (_, v) = preview(serde_json::json!({"logo": false}));
+    assert!(!is_red(decode(&v).get_pixel(150, 90)));
+    assert!(v["command"].as_str().unwrap().contains("--logo-opacity 0"));
+    let (_, v) = preview(serde_json::json!({"style": ""}));
+    // Nor the profile's size: as large as the photos allow.
+    assert_ne!(
+        (&v["width"], &v["height"]),
+        (&1080.into(), &1080.into()),
+        "{v}"
+    );
+    assert!(!v["command"].as_str().unwrap().contains("--style"), "{v}");
+    assert!(!is_red(decode(&v).get_pixel(150, 90)));
+    let (status, v) = preview(serde_json::json!({"style": "../../etc/passwd"}));
+    assert_eq!(status, 400);
+    assert!(
+        v["error"].as_str().unwrap().contains("no practice style"),
+        "{v}"
+    );
+    let (status, v) = preview(serde_json::json!({"logo_opacity": 3.0}));
+    assert_eq!(status, 400, "{v}");
+
+    // The export draws the same; nothing of the logo file but its pixels.
+    let p = s.export(&serde_json::json!({
+        "photos": ids.iter().map(|id| serde_json::json!({"id": id})).collect::<Vec<_>>(),
+        "collage": true,
+    }));
+    let made = p["collages"][0]["output"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{p}"));
+    let exported = image::open(out.join(made)).unwrap().to_rgb8();
+    assert_eq!(exported.dimensions(), (1080, 1080));
+    assert!(is_red(exported.get_pixel(150, 90)));
+    let check = bin().arg("check").arg(out.join(made)).output().unwrap();
+    assert_eq!(check.status.code(), Some(0), "{check:?}");
+    for f in files(&out) {
+        assert!(
+            !contains(&std::fs::read(&f).unwrap(), b"LOGO-SECRET"),
+            "{}",
+            f.display()
+        );
+    }
+
+    // The recommended command, run by a script, makes the same collage.
+    let (_, v) = preview(serde_json::json!({}));
+    let cmd = v["command"].as_str().unwrap().to_string();
+    let scripted = d.path().join("scripted");
+    let cmd = cmd.replacen(
+        &format!("-o {}", out.display()),
+        &format!("-o {}", scripted.display()),
+        1,
+    );
+    let exe = Path::new(env!("CARGO_BIN_EXE_photodeid"));
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&cmd)
+        .env("XDG_DATA_HOME", crate::util::data_home())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                exe.parent().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{cmd}: {run:?}");
+    let made: Vec<PathBuf> = files(&scripted);
+    assert_eq!(made.len(), 1, "{made:?}");
+    let scripted = image::open(&made[0]).unwrap().to_rgb8();
+    assert_eq!(scripted.dimensions(), (1080, 1080));
+    assert!(is_red(scripted.get_pixel(150, 90)));
+    drop(d);
+}
+
+/// The page's regions save keeps the `source` and `score` cells that face
+/// proposals wrote (and any other column), for the rows it did not change
+/// and for the photos it did not touch.
+#[test]
+fn a_regions_save_keeps_source_and_score() {
+    let (_d, photos, out) = setup();
+    let manifest = photos.join(".photodeid-regions.csv");
+    std::fs::write(
+        &manifest,
+        "file,x,y,w,h,shape,effect,source,score\n\
+         Smith_John_badge.jpg,10%,10%,20%,20%,ellipse,blur,detector:face,0.973\n\
+         Doe_Jane_1961-04-02/other.jpg,1%,1%,5%,5%,rect,fill,detector:eyes,0.5\n",
+    )
+    .unwrap();
+    let s = Serve::start(&photos, &out);
+    let saved = s.json("/api/regions");
+    let badge = s.json("/api/photos")["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Smith_John_badge.jpg")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let mine = &saved["photos"][badge.to_string()];
+    let mut regions = mine["regions"].as_array().unwrap().clone();
+    assert_eq!(regions.len(), 1, "{saved}");
+    regions.push(
+        serde_json::json!({"x": 50, "y": 50, "w": 10, "h": 10, "shape": "rect", "effect": "fill"}),
+    );
+    let body =
+        serde_json::json!({"photos": [{"id": badge, "base": mine["rev"], "regions": regions}]});
+    let (status, b) = s.post("/api/regions", body.to_string().as_bytes());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&b));
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let rows = photodeid::region::parse_manifest(&text).unwrap();
+    assert_eq!(rows.len(), 3, "{text}");
+    let kept = rows
+        .iter()
+        .find(|r| r.pattern == "Smith_John_badge.jpg" && r.region.x.to_string() == "10%")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(
+        (kept.source.as_deref(), kept.score),
+        (Some("detector:face"), Some(0.973)),
+        "{text}"
+    );
+    let added = rows
+        .iter()
+        .find(|r| r.region.x.to_string() == "50%")
+        .unwrap();
+    assert_eq!((added.source.as_deref(), added.score), (None, None));
+    let other = rows
+        .iter()
+        .find(|r| r.pattern.ends_with("other.jpg"))
+        .unwrap();
+    assert_eq!(
+        (other.source.as_deref(), other.score),
+        (Some("detector:eyes"), Some(0.5)),
+        "{text}"
+    );
+}

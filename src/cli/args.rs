@@ -750,6 +750,10 @@ pub struct ServeArgs {
     /// All outputs in one folder, no case folders or capture-order names
     #[arg(long)]
     pub flat: bool,
+
+    /// Practice profile for collages (TOML, as `collage --style`: logo, colours, footer...); repeat to offer several. FOLDER/.photodeid-style.toml is offered too
+    #[arg(long, value_name = "FILE")]
+    pub style: Vec<PathBuf>,
 }
 
 /// The long help of `watch` (on the subcommand, where clap reads it).

@@ -46,6 +46,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         thorough: a.thorough,
         naming: naming(&a)?,
         flat: a.flat,
+        styles: a.style.clone(),
     };
     let server =
         Server::bind(&config).with_context(|| format!("cannot serve {}", a.folder.display()))?;

@@ -14,9 +14,10 @@
 //!
 //! All files are owner-only, in the photo folder, never in the output.
 
-use super::export::{parse_effect, parse_fill, specs, RegionJson};
+use super::export::{parse_effect, parse_fill, shell_quote, specs, RegionJson};
 use super::guard::Root;
 use super::photos::Library;
+use super::style::Profiles;
 use crate::collage::case::{self, CaseOptions, Input, Order, RegionSource};
 
 use crate::collage::consent::{self, Register};
@@ -135,6 +136,20 @@ pub struct Settings {
     pub background: Option<String>,
     #[serde(default)]
     pub label_color: Option<String>,
+    /// The practice profile's id ([`super::style`]); none: the default
+    /// (the first), `""`: none.
+    #[serde(default)]
+    pub style: Option<String>,
+    /// `false`: no logo, though the profile has one.
+    #[serde(default)]
+    pub logo: Option<bool>,
+    /// The profile's logo in another corner, size or opacity.
+    #[serde(default)]
+    pub logo_corner: Option<String>,
+    #[serde(default)]
+    pub logo_size: Option<f32>,
+    #[serde(default)]
+    pub logo_opacity: Option<f32>,
 }
 
 fn text(t: &Option<String>, what: &str) -> Result<Option<String>> {
@@ -147,14 +162,47 @@ fn text(t: &Option<String>, what: &str) -> Result<Option<String>> {
     }
 }
 
+/// What a case's settings draw with: the options, the labels, time labels.
+pub type Chosen = (CollageOptions, Option<Vec<String>>, bool);
+
 impl Settings {
-    /// Checked options for the library.
-    pub fn options(&self, n: usize) -> Result<(CollageOptions, Option<Vec<String>>, bool)> {
+    /// Checked options for the library: each setting, else the chosen
+    /// practice profile's, else the default (as `collage` flags over `--style`).
+    pub fn options(&self, n: usize, profiles: &Profiles) -> Result<Chosen> {
         let bad = |e: String| Error::Invalid(e);
-        let color = |c: &Option<String>, default: [u8; 3]| {
+        let profile = profiles.chosen(self.style.as_deref())?;
+        let style = profile.map(|p| p.style.clone()).unwrap_or_default();
+        let color = |c: &Option<String>, style: Option<[u8; 3]>, default: [u8; 3]| {
             c.as_deref()
                 .filter(|c| !c.is_empty())
-                .map_or(Ok(default), |c| parse_color(c).map_err(bad))
+                .map_or(Ok(style.unwrap_or(default)), |c| {
+                    parse_color(c).map_err(bad)
+                })
+        };
+        let logo = match profile.and_then(|p| p.logo.as_ref()) {
+            Some(_) if self.logo == Some(false) => None,
+            Some(l) => {
+                let mut l = l.clone();
+                if let Some(c) = self.logo_corner.as_deref().filter(|c| !c.is_empty()) {
+                    l.corner = c.parse().map_err(|e| bad(format!("logo corner: {e}")))?;
+                }
+                if let Some(size) = self.logo_size {
+                    if !(0.02..=1.0).contains(&size) {
+                        return Err(bad(format!(
+                            "logo size {size} must be a fraction of the width from 0.02 to 1"
+                        )));
+                    }
+                    l.size = size;
+                }
+                if let Some(o) = self.logo_opacity {
+                    if !(0.0..=1.0).contains(&o) {
+                        return Err(bad(format!("logo opacity {o} must be from 0 to 1")));
+                    }
+                    l.opacity = o;
+                }
+                Some(l)
+            }
+            None => None,
         };
         let labels = match &self.labels {
             Some(l) if l.len() == n => Some(
@@ -169,16 +217,17 @@ impl Settings {
             CollageOptions {
                 layout: match self.layout.as_deref().filter(|l| !l.is_empty()) {
                     Some(l) => l.parse().map_err(bad)?,
-                    None => Layout::Auto,
+                    None => style.layout.unwrap_or(Layout::Auto),
                 },
                 size: match self.size.as_deref().filter(|s| !s.is_empty()) {
                     Some(s) => Some(parse_size(s).map_err(bad)?),
-                    None => None,
+                    None => style.size,
                 },
-                title: text(&self.title, "the title")?,
-                footer: text(&self.footer, "the footer")?,
-                background: color(&self.background, BACKGROUND)?,
-                label_color: color(&self.label_color, INK)?,
+                title: text(&self.title.clone().or(style.title), "the title")?,
+                footer: text(&self.footer.clone().or(style.footer), "the footer")?,
+                background: color(&self.background, style.background, BACKGROUND)?,
+                label_color: color(&self.label_color, style.label_color, INK)?,
+                logo,
                 ..CollageOptions::default()
             },
             labels,
@@ -209,6 +258,125 @@ pub struct PreviewRequest {
     pub effect: Option<String>,
     #[serde(default)]
     pub fill: Option<String>,
+    /// What the collage is for (`social-media`...): the command then checks consent.
+    #[serde(default)]
+    pub purpose: Option<String>,
+}
+
+/// Where the recommended command reads and writes.
+pub struct Places<'a> {
+    pub folder: &'a Path,
+    pub output: &'a Path,
+    /// The regions manifest (regions and framing), when it exists.
+    pub manifest: Option<&'a Path>,
+    pub consent: &'a Path,
+}
+
+/// The `photodeid collage` command that makes what the page shows, for
+/// every case of the folder (so the IT person can run it on a schedule):
+/// each setting the page changed from the profile, the profile as `--style`.
+pub fn command(
+    settings: &Settings,
+    profiles: &Profiles,
+    n: usize,
+    effect: crate::region::Effect,
+    fill: [u8; 3],
+    purpose: Option<&str>,
+    at: &Places,
+) -> Result<String> {
+    let q = |p: &Path| shell_quote(&p.display().to_string());
+    let mut c = vec![
+        "photodeid collage --cases".to_string(),
+        q(at.folder),
+        "-o".into(),
+        q(at.output),
+    ];
+    let mut flag = |name: &str, value: Option<String>| {
+        c.push(format!("--{name}"));
+        if let Some(v) = value {
+            c.push(shell_quote(&v));
+        }
+    };
+    if let Some(m) = at.manifest {
+        flag("regions", Some(m.display().to_string()));
+    }
+    match effect {
+        crate::region::Effect::Fill => {}
+        crate::region::Effect::Pixelate => flag("effect", Some("pixelate".into())),
+        crate::region::Effect::Blur => flag("effect", Some("blur".into())),
+    }
+    if fill != [0, 0, 0] {
+        flag("fill-color", Some(crate::pseudonym::hex(&fill)));
+    }
+    let profile = profiles.chosen(settings.style.as_deref())?;
+    let style = profile.map(|p| p.style.clone()).unwrap_or_default();
+    if let Some(p) = profile {
+        flag("style", Some(p.path.display().to_string()));
+    }
+    let (o, labels, time_labels) = settings.options(n, profiles)?;
+    if let Some((w, h)) = o.size.filter(|s| Some(*s) != style.size) {
+        flag("size", Some(format!("{w}x{h}")));
+    }
+    if o.layout != style.layout.unwrap_or_default() {
+        flag("layout", Some(o.layout.name().into()));
+    }
+    for (name, v, from_style) in [
+        ("title", &o.title, &style.title),
+        ("footer", &o.footer, &style.footer),
+    ] {
+        if v != from_style {
+            flag(name, Some(v.clone().unwrap_or_default()));
+        }
+    }
+    // The CLI splits labels at commas: one with a comma cannot be passed.
+    if let Some(l) = labels.filter(|l| l.iter().all(|l| !l.contains(','))) {
+        flag("labels", Some(l.join(",")));
+    }
+    if time_labels {
+        flag("time-labels", None);
+    }
+    let hex = |c: [u8; 3]| crate::pseudonym::hex(&c);
+    if o.background != style.background.unwrap_or(BACKGROUND) {
+        flag("background", Some(hex(o.background)));
+    }
+    if o.label_color != style.label_color.unwrap_or(INK) {
+        flag("label-color", Some(hex(o.label_color)));
+    }
+    if let Some(from) = profile.and_then(|p| p.logo.as_ref()) {
+        match &o.logo {
+            // No `--no-logo`: an invisible logo draws the same pixels.
+            None => flag("logo-opacity", Some("0".into())),
+            Some(l) => {
+                if l.corner != from.corner {
+                    flag("logo-corner", Some(corner_name(l.corner).into()));
+                }
+                if l.size != from.size {
+                    flag("logo-size", Some(l.size.to_string()));
+                }
+                if l.opacity != from.opacity {
+                    flag("logo-opacity", Some(l.opacity.to_string()));
+                }
+            }
+        }
+    }
+    // The page's quality; the CLI's default is 92.
+    flag("quality", Some("90".into()));
+    if let Some(p) = purpose.filter(|p| !p.is_empty()) {
+        flag("consent", Some(at.consent.display().to_string()));
+        flag("purpose", Some(p.to_string()));
+    }
+    Ok(c.join(" "))
+}
+
+/// How the CLI and the profile spell a corner.
+pub fn corner_name(c: crate::collage::Corner) -> &'static str {
+    use crate::collage::Corner;
+    match c {
+        Corner::TopLeft => "top-left",
+        Corner::TopRight => "top-right",
+        Corner::BottomLeft => "bottom-left",
+        Corner::BottomRight => "bottom-right",
+    }
 }
 
 /// The photos of a collage, read as shown, with their regions and framing.
@@ -247,11 +415,12 @@ pub fn inputs(
 pub fn case_options(
     lib: &Library,
     settings: &Settings,
+    profiles: &Profiles,
     n: usize,
     effect: crate::region::Effect,
     fill: [u8; 3],
 ) -> Result<CaseOptions> {
-    let (collage, labels, time_labels) = settings.options(n)?;
+    let (collage, labels, time_labels) = settings.options(n, profiles)?;
     Ok(CaseOptions {
         collage,
         limits: lib.limits(),
@@ -285,6 +454,7 @@ impl Store {
         lib: &Library,
         folder: &Root,
         req: &PreviewRequest,
+        at: &Places,
     ) -> Result<serde_json::Value> {
         let started = std::time::Instant::now();
         let mut seen = std::collections::HashSet::new();
@@ -303,7 +473,14 @@ impl Store {
             parse_effect(req.effect.as_deref())?,
             parse_fill(req.fill.as_deref())?,
         );
-        let opts = case_options(lib, &req.settings, photos.len(), effect, fill)?;
+        let opts = case_options(
+            lib,
+            &req.settings,
+            &self.profiles,
+            photos.len(),
+            effect,
+            fill,
+        )?;
         let pictures: Vec<case::Picture> = photos
             .par_iter()
             .map(|(id, regions, framing)| {
@@ -346,6 +523,15 @@ impl Store {
             })
             .collect::<Result<_>>()?;
         let made = case::render_pictures(pictures, &opts, Order::Capture)?;
+        let command = command(
+            &req.settings,
+            &self.profiles,
+            photos.len(),
+            effect,
+            fill,
+            req.purpose.as_deref(),
+            at,
+        )?;
         let jpeg = crate::collage::encode(&made.image, Format::Jpeg, 85, &opts.limits)?;
         let by_rel: BTreeMap<&str, usize> = photos
             .iter()
@@ -365,6 +551,7 @@ impl Store {
             "crops": made.crops,
             "order": order,
             "labels": made.labels,
+            "command": command,
             "ms": started.elapsed().as_millis() as u64,
             "image": format!(
                 "data:image/jpeg;base64,{}",
@@ -381,6 +568,8 @@ pub struct Store {
     consent: PathBuf,
     lock: Mutex<()>,
     cache: Mutex<std::collections::HashMap<String, Cached>>,
+    /// The practice profiles the page offers.
+    pub profiles: Profiles,
 }
 
 /// `POST /api/collage/settings`.
@@ -415,12 +604,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 impl Store {
-    pub fn new(folder: &Path) -> Store {
+    pub fn new(folder: &Path, profiles: Profiles) -> Store {
         Store {
             settings: folder.join(SETTINGS_NAME),
             consent: folder.join(consent::CONSENT_NAME),
             lock: Mutex::new(()),
             cache: Mutex::default(),
+            profiles,
         }
     }
 
@@ -476,8 +666,10 @@ impl Store {
         manifest: &super::regions::Store,
         req: &SaveRequest,
     ) -> Result<serde_json::Value> {
-        req.settings
-            .options(req.settings.labels.as_ref().map_or(0, Vec::len))?;
+        req.settings.options(
+            req.settings.labels.as_ref().map_or(0, Vec::len),
+            &self.profiles,
+        )?;
         let mut changed = Vec::new();
         for (id, f) in &req.framing {
             let photo = lib

@@ -587,7 +587,14 @@ fn build_collage(
         .get(series)
         .cloned()
         .unwrap_or_default();
-    let opts = super::collage::case_options(lib, &settings, members.len(), plan.effect, plan.fill)?;
+    let opts = super::collage::case_options(
+        lib,
+        &settings,
+        &collages.profiles,
+        members.len(),
+        plan.effect,
+        plan.fill,
+    )?;
     let (bytes, _) = case::make(inputs, &opts, case::Order::Capture)?;
     let format = opts.format;
     // Beside the case's photos (at the top with --flat).
@@ -697,7 +704,7 @@ fn rerun_command(
     cmd
 }
 
-fn shell_quote(s: &str) -> String {
+pub(super) fn shell_quote(s: &str) -> String {
     if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "/._-+,=:@".contains(c))
     {

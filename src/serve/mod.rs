@@ -19,6 +19,7 @@
 //!   POST /api/regions           save changed photos' regions (merged, stale ones refused)
 //!   POST /api/collage/preview   a case's collage at its final size (collage.rs)
 //!   GET|POST /api/collage/settings  a case's collage settings and framing, saved with it
+//!   GET  /api/collage/styles    the practice profiles offered (style.rs; `serve --style`)
 //!   GET  /api/consent, POST /api/consent  the consent register (who signed what, when)
 //! ```
 //!
@@ -40,6 +41,7 @@ pub mod http;
 pub mod photos;
 pub mod regions;
 pub mod results;
+pub mod style;
 pub mod zip;
 
 use crate::container::Limits;
@@ -83,6 +85,8 @@ pub struct Config {
     pub naming: crate::pseudonym::Naming,
     /// One flat folder instead of pseudonymous case folders.
     pub flat: bool,
+    /// Practice profiles offered for collages (`--style`, see [`style`]).
+    pub styles: Vec<PathBuf>,
 }
 
 struct State {
@@ -149,9 +153,13 @@ impl Server {
             Err(e) => eprintln!("photodeid: the old framing file was not moved: {e}"),
         }
         let results = results::Results::open(folder.child(results::RESULTS_NAME)?);
+        let profiles = style::Profiles::load(&config.styles, &folder)?;
+        for p in &profiles.problems {
+            eprintln!("photodeid: practice style not offered: {p}");
+        }
         let state = State {
             regions,
-            collages: collage::Store::new(folder.path()),
+            collages: collage::Store::new(folder.path(), profiles),
             layout: export::Layout {
                 folders: crate::layout::Folders::new(config.naming.clone()),
                 flat: config.flat,
@@ -396,9 +404,23 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
             Err(r) => r,
         },
         ("POST", ["api", "collage", "preview"]) => match read_json::<collage::PreviewRequest>(rq) {
-            Ok(req) => json_or_error(state.collages.preview(&state.library, &state.folder, &req)),
+            Ok(req) => {
+                let manifest = state.regions.path();
+                let at = collage::Places {
+                    folder: state.folder.path(),
+                    output: state.output.path(),
+                    manifest: manifest.exists().then_some(manifest),
+                    consent: state.collages.consent_path(),
+                };
+                json_or_error(
+                    state
+                        .collages
+                        .preview(&state.library, &state.folder, &req, &at),
+                )
+            }
             Err(r) => r,
         },
+        ("GET", ["api", "collage", "styles"]) => Reply::json(200, state.collages.profiles.json()),
         ("GET", ["api", "collage", "settings"]) => json_or_error(state.collages.snapshot(
             &state.library,
             &state.folder,

@@ -27,14 +27,39 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// One region row: the region, and the cells of every other column
+/// (`source`, `score` that face proposals write, or any a person added),
+/// kept as they were so a save never drops them.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    spec: RegionSpec,
+    extra: BTreeMap<String, String>,
+}
+
 /// The file's rows by their `file` column, in file order within a photo.
-type Rows = BTreeMap<String, Vec<RegionSpec>>;
+type Rows = BTreeMap<String, Vec<Row>>;
+
+/// The columns the page writes itself; every other column is carried over.
+const OWN_COLUMNS: [&str; 8] = ["file", "x", "y", "w", "h", "shape", "effect", "framing"];
 
 /// The whole file: the region rows and the framing cells, both by `file`.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Manifest {
     rows: Rows,
     framing: BTreeMap<String, Framing>,
+    /// The other columns of a framing-only row.
+    framing_extra: BTreeMap<String, BTreeMap<String, String>>,
+    /// The file's other columns, in its order.
+    columns: Vec<String>,
+}
+
+impl Manifest {
+    fn specs(&self, rel: &str) -> Vec<RegionSpec> {
+        self.rows
+            .get(rel)
+            .map(|r| r.iter().map(|r| r.spec.clone()).collect())
+            .unwrap_or_default()
+    }
 }
 
 pub struct Store {
@@ -112,9 +137,29 @@ impl Store {
             ))
         };
         let rows = region::parse_manifest(&text).map_err(|e| broken(e.to_string()))?;
-        let mut out = Manifest::default();
+        let (columns, cells) = other_cells(&text).map_err(broken)?;
+        let mut out = Manifest {
+            columns,
+            ..Manifest::default()
+        };
+        let mut used = vec![false; cells.len()];
         for r in rows {
-            out.rows.entry(r.pattern).or_default().push(r.region);
+            // `line` is the record's index + 2, as parse_manifest counts.
+            let i = r.line.saturating_sub(2);
+            let extra = cells.get(i).map(|c| c.1.clone()).unwrap_or_default();
+            if let Some(u) = used.get_mut(i) {
+                *u = true;
+            }
+            out.rows.entry(r.pattern).or_default().push(Row {
+                spec: r.region,
+                extra,
+            });
+        }
+        // Records that are no region row are framing-only rows.
+        for (i, (file, extra)) in cells.into_iter().enumerate() {
+            if !used[i] && !extra.is_empty() {
+                out.framing_extra.insert(file, extra);
+            }
         }
         // The last cell of a file counts, as `collage` reads it.
         for f in parse_manifest_framing(&text).map_err(broken)? {
@@ -193,7 +238,7 @@ impl Store {
     /// One photo's saved rows (by its `file` column) and their revision.
     pub fn rows_of(&self, rel: &str) -> Result<(Vec<RegionSpec>, String)> {
         let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let specs = self.load()?.rows.remove(rel).unwrap_or_default();
+        let specs = self.load()?.specs(rel);
         let rev = revision(&specs);
         Ok((specs, rev))
     }
@@ -235,12 +280,12 @@ impl Store {
         let mut conflicts = Vec::new();
         let mut changed = false;
         for (id, rel, base, specs) in checked {
-            let current = m.rows.get(&rel).map(Vec::as_slice).unwrap_or(&[]);
-            if revision(current) != base {
+            let current = m.specs(&rel);
+            if revision(&current) != base {
                 conflicts.push(id);
                 continue;
             }
-            if current != specs.as_slice() {
+            if current != specs {
                 changed = true;
                 set(&mut m.rows, rel, specs);
             }
@@ -275,7 +320,11 @@ impl Store {
     ) -> SaveAnswer {
         let mut photos = BTreeMap::new();
         for p in lib.photos() {
-            let specs = rows.get(&p.rel).map(Vec::as_slice).unwrap_or(&[]);
+            let specs: Vec<RegionSpec> = rows
+                .get(&p.rel)
+                .map(|r| r.iter().map(|r| r.spec.clone()).collect())
+                .unwrap_or_default();
+            let specs = specs.as_slice();
             // Only photos with rows need their size (rows in pixels become
             // percentages): the page's first screen never waits for the
             // whole folder's details.
@@ -302,12 +351,69 @@ impl Store {
     }
 }
 
+/// Sets a photo's regions; a region that was already there keeps its
+/// row's other cells (the same row, else the same place and shape: a
+/// changed effect does not make a proposal someone else's).
 fn set(rows: &mut Rows, rel: String, specs: Vec<RegionSpec>) {
+    let mut old = rows.remove(&rel).unwrap_or_default();
     if specs.is_empty() {
-        rows.remove(&rel);
-    } else {
-        rows.insert(rel, specs);
+        return;
     }
+    let place = |r: &RegionSpec| (r.x, r.y, r.w, r.h, r.shape);
+    let new = specs
+        .into_iter()
+        .map(|spec| {
+            let i = old
+                .iter()
+                .position(|r| r.spec == spec)
+                .or_else(|| old.iter().position(|r| place(&r.spec) == place(&spec)));
+            let extra = match i {
+                Some(i) => old.remove(i).extra,
+                None => BTreeMap::new(),
+            };
+            Row { spec, extra }
+        })
+        .collect();
+    rows.insert(rel, new);
+}
+
+/// The header's other columns (lowercase, in file order), and each
+/// record's `file` with its non-empty cells in them.
+#[allow(clippy::type_complexity)]
+fn other_cells(
+    text: &str,
+) -> std::result::Result<(Vec<String>, Vec<(String, BTreeMap<String, String>)>), String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    let file = headers.iter().position(|h| h == "file");
+    let mut columns = Vec::new();
+    for h in &headers {
+        if !h.is_empty() && !OWN_COLUMNS.contains(&h.as_str()) && !columns.contains(h) {
+            columns.push(h.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| format!("line {}: {e}", i + 2))?;
+        let mut extra = BTreeMap::new();
+        for (c, h) in headers.iter().enumerate() {
+            let v = rec.get(c).unwrap_or("");
+            if columns.contains(h) && !v.is_empty() {
+                extra.entry(h.clone()).or_insert_with(|| v.to_string());
+            }
+        }
+        let f = file.and_then(|c| rec.get(c)).unwrap_or("").to_string();
+        out.push((f, extra));
+    }
+    Ok((columns, out))
 }
 
 /// The file's text: each `file`'s region rows, its framing in the first
@@ -318,24 +424,34 @@ fn manifest_text(m: &Manifest) -> Result<String> {
     let err = |e: csv::Error| Error::Invalid(format!("manifest: {e}"));
     let framed = !m.framing.is_empty();
     let mut header = vec!["file", "x", "y", "w", "h", "shape", "effect"];
+    header.extend(m.columns.iter().map(String::as_str));
     if framed {
         header.push("framing");
     }
     w.write_record(&header).map_err(err)?;
+    let others = |extra: Option<&BTreeMap<String, String>>| -> Vec<String> {
+        m.columns
+            .iter()
+            .map(|c| extra.and_then(|e| e.get(c)).cloned().unwrap_or_default())
+            .collect()
+    };
     let files: std::collections::BTreeSet<&String> =
         m.rows.keys().chain(m.framing.keys()).collect();
     for file in files {
         let framing = m.framing.get(file).map(Framing::to_string);
-        let specs = m.rows.get(file).map(Vec::as_slice).unwrap_or(&[]);
-        if specs.is_empty() {
-            let cell = framing.unwrap_or_default();
-            w.write_record([file.as_str(), "", "", "", "", "", "", &cell])
-                .map_err(err)?;
+        let rows = m.rows.get(file).map(Vec::as_slice).unwrap_or(&[]);
+        if rows.is_empty() {
+            let mut rec: Vec<String> = vec![file.clone()];
+            rec.extend(std::iter::repeat_n(String::new(), 6));
+            rec.extend(others(m.framing_extra.get(file)));
+            rec.push(framing.unwrap_or_default());
+            w.write_record(&rec).map_err(err)?;
             continue;
         }
-        for (i, r) in specs.iter().enumerate() {
+        for (i, r) in rows.iter().enumerate() {
             let mut rec: Vec<String> = vec![file.clone()];
-            rec.extend(region_cells(r, None));
+            rec.extend(region_cells(&r.spec, None));
+            rec.extend(others(Some(&r.extra)));
             if framed {
                 rec.push(if i == 0 {
                     framing.clone().unwrap_or_default()
@@ -415,11 +531,11 @@ mod tests {
         store
             .merge(&[("b.jpg".into(), vec![spec("10%,10%,20%,20%:blur")])])
             .unwrap();
-        let rows = store.load().unwrap().rows;
-        assert_eq!(rows.len(), 3);
-        assert_eq!(rows["a.jpg"], vec![spec("1%,1%,5%,5%:fill")]);
-        assert_eq!(rows["**/*.png"], vec![spec("0,0,10,10")]);
-        assert_eq!(rows["b.jpg"], vec![spec("10%,10%,20%,20%:blur")]);
+        let m = store.load().unwrap();
+        assert_eq!(m.rows.len(), 3);
+        assert_eq!(m.specs("a.jpg"), vec![spec("1%,1%,5%,5%:fill")]);
+        assert_eq!(m.specs("**/*.png"), vec![spec("0,0,10,10")]);
+        assert_eq!(m.specs("b.jpg"), vec![spec("10%,10%,20%,20%:blur")]);
         // Emptying a photo removes its rows only.
         store.merge(&[("a.jpg".into(), Vec::new())]).unwrap();
         let rows = store.load().unwrap().rows;
@@ -457,8 +573,8 @@ mod tests {
             .merge(&[("a.jpg".into(), vec![spec("11%,10%,20%,20%:blur")])])
             .unwrap();
         let m = store.load().unwrap();
-        assert_eq!(m.rows["a.jpg"], vec![spec("11%,10%,20%,20%:blur")]);
-        assert_eq!(m.rows["c.jpg"], vec![spec("1%,1%,5%,5%:fill")]);
+        assert_eq!(m.specs("a.jpg"), vec![spec("11%,10%,20%,20%:blur")]);
+        assert_eq!(m.specs("c.jpg"), vec![spec("1%,1%,5%,5%:fill")]);
         assert!(
             !m.rows.contains_key("b.jpg"),
             "a framing-only row is no region"
@@ -480,6 +596,76 @@ mod tests {
         assert_eq!(m.framing["a.jpg"], zoom);
         assert_eq!(m.framing["c.jpg"], "zoom 2".parse().unwrap());
         assert_eq!(store.migrate_framing(&old).unwrap(), 0);
+    }
+
+    /// Face proposals write `source` and `score`; a person may add a column
+    /// of their own. A save keeps every cell of each row it did not change,
+    /// and of the photos it did not touch; `clean` still reads the file.
+    #[test]
+    fn other_columns_survive_every_save() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(".photodeid-regions.csv");
+        std::fs::write(
+            &path,
+            "file,x,y,w,h,shape,effect,source,score,note\n\
+             a.jpg,10%,10%,20%,20%,ellipse,blur,detector:face,0.973,\n\
+             a.jpg,50%,50%,5%,5%,rect,fill,detector:eyes,0.8,checked\n\
+             b.jpg,1%,1%,5%,5%,rect,fill,JD,,by hand\n",
+        )
+        .unwrap();
+        let store = Store::new(path.clone());
+        // a.jpg: the first region kept, the second removed, one added.
+        store
+            .merge(&[(
+                "a.jpg".into(),
+                vec![
+                    spec("ellipse:10%,10%,20%,20%:blur"),
+                    spec("70%,70%,5%,5%:pixelate"),
+                ],
+            )])
+            .unwrap();
+        // Framing saved afterwards adds its column; nothing else moves.
+        store
+            .set_framing(&[("c.jpg".into(), Some("zoom 2".parse().unwrap()))])
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let rows = region::parse_manifest(&text).unwrap();
+        let find = |file: &str, x: &str| {
+            rows.iter()
+                .find(|r| r.pattern == file && r.region.x.to_string() == x)
+                .unwrap_or_else(|| panic!("{file} {x}: {text}"))
+        };
+        let kept = find("a.jpg", "10%");
+        assert_eq!(kept.source.as_deref(), Some("detector:face"), "{text}");
+        assert_eq!(kept.score, Some(0.973), "{text}");
+        let added = find("a.jpg", "70%");
+        assert_eq!((added.source.as_deref(), added.score), (None, None));
+        assert!(
+            !text.contains("detector:eyes"),
+            "removed with its region: {text}"
+        );
+        let other = find("b.jpg", "1%");
+        assert_eq!(other.source.as_deref(), Some("JD"));
+        assert!(text.contains("by hand"), "{text}");
+        assert!(
+            text.starts_with("file,x,y,w,h,shape,effect,source,score,note,framing\n"),
+            "{text}"
+        );
+        // A framing-only row keeps its cells too, through a regions save.
+        std::fs::write(&path, format!("{}d.jpg,,,,,,,own,,,zoom 3\n", text)).unwrap();
+        store
+            .merge(&[(
+                "b.jpg".into(),
+                vec![spec("1%,1%,5%,5%:fill"), spec("2%,2%,1%,1%")],
+            )])
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("b.jpg,2%,2%,1%,1%,rect,,,,,"), "{text}");
+        assert!(text.contains("d.jpg,,,,,,,own,,,zoom 3"), "{text}");
+        assert!(
+            text.contains("b.jpg,1%,1%,5%,5%,rect,fill,JD,,by hand,"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -93,6 +93,9 @@ try {
   s = await state(page);
   report.final = { width: s.plan.width, height: s.plan.height };
   report.timings = await page.evaluate(() => window.photodeid.collageTimings);
+  // From the input change (before the debounce) to the new image's load.
+  const t = report.timings.map((x) => x.fromInput).sort((a, b) => a - b);
+  report.timing = { n: t.length, median: t[Math.floor(t.length / 2)], max: t[t.length - 1] };
   await page.waitForFunction(() => (window.photodeid.collageSaves || 0) > 0);
   await page.locator('#collage-section').screenshot({ path: screenshot });
 

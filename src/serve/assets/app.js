@@ -245,6 +245,7 @@ async function loadPhotos() {
   showGridStatus();
   renderGrid();
   state.detailsReady = loadDetails();
+  await loadStyles();
   await loadCollageSaved();
   renderCollageCases();
 }
@@ -1148,6 +1149,10 @@ const collage = {
   saveTimer: null,
   consent: new Map(), // series -> signed date, or null
   purpose: '',
+  styles: [], // practice profiles (GET /api/collage/styles)
+  defaultStyle: null,
+  changedAt: null, // when the first change not yet drawn was made
+  cropMode: false,
 };
 window.photodeid.collageTimings = [];
 window.photodeid.collagePreviews = 0;
@@ -1157,6 +1162,7 @@ window.photodeid.collage = () => ({
     order: collage.plan.order, labels: collage.plan.labels, crops: collage.plan.crops },
   framing: Object.fromEntries(collage.framing),
   settings: collage.series !== null ? collageSettings() : null,
+  command: collage.plan && collage.plan.command,
 });
 
 function collageCases() {
@@ -1188,28 +1194,108 @@ function renderCollageCases() {
 
 function collageSettings() {
   const labels = [...document.querySelectorAll('#collage-labels input')].map((i) => i.value);
-  return {
+  const s = {
     size: $('collage-size').value || null,
     layout: $('collage-layout').value,
-    title: $('collage-title-text').value || null,
-    footer: $('collage-footer').value || null,
+    // Sent as typed, empty too: an empty title is no title, not the style's.
+    title: $('collage-title-text').value,
+    footer: $('collage-footer').value,
     labels: labels.length ? labels : null,
     time_labels: $('collage-time-labels').checked,
     background: $('collage-background').value.slice(1),
     label_color: $('collage-ink').value.slice(1),
+    style: $('collage-style').value,
   };
+  const st = styleOf(s.style);
+  if (st && st.logo) {
+    s.logo = $('collage-logo').checked;
+    s.logo_corner = $('collage-logo-corner').value;
+    s.logo_size = clamp(Number($('collage-logo-size').value) || 18, 2, 100) / 100;
+    s.logo_opacity = clamp(Number($('collage-logo-opacity').value), 0, 100) / 100;
+  }
+  return s;
+}
+
+// ---- practice styles: the profiles `serve --style` (and the folder) offer.
+
+function styleOf(id) {
+  return collage.styles.find((s) => s.id === id) || null;
+}
+
+async function loadStyles() {
+  const resp = await api('/api/collage/styles');
+  if (!resp.ok) return;
+  const j = await resp.json();
+  collage.styles = j.styles;
+  collage.defaultStyle = j.default;
+  const name = (s) => `${s.id} (${s.file.split(/[\\/]/).pop()})`;
+  $('collage-style').replaceChildren(el('option', { value: '', text: 'None' }),
+    ...j.styles.map((s) => el('option', { value: s.id, text: name(s) })));
+  $('collage-style-note').textContent = j.problems.length ? 'Not offered: ' + j.problems.join('; ') : '';
+}
+
+// A size as the select knows it ("portrait"), or an option of its own.
+function sizeOption(size) {
+  const names = { '1080x1350': 'portrait', '1080x1080': 'square', '1080x1920': 'story', '1200x630': 'landscape' };
+  const v = names[size] || size;
+  const sel = $('collage-size');
+  if (![...sel.options].some((o) => o.value === v)) {
+    const [w, h] = size.split('x');
+    sel.append(el('option', { value: v, text: `${w} × ${h} (practice style)` }));
+  }
+  return v;
+}
+
+// The form shows what a profile sets (its logo, colours, footer...).
+function applyStyle(id) {
+  const st = styleOf(id);
+  $('collage-style').value = st ? st.id : '';
+  showLogoFields(st);
+  if (!st) return;
+  if (st.size) $('collage-size').value = sizeOption(st.size);
+  if (st.layout) $('collage-layout').value = st.layout;
+  if (st.background) $('collage-background').value = '#' + st.background;
+  if (st.label_color) $('collage-ink').value = '#' + st.label_color;
+  if (st.footer) $('collage-footer').value = st.footer;
+  if (st.title) $('collage-title-text').value = st.title;
+  if (st.logo) {
+    $('collage-logo').checked = true;
+    $('collage-logo-corner').value = st.logo.corner;
+    $('collage-logo-size').value = String(Math.round(st.logo.size * 100));
+    $('collage-logo-opacity').value = String(Math.round(st.logo.opacity * 100));
+  }
+}
+
+function showLogoFields(st) {
+  $('collage-logo-fields').hidden = !(st && st.logo);
 }
 
 // The form shows the case's saved settings.
 function loadCollageSettings() {
-  const s = collage.settings.get(collage.series) || {};
-  $('collage-size').value = s.size === undefined ? 'portrait' : (s.size || '');
+  const saved = collage.settings.get(collage.series);
+  const s = saved || {};
+  $('collage-size').value = s.size === undefined ? 'portrait' : sizeOption(s.size || '');
   $('collage-layout').value = s.layout || 'auto';
   $('collage-title-text').value = s.title || '';
   $('collage-footer').value = s.footer || '';
   $('collage-time-labels').checked = !!s.time_labels;
   $('collage-background').value = '#' + (s.background || 'ffffff');
   $('collage-ink').value = '#' + (s.label_color || '141414');
+  // A case never set up starts from the default profile; a saved one shows what was saved.
+  const styleId = s.style === undefined || s.style === null ? (collage.defaultStyle || '') : s.style;
+  if (saved) {
+    $('collage-style').value = styleOf(styleId) ? styleId : '';
+    const st = styleOf($('collage-style').value);
+    showLogoFields(st);
+    if (st && st.logo) {
+      $('collage-logo').checked = s.logo !== false;
+      $('collage-logo-corner').value = s.logo_corner || st.logo.corner;
+      $('collage-logo-size').value = String(Math.round((s.logo_size || st.logo.size) * 100));
+      $('collage-logo-opacity').value = String(Math.round((s.logo_opacity ?? st.logo.opacity) * 100));
+    }
+  } else {
+    applyStyle(styleId);
+  }
   collage.savedLabels = s.labels || null;
   $('collage-labels').replaceChildren();
   collage.active = 0;
@@ -1227,10 +1313,12 @@ function collageBody() {
     photos: collageMembers().map((id) => ({ id, regions: regionsOf(id), framing: collage.framing.get(id) || null })),
     settings: collageSettings(),
     fill: fillHex(),
+    purpose: collage.purpose || null,
   };
 }
 
 function scheduleCollage(save) {
+  if (collage.changedAt === null) collage.changedAt = performance.now();
   clearTimeout(collage.timer);
   collage.timer = setTimeout(refreshCollage, 60);
   if (save) {
@@ -1243,6 +1331,8 @@ async function refreshCollage() {
   if (collage.series === null) return;
   const seq = ++collage.seq;
   const t0 = performance.now();
+  const changed = collage.changedAt ?? t0;
+  collage.changedAt = null;
   const body = collageBody();
   if (!body.settings.labels && collage.savedLabels && collage.savedLabels.length === body.photos.length) {
     body.settings.labels = collage.savedLabels;
@@ -1266,8 +1356,11 @@ async function refreshCollage() {
   });
   if (seq !== collage.seq) return;
   collage.plan = plan;
-  const ms = Math.round(performance.now() - t0);
-  window.photodeid.collageTimings.push({ ms, server: plan.ms });
+  const loaded = performance.now();
+  const ms = Math.round(loaded - t0);
+  // fromInput: from the change (before the debounce) to the new image's load.
+  window.photodeid.collageTimings.push({ ms, fromInput: Math.round(loaded - changed), server: plan.ms });
+  $('collage-command').textContent = plan.command;
   window.photodeid.collagePreviews += 1;
   $('collage-status').textContent = `${plan.width} × ${plan.height} pixels, ${plan.order.length} panels.`;
   $('collage-status').title = `Drawn in ${ms} ms.`;
@@ -1319,8 +1412,24 @@ function framingOf(i) {
   return { id, crop: c, f: { zoom: f.zoom, cx: c.x + c.w / 2, cy: c.y + c.h / 2 } };
 }
 
+// A drawn crop [x, y, w, h] kept inside the photo.
+function cropInside([x, y, w, h]) {
+  w = clamp(w, 0.001, 1);
+  h = clamp(h, 0.001, 1);
+  return [clamp(x, 0, 1 - w), clamp(y, 0, 1 - h), w, h];
+}
+
 // Moves the photo in panel i by (dx, dy) panel widths/heights.
 function movePanel(i, dx, dy) {
+  const stored = collage.framing.get(collage.plan.order[i]);
+  if (stored && stored.crop) {
+    // A drawn crop moves as a crop (the shown part, panel-shaped, is plan.crops[i]).
+    const c = collage.plan.crops[i];
+    const [x, y, w, h] = stored.crop;
+    collage.framing.set(collage.plan.order[i], { crop: cropInside([x - dx * c.w, y - dy * c.h, w, h]) });
+    scheduleCollage(true);
+    return;
+  }
   const { id, crop, f } = framingOf(i);
   f.cx = clamp(f.cx - dx * crop.w, 0, 1);
   f.cy = clamp(f.cy - dy * crop.h, 0, 1);
@@ -1330,6 +1439,15 @@ function movePanel(i, dx, dy) {
 
 function zoomPanel(i, k) {
   if (!collage.plan) return;
+  const stored = collage.framing.get(collage.plan.order[i]);
+  if (stored && stored.crop) {
+    const [x, y, w, h] = stored.crop;
+    const [nw, nh] = [w / k, h / k];
+    collage.framing.set(collage.plan.order[i], { crop: cropInside([x + (w - nw) / 2, y + (h - nh) / 2, nw, nh]) });
+    collage.active = i;
+    scheduleCollage(true);
+    return;
+  }
   const { id, f } = framingOf(i);
   f.zoom = clamp(f.zoom * k, 1, 20);
   collage.framing.set(id, f);
@@ -1343,6 +1461,10 @@ function panelDown(e, i) {
   collage.active = i;
   const box = e.currentTarget;
   box.setPointerCapture(e.pointerId);
+  if (collage.cropMode) {
+    cropDown(e, i, box);
+    return;
+  }
   panelDrag = { i, x: e.clientX, y: e.clientY, box, w: box.getBoundingClientRect().width, h: box.getBoundingClientRect().height };
   box.addEventListener('pointermove', panelMove);
   box.addEventListener('pointerup', panelUp, { once: true });
@@ -1364,6 +1486,63 @@ function panelUp(e) {
   const dx = (e.clientX - d.x) / d.w;
   const dy = (e.clientY - d.y) / d.h;
   if (Math.abs(dx) > 0.005 || Math.abs(dy) > 0.005) movePanel(d.i, dx, dy);
+}
+
+// ---- drawing the crop: a rectangle of the panel's shape, dragged on it.
+let cropDrag = null;
+function cropDown(e, i, box) {
+  const r = box.getBoundingClientRect();
+  const mark = el('div', { class: 'crop-rect' });
+  box.append(mark);
+  cropDrag = { i, box, r, mark, sx: e.clientX - r.left, sy: e.clientY - r.top, rect: null };
+  box.addEventListener('pointermove', cropMove);
+  box.addEventListener('pointerup', cropUp, { once: true });
+  box.addEventListener('pointercancel', cropUp, { once: true });
+  e.preventDefault();
+}
+
+// The rectangle from the press to (x, y), snapped to the panel's shape and
+// kept inside it; in pixels of the panel on screen.
+function snappedRect(d, x, y) {
+  const { width: w, height: h } = d.r;
+  const a = w / h;
+  const [dx, dy] = [x - d.sx, y - d.sy];
+  let [rw, rh] = Math.abs(dx) / Math.max(Math.abs(dy), 1e-9) > a
+    ? [Math.abs(dx), Math.abs(dx) / a] : [Math.abs(dy) * a, Math.abs(dy)];
+  const roomX = dx >= 0 ? w - d.sx : d.sx;
+  const roomY = dy >= 0 ? h - d.sy : d.sy;
+  const k = Math.min(1, roomX / Math.max(rw, 1e-9), roomY / Math.max(rh, 1e-9));
+  [rw, rh] = [rw * k, rh * k];
+  return { x: dx >= 0 ? d.sx : d.sx - rw, y: dy >= 0 ? d.sy : d.sy - rh, w: rw, h: rh };
+}
+
+function cropMove(e) {
+  if (!cropDrag) return;
+  const d = cropDrag;
+  d.rect = snappedRect(d, e.clientX - d.r.left, e.clientY - d.r.top);
+  Object.assign(d.mark.style, { left: d.rect.x + 'px', top: d.rect.y + 'px', width: d.rect.w + 'px', height: d.rect.h + 'px' });
+}
+
+function cropUp(e) {
+  if (!cropDrag) return;
+  cropMove(e);
+  const d = cropDrag;
+  cropDrag = null;
+  d.box.removeEventListener('pointermove', cropMove);
+  setCropMode(false);
+  if (!d.rect || d.rect.w < 6 || d.rect.h < 6) { d.mark.remove(); return; }
+  // From the panel to the photo: the panel shows plan.crops[i] of it.
+  const c = collage.plan.crops[d.i];
+  const { width: w, height: h } = d.r;
+  const crop = cropInside([c.x + d.rect.x / w * c.w, c.y + d.rect.y / h * c.h, d.rect.w / w * c.w, d.rect.h / h * c.h]);
+  collage.framing.set(collage.plan.order[d.i], { crop });
+  scheduleCollage(true);
+}
+
+function setCropMode(on) {
+  collage.cropMode = on;
+  $('panel-crop').setAttribute('aria-pressed', String(on));
+  $('collage-stage').classList.toggle('cropping', on);
 }
 
 function panelKey(e, i) {
@@ -1413,6 +1592,8 @@ async function loadConsent() {
     if (resp.ok) collage.consent = new Map(Object.entries((await resp.json()).cases));
   }
   updateConsentStatus();
+  // The recommended command names the register and the purpose.
+  scheduleCollage(false);
 }
 
 function purposeWords(p) {
@@ -1470,9 +1651,12 @@ async function consentGoAhead() {
 
 document.addEventListener('DOMContentLoaded', () => {
   $('collage-case').addEventListener('change', () => { collage.series = $('collage-case').value; loadCollageSettings(); });
-  for (const id of ['collage-size', 'collage-layout', 'collage-time-labels', 'collage-background', 'collage-ink']) {
+  for (const id of ['collage-size', 'collage-layout', 'collage-time-labels', 'collage-background', 'collage-ink',
+    'collage-logo', 'collage-logo-corner', 'collage-logo-size', 'collage-logo-opacity']) {
     $(id).addEventListener('change', () => scheduleCollage(true));
   }
+  $('collage-style').addEventListener('change', () => { applyStyle($('collage-style').value); scheduleCollage(true); });
+  $('panel-crop').addEventListener('click', () => setCropMode(!collage.cropMode));
   for (const id of ['collage-title-text', 'collage-footer']) $(id).addEventListener('input', () => scheduleCollage(true));
   $('collage-purpose').addEventListener('change', loadConsent);
   $('panel-zoom-in').addEventListener('click', () => zoomPanel(collage.active, 1.25));
