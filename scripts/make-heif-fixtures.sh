@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Regenerates the HEIF fixtures under fixtures/heif/ (called by make-fixtures.sh,
 # or alone). Pictures come from the committed JPEG/PNG fixtures, encoded by
-# Debian's heif-enc (libheif-examples), metadata written by heif-enc (it
+# Debian's heif-enc (libheif-examples) and avifenc (libavif-bin: heif-enc 1.15
+# ignores its --matrix_coefficients/--full_range_flag and cannot make grids),
+# metadata written by heif-enc (it
 # carries the JPEG's Exif, XMP and ICC) and exiftool (an Exif thumbnail), then
 # byte-level injection here: irot/imir, a free box with content, a vendor
 # box and a trailer after the last box. Canaries are those of fixtures/CANARIES.txt.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-for tool in heif-enc exiftool convert python3; do
+for tool in heif-enc avifenc exiftool convert python3; do
     command -v "$tool" >/dev/null 2>&1 || { echo "make-heif-fixtures: missing $tool" >&2; exit 1; }
 done
 OUT=fixtures/heif
@@ -238,10 +240,33 @@ heif-enc -A -q 90 -o "$TMP/orient.avif" "$TMP/orient.png"
 python3 "$TMP/inject.py" "$TMP/orient.avif" "$OUT/avif_irot_imir.avif" 1 1
 # AVIF chroma layouts and matrices for the pure-Rust decoder's YUV to RGB:
 # 4:4:4 BT.709 limited range, 4:2:2, RGB coded as identity (GBR), monochrome 4:0:0.
-heif-enc -A -q 85 -p chroma=444 --matrix_coefficients=1 --full_range_flag=0 \
-    -o "$OUT/avif_444_bt709_limited.avif" "$TMP/orient.png"
+# avifenc writes the matrix and range it is given into both the AV1 sequence
+# header and colr nclx (heif-enc 1.15 writes 6/full whatever it is told).
+AVIFENC="avifenc -c aom -s 8 --min 4 --max 8"
+$AVIFENC -y 444 --cicp 1/13/1 -r limited "$TMP/orient.png" "$OUT/avif_444_bt709_limited.avif" >/dev/null
 heif-enc -A -q 85 -p chroma=422 -o "$OUT/avif_422.avif" "$TMP/orient.png"
-heif-enc -A -q 90 -p chroma=444 --matrix_coefficients=0 -o "$OUT/avif_rgb_identity.avif" "$TMP/orient.png"
+$AVIFENC -y 444 --cicp 1/13/0 -r full "$TMP/orient.png" "$OUT/avif_rgb_identity.avif" >/dev/null
+# Identity with limited range: G, B and R each coded like luma (16..235).
+# libheif 1.15 reads it as full range (washed out); libavif and we do not.
+# Primaries 2/2: with 1/13/0 AV1 implies full range and writes no range bit.
+$AVIFENC -y 444 --cicp 2/2/0 -r limited "$TMP/orient.png" "$OUT/avif_identity_limited.avif" >/dev/null
+# A 2x2 grid of 160x120 tiles (320x240), and the same grid with its output
+# size cut to 300x230 in the grid descriptor and the grid's ispe: the right
+# and bottom tiles are cropped.
+convert fixtures/dirty/jpeg_full.jpg -strip "PNG24:$TMP/full.png"
+$AVIFENC -y 420 -g 2x2 "$TMP/full.png" "$OUT/avif_grid.avif" >/dev/null
+python3 - "$OUT/avif_grid.avif" "$OUT/avif_grid_cropped.avif" <<'PY'
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+pairs = [
+    (b'\0\0\x01\x01' + struct.pack('>HH', 320, 240), b'\0\0\x01\x01' + struct.pack('>HH', 300, 230)),
+    (b'ispe\0\0\0\0' + struct.pack('>II', 320, 240), b'ispe\0\0\0\0' + struct.pack('>II', 300, 230)),
+]
+for old, new in pairs:
+    assert d.count(old) == 1, old
+    d = d.replace(old, new)
+open(sys.argv[2], 'wb').write(d)
+PY
 convert "$TMP/orient.png" -colorspace Gray "$TMP/gray.png"
 heif-enc -A -q 85 -o "$OUT/avif_gray.avif" "$TMP/gray.png"
 # AVIF with an alpha plane and 12 bits per sample (PNG64: a real 16-bit input;

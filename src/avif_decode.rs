@@ -39,7 +39,7 @@ pub fn decode(parsed: &Heif, limits: &Limits) -> Result<Decoded> {
                     pic.width, pic.height
                 )));
             }
-            (pic.depth, colour(&pic))
+            (pic.depth, colour(&pic)?)
         }
         b"grid" => grid(parsed, primary, limits, w, h, &colour)?,
         k => {
@@ -83,7 +83,7 @@ fn grid(
     limits: &Limits,
     w: u32,
     h: u32,
-    colour: &dyn Fn(&Planes) -> Vec<u16>,
+    colour: &dyn Fn(&Planes) -> Result<Vec<u16>>,
 ) -> Result<(u8, Vec<u16>)> {
     let desc = parsed.payload(item);
     let (rows, cols) = match desc.as_slice() {
@@ -112,7 +112,7 @@ fn grid(
         } else if (pic.depth, pic.width, pic.height) != (depth, tw, th) {
             return Err(bad("grid tiles differ in size or depth"));
         }
-        let px = colour(&pic);
+        let px = colour(&pic)?;
         let (x0, y0) = ((i as u32 % cols) * tw, (i as u32 / cols) * th);
         for y in 0..th.min(h.saturating_sub(y0)) {
             let n = tw.min(w.saturating_sub(x0)) as usize * 3;
@@ -222,7 +222,7 @@ impl Planes {
     /// Interleaved RGB samples of `depth` bits. The file's `nclx` (matrix,
     /// range) wins over the AV1 sequence header's; chroma is upsampled by
     /// repetition (what libheif does).
-    fn rgb(&self, matrix: Option<u16>, full: Option<bool>) -> Vec<u16> {
+    fn rgb(&self, matrix: Option<u16>, full: Option<bool>) -> Result<Vec<u16>> {
         let matrix = matrix.unwrap_or(self.matrix);
         let full = full.unwrap_or(self.full_range);
         let (kr, kb) = match matrix {
@@ -247,6 +247,14 @@ impl Planes {
         let (w, h) = (self.width as usize, self.height as usize);
         let [(ys, yw), (us, uw), (vs, _)] = &self.planes;
         let mono = self.layout == PixelLayout::I400;
+        let identity = matrix == 0 && !mono;
+        if identity && self.layout != PixelLayout::I444 {
+            // AV1 forbids it (its colour_config requires 4:4:4 for identity):
+            // G, B, R at different resolutions has no agreed meaning.
+            return Err(bad(
+                "the identity (GBR) matrix with subsampled chroma is not valid AV1",
+            ));
+        }
         let (ys_k, cs_k) = (1.0 / y_range, 1.0 / c_range);
         let (rv, bu) = (2.0 * (1.0 - kr), 2.0 * (1.0 - kb));
         let kg = 1.0 / (1.0 - kr - kb);
@@ -263,9 +271,12 @@ impl Planes {
                         ((us[i] as f32 - half) * cs_k, (vs[i] as f32 - half) * cs_k)
                     }
                 };
-                let (r, g, b) = if matrix == 0 && !mono {
-                    // Identity (GBR): Y is green, U blue, V red.
-                    (cr + half * cs_k, l, cb + half * cs_k)
+                let (r, g, b) = if identity {
+                    // Identity (GBR): Y is green, U blue, V red, each coded
+                    // like luma (H.273: limited range is 16..235 for all three).
+                    let i = c0 + x;
+                    let at = |s: &[u16]| (s[i] as f32 - y_off) * ys_k;
+                    (at(vs), l, at(us))
                 } else {
                     let r = l + rv * cr;
                     let b = l + bu * cb;
@@ -277,7 +288,7 @@ impl Planes {
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// The luma plane as alpha samples scaled to `depth` bits (full range).

@@ -828,6 +828,7 @@ impl<'a> Heif<'a> {
             )));
         }
         let mut tile_pixels = 0u64;
+        let mut sizes = Vec::with_capacity(r.to.len());
         for id in &r.to {
             let tile = self
                 .item(*id)
@@ -840,6 +841,7 @@ impl<'a> Heif<'a> {
             }
             let (tw, th) = self.ispe(tile)?;
             tile_pixels = tile_pixels.saturating_add(tw as u64 * th as u64);
+            sizes.push((tw as u64, th as u64));
         }
         if tile_pixels > limits.max_pixels {
             return Err(Error::TooLarge(format!(
@@ -847,6 +849,30 @@ impl<'a> Heif<'a> {
                 tile_pixels / 1_000_000,
                 limits.max_pixels / 1_000_000
             )));
+        }
+        // HEIF (ISO 23008-12, 6.6.2.3): tiles of one size that cover the
+        // output, cropped only in the last row and column.
+        let (tw, th) = sizes.first().copied().unwrap_or_default();
+        if sizes.iter().any(|&s| s != (tw, th)) {
+            return Err(bad(format!(
+                "grid {} has tiles of different sizes",
+                grid.id
+            )));
+        }
+        let (w, h) = (w as u64, h as u64);
+        if tw * cols < w || th * rows < h || tw * (cols - 1) >= w || th * (rows - 1) >= h {
+            return Err(bad(format!(
+                "grid {} of {rows}x{cols} tiles of {tw}x{th} does not fit its {w}x{h} output",
+                grid.id
+            )));
+        }
+        if let Ok((iw, ih)) = self.ispe(grid) {
+            if (iw as u64, ih as u64) != (w, h) {
+                return Err(bad(format!(
+                    "grid {} says {w}x{h} in its descriptor and {iw}x{ih} in its ispe",
+                    grid.id
+                )));
+            }
         }
         Ok(r.to.clone())
     }
@@ -1236,6 +1262,14 @@ impl Heif<'_> {
     }
 }
 
+/// Whether an output keeps `item`'s bytes in `idat`: where the input had
+/// them, and grid descriptors always (a few bytes of meta, not picture data;
+/// the spliced audit reads mdat payloads as zeros, so a descriptor left in
+/// mdat could not be checked, and libavif writes them there).
+fn out_in_idat(item: &Item) -> bool {
+    item.kind == *b"grid" || item.location.as_ref().is_some_and(|l| l.in_idat)
+}
+
 fn put_box(out: &mut Vec<u8>, kind: &[u8; 4], body: &[u8]) {
     let size = body.len() as u64 + 8;
     if let Ok(s) = u32::try_from(size) {
@@ -1282,7 +1316,7 @@ impl<'a> Heif<'a> {
             .iter()
             .map(|p| p.iter().map(|s| s.len() as u64).sum())
             .collect();
-        let in_idat = |i: &Item| i.location.as_ref().is_some_and(|l| l.in_idat);
+        let in_idat = |i: &Item| out_in_idat(i);
         let idat: Vec<u8> = kept
             .iter()
             .zip(&parts)
@@ -1490,7 +1524,7 @@ impl<'a> Heif<'a> {
         }
         let (mut at_file, mut at_idat) = (data_at, 0u64);
         for (i, &len) in kept.iter().zip(payloads) {
-            let in_idat = i.location.as_ref().is_some_and(|l| l.in_idat);
+            let in_idat = out_in_idat(i);
             put_id(&mut b, i.id, wide);
             b.extend_from_slice(&(in_idat as u16).to_be_bytes());
             b.extend_from_slice(&[0, 0]); // data_reference_index: this file
@@ -1960,6 +1994,19 @@ mod tests {
     }
 
     #[test]
+    fn a_grid_descriptor_in_mdat_moves_to_idat() {
+        // libavif writes the descriptor in mdat (construction method 0).
+        let mut s = grid();
+        s.items[2].3 = false;
+        let bytes = build(&s);
+        let (h, out) = clean(&bytes, &RewritePolicy::default());
+        assert_eq!(h.kept, vec![11, 12, 10]);
+        let back = parse(&out, &limits()).unwrap();
+        assert_eq!(back.idat, &grid_desc(1, 2, 128, 48)[..]);
+        assert_eq!((back.width, back.height), (128, 48));
+    }
+
+    #[test]
     fn grid_with_wrong_tile_count_or_cycle_is_refused() {
         let mut s = grid();
         s.refs[0].2 = vec![11];
@@ -1971,6 +2018,28 @@ mod tests {
         s.refs[0].2 = vec![11, 10];
         let e = parse(&build(&s), &limits()).unwrap_err();
         assert!(e.to_string().contains("cycle"), "{e}");
+    }
+
+    #[test]
+    fn grid_tiles_that_do_not_fit_the_output_are_refused() {
+        // Output wider than the tiles cover, a whole tile column cropped
+        // away, and a descriptor that disagrees with the grid's ispe.
+        for (desc, why) in [
+            (grid_desc(1, 2, 129, 48), "does not fit"),
+            (grid_desc(1, 2, 64, 48), "does not fit"),
+            (grid_desc(1, 2, 120, 40), "ispe"),
+        ] {
+            let mut s = grid();
+            s.items[2].2 = desc;
+            let e = parse(&build(&s), &limits()).unwrap_err();
+            assert!(matches!(e, Error::Malformed { .. }), "{e}");
+            assert!(e.to_string().contains(why), "{e}");
+        }
+        let mut s = grid();
+        s.props.push(ispe(60, 48));
+        s.assoc[1].1[1] = (5, false);
+        let e = parse(&build(&s), &limits()).unwrap_err();
+        assert!(e.to_string().contains("different sizes"), "{e}");
     }
 
     #[test]
