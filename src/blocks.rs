@@ -219,14 +219,19 @@ fn edit(
                 ..*r
             })
             .collect();
-        let edited = plan.transcode_band(rows, jpeg, |band, masks| {
+        let edit = |band: &mut lt::JpegCoefficients, masks: &mut Vec<Vec<u64>>| {
             let size = (w, band.height as u32);
             let mut m = Some(std::mem::take(masks));
             let done = edit_coefficients(band, &mut m, geometry, size, &moved, fill);
             *masks = m.unwrap_or_default();
             done.ok_or_else(|| Error::Decode("the region edit does not fit this file".into()))
-        });
-        return edited.ok();
+        };
+        // The source's tables and bits outside the band; where they cannot
+        // code the band (or anything is unexpected), everything recoded.
+        if let Ok(spliced) = plan.splice_band(rows.clone(), jpeg, edit) {
+            return Some(spliced);
+        }
+        return plan.transcode_band(rows, jpeg, edit).ok();
     }
     let mut coeffs = lt::read_coefficients(bytes).ok()?;
     let mut masks = None;
