@@ -30,6 +30,7 @@ use crate::metadata::{human_bytes, Category, Finding};
 use libjpeg_turbo_rs as lt;
 
 mod band;
+pub use band::Spliced;
 pub mod scans;
 
 const LOOK: u32 = 9;

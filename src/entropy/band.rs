@@ -123,6 +123,16 @@ fn copy_bits(w: &mut Writer, data: &[u8], from: (usize, u32), to: (usize, u32)) 
     Ok(())
 }
 
+/// What [`Plan::splice_band`] made.
+pub enum Spliced {
+    /// The file.
+    Done(Vec<u8>),
+    /// The edited band, which the source's tables cannot code (or the scan
+    /// after it is not as expected): for [`Plan::transcode_band`], so that
+    /// the edit is not done twice.
+    Edited(lt::JpegCoefficients, Vec<Vec<u64>>),
+}
+
 impl Plan<'_> {
     /// [`Plan::transcode_band`]'s output (the same coefficients in every
     /// block) with the source's tables and, outside the band, its bits.
@@ -134,13 +144,12 @@ impl Plan<'_> {
         rows: std::ops::Range<usize>,
         source: &Jpeg,
         edit: impl FnOnce(&mut lt::JpegCoefficients, &mut Vec<Vec<u64>>) -> Result<()>,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<Spliced> {
         let rows = rows.start.min(self.mcus_y)..rows.end.min(self.mcus_y);
         if rows.is_empty() {
             return Err(corrupt("an empty band"));
         }
         let ri = self.restart as usize;
-        let total = self.mcus_x * self.mcus_y;
         let (first, last) = (rows.start * self.mcus_x, rows.end * self.mcus_x);
         let per_row: Vec<usize> = self
             .frame
@@ -204,10 +213,44 @@ impl Plan<'_> {
             &mut BandStore {
                 band: &mut band,
                 masks: &mut masks,
-                row0: row0.clone(),
+                row0,
             },
         )?;
         edit(&mut band, &mut masks)?;
+        match self.code_band_and_rest(enc, (&band, &masks), r, pred, base, rows) {
+            Ok(scan) => {
+                let mut out = Vec::with_capacity(scan.len() + 2048);
+                self.write_header(&mut out, source)?;
+                out.extend_from_slice(&scan);
+                out.extend_from_slice(&[0xFF, 0xD9]);
+                Ok(Spliced::Done(out))
+            }
+            Err(_) => Ok(Spliced::Edited(band, masks)),
+        }
+    }
+
+    /// The edited band coded after the prefix in `enc`, then the rest of
+    /// the scan from `r` (which stands after the band, `pred` its DC
+    /// predictors; `base`: where `r`'s data starts in the scan).
+    fn code_band_and_rest(
+        &self,
+        mut enc: Encode,
+        (band, masks): (&lt::JpegCoefficients, &[Vec<u64>]),
+        mut r: Reader,
+        mut pred: [i32; 4],
+        base: usize,
+        rows: std::ops::Range<usize>,
+    ) -> Result<Vec<u8>> {
+        let ri = self.restart as usize;
+        let total = self.mcus_x * self.mcus_y;
+        let (first, last) = (rows.start * self.mcus_x, rows.end * self.mcus_x);
+        let data = &self.data[base..];
+        let mut hidden = Hidden::default();
+        let row0: Vec<usize> = self
+            .frame
+            .iter()
+            .map(|f| rows.start * if self.interleaved() { f.2 as usize } else { 1 })
+            .collect();
         for mcu in first..last {
             if ri > 0 && mcu > first && mcu.is_multiple_of(ri) {
                 enc.restart(((mcu / ri - 1) & 7) as u8);
@@ -284,12 +327,7 @@ impl Plan<'_> {
             self.walk_range(&mut r, &mut pred, mcu..mcu + 1, &mut hidden, &mut enc)?;
             mcu += 1;
         }
-        let scan = enc.w.finish();
-        let mut out = Vec::with_capacity(scan.len() + 2048);
-        self.write_header(&mut out, source)?;
-        out.extend_from_slice(&scan);
-        out.extend_from_slice(&[0xFF, 0xD9]);
-        Ok(out)
+        Ok(enc.w.finish())
     }
 
     /// SOI, the source's JFIF and Adobe segments, then the tables the scan
@@ -477,9 +515,11 @@ mod tests {
             let bands = [0..2, n - 2..n, 0..n, n / 2..n / 2 + 1, 1..n - 1];
             for rows in bands {
                 let what = format!("{name} rows {rows:?}");
-                let spliced = plan
-                    .splice_band(rows.clone(), &j, flatten)
-                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                let spliced = match plan.splice_band(rows.clone(), &j, flatten) {
+                    Ok(Spliced::Done(out)) => out,
+                    Ok(Spliced::Edited(..)) => panic!("{what}: not spliced"),
+                    Err(e) => panic!("{what}: {e}"),
+                };
                 let coded = plan
                     .transcode_band(rows.clone(), &j, flatten)
                     .expect("codes");
@@ -511,8 +551,17 @@ mod tests {
             masks[0][0] |= 1 << 9;
             Ok(())
         };
-        assert!(plan.splice_band(1..3, &j, busy).is_err());
-        let coded = plan.transcode_band(1..3, &j, busy).expect("codes");
+        let Ok(Spliced::Edited(done, done_masks)) = plan.splice_band(1..3, &j, busy) else {
+            panic!("spliced with a symbol its tables lack");
+        };
+        // The fallback as the region edit takes it: the band edited once.
+        let coded = plan
+            .transcode_band(1..3, &j, move |band, masks| {
+                *band = done;
+                *masks = done_masks;
+                Ok(())
+            })
+            .expect("codes");
         let blocks = picture(&coded);
         let mcus_x = 64usize.div_ceil(16);
         assert_eq!(blocks[0][2 * mcus_x * 2][9], 5);
