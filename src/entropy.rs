@@ -29,6 +29,8 @@ use crate::error::{Error, Result};
 use crate::metadata::{human_bytes, Category, Finding};
 use libjpeg_turbo_rs as lt;
 
+mod band;
+pub use band::Spliced;
 pub mod scans;
 
 const LOOK: u32 = 9;
@@ -215,6 +217,27 @@ impl<'a> Reader<'a> {
         v + (((v - (1 << (s - 1))) >> 31) & ((-1i32 << s) + 1))
     }
 
+    /// Where the next unread bit lies in `d`: the offset of its byte (a
+    /// stuffed 0xFF at the 0xFF) and how many bits of that byte are read.
+    fn position(&self) -> Result<(usize, u32)> {
+        if self.overrun || self.n < self.fake {
+            return Err(corrupt(
+                "it ends before its last block (truncated or damaged file)",
+            ));
+        }
+        let real = self.n - self.fake;
+        let mut p = self.pos;
+        // Loaded bytes not wholly read, walked back (0x00 after 0xFF is stuffing).
+        for _ in 0..real.div_ceil(8) {
+            p = match p.checked_sub(1) {
+                Some(q) if q >= 1 && self.d[q] == 0 && self.d[q - 1] == 0xFF => q - 1,
+                Some(q) => q,
+                None => return Err(corrupt("a bit position before its data")),
+            };
+        }
+        Ok((p, (8 - real % 8) % 8))
+    }
+
     /// Ends an interval (at a restart marker when `marker` is given, else
     /// the scan): the padding bits, the bytes left before the marker.
     fn end_interval(&mut self, marker: Option<u8>, hidden: &mut Hidden) -> Result<()> {
@@ -397,6 +420,9 @@ struct Comp {
     v: usize,
     dc: usize,
     ac: usize,
+    /// The DHT slots the scan header names (the region splice keeps them).
+    dc_slot: u8,
+    ac_slot: u8,
     /// Blocks of the component (non-interleaved scans walk these).
     blocks_x: usize,
     blocks_y: usize,
@@ -405,6 +431,8 @@ struct Comp {
 /// A scan this module can walk: the one sequential scan of the file.
 pub struct Plan<'a> {
     tables: Vec<DecodeTable>,
+    /// Each table as its DHT states it: the 16 code-length counts, the symbols.
+    specs: Vec<(&'a [u8], &'a [u8])>,
     comps: Vec<Comp>,
     mcus_x: usize,
     mcus_y: usize,
@@ -479,6 +507,7 @@ impl<'a> Plan<'a> {
         let hmax = frame.iter().map(|c| c.1 as usize).max().unwrap_or(1);
         let vmax = frame.iter().map(|c| c.2 as usize).max().unwrap_or(1);
         let mut tables = Vec::new();
+        let mut specs = Vec::new();
         let mut duplicate_codes = 0;
         let mut comps = Vec::new();
         for c in sos[1..1 + 2 * n].chunks_exact(2) {
@@ -495,6 +524,7 @@ impl<'a> Plan<'a> {
                 let t = DecodeTable::new(counts, symbols)?;
                 duplicate_codes += t.duplicate as usize;
                 tables.push(t);
+                specs.push((counts, symbols));
                 Ok(Some(tables.len() - 1))
             };
             let (Some(dc), Some(ac)) = (
@@ -511,6 +541,8 @@ impl<'a> Plan<'a> {
                 v,
                 dc,
                 ac,
+                dc_slot: c[1] >> 4,
+                ac_slot: c[1] & 15,
                 blocks_x: (width as usize * h).div_ceil(hmax).div_ceil(8),
                 blocks_y: (height as usize * v).div_ceil(vmax).div_ceil(8),
             });
@@ -525,6 +557,7 @@ impl<'a> Plan<'a> {
         };
         Ok(Some(Plan {
             tables,
+            specs,
             comps,
             mcus_x,
             mcus_y,
@@ -548,41 +581,67 @@ impl<'a> Plan<'a> {
     fn walk(&self, hidden: &mut Hidden, sink: &mut impl Sink) -> Result<()> {
         let mut r = Reader::new(self.data);
         let mut pred = [0i32; 4];
+        self.walk_range(
+            &mut r,
+            &mut pred,
+            0..self.mcus_x * self.mcus_y,
+            hidden,
+            sink,
+        )?;
+        r.end_interval(None, hidden)
+    }
+
+    /// [`Plan::walk`] over MCUs `mcus` from `r` as it stands, with the DC
+    /// predictors `pred` (per scan component): a restart marker is read
+    /// before each MCU that starts an interval, except the first of the
+    /// range (the caller put `r` there).
+    fn walk_range<S: Sink>(
+        &self,
+        r: &mut Reader,
+        pred: &mut [i32; 4],
+        mcus: std::ops::Range<usize>,
+        hidden: &mut Hidden,
+        sink: &mut S,
+    ) -> Result<()> {
         let mut blk = [0i16; 64];
         let ri = self.restart as usize;
-        let total = self.mcus_x * self.mcus_y;
-        let mut index = 0u8;
-        let mut mcu = 0usize;
-        for my in 0..self.mcus_y {
-            for mx in 0..self.mcus_x {
-                if ri > 0 && mcu > 0 && mcu.is_multiple_of(ri) {
-                    r.end_interval(Some(0xD0 + index), hidden)?;
-                    sink.restart(index);
-                    index = (index + 1) & 7;
-                    pred = [0; 4];
+        let (bh_of, bv_of): (Vec<usize>, Vec<usize>) = self
+            .comps
+            .iter()
+            .map(|c| {
+                if self.interleaved() {
+                    (c.h, c.v)
+                } else {
+                    (1, 1)
                 }
-                for (ci, c) in self.comps.iter().enumerate() {
-                    let (dc, ac) = (&self.tables[c.dc], &self.tables[c.ac]);
-                    let (bh, bv) = if self.interleaved() {
-                        (c.h, c.v)
-                    } else {
-                        (1, 1)
-                    };
-                    for v in 0..bv {
-                        for h in 0..bh {
-                            let (mask, canonical) =
-                                decode_block(&mut r, dc, ac, &mut pred[ci], &mut blk)?;
-                            hidden.noncanonical += !canonical as usize;
-                            sink.block(c.frame_index, mx * bh + h, my * bv + v, &blk, mask)?;
-                            blk = [0; 64];
+            })
+            .unzip();
+        for mcu in mcus.clone() {
+            if ri > 0 && mcu > mcus.start && mcu.is_multiple_of(ri) {
+                let index = ((mcu / ri - 1) & 7) as u8;
+                r.end_interval(Some(0xD0 + index), hidden)?;
+                sink.restart(index);
+                *pred = [0; 4];
+            }
+            let (mx, my) = (mcu % self.mcus_x, mcu / self.mcus_x);
+            for (ci, c) in self.comps.iter().enumerate() {
+                let (dc, ac) = (&self.tables[c.dc], &self.tables[c.ac]);
+                let (bh, bv) = (bh_of[ci], bv_of[ci]);
+                for v in 0..bv {
+                    for h in 0..bh {
+                        if !S::KEEP {
+                            skip_block(r, dc, ac, &mut pred[ci])?;
+                            continue;
                         }
+                        let (mask, canonical) = decode_block(r, dc, ac, &mut pred[ci], &mut blk)?;
+                        hidden.noncanonical += !canonical as usize;
+                        sink.block(c.frame_index, mx * bh + h, my * bv + v, &blk, mask)?;
+                        blk = [0; 64];
                     }
                 }
-                mcu += 1;
             }
         }
-        debug_assert_eq!(mcu, total);
-        r.end_interval(None, hidden)
+        Ok(())
     }
 
     /// What the scan carries beyond its picture (`check --thorough`).
@@ -606,8 +665,7 @@ impl<'a> Plan<'a> {
         let mut sink = Encode {
             w: Writer::new(self.data.len() + self.data.len() / 8 + 1024),
             prev: [0; 4],
-            tables: StandardTables::get(),
-            slots: slots.clone(),
+            tables: StandardTables::per_component(&slots),
             data_blocks: data_blocks(&self.frame, (self.width, self.height), (hmax, vmax)),
             dummy: [0; 64],
         };
@@ -713,8 +771,7 @@ impl Plan<'_> {
             enc: Encode {
                 w: Writer::new(self.data.len() + self.data.len() / 8 + 1024),
                 prev: [0; 4],
-                tables: StandardTables::get(),
-                slots,
+                tables: StandardTables::per_component(&slots),
                 data_blocks: data_blocks(&self.frame, (self.width, self.height), (hmax, vmax)),
                 dummy: [0; 64],
             },
@@ -801,6 +858,8 @@ impl Plan<'_> {
 
 /// Where [`Plan::walk`] hands the blocks.
 trait Sink {
+    /// Whether it looks at the blocks (else they are only stepped over).
+    const KEEP: bool = true;
     /// Block (`bx`, `by`) of frame component `fi`: zigzag coefficients and
     /// the mask of the nonzero AC positions.
     fn block(&mut self, fi: usize, bx: usize, by: usize, blk: &[i16; 64], mask: u64) -> Result<()>;
@@ -837,33 +896,27 @@ impl Sink for Store<'_> {
 
 /// The transcode: each block coded again at once with the standard tables;
 /// blocks past the picture (MCU padding) as libjpeg pads them.
-struct Encode {
+struct Encode<'t> {
     w: Writer,
+    /// The last DC of each frame component.
     prev: [i16; 4],
-    tables: &'static StandardTables,
-    slots: Vec<usize>,
+    /// (DC, AC) table of each frame component.
+    tables: Vec<(&'t EncodeTable, &'t EncodeTable)>,
     data_blocks: Vec<(usize, usize)>,
     dummy: [i16; 64],
 }
 
-impl Sink for Encode {
+impl Sink for Encode<'_> {
     #[inline(always)]
     fn block(&mut self, fi: usize, bx: usize, by: usize, blk: &[i16; 64], mask: u64) -> Result<()> {
-        let s = self.slots[fi];
+        let (dc, ac) = self.tables[fi];
         let (blk, mask) = if bx >= self.data_blocks[fi].0 || by >= self.data_blocks[fi].1 {
             self.dummy[0] = self.prev[fi];
             (&self.dummy, 0)
         } else {
             (blk, mask)
         };
-        encode_block(
-            &mut self.w,
-            blk,
-            mask,
-            &mut self.prev[fi],
-            &self.tables.dc[s],
-            &self.tables.ac[s],
-        )
+        encode_block(&mut self.w, blk, mask, &mut self.prev[fi], dc, ac)
     }
 
     fn restart(&mut self, index: u8) {
@@ -890,7 +943,7 @@ enum Event {
 /// of the held rows, which it keeps until the last of them, then edits and
 /// codes them.
 struct Splice<'b, F> {
-    enc: Encode,
+    enc: Encode<'b>,
     /// MCU rows held back.
     rows: std::ops::Range<usize>,
     /// Block rows of each frame component in one MCU row.
@@ -1018,6 +1071,9 @@ fn decode_block(
             if k > 63 {
                 return Err(corrupt("a run of zeros past the end of a block"));
             }
+            if s > 10 {
+                r.need();
+            }
             blk[k] = r.value(s) as i16;
             mask |= 1 << k;
             k += 1;
@@ -1033,6 +1089,43 @@ fn decode_block(
     Ok((mask, canonical && !zrl))
 }
 
+/// [`decode_block`] for a block that is only stepped over: the bits it
+/// takes and the DC predictor, nothing stored.
+#[inline(always)]
+fn skip_block(r: &mut Reader, dc: &DecodeTable, ac: &DecodeTable, pred: &mut i32) -> Result<()> {
+    r.need();
+    let s = r.symbol(dc)? as u32;
+    if s > 15 {
+        return Err(corrupt("a DC difference of more than 15 bits"));
+    }
+    if s > 11 {
+        r.need();
+    }
+    *pred += r.value(s);
+    let mut k = 1usize;
+    while k < 64 {
+        r.need();
+        let rs = r.symbol(ac)? as u32;
+        let (run, s) = ((rs >> 4) as usize, rs & 15);
+        if s != 0 {
+            k += run + 1;
+            if k > 64 {
+                return Err(corrupt("a run of zeros past the end of a block"));
+            }
+            if s > 10 {
+                // Not 8-bit data: more bits than `need` keeps.
+                r.need();
+            }
+            r.n -= s;
+        } else if run == 15 {
+            k += 16;
+        } else {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// A Huffman table for encoding: code and length of each symbol.
 struct EncodeTable {
     code: [u32; 256],
@@ -1040,6 +1133,17 @@ struct EncodeTable {
 }
 
 impl EncodeTable {
+    /// A DHT table: its 16 code-length counts and its symbols (validated
+    /// by [`DecodeTable::new`]). A symbol it lacks has size 0.
+    fn from_counts(counts: &[u8], values: &[u8]) -> Self {
+        let mut bits = [0u8; 17];
+        for (b, &c) in bits[1..].iter_mut().zip(counts) {
+            *b = c;
+        }
+        let n: usize = bits.iter().map(|&c| c as usize).sum();
+        Self::new(&bits, &values[..n.min(values.len())])
+    }
+
     fn new(bits: &[u8; 17], values: &[u8]) -> Self {
         let mut t = EncodeTable {
             code: [0; 256],
@@ -1048,8 +1152,11 @@ impl EncodeTable {
         let (mut code, mut k) = (0u32, 0usize);
         for (l, &count) in bits.iter().enumerate().skip(1) {
             for _ in 0..count {
-                t.code[values[k] as usize] = code;
-                t.size[values[k] as usize] = l as u8;
+                let Some(&v) = values.get(k) else {
+                    return t;
+                };
+                t.code[v as usize] = code;
+                t.size[v as usize] = l as u8;
                 code += 1;
                 k += 1;
             }
@@ -1065,6 +1172,16 @@ struct StandardTables {
 }
 
 impl StandardTables {
+    /// (DC, AC) of each frame component: luma's for the first, chroma's
+    /// for the others (`slots`: 0 or 1 each).
+    fn per_component(slots: &[usize]) -> Vec<(&'static EncodeTable, &'static EncodeTable)> {
+        let t = Self::get();
+        slots
+            .iter()
+            .map(|&s| (&t.dc[s & 1], &t.ac[s & 1]))
+            .collect()
+    }
+
     fn get() -> &'static StandardTables {
         use lt::encode::tables::*;
         static T: std::sync::OnceLock<StandardTables> = std::sync::OnceLock::new();
@@ -1145,6 +1262,28 @@ impl Writer {
             self.out.push(b);
             if b == 0xFF {
                 self.out.push(0);
+            }
+        }
+    }
+
+    /// `size` (at most 32) bits, the top ones of `bits` zero.
+    #[inline(always)]
+    fn put(&mut self, bits: u32, size: u32) {
+        self.acc = (self.acc << size) | bits as u64;
+        self.n += size;
+        if self.n >= 32 {
+            self.n -= 32;
+            let w = (self.acc >> self.n) as u32;
+            let x = !w;
+            if (x.wrapping_sub(0x0101_0101) & !x & 0x8080_8080) == 0 {
+                self.out.extend_from_slice(&w.to_be_bytes());
+            } else {
+                for b in w.to_be_bytes() {
+                    self.out.push(b);
+                    if b == 0xFF {
+                        self.out.push(0);
+                    }
+                }
             }
         }
     }
@@ -1233,6 +1372,8 @@ fn encode_block(
     if s > 11 {
         return Err(corrupt("a DC difference too large for an 8-bit JPEG"));
     }
+    // A symbol the table lacks (the source's own tables, in the region splice).
+    let mut missing = dc.size[s as usize] == 0;
     b.put(
         dc.code[s as usize] << s | bits,
         dc.size[s as usize] as u32 + s,
@@ -1243,6 +1384,7 @@ fn encode_block(
         let k = m.trailing_zeros();
         let mut run = k - last - 1;
         while run > 15 {
+            missing |= ac.size[0xF0] == 0;
             b.put(ac.code[0xF0], ac.size[0xF0] as u32);
             run -= 16;
         }
@@ -1251,12 +1393,19 @@ fn encode_block(
             return Err(corrupt("a coefficient too large for an 8-bit JPEG"));
         }
         let sym = ((run << 4 | s) & 0xFF) as usize;
+        missing |= ac.size[sym] == 0;
         b.put(ac.code[sym] << s | bits, ac.size[sym] as u32 + s);
         last = k;
         m &= m - 1;
     }
     if last != 63 {
+        missing |= ac.size[0] == 0;
         b.put(ac.code[0], ac.size[0] as u32);
+    }
+    if missing {
+        return Err(Error::Unsupported(
+            "a symbol the Huffman tables do not code".into(),
+        ));
     }
     let (acc, n, len) = (b.acc, b.n, b.len.min(512));
     w.acc = acc;
