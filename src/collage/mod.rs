@@ -599,6 +599,45 @@ mod tests {
         })
     }
 
+    /// Framed tiles of a posting collage (the crop at N/8, the frame cut
+    /// after the crop's last row) look like the full decode cropped to the
+    /// same framing and resized, and have exactly the panel's size.
+    #[test]
+    fn framed_tiles_match_a_full_decode_crop_and_resize() {
+        // Photo-like: gradients and soft bands (a hard 24 px checker aliases
+        // differently in any two resizes, whatever the decode).
+        let src = RgbImage::from_fn(1600, 1200, |x, y| {
+            Rgb([
+                (x * 255 / 1600) as u8,
+                (y * 255 / 1200) as u8,
+                (((x / 7 + y / 5) % 64) * 2 + 60) as u8,
+            ])
+        });
+        let bytes = encode(&src, Format::Jpeg, 92, &Limits::default()).unwrap();
+        let full = pixels::decode_upright(&bytes, Format::Jpeg, 1, &Limits::default())
+            .unwrap()
+            .image
+            .into_rgb8();
+        for (zoom, cx, cy, target) in [
+            (1.25, 0.45, 0.55, (416, 148)),
+            (1.5, 0.5, 0.4, (300, 107)),
+            (1.1, 0.6, 0.5, (520, 185)),
+            (2.0, 0.5, 0.1, (200, 150)),
+        ] {
+            let framing = Framing::Zoom { zoom, cx, cy };
+            let opts = TileOptions {
+                target: Some(target),
+                framing,
+                ..TileOptions::default()
+            };
+            let fast = prepare_tile(&bytes, None, &opts).unwrap();
+            assert_eq!(fast.image.dimensions(), target);
+            let expected = frame_image(&full, target, &framing);
+            let p = psnr(&fast.image, &expected);
+            assert!(p > 30.0, "zoom {zoom} at {cx},{cy}: PSNR {p:.1} dB");
+        }
+    }
+
     /// Decoding only a window (reduced, any orientation) gives the pixels
     /// that decoding the whole reduced picture and cropping gives.
     #[test]
