@@ -153,10 +153,10 @@ pub fn draw_planned(
     for (i, img) in panels.iter().enumerate() {
         let r = plan.tiles[i];
         if img.dimensions() == (r.w, r.h) {
-            imageops::replace(&mut canvas, img, r.x as i64, r.y as i64);
+            paste(&mut canvas, img, r.x, r.y);
         } else {
             let fitted = frame_image(img, (r.w, r.h), &Framing::default());
-            imageops::replace(&mut canvas, &fitted, r.x as i64, r.y as i64);
+            paste(&mut canvas, &fitted, r.x, r.y);
         }
         if let Some(l) = labels.get(i) {
             draw::draw_label(&mut canvas, &font, l, plan.bands[i], plan.font_px, colors);
@@ -172,6 +172,31 @@ pub fn draw_planned(
         logo.draw(&mut canvas, plan.margin);
     }
     canvas
+}
+
+/// `img` copied onto `canvas` at (`x`, `y`), clipped at its edges: row by
+/// row (`imageops::replace` goes pixel by pixel, 7% of a posting collage).
+fn paste(canvas: &mut RgbImage, img: &RgbImage, x: u32, y: u32) {
+    let (cw, ch) = canvas.dimensions();
+    let (iw, ih) = img.dimensions();
+    let w = iw.min(cw.saturating_sub(x)) as usize * 3;
+    let rows = ih.min(ch.saturating_sub(y)) as usize;
+    if w == 0 {
+        return;
+    }
+    let (cstride, istride) = (cw as usize * 3, iw as usize * 3);
+    let start = y as usize * cstride + x as usize * 3;
+    let buf: &mut [u8] = canvas;
+    let Some(dst) = buf.get_mut(start..) else {
+        return;
+    };
+    for (d, s) in dst
+        .chunks_mut(cstride)
+        .zip(img.as_raw().chunks(istride))
+        .take(rows)
+    {
+        d[..w].copy_from_slice(&s[..w]);
+    }
 }
 
 /// Writes a collage atomically after auditing the very bytes written (no
@@ -585,6 +610,18 @@ mod tests {
             for x in 30..95 {
                 assert_eq!(fast.image.get_pixel(x, y), &Rgb([0, 0, 0]), "{x},{y}");
             }
+        }
+    }
+
+    #[test]
+    fn paste_is_replace_row_by_row() {
+        let img = textured(37, 23);
+        for (x, y) in [(0, 0), (5, 7), (40, 30), (60, 3), (2, 50)] {
+            let mut a = RgbImage::from_pixel(64, 48, Rgb([1, 2, 3]));
+            let mut b = a.clone();
+            paste(&mut a, &img, x, y);
+            imageops::replace(&mut b, &img, x as i64, y as i64);
+            assert_eq!(a, b, "{x},{y}");
         }
     }
 
