@@ -27,6 +27,7 @@
 #                         q92 4:4:4 corpus and the q90 4:2:0 one, vs exiftool and
 #                         cp -r, medians, 1 -> 2 thread scaling, peak RSS
 #                         (BENCH_STRIP_FILES, default BENCH_FILES)
+#   BENCH_COLLAGE_POST_ONLY=1  BENCH_ONLY=collage runs only the posting collage (1080x1350)
 #   BENCH_FACES=8         photos in the faces corpus (12 MP, one public-domain face each)
 #   BENCH_ONLY=dctedit    the region edit at its floor (opt-in): clean -j 1 --region vs
 #                         jpegtran -copy none vs convert -region -blur, per file, one
@@ -541,6 +542,10 @@ bench_collage() {
     local dir="$WORK/collage"
     rm -rf "$dir" && mkdir -p "$dir"
     warm_cache
+    if [[ "${BENCH_COLLAGE_POST_ONLY:-0}" == 1 ]]; then
+        bench_collage_post "$a" "$b" "$cc" "$dir"
+        return 0
+    fi
     "$BIN" collage "$a" "$b" "$cc" -o "$dir/case.jpg"
     local width tile
     width="$(exiftool -s -s -s -ImageWidth "$dir/case.jpg")"

@@ -80,10 +80,10 @@ pub fn decode_upright(
     Ok(upright(decoded, orientation))
 }
 
-/// Like [`decode_upright`], but a JPEG is reduced in the DCT (1/2, 1/4 or
-/// 1/8, the strongest that keeps the upright picture at least `min_w` x
-/// `min_h`), which costs a fraction of a full decode. Other formats, and
-/// JPEGs no reduction fits, decode at full size. The caller resizes to the
+/// Like [`decode_upright`], but a JPEG is reduced in the DCT (N/8, the
+/// strongest that keeps the upright picture at least `min_w` x `min_h`),
+/// which costs a fraction of a full decode. Other formats, and JPEGs no
+/// reduction fits, decode at full size. The caller resizes to the
 /// exact size it wants.
 pub fn decode_upright_reduced(
     bytes: &[u8],
@@ -300,6 +300,17 @@ mod turbo {
         let Some((w, h, decode_limits)) = header(bytes, limits)? else {
             return Ok(None);
         };
+        // The least N/8 that keeps `min`; what the decoder refuses at N/8
+        // decodes at 1/2, 1/4 or 1/8 as before.
+        if let Some((mw, mh)) = min {
+            let n = eighths(w, h, mw, mh);
+            let fast = catch_unwind(AssertUnwindSafe(|| {
+                run_scaled(bytes, decode_limits, (n, 8), None)
+            }));
+            if let Ok(Some(d)) = fast {
+                return Ok(Some(d));
+            }
+        }
         let denom = min.map_or(1, |(mw, mh)| reduction(w, h, mw, mh));
         Ok(
             catch_unwind(AssertUnwindSafe(|| run(bytes, decode_limits, denom)))
@@ -342,7 +353,11 @@ mod turbo {
     }
 
     /// [`decode`] reduced for `min`, of only the stored rectangle that
-    /// `window` names (given the reduced stored size).
+    /// `window` names (given the reduced stored size). The reduction is the
+    /// least N/8 (not only 1/2, 1/4, 1/8) that keeps `min`: a crop 1.25x the
+    /// panel decodes at 3/8 rather than 1/2, about half the pixels to
+    /// transform, convert and resize. The rows after the window are not
+    /// read at all: the decoder is given a frame that ends there.
     pub fn decode_window(
         bytes: &[u8],
         limits: &Limits,
@@ -352,8 +367,20 @@ mod turbo {
         let Some((w, h, decode_limits)) = header(bytes, limits)? else {
             return Ok(None);
         };
+        let n = eighths(w, h, mw, mh);
+        let (sw, sh) = (scaled(w, n), scaled(h, n));
+        let rect = window(sw, sh);
+        let crop = Some(rect).filter(|&r| r != (0, 0, sw, sh));
+        let fast = catch_unwind(AssertUnwindSafe(|| {
+            let cut = cut_after(bytes, h, n, rect.1 + rect.3);
+            let src = cut.as_deref().unwrap_or(bytes);
+            run_scaled(src, decode_limits, (n, 8), crop)
+        }));
+        if let Ok(Some(d)) = fast {
+            return Ok(Some(d));
+        }
+        // What N/8 or the shortened frame does not take decodes as before.
         let denom = reduction(w, h, mw, mh);
-        // libjpeg rounds scaled sizes up.
         let (sw, sh) = (w.div_ceil(denom), h.div_ceil(denom));
         let rect = Some(window(sw, sh)).filter(|&r| r != (0, 0, sw, sh));
         Ok(catch_unwind(AssertUnwindSafe(|| {
@@ -361,6 +388,67 @@ mod turbo {
         }))
         .ok()
         .flatten())
+    }
+
+    /// The least N in 1..=8 for which `w` x `h` at N/8 (rounded up, as
+    /// libjpeg does) is at least `mw` x `mh`.
+    pub fn eighths(w: u32, h: u32, mw: u32, mh: u32) -> u32 {
+        (1..=8)
+            .find(|&n| scaled(w, n) >= mw.max(1) && scaled(h, n) >= mh.max(1))
+            .unwrap_or(8)
+    }
+
+    /// `d` pixels at N/8, rounded up.
+    fn scaled(d: u32, n: u32) -> u32 {
+        (d as u64 * n as u64).div_ceil(8) as u32
+    }
+
+    /// A copy of `bytes` whose frame is only as tall as the rows a decode at
+    /// `n`/8 needs to give its first `rows` scaled rows, or `None` when that
+    /// is the whole frame or the file is not a sequential one this can cut.
+    /// One iMCU row more is kept, as the decoder's own vertical crop does, so
+    /// the chroma upsampling of the last rows wanted sees real neighbours.
+    pub(super) fn cut_after(bytes: &[u8], h: u32, n: u32, rows: u32) -> Option<Vec<u8>> {
+        let (sof, max_v) = sequential_frame(bytes)?;
+        let scaled_mcu = max_v * n;
+        let full_rows = (rows.div_ceil(scaled_mcu) + 1) * max_v * 8;
+        if full_rows >= h {
+            return None;
+        }
+        let mut cut = bytes.to_vec();
+        let height = u16::try_from(full_rows).ok()?.to_be_bytes();
+        cut.get_mut(sof + 5..sof + 7)?.copy_from_slice(&height);
+        Some(cut)
+    }
+
+    /// Where a baseline or extended sequential Huffman frame header
+    /// (SOF0, SOF1) starts, and its largest vertical sampling factor.
+    fn sequential_frame(bytes: &[u8]) -> Option<(usize, u32)> {
+        if bytes.get(..2)? != [0xFF, 0xD8] {
+            return None;
+        }
+        let mut i = 2;
+        loop {
+            while bytes.get(i..i + 2)? == [0xFF, 0xFF] {
+                i += 1; // fill bytes
+            }
+            if *bytes.get(i)? != 0xFF {
+                return None;
+            }
+            let marker = *bytes.get(i + 1)?;
+            let len = u16::from_be_bytes([*bytes.get(i + 2)?, *bytes.get(i + 3)?]) as usize;
+            match marker {
+                0xC0 | 0xC1 => {
+                    let count = *bytes.get(i + 9)? as usize;
+                    let comps = bytes.get(i + 10..i + 10 + 3 * count)?;
+                    let max_v = comps.chunks_exact(3).map(|c| (c[1] & 15) as u32).max()?;
+                    return (1..=4).contains(&max_v).then_some((i, max_v));
+                }
+                // Progressive, lossless, arithmetic, or pixels before a frame.
+                0xC2 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF | 0xDA | 0xD9 => return None,
+                _ => i += 2 + len,
+            }
+        }
     }
 
     fn run(bytes: &[u8], limits: lt::DecodeLimits, denom: u32) -> Option<Decoded> {
@@ -373,6 +461,16 @@ mod turbo {
         limits: lt::DecodeLimits,
         denom: u32,
         crop: impl Into<Option<super::PixelRect>>,
+    ) -> Option<Decoded> {
+        run_scaled(bytes, limits, (1, denom), crop.into())
+    }
+
+    /// Decodes at `num`/`denom`, only `crop` (in scaled stored pixels) when given.
+    pub(super) fn run_scaled(
+        bytes: &[u8],
+        limits: lt::DecodeLimits,
+        (num, denom): (u32, u32),
+        crop: Option<super::PixelRect>,
     ) -> Option<Decoded> {
         let mut d = lt::Decoder::new_with_limits(bytes, limits).ok()?;
         let header = d.header();
@@ -390,10 +488,10 @@ mod turbo {
             lt::PixelFormat::Rgb
         });
         d.set_stop_on_warning(true);
-        if denom > 1 {
-            d.set_scale(lt::ScalingFactor::try_new(1, denom).ok()?);
+        if num != denom {
+            let g = gcd(num, denom);
+            d.set_scale(lt::ScalingFactor::try_new(num / g, denom / g).ok()?);
         }
-        let crop = crop.into();
         if let Some((x, y, w, h)) = crop {
             d.set_crop_region(x as usize, y as usize, w as usize, h as usize);
         }
@@ -428,6 +526,14 @@ mod turbo {
             icc,
             tiff: super::TiffLayout::default(),
         })
+    }
+
+    fn gcd(a: u32, b: u32) -> u32 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
     }
 
     /// Rows of `width` pixels of `bpp` bytes without their first `left`
@@ -845,6 +951,46 @@ mod tests {
         assert_eq!(turbo::reduction(4000, 3000, 500, 375), 8);
         assert_eq!(turbo::reduction(4001, 3001, 501, 376), 8); // sizes round up
         assert_eq!(turbo::reduction(96, 64, 0, 0), 8);
+    }
+
+    #[test]
+    fn eighths_are_the_least_that_keep_the_size() {
+        // A 1.25x crop of 4000 px for a 1040 px panel: 3/8 (1500), not 1/2.
+        assert_eq!(turbo::eighths(4000, 3000, 1300, 974), 3);
+        assert_eq!(turbo::eighths(4000, 3000, 1501, 974), 4);
+        assert_eq!(turbo::eighths(4000, 3000, 500, 375), 1);
+        assert_eq!(turbo::eighths(4001, 3001, 501, 376), 1); // sizes round up
+        assert_eq!(turbo::eighths(4000, 3000, 501, 375), 2);
+        assert_eq!(turbo::eighths(4000, 3000, 3501, 10), 8);
+        assert_eq!(turbo::eighths(96, 64, 0, 0), 1);
+    }
+
+    /// A frame cut after the rows a window needs decodes those rows to the
+    /// very pixels the whole frame gives, at every N/8, and is really taken
+    /// (no fallback): a cut stream the decoder refused would only be slow.
+    #[test]
+    fn a_frame_cut_after_the_window_gives_the_same_pixels() {
+        let img = DynamicImage::ImageRgb8(photo(640, 480));
+        let bytes = encode(&img, Format::Jpeg, &EncodeOptions::default()).unwrap();
+        let limits = libjpeg_turbo_rs::DecodeLimits::default();
+        for n in [1, 3, 4, 5, 6, 8] {
+            let (sw, sh) = ((640u32 * n).div_ceil(8), (480u32 * n).div_ceil(8));
+            let rect = (sw / 7, sh / 5, sw / 2, sh / 3);
+            let cut = turbo::cut_after(&bytes, 480, n, rect.1 + rect.3)
+                .unwrap_or_else(|| panic!("{n}/8: no cut"));
+            assert!(cut.len() == bytes.len() && cut != bytes, "{n}/8");
+            let part = turbo::run_scaled(&cut, limits, (n, 8), Some(rect))
+                .unwrap_or_else(|| panic!("{n}/8: the cut frame was refused"));
+            let whole = turbo::run_scaled(&bytes, limits, (n, 8), Some(rect)).unwrap();
+            assert_eq!(
+                (part.image.width(), part.image.height()),
+                (rect.2, rect.3),
+                "{n}/8"
+            );
+            assert_eq!(part.image, whole.image, "{n}/8");
+        }
+        // Nothing to cut when the window reaches the last iMCU row.
+        assert!(turbo::cut_after(&bytes, 480, 8, 470).is_none());
     }
 
     #[test]
