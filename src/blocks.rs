@@ -187,16 +187,20 @@ fn edit(
     if (probe.header().width as u32, probe.header().height as u32) != (w, h) {
         return None;
     }
-    // Coefficients: 128 bytes a block, luma plus two chroma planes.
-    let luma_blocks = (w as u64).div_ceil(8) * (h as u64).div_ceil(8) + 64;
-    let chroma_blocks = if gray {
-        0
-    } else {
-        2 * (luma_blocks / (h0 * v0) as u64 + 64)
+    // Coefficients held: 128 bytes a block, luma plus two chroma planes, for
+    // `rows` image rows (the band pass holds only its MCU rows, the whole
+    // buffer all of them); plus the decoded crop (3 bytes a pixel, twice: RGB
+    // and its YCbCr planes).
+    let fits = |rows: u64| {
+        let luma_blocks = (w as u64).div_ceil(8) * rows.div_ceil(8) + 64;
+        let chroma_blocks = if gray {
+            0
+        } else {
+            2 * (luma_blocks / (h0 * v0) as u64 + 64)
+        };
+        let crop = 6 * w as u64 * rows;
+        (luma_blocks + chroma_blocks) * 128 + crop <= limits.max_alloc
     };
-    if (luma_blocks + chroma_blocks) * 128 > limits.max_alloc {
-        return None;
-    }
     let geometry = (h0, v0, gray);
     // Baseline files: one pass of our decoder and encoder, holding back
     // only the MCU rows the regions touch (and one each side: the chroma
@@ -210,6 +214,9 @@ fn edit(
             .max()?
             .div_ceil(mh);
         let rows = top.saturating_sub(1) as usize..bottom as usize + 1;
+        if !fits(rows.len() as u64 * mh as u64) {
+            return None;
+        }
         let oy = rows.start as u32 * mh;
         // The regions in the band's coordinates.
         let moved: Vec<Resolved> = resolved
@@ -240,6 +247,9 @@ fn edit(
                 .ok(),
             Err(_) => plan.transcode_band(rows, jpeg, edit).ok(),
         };
+    }
+    if !fits(h as u64) {
+        return None;
     }
     let mut coeffs = lt::read_coefficients(bytes).ok()?;
     let mut masks = None;
@@ -1282,6 +1292,44 @@ mod tests {
         // The source's tables code most of these edits (the rest fell back).
         eprintln!("{spliced} of {} spliced", inputs.len() * cases.len() * 3);
         assert!(spliced > 0, "every edit fell back");
+    }
+
+    /// The memory budget sizes what the band pass holds (its MCU rows), not
+    /// the whole picture: a budget far below a full decode still gets the
+    /// band edit, identical to the one under the default budget, while a
+    /// region spanning the picture under the same budget is refused.
+    #[test]
+    fn a_budget_below_a_full_decode_still_gets_the_band_edit() {
+        let bytes = jpeg_444(&photo(1024, 1024), 92);
+        let j = jpeg::parse(&bytes, &Limits::default()).unwrap();
+        let small = Limits {
+            max_alloc: 2 << 20,
+            ..Limits::default()
+        };
+        // Below even the decoded pixels (3 MB), let alone the coefficients.
+        assert!(3 * 1024 * 1024 > small.max_alloc);
+        for effect in [Effect::Fill, Effect::Pixelate, Effect::Blur] {
+            let regions: Vec<RegionSpec> = vec!["400,500,200,16".parse().unwrap()];
+            let r = Redaction {
+                regions: &regions,
+                default_effect: effect,
+                fill: [10, 200, 30],
+            };
+            let got = redact(&bytes, &j, &r, false, &small)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{effect:?}: band edit refused under a 2 MB budget"));
+            let reference = redact(&bytes, &j, &r, false, &Limits::default())
+                .unwrap()
+                .expect("default budget");
+            assert!(got.bytes == reference.bytes, "{effect:?}: outputs differ");
+            assert!(got.bytes != bytes);
+            let all: Vec<RegionSpec> = vec!["0,0,100%,100%".parse().unwrap()];
+            let whole = Redaction { regions: &all, ..r };
+            assert!(
+                redact(&bytes, &j, &whole, false, &small).unwrap().is_none(),
+                "{effect:?}: a band of every row must not fit 2 MB"
+            );
+        }
     }
 
     /// djpeg (an independent reader) decodes every pixel outside the

@@ -96,8 +96,13 @@ pub(crate) fn apply_one<P: Pixel>(buf: &mut Buf<P>, res: &Resolved, fill: P) {
         }
         Effect::Blur => {
             let grid = BlockGrid::measure(buf, rect, blur_block(rect));
+            // The interpolation's cell and weight depend on one axis each:
+            // computed once per column and per row, not per pixel (the
+            // per-pixel floor was a tenth of a blurred edit's time).
+            let cols: Vec<(u32, f64)> = (0..rect.w).map(|dx| grid.axis_x(dx)).collect();
+            let rows: Vec<(u32, f64)> = (0..rect.h).map(|dy| grid.axis_y(dy)).collect();
             for_each_in(rect, &inside, |x, y| {
-                let v = grid.smooth(x - rect.x, y - rect.y);
+                let v = grid.lerp(cols[(x - rect.x) as usize], rows[(y - rect.y) as usize]);
                 set(buf, x, y, v);
             });
         }
@@ -204,16 +209,19 @@ impl BlockGrid {
         self.cell(block_of(dx, self.w, self.nx), block_of(dy, self.h, self.ny))
     }
 
-    /// Bilinear interpolation between block centres.
-    fn smooth(&self, dx: u32, dy: u32) -> [f64; 4] {
-        let (bw, bh) = (
-            self.w as f64 / self.nx as f64,
-            self.h as f64 / self.ny as f64,
-        );
-        let fx = ((dx as f64 + 0.5) / bw - 0.5).max(0.0);
-        let fy = ((dy as f64 + 0.5) / bh - 0.5).max(0.0);
-        let (bx, by) = (fx.floor() as u32, fy.floor() as u32);
-        let (tx, ty) = (fx - bx as f64, fy - by as f64);
+    /// Column `dx`'s left block centre and its weight towards the next.
+    fn axis_x(&self, dx: u32) -> (u32, f64) {
+        axis(dx, self.w as f64 / self.nx as f64)
+    }
+
+    /// Row `dy`'s upper block centre and its weight towards the next.
+    fn axis_y(&self, dy: u32) -> (u32, f64) {
+        axis(dy, self.h as f64 / self.ny as f64)
+    }
+
+    /// Bilinear interpolation between block centres, from the two axes'
+    /// cells and weights.
+    fn lerp(&self, (bx, tx): (u32, f64), (by, ty): (u32, f64)) -> [f64; 4] {
         let (a, b) = (self.cell(bx, by), self.cell(bx + 1, by));
         let (c, d) = (self.cell(bx, by + 1), self.cell(bx + 1, by + 1));
         let mut out = [0.0; 4];
@@ -224,6 +232,14 @@ impl BlockGrid {
         }
         out
     }
+}
+
+/// Offset `d`'s block (centre to its left) and weight on an axis of blocks
+/// `size` pixels long.
+fn axis(d: u32, size: f64) -> (u32, f64) {
+    let f = ((d as f64 + 0.5) / size - 0.5).max(0.0);
+    let b = f.floor() as u32;
+    (b, f - b as f64)
 }
 
 #[cfg(test)]
