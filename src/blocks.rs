@@ -235,6 +235,9 @@ fn edit(
         };
         // The source's tables and bits outside the band; where they cannot
         // code the band (or anything is unexpected), everything recoded.
+        if !plan.tables_code_every_symbol() {
+            return plan.transcode_band(rows, jpeg, edit).ok();
+        }
         return match plan.splice_band(rows.clone(), jpeg, edit) {
             Ok(entropy::Spliced::Done(out)) => Some(out),
             // Edited once: the fallback takes the band as it is.

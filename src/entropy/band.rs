@@ -134,6 +134,29 @@ pub enum Spliced {
 }
 
 impl Plan<'_> {
+    /// Whether every table the scan uses can code any block: DC categories
+    /// 0..=11, EOB, ZRL and every AC run/size (as the Annex K tables can).
+    /// An edge block of a region can need any symbol, so with a table that
+    /// lacks some (an optimised one) the splice would often fail after its
+    /// decode, and the caller goes straight to [`Plan::transcode_band`].
+    pub fn tables_code_every_symbol(&self) -> bool {
+        let has = |spec: (&[u8], &[u8]), mut want: Box<dyn Iterator<Item = u8>>| {
+            let n: usize = spec.0.iter().map(|&c| c as usize).sum();
+            let symbols = spec.1.get(..n).unwrap_or(spec.1);
+            want.all(|s| symbols.contains(&s))
+        };
+        self.comps.iter().all(|c| {
+            let ac = (0u8..16).flat_map(|r| (1u8..=10).map(move |z| (r << 4) | z));
+            has(self.specs[c.dc], Box::new(0u8..=11))
+                && has(
+                    self.specs[c.ac],
+                    Box::new([0x00, 0xF0].into_iter().chain(ac)),
+                )
+        })
+    }
+}
+
+impl Plan<'_> {
     /// [`Plan::transcode_band`]'s output (the same coefficients in every
     /// block) with the source's tables and, outside the band, its bits.
     /// An error when a symbol the edited band needs is not in the source's
@@ -410,6 +433,23 @@ mod tests {
             e = e.restart_rows(1);
         }
         e.encode().expect("encodes")
+    }
+
+    #[test]
+    fn only_tables_that_code_every_symbol_take_the_splice() {
+        let plan_of = |bytes: &[u8]| {
+            let j = jpeg::parse(bytes, &Limits::default()).expect("parses");
+            Plan::new(&j)
+                .expect("plans")
+                .expect("baseline")
+                .tables_code_every_symbol()
+        };
+        let s = lt::Subsampling::S420;
+        assert!(
+            plan_of(&photo(64, 64, s, false, false)),
+            "the Annex K tables"
+        );
+        assert!(!plan_of(&photo(64, 64, s, false, true)), "optimised tables");
     }
 
     fn inputs() -> Vec<(String, Vec<u8>)> {
