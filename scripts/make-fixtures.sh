@@ -586,11 +586,12 @@ the Artist canary; JPEG/WebP files also carry the full EXIF canary set and GPS.
 | `Smith_John/IMG_20200301_rotated.jpg` | JPEG 240x180 stored | 2020:03:01 16:45:00 | Orientation 6 (displays as 180x240), full EXIF set |
 MDEOF
 
-# HEIF fixtures (heif-enc from libheif-examples, plus byte-level injection).
-if command -v heif-enc >/dev/null 2>&1; then
+# HEIF fixtures (heif-enc from libheif-examples, avifenc from libavif-bin,
+# plus byte-level injection).
+if command -v heif-enc >/dev/null 2>&1 && command -v avifenc >/dev/null 2>&1; then
     bash "$ROOT/scripts/make-heif-fixtures.sh" >/dev/null
 else
-    echo "make-fixtures: heif-enc missing (libheif-examples): fixtures/heif left as they are" >&2
+    echo "make-fixtures: heif-enc (libheif-examples) or avifenc (libavif-bin) missing: fixtures/heif left as they are" >&2
 fi
 
 echo "make-fixtures: done" >&2
