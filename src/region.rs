@@ -251,17 +251,24 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>> {
     parse_manifest(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }
 
-pub fn parse_manifest(text: &str) -> std::result::Result<Vec<ManifestRow>, String> {
+/// A manifest's CSV reader (cells trimmed, rows of any length) and its
+/// header, lowercased: how every reader of a regions or framing file starts.
+pub fn manifest_csv(text: &str) -> std::result::Result<(csv::Reader<&[u8]>, Vec<String>), String> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let headers: Vec<String> = rdr
+    let headers = rdr
         .headers()
         .map_err(|e| e.to_string())?
         .iter()
         .map(|h| h.to_ascii_lowercase())
         .collect();
+    Ok((rdr, headers))
+}
+
+pub fn parse_manifest(text: &str) -> std::result::Result<Vec<ManifestRow>, String> {
+    let (mut rdr, headers) = manifest_csv(text)?;
     let col = |name: &str| headers.iter().position(|h| h == name);
     let (Some(f), Some(x), Some(y), Some(w), Some(h)) =
         (col("file"), col("x"), col("y"), col("w"), col("h"))

@@ -324,16 +324,7 @@ fn percent(s: &str) -> std::result::Result<f64, String> {
 }
 
 pub fn parse_framing(text: &str) -> std::result::Result<Vec<FramingRow>, String> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(|e| e.to_string())?
-        .iter()
-        .map(|h| h.to_ascii_lowercase())
-        .collect();
+    let (mut rdr, headers) = crate::region::manifest_csv(text)?;
     let known = ["file", "zoom", "center_x", "center_y", "x", "y", "w", "h"];
     // A regions manifest (file,x,y,w,h[,shape,...]) must not be read as
     // crop rectangles: a framing file names its zoom and centre columns.

@@ -383,16 +383,7 @@ fn set(rows: &mut Rows, rel: String, specs: Vec<RegionSpec>) {
 fn other_cells(
     text: &str,
 ) -> std::result::Result<(Vec<String>, Vec<(String, BTreeMap<String, String>)>), String> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(|e| e.to_string())?
-        .iter()
-        .map(|h| h.to_ascii_lowercase())
-        .collect();
+    let (mut rdr, headers) = crate::region::manifest_csv(text)?;
     let file = headers.iter().position(|h| h == "file");
     let mut columns = Vec::new();
     for h in &headers {
