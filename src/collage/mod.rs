@@ -546,17 +546,22 @@ mod tests {
         }
     }
 
+    /// Gradients and soft bands, like a photo.
+    fn photo_like(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            Rgb([
+                (x * 255 / w) as u8,
+                (y * 255 / h) as u8,
+                (((x / 7 + y / 5) % 64) * 2 + 60) as u8,
+            ])
+        })
+    }
+
     /// A tile decoded reduced and resized once looks like the full decode
     /// resized as before, and has exactly the size asked for.
     #[test]
     fn targeted_tiles_match_full_decode_then_resize() {
-        let src = RgbImage::from_fn(1200, 900, |x, y| {
-            Rgb([
-                (x * 255 / 1200) as u8,
-                (y * 255 / 900) as u8,
-                (((x / 7 + y / 5) % 64) * 2 + 60) as u8,
-            ])
-        });
+        let src = photo_like(1200, 900);
         let bytes = encode(&src, Format::Jpeg, 92, &Limits::default()).unwrap();
         let old = prepare_tile(&bytes, None, &TileOptions::default()).unwrap();
         assert_eq!(old.image.dimensions(), (1200, 900));
@@ -641,15 +646,9 @@ mod tests {
     /// same framing and resized, and have exactly the panel's size.
     #[test]
     fn framed_tiles_match_a_full_decode_crop_and_resize() {
-        // Photo-like: gradients and soft bands (a hard 24 px checker aliases
-        // differently in any two resizes, whatever the decode).
-        let src = RgbImage::from_fn(1600, 1200, |x, y| {
-            Rgb([
-                (x * 255 / 1600) as u8,
-                (y * 255 / 1200) as u8,
-                (((x / 7 + y / 5) % 64) * 2 + 60) as u8,
-            ])
-        });
+        // Photo-like (a hard 24 px checker aliases differently in any two
+        // resizes, whatever the decode).
+        let src = photo_like(1600, 1200);
         let bytes = encode(&src, Format::Jpeg, 92, &Limits::default()).unwrap();
         let full = pixels::decode_upright(&bytes, Format::Jpeg, 1, &Limits::default())
             .unwrap()
