@@ -456,7 +456,9 @@ fn convert<T: Copy + Into<i32>, O: Out>(
         _ => (0, 0),
     };
     let cw = (w + sx) >> sx;
+    // Each chroma row's R, G, B terms at luma width, and at chroma width.
     let (mut r, mut g, mut b) = (vec![0i32; w], vec![0i32; w], vec![0i32; w]);
+    let (mut cr, mut cg, mut cb) = (vec![0i32; cw], vec![0i32; cw], vec![0i32; cw]);
     let mut loaded = usize::MAX;
     for (y, o) in out.chunks_exact_mut(w * 3).enumerate() {
         let luma = ys.row(y, w)?;
@@ -481,13 +483,31 @@ fn convert<T: Copy + Into<i32>, O: Out>(
         let cy = y >> sy;
         if cy != loaded {
             let (u, v) = (us.row(cy, cw)?, vs.row(cy, cw)?);
-            let n = 1 << sx;
-            let terms = r.chunks_mut(n).zip(g.chunks_mut(n)).zip(b.chunks_mut(n));
-            for (((r, g), b), (&u, &v)) in terms.zip(u.iter().zip(v)) {
-                let (u, v) = (u.into() - k.c_mid, v.into() - k.c_mid);
-                r.fill(k.rv * v);
-                g.fill(k.gu * u + k.gv * v);
-                b.fill(k.bu * u);
+            // At chroma width (one plain loop per term), then repeated.
+            let [tr, tg, tb] = match sx {
+                0 => [&mut r, &mut g, &mut b],
+                _ => [&mut cr, &mut cg, &mut cb],
+            };
+            for (t, &v) in tr.iter_mut().zip(v) {
+                *t = k.rv * (v.into() - k.c_mid);
+            }
+            for ((t, &u), &v) in tg.iter_mut().zip(u).zip(v) {
+                *t = k.gu * (u.into() - k.c_mid) + k.gv * (v.into() - k.c_mid);
+            }
+            for (t, &u) in tb.iter_mut().zip(u) {
+                *t = k.bu * (u.into() - k.c_mid);
+            }
+            if sx == 1 {
+                for (wide, half) in [(&mut r, &cr), (&mut g, &cg), (&mut b, &cb)] {
+                    let pairs = wide.chunks_exact_mut(2);
+                    for (o, &t) in pairs.zip(half.iter()) {
+                        o[0] = t;
+                        o[1] = t;
+                    }
+                    if w % 2 == 1 {
+                        wide[w - 1] = half[cw - 1];
+                    }
+                }
             }
             loaded = cy;
         }
