@@ -68,6 +68,7 @@ mod imp {
         // Without a profile, heifer converts from nclx to sRGB; where it
         // cannot (PQ/HLG), the samples are kept as coded.
         let srgb = icc.is_none();
+        let short = || Error::Decode("HEIC: decoder returned a short buffer".into());
         let image = if parsed.bit_depth() <= 8 {
             let img = match srgb {
                 true => heifer::decode_srgb_rgba8(bytes, &opts)
@@ -76,13 +77,13 @@ mod imp {
             }
             .map_err(err)?;
             let (w, h, alpha) = (img.width, img.height, img.has_alpha);
-            let buf = ImageBuffer::from_raw(w, h, img.data)
-                .ok_or_else(|| Error::Decode("HEIC: decoder returned a short buffer".into()))?;
-            let rgba = DynamicImage::ImageRgba8(buf);
-            if alpha {
-                rgba
-            } else {
-                DynamicImage::ImageRgb8(rgba.to_rgb8())
+            match alpha {
+                true => DynamicImage::ImageRgba8(
+                    ImageBuffer::from_raw(w, h, img.data).ok_or_else(short)?,
+                ),
+                false => DynamicImage::ImageRgb8(
+                    ImageBuffer::from_raw(w, h, drop_alpha(img.data)).ok_or_else(short)?,
+                ),
             }
         } else {
             let img = match srgb {
@@ -92,14 +93,15 @@ mod imp {
             }
             .map_err(err)?;
             let (w, h, alpha, depth) = (img.width, img.height, img.has_alpha, img.bit_depth);
-            let data: Vec<u16> = img.data.iter().map(|&v| widen(v, depth)).collect();
-            let buf = ImageBuffer::from_raw(w, h, data)
-                .ok_or_else(|| Error::Decode("HEIC: decoder returned a short buffer".into()))?;
-            let rgba = DynamicImage::ImageRgba16(buf);
-            if alpha {
-                rgba
-            } else {
-                DynamicImage::ImageRgb16(rgba.to_rgb16())
+            let mut data = img.data;
+            data.iter_mut().for_each(|v| *v = widen(*v, depth));
+            match alpha {
+                true => {
+                    DynamicImage::ImageRgba16(ImageBuffer::from_raw(w, h, data).ok_or_else(short)?)
+                }
+                false => DynamicImage::ImageRgb16(
+                    ImageBuffer::from_raw(w, h, drop_alpha(data)).ok_or_else(short)?,
+                ),
             }
         };
         Ok(Decoded {
@@ -109,8 +111,29 @@ mod imp {
         })
     }
 
+    /// RGBA samples to RGB in the same buffer: a 12 MP photo is not held
+    /// twice (the RGBA and an RGB copy) on its way to the redaction.
+    fn drop_alpha<T: Copy>(mut px: Vec<T>) -> Vec<T> {
+        let n = px.len() / 4;
+        for i in 0..n {
+            for c in 0..3 {
+                px[i * 3 + c] = px[i * 4 + c];
+            }
+        }
+        px.truncate(n * 3);
+        px.shrink_to_fit();
+        px
+    }
+
     #[cfg(test)]
     mod tests {
+        #[test]
+        fn dropping_alpha_keeps_each_pixel_in_order() {
+            let rgba: Vec<u16> = (0..20).collect();
+            let rgb = super::drop_alpha(rgba);
+            assert_eq!(rgb, [0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 16, 17, 18]);
+        }
+
         #[test]
         fn widening_keeps_black_and_white() {
             assert_eq!(super::widen(0, 10), 0);
