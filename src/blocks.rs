@@ -620,7 +620,7 @@ fn fill_rects(
         } else if resolved.iter().any(|r| b.overlaps(&r.rect)) {
             Made::Edge
         } else {
-            Made::Kept
+            Made::Coded
         }
     };
     let n = if gray { 1 } else { 3 };

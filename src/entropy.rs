@@ -623,6 +623,9 @@ impl<'a> Plan<'a> {
                 sink.restart(index);
                 *pred = [0; 4];
             }
+            if S::STARTS {
+                sink.mcu_start(r.position()?);
+            }
             let (mx, my) = (mcu % self.mcus_x, mcu / self.mcus_x);
             for (ci, c) in self.comps.iter().enumerate() {
                 let (dc, ac) = (&self.tables[c.dc], &self.tables[c.ac]);
@@ -865,6 +868,10 @@ trait Sink {
     fn block(&mut self, fi: usize, bx: usize, by: usize, blk: &[i16; 64], mask: u64) -> Result<()>;
     /// A restart marker (`index` 0..7) between two intervals.
     fn restart(&mut self, _index: u8) {}
+    /// Whether it wants each MCU's first bit ([`Sink::mcu_start`]).
+    const STARTS: bool = false;
+    /// Where the next MCU starts in the data (byte, bits of it read).
+    fn mcu_start(&mut self, _at: (usize, u32)) {}
 }
 
 struct NoSink;

@@ -42,9 +42,16 @@ struct BandStore<'p> {
     masks: &'p mut [Vec<u64>],
     /// First block row of the band, per frame component.
     row0: Vec<usize>,
+    /// Where each MCU of the band starts in the data.
+    starts: &'p mut Vec<(usize, u32)>,
 }
 
 impl Sink for BandStore<'_> {
+    const STARTS: bool = true;
+    fn mcu_start(&mut self, at: (usize, u32)) {
+        self.starts.push(at);
+    }
+
     #[inline(always)]
     fn block(&mut self, fi: usize, bx: usize, by: usize, blk: &[i16; 64], mask: u64) -> Result<()> {
         let c = &mut self.band.components[fi];
@@ -153,9 +160,11 @@ pub enum Spliced {
 /// How an edit made one block of the band (see [`Freedom`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Made {
-    /// Coded as the edit left it (untouched, or coded again from pixels
-    /// outside every region).
+    /// The source's block, untouched.
     Kept,
+    /// Coded again from pixels outside every region (in a touched MCU):
+    /// coded as the edit left it.
+    Coded,
     /// A flat block of the fill (DC only): its DC may move by 2 steps.
     Flat,
     /// Partly in a region: filled whole (flat) where the source's tables
@@ -323,12 +332,14 @@ impl Plan<'_> {
         self.walk_range(&mut r, &mut pred, start..first, &mut hidden, &mut Skip)?;
         let (at, taken) = r.position()?;
         let mut enc = Encode {
-            w: Writer::new(self.data.len() + self.data.len() / 8 + 1024),
+            w: Writer::new(self.data.len() + self.data.len() / 8 + 4096),
             prev: [0; 4],
             tables,
             data_blocks: data_blocks(&self.frame, (self.width, self.height), (hmax, vmax)),
             dummy: [0; 64],
         };
+        // The file in one buffer: the header, then the scan (no copy of it).
+        self.write_header(&mut enc.w.out, source)?;
         enc.w.out.extend_from_slice(&self.data[..base + at]);
         if taken > 0 {
             let b = data.get(at).copied().unwrap_or(0);
@@ -341,6 +352,7 @@ impl Plan<'_> {
         // The band: decoded, edited, coded.
         let (mut band, mut masks) = self.empty_coefficients(rows.clone())?;
         let row0: Vec<usize> = per_row.iter().map(|p| p * rows.start).collect();
+        let mut starts = Vec::with_capacity(last - first + 1);
         self.walk_range(
             &mut r,
             &mut pred,
@@ -350,30 +362,47 @@ impl Plan<'_> {
                 band: &mut band,
                 masks: &mut masks,
                 row0,
+                starts: &mut starts,
             },
         )?;
         let freedom = edit(&mut band, &mut masks)?;
         let mut copy = false;
+        // MCUs of the band whose bits are the source's (none: all coded).
+        let mut spans = Vec::new();
         if let Some(freedom) = &freedom {
             let total = self.mcus_x * self.mcus_y;
+            let end = r.position().ok();
+            if ri == 0 {
+                if let Some(end) = end {
+                    starts.push(end);
+                    spans = self.untouched(freedom, &enc, rows.clone());
+                }
+            }
             // The bits of the junction byte: ours before the band, the
             // source's after it.
-            let aim = match r.position() {
-                Ok((_, after)) if copy_tail && ri == 0 && last < total => {
+            let aim = match end {
+                Some((_, after)) if copy_tail && ri == 0 && last < total => {
                     Some((taken, after, pred))
                 }
                 _ => None,
             };
-            match self.settle((&mut band, &mut masks), freedom, &enc, rows.clone(), aim) {
+            let copied = (spans.as_slice(), starts.as_slice());
+            match self.settle(
+                (&mut band, &mut masks),
+                freedom,
+                &enc,
+                rows.clone(),
+                aim,
+                copied,
+            ) {
                 Ok(aligned) => copy = aligned,
                 Err(_) => return Ok(Spliced::Edited(band, masks)),
             }
         }
-        match self.code_band_and_rest(enc, (&band, &masks), r, pred, base, rows, copy) {
+        let copied = (spans.as_slice(), starts.as_slice());
+        match self.code_band_and_rest(enc, (&band, &masks), r, pred, base, rows, copy, copied) {
             Ok(scan) => {
-                let mut out = Vec::with_capacity(scan.len() + 2048);
-                self.write_header(&mut out, source)?;
-                out.extend_from_slice(&scan);
+                let mut out = scan;
                 out.extend_from_slice(&[0xFF, 0xD9]);
                 Ok(Spliced::Done(out))
             }
@@ -385,7 +414,9 @@ impl Plan<'_> {
     /// the scan from `r` (which stands after the band, `pred` its DC
     /// predictors; `base`: where `r`'s data starts in the scan).
     /// With `copy`, the rest after a band that ends in step with the source
-    /// (DC predictors, bit offset) is its bytes, not decoded.
+    /// (DC predictors, bit offset) is its bytes, not decoded. `spans` (per
+    /// band MCU, see [`Plan::untouched`]) and `starts` (where each starts in
+    /// the source, then the band's end): MCUs copied as the source's bits.
     #[allow(clippy::too_many_arguments)]
     fn code_band_and_rest(
         &self,
@@ -396,6 +427,7 @@ impl Plan<'_> {
         base: usize,
         rows: std::ops::Range<usize>,
         copy: bool,
+        (spans, starts): (&[bool], &[(usize, u32)]),
     ) -> Result<Vec<u8>> {
         let ri = self.restart as usize;
         let total = self.mcus_x * self.mcus_y;
@@ -407,7 +439,35 @@ impl Plan<'_> {
             .iter()
             .map(|f| rows.start * if self.interleaved() { f.2 as usize } else { 1 })
             .collect();
-        for mcu in first..last {
+        let mut next = first;
+        while next < last {
+            let mcu = next;
+            next += 1;
+            if spans.get(mcu - first) == Some(&true) {
+                // Untouched MCUs after untouched ones: the source's bits.
+                let a = mcu - first;
+                let b = a + spans[a..].iter().take_while(|&&c| c).count();
+                let (Some(&from), Some(&to)) = (starts.get(a), starts.get(b)) else {
+                    return Err(corrupt("an MCU of the band not found"));
+                };
+                copy_bits(&mut enc.w, data, from, to)?;
+                // The predictors: the last MCU's blocks (the source's).
+                let (mx, my) = ((first + b - 1) % self.mcus_x, (first + b - 1) / self.mcus_x);
+                for c in &self.comps {
+                    let fi = c.frame_index;
+                    let comp = &band.components[fi];
+                    let (bh, bv) = if self.interleaved() {
+                        (c.h, c.v)
+                    } else {
+                        (1, 1)
+                    };
+                    let (bx, by) = ((mx + 1) * bh - 1, (my - rows.start + 1) * bv - 1);
+                    let dc = comp.blocks.get(by * comp.blocks_x + bx).map(|b| b[0]);
+                    enc.prev[fi] = dc.ok_or_else(|| corrupt("a block outside the band"))?;
+                }
+                next = first + b;
+                continue;
+            }
             if ri > 0 && mcu > first && mcu.is_multiple_of(ri) {
                 enc.restart(((mcu / ri - 1) & 7) as u8);
             }
@@ -490,6 +550,43 @@ impl Plan<'_> {
         Ok(enc.w.finish())
     }
 
+    /// Per MCU of the band: whether its bits may be the source's, as
+    /// they are (it and the MCU before it in the band untouched, no
+    /// padding blocks: the DC predictors agree with the source's).
+    fn untouched(
+        &self,
+        freedom: &Freedom,
+        enc: &Encode,
+        rows: std::ops::Range<usize>,
+    ) -> Vec<bool> {
+        let first = rows.start * self.mcus_x;
+        let n = rows.len() * self.mcus_x;
+        let kept: Vec<bool> = (first..first + n)
+            .map(|mcu| {
+                let (mx, my) = (mcu % self.mcus_x, mcu / self.mcus_x - rows.start);
+                self.comps.iter().all(|c| {
+                    let fi = c.frame_index;
+                    let (bh, bv) = if self.interleaved() {
+                        (c.h, c.v)
+                    } else {
+                        (1, 1)
+                    };
+                    let stride = freedom.made[fi].len() / (rows.len() * bv).max(1);
+                    let (dx, dy) = enc.data_blocks[fi];
+                    (0..bv).all(|v| {
+                        (0..bh).all(|h| {
+                            let (bx, by) = (mx * bh + h, my * bv + v);
+                            bx < dx
+                                && by + rows.start * bv < dy
+                                && freedom.made[fi].get(by * stride + bx) == Some(&Made::Kept)
+                        })
+                    })
+                })
+            })
+            .collect();
+        (0..n).map(|k| kept[k] && (k == 0 || kept[k - 1])).collect()
+    }
+
     /// Settles a fill's blocks for the source's tables (see the module
     /// docs): edge blocks they cannot code filled whole, each flat block's
     /// DC the fill's or the nearest whose differences they code. With `aim`
@@ -504,6 +601,7 @@ impl Plan<'_> {
         enc: &Encode,
         rows: std::ops::Range<usize>,
         aim: Option<(u32, u32, [i32; 4])>,
+        (spans, starts): (&[bool], &[(usize, u32)]),
     ) -> Result<bool> {
         let ri = self.restart as usize;
         let nf = self.frame.len();
@@ -513,7 +611,7 @@ impl Plan<'_> {
         }
         // Each component's band blocks in scan order (index, after a
         // restart); MCU padding blocks (DC as before, no AC) only counted.
-        let mut chains: Vec<Vec<(usize, bool)>> = vec![Vec::new(); nf];
+        let mut chains: Vec<Vec<(usize, bool, bool)>> = vec![Vec::new(); nf];
         let mut padding = vec![0u64; nf];
         let mut reset = vec![false; nf];
         let first = rows.start * self.mcus_x;
@@ -538,14 +636,30 @@ impl Plan<'_> {
                         if bx >= dx || by + row0 >= dy {
                             padding[fi] += 1;
                         } else {
-                            chains[fi].push((by * stride + bx, std::mem::take(&mut reset[fi])));
+                            let copied = spans.get(mcu - first) == Some(&true);
+                            let reset = std::mem::take(&mut reset[fi]);
+                            chains[fi].push((by * stride + bx, reset, copied));
                         }
                     }
                 }
             }
         }
 
+        // Copied MCUs: their bits modulo 8 (all that matters), from where
+        // they start and end in the source.
         let mut bits = 0u64;
+        let mut k = 0;
+        while k < spans.len() {
+            if !spans[k] {
+                k += 1;
+                continue;
+            }
+            let b = k + spans[k..].iter().take_while(|&&c| c).count();
+            if let (Some(a), Some(z)) = (starts.get(k), starts.get(b)) {
+                bits += (8 + z.1 as u64 - a.1 as u64) % 8;
+            }
+            k = b;
+        }
         let mut made = freedom.made.clone();
         let mut end = [0i32; 4];
         for fi in 0..nf {
@@ -566,16 +680,20 @@ impl Plan<'_> {
             }
             let chain = &chains[fi];
             let mut prev = enc.prev[fi] as i32;
-            for (j, &(i, reset)) in chain.iter().enumerate() {
+            for (j, &(i, reset, copied)) in chain.iter().enumerate() {
                 if reset {
                     prev = 0;
+                }
+                if copied {
+                    prev = blocks[i][0] as i32;
+                    continue;
                 }
                 // The next block's DC when it is kept (no restart between):
                 // the way out of this one must be coded too.
                 let next = chain
                     .get(j + 1)
-                    .filter(|&&(n, reset)| !reset && made[n] == Made::Kept)
-                    .map(|&(n, _)| blocks[n][0] as i32);
+                    .filter(|&&(n, reset, _)| !reset && matches!(made[n], Made::Kept | Made::Coded))
+                    .map(|&(n, _, _)| blocks[n][0] as i32);
                 let out = |dc: i32| next.is_none_or(|n| dc_bits(n - dc, dct).is_some());
                 if made[i] == Made::Edge {
                     let dc = blocks[i][0] as i32;
@@ -701,7 +819,7 @@ impl Plan<'_> {
             let chain = &chains[fi];
             let blocks = &mut band.components[fi].blocks;
             let still = |j: usize| {
-                chain.get(j).is_some_and(|&(i, reset)| {
+                chain.get(j).is_some_and(|&(i, reset, _)| {
                     made[fi][i] == Made::Flat && blocks[i][0] == f && !(reset && ri > 0)
                 })
             };
