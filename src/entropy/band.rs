@@ -5,7 +5,8 @@
 //! ```text
 //! prefix (rows before the band): decoded only to find where the band
 //!   starts (bit position, DC predictors), its bytes copied as they are
-//! band: decoded, edited, coded with the source's tables
+//! band: decoded, edited, coded with the source's tables (a fill: its
+//!   untouched MCUs after untouched ones copied as the source's bits)
 //! then MCUs coded again until the DC predictors agree with the source's
 //!   (or the next restart marker), and the rest copied: as bytes after a
 //!   restart marker, else as bits shifted to the output's bit offset
@@ -365,27 +366,21 @@ impl Plan<'_> {
                 starts: &mut starts,
             },
         )?;
+        // The band read whole (not into zeros past the data's end).
+        let end = r.position()?;
         let freedom = edit(&mut band, &mut masks)?;
         let mut copy = false;
         // MCUs of the band whose bits are the source's (none: all coded).
         let mut spans = Vec::new();
         if let Some(freedom) = &freedom {
             let total = self.mcus_x * self.mcus_y;
-            let end = r.position().ok();
             if ri == 0 {
-                if let Some(end) = end {
-                    starts.push(end);
-                    spans = self.untouched(freedom, &enc, rows.clone());
-                }
+                starts.push(end);
+                spans = self.untouched(freedom, &enc, rows.clone());
             }
             // The bits of the junction byte: ours before the band, the
             // source's after it.
-            let aim = match end {
-                Some((_, after)) if copy_tail && ri == 0 && last < total => {
-                    Some((taken, after, pred))
-                }
-                _ => None,
-            };
+            let aim = (copy_tail && ri == 0 && last < total).then_some((taken, end.1, pred));
             let copied = (spans.as_slice(), starts.as_slice());
             match self.settle(
                 (&mut band, &mut masks),
@@ -1412,5 +1407,31 @@ mod tests {
         let mut p = Plan::new(&j).expect("plans").expect("baseline");
         p.data = &noisy;
         let _ = p.splice_band(1..3, &j, false, plain(flatten));
+        for copy_tail in [false, true] {
+            let _ = p.splice_band(1..4, &j, copy_tail, fill_left_half);
+        }
+
+        // A fill whose band the data ends in: an error, with or without the
+        // copy of the tail.
+        let mut r = Reader::new(data);
+        let mut pred = [0i32; 4];
+        let band_end = 4 * plan.mcus_x;
+        plan.walk_range(
+            &mut r,
+            &mut pred,
+            0..band_end,
+            &mut Hidden::default(),
+            &mut Skip,
+        )
+        .expect("walks");
+        let (end, _) = r.position().expect("in the data");
+        for cut in [1, end / 2, end - 1] {
+            let mut p = Plan::new(&j).expect("plans").expect("baseline");
+            p.data = &data[..cut];
+            for copy_tail in [false, true] {
+                let got = p.splice_band(1..4, &j, copy_tail, fill_left_half);
+                assert!(got.is_err(), "cut at {cut} of {end}: no error");
+            }
+        }
     }
 }
