@@ -1525,4 +1525,185 @@ mod tests {
             }
         }
     }
+    /// The DHT segments' payloads of a JPEG, in order.
+    fn dht(bytes: &[u8]) -> Vec<Vec<u8>> {
+        let j = jpeg::parse(bytes, &Limits::default()).unwrap();
+        let s = j.segments.iter().filter(|s| s.marker == 0xC4);
+        s.map(|s| s.payload.to_vec()).collect()
+    }
+
+    /// Sources from other encoders, when installed: `cjpeg -optimize`,
+    /// ImageMagick (which optimises its tables).
+    fn made_by_tools(img: &RgbImage) -> Vec<(String, Vec<u8>)> {
+        use std::process::Command;
+        let dir = std::env::temp_dir().join(format!("photodeid-blocks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ppm = dir.join("src.ppm");
+        let head = format!("P6\n{} {}\n255\n", img.width(), img.height());
+        std::fs::write(&ppm, [head.as_bytes(), img.as_raw()].concat()).unwrap();
+        let mut out = Vec::new();
+        let runs: [(&str, &str, Vec<&str>); 3] = [
+            (
+                "cjpeg -optimize 4:2:0",
+                "cjpeg",
+                vec!["-optimize", "-quality", "90"],
+            ),
+            (
+                "cjpeg -optimize 4:4:4",
+                "cjpeg",
+                vec!["-optimize", "-sample", "1x1"],
+            ),
+            (
+                "ImageMagick q92 4:4:4",
+                "convert",
+                vec!["-quality", "92", "-sampling-factor", "1x1"],
+            ),
+        ];
+        for (name, tool, args) in runs {
+            let to = dir.join("out.jpg");
+            let mut c = Command::new(tool);
+            if tool == "cjpeg" {
+                c.args(&args).arg("-outfile").arg(&to).arg(&ppm);
+            } else {
+                c.arg(&ppm).args(&args).arg(&to);
+            }
+            if c.output().is_ok_and(|o| o.status.success()) {
+                out.push((name.to_string(), std::fs::read(&to).unwrap()));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
+
+    /// A fill keeps optimised tables (the splice, not the recode with the
+    /// standard ones): every block outside the touched MCUs is the
+    /// source's, every block inside the region flat near the fill's DC.
+    #[test]
+    fn a_fill_keeps_optimised_tables_and_every_block_outside() {
+        let img = photo(333, 250);
+        let opt = |s: lt::Subsampling| {
+            lt::Encoder::new(img.as_raw(), 333, 250, lt::PixelFormat::Rgb)
+                .quality(90)
+                .subsampling(s)
+                .optimize_huffman(true)
+                .encode()
+                .unwrap()
+        };
+        let mut inputs = vec![
+            ("optimised 4:2:0".to_string(), opt(lt::Subsampling::S420)),
+            ("optimised 4:4:4".to_string(), opt(lt::Subsampling::S444)),
+        ];
+        inputs.extend(made_by_tools(&img));
+        let (x0, y0, x1, y1) = (100usize, 60usize, 190usize, 130usize);
+        for (name, bytes) in &inputs {
+            let j = jpeg::parse(bytes, &Limits::default()).unwrap();
+            assert!(!entropy::Plan::new(&j)
+                .unwrap()
+                .unwrap()
+                .tables_code_every_symbol());
+            let out = run(bytes, "100,60,90,70", Effect::Fill)
+                .expect("supported")
+                .bytes;
+            assert_eq!(dht(&out), dht(bytes), "{name}: not spliced");
+            let (a, b) = (
+                lt::read_coefficients(bytes).unwrap(),
+                lt::read_coefficients(&out).unwrap(),
+            );
+            let (h0, v0) = (
+                a.components[0].h_sampling as usize,
+                a.components[0].v_sampling as usize,
+            );
+            let (mw, mh) = (8 * h0, 8 * v0);
+            let (mut far, mut flat) = (0, 0);
+            for (ci, (ca, cb)) in a.components.iter().zip(&b.components).enumerate() {
+                let (bw, bh) = if ci == 0 { (8, 8) } else { (mw, mh) };
+                let q = &a.quant_tables[ca.quant_table_index as usize];
+                let rgb = ImageBuffer::from_pixel(1, 1, Rgb([10u8, 200, 30]));
+                let level = ycc_planes(&rgb.into_raw(), (1, 1), false, (1, 1));
+                let f = quantize(&[level[ci][0] as f32 - 128.0; 64], q)[0] as i32;
+                for by in 0..ca.blocks_y.min(cb.blocks_y) {
+                    for bx in 0..ca.blocks_x.min(cb.blocks_x) {
+                        let (px, py) = (bx * bw, by * bh);
+                        let (x, y) = (
+                            &ca.blocks[by * ca.blocks_x + bx],
+                            &cb.blocks[by * cb.blocks_x + bx],
+                        );
+                        let (mx, my) = (px / mw * mw, py / mh * mh);
+                        let touched = mx + mw > x0 && mx < x1 && my + mh > y0 && my < y1;
+                        let inside = px >= x0 && px + bw <= x1 && py >= y0 && py + bh <= y1;
+                        if !touched && px < 333 && py < 250 {
+                            assert_eq!(x, y, "{name}: component {ci} block {bx},{by} changed");
+                        } else if inside {
+                            assert!(y[1..].iter().all(|&v| v == 0), "{name}: {ci} {bx},{by}");
+                            flat += 1;
+                            far += ((y[0] as i32 - f).abs() > 2) as usize;
+                        }
+                    }
+                }
+            }
+            // Off by more than 2 steps: only where a run of the fill starts
+            // or ends (a category its DC table lacks), at most two a row.
+            let rows = (y1 - y0).div_ceil(8) * 3;
+            assert!(
+                flat > 100 && far <= 2 * rows,
+                "{name}: {far} of {flat} far off"
+            );
+            djpeg_clean(&out, name);
+        }
+        assert!(inputs.len() >= 2);
+    }
+
+    /// Bytes after the last block of the scan: a fill copies them with the
+    /// rest (as the lossless strip does); `--thorough` does not.
+    #[test]
+    fn thorough_fills_drop_what_follows_the_last_block() {
+        let clean = jpeg_444(&photo(333, 250), 92);
+        let end = clean.len() - 2;
+        let bytes = [&clean[..end], &[0x12, 0x34, 0x56], &clean[end..]].concat();
+        let j = jpeg::parse(&bytes, &Limits::default()).unwrap();
+        let regions: Vec<RegionSpec> = vec!["100,60,90,70".parse().unwrap()];
+        let r = Redaction {
+            regions: &regions,
+            default_effect: Effect::Fill,
+            fill: [10, 200, 30],
+        };
+        for thorough in [false, true] {
+            let out = redact(&bytes, &j, &r, false, thorough, &Limits::default())
+                .unwrap()
+                .expect("supported")
+                .bytes;
+            let oj = jpeg::parse(&out, &Limits::default()).unwrap();
+            let tail = entropy::Plan::new(&oj)
+                .unwrap()
+                .unwrap()
+                .audit()
+                .unwrap()
+                .tail;
+            assert_eq!(tail, if thorough { 0 } else { 3 }, "thorough {thorough}");
+            if thorough {
+                djpeg_clean(&out, "thorough");
+            }
+        }
+    }
+
+    /// libjpeg's djpeg (when installed) decodes `bytes` with no warning.
+    fn djpeg_clean(bytes: &[u8], what: &str) {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let Ok(mut child) = Command::new("djpeg")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+        else {
+            return;
+        };
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            o.status.success() && o.stderr.is_empty(),
+            "{what}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
 }
