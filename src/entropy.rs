@@ -30,7 +30,7 @@ use crate::metadata::{human_bytes, Category, Finding};
 use libjpeg_turbo_rs as lt;
 
 mod band;
-pub use band::Spliced;
+pub use band::{Freedom, Made, Spliced};
 pub mod scans;
 
 const LOOK: u32 = 9;
@@ -623,6 +623,9 @@ impl<'a> Plan<'a> {
                 sink.restart(index);
                 *pred = [0; 4];
             }
+            if S::STARTS {
+                sink.mcu_start(r.position()?);
+            }
             let (mx, my) = (mcu % self.mcus_x, mcu / self.mcus_x);
             for (ci, c) in self.comps.iter().enumerate() {
                 let (dc, ac) = (&self.tables[c.dc], &self.tables[c.ac]);
@@ -865,6 +868,10 @@ trait Sink {
     fn block(&mut self, fi: usize, bx: usize, by: usize, blk: &[i16; 64], mask: u64) -> Result<()>;
     /// A restart marker (`index` 0..7) between two intervals.
     fn restart(&mut self, _index: u8) {}
+    /// Whether it wants each MCU's first bit ([`Sink::mcu_start`]).
+    const STARTS: bool = false;
+    /// Where the next MCU starts in the data (byte, bits of it read).
+    fn mcu_start(&mut self, _at: (usize, u32)) {}
 }
 
 struct NoSink;
@@ -1291,6 +1298,24 @@ impl Writer {
     fn restart(&mut self, index: u8) {
         self.flush();
         self.out.extend_from_slice(&[0xFF, 0xD0 + index]);
+    }
+
+    /// Writes out the whole bytes it holds, no padding: the bits left
+    /// (fewer than 8) and their count.
+    fn whole_bytes(&mut self) -> (u32, u32) {
+        while self.n >= 8 {
+            self.n -= 8;
+            let b = (self.acc >> self.n) as u8;
+            self.out.push(b);
+            if b == 0xFF {
+                self.out.push(0);
+            }
+        }
+        let n = self.n;
+        let bits = (self.acc & ((1u64 << n) - 1)) as u32;
+        self.acc = 0;
+        self.n = 0;
+        (bits, n)
     }
 
     fn finish(mut self) -> Vec<u8> {

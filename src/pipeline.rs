@@ -242,7 +242,9 @@ fn reencode(
         opts.quality,
         parsed.orientation(),
     ) {
-        if let Some(edited) = blocks::redact(input, j, r, !opts.strip_icc, &opts.limits)? {
+        if let Some(edited) =
+            blocks::redact(input, j, r, !opts.strip_icc, opts.thorough, &opts.limits)?
+        {
             warnings.extend(edited.warnings);
             return Ok(edited.bytes);
         }

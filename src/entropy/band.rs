@@ -5,7 +5,8 @@
 //! ```text
 //! prefix (rows before the band): decoded only to find where the band
 //!   starts (bit position, DC predictors), its bytes copied as they are
-//! band: decoded, edited, coded with the source's tables
+//! band: decoded, edited, coded with the source's tables (a fill: its
+//!   untouched MCUs after untouched ones copied as the source's bits)
 //! then MCUs coded again until the DC predictors agree with the source's
 //!   (or the next restart marker), and the rest copied: as bytes after a
 //!   restart marker, else as bits shifted to the output's bit offset
@@ -16,6 +17,23 @@
 //! them are not copied. Any error (a symbol the source's tables cannot
 //! code, a damaged scan) is the caller's cue to take
 //! [`Plan::transcode_band`], which codes everything with the standard tables.
+//!
+//! A fill ([`Freedom`]) needs neither that walk nor tables that code every
+//! symbol. Its flat blocks code as a DC difference and an end of block, and
+//! their exact DC is ours to choose (a step is about q0/8 grey levels):
+//!
+//! ```text
+//! each flat block's DC: the fill's, or the nearest (at most 2 steps off)
+//!   whose differences (in and out) the source's DC table codes
+//! an edge block (partly in the region) the tables cannot code: filled whole
+//! then a few interior flat blocks moved by 1 or 2 steps, so that the band's
+//!   coded length is the source's, modulo 8 bits
+//! the rest: the source's bytes from the junction byte on (its low bits
+//!   under our high ones), copied to the end of the scan without a decode
+//! ```
+//!
+//! That copy keeps the source's bytes after its last block, as the lossless
+//! strip does; `--thorough` (`copy_tail` false) keeps the walk.
 
 use super::*;
 
@@ -25,9 +43,16 @@ struct BandStore<'p> {
     masks: &'p mut [Vec<u64>],
     /// First block row of the band, per frame component.
     row0: Vec<usize>,
+    /// Where each MCU of the band starts in the data.
+    starts: &'p mut Vec<(usize, u32)>,
 }
 
 impl Sink for BandStore<'_> {
+    const STARTS: bool = true;
+    fn mcu_start(&mut self, at: (usize, u32)) {
+        self.starts.push(at);
+    }
+
     #[inline(always)]
     fn block(&mut self, fi: usize, bx: usize, by: usize, blk: &[i16; 64], mask: u64) -> Result<()> {
         let c = &mut self.band.components[fi];
@@ -133,6 +158,98 @@ pub enum Spliced {
     Edited(lt::JpegCoefficients, Vec<Vec<u64>>),
 }
 
+/// How an edit made one block of the band (see [`Freedom`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Made {
+    /// The source's block, untouched.
+    Kept,
+    /// Coded again from pixels outside every region (in a touched MCU):
+    /// coded as the edit left it.
+    Coded,
+    /// A flat block of the fill (DC only): its DC may move by 2 steps.
+    Flat,
+    /// Partly in a region: filled whole (flat) where the source's tables
+    /// cannot code it, so the region grows to the block grid there.
+    Edge,
+}
+
+/// What a fill tells [`Plan::splice_band`] of the band it edited.
+#[derive(Debug, Clone)]
+pub struct Freedom {
+    /// Per frame component, one per band block (the band's layout).
+    pub made: Vec<Vec<Made>>,
+    /// Per frame component: the DC of the fill's flat block.
+    pub fill: Vec<i16>,
+}
+
+/// The bits of a DC difference `d` with table `t` (`None`: it lacks the category).
+fn dc_bits(d: i32, t: &EncodeTable) -> Option<u32> {
+    let (s, _) = category(d);
+    let size = *t.size.get(s as usize)? as u32;
+    (s <= 11 && size > 0).then_some(size + s)
+}
+
+/// The bits [`encode_block`] writes for `blk` after DC `prev`; `None` where
+/// the tables lack a symbol it needs.
+fn block_bits(
+    blk: &[i16; 64],
+    mask: u64,
+    prev: i32,
+    dc: &EncodeTable,
+    ac: &EncodeTable,
+) -> Option<u32> {
+    let mut n = dc_bits(blk[0] as i32 - prev, dc)?;
+    let have = |sym: usize| (ac.size[sym] > 0).then_some(ac.size[sym] as u32);
+    let mut m = mask & !1;
+    let mut last = 0u32;
+    while m != 0 {
+        let k = m.trailing_zeros();
+        let mut run = k - last - 1;
+        while run > 15 {
+            n += have(0xF0)?;
+            run -= 16;
+        }
+        let (s, _) = category(blk[k as usize & 63] as i32);
+        if s > 10 {
+            return None;
+        }
+        n += have(((run << 4 | s) & 0xFF) as usize)? + s;
+        last = k;
+        m &= m - 1;
+    }
+    if last != 63 {
+        n += have(0)?;
+    }
+    Some(n)
+}
+
+/// The source's scan from bit `at` (byte, bits of it read) to its end,
+/// after `w`, which holds as many bits of its last byte: that byte merged
+/// (stuffed again if it becomes 0xFF, unstuffed if it no longer is), the
+/// rest copied as it is.
+fn copy_rest(w: &mut Writer, data: &[u8], (at, taken): (usize, u32)) -> Result<()> {
+    let (bits, n) = w.whole_bytes();
+    if n != taken {
+        return Err(corrupt("the junction is not on the source's bit"));
+    }
+    let mut p = at;
+    if taken > 0 {
+        let b = match data.get(at..at + 2) {
+            Some([0xFF, 0]) => 0xFF,
+            Some([0xFF, _]) => return Err(corrupt("a marker inside the data")),
+            _ => *data.get(at).ok_or_else(|| corrupt("the data ends early"))?,
+        };
+        let merged = (bits << (8 - n)) as u8 | (b & ((1u16 << (8 - n)) - 1) as u8);
+        w.out.push(merged);
+        if merged == 0xFF {
+            w.out.push(0);
+        }
+        p += 1 + (b == 0xFF) as usize;
+    }
+    w.out.extend_from_slice(data.get(p..).unwrap_or(&[]));
+    Ok(())
+}
+
 impl Plan<'_> {
     /// Whether every table the scan uses can code any block: DC categories
     /// 0..=11, EOB, ZRL and every AC run/size (as the Annex K tables can).
@@ -162,11 +279,17 @@ impl Plan<'_> {
     /// An error when a symbol the edited band needs is not in the source's
     /// tables or the scan is not as expected: the caller then takes
     /// `transcode_band`.
+    ///
+    /// When `edit` returns a [`Freedom`] (a fill), its flat blocks' DCs
+    /// and edge blocks are settled for the source's tables first (see the
+    /// module docs) and, with `copy_tail`, the scan after the band is the
+    /// source's bytes as they are, not decoded.
     pub fn splice_band(
         &self,
         rows: std::ops::Range<usize>,
         source: &Jpeg,
-        edit: impl FnOnce(&mut lt::JpegCoefficients, &mut Vec<Vec<u64>>) -> Result<()>,
+        copy_tail: bool,
+        edit: impl FnOnce(&mut lt::JpegCoefficients, &mut Vec<Vec<u64>>) -> Result<Option<Freedom>>,
     ) -> Result<Spliced> {
         let rows = rows.start.min(self.mcus_y)..rows.end.min(self.mcus_y);
         if rows.is_empty() {
@@ -210,12 +333,14 @@ impl Plan<'_> {
         self.walk_range(&mut r, &mut pred, start..first, &mut hidden, &mut Skip)?;
         let (at, taken) = r.position()?;
         let mut enc = Encode {
-            w: Writer::new(self.data.len() + self.data.len() / 8 + 1024),
+            w: Writer::new(self.data.len() + self.data.len() / 8 + 4096),
             prev: [0; 4],
             tables,
             data_blocks: data_blocks(&self.frame, (self.width, self.height), (hmax, vmax)),
             dummy: [0; 64],
         };
+        // The file in one buffer: the header, then the scan (no copy of it).
+        self.write_header(&mut enc.w.out, source)?;
         enc.w.out.extend_from_slice(&self.data[..base + at]);
         if taken > 0 {
             let b = data.get(at).copied().unwrap_or(0);
@@ -228,6 +353,7 @@ impl Plan<'_> {
         // The band: decoded, edited, coded.
         let (mut band, mut masks) = self.empty_coefficients(rows.clone())?;
         let row0: Vec<usize> = per_row.iter().map(|p| p * rows.start).collect();
+        let mut starts = Vec::with_capacity(last - first + 1);
         self.walk_range(
             &mut r,
             &mut pred,
@@ -237,14 +363,41 @@ impl Plan<'_> {
                 band: &mut band,
                 masks: &mut masks,
                 row0,
+                starts: &mut starts,
             },
         )?;
-        edit(&mut band, &mut masks)?;
-        match self.code_band_and_rest(enc, (&band, &masks), r, pred, base, rows) {
+        // The band read whole (not into zeros past the data's end).
+        let end = r.position()?;
+        let freedom = edit(&mut band, &mut masks)?;
+        let mut copy = false;
+        // MCUs of the band whose bits are the source's (none: all coded).
+        let mut spans = Vec::new();
+        if let Some(freedom) = &freedom {
+            let total = self.mcus_x * self.mcus_y;
+            if ri == 0 {
+                starts.push(end);
+                spans = self.untouched(freedom, &enc, rows.clone());
+            }
+            // The bits of the junction byte: ours before the band, the
+            // source's after it.
+            let aim = (copy_tail && ri == 0 && last < total).then_some((taken, end.1, pred));
+            let copied = (spans.as_slice(), starts.as_slice());
+            match self.settle(
+                (&mut band, &mut masks),
+                freedom,
+                &enc,
+                rows.clone(),
+                aim,
+                copied,
+            ) {
+                Ok(aligned) => copy = aligned,
+                Err(_) => return Ok(Spliced::Edited(band, masks)),
+            }
+        }
+        let copied = (spans.as_slice(), starts.as_slice());
+        match self.code_band_and_rest(enc, (&band, &masks), r, pred, base, rows, copy, copied) {
             Ok(scan) => {
-                let mut out = Vec::with_capacity(scan.len() + 2048);
-                self.write_header(&mut out, source)?;
-                out.extend_from_slice(&scan);
+                let mut out = scan;
                 out.extend_from_slice(&[0xFF, 0xD9]);
                 Ok(Spliced::Done(out))
             }
@@ -255,6 +408,11 @@ impl Plan<'_> {
     /// The edited band coded after the prefix in `enc`, then the rest of
     /// the scan from `r` (which stands after the band, `pred` its DC
     /// predictors; `base`: where `r`'s data starts in the scan).
+    /// With `copy`, the rest after a band that ends in step with the source
+    /// (DC predictors, bit offset) is its bytes, not decoded. `spans` (per
+    /// band MCU, see [`Plan::untouched`]) and `starts` (where each starts in
+    /// the source, then the band's end): MCUs copied as the source's bits.
+    #[allow(clippy::too_many_arguments)]
     fn code_band_and_rest(
         &self,
         mut enc: Encode,
@@ -263,6 +421,8 @@ impl Plan<'_> {
         mut pred: [i32; 4],
         base: usize,
         rows: std::ops::Range<usize>,
+        copy: bool,
+        (spans, starts): (&[bool], &[(usize, u32)]),
     ) -> Result<Vec<u8>> {
         let ri = self.restart as usize;
         let total = self.mcus_x * self.mcus_y;
@@ -274,7 +434,35 @@ impl Plan<'_> {
             .iter()
             .map(|f| rows.start * if self.interleaved() { f.2 as usize } else { 1 })
             .collect();
-        for mcu in first..last {
+        let mut next = first;
+        while next < last {
+            let mcu = next;
+            next += 1;
+            if spans.get(mcu - first) == Some(&true) {
+                // Untouched MCUs after untouched ones: the source's bits.
+                let a = mcu - first;
+                let b = a + spans[a..].iter().take_while(|&&c| c).count();
+                let (Some(&from), Some(&to)) = (starts.get(a), starts.get(b)) else {
+                    return Err(corrupt("an MCU of the band not found"));
+                };
+                copy_bits(&mut enc.w, data, from, to)?;
+                // The predictors: the last MCU's blocks (the source's).
+                let (mx, my) = ((first + b - 1) % self.mcus_x, (first + b - 1) / self.mcus_x);
+                for c in &self.comps {
+                    let fi = c.frame_index;
+                    let comp = &band.components[fi];
+                    let (bh, bv) = if self.interleaved() {
+                        (c.h, c.v)
+                    } else {
+                        (1, 1)
+                    };
+                    let (bx, by) = ((mx + 1) * bh - 1, (my - rows.start + 1) * bv - 1);
+                    let dc = comp.blocks.get(by * comp.blocks_x + bx).map(|b| b[0]);
+                    enc.prev[fi] = dc.ok_or_else(|| corrupt("a block outside the band"))?;
+                }
+                next = first + b;
+                continue;
+            }
             if ri > 0 && mcu > first && mcu.is_multiple_of(ri) {
                 enc.restart(((mcu / ri - 1) & 7) as u8);
             }
@@ -341,6 +529,10 @@ impl Plan<'_> {
             if ri == 0 && synced {
                 // Every later block codes as the source coded it.
                 let from = r.position()?;
+                if copy {
+                    copy_rest(&mut enc.w, data, from)?;
+                    break;
+                }
                 self.walk_range(&mut r, &mut pred, mcu..total, &mut hidden, &mut Skip)?;
                 let to = r.position()?;
                 r.end_interval(None, &mut hidden)?;
@@ -351,6 +543,295 @@ impl Plan<'_> {
             mcu += 1;
         }
         Ok(enc.w.finish())
+    }
+
+    /// Per MCU of the band: whether its bits may be the source's, as
+    /// they are (it and the MCU before it in the band untouched, no
+    /// padding blocks: the DC predictors agree with the source's).
+    fn untouched(
+        &self,
+        freedom: &Freedom,
+        enc: &Encode,
+        rows: std::ops::Range<usize>,
+    ) -> Vec<bool> {
+        let first = rows.start * self.mcus_x;
+        let n = rows.len() * self.mcus_x;
+        let kept: Vec<bool> = (first..first + n)
+            .map(|mcu| {
+                let (mx, my) = (mcu % self.mcus_x, mcu / self.mcus_x - rows.start);
+                self.comps.iter().all(|c| {
+                    let fi = c.frame_index;
+                    let (bh, bv) = if self.interleaved() {
+                        (c.h, c.v)
+                    } else {
+                        (1, 1)
+                    };
+                    let stride = freedom.made[fi].len() / (rows.len() * bv).max(1);
+                    let (dx, dy) = enc.data_blocks[fi];
+                    (0..bv).all(|v| {
+                        (0..bh).all(|h| {
+                            let (bx, by) = (mx * bh + h, my * bv + v);
+                            bx < dx
+                                && by + rows.start * bv < dy
+                                && freedom.made[fi].get(by * stride + bx) == Some(&Made::Kept)
+                        })
+                    })
+                })
+            })
+            .collect();
+        (0..n).map(|k| kept[k] && (k == 0 || kept[k - 1])).collect()
+    }
+
+    /// Settles a fill's blocks for the source's tables (see the module
+    /// docs): edge blocks they cannot code filled whole, each flat block's
+    /// DC the fill's or the nearest whose differences they code. With `aim`
+    /// (the bits of the band's first byte written before it, those of the
+    /// source's byte after it, the source's DC predictors there): also a few
+    /// interior flat blocks moved so that the band ends on the source's bit
+    /// offset, in step with its predictors; `Ok(true)` when it does.
+    fn settle(
+        &self,
+        (band, masks): (&mut lt::JpegCoefficients, &mut [Vec<u64>]),
+        freedom: &Freedom,
+        enc: &Encode,
+        rows: std::ops::Range<usize>,
+        aim: Option<(u32, u32, [i32; 4])>,
+        (spans, starts): (&[bool], &[(usize, u32)]),
+    ) -> Result<bool> {
+        let ri = self.restart as usize;
+        let nf = self.frame.len();
+        let lacks = || Error::Unsupported("a symbol the Huffman tables do not code".into());
+        if freedom.made.len() != nf || freedom.fill.len() != nf || masks.len() != nf {
+            return Err(corrupt("a fill of another band"));
+        }
+        // Each component's band blocks in scan order (index, after a
+        // restart); MCU padding blocks (DC as before, no AC) only counted.
+        let mut chains: Vec<Vec<(usize, bool, bool)>> = vec![Vec::new(); nf];
+        let mut padding = vec![0u64; nf];
+        let mut reset = vec![false; nf];
+        let first = rows.start * self.mcus_x;
+        for mcu in first..rows.end * self.mcus_x {
+            if ri > 0 && mcu > first && mcu.is_multiple_of(ri) {
+                reset.fill(true);
+            }
+            let (mx, my) = (mcu % self.mcus_x, mcu / self.mcus_x - rows.start);
+            for c in &self.comps {
+                let fi = c.frame_index;
+                let (bh, bv) = if self.interleaved() {
+                    (c.h, c.v)
+                } else {
+                    (1, 1)
+                };
+                let row0 = rows.start * bv;
+                let (dx, dy) = enc.data_blocks[fi];
+                let stride = band.components[fi].blocks_x;
+                for v in 0..bv {
+                    for h in 0..bh {
+                        let (bx, by) = (mx * bh + h, my * bv + v);
+                        if bx >= dx || by + row0 >= dy {
+                            padding[fi] += 1;
+                        } else {
+                            let copied = spans.get(mcu - first) == Some(&true);
+                            let reset = std::mem::take(&mut reset[fi]);
+                            chains[fi].push((by * stride + bx, reset, copied));
+                        }
+                    }
+                }
+            }
+        }
+
+        // Copied MCUs: their bits modulo 8 (all that matters), from where
+        // they start and end in the source.
+        let mut bits = 0u64;
+        let mut k = 0;
+        while k < spans.len() {
+            if !spans[k] {
+                k += 1;
+                continue;
+            }
+            let b = k + spans[k..].iter().take_while(|&&c| c).count();
+            if let (Some(a), Some(z)) = (starts.get(k), starts.get(b)) {
+                bits += (8 + z.1 as u64 - a.1 as u64) % 8;
+            }
+            k = b;
+        }
+        let mut made = freedom.made.clone();
+        let mut end = [0i32; 4];
+        for fi in 0..nf {
+            let (dct, act) = enc.tables[fi];
+            let f = freedom.fill[fi] as i32;
+            let (blocks, m, made) = (
+                &mut band.components[fi].blocks,
+                &mut masks[fi],
+                &mut made[fi],
+            );
+            if made.len() != blocks.len() || m.len() != blocks.len() {
+                return Err(corrupt("a fill of another band"));
+            }
+            let eob = act.size[0] as u32;
+            if padding[fi] > 0 {
+                let zero = dc_bits(0, dct).filter(|_| eob > 0).ok_or_else(lacks)?;
+                bits += padding[fi] * (zero + eob) as u64;
+            }
+            let chain = &chains[fi];
+            let mut prev = enc.prev[fi] as i32;
+            for (j, &(i, reset, copied)) in chain.iter().enumerate() {
+                if reset {
+                    prev = 0;
+                }
+                if copied {
+                    prev = blocks[i][0] as i32;
+                    continue;
+                }
+                // The next block's DC when it is kept (no restart between):
+                // the way out of this one must be coded too.
+                let next = chain
+                    .get(j + 1)
+                    .filter(|&&(n, reset, _)| !reset && matches!(made[n], Made::Kept | Made::Coded))
+                    .map(|&(n, _, _)| blocks[n][0] as i32);
+                let out = |dc: i32| next.is_none_or(|n| dc_bits(n - dc, dct).is_some());
+                if made[i] == Made::Edge {
+                    let dc = blocks[i][0] as i32;
+                    match block_bits(&blocks[i], m[i], prev, dct, act) {
+                        Some(b) if out(dc) => {
+                            bits += b as u64;
+                            prev = dc;
+                            continue;
+                        }
+                        _ => made[i] = Made::Flat,
+                    }
+                }
+                if made[i] == Made::Flat {
+                    // The fill's DC, else the nearest whose ways in and out
+                    // the table codes (a category it lacks: far from the
+                    // fill only next to the run's ends).
+                    let pick = (0..=2047).flat_map(|o| [o, -o]).find_map(|o| {
+                        let dc = f + o;
+                        let b = dc_bits(dc - prev, dct)?;
+                        (eob > 0 && (-2047..=2047).contains(&dc) && out(dc))
+                            .then_some((dc, b + eob))
+                    });
+                    let (dc, b) = pick.ok_or_else(lacks)?;
+                    blocks[i] = [0; 64];
+                    blocks[i][0] = dc as i16;
+                    m[i] = 0;
+                    bits += b as u64;
+                    prev = dc;
+                    continue;
+                }
+                bits += block_bits(&blocks[i], m[i], prev, dct, act).ok_or_else(lacks)? as u64;
+                prev = blocks[i][0] as i32;
+            }
+            end[fi] = prev;
+        }
+
+        let Some((taken, target, pred)) = aim else {
+            return Ok(false);
+        };
+        let synced = self
+            .comps
+            .iter()
+            .enumerate()
+            .all(|(ci, c)| end[c.frame_index] == pred[ci]);
+        if !synced {
+            return Ok(false);
+        }
+        let need = |bits: u64| ((target as u64 + 8 - (taken as u64 + bits) % 8) % 8) as usize;
+        if need(bits) == 0 {
+            return Ok(true);
+        }
+        // Moves: k (1..3) consecutive flat blocks of one component at the
+        // fill's DC, between two more, offset by `o`: the band's length
+        // changes by `delta` bits. The cheapest of each residue per component.
+        let mut moves: Vec<(usize, Vec<i32>, i64)> = Vec::new();
+        for fi in 0..nf {
+            let dct = enc.tables[fi].0;
+            let Some(zero) = dc_bits(0, dct) else {
+                continue;
+            };
+            let mut best: [Option<(Vec<i32>, i64)>; 8] = Default::default();
+            for k in 1..=3u32 {
+                for code in 0..4usize.pow(k) {
+                    let o: Vec<i32> = (0..k)
+                        .map(|t| [-1, 1, -2, 2][code / 4usize.pow(t) % 4])
+                        .collect();
+                    let mut prev = 0;
+                    let delta: Option<i64> = o.iter().chain([0].iter()).try_fold(0, |d, &x| {
+                        let b = dc_bits(x - prev, dct)?;
+                        prev = x;
+                        Some(d + b as i64 - zero as i64)
+                    });
+                    let Some(delta) = delta else {
+                        continue;
+                    };
+                    let slot = &mut best[delta.rem_euclid(8) as usize];
+                    if slot.is_none() {
+                        *slot = Some((o, delta));
+                    }
+                }
+            }
+            for (o, delta) in best.into_iter().skip(1).flatten() {
+                moves.push((fi, o, delta));
+            }
+        }
+        // Fewest moves to the residue needed: breadth first.
+        let want = need(bits);
+        let mut from: [Option<(usize, usize)>; 8] = [None; 8];
+        let mut seen = [false; 8];
+        seen[0] = true;
+        let mut frontier = vec![0usize];
+        while !seen[want] && !frontier.is_empty() {
+            let mut next = Vec::new();
+            for &r in &frontier {
+                for (mi, mv) in moves.iter().enumerate() {
+                    let q = (r + mv.2.rem_euclid(8) as usize) % 8;
+                    if !seen[q] {
+                        seen[q] = true;
+                        from[q] = Some((mi, r));
+                        next.push(q);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        let mut plan = Vec::new();
+        let mut r = want;
+        while r != 0 {
+            let Some((mi, back)) = from[r] else {
+                return Ok(false);
+            };
+            plan.push(mi);
+            r = back;
+        }
+        // Places: runs of flat blocks at the fill's DC, a cursor on each
+        // component's (a pattern, then its right neighbour as the next
+        // left one).
+        let mut cursor = vec![0usize; nf];
+        for mi in plan {
+            let (fi, o, delta) = &moves[mi];
+            let (fi, k) = (*fi, o.len());
+            let f = freedom.fill[fi];
+            let chain = &chains[fi];
+            let blocks = &mut band.components[fi].blocks;
+            let still = |j: usize| {
+                chain.get(j).is_some_and(|&(i, reset, _)| {
+                    made[fi][i] == Made::Flat && blocks[i][0] == f && !(reset && ri > 0)
+                })
+            };
+            let mut at = cursor[fi];
+            while at + k + 1 < chain.len() && !(at..=at + k + 1).all(&still) {
+                at += 1;
+            }
+            if at + k + 1 >= chain.len() {
+                return Ok(false);
+            }
+            for (t, &x) in o.iter().enumerate() {
+                blocks[chain[at + 1 + t].0][0] = f + x as i16;
+            }
+            bits = (bits as i64 + delta) as u64;
+            cursor[fi] = at + k + 1;
+        }
+        Ok(need(bits) == 0)
     }
 
     /// SOI, the source's JFIF and Adobe segments, then the tables the scan
@@ -420,6 +901,16 @@ mod tests {
     use super::*;
     use crate::container::{jpeg, Limits};
     use crate::test_util::fixture;
+
+    type Edit = Box<dyn FnOnce(&mut lt::JpegCoefficients, &mut Vec<Vec<u64>>) -> Result<()>>;
+
+    /// An edit that says nothing of the blocks it made (no [`Freedom`]).
+    fn plain(
+        f: impl FnOnce(&mut lt::JpegCoefficients, &mut Vec<Vec<u64>>) -> Result<()> + 'static,
+    ) -> impl FnOnce(&mut lt::JpegCoefficients, &mut Vec<Vec<u64>>) -> Result<Option<Freedom>> {
+        let f: Edit = Box::new(f);
+        move |b, m| f(b, m).map(|()| None)
+    }
 
     fn photo(w: usize, h: usize, s: lt::Subsampling, restart: bool, optimize: bool) -> Vec<u8> {
         let rgb: Vec<u8> = (0..w * h * 3)
@@ -525,19 +1016,31 @@ mod tests {
 
     /// Decodes with libjpeg's djpeg when it is installed: no warning.
     fn djpeg_clean(bytes: &[u8], what: &str) {
-        let dir = std::env::temp_dir().join(format!("photodeid-band-{}", std::process::id()));
+        // One folder a call: the tests run in parallel.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("photodeid-band-{}-{call}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let f = dir.join("t.jpg");
         std::fs::write(&f, bytes).expect("writes");
-        let Ok(o) = std::process::Command::new("djpeg")
+        let o = std::process::Command::new("djpeg")
             .arg("-outfile")
             .arg(dir.join("t.ppm"))
             .arg(&f)
-            .output()
-        else {
+            .output();
+        let _ = std::fs::remove_dir_all(&dir);
+        let Ok(o) = o else {
             return;
         };
-        assert!(o.status.success(), "{what}: djpeg failed");
+        if !o.status.success() {
+            let _ = std::fs::write("/tmp/fillsplice-fail.jpg", bytes);
+        }
+        assert!(
+            o.status.success(),
+            "{what}: djpeg failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         assert!(
             o.stderr.is_empty(),
             "{what}: {}",
@@ -555,7 +1058,7 @@ mod tests {
             let bands = [0..2, n - 2..n, 0..n, n / 2..n / 2 + 1, 1..n - 1];
             for rows in bands {
                 let what = format!("{name} rows {rows:?}");
-                let spliced = match plan.splice_band(rows.clone(), &j, flatten) {
+                let spliced = match plan.splice_band(rows.clone(), &j, false, plain(flatten)) {
                     Ok(Spliced::Done(out)) => out,
                     Ok(Spliced::Edited(..)) => panic!("{what}: not spliced"),
                     Err(e) => panic!("{what}: {e}"),
@@ -575,6 +1078,282 @@ mod tests {
         }
     }
 
+    /// A fill's stand-in: the left half of the band's middle MCU row flat
+    /// (at the DC its first block had, so the tables code the way in), the
+    /// block after it in each block row an edge left as decoded.
+    #[allow(clippy::ptr_arg)] // the shape of the edit closure
+    fn fill_left_half(
+        band: &mut lt::JpegCoefficients,
+        masks: &mut Vec<Vec<u64>>,
+    ) -> Result<Option<Freedom>> {
+        let vmax = band
+            .components
+            .iter()
+            .map(|c| c.v_sampling)
+            .max()
+            .unwrap_or(1) as usize;
+        let rows = band.height.div_ceil(8 * vmax as u16) as usize;
+        let (mut made, mut fill) = (Vec::new(), Vec::new());
+        for (c, m) in band.components.iter_mut().zip(masks.iter_mut()) {
+            let per = c.blocks_y / rows.max(1);
+            let mid = rows / 2 * per;
+            let f = c.blocks[mid * c.blocks_x][0];
+            let mut k = vec![Made::Kept; c.blocks.len()];
+            for by in mid..(mid + per).min(c.blocks_y) {
+                for bx in 0..c.blocks_x / 2 {
+                    let i = by * c.blocks_x + bx;
+                    c.blocks[i] = [0; 64];
+                    c.blocks[i][0] = f;
+                    m[i] = 0;
+                    k[i] = Made::Flat;
+                }
+                k[by * c.blocks_x + c.blocks_x / 2] = Made::Edge;
+            }
+            made.push(k);
+            fill.push(f);
+        }
+        Ok(Some(Freedom { made, fill }))
+    }
+
+    /// `out` against `src` after [`fill_left_half`] on `rows`: the source's
+    /// blocks outside the fill, flat blocks within 2 DC steps of it inside,
+    /// the edge blocks as they were or filled whole.
+    fn check_fill(plan: &Plan, src: &[u8], out: &[u8], rows: &std::ops::Range<usize>, what: &str) {
+        let (a, b) = (picture(src), picture(out));
+        let n_rows = rows.len();
+        let mut flat = 0;
+        for (fi, (pa, pb)) in a.iter().zip(&b).enumerate() {
+            let (per, bw) = if plan.interleaved() {
+                (
+                    plan.frame[fi].2 as usize,
+                    plan.mcus_x * plan.frame[fi].1 as usize,
+                )
+            } else {
+                (1, plan.mcus_x)
+            };
+            let stride = plan
+                .comps
+                .iter()
+                .find(|c| c.frame_index == fi)
+                .map_or(1, |c| c.blocks_x);
+            let mid = (rows.start + n_rows / 2) * per;
+            let f = pa[mid * stride][0] as i32;
+            for (i, (x, y)) in pa.iter().zip(pb).enumerate() {
+                let (bx, by) = (i % stride, i / stride);
+                let in_row = (mid..mid + per).contains(&by);
+                let dc_only = y[1..].iter().all(|&v| v == 0);
+                let is_flat = dc_only && (y[0] as i32 - f).abs() <= 2;
+                // Further off only at the fill's ends (a category the
+                // table lacks on the way in or out).
+                let at_end = bx == 0 || bx + 1 >= bw / 2;
+                if in_row && bx < bw / 2 {
+                    assert!(
+                        is_flat || dc_only && at_end,
+                        "{what}: component {fi} block {bx},{by} not the fill"
+                    );
+                    flat += 1;
+                } else if in_row && bx == bw / 2 {
+                    assert!(x == y || dc_only, "{what}: edge {fi} {bx},{by}");
+                } else {
+                    assert_eq!(x, y, "{what}: component {fi} block {bx},{by} changed");
+                }
+            }
+        }
+        assert!(flat > 0, "{what}: nothing filled");
+    }
+
+    /// The bands as the region edit takes them (a row each side of the
+    /// edit) and at the picture's edges.
+    fn fill_bands(n: usize) -> Vec<std::ops::Range<usize>> {
+        vec![0..3, n / 2 - 1..n / 2 + 2, n - 3..n, 0..n]
+    }
+
+    #[test]
+    fn a_fill_splices_any_tables_and_keeps_every_other_block() {
+        let mut v = inputs();
+        for (s, name) in [
+            (lt::Subsampling::S420, "420"),
+            (lt::Subsampling::S444, "444"),
+        ] {
+            for restart in [false, true] {
+                v.push((
+                    format!("{name} optimised restart {restart}"),
+                    photo(333, 250, s, restart, true),
+                ));
+            }
+        }
+        let (mut spliced, mut optimised) = (0, 0);
+        for (name, bytes) in v {
+            let j = jpeg::parse(&bytes, &Limits::default()).expect("parses");
+            let plan = Plan::new(&j).expect("plans").expect("baseline");
+            for rows in fill_bands(plan.mcus_y) {
+                let what = format!("{name} rows {rows:?}");
+                let out = match plan.splice_band(rows.clone(), &j, true, fill_left_half) {
+                    Ok(Spliced::Done(out)) => {
+                        spliced += 1;
+                        optimised += !plan.tables_code_every_symbol() as usize;
+                        out
+                    }
+                    Ok(Spliced::Edited(band, masks)) => {
+                        // Only tables that lack a symbol the band needs.
+                        assert!(!plan.tables_code_every_symbol(), "{what}: not spliced");
+                        plan.transcode_band(rows.clone(), &j, move |b, m| {
+                            *b = band;
+                            *m = masks;
+                            Ok(())
+                        })
+                        .expect("codes")
+                    }
+                    Err(e) => panic!("{what}: {e}"),
+                };
+                check_fill(&plan, &bytes, &out, &rows, &what);
+                djpeg_clean(&out, &what);
+            }
+        }
+        assert!(spliced >= 40, "{spliced} spliced");
+        assert!(optimised >= 8, "{optimised} with optimised tables spliced");
+    }
+
+    /// Bytes after the last block: copied with the rest of the scan, as the
+    /// lossless strip copies them; `--thorough` (no `copy_tail`) walks the
+    /// rest and drops them.
+    #[test]
+    fn the_tail_is_copied_unless_thorough() {
+        for optimise in [false, true] {
+            let clean = photo(333, 250, lt::Subsampling::S420, false, optimise);
+            // Three bytes between the last block and EOI.
+            let end = clean.len() - 2;
+            let bytes = [&clean[..end], &[0x12, 0x34, 0x56], &clean[end..]].concat();
+            let j = jpeg::parse(&bytes, &Limits::default()).expect("parses");
+            let plan = Plan::new(&j).expect("plans").expect("baseline");
+            assert_eq!(plan.audit().expect("walks").tail, 3);
+            let rows = 4..7;
+            for copy_tail in [true, false] {
+                let what = format!("optimised {optimise} copy_tail {copy_tail}");
+                let Ok(Spliced::Done(out)) =
+                    plan.splice_band(rows.clone(), &j, copy_tail, fill_left_half)
+                else {
+                    panic!("{what}: not spliced");
+                };
+                check_fill(&plan, &bytes, &out, &rows, &what);
+                if !copy_tail {
+                    // (djpeg warns of the copied bytes, as of the source's.)
+                    djpeg_clean(&out, &what);
+                }
+                let oj = jpeg::parse(&out, &Limits::default()).expect("parses");
+                let op = Plan::new(&oj).expect("plans").expect("baseline");
+                let tail = op.audit().expect("walks").tail;
+                assert_eq!(tail, if copy_tail { 3 } else { 0 }, "{what}");
+                if copy_tail {
+                    // The source's bytes after the band, as they were.
+                    let n = plan.data.len() / 4;
+                    assert!(
+                        op.data.ends_with(&plan.data[plan.data.len() - n..]),
+                        "{what}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The junction byte: our high bits over the source's low ones, 0xFF
+    /// stuffed where it becomes one, unstuffed where it no longer is.
+    #[test]
+    fn the_junction_byte_is_stuffed_as_it_must_be() {
+        let run = |bits: u32, n: u32, data: &[u8], taken: u32| -> Result<Vec<u8>> {
+            let mut w = Writer::new(16);
+            w.out.push(0x42);
+            w.put(bits, n);
+            copy_rest(&mut w, data, (0, taken))?;
+            Ok(w.finish())
+        };
+        let tail = [0x12, 0x34];
+        let with = |head: &[u8]| [head, &tail].concat();
+        // A source 0xFF (stuffed) under ones: still 0xFF, still stuffed.
+        assert_eq!(
+            run(0b111, 3, &with(&[0xFF, 0]), 3).unwrap(),
+            [0x42, 0xFF, 0, 0x12, 0x34]
+        );
+        // Under other bits: no longer 0xFF, its 0x00 dropped.
+        assert_eq!(
+            run(0b101, 3, &with(&[0xFF, 0]), 3).unwrap(),
+            [0x42, 0xBF, 0x12, 0x34]
+        );
+        // A byte that becomes 0xFF: stuffed.
+        assert_eq!(
+            run(0b111, 3, &with(&[0x1F]), 3).unwrap(),
+            [0x42, 0xFF, 0, 0x12, 0x34]
+        );
+        assert_eq!(
+            run(0b010, 3, &with(&[0x1F]), 3).unwrap(),
+            [0x42, 0x5F, 0x12, 0x34]
+        );
+        // On a byte boundary: the source's bytes from there, as they are.
+        assert_eq!(
+            run(0, 0, &with(&[0xFF, 0]), 0).unwrap(),
+            [0x42, 0xFF, 0, 0x12, 0x34]
+        );
+        // Not on the source's bit, or a marker at the junction: errors.
+        assert!(run(0b11, 2, &with(&[0x1F]), 3).is_err());
+        assert!(run(0b111, 3, &[0xFF, 0xD9], 3).is_err());
+        assert!(run(0b111, 3, &[], 3).is_err());
+
+        // Whole files: bands ending wherever the source has a 0xFF at the
+        // junction byte.
+        let mut found = 0;
+        for (w, s) in [
+            (48, lt::Subsampling::S420),
+            (40, lt::Subsampling::S444),
+            (56, lt::Subsampling::S420),
+        ] {
+            // Noise: coded bytes as good as random, some of them 0xFF.
+            let mut x = 0x9E37_79B9u32;
+            let rgb: Vec<u8> = (0..w * 4000 * 3)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    (x >> 24) as u8
+                })
+                .collect();
+            let bytes = lt::Encoder::new(&rgb, w, 4000, lt::PixelFormat::Rgb)
+                .quality(90)
+                .subsampling(s)
+                .optimize_huffman(true)
+                .encode()
+                .expect("encodes");
+            // Bytes after the last block: in the output only if copied.
+            let end = bytes.len() - 2;
+            let bytes = [&bytes[..end], &[0x12, 0x34, 0x56], &bytes[end..]].concat();
+            let j = jpeg::parse(&bytes, &Limits::default()).expect("parses");
+            let plan = Plan::new(&j).expect("plans").expect("baseline");
+            let mut r = Reader::new(plan.data);
+            let mut pred = [0i32; 4];
+            for row in 1..plan.mcus_y - 1 {
+                let mcus = (row - 1) * plan.mcus_x..row * plan.mcus_x;
+                plan.walk_range(&mut r, &mut pred, mcus, &mut Hidden::default(), &mut Skip)
+                    .expect("walks");
+                let (at, taken) = r.position().expect("in the data");
+                if row < 3 || plan.data[at] != 0xFF || taken == 0 {
+                    continue;
+                }
+                found += 1;
+                let rows = row - 3..row;
+                let what = format!("{w} wide, band {rows:?}");
+                let Ok(Spliced::Done(out)) =
+                    plan.splice_band(rows.clone(), &j, true, fill_left_half)
+                else {
+                    panic!("{what}: not spliced");
+                };
+                check_fill(&plan, &bytes, &out, &rows, &what);
+                let oj = jpeg::parse(&out, &Limits::default()).expect("parses");
+                let op = Plan::new(&oj).expect("plans").expect("baseline");
+                assert_eq!(op.audit().expect("walks").tail, 3, "{what}: not copied");
+            }
+        }
+        assert!(found > 0, "no junction on a 0xFF byte");
+    }
+
     #[test]
     fn a_symbol_the_source_tables_lack_is_an_error() {
         // Optimized tables of a flat picture code little beyond its DC.
@@ -591,7 +1370,8 @@ mod tests {
             masks[0][0] |= 1 << 9;
             Ok(())
         };
-        let Ok(Spliced::Edited(done, done_masks)) = plan.splice_band(1..3, &j, busy) else {
+        let Ok(Spliced::Edited(done, done_masks)) = plan.splice_band(1..3, &j, false, plain(busy))
+        else {
             panic!("spliced with a symbol its tables lack");
         };
         // The fallback as the region edit takes it: the band edited once.
@@ -616,7 +1396,7 @@ mod tests {
         for cut in [1, data.len() / 3, data.len() / 2, data.len() - 2] {
             let mut p = Plan::new(&j).expect("plans").expect("baseline");
             p.data = &data[..cut];
-            let _ = p.splice_band(1..2, &j, flatten);
+            let _ = p.splice_band(1..2, &j, false, plain(flatten));
         }
         let mut noisy = data.to_vec();
         for (i, b) in noisy.iter_mut().enumerate() {
@@ -626,6 +1406,32 @@ mod tests {
         }
         let mut p = Plan::new(&j).expect("plans").expect("baseline");
         p.data = &noisy;
-        let _ = p.splice_band(1..3, &j, flatten);
+        let _ = p.splice_band(1..3, &j, false, plain(flatten));
+        for copy_tail in [false, true] {
+            let _ = p.splice_band(1..4, &j, copy_tail, fill_left_half);
+        }
+
+        // A fill whose band the data ends in: an error, with or without the
+        // copy of the tail.
+        let mut r = Reader::new(data);
+        let mut pred = [0i32; 4];
+        let band_end = 4 * plan.mcus_x;
+        plan.walk_range(
+            &mut r,
+            &mut pred,
+            0..band_end,
+            &mut Hidden::default(),
+            &mut Skip,
+        )
+        .expect("walks");
+        let (end, _) = r.position().expect("in the data");
+        for cut in [1, end / 2, end - 1] {
+            let mut p = Plan::new(&j).expect("plans").expect("baseline");
+            p.data = &data[..cut];
+            for copy_tail in [false, true] {
+                let got = p.splice_band(1..4, &j, copy_tail, fill_left_half);
+                assert!(got.is_err(), "cut at {cut} of {end}: no error");
+            }
+        }
     }
 }
