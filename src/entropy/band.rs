@@ -117,6 +117,13 @@ fn copy_bits(w: &mut Writer, data: &[u8], from: (usize, u32), to: (usize, u32)) 
     if (p, taken) >= to {
         return Ok(());
     }
+    if p == to.0 {
+        // Both ends in one byte (a short run of small MCUs).
+        let (b, _) = byte(p)?;
+        let k = to.1 - taken;
+        w.put((b >> (8 - to.1)) as u32 & ((1 << k) - 1), k);
+        return Ok(());
+    }
     if taken > 0 {
         let (b, step) = byte(p)?;
         let k = 8 - taken;
@@ -924,6 +931,49 @@ mod tests {
             e = e.restart_rows(1);
         }
         e.encode().expect("encodes")
+    }
+
+    #[test]
+    fn copy_bits_copies_any_span_even_within_one_byte() {
+        // 0xFF 0x00 is one stuffed byte: the bits are 0xA5 0xFF 0x3C 0x81.
+        let data = [0xA5, 0xFF, 0x00, 0x3C, 0x81];
+        let (bits, at): (Vec<bool>, Vec<(usize, u32)>) = {
+            let (bytes, starts) = ([0xA5u8, 0xFF, 0x3C, 0x81], [0usize, 1, 3, 4]);
+            let mut bits = Vec::new();
+            let mut at = Vec::new();
+            for (b, s) in bytes.iter().zip(starts) {
+                for i in 0..8 {
+                    bits.push(b >> (7 - i) & 1 == 1);
+                    at.push((s, i as u32));
+                }
+            }
+            at.push((5, 0));
+            (bits, at)
+        };
+        for i in 0..=bits.len() {
+            for j in i..=bits.len() {
+                let mut w = Writer::new(16);
+                copy_bits(&mut w, &data, at[i], at[j]).expect("a span of whole data");
+                let want: Vec<bool> = bits[i..j].to_vec();
+                let n = want.len() as u32;
+                // Pad to bytes with ones as the writer does, then compare.
+                w.flush();
+                let mut got = Vec::new();
+                let mut k = 0;
+                while k < w.out.len() {
+                    let b = w.out[k];
+                    for t in 0..8 {
+                        got.push(b >> (7 - t) & 1 == 1);
+                    }
+                    k += if b == 0xFF { 2 } else { 1 };
+                }
+                assert_eq!(&got[..n as usize], &want[..], "span {i}..{j}");
+                assert!(
+                    got[n as usize..].iter().all(|&b| b),
+                    "span {i}..{j}: padding"
+                );
+            }
+        }
     }
 
     #[test]
