@@ -299,6 +299,40 @@ fn keyed_names_of_tiffs_read_sparsely_are_the_keyed_hash_of_every_byte() {
         want.sort();
         assert_eq!(left, want, "the two outputs and no temporary file");
     }
+    // An input already named by its keyed hash, cleaned into its own folder
+    // with --overwrite: the name, known only after the copy, is the input's
+    // path, so nothing is published and the input stays as it was.
+    let own = tmp.path().join("own");
+    std::fs::create_dir_all(&own).unwrap();
+    let path = own.join(keyed(&a));
+    std::fs::write(&path, &a).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let found = scan::scan(std::slice::from_ref(&own), None);
+    let dest = Destination::Folder {
+        dir: own.clone(),
+        naming: Naming::Keyed(key),
+    };
+    let settings = FileSettings {
+        write: photodeid::commit::WriteMode {
+            overwrite: true,
+            sync: false,
+        },
+        ..FileSettings::default()
+    };
+    let got = Mutex::new(Vec::new());
+    batch::run(&found.jobs, &dest, &settings, 2, &|o| {
+        got.lock().unwrap().push(o)
+    })
+    .unwrap();
+    let got = got.into_inner().unwrap();
+    let err = got[0].result.as_ref().expect_err("refused");
+    assert!(err.to_string().contains("replace the input"), "{err}");
+    assert!(std::fs::read(&path).unwrap() == a, "the input is untouched");
+    assert_eq!(
+        std::fs::read_dir(&own).unwrap().count(),
+        1,
+        "no temporary file"
+    );
 }
 
 /// (width, height, strip bytes) of two pages like `big_tiff`'s, taller.
