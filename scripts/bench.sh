@@ -702,11 +702,17 @@ PYEOF
     [[ "$(find "$OUT" -name '*.tif' | wc -l)" == $((n + 1)) ]] || die "photodeid did not clean every TIFF"
     rm -rf "$OUT"
     say "tiff: hyperfine ($n x 12 MP 16-bit + 50-page scan, $((bytes / 1000000)) MB)"
+    # "photodeid" is the default mode (keyed names: a hash of every byte);
+    # the random-name and one-thread runs show what the name and the second
+    # worker cost. (hyperfine reads a name starting with "--" as a flag.)
     hf tiff "rm -rf $o" \
         -n "photodeid" "$(q "$BIN") clean $c -o $o" \
+        -n "photodeid --random-names" "$(q "$BIN") clean $c -o $o --random-names" \
+        -n "photodeid -j 1" "$(q "$BIN") clean $c -o $o -j 1" \
         -n "exiftool" "exiftool -q -q -all= -o $o/ $c/*.tif" \
         -n "cp -r" "cp -r $c $o"
-    report "$RESULTS/tiff.json" "$bytes" "photodeid/cp -r" "exiftool/photodeid" | tee "$RESULTS/tiff-summary.txt"
+    report "$RESULTS/tiff.json" "$bytes" "photodeid/cp -r" "exiftool/photodeid" \
+        "photodeid/photodeid --random-names" "photodeid -j 1/cp -r" | tee "$RESULTS/tiff-summary.txt"
     if [[ $HAVE_TIME == 1 ]]; then
         local one
         one="$WORK/tiff-one" && rm -rf "$one" && mkdir -p "$one/photo" "$one/scan"

@@ -22,8 +22,7 @@ pub struct WriteMode {
 /// Writes `bytes` to `dest` atomically. `verify` receives the very buffer
 /// that is written (the audit parses what lands on disk, byte for byte,
 /// without paying for a second read); an error from it aborts the publish.
-/// A missing destination folder is created (once: the common case, a folder
-/// that exists, costs no system call).
+/// A missing destination folder is created (see [`temp_in`]).
 pub fn write_verified(
     dest: &Path,
     bytes: &[u8],
@@ -66,6 +65,55 @@ pub fn write_spliced(
     })
 }
 
+/// [`write_spliced`] to a name that is not known yet: `name` (a keyed hash
+/// of every input byte) runs beside the audit and the copy, so the file
+/// takes about the longer of the two rather than their sum; the name is
+/// needed only by the rename. Both run on this thread, one after the other,
+/// outside a worker pool (`-j 1`), and inside one when no worker is idle to
+/// take the name. A failed `name` leaves nothing behind, like a failed copy.
+pub fn write_spliced_named(
+    dir: &Path,
+    name: impl FnOnce() -> Result<std::path::PathBuf> + Send,
+    out: &Spliced,
+    src: &Source,
+    mode: WriteMode,
+    verify: impl FnOnce(&[u8]) -> Result<()> + Send,
+    unchanged: impl FnOnce() -> Result<()> + Send,
+) -> Result<()> {
+    let fill = |file: &mut File| {
+        verify(&out.audit_view())?;
+        let (written, _) = out
+            .write_to(file, src)
+            .map_err(|e| Error::io("write output", e))?;
+        if written != out.len() as u64 {
+            return Err(Error::AuditFailed(format!(
+                "{written} bytes written instead of {}",
+                out.len()
+            )));
+        }
+        unchanged()
+    };
+    let mut tmp = temp_in(dir, true)?;
+    let file = tmp.as_file_mut();
+    let (filled, dest) = join(|| fill(file), name);
+    filled?;
+    finish(tmp, &dest?, dir, mode, Access::Shared)
+}
+
+/// `a` and `b` at once when this thread is a pool's worker (another worker
+/// may take `b`; if none does, this one runs it after `a`), else in turn.
+pub fn join<A: Send, B: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if rayon::current_thread_index().is_some() {
+        rayon::join(a, b)
+    } else {
+        let a = a();
+        (a, b())
+    }
+}
+
 /// Who may read a file written here.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Access {
@@ -85,26 +133,46 @@ fn publish(
     create_dir: bool,
     fill: impl FnOnce(&mut File) -> Result<()>,
 ) -> Result<()> {
-    let dir = dest
-        .parent()
+    let dir = folder_of(dest);
+    let mut tmp = temp_in(dir, create_dir)?;
+    fill(tmp.as_file_mut())?;
+    finish(tmp, dest, dir, mode, access)
+}
+
+fn folder_of(dest: &Path) -> &Path {
+    dest.parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+        .unwrap_or(Path::new("."))
+}
+
+/// A temporary file in `dir` (created first when missing and `create_dir`:
+/// once, the common case, a folder that exists, costs no system call).
+fn temp_in(dir: &Path, create_dir: bool) -> Result<tempfile::NamedTempFile> {
     let temp = || {
         tempfile::Builder::new()
             .prefix(".photodeid-")
             .suffix(".tmp")
             .tempfile_in(dir)
     };
-    let mut tmp = match temp() {
+    match temp() {
         Err(e) if create_dir && e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir).map_err(|e| Error::io("create output folder", e))?;
             temp()
         }
         r => r,
     }
-    .map_err(|e| Error::io("create temporary output", e))?;
+    .map_err(|e| Error::io("create temporary output", e))
+}
+
+/// The filled temporary file: optional fsync, its mode, the rename to `dest`.
+fn finish(
+    mut tmp: tempfile::NamedTempFile,
+    dest: &Path,
+    dir: &Path,
+    mode: WriteMode,
+    access: Access,
+) -> Result<()> {
     let file = tmp.as_file_mut();
-    fill(file)?;
     if mode.sync {
         file.sync_all().map_err(|e| Error::io("sync output", e))?;
     }
@@ -183,6 +251,58 @@ mod tests {
         });
         assert!(r.is_err());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// A name that fails (a read error while hashing the input) or a copy
+    /// that fails while the name is computed: an error, nothing left; inside
+    /// a pool (the two at once) and outside (in turn).
+    #[test]
+    fn a_failed_name_or_copy_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = tempfile::tempfile().unwrap();
+        let out = Spliced::from_vec(b"made".to_vec());
+        let src = Source {
+            base: b"",
+            file: &input,
+            complete: true,
+        };
+        let dest = dir.path().join("name.tif");
+        let write = |name_ok: bool, copy_ok: bool| {
+            write_spliced_named(
+                dir.path(),
+                || match name_ok {
+                    true => Ok(dest.clone()),
+                    false => Err(Error::io("cannot read", std::io::ErrorKind::Other.into())),
+                },
+                &out,
+                &src,
+                WriteMode::default(),
+                |_| Ok(()),
+                || match copy_ok {
+                    true => Ok(()),
+                    false => Err(Error::Invalid("changed".into())),
+                },
+            )
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for in_pool in [false, true] {
+            for (name_ok, copy_ok) in [(false, true), (true, false), (false, false)] {
+                let r = match in_pool {
+                    true => pool.install(|| write(name_ok, copy_ok)),
+                    false => write(name_ok, copy_ok),
+                };
+                let err = r.expect_err("fails").to_string();
+                let want = if copy_ok { "cannot read" } else { "changed" };
+                assert!(err.contains(want), "{err}");
+                assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+            }
+        }
+        pool.install(|| write(true, true)).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"made");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -657,7 +657,12 @@ fn process_opened(
         let input = opened.read_all(settings.max_file_bytes)?;
         return process_inner(job, &input, dest, settings, output);
     }
-    READ_BUF.with_borrow_mut(|pool| clean_by_reference(job, opened, dest, settings, output, pool))
+    // A worker waiting in a join (see `commit::join`) may take another
+    // file meanwhile: that one reads into a buffer of its own.
+    READ_BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut pool) => clean_by_reference(job, opened, dest, settings, output, &mut pool),
+        Err(_) => clean_by_reference(job, opened, dest, settings, output, &mut Vec::new()),
+    })
 }
 
 thread_local! {
@@ -753,13 +758,17 @@ fn clean_by_reference(
     };
     let complete = sparse.is_none();
     // A keyed name hashes every byte: a sparse TIFF's are streamed through
-    // the hash from the file, never held whole.
+    // the hash from the file, never held whole, beside the audit and the
+    // copy (the name is needed only by the rename: the temporary file goes
+    // to the folder, which does not depend on it).
     let name = match &sparse {
         Some(_) => NameSource::File(&opened.file, opened.meta.len()),
         None => NameSource::Bytes(buf),
     };
-    let target = target_path(job, dest, plan.format, plan.format, name)?;
-    *output = Some(target.clone());
+    let folder = match &sparse {
+        Some(_) => hashed_folder(dest),
+        None => None,
+    };
     let done = |status| Done {
         status,
         warnings: Vec::new(),
@@ -772,28 +781,51 @@ fn clean_by_reference(
         referenced: plan.out.referenced() as u64,
     };
     let limits = settings.clean.limits;
+    let verify = |view: &[u8]| audit_view(view, &plan, &limits);
+    let overwrite = settings.write.overwrite;
+    // The output's path; with `--overwrite`, never the input itself.
+    let named = |output: &mut Option<PathBuf>, check: bool| {
+        let target = target_path(job, dest, plan.format, plan.format, name)?;
+        debug_assert!(folder.as_deref().is_none_or(|f| target.parent() == Some(f)));
+        *output = Some(target.clone());
+        if check && overwrite && same_file(&target, &job.path) {
+            return Err(replaces_input());
+        }
+        Ok(target)
+    };
     if settings.dry_run {
-        audit_view(&plan.out.audit_view(), &plan, &limits)?;
+        let (target, audited) = match folder {
+            Some(_) => commit::join(|| named(output, false), || verify(&plan.out.audit_view())),
+            None => (named(output, false), verify(&plan.out.audit_view())),
+        };
+        target?;
+        audited?;
         return Ok(done(Status::WouldClean));
-    }
-    if settings.write.overwrite && same_file(&target, &job.path) {
-        return Err(replaces_input());
     }
     let src = crate::splice::Source {
         base: buf,
         file: &opened.file,
         complete,
     };
-    let written = commit::write_spliced(
-        &target,
-        &plan.out,
-        &src,
-        settings.write,
-        |view| audit_view(view, &plan, &limits),
-        || opened.unchanged(),
-    );
+    let written = match &folder {
+        Some(folder) => commit::write_spliced_named(
+            folder,
+            || named(output, true),
+            &plan.out,
+            &src,
+            settings.write,
+            verify,
+            || opened.unchanged(),
+        ),
+        None => {
+            let target = named(output, true)?;
+            commit::write_spliced(&target, &plan.out, &src, settings.write, verify, || {
+                opened.unchanged()
+            })
+        }
+    };
     match written {
-        Err(Error::OutputExists(_)) => {
+        Err(Error::OutputExists(target)) => {
             if same_file(&target, &job.path) {
                 return Err(replaces_input());
             }
@@ -808,6 +840,24 @@ fn clean_by_reference(
             Err(Error::OutputExists(target))
         }
         r => r.map(|()| done(Status::Cleaned)),
+    }
+}
+
+/// The folder of an output named by a keyed hash of its input, which
+/// [`target_path`] gives before the hash is done (`None` for other names:
+/// they cost nothing, and a kept name's folder depends on the input's path).
+fn hashed_folder(dest: &Destination) -> Option<PathBuf> {
+    match dest {
+        Destination::Folder {
+            dir,
+            naming: Naming::Keyed(_),
+        } => Some(dir.clone()),
+        Destination::Placed {
+            dir,
+            naming: Naming::Keyed(_),
+            place,
+        } => Some(dir.join(&place.folder)),
+        _ => None,
     }
 }
 

@@ -238,6 +238,103 @@ fn a_tiff_read_sparsely_reads_its_directories_not_its_strips() {
     );
 }
 
+/// A keyed name of a TIFF read sparsely is hashed from the file beside the
+/// copy (one worker may take the hash of another's file): the name is still
+/// the keyed BLAKE3 of every input byte, the bytes the buffered writer's,
+/// and nothing but the outputs is left, with two workers and with one.
+#[test]
+fn keyed_names_of_tiffs_read_sparsely_are_the_keyed_hash_of_every_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let a = tiff_of(&gray_pages(5, 2000, 1800));
+    let b = tiff_of(&gray_pages(6, 2000, 1700));
+    assert!(a.len() > 16 << 20 && b.len() > 16 << 20, "read sparsely");
+    // `c` has `a`'s bytes: the same name, found up to date.
+    for (name, bytes) in [("a.tif", &a), ("b.tif", &b), ("c.tif", &a)] {
+        std::fs::write(input.join(name), bytes).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let key = [9u8; 32];
+    let keyed = |bytes: &[u8]| {
+        let h = blake3::keyed_hash(&key, bytes);
+        format!("{}.tif", photodeid::pseudonym::hex(&h.as_bytes()[..16]))
+    };
+    for threads in [2, 1] {
+        let out = tmp.path().join(format!("out-{threads}"));
+        let found = scan::scan(std::slice::from_ref(&input), Some(&out));
+        let dest = Destination::Folder {
+            dir: out.clone(),
+            naming: Naming::Keyed(key),
+        };
+        let got = Mutex::new(Vec::new());
+        batch::run(
+            &found.jobs,
+            &dest,
+            &FileSettings::default(),
+            threads,
+            &|o| got.lock().unwrap().push(o),
+        )
+        .unwrap();
+        let got = got.into_inner().unwrap();
+        assert_eq!(got.len(), 3);
+        for o in &got {
+            let done = o.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
+            let bytes = std::fs::read(&o.input).unwrap();
+            let output = o.output.as_ref().expect("an output path");
+            assert_eq!(output, &out.join(keyed(&bytes)), "{}", o.input.display());
+            assert!(done.referenced > 0, "strips copied by reference");
+            let want = clean_bytes(&bytes, Some("tif"), &CleanOptions::default()).unwrap();
+            assert!(
+                std::fs::read(output).unwrap() == want.bytes,
+                "buffered writer's bytes"
+            );
+        }
+        let mut left: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        left.sort();
+        let mut want = vec![keyed(&a), keyed(&b)];
+        want.sort();
+        assert_eq!(left, want, "the two outputs and no temporary file");
+    }
+    // An input already named by its keyed hash, cleaned into its own folder
+    // with --overwrite: the name, known only after the copy, is the input's
+    // path, so nothing is published and the input stays as it was.
+    let own = tmp.path().join("own");
+    std::fs::create_dir_all(&own).unwrap();
+    let path = own.join(keyed(&a));
+    std::fs::write(&path, &a).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let found = scan::scan(std::slice::from_ref(&own), None);
+    let dest = Destination::Folder {
+        dir: own.clone(),
+        naming: Naming::Keyed(key),
+    };
+    let settings = FileSettings {
+        write: photodeid::commit::WriteMode {
+            overwrite: true,
+            sync: false,
+        },
+        ..FileSettings::default()
+    };
+    let got = Mutex::new(Vec::new());
+    batch::run(&found.jobs, &dest, &settings, 2, &|o| {
+        got.lock().unwrap().push(o)
+    })
+    .unwrap();
+    let got = got.into_inner().unwrap();
+    let err = got[0].result.as_ref().expect_err("refused");
+    assert!(err.to_string().contains("replace the input"), "{err}");
+    assert!(std::fs::read(&path).unwrap() == a, "the input is untouched");
+    assert_eq!(
+        std::fs::read_dir(&own).unwrap().count(),
+        1,
+        "no temporary file"
+    );
+}
+
 /// (width, height, strip bytes) of two pages like `big_tiff`'s, taller.
 fn big_tiff_pages() -> Vec<(u32, u32, Vec<u8>)> {
     gray_pages(2, 1000, 400)
