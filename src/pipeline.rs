@@ -636,8 +636,8 @@ fn process_path(
 /// Lossless cleans are written by reference (see [`crate::splice`]): the
 /// headers from parsed values, the picture's bytes copied from the input in
 /// the kernel. Anything else (regions, faces, `--thorough`, `--keep` /
-/// `--shift-dates`, HEIF, a file that just changed) takes the in-memory
-/// path, [`process_inner`].
+/// `--shift-dates`, a file that just changed) takes the in-memory path,
+/// [`process_inner`].
 fn process_opened(
     job: &Job,
     opened: &Opened,
@@ -699,31 +699,49 @@ fn clean_by_reference(
             }
         })
     };
-    let first = if len <= WHOLE { len } else { HEAD.min(len) };
+    // A HEIF's coded pictures are never read (see `heif::load_sparse`):
+    // only its head is read first, as a large file's. Unless its name hashes
+    // every byte: then one whole read feeds the parse, the hash and the
+    // write (a read to hash plus a kernel copy cost more CPU than that, on
+    // the phone HEICs of the shared corpus).
+    let heif_named = !names_by_content(dest)
+        && ext.is_some_and(|e| {
+            ["heic", "heif", "hif", "avif"]
+                .iter()
+                .any(|h| e.eq_ignore_ascii_case(h))
+        });
+    let first = if len <= WHOLE && !heif_named {
+        len
+    } else {
+        HEAD.min(len)
+    };
     grow(pool, first);
     read_at(&mut pool[..first], 0)?;
     let format = container::sniff(&pool[..first], ext).ok();
-    // A large TIFF's strips need not be read at all when its name does not
-    // hash its bytes: only its directories are (memory independent of its
-    // size and page count).
+    // A large TIFF's strips need not be read at all: only its directories
+    // are (memory independent of its size and page count).
     let sparse_ok = first < len && format == Some(Format::Tiff);
+    let heif_ok = first < len && matches!(format, Some(Format::Heif | Format::Avif));
     let mut sparse = None;
+    let mut heif_holes = None;
     let mut holey = Vec::new();
-    if sparse_ok {
+    if sparse_ok || heif_ok {
+        // Zeroed lazily by the allocator: the pages never read cost nothing.
         holey = vec![0u8; len];
         holey[..first].copy_from_slice(&pool[..first]);
+    }
+    if sparse_ok {
         sparse =
             container::tiff::load_sparse(&mut holey, first, &opened.file, &settings.clean.limits)?;
+    } else if heif_ok {
+        heif_holes = container::heif::load_sparse(&mut holey, first, &opened.file)?;
     }
-    if sparse.is_none() && first < len {
+    let read_sparsely = sparse.is_some() || heif_holes.is_some();
+    if !read_sparsely && first < len {
         grow(pool, len);
         read_at(&mut pool[first..len], first)?;
     }
-    let buf: &[u8] = if sparse.is_some() {
-        &holey
-    } else {
-        &pool[..len]
-    };
+    let buf: &[u8] = if read_sparsely { &holey } else { &pool[..len] };
     let plan = match &sparse {
         Some(s) => {
             let t = container::tiff::parse_sparse(buf, &settings.clean.limits, s)?;
@@ -739,7 +757,7 @@ fn clean_by_reference(
     };
     let Some(plan) = plan else {
         // Pixels must change: the in-memory path, with every byte.
-        if sparse.is_none() {
+        if !read_sparsely {
             return process_inner(job, buf, dest, settings, output);
         }
         use std::io::Seek;
@@ -749,12 +767,14 @@ fn clean_by_reference(
         let input = opened.read_all(settings.max_file_bytes)?;
         return process_inner(job, &input, dest, settings, output);
     };
-    let complete = sparse.is_none();
-    // A keyed name hashes every byte: a sparse TIFF's are streamed through
-    // the hash from the file, never held whole.
-    let name = match &sparse {
-        Some(_) => NameSource::File(&opened.file, opened.meta.len()),
-        None => NameSource::Bytes(buf),
+    let complete = !read_sparsely;
+    // A keyed name hashes every byte: those of a file read sparsely are
+    // streamed through the hash from the file, never held whole (the same
+    // name as from the bytes in memory).
+    let name = if read_sparsely {
+        NameSource::File(&opened.file, opened.meta.len())
+    } else {
+        NameSource::Bytes(buf)
     };
     let target = target_path(job, dest, plan.format, plan.format, name)?;
     *output = Some(target.clone());
@@ -806,6 +826,16 @@ fn clean_by_reference(
             Err(Error::OutputExists(target))
         }
         r => r.map(|()| done(Status::Cleaned)),
+    }
+}
+
+/// Whether an output's name is a keyed hash of the input's bytes.
+fn names_by_content(dest: &Destination) -> bool {
+    match dest {
+        Destination::File(_) => false,
+        Destination::Folder { naming, .. } | Destination::Placed { naming, .. } => {
+            matches!(naming, Naming::Keyed(_))
+        }
     }
 }
 
