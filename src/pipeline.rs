@@ -723,32 +723,25 @@ fn clean_by_reference(
     let sparse_ok = first < len && format == Some(Format::Tiff);
     let heif_ok = first < len && matches!(format, Some(Format::Heif | Format::Avif));
     let mut sparse = None;
+    let mut heif_holes = None;
     let mut holey = Vec::new();
-    if sparse_ok {
+    if sparse_ok || heif_ok {
         // Zeroed lazily by the allocator: the pages never read cost nothing.
         holey = vec![0u8; len];
         holey[..first].copy_from_slice(&pool[..first]);
+    }
+    if sparse_ok {
         sparse =
             container::tiff::load_sparse(&mut holey, first, &opened.file, &settings.clean.limits)?;
-    }
-    // In the reused buffer (a fresh zeroed one costs a page fault and a
-    // clear per page, the pictures' included): the loader reads or zeroes
-    // every byte past the head.
-    let mut heif_holes = None;
-    if heif_ok {
-        grow(pool, len);
-        heif_holes = container::heif::load_sparse(&mut pool[..len], first, &opened.file)?;
+    } else if heif_ok {
+        heif_holes = container::heif::load_sparse(&mut holey, first, &opened.file)?;
     }
     let read_sparsely = sparse.is_some() || heif_holes.is_some();
     if !read_sparsely && first < len {
         grow(pool, len);
         read_at(&mut pool[first..len], first)?;
     }
-    let buf: &[u8] = if sparse.is_some() {
-        &holey
-    } else {
-        &pool[..len]
-    };
+    let buf: &[u8] = if read_sparsely { &holey } else { &pool[..len] };
     let plan = match &sparse {
         Some(s) => {
             let t = container::tiff::parse_sparse(buf, &settings.clean.limits, s)?;

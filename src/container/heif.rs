@@ -324,13 +324,12 @@ const CODED: &[&[u8; 4]] = &[b"hvc1", b"av01", b"hvt1"];
 
 /// Loads a HEIF file for the lossless clean by reference: every byte but
 /// the coded pictures' extents inside `mdat` (HEVC/AV1 tiles, thumbnails,
-/// depth and gain maps), which are zeroed instead. So the parse reads what
-/// it reads in a whole file (boxes, `meta`, Exif, XMP and grid descriptors
-/// in `mdat`, trailers) and the picture is never read. `buf` is the file's
-/// length, its first `head` bytes read, the rest anything (a reused buffer:
-/// every byte past `head` is read or zeroed, never left from another file).
-/// Returns the ranges not read (offset, length), or `None` when the layout
-/// does not parse: the caller then reads the whole file and the parse says why.
+/// depth and gain maps), which are left as the zeros `buf` holds. So the
+/// parse reads what it reads in a whole file (boxes, `meta`, Exif, XMP and
+/// grid descriptors in `mdat`, trailers) and the picture is never read.
+/// `buf` is the file's length, its first `head` bytes read. Returns the
+/// ranges left unread (offset, length), or `None` when the layout does not
+/// parse: the caller then reads the whole file and the parse says why.
 pub fn load_sparse(
     buf: &mut [u8],
     head: usize,
@@ -405,7 +404,6 @@ pub fn load_sparse(
             let (o, e) = (o.max(at), (o + n).min(end as u64));
             if o < e {
                 ensure(buf, at as usize, o as usize)?;
-                buf[(o as usize).max(head)..(e as usize).max(head)].fill(0);
                 at = e;
             }
         }
@@ -2424,8 +2422,7 @@ mod tests {
             coded.sort_unstable();
             assert!(!coded.is_empty());
             for head in [0, 16, bytes.len() / 2] {
-                // A reused buffer: what it held must not survive.
-                let mut buf = vec![0xA5u8; bytes.len()];
+                let mut buf = vec![0u8; bytes.len()];
                 buf[..head].copy_from_slice(&bytes[..head]);
                 let holes = load_sparse(&mut buf, head, &file).unwrap().expect("parses");
                 assert_eq!(holes, coded, "spec {n}: the holes are the coded pictures");
