@@ -7,6 +7,7 @@ use crate::pipeline::{process_scanned, Destination, FileOutcome, FileSettings, M
 use crate::scan::Job;
 use rayon::prelude::*;
 use serde::Serialize;
+use std::sync::{Arc, Mutex};
 
 /// Counts over a batch.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -147,6 +148,26 @@ impl Destinations<'_> {
     }
 }
 
+/// The pool of `threads` threads (0: one per core), built once and kept for
+/// the next call with the same count: the layout's look at capture times and
+/// the clean after it share their threads (each pool starts its own).
+pub fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, rayon::ThreadPoolBuildError> {
+    static POOL: Mutex<Option<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(None);
+    let mut kept = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((n, pool)) = kept.as_ref() {
+        if *n == threads {
+            return Ok(Arc::clone(pool));
+        }
+    }
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?,
+    );
+    *kept = Some((threads, Arc::clone(&pool)));
+    Ok(pool)
+}
+
 /// Runs `process_file` over `jobs` (the files of a scan: see
 /// `pipeline::process_scanned`) on `threads` threads (0 = all cores) and
 /// hands each outcome to `sink` as soon as it is done.
@@ -177,9 +198,7 @@ pub fn run_to(
         }
         return Ok(());
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let pool = pool(threads)?;
     pool.install(|| {
         jobs.par_iter()
             .enumerate()

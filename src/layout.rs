@@ -158,16 +158,32 @@ pub fn case_of(job: &Job) -> String {
 /// clean does: rayon's global pool would start one thread per core before
 /// the first file, whatever `-j` says.
 pub fn places(jobs: &[Job], folders: &Folders, threads: usize) -> Result<Vec<Place>> {
-    let keys = sort_keys(jobs, threads);
     let mut cases: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, job) in jobs.iter().enumerate() {
         cases.entry(case_of(job)).or_default().push(i);
     }
+    // A photo alone in its case is first whatever its date: not looked at.
+    let ranked: Vec<usize> = cases
+        .values()
+        .filter(|ids| ids.len() > 1)
+        .flatten()
+        .copied()
+        .collect();
+    let looked = sort_keys(&ranked, jobs, threads);
+    let mut keys: Vec<Option<SortKey>> = vec![None; jobs.len()];
+    for (i, key) in ranked.into_iter().zip(looked) {
+        keys[i] = Some(key);
+    }
     let mut out = vec![Place::default(); jobs.len()];
     for (case, ids) in cases {
         let folder = folders.folder(&case)?;
-        let sort: Vec<SortKey> = ids.iter().map(|&i| keys[i].clone()).collect();
-        for (&i, rank) in ids.iter().zip(ranks(&sort)) {
+        let order = if ids.len() == 1 {
+            vec![1]
+        } else {
+            let sort: Vec<SortKey> = ids.iter().filter_map(|&i| keys[i].clone()).collect();
+            ranks(&sort)
+        };
+        for (&i, rank) in ids.iter().zip(order) {
             out[i] = Place {
                 folder: folder.clone(),
                 rank: Some(rank),
@@ -177,16 +193,18 @@ pub fn places(jobs: &[Job], folders: &Folders, threads: usize) -> Result<Vec<Pla
     Ok(out)
 }
 
-/// Every job's sort key, on the calling thread for one thread or one file,
-/// else on a pool of `threads` (0: one per core, as [`crate::batch::run_to`]
-/// counts; on this thread when it cannot be built: the batch reports that).
-fn sort_keys(jobs: &[Job], threads: usize) -> Vec<SortKey> {
-    if threads == 1 || jobs.len() <= 1 {
-        return jobs.iter().map(sort_key).collect();
+/// The sort keys of `jobs[i]` for each `i` of `which`, on the calling
+/// thread for one thread or one file, else on the batch's pool of `threads`
+/// (see [`crate::batch::pool`]: the clean reuses its threads; on this
+/// thread when it cannot be built: the batch reports that).
+fn sort_keys(which: &[usize], jobs: &[Job], threads: usize) -> Vec<SortKey> {
+    let key = |&i: &usize| sort_key(&jobs[i]);
+    if threads == 1 || which.len() <= 1 {
+        return which.iter().map(key).collect();
     }
-    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-        Ok(pool) => pool.install(|| jobs.par_iter().map(sort_key).collect()),
-        Err(_) => jobs.iter().map(sort_key).collect(),
+    match crate::batch::pool(threads) {
+        Ok(pool) => pool.install(|| which.par_iter().map(key).collect()),
+        Err(_) => which.iter().map(key).collect(),
     }
 }
 

@@ -638,8 +638,8 @@ fn process_path(
 /// Lossless cleans are written by reference (see [`crate::splice`]): the
 /// headers from parsed values, the picture's bytes copied from the input in
 /// the kernel. Anything else (regions, faces, `--thorough`, `--keep` /
-/// `--shift-dates`, HEIF, a file that just changed) takes the in-memory
-/// path, [`process_inner`].
+/// `--shift-dates`, a file that just changed) takes the in-memory path,
+/// [`process_inner`].
 fn process_opened(
     job: &Job,
     opened: &Opened,
@@ -706,31 +706,49 @@ fn clean_by_reference(
             }
         })
     };
-    let first = if len <= WHOLE { len } else { HEAD.min(len) };
+    // A HEIF's coded pictures are never read (see `heif::load_sparse`):
+    // only its head is read first, as a large file's. Unless its name hashes
+    // every byte: then one whole read feeds the parse, the hash and the
+    // write (a read to hash plus a kernel copy cost more CPU than that, on
+    // the phone HEICs of the shared corpus).
+    let heif_boxes_only = hashed_folder(dest).is_none()
+        && ext.is_some_and(|e| {
+            ["heic", "heif", "hif", "avif"]
+                .iter()
+                .any(|h| e.eq_ignore_ascii_case(h))
+        });
+    let first = if len <= WHOLE && !heif_boxes_only {
+        len
+    } else {
+        HEAD.min(len)
+    };
     grow(pool, first);
     read_at(&mut pool[..first], 0)?;
     let format = container::sniff(&pool[..first], ext).ok();
-    // A large TIFF's strips need not be read at all when its name does not
-    // hash its bytes: only its directories are (memory independent of its
-    // size and page count).
+    // A large TIFF's strips need not be read at all: only its directories
+    // are (memory independent of its size and page count).
     let sparse_ok = first < len && format == Some(Format::Tiff);
+    let heif_ok = first < len && matches!(format, Some(Format::Heif | Format::Avif));
     let mut sparse = None;
+    let mut heif_holes = None;
     let mut holey = Vec::new();
-    if sparse_ok {
+    if sparse_ok || heif_ok {
+        // Zeroed lazily by the allocator: the pages never read cost nothing.
         holey = vec![0u8; len];
         holey[..first].copy_from_slice(&pool[..first]);
+    }
+    if sparse_ok {
         sparse =
             container::tiff::load_sparse(&mut holey, first, &opened.file, &settings.clean.limits)?;
+    } else if heif_ok {
+        heif_holes = container::heif::load_sparse(&mut holey, first, &opened.file)?;
     }
-    if sparse.is_none() && first < len {
+    let read_sparsely = sparse.is_some() || heif_holes.is_some();
+    if !read_sparsely && first < len {
         grow(pool, len);
         read_at(&mut pool[first..len], first)?;
     }
-    let buf: &[u8] = if sparse.is_some() {
-        &holey
-    } else {
-        &pool[..len]
-    };
+    let buf: &[u8] = if read_sparsely { &holey } else { &pool[..len] };
     let plan = match &sparse {
         Some(s) => {
             let t = container::tiff::parse_sparse(buf, &settings.clean.limits, s)?;
@@ -746,7 +764,7 @@ fn clean_by_reference(
     };
     let Some(plan) = plan else {
         // Pixels must change: the in-memory path, with every byte.
-        if sparse.is_none() {
+        if !read_sparsely {
             return process_inner(job, buf, dest, settings, output);
         }
         use std::io::Seek;
@@ -756,14 +774,16 @@ fn clean_by_reference(
         let input = opened.read_all(settings.max_file_bytes)?;
         return process_inner(job, &input, dest, settings, output);
     };
-    let complete = sparse.is_none();
-    // A keyed name hashes every byte: a sparse TIFF's are streamed through
-    // the hash from the file, never held whole, beside the audit and the
-    // copy (the name is needed only by the rename: the temporary file goes
-    // to the folder, which does not depend on it).
-    let name = match &sparse {
-        Some(_) => NameSource::File(&opened.file, opened.meta.len()),
-        None => NameSource::Bytes(buf),
+    let complete = !read_sparsely;
+    // A keyed name hashes every byte: those of a file read sparsely (a TIFF;
+    // a HEIF is read sparsely only when its name does not hash it) are
+    // streamed through the hash from the file, never held whole, beside the
+    // audit and the copy (the name is needed only by the rename: the
+    // temporary file goes to the folder, which does not depend on it).
+    let name = if read_sparsely {
+        NameSource::File(&opened.file, opened.meta.len())
+    } else {
+        NameSource::Bytes(buf)
     };
     let folder = match &sparse {
         Some(_) => hashed_folder(dest),

@@ -109,16 +109,24 @@ fn inputs(dir: &Path) -> Vec<String> {
 
 /// Cleans `input` into `out` with the batch (the by-reference path).
 fn batch_clean(input: &Path, out: &Path) -> BTreeMap<PathBuf, FileOutcome> {
+    batch_clean_with(input, out, Naming::Keep, &FileSettings::default())
+}
+
+fn batch_clean_with(
+    input: &Path,
+    out: &Path,
+    naming: Naming,
+    settings: &FileSettings,
+) -> BTreeMap<PathBuf, FileOutcome> {
     let found = scan::scan(&[input.to_path_buf()], Some(out));
     assert!(found.errors.is_empty());
     std::fs::create_dir_all(out).unwrap();
     let dest = Destination::Folder {
         dir: out.to_path_buf(),
-        naming: Naming::Keep,
+        naming,
     };
-    let settings = FileSettings::default();
     let got = Mutex::new(BTreeMap::new());
-    batch::run(&found.jobs, &dest, &settings, 2, &|o: FileOutcome| {
+    batch::run(&found.jobs, &dest, settings, 2, &|o: FileOutcome| {
         got.lock().unwrap().insert(o.input.clone(), o);
     })
     .unwrap();
@@ -406,49 +414,87 @@ fn tiff_of(pages: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
 
 /// HEIF/AVIF: the header is made from the parsed values and every kept
 /// HEVC/AV1 payload goes by reference (the audit checks where each comes
-/// from instead of hashing it); the bytes are the buffered writer's.
+/// from instead of hashing it); the bytes are the buffered writer's, with
+/// every naming (a name that does not hash the bytes reads only the boxes,
+/// never the pictures: `heif::load_sparse`) and with `--strip-icc`. A keyed
+/// name is the keyed hash of the whole input, as the buffered path names it.
 #[test]
 fn heif_payloads_go_by_reference_with_the_buffered_writers_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
     std::fs::create_dir_all(&input).unwrap();
+    let mut sources = files(&fixtures().join("heif"));
+    // The real phone HEIFs, where the shared corpus is beside the checkout.
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/exif-samples/heic");
+    if corpus.is_dir() {
+        sources.extend(files(&corpus));
+    } else {
+        eprintln!("shared corpus not found: real phone HEICs skipped");
+    }
     let mut names = Vec::new();
-    for f in files(&fixtures().join("heif")) {
+    for f in sources {
         let name = f.file_name().unwrap().to_string_lossy().to_string();
-        if name.ends_with(".heic") || name.ends_with(".avif") {
+        let lower = name.to_ascii_lowercase();
+        if [".heic", ".heif", ".avif"]
+            .iter()
+            .any(|e| lower.ends_with(e))
+        {
             std::fs::copy(&f, input.join(&name)).unwrap();
             names.push(name);
         }
     }
     assert!(names.len() >= 6, "HEIF fixtures: {names:?}");
     std::thread::sleep(std::time::Duration::from_millis(1200));
-    let out = tmp.path().join("out");
-    let got = batch_clean(&input, &out);
-    for name in &names {
-        let bytes = std::fs::read(input.join(name)).unwrap();
-        let ext = Path::new(name).extension().and_then(|e| e.to_str());
-        let want = clean_bytes(&bytes, ext, &CleanOptions::default())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let outcome = &got[&input.join(name)];
-        let done = outcome
-            .result
-            .as_ref()
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let written = std::fs::read(outcome.output.as_ref().unwrap()).unwrap();
-        assert!(
-            written == want.bytes,
-            "{name}: differs from the buffered writer"
-        );
-        // Everything after the made header (ftyp, meta, mdat header) is the input's.
-        let mdat = written.windows(4).position(|w| w == b"mdat").unwrap() + 4;
-        assert_eq!(
-            done.referenced as usize,
-            written.len() - mdat,
-            "{name}: mdat payloads by reference"
-        );
-        assert!(contains(
-            &bytes,
-            &written[mdat..mdat + 64.min(written.len() - mdat)]
-        ));
+    let key = [7u8; 32];
+    let mut strip = FileSettings::default();
+    strip.clean.strip_icc = true;
+    let runs = [
+        ("keep", Naming::Keep, FileSettings::default()),
+        ("keep, strip icc", Naming::Keep, strip),
+        ("keyed", Naming::Keyed(key), FileSettings::default()),
+        ("random", Naming::Random, FileSettings::default()),
+    ];
+    for (n, (what, naming, settings)) in runs.into_iter().enumerate() {
+        let out = tmp.path().join(format!("out{n}"));
+        let got = batch_clean_with(&input, &out, naming.clone(), &settings);
+        for name in &names {
+            let bytes = std::fs::read(input.join(name)).unwrap();
+            let ext = Path::new(name).extension().and_then(|e| e.to_str());
+            let want =
+                clean_bytes(&bytes, ext, &settings.clean).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let outcome = &got[&input.join(name)];
+            let done = outcome
+                .result
+                .as_ref()
+                .unwrap_or_else(|e| panic!("{what}, {name}: {e}"));
+            let path = outcome.output.as_ref().unwrap();
+            let written = std::fs::read(path).unwrap();
+            assert!(
+                written == want.bytes,
+                "{what}, {name}: differs from the buffered writer"
+            );
+            // Everything after the made header (ftyp, meta, mdat header) is the input's.
+            let mdat = written.windows(4).position(|w| w == b"mdat").unwrap() + 4;
+            assert_eq!(
+                done.referenced as usize,
+                written.len() - mdat,
+                "{what}, {name}: mdat payloads by reference"
+            );
+            assert!(contains(
+                &bytes,
+                &written[mdat..mdat + 64.min(written.len() - mdat)]
+            ));
+            let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+            match &naming {
+                Naming::Keep => assert_eq!(path, &out.join(name)),
+                Naming::Keyed(_) => {
+                    assert_eq!(Some(stem), naming.pseudonym(&bytes).unwrap(), "{name}")
+                }
+                Naming::Random => assert!(
+                    stem.len() == 32 && stem.bytes().all(|c| c.is_ascii_hexdigit()),
+                    "{name}: {stem}"
+                ),
+            }
+        }
     }
 }

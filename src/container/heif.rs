@@ -269,6 +269,15 @@ pub struct Heif<'a> {
 /// Parses and validates a HEIF file, and selects what an output keeps.
 /// Everything an output would need is checked here, so a rewrite cannot fail.
 pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Heif<'a>> {
+    let mut h = layout(b)?;
+    h.check_extents()?;
+    h.select(limits)?;
+    Ok(h)
+}
+
+/// The boxes, items, properties and references, before any check of what
+/// they point at (what [`load_sparse`] needs to know which bytes to read).
+fn layout(b: &[u8]) -> Result<Heif<'_>> {
     let (top, trailing) = top_level(b)?;
     let ftyp = top
         .first()
@@ -306,9 +315,105 @@ pub fn parse<'a>(b: &'a [u8], limits: &Limits) -> Result<Heif<'a>> {
         height: 0,
     };
     parse_meta(&mut h, meta)?;
-    h.check_extents()?;
-    h.select(limits)?;
     Ok(h)
+}
+
+/// Coded pictures: the parser reads their extents, never their bytes, so a
+/// lossless clean copies them by reference without reading them at all.
+const CODED: &[&[u8; 4]] = &[b"hvc1", b"av01", b"hvt1"];
+
+/// Loads a HEIF file for the lossless clean by reference: every byte but
+/// the coded pictures' extents inside `mdat` (HEVC/AV1 tiles, thumbnails,
+/// depth and gain maps), which are left as the zeros `buf` holds. So the
+/// parse reads what it reads in a whole file (boxes, `meta`, Exif, XMP and
+/// grid descriptors in `mdat`, trailers) and the picture is never read.
+/// `buf` is the file's length, its first `head` bytes read. Returns the
+/// ranges left unread (offset, length), or `None` when the layout does not
+/// parse: the caller then reads the whole file and the parse says why.
+pub fn load_sparse(
+    buf: &mut [u8],
+    head: usize,
+    file: &std::fs::File,
+) -> Result<Option<Vec<(u64, u64)>>> {
+    let len = buf.len();
+    let ensure = |buf: &mut [u8], a: usize, b: usize| -> Result<()> {
+        let (a, b) = (a.max(head), b.min(len));
+        if a < b {
+            crate::splice::read_exact_at(file, &mut buf[a..b], a as u64).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    Error::Invalid("the file became shorter while it was being read".into())
+                } else {
+                    Error::io("cannot read", e)
+                }
+            })?;
+        }
+        Ok(())
+    };
+    // The top level as `top_level` walks it: every box read but mdat's body.
+    let mut mdats = Vec::new();
+    let mut pos = 0;
+    while pos < len {
+        // The header alone (size, type, then largesize and uuid if any):
+        // not a byte of mdat's body.
+        ensure(buf, pos, pos + 8)?;
+        let large = buf.get(pos..pos + 4) == Some(&[0, 0, 0, 1][..]);
+        let uuid = buf.get(pos + 4..pos + 8) == Some(&b"uuid"[..]);
+        ensure(buf, pos, pos + 8 + 8 * large as usize + 16 * uuid as usize)?;
+        match one_box(buf, pos, 0, true).map(|(x, end)| (x.kind, x.body_start, end)) {
+            Ok((kind, body, end)) if kind == *b"mdat" => {
+                mdats.push((body, end));
+                pos = end;
+            }
+            Ok((_, _, end)) => {
+                ensure(buf, pos, end)?;
+                pos = end;
+            }
+            Err(_) => {
+                // Trailing bytes: the parser looks at them.
+                ensure(buf, pos, len)?;
+                break;
+            }
+        }
+    }
+    let (mut holes, reads) = {
+        let Ok(h) = layout(buf) else { return Ok(None) };
+        let extents = |coded: bool| -> Vec<(u64, u64)> {
+            h.items
+                .iter()
+                .filter(|i| CODED.contains(&&i.kind) == coded)
+                .filter_map(|i| i.location.as_ref())
+                .filter(|l| !l.in_idat)
+                .flat_map(|l| l.extents.iter().copied())
+                .filter(|e| e.1 > 0)
+                .collect()
+        };
+        (extents(true), extents(false))
+    };
+    if holes
+        .iter()
+        .any(|&(o, n)| o.checked_add(n).is_none_or(|e| e > len as u64))
+    {
+        return Ok(None); // the parse refuses it, with the whole file's reason
+    }
+    holes.sort_unstable();
+    // mdat's bytes outside the coded pictures, then every other item's
+    // extents (they may overlap a picture's: read them whole).
+    for (start, end) in mdats {
+        let mut at = start as u64;
+        for &(o, n) in &holes {
+            let (o, e) = (o.max(at), (o + n).min(end as u64));
+            if o < e {
+                ensure(buf, at as usize, o as usize)?;
+                at = e;
+            }
+        }
+        ensure(buf, at as usize, end)?;
+    }
+    for (o, n) in reads {
+        let end = o.saturating_add(n).min(len as u64);
+        ensure(buf, o.min(len as u64) as usize, end as usize)?;
+    }
+    Ok(Some(holes))
 }
 
 /// Top-level boxes, and the count of trailing bytes that do not form a box
@@ -2292,6 +2397,77 @@ mod tests {
                 Err(Error::AuditFailed(_))
             ));
         }
+    }
+
+    #[test]
+    fn a_sparse_load_reads_all_but_the_coded_pictures_and_rewrites_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut mdat_grid = grid();
+        mdat_grid.items[2].3 = false; // the descriptor in mdat: it must be read
+        let mut after = simple();
+        after.meta_after_mdat = true;
+        after.after = b"trailing vendor bytes".to_vec();
+        for (n, spec) in [simple(), grid(), mdat_grid, after].iter().enumerate() {
+            let bytes = build(spec);
+            let path = dir.path().join(format!("{n}.heic"));
+            std::fs::write(&path, &bytes).unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            let full = parse(&bytes, &limits()).unwrap();
+            let mut coded: Vec<(u64, u64)> = full
+                .items
+                .iter()
+                .filter(|i| CODED.contains(&&i.kind))
+                .flat_map(|i| i.location.as_ref().unwrap().extents.clone())
+                .collect();
+            coded.sort_unstable();
+            assert!(!coded.is_empty());
+            for head in [0, 16, bytes.len() / 2] {
+                let mut buf = vec![0u8; bytes.len()];
+                buf[..head].copy_from_slice(&bytes[..head]);
+                let holes = load_sparse(&mut buf, head, &file).unwrap().expect("parses");
+                assert_eq!(holes, coded, "spec {n}: the holes are the coded pictures");
+                let in_hole =
+                    |i: usize| holes.iter().any(|&(o, l)| (o..o + l).contains(&(i as u64)));
+                for i in head..bytes.len() {
+                    let want = if in_hole(i) { 0 } else { bytes[i] };
+                    assert_eq!(buf[i], want, "spec {n}, head {head}: byte {i}");
+                }
+                let sparse = parse(&buf, &limits()).unwrap();
+                assert_eq!(sparse.kept, full.kept);
+                assert_eq!(sparse.inventory().summary(), full.inventory().summary());
+                for strip_icc in [false, true] {
+                    let policy = RewritePolicy {
+                        keep_icc: !strip_icc,
+                        ..RewritePolicy::default()
+                    };
+                    let out = sparse.rewrite_spliced(&policy);
+                    sparse
+                        .verify_spliced(&out.audit_view(), &out, &limits())
+                        .unwrap();
+                    let mut written = tempfile::tempfile().unwrap();
+                    let src = crate::splice::Source {
+                        base: &buf,
+                        file: &file,
+                        complete: false,
+                    };
+                    out.write_to(&mut written, &src).unwrap();
+                    let mut got = Vec::new();
+                    use std::io::{Read, Seek};
+                    written.rewind().unwrap();
+                    written.read_to_end(&mut got).unwrap();
+                    assert!(got == full.rewrite(&policy), "spec {n}: same bytes");
+                }
+            }
+        }
+        // A layout that does not parse: the caller reads the whole file.
+        let bytes = build(&simple());
+        let cut = &bytes[..bytes.len() - 4];
+        let path = dir.path().join("cut.heic");
+        std::fs::write(&path, cut).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let mut buf = vec![0u8; cut.len()];
+        assert!(parse(cut, &limits()).is_err());
+        assert!(load_sparse(&mut buf, 0, &file).unwrap().is_none());
     }
 
     #[test]
