@@ -12,11 +12,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 
 /// Blocks of this size and up go to the system allocator (glibc maps them
-/// afresh; glibc's own largest mmap threshold). Below it: a collage panel
-/// decode, a region band, a 16 MiB read. Measured at 64 MiB, the region edit
-/// was 1.6x slower and held 30 MB more: a 12 MP picture's 36 MB buffers from
-/// mimalloc's reused memory are touched whole where fresh ones are not.
-pub const HUGE: usize = 32 << 20;
+/// afresh). Below it: a collage panel decode, a region band, a 16 MiB read.
+pub const HUGE: usize = 64 << 20;
 
 /// The split allocator (see the crate docs).
 pub struct SplitAlloc;
