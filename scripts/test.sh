@@ -42,5 +42,3 @@ fi
 # With everything installed, a missing checker is a failure, not a skip.
 export CI="${CI:-true}"
 cargo test "$@"
-# The binary's allocator is its own small crate (the one with `unsafe`).
-[ $# -gt 0 ] || cargo test -p split-alloc

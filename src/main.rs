@@ -4,11 +4,6 @@
 
 mod cli;
 
-// mimalloc for ordinary blocks, the system allocator for huge ones: see
-// crates/split-alloc (measured in the closing note of issue 16).
-#[global_allocator]
-static ALLOC: split_alloc::SplitAlloc = split_alloc::SplitAlloc;
-
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
