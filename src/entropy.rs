@@ -34,6 +34,11 @@ pub use band::{Freedom, Made, Spliced};
 pub mod scans;
 
 const LOOK: u32 = 9;
+/// Bits of the AC step-over table: a code and its value bits together.
+const SKIP: u32 = 11;
+/// [`DecodeTable::skip`] flags: the symbol ends the block, or is ZRL.
+const SKIP_EOB: u16 = 0x40;
+const SKIP_ZRL: u16 = 0x20;
 
 /// `ZIGZAG[k]`: the row-major position of the k-th coefficient in zigzag order.
 const ZIGZAG: [usize; 64] = [
@@ -50,6 +55,10 @@ fn corrupt(why: impl Into<String>) -> Error {
 struct DecodeTable {
     /// (length << 8) | symbol, or 0 when the code is longer than `LOOK`.
     look: Box<[u16; 1 << LOOK]>,
+    /// For stepping over AC coefficients: (bits of the code and its value
+    /// << 8) | a flag or the zigzag positions it advances, or 0 when they
+    /// are more than `SKIP` bits.
+    skip: Box<[u16; 1 << SKIP]>,
     /// Largest code of each length (-1: none).
     maxcode: [i32; 17],
     /// `values` index of a code of each length, minus the code.
@@ -63,6 +72,7 @@ impl DecodeTable {
     fn new(counts: &[u8], symbols: &[u8]) -> Result<Self> {
         let mut t = DecodeTable {
             look: Box::new([0; 1 << LOOK]),
+            skip: Box::new([0; 1 << SKIP]),
             maxcode: [-1; 17],
             valptr: [0; 17],
             values: [0; 256],
@@ -88,6 +98,7 @@ impl DecodeTable {
                         let first = (code << shift) as usize;
                         t.look[first..first + (1 << shift)].fill(entry);
                     }
+                    t.set_skip(code, l, symbols[k]);
                     code += 1;
                     k += 1;
                 }
@@ -96,6 +107,26 @@ impl DecodeTable {
             code <<= 1;
         }
         Ok(t)
+    }
+
+    /// The [`DecodeTable::skip`] entries of AC symbol `rs` coded as `code`
+    /// of `l` bits, if it and its value bits fit in `SKIP`.
+    fn set_skip(&mut self, code: u32, l: u32, rs: u8) {
+        let (run, size) = ((rs >> 4) as u16, (rs & 15) as u32);
+        let total = l + size;
+        if total > SKIP {
+            return;
+        }
+        // As `skip_block` reads them: a zero size ends the block unless
+        // the run is 15 (ZRL).
+        let what = match (size, run) {
+            (0, 15) => SKIP_ZRL | 16,
+            (0, _) => SKIP_EOB,
+            _ => run + 1,
+        };
+        let shift = SKIP - l;
+        let first = (code << shift) as usize;
+        self.skip[first..first + (1 << shift)].fill((total as u16) << 8 | what);
     }
 }
 
@@ -1111,7 +1142,34 @@ fn skip_block(r: &mut Reader, dc: &DecodeTable, ac: &DecodeTable, pred: &mut i32
     *pred += r.value(s);
     let mut k = 1usize;
     while k < 64 {
-        r.need();
+        // Most codes and their value bits at once, the bits held in
+        // registers (the reader's fields would go through memory).
+        let (mut acc, mut n) = (r.acc, r.n);
+        loop {
+            if n < 27 {
+                r.n = n;
+                r.fill();
+                (acc, n) = (r.acc, r.n);
+            }
+            let e = ac.skip[((acc >> (n - SKIP)) & ((1 << SKIP) - 1)) as usize];
+            if e == 0 {
+                break;
+            }
+            n -= (e >> 8) as u32;
+            if e & SKIP_EOB != 0 {
+                r.n = n;
+                return Ok(());
+            }
+            k += (e & 0x1F) as usize;
+            if k >= 64 {
+                r.n = n;
+                if k > 64 && e & SKIP_ZRL == 0 {
+                    return Err(corrupt("a run of zeros past the end of a block"));
+                }
+                return Ok(());
+            }
+        }
+        r.n = n;
         let rs = r.symbol(ac)? as u32;
         let (run, s) = ((rs >> 4) as usize, rs & 15);
         if s != 0 {
@@ -1662,6 +1720,77 @@ mod tests {
 
     fn plan<'a>(j: &'a jpeg::Jpeg<'a>) -> Plan<'a> {
         Plan::new(j).unwrap().expect("a baseline scan")
+    }
+
+    /// A sink that only steps over blocks (as the band splice's does).
+    struct Stepped;
+
+    impl Sink for Stepped {
+        const KEEP: bool = false;
+        fn block(&mut self, _: usize, _: usize, _: usize, _: &[i16; 64], _: u64) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Stepping over a block with the combined code-and-value table takes
+    /// exactly the bits (and DC predictors) decoding it takes, MCU by MCU,
+    /// on standard and optimised tables, busy and flat pictures; and a run
+    /// past the end of a block is an error on both ways.
+    #[test]
+    fn skipping_a_block_takes_the_bits_decoding_it_takes() {
+        let mut files: Vec<Vec<u8>> = BASELINE
+            .iter()
+            .map(|n| fixture(&format!("dirty/{n}")))
+            .collect();
+        for (optimise, sub) in [
+            (false, lt::Subsampling::S444),
+            (true, lt::Subsampling::S444),
+            (true, lt::Subsampling::S420),
+        ] {
+            for busy in [false, true] {
+                let (w, h) = (97, 61);
+                let rgb: Vec<u8> = (0..w * h * 3)
+                    .map(|i| {
+                        if busy {
+                            ((i * 2654435761usize) >> 13) as u8
+                        } else {
+                            (i / 40) as u8
+                        }
+                    })
+                    .collect();
+                let e = lt::Encoder::new(&rgb, w, h, lt::PixelFormat::Rgb)
+                    .quality(if busy { 98 } else { 60 })
+                    .subsampling(sub)
+                    .optimize_huffman(optimise);
+                files.push(e.encode().unwrap());
+            }
+        }
+        for (i, bytes) in files.iter().enumerate() {
+            let j = jpeg::parse(bytes, &Limits::default()).unwrap();
+            let p = plan(&j);
+            let (mut a, mut b) = (Reader::new(p.data), Reader::new(p.data));
+            let (mut pa, mut pb) = ([0i32; 4], [0i32; 4]);
+            for mcu in 0..p.mcus_x * p.mcus_y {
+                let mut h = Hidden::default();
+                // A lone MCU: its restart marker read as `walk_range` would.
+                if p.restart > 0 && mcu > 0 && mcu % p.restart as usize == 0 {
+                    let index = 0xD0 + ((mcu / p.restart as usize - 1) & 7) as u8;
+                    a.end_interval(Some(index), &mut h).unwrap();
+                    b.end_interval(Some(index), &mut h).unwrap();
+                    (pa, pb) = ([0; 4], [0; 4]);
+                }
+                p.walk_range(&mut a, &mut pa, mcu..mcu + 1, &mut h, &mut NoSink)
+                    .unwrap();
+                p.walk_range(&mut b, &mut pb, mcu..mcu + 1, &mut h, &mut Stepped)
+                    .unwrap();
+                assert_eq!(
+                    a.position().unwrap(),
+                    b.position().unwrap(),
+                    "file {i} mcu {mcu}"
+                );
+                assert_eq!(pa, pb, "file {i} mcu {mcu}");
+            }
+        }
     }
 
     /// The blocks that hold picture (not MCU padding) of each component.

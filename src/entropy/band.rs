@@ -18,9 +18,10 @@
 //! code, a damaged scan) is the caller's cue to take
 //! [`Plan::transcode_band`], which codes everything with the standard tables.
 //!
-//! A fill ([`Freedom`]) needs neither that walk nor tables that code every
-//! symbol. Its flat blocks code as a DC difference and an end of block, and
-//! their exact DC is ours to choose (a step is about q0/8 grey levels):
+//! A fill ([`Freedom`]) needs neither tables that code every symbol nor the
+//! rest's bits shifted. Its flat blocks code as a DC difference and an end
+//! of block, and their exact DC is ours to choose (a step is about q0/8
+//! grey levels):
 //!
 //! ```text
 //! each flat block's DC: the fill's, or the nearest (at most 2 steps off)
@@ -29,11 +30,12 @@
 //! then a few interior flat blocks moved by 1 or 2 steps, so that the band's
 //!   coded length is the source's, modulo 8 bits
 //! the rest: the source's bytes from the junction byte on (its low bits
-//!   under our high ones), copied to the end of the scan without a decode
+//!   under our high ones) to its last block's end, copied as bytes
 //! ```
 //!
-//! That copy keeps the source's bytes after its last block, as the lossless
-//! strip does; `--thorough` (`copy_tail` false) keeps the walk.
+//! The rest is still stepped over (no coding) to find that end: what the
+//! source hides after its last block is never copied, unlike in the
+//! lossless strip. `--thorough` (`copy_tail` false) shifts the bits instead.
 
 use super::*;
 
@@ -230,22 +232,45 @@ fn block_bits(
     Some(n)
 }
 
-/// The source's scan from bit `at` (byte, bits of it read) to its end,
-/// after `w`, which holds as many bits of its last byte: that byte merged
-/// (stuffed again if it becomes 0xFF, unstuffed if it no longer is), the
-/// rest copied as it is.
-fn copy_rest(w: &mut Writer, data: &[u8], (at, taken): (usize, u32)) -> Result<()> {
+/// The source's scan from bit `at` (byte, bits of it read) to bit `to`
+/// (the end of its last block), after `w`, which holds as many bits of its
+/// last byte: that byte merged (stuffed again if it becomes 0xFF, unstuffed
+/// if it no longer is), the whole bytes copied as they are, the bits of the
+/// last one put (the writer pads them). What follows the last block (the
+/// source's padding, anything hidden there) is not copied.
+fn copy_rest(
+    w: &mut Writer,
+    data: &[u8],
+    (at, taken): (usize, u32),
+    to: (usize, u32),
+) -> Result<()> {
     let (bits, n) = w.whole_bytes();
     if n != taken {
         return Err(corrupt("the junction is not on the source's bit"));
     }
+    if (at, taken) > to {
+        return Err(corrupt("the rest ends before it starts"));
+    }
+    if (at, taken) == to {
+        return Ok(());
+    }
+    let byte = |p: usize| match data.get(p..p + 2) {
+        Some([0xFF, 0]) => Ok(0xFF),
+        Some([0xFF, _]) => Err(corrupt("a marker inside the data")),
+        _ => data
+            .get(p)
+            .copied()
+            .ok_or_else(|| corrupt("the data ends early")),
+    };
+    if at == to.0 {
+        // The end inside the junction byte.
+        let k = to.1 - taken;
+        w.put((byte(at)? >> (8 - to.1)) as u32 & ((1 << k) - 1), k);
+        return Ok(());
+    }
     let mut p = at;
     if taken > 0 {
-        let b = match data.get(at..at + 2) {
-            Some([0xFF, 0]) => 0xFF,
-            Some([0xFF, _]) => return Err(corrupt("a marker inside the data")),
-            _ => *data.get(at).ok_or_else(|| corrupt("the data ends early"))?,
-        };
+        let b = byte(at)?;
         let merged = (bits << (8 - n)) as u8 | (b & ((1u16 << (8 - n)) - 1) as u8);
         w.out.push(merged);
         if merged == 0xFF {
@@ -253,7 +278,13 @@ fn copy_rest(w: &mut Writer, data: &[u8], (at, taken): (usize, u32)) -> Result<(
         }
         p += 1 + (b == 0xFF) as usize;
     }
-    w.out.extend_from_slice(data.get(p..).unwrap_or(&[]));
+    let whole = data
+        .get(p..to.0)
+        .ok_or_else(|| corrupt("the data ends early"))?;
+    w.out.extend_from_slice(whole);
+    if to.1 > 0 {
+        w.put((byte(to.0)? >> (8 - to.1)) as u32, to.1);
+    }
     Ok(())
 }
 
@@ -290,7 +321,7 @@ impl Plan<'_> {
     /// When `edit` returns a [`Freedom`] (a fill), its flat blocks' DCs
     /// and edge blocks are settled for the source's tables first (see the
     /// module docs) and, with `copy_tail`, the scan after the band is the
-    /// source's bytes as they are, not decoded.
+    /// source's bytes as they are, to the end of its last block.
     pub fn splice_band(
         &self,
         rows: std::ops::Range<usize>,
@@ -535,15 +566,17 @@ impl Plan<'_> {
                 .all(|(ci, c)| enc.prev[c.frame_index] as i32 == pred[ci]);
             if ri == 0 && synced {
                 // Every later block codes as the source coded it.
+                // Stepped over to find where the last block ends: the
+                // source's padding and anything hidden after it are dropped.
                 let from = r.position()?;
-                if copy {
-                    copy_rest(&mut enc.w, data, from)?;
-                    break;
-                }
                 self.walk_range(&mut r, &mut pred, mcu..total, &mut hidden, &mut Skip)?;
                 let to = r.position()?;
                 r.end_interval(None, &mut hidden)?;
-                copy_bits(&mut enc.w, data, from, to)?;
+                if copy {
+                    copy_rest(&mut enc.w, data, from, to)?;
+                } else {
+                    copy_bits(&mut enc.w, data, from, to)?;
+                }
                 break;
             }
             self.walk_range(&mut r, &mut pred, mcu..mcu + 1, &mut hidden, &mut enc)?;
@@ -1264,11 +1297,11 @@ mod tests {
         assert!(optimised >= 8, "{optimised} with optimised tables spliced");
     }
 
-    /// Bytes after the last block: copied with the rest of the scan, as the
-    /// lossless strip copies them; `--thorough` (no `copy_tail`) walks the
-    /// rest and drops them.
+    /// Bytes after the last block are dropped whether the rest is copied as
+    /// bytes (`copy_tail`, its length matched) or as shifted bits: a region
+    /// edit, unlike the lossless strip, never passes them on.
     #[test]
-    fn the_tail_is_copied_unless_thorough() {
+    fn what_follows_the_last_block_is_dropped_either_way() {
         for optimise in [false, true] {
             let clean = photo(333, 250, lt::Subsampling::S420, false, optimise);
             // Three bytes between the last block and EOI.
@@ -1286,21 +1319,16 @@ mod tests {
                     panic!("{what}: not spliced");
                 };
                 check_fill(&plan, &bytes, &out, &rows, &what);
-                if !copy_tail {
-                    // (djpeg warns of the copied bytes, as of the source's.)
-                    djpeg_clean(&out, &what);
-                }
+                djpeg_clean(&out, &what);
                 let oj = jpeg::parse(&out, &Limits::default()).expect("parses");
                 let op = Plan::new(&oj).expect("plans").expect("baseline");
-                let tail = op.audit().expect("walks").tail;
-                assert_eq!(tail, if copy_tail { 3 } else { 0 }, "{what}");
+                assert_eq!(op.audit().expect("walks").tail, 0, "{what}");
                 if copy_tail {
-                    // The source's bytes after the band, as they were.
-                    let n = plan.data.len() / 4;
-                    assert!(
-                        op.data.ends_with(&plan.data[plan.data.len() - n..]),
-                        "{what}"
-                    );
+                    // The source's bytes after the band, as they were, up to
+                    // its last block.
+                    let n = clean.len() / 4;
+                    let (ours, theirs) = (&out[out.len() - n..], &clean[clean.len() - n..]);
+                    assert_eq!(ours[..n - 4], theirs[..n - 4], "{what}");
                 }
             }
         }
@@ -1314,7 +1342,7 @@ mod tests {
             let mut w = Writer::new(16);
             w.out.push(0x42);
             w.put(bits, n);
-            copy_rest(&mut w, data, (0, taken))?;
+            copy_rest(&mut w, data, (0, taken), (data.len(), 0))?;
             Ok(w.finish())
         };
         let tail = [0x12, 0x34];
@@ -1372,7 +1400,7 @@ mod tests {
                 .optimize_huffman(true)
                 .encode()
                 .expect("encodes");
-            // Bytes after the last block: in the output only if copied.
+            // Bytes after the last block: never in the output.
             let end = bytes.len() - 2;
             let bytes = [&bytes[..end], &[0x12, 0x34, 0x56], &bytes[end..]].concat();
             let j = jpeg::parse(&bytes, &Limits::default()).expect("parses");
@@ -1398,7 +1426,7 @@ mod tests {
                 check_fill(&plan, &bytes, &out, &rows, &what);
                 let oj = jpeg::parse(&out, &Limits::default()).expect("parses");
                 let op = Plan::new(&oj).expect("plans").expect("baseline");
-                assert_eq!(op.audit().expect("walks").tail, 3, "{what}: not copied");
+                assert_eq!(op.audit().expect("walks").tail, 0, "{what}: copied");
             }
         }
         assert!(found > 0, "no junction on a 0xFF byte");
