@@ -130,8 +130,9 @@ try {
     return d && !d.loading;
   }, ids[1], { timeout: DETECT_MS });
   await page.locator('#copy-series').click();
+  await page.waitForFunction(() => document.getElementById('copy-status').textContent !== '');
   report.copy = await page.evaluate(([a, b]) => ({
-    status: document.getElementById('preview-status').textContent,
+    status: document.getElementById('copy-status').textContent,
     regions: regionsOf(b).map((r) => Object.assign({}, r)),
     faces: faces.byPhoto.get(b).faces.filter((f) => f.likely).map((f) => f.face),
     photo: (({ width, height }) => ({ width, height }))(state.photos.find((q) => q.id === b)),

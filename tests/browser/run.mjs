@@ -112,7 +112,8 @@ try {
     };
     await page.locator('#copy-series').focus();
     await page.keyboard.press('Enter');
-    report.keyboard.copied = await page.locator('#preview-status').textContent();
+    await page.waitForFunction(() => document.getElementById('copy-status').textContent !== '');
+    report.keyboard.copied = await page.locator('#copy-status').textContent();
     await page.locator('#close-editor').focus();
     await page.keyboard.press('Enter');
     report.keyboard.toCheck = await page.locator('.card .to-check').count();

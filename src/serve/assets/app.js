@@ -446,6 +446,7 @@ function openEditor(id) {
   state.toCheck.delete(id);
   state.active = -1;
   const p = photo(id);
+  $('copy-status').textContent = '';
   $('editor-name').textContent = p.name;
   showCarries(p);
   $('editor').hidden = false;
@@ -856,7 +857,8 @@ async function copyToSeries() {
     state.toCheck.add(q.id);
   }
   if (others.length) changed(others.map((q) => q.id), before);
-  $('preview-status').textContent = others.length
+  // Its own line: the preview's status is rewritten by every render.
+  $('copy-status').textContent = others.length
     ? `Copied ${mine.length} region${mine.length === 1 ? '' : 's'} to ${others.length} other photo${others.length === 1 ? '' : 's'} in this folder, `
       + 'each at the same place from the centre, sized by the shorter side (so a box stays over the same part '
       + 'when a photo is upright and another sideways). They are marked "to check" until you open them.'
