@@ -100,6 +100,14 @@ for tool in python3 hyperfine exiftool cjpeg djpeg; do
     command -v "$tool" >/dev/null 2>&1 || die "missing tool: $tool"
 done
 
+# The peers as the distribution installs them: a `convert` earlier on the
+# PATH than /usr/bin's (a wrapper script, a shim) would time its own start
+# too and flatter photodeid.
+if [[ -x /usr/bin/convert && "$(command -v convert 2>/dev/null)" != /usr/bin/convert ]]; then
+    say "peers: /usr/bin first on the PATH (the PATH's convert is $(command -v convert || echo none))"
+    PATH="/usr/bin:$PATH"
+fi
+
 if [[ -n "${PHOTODEID:-}" ]]; then
     BIN="$PHOTODEID"
     [[ -x "$BIN" ]] || die "PHOTODEID=$BIN is not an executable"
