@@ -102,19 +102,23 @@ fn after_markers(data: &[u8], from: usize, k: usize, first_index: usize) -> Resu
     Ok(p)
 }
 
+/// The scan's byte at `p` unstuffed (0xFF00 is 0xFF) and how many bytes
+/// it takes; a marker there is an error.
+fn source_byte(data: &[u8], p: usize) -> Result<(u8, usize)> {
+    match data.get(p..p + 2) {
+        Some([0xFF, 0]) => Ok((0xFF, 2)),
+        Some([0xFF, _]) => Err(corrupt("a marker inside the data")),
+        _ => match data.get(p) {
+            Some(&b) => Ok((b, 1)),
+            None => Err(corrupt("the data ends early")),
+        },
+    }
+}
+
 /// Source bits from `from` to `to` (byte offset in the stuffed data, bits
 /// of that byte already taken) onto `w`, unstuffed then stuffed again.
 fn copy_bits(w: &mut Writer, data: &[u8], from: (usize, u32), to: (usize, u32)) -> Result<()> {
-    let byte = |p: usize| -> Result<(u8, usize)> {
-        match data.get(p..p + 2) {
-            Some([0xFF, 0]) => Ok((0xFF, 2)),
-            Some([0xFF, _]) => Err(corrupt("a marker inside the data")),
-            _ => match data.get(p) {
-                Some(&b) => Ok((b, 1)),
-                None => Err(corrupt("the data ends early")),
-            },
-        }
-    };
+    let byte = |p: usize| source_byte(data, p);
     let (mut p, taken) = from;
     if (p, taken) >= to {
         return Ok(());
@@ -254,14 +258,7 @@ fn copy_rest(
     if (at, taken) == to {
         return Ok(());
     }
-    let byte = |p: usize| match data.get(p..p + 2) {
-        Some([0xFF, 0]) => Ok(0xFF),
-        Some([0xFF, _]) => Err(corrupt("a marker inside the data")),
-        _ => data
-            .get(p)
-            .copied()
-            .ok_or_else(|| corrupt("the data ends early")),
-    };
+    let byte = |p: usize| source_byte(data, p).map(|(b, _)| b);
     if at == to.0 {
         // The end inside the junction byte.
         let k = to.1 - taken;
