@@ -70,16 +70,6 @@ impl Sink for BandStore<'_> {
     }
 }
 
-/// Steps over blocks: bits and DC predictors only.
-struct Skip;
-
-impl Sink for Skip {
-    const KEEP: bool = false;
-    fn block(&mut self, _: usize, _: usize, _: usize, _: &[i16; 64], _: u64) -> Result<()> {
-        Ok(())
-    }
-}
-
 /// The offset just past the `k`-th restart marker of `data` from `from`
 /// on, the markers checked to count up from `first_index`.
 fn after_markers(data: &[u8], from: usize, k: usize, first_index: usize) -> Result<usize> {
