@@ -14,7 +14,9 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("photodeid: {}", cli::error_text(&err));
+            // Not `eprintln!`, which panics on a closed stderr.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "photodeid: {}", cli::error_text(&err));
             ExitCode::from(2)
         }
     }

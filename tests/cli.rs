@@ -758,3 +758,52 @@ fn a_case_collage_lands_beside_its_photos() {
     );
     assert_eq!(relative_files(&out), outs, "no second copy");
 }
+
+/// Runs `photodeid ARGS` with stdout and stderr pipes whose reading ends are
+/// closed before it writes, as `photodeid … 2>&1 | grep -q word` leaves them.
+fn with_closed_pipes(args: &[&str]) -> std::process::ExitStatus {
+    use std::process::Stdio;
+    let mut child = bin()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    child.wait().unwrap()
+}
+
+#[test]
+fn a_reader_that_goes_away_neither_crashes_nor_changes_the_answer() {
+    let d = tempfile::tempdir().unwrap();
+    let cases = photos(d.path());
+    let out = d.path().join("out");
+    // `clean` finishes the batch and says it went well (a panic is 101).
+    let st = with_closed_pipes(&["clean", s(&cases), "-o", s(&out), "--json", "--verbose"]);
+    assert_eq!(st.code(), Some(0), "clean with closed pipes: {st}");
+    assert_eq!(files(&out).len(), 3, "every photo still cleaned");
+    // `check` still fails on the originals (a closed stdout is not "all clean")
+    // and passes on the cleaned copies.
+    let st = with_closed_pipes(&["check", s(&cases), "--json"]);
+    assert_eq!(
+        st.code(),
+        Some(1),
+        "check of originals with closed pipes: {st}"
+    );
+    let st = with_closed_pipes(&["check", s(&cases)]);
+    assert_eq!(
+        st.code(),
+        Some(1),
+        "check (text) of originals with closed pipes: {st}"
+    );
+    let st = with_closed_pipes(&["check", s(&out)]);
+    assert_eq!(
+        st.code(),
+        Some(0),
+        "check of the outputs with closed pipes: {st}"
+    );
+    // A usage error still says so by its code.
+    let st = with_closed_pipes(&["check", s(&d.path().join("missing"))]);
+    assert_eq!(st.code(), Some(2), "check of a missing folder: {st}");
+}

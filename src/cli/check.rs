@@ -57,17 +57,19 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
         .collect();
     progress.finish();
     let mut identifying = 0;
+    // Write errors are ignored, not returned: with stdout closed early
+    // (`check … | head`) the exit code must still say what was found.
     let mut out = std::io::stdout().lock();
     for (job, result) in results {
         match result {
             Err(error) => {
                 unreadable += 1;
                 if a.json {
-                    writeln!(
+                    let _ = writeln!(
                         out,
                         "{}",
                         json!({"path": job.path, "error": error.to_string()})
-                    )?;
+                    );
                 }
                 print_error(&FileError::new(&job.path, error));
             }
@@ -79,11 +81,11 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
                     if let Some(why) = note {
                         o["not_decoded"] = json!(why);
                     }
-                    writeln!(out, "{o}")?;
+                    let _ = writeln!(out, "{o}");
                 } else if !(a.quiet && clean) {
-                    write!(out, "{}", render(&job.path, &inv))?;
+                    let _ = write!(out, "{}", render(&job.path, &inv));
                     if let Some(why) = note {
-                        writeln!(out, "  picture data not decoded to its end: {why}")?;
+                        let _ = writeln!(out, "  picture data not decoded to its end: {why}");
                     }
                 }
             }
@@ -92,7 +94,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
     drop(out);
     let total = found.jobs.len() + found.errors.len();
     if !a.quiet {
-        eprintln!(
+        say!(
             "photodeid: {}",
             summary_line(total, identifying, unreadable)
         );

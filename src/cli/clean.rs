@@ -59,7 +59,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
     if found.jobs.is_empty() && !found.errors.is_empty() {
         // Nothing to clean: no output folder, no name key, no map appear.
         if !a.quiet {
-            eprintln!(
+            say!(
                 "photodeid: {}; nothing written",
                 render(&summary, a.verbose)
             );
@@ -131,7 +131,7 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if unmatched > 0 {
-        eprintln!(
+        say!(
             "photodeid: nothing written: {unmatched} manifest row(s) match no photo; \
              fix the manifest and run again"
         );
@@ -191,10 +191,10 @@ pub fn run(a: CleanArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if a.json {
-        println!("{}", json!({ "summary": st.summary }));
+        out!("{}", json!({ "summary": st.summary }));
     }
     if !a.quiet {
-        eprintln!("photodeid: {}", render(&st.summary, a.verbose));
+        say!("photodeid: {}", render(&st.summary, a.verbose));
     }
     Ok(if st.summary.any_failed() {
         ExitCode::from(1)
@@ -292,7 +292,7 @@ fn report(a: &CleanArgs, outcome: &FileOutcome, areas: usize) {
         Err(e) => {
             super::print_failure(&outcome.input, e);
             if a.json {
-                println!(
+                out!(
                     "{}",
                     json!({"status": "failed", "input": outcome.input, "error": e.to_string()})
                 );
@@ -317,7 +317,7 @@ fn report(a: &CleanArgs, outcome: &FileOutcome, areas: usize) {
                 v["input"] = json!(outcome.input);
                 v["removed_values"] = json!(d.removed);
             }
-            println!("{v}");
+            out!("{v}");
         }
         Ok(_) if a.quiet => {}
         Ok(d) => {

@@ -200,7 +200,7 @@ fn format_of(path: &Path) -> anyhow::Result<Format> {
 
 fn print_notes(notes: &[String]) {
     for n in notes {
-        eprintln!("photodeid: {n}");
+        say!("photodeid: {n}");
     }
 }
 
@@ -360,7 +360,7 @@ fn run_cases(
         write_map(map, &rows, mode)?;
     }
     if !a.quiet {
-        eprintln!(
+        say!(
             "photodeid: {} of {} case collages written",
             rows.len(),
             cases.len()

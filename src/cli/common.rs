@@ -95,7 +95,7 @@ pub fn naming(choice: NameChoice, out_dir: &Path, quiet: bool) -> anyhow::Result
     let (key, created) = layout::load_or_create_key(&key_path)
         .with_context(|| format!("name key {}", key_path.display()))?;
     if created && !quiet {
-        eprintln!(
+        say!(
             "photodeid: created a name key in {} (keep it private: it gives the same photo the \
              same name on every run)",
             super::show(&key_path)

@@ -63,7 +63,7 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
                     photodeid::Error::Invalid(e.to_string()),
                 ));
                 if a.json {
-                    println!("{}", json!({"input": job.path, "error": e.to_string()}));
+                    out!("{}", json!({"input": job.path, "error": e.to_string()}));
                 }
             }
             Ok(report) => {

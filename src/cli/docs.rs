@@ -15,7 +15,7 @@ pub fn completions(a: CompletionsArgs) -> anyhow::Result<ExitCode> {
 
 pub fn man(a: ManArgs) -> anyhow::Result<ExitCode> {
     for page in write_man_pages(&a.dir)? {
-        println!("{}", page.display());
+        out!("{}", page.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -38,7 +38,7 @@ impl FailureHook {
         match command.spawn() {
             Ok(child) => self.children.push(child),
             Err(e) => {
-                eprintln!("photodeid: warning: --on-failure command could not be started: {e}")
+                say!("photodeid: warning: --on-failure command could not be started: {e}")
             }
         }
     }
@@ -68,7 +68,7 @@ impl Drop for FailureHook {
 
 fn warn_status(status: std::process::ExitStatus) {
     if !status.success() {
-        eprintln!("photodeid: warning: --on-failure command ended with {status}");
+        say!("photodeid: warning: --on-failure command ended with {status}");
     }
 }
 

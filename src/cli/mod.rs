@@ -1,5 +1,24 @@
 //! Command dispatch and shared terminal helpers.
 
+/// `eprintln!` that cannot panic. `eprintln!` panics when stderr is a closed
+/// pipe (`photodeid clean … 2>&1 | grep -q done` exits 101 after the work is
+/// done); a message nobody can read any more is dropped instead.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// `println!` that cannot panic, for the same reason (`clean --json | head -1`):
+/// the batch goes on and its exit code still says how it went.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 pub mod args;
 mod check;
 mod clean;

@@ -69,7 +69,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     if !a.no_open {
         if let Err(e) = photodeid::serve::desktop::open(server.url().as_ref()) {
-            eprintln!("photodeid: could not open the browser ({e}); open the address above");
+            say!("photodeid: could not open the browser ({e}); open the address above");
         }
     }
     server.run();
@@ -91,7 +91,7 @@ fn naming(a: &ServeArgs) -> anyhow::Result<Naming> {
     let (key, created) =
         layout::load_or_create_key(&path).with_context(|| format!("name key {}", show(&path)))?;
     if created {
-        eprintln!(
+        say!(
             "photodeid: created a name key in {} (keep it private: the same photo gets the same name)",
             show(&path)
         );

@@ -90,7 +90,7 @@ pub fn keygen(a: KeygenArgs) -> anyhow::Result<ExitCode> {
     }
     let key = pseudonym::create_key(&a.file)
         .with_context(|| format!("cannot create name key {}", a.file.display()))?;
-    eprintln!(
+    say!(
         "photodeid: created name key {} (0600, fingerprint {}); keep it private, give every shard the same file",
         show(&a.file),
         sh::key_fingerprint(&key)
@@ -386,7 +386,7 @@ fn merge_cases(a: &MergeArgs, run: &RunDir) -> anyhow::Result<ExitCode> {
     let mut sound = true;
     if !m.missing_outputs.is_empty() {
         sound = false;
-        eprintln!(
+        say!(
             "photodeid: {} mapped collage(s) are missing from the output folder, e.g. {}",
             m.missing_outputs.len(),
             sanitize(&m.missing_outputs[0])
@@ -426,7 +426,7 @@ fn report_missing(
     let list = select::format_ranges(missing.iter().copied());
     run.publish(missing_txt, format!("{list}\n").as_bytes())
         .map_err(anyhow::Error::new)?;
-    eprintln!(
+    say!(
         "photodeid: incomplete: {} of {chunks} {what} missing: {list} (also in {}); resubmit \
          exactly these, e.g. sbatch --array={list} ... {resubmit}",
         missing.len(),
@@ -442,7 +442,7 @@ fn report_stray(run: &RunDir, run_dir: &Path, stray: &[std::path::PathBuf]) -> a
     let stray_txt = run_dir.join("stray.txt");
     run.publish(&stray_txt, list.as_bytes())
         .map_err(anyhow::Error::new)?;
-    eprintln!(
+    say!(
         "photodeid: {} file(s) in the output folder are not in the map, e.g. {} (all in {})",
         stray.len(),
         show(&stray[0]),
@@ -559,7 +559,7 @@ impl Observer for Printer {
                 let l = format!("photodeid: chunk {c} line {line}: failed: {reason}\n");
                 let _ = std::io::stderr().lock().write_all(l.as_bytes());
                 if self.json {
-                    println!(
+                    out!(
                         "{}",
                         json!({"chunk": c, "line": line, "status": "failed", "error": e.to_string()})
                     );
@@ -575,7 +575,7 @@ impl Observer for Printer {
                     }
                 }
                 if self.json {
-                    println!(
+                    out!(
                         "{}",
                         json!({
                             "chunk": c, "line": line, "status": d.status, "output": o.output,
@@ -789,7 +789,7 @@ pub fn clean_manifest(mut a: CleanArgs) -> anyhow::Result<ExitCode> {
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
     if a.json {
-        println!(
+        out!(
             "{}",
             json!({"summary": summary, "chunks": {"done": ran.done, "skipped": ran.skipped, "failed": ran.failed}})
         );
@@ -978,7 +978,7 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
     let mut sound = true;
     if m.missing_outputs > 0 {
         sound = false;
-        eprintln!(
+        say!(
             "photodeid: {} mapped output(s) are missing from the output folder, e.g. {}",
             m.missing_outputs,
             sanitize(&m.missing_examples.join(", "))

@@ -49,7 +49,7 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
     let prepared = watch::prepare(&requested)?;
     let cfg = prepared.config.clone();
     if prepared.stale_temps_removed > 0 && !a.quiet {
-        eprintln!(
+        say!(
             "photodeid: removed {} temporary file(s) left by an interrupted run",
             prepared.stale_temps_removed
         );
@@ -118,7 +118,7 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
             Originals::Keep => "originals kept".into(),
             Originals::Delete => "originals deleted".into(),
         };
-        eprintln!(
+        say!(
             "photodeid: watching {} -> {} ({how}, settle {:?}, {originals})",
             show(&cfg.inbox),
             show(&cfg.outbox),
@@ -160,14 +160,14 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
         }
         if let (Some(m), ReportKind::Cleaned { .. }) = (&mut map, &r.kind) {
             if let Err(e) = m.append(&r.input, &cfg.outbox.join(&r.label)) {
-                eprintln!("photodeid: cannot write the map: {}", super::error_text(&e));
+                say!("photodeid: cannot write the map: {}", super::error_text(&e));
             }
         }
     };
     let summary = watch::run(&cfg, &settings, &naming, &stop, &mut sink)?;
     drop(prepared);
     if !a.quiet {
-        eprintln!(
+        say!(
             "photodeid: {} cleaned ({} already published), {} failed{}",
             summary.cleaned,
             summary.up_to_date,
@@ -179,7 +179,7 @@ pub fn run(a: WatchArgs) -> anyhow::Result<ExitCode> {
             }
         );
         if summary.incomplete > 0 {
-            eprintln!(
+            say!(
                 "photodeid: {} photo(s) end early (still arriving?), left in the inbox",
                 summary.incomplete
             );

@@ -145,17 +145,17 @@ impl Server {
         let old = folder.path().join(crate::collage::framing::FRAMING_NAME);
         match regions.migrate_framing(&old) {
             Ok(0) => {}
-            Ok(n) => eprintln!(
-                "photodeid: moved {n} framing row(s) from {} into {}",
+            Ok(n) => note(format_args!(
+                "moved {n} framing row(s) from {} into {}",
                 old.display(),
                 regions.path().display()
-            ),
-            Err(e) => eprintln!("photodeid: the old framing file was not moved: {e}"),
+            )),
+            Err(e) => note(format_args!("the old framing file was not moved: {e}")),
         }
         let results = results::Results::open(folder.child(results::RESULTS_NAME)?);
         let profiles = style::Profiles::load(&config.styles, &folder)?;
         for p in &profiles.problems {
-            eprintln!("photodeid: practice style not offered: {p}");
+            note(format_args!("practice style not offered: {p}"));
         }
         let state = State {
             regions,
@@ -708,4 +708,11 @@ fn start_export(state: &Arc<State>, req: &ExportRequest) -> Reply {
         )
     });
     Reply::json(202, json!({ "started": true }))
+}
+
+/// One `photodeid: …` line on stderr. Not `eprintln!`, which panics when
+/// stderr is a closed pipe; the page must go on without its log.
+fn note(line: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "photodeid: {line}");
 }
