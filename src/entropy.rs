@@ -30,6 +30,7 @@ use crate::metadata::{human_bytes, Category, Finding};
 use libjpeg_turbo_rs as lt;
 
 mod band;
+pub mod rows;
 pub use band::{Freedom, Made, Spliced};
 pub mod scans;
 

@@ -287,6 +287,7 @@ mod turbo {
     use crate::error::Result;
     use image::{DynamicImage, GrayImage, RgbImage};
     use libjpeg_turbo_rs as lt;
+    use std::borrow::Cow;
     use std::panic::{catch_unwind, AssertUnwindSafe};
 
     /// `Ok(None)` means "not for this decoder": the caller falls back.
@@ -372,9 +373,25 @@ mod turbo {
         let rect = window(sw, sh);
         let crop = Some(rect).filter(|&r| r != (0, 0, sw, sh));
         let fast = catch_unwind(AssertUnwindSafe(|| {
-            let cut = cut_after(bytes, h, n, rect.1 + rect.3);
-            let src = cut.as_deref().unwrap_or(bytes);
-            run_scaled(src, decode_limits, (n, 8), crop)
+            // The rows above the window stepped over here, not decoded there.
+            let lower = crate::entropy::rows::from_row(bytes, limits, |mcu| {
+                (rect.1 as usize * 8 / (mcu * n as usize)).saturating_sub(1)
+            });
+            let (src, h, crop) = match lower {
+                Ok(Some((lower, dropped))) => {
+                    let up = (dropped * n as usize / 8) as u32;
+                    let (x, y, w, wh) = rect;
+                    (
+                        Cow::Owned(lower),
+                        h - dropped as u32,
+                        Some((x, y - up, w, wh)),
+                    )
+                }
+                _ => (Cow::Borrowed(bytes), h, crop),
+            };
+            let crop_bottom = crop.map_or(sh, |c| c.1 + c.3);
+            let cut = cut_after(&src, h, n, crop_bottom);
+            run_scaled(cut.as_deref().unwrap_or(&src), decode_limits, (n, 8), crop)
         }));
         if let Ok(Some(d)) = fast {
             return Ok(Some(d));

@@ -232,7 +232,7 @@ fn block_bits(
 /// if it no longer is), the whole bytes copied as they are, the bits of the
 /// last one put (the writer pads them). What follows the last block (the
 /// source's padding, anything hidden there) is not copied.
-fn copy_rest(
+pub(super) fn copy_rest(
     w: &mut Writer,
     data: &[u8],
     (at, taken): (usize, u32),
