@@ -327,17 +327,7 @@ impl Plan<'_> {
             .iter()
             .map(|f| if self.interleaved() { f.2 as usize } else { 1 })
             .collect();
-        let enc_tables: Vec<(EncodeTable, EncodeTable)> = self
-            .comps
-            .iter()
-            .map(|c| {
-                let (dc, ac) = (self.specs[c.dc], self.specs[c.ac]);
-                (
-                    EncodeTable::from_counts(dc.0, dc.1),
-                    EncodeTable::from_counts(ac.0, ac.1),
-                )
-            })
-            .collect();
+        let enc_tables = self.encode_tables();
         let mut tables = vec![(&enc_tables[0].0, &enc_tables[0].1); self.frame.len()];
         for (c, t) in self.comps.iter().zip(&enc_tables) {
             tables[c.frame_index] = (&t.0, &t.1);

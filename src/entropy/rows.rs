@@ -57,17 +57,7 @@ pub fn from_row(
         &mut Skip,
     )?;
     let at = r.position()?;
-    let tables: Vec<(EncodeTable, EncodeTable)> = plan
-        .comps
-        .iter()
-        .map(|c| {
-            let (dc, ac) = (plan.specs[c.dc], plan.specs[c.ac]);
-            (
-                EncodeTable::from_counts(dc.0, dc.1),
-                EncodeTable::from_counts(ac.0, ac.1),
-            )
-        })
-        .collect();
+    let tables = plan.encode_tables();
     // The made row's length modulo 8 without its extra AC values, then
     // the values that bring it to the source's bit.
     let mut probe = Writer::new(plan.mcus_x * 16);
@@ -94,6 +84,21 @@ pub fn from_row(
 }
 
 impl Plan<'_> {
+    /// The (DC, AC) coding tables of each of the scan's components, in
+    /// scan order.
+    pub(super) fn encode_tables(&self) -> Vec<(EncodeTable, EncodeTable)> {
+        self.comps
+            .iter()
+            .map(|c| {
+                let (dc, ac) = (self.specs[c.dc], self.specs[c.ac]);
+                (
+                    EncodeTable::from_counts(dc.0, dc.1),
+                    EncodeTable::from_counts(ac.0, ac.1),
+                )
+            })
+            .collect()
+    }
+
     /// Pixel rows of one MCU row of the scan.
     pub(super) fn mcu_rows_px(&self) -> usize {
         if self.interleaved() {
