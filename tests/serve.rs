@@ -1183,19 +1183,11 @@ fn practice_styles_logo_and_the_recommended_command() {
         &format!("-o {}", scripted.display()),
         1,
     );
-    let exe = Path::new(env!("CARGO_BIN_EXE_photodeid"));
     let run = std::process::Command::new("sh")
         .arg("-c")
         .arg(&cmd)
         .env("XDG_DATA_HOME", crate::util::data_home())
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                exe.parent().unwrap().display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
+        .env("PATH", path_with_photodeid())
         .output()
         .unwrap();
     assert!(run.status.success(), "{cmd}: {run:?}");
@@ -1267,4 +1259,86 @@ fn a_regions_save_keeps_source_and_score() {
         (Some("detector:eyes"), Some(0.5)),
         "{text}"
     );
+}
+
+/// A page started with its own name key and `--flat` shows commands that
+/// name and lay out files the same way: the re-run of an export makes the
+/// page's very file names, and the collage command carries the same flags.
+#[test]
+fn the_commands_shown_keep_the_pages_naming() {
+    let (d, photos, out) = setup();
+    let key = d.path().join("practice.key");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_photodeid"));
+    cmd.env("XDG_DATA_HOME", crate::util::data_home())
+        .args(["serve", "--no-open", "--port", "0", "--flat", "--name-key"])
+        .arg(&key)
+        .arg("-o")
+        .arg(&out)
+        .arg(&photos);
+    let s = Serve::spawn(cmd);
+    let listed = s.json("/api/photos");
+    let all: Vec<&serde_json::Value> = listed["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["error"].is_null())
+        .collect();
+    let ids: Vec<u64> = all.iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    let p = s.export(&serde_json::json!({
+        "photos": ids.iter().map(|id| serde_json::json!({"id": id})).collect::<Vec<_>>(),
+    }));
+    let rerun = p["command"].as_str().unwrap_or_else(|| panic!("{p}"));
+    let flags = format!("--name-key {} --flat", key.display());
+    assert!(rerun.contains(&flags), "{rerun}");
+
+    let scripted = d.path().join("scripted");
+    let rerun = rerun.replacen(
+        &format!("-o {}", out.display()),
+        &format!("-o {}", scripted.display()),
+        1,
+    );
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{rerun} -q"))
+        .env("XDG_DATA_HOME", crate::util::data_home())
+        .env("PATH", path_with_photodeid())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{rerun}: {run:?}");
+    let names = |dir: &Path| -> Vec<PathBuf> {
+        files(dir)
+            .iter()
+            .map(|f| f.strip_prefix(dir).unwrap().to_path_buf())
+            .collect()
+    };
+    let page = names(&out);
+    assert!(!page.is_empty());
+    assert!(page.iter().all(|f| f.components().count() == 1), "{page:?}");
+    assert_eq!(names(&scripted), page);
+
+    let series = all[0]["series"].clone();
+    let case: Vec<u64> = all
+        .iter()
+        .filter(|p| p["series"] == series)
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect();
+    let body = serde_json::json!({
+        "photos": case.iter().map(|id| serde_json::json!({"id": id})).collect::<Vec<_>>(),
+        "settings": {},
+    });
+    let (status, b) = s.post("/api/collage/preview", body.to_string().as_bytes());
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(status, 200, "{v}");
+    let collage = v["command"].as_str().unwrap();
+    assert!(collage.contains(&flags), "{collage}");
+}
+
+/// `PATH` with the built `photodeid` first, for commands run through `sh`.
+fn path_with_photodeid() -> String {
+    let exe = Path::new(env!("CARGO_BIN_EXE_photodeid"));
+    format!(
+        "{}:{}",
+        exe.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }

@@ -46,6 +46,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         thorough: a.thorough,
         naming: naming(&a)?,
         flat: a.flat,
+        key_file: a.name_key.clone(),
         styles: a.style.clone(),
     };
     let server =

@@ -270,6 +270,8 @@ pub struct Places<'a> {
     /// The regions manifest (regions and framing), when it exists.
     pub manifest: Option<&'a Path>,
     pub consent: &'a Path,
+    /// The naming and layout flags (`--name-key`, `--random-names`, `--flat`).
+    pub naming: Vec<String>,
 }
 
 /// The `photodeid collage` command that makes what the page shows, for
@@ -291,6 +293,7 @@ pub fn command(
         "-o".into(),
         q(at.output),
     ];
+    c.extend(at.naming.iter().cloned());
     let mut flag = |name: &str, value: Option<String>| {
         c.push(format!("--{name}"));
         if let Some(v) = value {

@@ -222,9 +222,31 @@ pub struct Progress {
 pub struct Layout {
     pub folders: Folders,
     pub flat: bool,
+    /// The `--name-key` file given, if any (else the default key).
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 impl Layout {
+    /// The command-line flags that name and lay out outputs as this page
+    /// does, so a command it shows makes the same files.
+    pub fn naming_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        match self.folders.naming() {
+            crate::pseudonym::Naming::Random => args.push("--random-names".to_string()),
+            crate::pseudonym::Naming::Keep => args.push("--keep-names".to_string()),
+            crate::pseudonym::Naming::Keyed(_) => {
+                if let Some(k) = &self.key_file {
+                    args.push("--name-key".to_string());
+                    args.push(shell_quote(&k.display().to_string()));
+                }
+            }
+        }
+        if self.flat {
+            args.push("--flat".to_string());
+        }
+        args
+    }
+
     /// Each photo's place: its case folder, its rank in the case's capture
     /// order (among all the case's usable photos, so a name does not depend
     /// on what else is exported).
@@ -288,7 +310,7 @@ pub fn run(
     match write_manifest(lib, store, plan) {
         Ok(m) => {
             let mut p = lock();
-            p.command = Some(rerun_command(folder, out, m.as_deref(), plan));
+            p.command = Some(rerun_command(folder, out, m.as_deref(), plan, layout));
             p.manifest = m.map(|m| m.display().to_string());
         }
         Err(e) => {
@@ -689,6 +711,7 @@ fn rerun_command(
     out: &Root,
     manifest: Option<&std::path::Path>,
     plan: &Plan,
+    layout: &Layout,
 ) -> String {
     let q = |p: &std::path::Path| shell_quote(&p.display().to_string());
     let mut cmd = format!("photodeid clean {} -o {}", q(folder.path()), q(out.path()));
@@ -700,6 +723,10 @@ fn rerun_command(
             " --fill-color {}",
             crate::pseudonym::hex(&plan.fill)
         ));
+    }
+    for a in layout.naming_args() {
+        cmd.push(' ');
+        cmd.push_str(&a);
     }
     cmd
 }

@@ -85,6 +85,9 @@ pub struct Config {
     pub naming: crate::pseudonym::Naming,
     /// One flat folder instead of pseudonymous case folders.
     pub flat: bool,
+    /// The `--name-key` file, when one was given: the commands the page
+    /// shows name their outputs with it too (none: the default key).
+    pub key_file: Option<PathBuf>,
     /// Practice profiles offered for collages (`--style`, see [`style`]).
     pub styles: Vec<PathBuf>,
 }
@@ -163,6 +166,7 @@ impl Server {
             layout: export::Layout {
                 folders: crate::layout::Folders::new(config.naming.clone()),
                 flat: config.flat,
+                key_file: config.key_file.clone(),
             },
             token: Token::random()?,
             port: addr.port(),
@@ -411,6 +415,7 @@ fn answer(state: &Arc<State>, rq: &mut Request) -> Reply {
                     output: state.output.path(),
                     manifest: manifest.exists().then_some(manifest),
                     consent: state.collages.consent_path(),
+                    naming: state.layout.naming_args(),
                 };
                 json_or_error(
                     state
