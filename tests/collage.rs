@@ -1495,6 +1495,111 @@ fn an_animated_gif_alternates_before_and_after_clean_and_redacted() {
     assert_check_passes(&gif);
 }
 
+/// The frames of a GIF as a viewer shows them (each drawn over the last),
+/// with their delays: composed by the image crate, not by photodeid.
+fn gif_shown(path: &Path) -> Vec<(image::RgbImage, u32)> {
+    use image::AnimationDecoder;
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    image::codecs::gif::GifDecoder::new(file)
+        .unwrap()
+        .into_frames()
+        .map(|f| {
+            let f = f.unwrap();
+            let (num, den) = f.delay().numer_denom_ms();
+            let rgb = image::DynamicImage::ImageRgba8(f.into_buffer()).to_rgb8();
+            (rgb, num / den)
+        })
+        .collect()
+}
+
+/// `--transition wipe`: a divider sweeps across, the next photo behind it,
+/// every shown frame keeps the region destroyed, each photo is held, and
+/// the file stays as bare as the cut.
+#[test]
+fn an_animated_gif_wipes_from_before_to_after() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a.jpg"), d.path().join("b.jpg"));
+    std::fs::write(&a, jpeg(GREEN, 800, 600, Some("2021:03:04 10:00:00"))).unwrap();
+    std::fs::write(&b, jpeg(RED, 800, 600, Some("2022:03:04 10:00:00"))).unwrap();
+    let gif = d.path().join("wipe.gif");
+    let o = photodeid(&[
+        "collage",
+        s(&a),
+        s(&b),
+        "-o",
+        s(&gif),
+        "--size",
+        "600x750",
+        "--transition",
+        "wipe",
+        "--region",
+        "0,0,50%,100%:fill",
+        "--fill-color",
+        "0000ff",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shown = gif_shown(&gif);
+    // Before held, 15 steps to after (held), 15 steps back.
+    assert_eq!(shown.len(), 31);
+    let plan = collage::plan_one(
+        (600, 750),
+        &CollageOptions {
+            size: Some((600, 750)),
+            ..CollageOptions::default()
+        },
+    )
+    .unwrap();
+    let panel = plan.tiles[0];
+    let (left, right) = halves(panel);
+    for (i, (img, _)) in shown.iter().enumerate() {
+        assert_eq!(img.dimensions(), (600, 750), "frame {i}");
+        // Only the fill, or the divider passing over it.
+        let hidden = pixels(img, left)
+            .chunks(3)
+            .all(|p| near([p[0], p[1], p[2]], [0, 0, 255]) || p.iter().all(|&v| v > 230));
+        assert!(hidden, "frame {i}: region shows");
+    }
+    assert_eq!(shown[0].1, 1200, "before is held");
+    assert!(all_near(&shown[0].0, right, GREEN));
+    assert_eq!(shown[15].1, 1200, "after is held");
+    assert!(all_near(&shown[15].0, right, RED));
+    assert!(all_near(&shown[30].0, right, GREEN), "wiped back to before");
+    assert!(
+        shown[30].1 < 100,
+        "the loop's start holds before, not the end"
+    );
+    // Mid-wipe: after to the left of the divider, before to its right.
+    let (img, delay) = &shown[10];
+    assert!(*delay < 100, "a wipe step is short: {delay}");
+    let divider = 600 * 10 / 15;
+    assert!(divider > right.x + 10 && divider + 12 < right.x + right.w);
+    let span = |x0: u32, x1: u32| Rect::at(x0, right.y).of_size(x1 - x0, right.h);
+    assert!(all_near(img, span(right.x, divider - 3), RED));
+    assert!(all_near(img, span(divider + 6, right.x + right.w), GREEN));
+    assert!(all_near(img, span(divider, divider + 2), [255, 255, 255]));
+
+    let bytes = std::fs::read(&gif).unwrap();
+    assert!(gif_has_no_comment(&bytes), "a comment extension");
+    for date in [&b"2021:03"[..], b"2022:03"] {
+        assert!(!bytes.windows(date.len()).any(|w| w == date), "a date");
+    }
+    assert_check_passes(&gif);
+
+    // A still collage has no transition to make.
+    let o = photodeid(&[
+        "collage",
+        s(&a),
+        s(&b),
+        "-o",
+        s(&d.path().join("still.jpg")),
+        "--transition",
+        "wipe",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("animated"), "{}", stderr(&o));
+    assert!(!d.path().join("still.jpg").exists());
+}
+
 /// Walks the GIF's blocks: true when none is a comment extension.
 fn gif_has_no_comment(b: &[u8]) -> bool {
     let mut i = 13;

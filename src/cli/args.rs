@@ -524,6 +524,14 @@ pub enum LayoutArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransitionArg {
+    /// The next photo replaces the last at once
+    Cut,
+    /// A divider sweeps left to right, uncovering the next photo (0.6 s)
+    Wipe,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AlignArg {
     /// The one likely face of each photo at the same place and size
     Faces,
@@ -656,6 +664,10 @@ pub struct CollageArgs {
     /// Per-photo framing: a regions manifest's `framing` column ("zoom 1.5 50% 40%", "crop X Y W H"; also read from --regions), or the older file,zoom,center_x,center_y[,x,y,w,h] CSV (a plain regions manifest is refused)
     #[arg(long, value_name = "FILE")]
     pub framing: Option<PathBuf>,
+
+    /// How an animated (.gif) collage goes from one photo to the next
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = TransitionArg::Cut)]
+    pub transition: TransitionArg,
 
     /// Frame each photo on its one likely face (or eyes) so it sits at the same place and size in every panel; an explicit framing wins; needs the `faces` build feature
     #[arg(long, value_enum, value_name = "WHAT")]

@@ -5,12 +5,13 @@
 //! `photodeid: <case>: <reason>` and the other cases go on; the exit code
 //! is then 1.
 
-use super::args::{AlignArg, CollageArgs, CollageFormatArg, LayoutArg};
+use super::args::{AlignArg, CollageArgs, CollageFormatArg, LayoutArg, TransitionArg};
 use super::common::{check_map, naming, refuse_inside, write_map, Keep, NameChoice};
 use super::progress::{Audience, Progress};
 use super::{print_error, show};
 use anyhow::{bail, Context};
 use photodeid::collage::align::Align;
+use photodeid::collage::animate::Transition;
 use photodeid::collage::case::{self, CaseOptions, Gate, Input, Order, RegionSource};
 use photodeid::collage::consent::{check_purpose, Register};
 use photodeid::collage::framing::{manifest_framing, read_framing};
@@ -132,6 +133,11 @@ pub(super) fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
         },
         None => format_of(&a.output)?,
     };
+    if a.transition != TransitionArg::Cut && format != Format::Gif {
+        bail!(
+            "--transition is for an animated collage: name it .gif (or --format gif with --cases)"
+        );
+    }
     Ok(CaseOptions {
         collage: CollageOptions {
             layout,
@@ -178,6 +184,10 @@ pub(super) fn options(a: &CollageArgs) -> anyhow::Result<CaseOptions> {
             AlignArg::Faces => Align::Faces,
             AlignArg::Eyes => Align::Eyes,
         }),
+        transition: match a.transition {
+            TransitionArg::Cut => Transition::Cut,
+            TransitionArg::Wipe => Transition::Wipe,
+        },
     })
 }
 

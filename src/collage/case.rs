@@ -95,6 +95,8 @@ pub struct CaseOptions {
     pub consent: Option<Gate>,
     /// `--align`: frame each photo without an explicit framing on its face or eyes.
     pub align: Option<Align>,
+    /// How an animated collage moves from one photo to the next.
+    pub transition: super::animate::Transition,
 }
 
 impl Default for CaseOptions {
@@ -111,6 +113,7 @@ impl Default for CaseOptions {
             quality: 92,
             consent: None,
             align: None,
+            transition: Default::default(),
         }
     }
 }
@@ -588,7 +591,7 @@ pub fn make(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<(Vec
     let made = render(inputs, opts, order)?;
     let bytes = match opts.format {
         Format::Gif => {
-            let bytes = super::animate::encode_gif(&made.frames)?;
+            let bytes = super::animate::encode_gif(&made.frames, opts.transition)?;
             pipeline::audit_encoded(&bytes, Format::Gif, 1, &opts.limits)?;
             bytes
         }
