@@ -1395,6 +1395,18 @@ fn a_plain_regions_manifest_given_as_framing_is_refused() {
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
 }
 
+/// The one panel of a 600x750 animated collage, as a still plans it.
+fn gif_panel_plan() -> collage::Plan {
+    collage::plan_one(
+        (600, 750),
+        &CollageOptions {
+            size: Some((600, 750)),
+            ..CollageOptions::default()
+        },
+    )
+    .unwrap()
+}
+
 /// The frames of a GIF, as RGB, with their delays (centiseconds), and
 /// whether it loops forever: read by the gif crate, not by photodeid.
 fn gif_frames(path: &Path) -> (Vec<(image::RgbImage, u16)>, bool) {
@@ -1451,14 +1463,7 @@ fn an_animated_gif_alternates_before_and_after_clean_and_redacted() {
     let (frames, loops) = gif_frames(&gif);
     assert!(loops, "the GIF must loop");
     assert_eq!(frames.len(), 2);
-    let plan = collage::plan_one(
-        (600, 750),
-        &CollageOptions {
-            size: Some((600, 750)),
-            ..CollageOptions::default()
-        },
-    )
-    .unwrap();
+    let plan = gif_panel_plan();
     let (panel, band) = (plan.tiles[0], plan.bands[0]);
     let mut bands = Vec::new();
     for (i, ((img, delay), colour)) in frames.iter().zip([GREEN, RED]).enumerate() {
@@ -1541,14 +1546,7 @@ fn an_animated_gif_wipes_from_before_to_after() {
     let shown = gif_shown(&gif);
     // Before held, 15 steps to after (held), 15 steps back.
     assert_eq!(shown.len(), 31);
-    let plan = collage::plan_one(
-        (600, 750),
-        &CollageOptions {
-            size: Some((600, 750)),
-            ..CollageOptions::default()
-        },
-    )
-    .unwrap();
+    let plan = gif_panel_plan();
     let panel = plan.tiles[0];
     let (left, right) = halves(panel);
     for (i, (img, _)) in shown.iter().enumerate() {
