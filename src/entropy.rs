@@ -1317,8 +1317,14 @@ struct Writer {
 
 impl Writer {
     fn new(capacity: usize) -> Self {
+        Writer::after(Vec::with_capacity(capacity))
+    }
+
+    /// A writer that goes on after `out`'s bytes (a header), on a byte
+    /// boundary.
+    fn after(out: Vec<u8>) -> Self {
         Writer {
-            out: Vec::with_capacity(capacity),
+            out,
             acc: 0,
             n: 0,
             buf: [0; 512],

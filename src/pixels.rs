@@ -377,7 +377,7 @@ mod turbo {
             let lower = crate::entropy::rows::from_row(bytes, limits, |mcu| {
                 (rect.1 as usize * 8 / (mcu * n as usize)).saturating_sub(1)
             });
-            let (src, h, crop) = match lower {
+            let (mut src, h, crop) = match lower {
                 Ok(Some((lower, dropped))) => {
                     let up = (dropped * n as usize / 8) as u32;
                     let (x, y, w, wh) = rect;
@@ -390,8 +390,12 @@ mod turbo {
                 _ => (Cow::Borrowed(bytes), h, crop),
             };
             let crop_bottom = crop.map_or(sh, |c| c.1 + c.3);
-            let cut = cut_after(&src, h, n, crop_bottom);
-            run_scaled(cut.as_deref().unwrap_or(&src), decode_limits, (n, 8), crop)
+            // The frame shortened in place when it is already a copy.
+            if let Some((sof, height)) = short_height(&src, h, n, crop_bottom) {
+                let at = sof + 5..sof + 7;
+                src.to_mut()[at].copy_from_slice(&height.to_be_bytes());
+            }
+            run_scaled(&src, decode_limits, (n, 8), crop)
         }));
         if let Ok(Some(d)) = fast {
             return Ok(Some(d));
@@ -420,22 +424,21 @@ mod turbo {
         (d as u64 * n as u64).div_ceil(8) as u32
     }
 
-    /// A copy of `bytes` whose frame is only as tall as the rows a decode at
-    /// `n`/8 needs to give its first `rows` scaled rows, or `None` when that
-    /// is the whole frame or the file is not a sequential one this can cut.
-    /// One iMCU row more is kept, as the decoder's own vertical crop does, so
-    /// the chroma upsampling of the last rows wanted sees real neighbours.
-    pub(super) fn cut_after(bytes: &[u8], h: u32, n: u32, rows: u32) -> Option<Vec<u8>> {
+    /// Where the frame header of `bytes` starts and the height that would
+    /// make it only as tall as a decode at `n`/8 needs to give its first
+    /// `rows` scaled rows, or `None` when that is the whole frame or the
+    /// file is not a sequential one this can cut. One iMCU row more is
+    /// kept, as the decoder's own vertical crop does, so the chroma
+    /// upsampling of the last rows wanted sees real neighbours.
+    pub(super) fn short_height(bytes: &[u8], h: u32, n: u32, rows: u32) -> Option<(usize, u16)> {
         let (sof, max_v) = sequential_frame(bytes)?;
         let scaled_mcu = max_v * n;
         let full_rows = (rows.div_ceil(scaled_mcu) + 1) * max_v * 8;
         if full_rows >= h {
             return None;
         }
-        let mut cut = bytes.to_vec();
-        let height = u16::try_from(full_rows).ok()?.to_be_bytes();
-        cut.get_mut(sof + 5..sof + 7)?.copy_from_slice(&height);
-        Some(cut)
+        bytes.get(sof + 5..sof + 7)?;
+        Some((sof, u16::try_from(full_rows).ok()?))
     }
 
     /// Where a baseline or extended sequential Huffman frame header
@@ -526,7 +529,7 @@ mod turbo {
                 (h == ch).then_some(())?;
                 let left = w.checked_sub(cw)?;
                 (
-                    drop_left(&img.data, w, left, if gray { 1 } else { 3 }),
+                    drop_left(img.data, w, left, if gray { 1 } else { 3 }),
                     cw,
                     ch,
                 )
@@ -556,13 +559,15 @@ mod turbo {
     /// Rows of `width` pixels of `bpp` bytes without their first `left`
     /// pixels: a crop's left edge is aligned down to an iMCU column, so the
     /// decode starts up to one iMCU early. Row slices, so it runs at memcpy speed.
-    fn drop_left(data: &[u8], width: u32, left: u32, bpp: usize) -> Vec<u8> {
+    pub(super) fn drop_left(mut data: Vec<u8>, width: u32, left: u32, bpp: usize) -> Vec<u8> {
         let (row, skip) = (width as usize * bpp, left as usize * bpp);
-        let mut out = Vec::with_capacity(data.len() / row.max(1) * (row - skip));
-        for r in data.chunks_exact(row.max(1)) {
-            out.extend_from_slice(&r[skip..]);
+        let kept = row - skip;
+        // In place, row by row: no second buffer to allocate and fault in.
+        for r in 0..data.len() / row.max(1) {
+            data.copy_within(r * row + skip..(r + 1) * row, r * kept);
         }
-        out
+        data.truncate(data.len() / row.max(1) * kept);
+        data
     }
 
     /// Baseline JPEG at `quality`, 4:2:0, with only the optional ICC profile.
@@ -982,6 +987,21 @@ mod tests {
         assert_eq!(turbo::eighths(96, 64, 0, 0), 1);
     }
 
+    /// The left columns go row by row in place: every kept byte where a
+    /// fresh copy would put it.
+    #[test]
+    fn dropping_left_columns_in_place_keeps_each_rows_right_part() {
+        let (w, h, left, bpp) = (7u32, 5u32, 3u32, 3usize);
+        let data: Vec<u8> = (0..w as usize * h as usize * bpp)
+            .map(|i| i as u8)
+            .collect();
+        let want: Vec<u8> = data
+            .chunks_exact(w as usize * bpp)
+            .flat_map(|r| r[left as usize * bpp..].to_vec())
+            .collect();
+        assert_eq!(turbo::drop_left(data, w, left, bpp), want);
+    }
+
     /// A frame cut after the rows a window needs decodes those rows to the
     /// very pixels the whole frame gives, at every N/8, and is really taken
     /// (no fallback): a cut stream the decoder refused would only be slow.
@@ -993,8 +1013,10 @@ mod tests {
         for n in [1, 3, 4, 5, 6, 8] {
             let (sw, sh) = ((640u32 * n).div_ceil(8), (480u32 * n).div_ceil(8));
             let rect = (sw / 7, sh / 5, sw / 2, sh / 3);
-            let cut = turbo::cut_after(&bytes, 480, n, rect.1 + rect.3)
+            let (sof, height) = turbo::short_height(&bytes, 480, n, rect.1 + rect.3)
                 .unwrap_or_else(|| panic!("{n}/8: no cut"));
+            let mut cut = bytes.clone();
+            cut[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
             assert!(cut.len() == bytes.len() && cut != bytes, "{n}/8");
             let part = turbo::run_scaled(&cut, limits, (n, 8), Some(rect))
                 .unwrap_or_else(|| panic!("{n}/8: the cut frame was refused"));
@@ -1007,7 +1029,7 @@ mod tests {
             assert_eq!(part.image, whole.image, "{n}/8");
         }
         // Nothing to cut when the window reaches the last iMCU row.
-        assert!(turbo::cut_after(&bytes, 480, 8, 470).is_none());
+        assert!(turbo::short_height(&bytes, 480, 8, 470).is_none());
     }
 
     #[test]

@@ -588,14 +588,14 @@ pub fn render_pictures(pics: Vec<Picture>, opts: &CaseOptions, order: Order) -> 
 
 /// [`render`], encoded with no metadata and audited: (bytes, what was drawn).
 pub fn make(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<(Vec<u8>, Made)> {
-    let made = render(inputs, opts, order)?;
+    let mut made = render(inputs, opts, order)?;
     let bytes = match opts.format {
         Format::Gif => {
             let bytes = super::animate::encode_gif(&made.frames, opts.transition)?;
             pipeline::audit_encoded(&bytes, Format::Gif, 1, &opts.limits)?;
             bytes
         }
-        f => super::encode(&made.image, f, opts.quality, &opts.limits)?,
+        f => super::encode(&mut made.image, f, opts.quality, &opts.limits)?,
     };
     Ok((bytes, made))
 }
@@ -756,7 +756,7 @@ mod tests {
     use crate::container::Limits;
 
     fn jpeg(img: &RgbImage) -> Vec<u8> {
-        super::super::encode(img, Format::Jpeg, 95, &Limits::default()).unwrap()
+        super::super::encode(&mut img.clone(), Format::Jpeg, 95, &Limits::default()).unwrap()
     }
 
     fn input(name: &str, img: &RgbImage) -> Input {

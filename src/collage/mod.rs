@@ -416,14 +416,15 @@ pub fn flip(tile: &mut RgbImage) {
 
 /// Encodes a collage with no metadata at all and audits the result with the
 /// parser `check` uses. JPEG, PNG and WebP (lossless) only.
-pub fn encode(img: &RgbImage, format: Format, quality: u8, limits: &Limits) -> Result<Vec<u8>> {
+pub fn encode(img: &mut RgbImage, format: Format, quality: u8, limits: &Limits) -> Result<Vec<u8>> {
     if !matches!(format, Format::Jpeg | Format::Png | Format::Webp) {
         return Err(Error::Unsupported(format!(
             "{} collages; use .jpg, .png or .webp",
             format.name()
         )));
     }
-    let dynamic = DynamicImage::ImageRgb8(img.clone());
+    // The pixels lent to the encoder and taken back: no 4 MB copy.
+    let dynamic = DynamicImage::ImageRgb8(std::mem::take(img));
     let bytes = pixels::encode(
         &dynamic,
         format,
@@ -431,7 +432,11 @@ pub fn encode(img: &RgbImage, format: Format, quality: u8, limits: &Limits) -> R
             quality,
             ..EncodeOptions::default()
         },
-    )?;
+    );
+    if let DynamicImage::ImageRgb8(back) = dynamic {
+        *img = back;
+    }
+    let bytes = bytes?;
     pipeline::audit_encoded(&bytes, format, 1, limits)?;
     Ok(bytes)
 }
@@ -512,11 +517,11 @@ mod tests {
     fn encoded_collages_carry_no_metadata() {
         let img = RgbImage::from_pixel(64, 32, Rgb([1, 2, 3]));
         for f in [Format::Jpeg, Format::Png, Format::Webp] {
-            let bytes = encode(&img, f, 90, &Limits::default()).unwrap();
+            let bytes = encode(&mut img.clone(), f, 90, &Limits::default()).unwrap();
             let parsed = pipeline::inspect(&bytes, None, &Limits::default()).unwrap();
             assert!(parsed.inventory.is_clean(), "{f:?}: {:?}", parsed.inventory);
         }
-        assert!(encode(&img, Format::Gif, 90, &Limits::default()).is_err());
+        assert!(encode(&mut img.clone(), Format::Gif, 90, &Limits::default()).is_err());
     }
 
     #[test]
@@ -562,7 +567,7 @@ mod tests {
     #[test]
     fn targeted_tiles_match_full_decode_then_resize() {
         let src = photo_like(1200, 900);
-        let bytes = encode(&src, Format::Jpeg, 92, &Limits::default()).unwrap();
+        let bytes = encode(&mut src.clone(), Format::Jpeg, 92, &Limits::default()).unwrap();
         let old = prepare_tile(&bytes, None, &TileOptions::default()).unwrap();
         assert_eq!(old.image.dimensions(), (1200, 900));
         for target in [(293, 220), (600, 450), (151, 113)] {
@@ -583,7 +588,7 @@ mod tests {
     #[test]
     fn targeted_tiles_with_regions_are_redacted_at_full_size() {
         let src = RgbImage::from_fn(640, 480, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
-        let bytes = encode(&src, Format::Jpeg, 92, &Limits::default()).unwrap();
+        let bytes = encode(&mut src.clone(), Format::Jpeg, 92, &Limits::default()).unwrap();
         let regions = ["100,100,300,200".parse().unwrap()];
         let redaction = Redaction {
             regions: &regions,
@@ -649,7 +654,7 @@ mod tests {
         // Photo-like (a hard 24 px checker aliases differently in any two
         // resizes, whatever the decode).
         let src = photo_like(1600, 1200);
-        let bytes = encode(&src, Format::Jpeg, 92, &Limits::default()).unwrap();
+        let bytes = encode(&mut src.clone(), Format::Jpeg, 92, &Limits::default()).unwrap();
         let full = pixels::decode_upright(&bytes, Format::Jpeg, 1, &Limits::default())
             .unwrap()
             .image
@@ -678,7 +683,13 @@ mod tests {
     /// that decoding the whole reduced picture and cropping gives.
     #[test]
     fn a_window_decode_matches_a_whole_decode_then_crop() {
-        let bytes = encode(&textured(643, 418), Format::Jpeg, 95, &Limits::default()).unwrap();
+        let bytes = encode(
+            &mut textured(643, 418),
+            Format::Jpeg,
+            95,
+            &Limits::default(),
+        )
+        .unwrap();
         let crop = FRect {
             x: 0.23,
             y: 0.31,

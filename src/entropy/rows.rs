@@ -68,17 +68,20 @@ pub fn from_row(
     let Some(extra) = sizes_adding(&tables[0].1, (at.1 + 8 - n0) % 8) else {
         return Ok(None);
     };
-    let mut out = Vec::with_capacity(bytes.len() + 4096);
+    // One buffer for all of it: the rest of the scan is copied once.
+    let header = bytes.len().saturating_sub(plan.data.len());
+    let rest = plan.data.len() - at.0.min(plan.data.len());
+    let mut out = Vec::with_capacity(header + plan.mcus_x * 16 + rest + 2);
     if !write_header(&mut out, &jpeg, height) {
         return Ok(None);
     }
-    let mut w = Writer::new(plan.data.len() - at.0.min(plan.data.len()) + plan.mcus_x * 16);
+    let mut w = Writer::after(out);
     if made_row(&mut w, &plan, &tables, &pred, &extra).is_err() {
         return Ok(None);
     }
     // To the end of the data: the decoder stops at the frame's last row.
     band::copy_rest(&mut w, plan.data, at, (plan.data.len(), 0))?;
-    out.extend_from_slice(&w.finish());
+    let mut out = w.finish();
     out.extend_from_slice(&[0xFF, 0xD9]);
     Ok(Some((out, (row - 1) * mcu_px)))
 }

@@ -525,7 +525,7 @@ impl Store {
                 })
             })
             .collect::<Result<_>>()?;
-        let made = case::render_pictures(pictures, &opts, Order::Capture)?;
+        let mut made = case::render_pictures(pictures, &opts, Order::Capture)?;
         let command = command(
             &req.settings,
             &self.profiles,
@@ -535,7 +535,7 @@ impl Store {
             req.purpose.as_deref(),
             at,
         )?;
-        let jpeg = crate::collage::encode(&made.image, Format::Jpeg, 85, &opts.limits)?;
+        let jpeg = crate::collage::encode(&mut made.image, Format::Jpeg, 85, &opts.limits)?;
         let by_rel: BTreeMap<&str, usize> = photos
             .iter()
             .filter_map(|(id, _, _)| lib.get(*id).map(|p| (p.rel.as_str(), *id)))
