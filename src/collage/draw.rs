@@ -220,14 +220,39 @@ impl Logo {
 
     /// Alpha-blends the logo over `canvas` at [`Logo::rect`].
     pub fn draw(&self, canvas: &mut RgbImage, margin: u32) {
-        let r = self.rect(canvas.width(), canvas.height(), margin);
-        let scaled = if self.image.dimensions() == (r.w, r.h) {
+        self.scaled(canvas.width(), canvas.height(), margin)
+            .blend(canvas);
+    }
+
+    /// The logo resized to its place on a `w` x `h` canvas (the costly part
+    /// of drawing it, done before the canvas has its photos).
+    pub fn scaled(&self, w: u32, h: u32, margin: u32) -> ScaledLogo {
+        let rect = self.rect(w, h, margin);
+        let image = if self.image.dimensions() == (rect.w, rect.h) {
             self.image.clone()
         } else {
-            imageops::resize(&self.image, r.w, r.h, FilterType::Triangle)
+            imageops::resize(&self.image, rect.w, rect.h, FilterType::Triangle)
         };
-        let k = (self.opacity * 255.0).round() as u32;
-        for (x, y, p) in scaled.enumerate_pixels() {
+        ScaledLogo {
+            image,
+            rect,
+            alpha: (self.opacity * 255.0).round() as u32,
+        }
+    }
+}
+
+/// A [`Logo`] at its size and place on one canvas.
+pub struct ScaledLogo {
+    image: RgbaImage,
+    rect: Rect,
+    /// The opacity, 0..=255.
+    alpha: u32,
+}
+
+impl ScaledLogo {
+    pub fn blend(&self, canvas: &mut RgbImage) {
+        let (r, k) = (self.rect, self.alpha);
+        for (x, y, p) in self.image.enumerate_pixels() {
             let a = p[3] as u32 * k / 255;
             if a == 0 {
                 continue;

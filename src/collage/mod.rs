@@ -147,31 +147,79 @@ pub fn draw_planned(
     labels: &[String],
     opts: &CollageOptions,
 ) -> RgbImage {
+    Backdrop::draw(plan, labels, opts).finish(plan, panels, labels, opts)
+}
+
+/// A collage's canvas before its photos: what does not depend on them
+/// (the background, the texts, the logo scaled to its corner), so that it
+/// can be drawn while the photos decode.
+pub struct Backdrop {
+    canvas: RgbImage,
+    logo: Option<draw::ScaledLogo>,
+    /// The texts overlap a panel: they go on after it, as they always have.
+    texts_later: bool,
+}
+
+impl Backdrop {
+    pub fn draw(plan: &Plan, labels: &[String], opts: &CollageOptions) -> Backdrop {
+        let mut canvas = RgbImage::from_pixel(plan.width, plan.height, Rgb(opts.background));
+        let mut texts = plan.bands.iter().chain(&plan.title).chain(&plan.footer);
+        let texts_later = texts.any(|b| plan.tiles.iter().any(|t| t.overlaps(b)));
+        if !texts_later {
+            draw_texts(&mut canvas, plan, labels, opts);
+        }
+        let logo = opts
+            .logo
+            .as_ref()
+            .map(|l| l.scaled(plan.width, plan.height, plan.margin));
+        Backdrop {
+            canvas,
+            logo,
+            texts_later,
+        }
+    }
+
+    /// The panels pasted in (each at its tile, fitted when not its size),
+    /// then the logo over them.
+    pub fn finish(
+        self,
+        plan: &Plan,
+        panels: &[RgbImage],
+        labels: &[String],
+        opts: &CollageOptions,
+    ) -> RgbImage {
+        let mut canvas = self.canvas;
+        for (img, r) in panels.iter().zip(&plan.tiles) {
+            if img.dimensions() == (r.w, r.h) {
+                paste(&mut canvas, img, r.x, r.y);
+            } else {
+                let fitted = frame_image(img, (r.w, r.h), &Framing::default());
+                paste(&mut canvas, &fitted, r.x, r.y);
+            }
+        }
+        if self.texts_later {
+            draw_texts(&mut canvas, plan, labels, opts);
+        }
+        if let Some(logo) = &self.logo {
+            logo.blend(&mut canvas);
+        }
+        canvas
+    }
+}
+
+/// Each panel's label, the title and the footer, in that order.
+fn draw_texts(canvas: &mut RgbImage, plan: &Plan, labels: &[String], opts: &CollageOptions) {
     let font = draw::font();
     let colors = (opts.background, opts.label_color);
-    let mut canvas = RgbImage::from_pixel(plan.width, plan.height, Rgb(opts.background));
-    for (i, img) in panels.iter().enumerate() {
-        let r = plan.tiles[i];
-        if img.dimensions() == (r.w, r.h) {
-            paste(&mut canvas, img, r.x, r.y);
-        } else {
-            let fitted = frame_image(img, (r.w, r.h), &Framing::default());
-            paste(&mut canvas, &fitted, r.x, r.y);
-        }
-        if let Some(l) = labels.get(i) {
-            draw::draw_label(&mut canvas, &font, l, plan.bands[i], plan.font_px, colors);
-        }
+    for (l, band) in labels.iter().zip(&plan.bands).take(plan.tiles.len()) {
+        draw::draw_label(canvas, &font, l, *band, plan.font_px, colors);
     }
     if let (Some(text), Some(r)) = (&opts.title, plan.title) {
-        draw::draw_label(&mut canvas, &font, text, r, plan.font_px * 1.25, colors);
+        draw::draw_label(canvas, &font, text, r, plan.font_px * 1.25, colors);
     }
     if let (Some(text), Some(r)) = (&opts.footer, plan.footer) {
-        draw::draw_label(&mut canvas, &font, text, r, plan.font_px * 0.75, colors);
+        draw::draw_label(canvas, &font, text, r, plan.font_px * 0.75, colors);
     }
-    if let Some(logo) = &opts.logo {
-        logo.draw(&mut canvas, plan.margin);
-    }
-    canvas
 }
 
 /// `img` copied onto `canvas` at (`x`, `y`), clipped at its edges: row by
