@@ -273,6 +273,7 @@ fn reencode(
         quality,
         icc,
         tiff: decoded.tiff,
+        striped: false,
     };
     let mut out = pixels::encode(&decoded.image, out_format, &enc)?;
     if let Container::Png(p) = &parsed.container {

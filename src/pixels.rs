@@ -580,6 +580,19 @@ mod turbo {
         quality: u8,
         icc: Option<&[u8]>,
     ) -> Option<Vec<u8>> {
+        encode_with(pixels, w, h, gray, quality, icc, None)
+    }
+
+    /// `restart`: a restart marker every that many MCU rows.
+    pub fn encode_with(
+        pixels: &[u8],
+        w: u32,
+        h: u32,
+        gray: bool,
+        quality: u8,
+        icc: Option<&[u8]>,
+        restart: Option<u16>,
+    ) -> Option<Vec<u8>> {
         catch_unwind(AssertUnwindSafe(|| {
             let format = if gray {
                 lt::PixelFormat::Grayscale
@@ -596,10 +609,107 @@ mod turbo {
             if let Some(icc) = icc {
                 enc = enc.icc_profile(icc);
             }
+            if let Some(rows) = restart {
+                enc = enc.restart_rows(rows);
+            }
             enc.encode().ok()
         }))
         .ok()
         .flatten()
+    }
+
+    /// MCU rows per stripe of [`encode_striped`] (256 pixel rows in colour):
+    /// a fixed count, so that the bytes never depend on the core count.
+    pub const STRIPE_MCU_ROWS: u16 = 16;
+
+    /// [`encode`] coded in stripes of [`STRIPE_MCU_ROWS`], in parallel, then
+    /// joined with restart markers: the same bytes as one encode with a
+    /// restart every stripe (each interval starts afresh, and 4:2:0 never
+    /// mixes pixels across MCU rows), without waiting on one core.
+    pub fn encode_striped(
+        pixels: &[u8],
+        w: u32,
+        h: u32,
+        gray: bool,
+        quality: u8,
+        icc: Option<&[u8]>,
+    ) -> Option<Vec<u8>> {
+        use rayon::prelude::*;
+        let mcu = if gray { 8 } else { 16 };
+        let stripe = STRIPE_MCU_ROWS as usize * mcu;
+        let interval = (w as usize).div_ceil(mcu) * STRIPE_MCU_ROWS as usize;
+        let row = w as usize * if gray { 1 } else { 3 };
+        if h as usize <= stripe || interval > u16::MAX as usize || pixels.len() != row * h as usize
+        {
+            return encode(pixels, w, h, gray, quality, icc);
+        }
+        let parts: Vec<Option<Vec<u8>>> = pixels
+            .par_chunks(stripe * row)
+            .enumerate()
+            .map(|(i, part)| {
+                let rows = (part.len() / row) as u32;
+                let icc = icc.filter(|_| i == 0);
+                encode_with(part, w, rows, gray, quality, icc, Some(STRIPE_MCU_ROWS))
+            })
+            .collect();
+        let parts: Option<Vec<Vec<u8>>> = parts.into_iter().collect();
+        join_stripes(&parts?, h, interval as u16)
+    }
+
+    /// The first stripe's headers (its frame made `h` tall), then each
+    /// stripe's entropy-coded data after a restart marker. `None` when a
+    /// stripe is not laid out as expected (the caller encodes it whole).
+    fn join_stripes(parts: &[Vec<u8>], h: u32, interval: u16) -> Option<Vec<u8>> {
+        let first = parts.first()?;
+        let mut head = split_scan(first, interval)?;
+        let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+        out.extend_from_slice(&first[..head.scan]);
+        let [hi, lo] = u16::try_from(h).ok()?.to_be_bytes();
+        out[head.sof + 5] = hi;
+        out[head.sof + 6] = lo;
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                head = split_scan(part, interval)?;
+                out.extend_from_slice(&[0xFF, 0xD0 + ((i - 1) % 8) as u8]);
+            }
+            out.extend_from_slice(&part[head.scan..part.len() - 2]);
+        }
+        out.extend_from_slice(&[0xFF, 0xD9]);
+        Some(out)
+    }
+
+    /// Where an encoder's output has its frame header and its scan data.
+    #[derive(Clone, Copy)]
+    struct Head {
+        sof: usize,
+        scan: usize,
+    }
+
+    /// The header offsets of one of our encoder's baseline files, which has
+    /// one scan ending the file, and a restart interval of `interval`.
+    fn split_scan(bytes: &[u8], interval: u16) -> Option<Head> {
+        if !bytes.starts_with(&[0xFF, 0xD8]) || !bytes.ends_with(&[0xFF, 0xD9]) {
+            return None;
+        }
+        let (mut pos, mut sof, mut dri) = (2usize, None, None);
+        loop {
+            let marker = *bytes.get(pos + 1).filter(|_| bytes[pos] == 0xFF)?;
+            let len = u16::from_be_bytes([*bytes.get(pos + 2)?, *bytes.get(pos + 3)?]) as usize;
+            let body = bytes.get(pos + 4..pos + 2 + len)?;
+            match marker {
+                0xC0 => sof = Some(pos).filter(|_| body.len() >= 5),
+                0xDD => dri = body.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])),
+                0xDA => {
+                    let scan = pos + 2 + len;
+                    (scan <= bytes.len() - 2 && dri == Some(interval)).then_some(())?;
+                    return Some(Head { sof: sof?, scan });
+                }
+                // Another frame type, or a second image: not ours.
+                0xC1..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF | 0xD8 | 0xD9 => return None,
+                _ => {}
+            }
+            pos += 2 + len;
+        }
     }
 }
 
@@ -611,6 +721,9 @@ pub struct EncodeOptions {
     pub icc: Option<Vec<u8>>,
     /// TIFF only: alpha meaning and resolution to keep.
     pub tiff: TiffLayout,
+    /// JPEG only: coded in stripes on every core, with a restart marker
+    /// between them (a collage, which nothing else runs beside).
+    pub striped: bool,
 }
 
 /// Encodes `img` as `format` with no metadata but the optional ICC profile.
@@ -698,7 +811,13 @@ fn encode_jpeg(img: &DynamicImage, opts: &EncodeOptions, out: &mut Vec<u8>) -> R
             (rgb.as_raw().as_slice(), false)
         }
     };
-    if let Some(bytes) = turbo::encode(pixels, w, h, gray, quality, opts.icc.as_deref()) {
+    let icc = opts.icc.as_deref();
+    let coded = if opts.striped {
+        turbo::encode_striped(pixels, w, h, gray, quality, icc)
+    } else {
+        turbo::encode(pixels, w, h, gray, quality, icc)
+    };
+    if let Some(bytes) = coded {
         *out = bytes;
         return Ok(());
     }
@@ -1117,6 +1236,65 @@ mod tests {
         let bytes = encode(&gray, Format::Jpeg, &EncodeOptions::default()).unwrap();
         let back = decode(&bytes, Format::Jpeg, &Limits::default()).unwrap();
         assert!(matches!(back.image, DynamicImage::ImageLuma8(_)));
+    }
+
+    /// Stripes coded apart and joined are exactly the library's own
+    /// encode with a restart marker every stripe, for colour and gray,
+    /// heights that end mid-MCU and widths that are not a multiple of 16;
+    /// and djpeg decodes them without a word.
+    #[test]
+    fn striped_jpeg_is_the_whole_encode_with_restarts() {
+        let rows = turbo::STRIPE_MCU_ROWS;
+        for (w, h) in [(257u32, 1350u32), (1080, 257), (64, 513), (33, 1000)] {
+            let img = photo(w, h);
+            for gray in [false, true] {
+                let (pixels, mcu) = if gray {
+                    (
+                        DynamicImage::ImageRgb8(img.clone()).to_luma8().into_raw(),
+                        8,
+                    )
+                } else {
+                    (img.as_raw().clone(), 16)
+                };
+                let striped = turbo::encode_striped(&pixels, w, h, gray, 90, None).unwrap();
+                let whole = turbo::encode_with(&pixels, w, h, gray, 90, None, Some(rows)).unwrap();
+                assert_eq!(striped, whole, "{w}x{h} gray {gray}");
+                let stripes = (h as usize).div_ceil(rows as usize * mcu);
+                let markers = striped
+                    .windows(2)
+                    .filter(|p| p[0] == 0xFF && (0xD0..=0xD7).contains(&p[1]))
+                    .count();
+                assert_eq!(markers, stripes - 1, "{w}x{h} gray {gray}");
+                assert_djpeg_decodes(&striped, w, h, gray);
+            }
+        }
+        // One stripe or less: the plain encode, no restart marker.
+        let img = photo(300, 200);
+        let one = turbo::encode_striped(img.as_raw(), 300, 200, false, 90, None).unwrap();
+        assert_eq!(
+            one,
+            turbo::encode(img.as_raw(), 300, 200, false, 90, None).unwrap()
+        );
+    }
+
+    fn assert_djpeg_decodes(bytes: &[u8], w: u32, h: u32, gray: bool) {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let Ok(mut child) = Command::new("djpeg")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        else {
+            eprintln!("skipped: djpeg not installed");
+            return;
+        };
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && out.stderr.is_empty(), "{stderr}");
+        let head = format!("{}\n{w} {h}\n255\n", if gray { "P5" } else { "P6" });
+        assert!(out.stdout.starts_with(head.as_bytes()));
     }
 
     #[test]

@@ -478,6 +478,7 @@ pub fn encode(img: &mut RgbImage, format: Format, quality: u8, limits: &Limits) 
         format,
         &EncodeOptions {
             quality,
+            striped: true,
             ..EncodeOptions::default()
         },
     );
