@@ -1052,6 +1052,20 @@ fn the_logo_goes_where_asked_from_a_flag_or_a_style_file() {
         "{}",
         stderr(&o)
     );
+    // A PNG whose pixels do not decode (its header whole, its data cut short):
+    // the collage fails naming the logo, and nothing is written.
+    let png = std::fs::read(&logo).unwrap();
+    let broken = d.path().join("broken.png");
+    std::fs::write(&broken, &png[..png.len() - 30]).unwrap();
+    let out = d.path().join("broken-logo.jpg");
+    let o = photodeid(&["collage", s(&a), s(&b), "-o", s(&out), "--logo", s(&broken)]);
+    assert!(!o.status.success(), "a logo that does not decode must fail");
+    assert!(
+        stderr(&o).contains("broken.png") && stderr(&o).contains("cannot decode"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists(), "nothing is written");
 }
 
 fn private(path: &Path) {
