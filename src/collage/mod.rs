@@ -156,7 +156,7 @@ pub fn draw_planned(
 pub struct Backdrop {
     canvas: RgbImage,
     logo: Option<draw::ScaledLogo>,
-    /// The texts overlap a panel: they go on after it, as they always have.
+    /// A text overlaps a panel: the texts go on after the panels, over them.
     texts_later: bool,
 }
 
