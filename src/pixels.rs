@@ -643,7 +643,7 @@ mod turbo {
         {
             return encode(pixels, w, h, gray, quality, icc);
         }
-        let parts: Vec<Option<Vec<u8>>> = pixels
+        let parts: Option<Vec<Vec<u8>>> = pixels
             .par_chunks(stripe * row)
             .enumerate()
             .map(|(i, part)| {
@@ -652,7 +652,6 @@ mod turbo {
                 encode_with(part, w, rows, gray, quality, icc, Some(STRIPE_MCU_ROWS))
             })
             .collect();
-        let parts: Option<Vec<Vec<u8>>> = parts.into_iter().collect();
         join_stripes(&parts?, h, interval as u16)
     }
 
