@@ -44,6 +44,7 @@ pub mod heic_decode;
 pub mod icc;
 pub mod keep;
 pub mod layout;
+pub mod mapped;
 pub mod metadata;
 pub mod pipeline;
 pub mod pixels;
