@@ -1038,7 +1038,7 @@ strip_one() { # <label> <corpus dir>
             rm -rf "$OUT"
             strace -c -f -o "$RESULTS/strace-strip-$label.txt" "$BIN" clean "$dir" -o "$OUT" -q -j 2
             echo "  system calls for $n files (strace -c -f; calls, errors):"
-            awk '$NF ~ /^(read|pread64|write|copy_file_range|statx|newfstatat|openat|mkdir|readlink|getrandom|renameat2|fchmod|unlink)$/ {
+            awk '$NF ~ /^(read|pread64|mmap|munmap|write|copy_file_range|statx|newfstatat|openat|mkdir|readlink|getrandom|renameat2|fchmod|unlink)$/ {
                     e = ($5 ~ /^[0-9]+$/) ? $5 : 0; printf "    %-16s %6d %6d\n", $NF, $4, e }' \
                 "$RESULTS/strace-strip-$label.txt"
         fi

@@ -27,6 +27,27 @@ use std::ops::Deref;
 /// a few pages.
 pub const MIN_LEN: usize = 256 << 10;
 
+/// Why a file whose map lost a page fails.
+pub fn pages_lost() -> crate::error::Error {
+    crate::error::Error::Invalid(
+        "part of the file could not be read (it became shorter while it was being read, \
+         or the disk could not read it); nothing was written"
+            .into(),
+    )
+}
+
+/// Whether a system call failed on a page the map lost: the kernel reading
+/// a map for `write` gets no `SIGBUS`, the call fails with `EFAULT`.
+pub fn bad_address(e: &std::io::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    return e.raw_os_error() == Some(libc::EFAULT);
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = e;
+        false
+    }
+}
+
 /// A watched read-only map of part of a file.
 pub struct Mapped {
     map: memmap2::Mmap,

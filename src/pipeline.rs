@@ -685,6 +685,39 @@ fn clean_by_reference(
     output: &mut Option<PathBuf>,
     pool: &mut Vec<u8>,
 ) -> Result<Done> {
+    let mut map = None;
+    let result = clean_in_place(job, opened, dest, settings, output, pool, &mut map);
+    let Some(map) = map else {
+        return result;
+    };
+    // Zeros stood in for a page the file lost (see `mapped`); whatever went
+    // wrong after that is this.
+    if !map.intact() {
+        return Err(crate::mapped::pages_lost());
+    }
+    match result {
+        // A page lost under a write from the map fails the write, not a read.
+        Err(Error::Io { source, .. }) if crate::mapped::bad_address(&source) => {
+            opened.unchanged()?;
+            Err(crate::mapped::pages_lost())
+        }
+        Err(e) => opened.unchanged().and(Err(e)),
+        done => done,
+    }
+}
+
+/// [`clean_by_reference`], its input mapped into `map` (when it is large
+/// enough and can be) or read into `pool`.
+fn clean_in_place<'m>(
+    job: &Job,
+    opened: &Opened,
+    dest: &Destination,
+    settings: &FileSettings,
+    output: &mut Option<PathBuf>,
+    pool: &mut Vec<u8>,
+    map: &'m mut Option<crate::mapped::Mapped>,
+) -> Result<Done> {
+    use crate::mapped::{Mapped, MIN_LEN};
     let ext = extension_of(&job.path);
     let len = opened.meta.len() as usize;
     if pool.len() > WHOLE && pool.len() / 4 > len {
@@ -723,9 +756,19 @@ fn clean_by_reference(
     } else {
         HEAD.min(len)
     };
-    grow(pool, first);
-    read_at(&mut pool[..first], 0)?;
-    let format = container::sniff(&pool[..first], ext).ok();
+    // Read in place (no copy) when the whole file is wanted at once.
+    if first == len && len >= MIN_LEN {
+        *map = Mapped::new(&opened.file, 0, len);
+    }
+    if map.is_none() {
+        grow(pool, first);
+        read_at(&mut pool[..first], 0)?;
+    }
+    let head: &[u8] = match map.as_deref() {
+        Some(m) => m,
+        None => &pool[..first],
+    };
+    let format = container::sniff(head, ext).ok();
     // A large TIFF's strips need not be read at all: only its directories
     // are (memory independent of its size and page count).
     let sparse_ok = first < len && format == Some(Format::Tiff);
@@ -746,10 +789,25 @@ fn clean_by_reference(
     }
     let read_sparsely = sparse.is_some() || heif_holes.is_some();
     if !read_sparsely && first < len {
-        grow(pool, len);
-        read_at(&mut pool[first..len], first)?;
+        *map = Mapped::new(&opened.file, 0, len);
+        if map.is_none() {
+            grow(pool, len);
+            read_at(&mut pool[first..len], first)?;
+        }
     }
-    let buf: &[u8] = if read_sparsely { &holey } else { &pool[..len] };
+    let map: &'m Option<Mapped> = map;
+    let buf: &[u8] = match map {
+        _ if read_sparsely => &holey,
+        Some(m) => m,
+        None => &pool[..len],
+    };
+    // Checked before anything made from the bytes is published.
+    let unchanged = || {
+        if map.as_ref().is_some_and(|m| !m.intact()) {
+            return Err(crate::mapped::pages_lost());
+        }
+        opened.unchanged()
+    };
     let plan = match &sparse {
         Some(s) => {
             let t = container::tiff::parse_sparse(buf, &settings.clean.limits, s)?;
@@ -764,8 +822,10 @@ fn clean_by_reference(
         },
     };
     let Some(plan) = plan else {
-        // Pixels must change: the in-memory path, with every byte.
-        if !read_sparsely {
+        // Pixels must change: the in-memory path, with every byte (read
+        // into memory: a decode takes long, and a map would show it any
+        // change made to the file meanwhile).
+        if !read_sparsely && map.is_none() {
             return process_inner(job, buf, dest, settings, output);
         }
         use std::io::Seek;
@@ -836,13 +896,11 @@ fn clean_by_reference(
             &src,
             settings.write,
             verify,
-            || opened.unchanged(),
+            unchanged,
         ),
         None => {
             let target = named(output, true)?;
-            commit::write_spliced(&target, &plan.out, &src, settings.write, verify, || {
-                opened.unchanged()
-            })
+            commit::write_spliced(&target, &plan.out, &src, settings.write, verify, unchanged)
         }
     };
     match written {
