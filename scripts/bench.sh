@@ -640,6 +640,24 @@ PYEOF
         -n "convert crop+resize+append+composite" "$im"
     report "$RESULTS/collage-post.json" "$(stat -c %s "$a" "$b" "$cc" | awk '{s+=$1} END {print s}')" \
         "convert crop+resize+append+composite/photodeid collage --size portrait" | tee "$RESULTS/collage-post-summary.txt"
+    # The same two commands in interleaved rounds (each round runs both, one
+    # warmup round first), medians: on a shared VM a drift in load then hits
+    # both alike, as in the strip and region benches.
+    local pd="photodeid collage --size portrait" ic="convert crop+resize+append+composite" r js=()
+    local pdc="$(q "$BIN") collage $qa $qb $qc -o $qd/post.jpg --size portrait --layout column --framing $qf --logo $ql --logo-size 0.18 -q"
+    for ((r = 0; r <= RUNS; r++)); do
+        hyperfine --runs 1 --prepare "rm -f $qd/post.jpg $qd/post-im.jpg" \
+            --export-json "$RESULTS/collage-post-$r.json" -n "$pd" "$pdc" -n "$ic" "$im" >/dev/null
+        [[ $r == 0 ]] || js+=("$RESULTS/collage-post-$r.json")
+    done
+    local mp mi
+    mp="$(median "$pd" "${js[@]}")"
+    mi="$(median "$ic" "${js[@]}")"
+    awk -v p="$mp" -v i="$mi" -v n="$RUNS" 'BEGIN {
+        printf "collage post, %d interleaved rounds (medians): photodeid %.3f s, convert %.3f s; convert / photodeid = %.2fx (goal >= 10x)\n", n, p, i, i / p }' \
+        | tee -a "$RESULTS/collage-post-summary.txt"
+    echo "  CPU (user + system) medians: photodeid $(cpu "$pd" "${js[@]}") s, convert $(cpu "$ic" "${js[@]}") s" \
+        | tee -a "$RESULTS/collage-post-summary.txt"
 }
 
 # ------------------------------------------------------------- tiff bench --
