@@ -7,9 +7,10 @@ use std::path::Path;
 /// How outputs are named.
 #[derive(Debug, Clone)]
 pub enum Naming {
-    /// 128 random bits, hex (default).
+    /// 128 random bits, hex (`--random-names`).
     Random,
-    /// BLAKE3 keyed hash of the original bytes: same photo, same name.
+    /// BLAKE3 keyed hash of the original bytes: same photo, same name (the
+    /// CLI's default, with the key in the user's data folder).
     Keyed([u8; 32]),
     /// Keep the original relative path (opt-out; names often identify).
     Keep,
