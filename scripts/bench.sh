@@ -1031,21 +1031,24 @@ strip_one() { # <label> <corpus dir>
         hyperfine --runs 1 --prepare "rm -rf $o" --export-json "$RESULTS/strip-$label-$r.json" \
             -n "photodeid" "$(q "$BIN") clean $c -o $o -j 2" \
             -n "photodeid -j 1" "$(q "$BIN") clean $c -o $o -j 1" \
+            -n "photodeid random names" "$(q "$BIN") clean $c -o $o -j 2 --random-names" \
             -n "exiftool" "exiftool -all= -o $o/ $c/*.jpg" \
             -n "cp -r" "cp -r $c $o" >/dev/null
         [[ $r == 0 ]] || js+=("$RESULTS/strip-$label-$r.json")
     done
-    local pd p1 ex cp
+    local pd p1 rn ex cp
     pd="$(median photodeid "${js[@]}")"
     p1="$(median "photodeid -j 1" "${js[@]}")"
+    rn="$(median "photodeid random names" "${js[@]}")"
     ex="$(median exiftool "${js[@]}")"
     cp="$(median "cp -r" "${js[@]}")"
     {
         echo "strip $label ($n files, $((bytes / 1000000)) MB; load: $(uptime | sed 's/.*load/load/'))"
-        awk -v pd="$pd" -v p1="$p1" -v ex="$ex" -v cp="$cp" -v b="$bytes" 'BEGIN {
+        awk -v pd="$pd" -v p1="$p1" -v rn="$rn" -v ex="$ex" -v cp="$cp" -v b="$bytes" 'BEGIN {
             printf "  medians: photodeid -j 2 %.3f s (%.0f MB/s), -j 1 %.3f s, exiftool %.3f s, cp -r %.3f s\n", pd, b / 1e6 / pd, p1, ex, cp
             printf "  photodeid / cp -r = %.2fx (goal <= 1.2x); exiftool / photodeid = %.2fx (goal >= 5x)\n", pd / cp, ex / pd
-            printf "  scaling 1 -> 2 threads: %.2fx (goal >= 1.8x)\n", p1 / pd }'
+            printf "  scaling 1 -> 2 threads: %.2fx (goal >= 1.8x)\n", p1 / pd
+            printf "  the keyed names (BLAKE3 over every byte): -j 2 with --random-names %.3f s, so %.0f%% of the default run\n", rn, 100 * (pd - rn) / pd }'
         echo "  CPU (user + system) medians: photodeid -j 2 $(cpu photodeid "${js[@]}") s, -j 1 $(cpu "photodeid -j 1" "${js[@]}") s, exiftool $(cpu exiftool "${js[@]}") s, cp -r $(cpu "cp -r" "${js[@]}") s"
         if [[ $HAVE_TIME == 1 ]]; then
             rss "photodeid -j 1 ($label)" "$BIN" clean "$dir" -o "$OUT" -j 1
