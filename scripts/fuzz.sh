@@ -17,7 +17,7 @@ export RUSTC_BOOTSTRAP=1
 per=${SECONDS_PER_TARGET:-15}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(clean redact grammar describe)
+  targets=(clean redact collage grammar describe)
 fi
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
@@ -40,6 +40,15 @@ seed() {
     redact)
       for f in fixtures/dirty/* fixtures/sample/*/*; do
         { printf '\x0a\x0a\x32\x32\x00\x02\x00\x00\x00'; cat "$f"; } >"$dir/seed-$(basename "$f")"
+      done ;;
+    collage)
+      # Framing bytes (zoom, centre x, centre y, panel size) before each
+      # photo fixture: whole, zoomed at a corner, and zoomed off-centre.
+      for f in fixtures/dirty/* fixtures/sample/*/* fixtures/regress/*; do
+        [ -f "$f" ] || continue
+        for knob in '\x00\x80\x80\x33' '\x10\x00\xff\x21' '\x08\xc0\x40\x57'; do
+          { printf "$knob"; cat "$f"; } >"$dir/seed-$(basename "$f")-$(printf "$knob" | od -An -tx1 | tr -d ' ')"
+        done
       done ;;
     grammar)
       printf '10,10,50,50' >"$dir/seed-1"
