@@ -497,6 +497,12 @@ mod turbo {
         if header.precision != 8 || header.is_lossless {
             return None;
         }
+        let max_h = header
+            .components
+            .iter()
+            .map(|c| c.horizontal_sampling as u32)
+            .max();
+        let stored_w = header.width as u32;
         let gray = match (header.components.len(), d.jpeg_color_space()) {
             (1, lt::ColorSpace::Grayscale) => true,
             (3, lt::ColorSpace::YCbCr | lt::ColorSpace::Rgb) => false,
@@ -512,7 +518,18 @@ mod turbo {
             let g = gcd(num, denom);
             d.set_scale(lt::ScalingFactor::try_new(num / g, denom / g).ok()?);
         }
-        if let Some((x, y, w, h)) = crop {
+        // The decoder upsamples a crop's chroma as if its sides were the
+        // picture's: asked one iMCU wider on each side (where the picture
+        // goes on), the columns kept see their real neighbours and come out
+        // as the whole picture's do.
+        let wide = crop.map(|(x, y, w, h)| {
+            let imcu = max_h.unwrap_or(1).max(1) * (8 * num / denom).max(1);
+            let full_w = (stored_w * num).div_ceil(denom);
+            let left = x.saturating_sub(imcu);
+            let right = (x + w).saturating_add(imcu).min(full_w.max(x + w));
+            (left, y, right - left, h)
+        });
+        if let Some((x, y, w, h)) = wide {
             d.set_crop_region(x as usize, y as usize, w as usize, h as usize);
         }
         let icc = d.icc_profile().ok().flatten();
@@ -524,12 +541,15 @@ mod turbo {
             u32::try_from(img.width).ok()?,
             u32::try_from(img.height).ok()?,
         );
-        let (data, w, h) = match crop {
-            Some((_, _, cw, ch)) if (w, h) != (cw, ch) => {
+        let (data, w, h) = match (crop, wide) {
+            (Some((x, _, cw, ch)), Some((wx, _, ww, _))) if (w, h) != (cw, ch) => {
                 (h == ch).then_some(())?;
-                let left = w.checked_sub(cw)?;
+                // The decoder starts at the iMCU column at or before `wx`.
+                let start = wx.checked_sub(w.checked_sub(ww)?)?;
+                let left = x.checked_sub(start)?;
+                (left + cw <= w).then_some(())?;
                 (
-                    drop_left(img.data, w, left, if gray { 1 } else { 3 }),
+                    keep_columns(img.data, w, (left, cw), if gray { 1 } else { 3 }),
                     cw,
                     ch,
                 )
@@ -556,15 +576,21 @@ mod turbo {
         }
     }
 
-    /// Rows of `width` pixels of `bpp` bytes without their first `left`
-    /// pixels: a crop's left edge is aligned down to an iMCU column, so the
-    /// decode starts up to one iMCU early. Row slices, so it runs at memcpy speed.
-    pub(super) fn drop_left(mut data: Vec<u8>, width: u32, left: u32, bpp: usize) -> Vec<u8> {
+    /// Rows of `width` pixels of `bpp` bytes cut to the `count` pixels from
+    /// `left` on: a crop is decoded from the iMCU column at or before its
+    /// left edge, and wider than asked (see [`run_scaled`]). Row slices, so
+    /// it runs at memcpy speed.
+    pub(super) fn keep_columns(
+        mut data: Vec<u8>,
+        width: u32,
+        (left, count): (u32, u32),
+        bpp: usize,
+    ) -> Vec<u8> {
         let (row, skip) = (width as usize * bpp, left as usize * bpp);
-        let kept = row - skip;
+        let kept = (count as usize * bpp).min(row - skip);
         // In place, row by row: no second buffer to allocate and fault in.
         for r in 0..data.len() / row.max(1) {
-            data.copy_within(r * row + skip..(r + 1) * row, r * kept);
+            data.copy_within(r * row + skip..r * row + skip + kept, r * kept);
         }
         data.truncate(data.len() / row.max(1) * kept);
         data
@@ -1105,19 +1131,25 @@ mod tests {
         assert_eq!(turbo::eighths(96, 64, 0, 0), 1);
     }
 
-    /// The left columns go row by row in place: every kept byte where a
+    /// The columns are cut row by row in place: every kept byte where a
     /// fresh copy would put it.
     #[test]
-    fn dropping_left_columns_in_place_keeps_each_rows_right_part() {
-        let (w, h, left, bpp) = (7u32, 5u32, 3u32, 3usize);
+    fn keeping_columns_in_place_keeps_each_rows_middle_part() {
+        let (w, h, bpp) = (7u32, 5u32, 3usize);
         let data: Vec<u8> = (0..w as usize * h as usize * bpp)
             .map(|i| i as u8)
             .collect();
-        let want: Vec<u8> = data
-            .chunks_exact(w as usize * bpp)
-            .flat_map(|r| r[left as usize * bpp..].to_vec())
-            .collect();
-        assert_eq!(turbo::drop_left(data, w, left, bpp), want);
+        for (left, count) in [(3u32, 4u32), (0, 7), (2, 3), (0, 1), (6, 1)] {
+            let want: Vec<u8> = data
+                .chunks_exact(w as usize * bpp)
+                .flat_map(|r| r[left as usize * bpp..(left + count) as usize * bpp].to_vec())
+                .collect();
+            assert_eq!(
+                turbo::keep_columns(data.clone(), w, (left, count), bpp),
+                want,
+                "{left} {count}"
+            );
+        }
     }
 
     /// A frame cut after the rows a window needs decodes those rows to the
