@@ -486,6 +486,74 @@ pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
     read_input_links(path, max, true)
 }
 
+/// A photo's bytes for a decode: the file mapped in place where it is large
+/// enough and can be (no copy into memory first, as `clean` reads), read
+/// otherwise. What is made from a map is published only after
+/// [`Photo::confirm`]: a file that changed or lost a page meanwhile fails
+/// by name, as `clean` does.
+#[derive(Clone)]
+pub struct Photo(PhotoBytes);
+
+#[derive(Clone)]
+enum PhotoBytes {
+    Memory(Vec<u8>),
+    /// Shared by clones: one map, one watch slot.
+    Mapped(std::sync::Arc<(crate::mapped::Mapped, Opened)>),
+}
+
+impl Photo {
+    /// [`read_input`]'s checks (a regular file of at most `max` bytes, never
+    /// a FIFO), then the map or the read.
+    pub fn open(path: &Path, max: u64) -> Result<Photo> {
+        let opened = open_input(path, max, true, true)?;
+        let len = opened.meta.len() as usize;
+        if len >= crate::mapped::MIN_LEN && opened.settled() {
+            if let Some(map) = crate::mapped::Mapped::new(&opened.file, 0, len) {
+                return Ok(Photo(PhotoBytes::Mapped(std::sync::Arc::new((
+                    map, opened,
+                )))));
+            }
+        }
+        opened.read_all(max).map(Photo::from)
+    }
+
+    /// Whether the bytes are still the file's: a map's pages all read and
+    /// the file not changed since it was opened (its size, times, inode).
+    pub fn confirm(&self) -> Result<()> {
+        match &self.0 {
+            PhotoBytes::Memory(_) => Ok(()),
+            PhotoBytes::Mapped(m) if !m.0.intact() => Err(crate::mapped::pages_lost()),
+            PhotoBytes::Mapped(m) => m.1.unchanged(),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Photo {
+    fn from(bytes: Vec<u8>) -> Photo {
+        Photo(PhotoBytes::Memory(bytes))
+    }
+}
+
+impl std::ops::Deref for Photo {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            PhotoBytes::Memory(v) => v,
+            PhotoBytes::Mapped(m) => &m.0,
+        }
+    }
+}
+
+impl std::fmt::Debug for Photo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.0 {
+            PhotoBytes::Memory(_) => "read",
+            PhotoBytes::Mapped(_) => "mapped",
+        };
+        write!(f, "Photo({} bytes, {kind})", self.len())
+    }
+}
+
 /// [`read_input`], refusing a symbolic link itself when `follow` is false
 /// (checked again at open time with `O_NOFOLLOW`, so a swap is caught).
 pub fn read_input_links(path: &Path, max: u64, follow: bool) -> Result<Vec<u8>> {
@@ -605,8 +673,7 @@ impl Opened {
             Ok(())
         } else {
             Err(Error::Invalid(
-                "the file changed while it was being cleaned; nothing was written (run again)"
-                    .into(),
+                "the file changed while it was being read; nothing was written (run again)".into(),
             ))
         }
     }
@@ -1229,5 +1296,42 @@ mod tests {
             .write_all(b"!")
             .unwrap();
         assert!(opened.unchanged().is_err());
+    }
+
+    #[test]
+    fn a_photo_is_mapped_once_settled_and_confirmed_only_while_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small.jpg");
+        std::fs::write(&small, b"0123456789").unwrap();
+        let photo = Photo::open(&small, 0).unwrap();
+        assert_eq!(&*photo, b"0123456789");
+        assert!(format!("{photo:?}").contains("read"));
+        assert!(photo.confirm().is_ok());
+        let big = dir.path().join("big.jpg");
+        let bytes: Vec<u8> = (0..crate::mapped::MIN_LEN + 12345)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&big, &bytes).unwrap();
+        // Just written: a writer may still be at it, so it is read.
+        assert!(format!("{:?}", Photo::open(&big, 0).unwrap()).contains("read"));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let photo = Photo::open(&big, 0).unwrap();
+        assert!(format!("{photo:?}").contains("mapped"), "{photo:?}");
+        assert_eq!(&*photo, &bytes[..]);
+        assert!(photo.confirm().is_ok());
+        // Rewritten in place, the same size: the map shows the new bytes,
+        // and nothing made from them may be published.
+        let f = std::fs::OpenOptions::new().write(true).open(&big).unwrap();
+        (&f).write_all(&[0u8; 4096]).unwrap();
+        let err = photo.confirm().unwrap_err();
+        assert!(err.to_string().contains("changed"), "{err}");
+        // Cut short under the map: the lost pages read as zeros, and say so.
+        f.set_len(8192).unwrap();
+        assert!(photo[8192..].iter().all(|&b| b == 0));
+        let err = photo.confirm().unwrap_err();
+        assert!(err.to_string().contains("could not be read"), "{err}");
+        // Over the limit, or not a regular file: refused as `read_input` does.
+        assert!(matches!(Photo::open(&big, 100), Err(Error::TooLarge(_))));
+        assert!(Photo::open(dir.path(), 0).is_err());
     }
 }

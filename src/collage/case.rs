@@ -16,7 +16,7 @@ use crate::commit::WriteMode;
 use crate::container::{Format, Limits};
 use crate::error::{Error, Result};
 use crate::faces;
-use crate::pipeline;
+use crate::pipeline::{self, Photo};
 use crate::pseudonym::Naming;
 use crate::redact::Redaction;
 use crate::region::{Effect, ManifestRow, RegionSpec};
@@ -125,7 +125,9 @@ pub struct Input {
     pub name: String,
     /// The name manifest and framing rows match (`case/photo.jpg`).
     pub rel: String,
-    pub bytes: Vec<u8>,
+    /// Mapped where it can be (see [`Photo`]): [`render`] confirms it before
+    /// anything made from it is returned.
+    pub bytes: Photo,
     pub extension: Option<String>,
     /// The file's modification time, when the EXIF has no capture time.
     pub file_time: Option<DateTime>,
@@ -138,7 +140,7 @@ pub struct Input {
 impl Input {
     /// Reads a photo file (bounded, not following links, as `clean` does).
     pub fn read(path: &Path, name: String, rel: String) -> Result<Input> {
-        let bytes = pipeline::read_input(path, MAX_FILE_BYTES)?;
+        let bytes = Photo::open(path, MAX_FILE_BYTES)?;
         Ok(Input {
             name,
             rel,
@@ -383,6 +385,13 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
     };
     let (panels, backdrop) = rayon::join(decode_panels, backdrop);
     let panels = panels?;
+    // Every pixel is in memory now: the photos must still be what was decoded.
+    for p in &probed {
+        p.input
+            .bytes
+            .confirm()
+            .map_err(|e| named(&p.input.name, e))?;
+    }
     let mut notes: Vec<String> = probed.iter().flat_map(|p| p.notes.clone()).collect();
     notes.extend(probed.iter().filter_map(|p| match &p.feature {
         Some(Err(why)) => Some(format!("{}: --align: {why}", p.input.name)),
@@ -520,6 +529,7 @@ pub fn decode_picture(
     let ext = input.extension.as_deref();
     let probe = probe_tile(&input.bytes, ext, &tile).map_err(|e| named(&input.name, e))?;
     let p = super::prepare_tile(&input.bytes, ext, &tile).map_err(|e| named(&input.name, e))?;
+    input.bytes.confirm().map_err(|e| named(&input.name, e))?;
     let probe = Probe {
         upright: probe.upright.or(Some(p.image.dimensions())),
         ..probe
@@ -771,7 +781,7 @@ mod tests {
         Input {
             name: name.into(),
             rel: format!("case/{name}"),
-            bytes: jpeg(img),
+            bytes: jpeg(img).into(),
             extension: Some("jpg".into()),
             file_time: None,
             regions: Vec::new(),
@@ -898,6 +908,49 @@ mod tests {
         };
         assert!(near(at(0.1, 0.3), [0, 0, 0]), "{:?}", at(0.1, 0.3));
         assert!(near(at(0.1, 0.7), [20, 20, 230]));
+    }
+
+    #[test]
+    fn a_photo_cut_short_while_the_collage_is_drawn_fails_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        // Noise, so the JPEG is large enough to be mapped.
+        let mut seed = 7u32;
+        let noisy = RgbImage::from_fn(900, 700, |_, _| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            image::Rgb([(seed >> 24) as u8, (seed >> 16) as u8, (seed >> 8) as u8])
+        });
+        let bytes = jpeg(&noisy);
+        assert!(bytes.len() >= crate::mapped::MIN_LEN, "{}", bytes.len());
+        let (a, b) = (dir.path().join("a.jpg"), dir.path().join("b.jpg"));
+        std::fs::write(&a, &bytes).unwrap();
+        std::fs::write(&b, &bytes).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let read =
+            |p: &Path, name: &str| Input::read(p, name.into(), format!("case/{name}")).unwrap();
+        let opts = CaseOptions::default();
+        let made = render(
+            vec![read(&a, "a.jpg"), read(&b, "b.jpg")],
+            &opts,
+            Order::Given,
+        )
+        .unwrap();
+        assert_eq!(made.order, ["a.jpg", "b.jpg"]);
+        let (ia, ib) = (read(&a, "a.jpg"), read(&b, "b.jpg"));
+        assert!(
+            format!("{:?}", ib.bytes).contains("mapped"),
+            "{:?}",
+            ib.bytes
+        );
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&b)
+            .unwrap()
+            .set_len(bytes.len() as u64 / 2)
+            .unwrap();
+        let err = render(vec![ia, ib], &opts, Order::Given)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("b.jpg: "), "{err}");
     }
 
     #[test]

@@ -400,7 +400,7 @@ pub fn inputs(
             Ok(Input {
                 name: photo.rel.clone(),
                 rel: photo.rel.clone(),
-                bytes,
+                bytes: bytes.into(),
                 extension: photo
                     .path
                     .extension()
