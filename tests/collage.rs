@@ -1066,6 +1066,33 @@ fn the_logo_goes_where_asked_from_a_flag_or_a_style_file() {
         stderr(&o)
     );
     assert!(!out.exists(), "nothing is written");
+    // Many collages: the logo fails once, before any of them is drawn.
+    for case in ["one", "two"] {
+        let dir = d.path().join("cases").join(case);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&a, dir.join("a.jpg")).unwrap();
+        std::fs::copy(&b, dir.join("b.jpg")).unwrap();
+    }
+    let out = d.path().join("cases-out");
+    let o = photodeid(&[
+        "collage",
+        "--cases",
+        s(&d.path().join("cases")),
+        "-o",
+        s(&out),
+        "--logo",
+        s(&broken),
+    ]);
+    assert!(!o.status.success(), "a logo that does not decode must fail");
+    let err = stderr(&o);
+    assert_eq!(err.matches("cannot decode").count(), 1, "{err}");
+    assert!(err.contains("broken.png"), "{err}");
+    let written = walkdir::WalkDir::new(&out)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .count();
+    assert_eq!(written, 0, "nothing is written");
 }
 
 fn private(path: &Path) {

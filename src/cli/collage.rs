@@ -35,6 +35,11 @@ pub fn run(mut a: CollageArgs) -> anyhow::Result<ExitCode> {
         overwrite: a.overwrite,
         sync: false,
     };
+    // Many collages: a logo whose pixels do not decode fails once, before
+    // any (one collage decodes it while its photos decode).
+    if let (Some(_), Some(logo)) = (&a.cases, &opts.collage.logo) {
+        logo.check()?;
+    }
     if let (Some(dir), Some(_)) = (a.cases.clone(), &a.run_dir) {
         let digest = super::shard::collage_options_digest(&mut a);
         return super::shard::collage_cases(&a, &dir, &opts, write, digest);

@@ -384,7 +384,7 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
             .collect::<Result<Vec<(RgbImage, Vec<String>)>>>()
     };
     let (panels, backdrop) = rayon::join(decode_panels, backdrop);
-    let panels = panels?;
+    let (panels, backdrop) = (panels?, backdrop.transpose()?);
     // Every pixel is in memory now: the photos must still be what was decoded.
     for p in &probed {
         p.input
@@ -416,14 +416,14 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
                     &opts.collage,
                 )
             })
-            .collect()
+            .collect::<Result<_>>()?
     } else {
         Vec::new()
     };
     let image = match (frames.first(), backdrop) {
         (Some(f), _) => f.clone(),
         (None, Some(b)) => b.finish(&plan, &images, &labels, &opts.collage),
-        (None, None) => draw_planned(&plan, &images, &labels, &opts.collage),
+        (None, None) => draw_planned(&plan, &images, &labels, &opts.collage)?,
     };
     Ok(Made {
         image,
@@ -592,7 +592,7 @@ pub fn render_pictures(pics: Vec<Picture>, opts: &CaseOptions, order: Order) -> 
             img
         })
         .collect();
-    let image = draw_planned(&plan, &panels, &labels, &opts.collage);
+    let image = draw_planned(&plan, &panels, &labels, &opts.collage)?;
     Ok(Made {
         image,
         plan,

@@ -5,6 +5,7 @@ use crate::region::Rect;
 use ab_glyph::{FontRef, PxScale};
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage, RgbaImage};
+use std::sync::{Arc, OnceLock};
 
 /// DejaVu Sans Bold 2.37 (Bitstream Vera + Arev licence, `assets/fonts/LICENSE`).
 pub const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
@@ -152,7 +153,7 @@ impl std::str::FromStr for Corner {
 /// The practice logo, drawn over the collage in a corner.
 #[derive(Debug, Clone)]
 pub struct Logo {
-    pub image: RgbaImage,
+    pixels: Arc<LogoPixels>,
     pub corner: Corner,
     /// Width as a fraction of the canvas width (0.02..=1).
     pub size: f32,
@@ -160,8 +161,55 @@ pub struct Logo {
     pub opacity: f32,
 }
 
+/// A logo's pixels: its PNG checked when read (signature, header, size),
+/// decoded once, when it is first drawn. A collage draws it while its
+/// photos decode, so the decode (milliseconds for a 16-bit PNG) is off the
+/// path every collage waits on.
+struct LogoPixels {
+    /// Shown in errors.
+    name: String,
+    png: Vec<u8>,
+    size: (u32, u32),
+    decoded: OnceLock<std::result::Result<RgbaImage, String>>,
+}
+
+impl std::fmt::Debug for LogoPixels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LogoPixels({}, {:?})", self.name, self.size)
+    }
+}
+
+/// Larger logos are refused: a logo is drawn at most canvas-wide.
+const MAX_LOGO_SIDE: u32 = 8000;
+
+impl LogoPixels {
+    fn reader(png: &[u8]) -> image::ImageReader<std::io::Cursor<&[u8]>> {
+        let mut reader =
+            image::ImageReader::with_format(std::io::Cursor::new(png), image::ImageFormat::Png);
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(MAX_LOGO_SIDE);
+        limits.max_image_height = Some(MAX_LOGO_SIDE);
+        reader.limits(limits);
+        reader
+    }
+
+    fn image(&self) -> Result<&RgbaImage> {
+        self.decoded
+            .get_or_init(|| {
+                Self::reader(&self.png)
+                    .decode()
+                    .map(|i| i.into_rgba8())
+                    .map_err(|e| format!("cannot decode: {e}"))
+            })
+            .as_ref()
+            .map_err(|why| Error::Invalid(format!("logo {}: {why}", self.name)))
+    }
+}
+
 impl Logo {
-    /// Reads a PNG (its alpha is kept); the file name is in any error.
+    /// Reads a PNG (its alpha is kept); the file name is in any error. A
+    /// file that is not a PNG, or too large, fails here; one whose pixels
+    /// do not decode fails when it is drawn.
     pub fn read(path: &std::path::Path, corner: Corner, size: f32, opacity: f32) -> Result<Logo> {
         let bad = |why: String| Error::Invalid(format!("logo {}: {why}", path.display()));
         if !(0.02..=1.0).contains(&size) {
@@ -172,33 +220,62 @@ impl Logo {
         if !(0.0..=1.0).contains(&opacity) {
             return Err(bad(format!("opacity {opacity} must be from 0 to 1")));
         }
-        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-        if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        let png = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        if !png.starts_with(b"\x89PNG\r\n\x1a\n") {
             return Err(bad(
                 "not a PNG file (a PNG with transparency is expected)".into()
             ));
         }
-        let mut reader =
-            image::ImageReader::with_format(std::io::Cursor::new(&bytes), image::ImageFormat::Png);
-        let mut limits = image::Limits::default();
-        limits.max_image_width = Some(8000);
-        limits.max_image_height = Some(8000);
-        reader.limits(limits);
-        let image = reader
-            .decode()
-            .map_err(|e| bad(format!("cannot decode: {e}")))?
-            .into_rgba8();
+        let (w, h) = LogoPixels::reader(&png)
+            .into_dimensions()
+            .map_err(|e| bad(format!("cannot decode: {e}")))?;
+        if w == 0 || h == 0 || w > MAX_LOGO_SIDE || h > MAX_LOGO_SIDE {
+            return Err(bad(format!(
+                "cannot decode: {w}x{h} pixels (at most {MAX_LOGO_SIDE} a side)"
+            )));
+        }
         Ok(Logo {
-            image,
+            pixels: Arc::new(LogoPixels {
+                name: path.display().to_string(),
+                png,
+                size: (w, h),
+                decoded: OnceLock::new(),
+            }),
             corner,
             size,
             opacity,
         })
     }
 
+    /// A logo of these pixels (tests, and logos drawn by the program).
+    pub fn of_image(image: RgbaImage, corner: Corner, size: f32, opacity: f32) -> Logo {
+        Logo {
+            pixels: Arc::new(LogoPixels {
+                name: "(drawn)".into(),
+                png: Vec::new(),
+                size: image.dimensions(),
+                decoded: OnceLock::from(Ok(image)),
+            }),
+            corner,
+            size,
+            opacity,
+        }
+    }
+
+    /// Decodes the pixels now (they are kept): `Err` names the file when
+    /// they do not decode.
+    pub fn check(&self) -> Result<()> {
+        self.pixels.image().map(|_| ())
+    }
+
+    /// The PNG's width and height.
+    pub fn dimensions(&self) -> (u32, u32) {
+        self.pixels.size
+    }
+
     /// Where the logo goes on a `w` x `h` canvas with this margin.
     pub fn rect(&self, w: u32, h: u32, margin: u32) -> Rect {
-        let (lw, lh) = self.image.dimensions();
+        let (lw, lh) = self.pixels.size;
         let mut tw = ((w as f32 * self.size).round() as u32).max(1);
         let mut th = ((tw as u64 * lh as u64 / lw.max(1) as u64) as u32).max(1);
         // Never taller than half the canvas.
@@ -219,25 +296,27 @@ impl Logo {
     }
 
     /// Alpha-blends the logo over `canvas` at [`Logo::rect`].
-    pub fn draw(&self, canvas: &mut RgbImage, margin: u32) {
-        self.scaled(canvas.width(), canvas.height(), margin)
+    pub fn draw(&self, canvas: &mut RgbImage, margin: u32) -> Result<()> {
+        self.scaled(canvas.width(), canvas.height(), margin)?
             .blend(canvas);
+        Ok(())
     }
 
     /// The logo resized to its place on a `w` x `h` canvas (the costly part
     /// of drawing it, done before the canvas has its photos).
-    pub fn scaled(&self, w: u32, h: u32, margin: u32) -> ScaledLogo {
+    pub fn scaled(&self, w: u32, h: u32, margin: u32) -> Result<ScaledLogo> {
         let rect = self.rect(w, h, margin);
-        let image = if self.image.dimensions() == (rect.w, rect.h) {
-            self.image.clone()
+        let full = self.pixels.image()?;
+        let image = if full.dimensions() == (rect.w, rect.h) {
+            full.clone()
         } else {
-            imageops::resize(&self.image, rect.w, rect.h, FilterType::Triangle)
+            imageops::resize(full, rect.w, rect.h, FilterType::Triangle)
         };
-        ScaledLogo {
+        Ok(ScaledLogo {
             image,
             rect,
             alpha: (self.opacity * 255.0).round() as u32,
-        }
+        })
     }
 }
 
@@ -287,12 +366,7 @@ mod tests {
             (Corner::BottomLeft, (10, 70)),
             (Corner::BottomRight, (150, 70)),
         ] {
-            let logo = Logo {
-                image: img.clone(),
-                corner,
-                size: 0.2,
-                opacity: 0.5,
-            };
+            let logo = Logo::of_image(img.clone(), corner, 0.2, 0.5);
             let r = logo.rect(200, 100, 10);
             assert_eq!(
                 (r.x, r.y, r.w, r.h),
@@ -300,7 +374,7 @@ mod tests {
                 "{corner:?}"
             );
             let mut canvas = RgbImage::from_pixel(200, 100, Rgb([0, 0, 255]));
-            logo.draw(&mut canvas, 10);
+            logo.draw(&mut canvas, 10).unwrap();
             let mid = canvas.get_pixel(r.x + 20, r.y + 10).0;
             assert!(
                 mid[0].abs_diff(128) <= 2 && mid[2].abs_diff(127) <= 2,

@@ -122,7 +122,7 @@ pub fn compose(tiles: &[Tile], opts: &CollageOptions) -> Result<RgbImage> {
         .map(|(t, r)| frame_image(&t.image, (r.w, r.h), &Framing::default()))
         .collect();
     let labels: Vec<String> = tiles.iter().map(|t| t.label.clone()).collect();
-    Ok(draw_planned(&plan, &panels, &labels, opts))
+    draw_planned(&plan, &panels, &labels, opts)
 }
 
 /// `img` cropped to `framing` in the panel's shape and resized to it.
@@ -146,8 +146,8 @@ pub fn draw_planned(
     panels: &[RgbImage],
     labels: &[String],
     opts: &CollageOptions,
-) -> RgbImage {
-    Backdrop::draw(plan, labels, opts).finish(plan, panels, labels, opts)
+) -> Result<RgbImage> {
+    Ok(Backdrop::draw(plan, labels, opts)?.finish(plan, panels, labels, opts))
 }
 
 /// A collage's canvas before its photos: what does not depend on them
@@ -161,7 +161,7 @@ pub struct Backdrop {
 }
 
 impl Backdrop {
-    pub fn draw(plan: &Plan, labels: &[String], opts: &CollageOptions) -> Backdrop {
+    pub fn draw(plan: &Plan, labels: &[String], opts: &CollageOptions) -> Result<Backdrop> {
         let mut canvas = RgbImage::from_pixel(plan.width, plan.height, Rgb(opts.background));
         let mut texts = plan.bands.iter().chain(&plan.title).chain(&plan.footer);
         let texts_later = texts.any(|b| plan.tiles.iter().any(|t| t.overlaps(b)));
@@ -171,12 +171,13 @@ impl Backdrop {
         let logo = opts
             .logo
             .as_ref()
-            .map(|l| l.scaled(plan.width, plan.height, plan.margin));
-        Backdrop {
+            .map(|l| l.scaled(plan.width, plan.height, plan.margin))
+            .transpose()?;
+        Ok(Backdrop {
             canvas,
             logo,
             texts_later,
-        }
+        })
     }
 
     /// The panels pasted in (each at its tile, fitted when not its size),

@@ -172,8 +172,8 @@ impl Profiles {
                         "corner": corner(l.corner),
                         "size": l.size,
                         "opacity": l.opacity,
-                        "width": l.image.width(),
-                        "height": l.image.height(),
+                        "width": l.dimensions().0,
+                        "height": l.dimensions().1,
                     })),
                 })
             })
