@@ -347,43 +347,55 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
         .zip(&framings)
         .map(|((p, r), f)| f.crop(p.upright, (r.w, r.h)))
         .collect();
-    // The canvas, texts and scaled logo are drawn while the photos decode
-    // (three photos on two cores leave one idle for a third of the time).
-    let backdrop = || (!animated).then(|| super::Backdrop::draw(&plan, &labels, &opts.collage));
-    let decode_panels = || {
-        probed
-            .par_iter()
-            .zip(tiles.par_iter())
-            .enumerate()
-            .map(|(i, (p, r))| {
-                let framing = framings[i];
-                let tile = TileOptions {
-                    limits: opts.limits,
-                    fit: u32::MAX,
-                    redaction: (!p.specs.is_empty()).then_some(Redaction {
-                        regions: &p.specs,
-                        default_effect: opts.regions.effect,
-                        fill: opts.regions.fill,
-                    }),
-                    target: Some((r.w, r.h)),
-                    framing,
-                };
-                let ext = p.input.extension.as_deref();
-                let mut prepared = super::prepare_tile(&p.input.bytes, ext, &tile)
-                    .map_err(|e| named(&p.input.name, e))?;
-                if opts.flip.contains(&(i as u32 + 1)) {
-                    flip(&mut prepared.image);
-                }
-                let notes = prepared
-                    .warnings
-                    .iter()
-                    .map(|w| format!("{}: warning: {w}", p.input.name))
-                    .collect();
-                Ok((prepared.image, notes))
-            })
-            .collect::<Result<Vec<(RgbImage, Vec<String>)>>>()
+    let decode_panel = |i: usize| -> Result<(RgbImage, Vec<String>)> {
+        let (p, r) = (&probed[i], tiles[i]);
+        let tile = TileOptions {
+            limits: opts.limits,
+            fit: u32::MAX,
+            redaction: (!p.specs.is_empty()).then_some(Redaction {
+                regions: &p.specs,
+                default_effect: opts.regions.effect,
+                fill: opts.regions.fill,
+            }),
+            target: Some((r.w, r.h)),
+            framing: framings[i],
+        };
+        let ext = p.input.extension.as_deref();
+        let mut prepared =
+            super::prepare_tile(&p.input.bytes, ext, &tile).map_err(|e| named(&p.input.name, e))?;
+        if opts.flip.contains(&(i as u32 + 1)) {
+            flip(&mut prepared.image);
+        }
+        let notes = prepared
+            .warnings
+            .iter()
+            .map(|w| format!("{}: warning: {w}", p.input.name))
+            .collect();
+        Ok((prepared.image, notes))
     };
-    let (panels, backdrop) = rayon::join(decode_panels, backdrop);
+    // The canvas, texts and scaled logo are drawn while the photos decode,
+    // queued after them: a worker that finishes its photo early takes the
+    // next photo first, then the canvas (drawn first, the canvas held up a
+    // photo, and three photos on two cores left one core idle for a
+    // quarter of the time).
+    let mut panels: Vec<Result<(RgbImage, Vec<String>)>> = (0..n)
+        .map(|_| Err(Error::Invalid("not decoded".into())))
+        .collect();
+    let mut backdrop = None;
+    rayon::scope_fifo(|s| {
+        let decode_panel = &decode_panel;
+        for (i, slot) in panels.iter_mut().enumerate() {
+            s.spawn_fifo(move |_| *slot = decode_panel(i));
+        }
+        if !animated {
+            let backdrop = &mut backdrop;
+            let (plan, labels) = (&plan, &labels);
+            s.spawn_fifo(move |_| {
+                *backdrop = Some(super::Backdrop::draw(plan, labels, &opts.collage))
+            });
+        }
+    });
+    let panels = panels.into_iter().collect::<Result<Vec<_>>>();
     let (panels, backdrop) = (panels?, backdrop.transpose()?);
     // Every pixel is in memory now: the photos must still be what was decoded.
     for p in &probed {
