@@ -211,6 +211,8 @@ pub fn check_counts(opts: &CaseOptions, n: usize) -> Result<()> {
 
 struct Probed {
     input: Input,
+    /// Its headers, read once: the panel's decode does not parse them again.
+    probe: Probe,
     capture: Option<DateTime>,
     upright: (u32, u32),
     specs: Vec<RegionSpec>,
@@ -283,6 +285,7 @@ fn probe(input: Input, opts: &CaseOptions) -> Result<Probed> {
     Ok(Probed {
         input,
         capture: p.capture,
+        probe: p,
         upright,
         specs,
         notes,
@@ -360,9 +363,8 @@ pub fn render(inputs: Vec<Input>, opts: &CaseOptions, order: Order) -> Result<Ma
             target: Some((r.w, r.h)),
             framing: framings[i],
         };
-        let ext = p.input.extension.as_deref();
-        let mut prepared =
-            super::prepare_tile(&p.input.bytes, ext, &tile).map_err(|e| named(&p.input.name, e))?;
+        let mut prepared = super::prepare_probed(&p.input.bytes, &p.probe, &tile)
+            .map_err(|e| named(&p.input.name, e))?;
         if opts.flip.contains(&(i as u32 + 1)) {
             flip(&mut prepared.image);
         }
@@ -540,7 +542,8 @@ pub fn decode_picture(
     };
     let ext = input.extension.as_deref();
     let probe = probe_tile(&input.bytes, ext, &tile).map_err(|e| named(&input.name, e))?;
-    let p = super::prepare_tile(&input.bytes, ext, &tile).map_err(|e| named(&input.name, e))?;
+    let p =
+        super::prepare_probed(&input.bytes, &probe, &tile).map_err(|e| named(&input.name, e))?;
     input.bytes.confirm().map_err(|e| named(&input.name, e))?;
     let probe = Probe {
         upright: probe.upright.or(Some(p.image.dimensions())),

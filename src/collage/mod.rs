@@ -315,6 +315,9 @@ pub struct Probe {
     pub size: Option<(u32, u32)>,
     /// The upright picture size (`None` when only a decode can tell).
     pub upright: Option<(u32, u32)>,
+    /// The container, and its EXIF orientation (1 when none).
+    pub format: Format,
+    pub orientation: u16,
 }
 
 /// Reads a photo's headers: capture time and the size [`prepare_tile`]
@@ -322,11 +325,17 @@ pub struct Probe {
 /// each its target before any pixel is decoded.
 pub fn probe_tile(bytes: &[u8], extension: Option<&str>, opts: &TileOptions) -> Result<Probe> {
     let parsed = pipeline::inspect(bytes, extension, &opts.limits)?;
-    Ok(Probe {
-        capture: capture_time(&parsed),
-        size: upright_size(&parsed).map(|(w, h)| fitted(w, h, opts.fit)),
-        upright: upright_size(&parsed),
-    })
+    Ok(probed(&parsed, opts))
+}
+
+fn probed(parsed: &crate::container::Parsed, opts: &TileOptions) -> Probe {
+    Probe {
+        capture: capture_time(parsed),
+        size: upright_size(parsed).map(|(w, h)| fitted(w, h, opts.fit)),
+        upright: upright_size(parsed),
+        format: parsed.format,
+        orientation: parsed.orientation(),
+    }
 }
 
 fn capture_time(parsed: &crate::container::Parsed) -> Option<DateTime> {
@@ -380,10 +389,15 @@ fn fitted(w: u32, h: u32, fit: u32) -> (u32, u32) {
 /// irreversibility argument of [`redact`] stay those of the original
 /// photo, whatever the collage size.
 pub fn prepare_tile(bytes: &[u8], extension: Option<&str>, opts: &TileOptions) -> Result<Prepared> {
-    let parsed = pipeline::inspect(bytes, extension, &opts.limits)?;
-    let capture = capture_time(&parsed);
-    let upright = upright_size(&parsed);
-    let (format, orientation) = (parsed.format, parsed.orientation());
+    let probe = probe_tile(bytes, extension, opts)?;
+    prepare_probed(bytes, &probe, opts)
+}
+
+/// [`prepare_tile`] of a photo [`probe_tile`] read already (the same
+/// `bytes`): its headers are not parsed again.
+pub fn prepare_probed(bytes: &[u8], probe: &Probe, opts: &TileOptions) -> Result<Prepared> {
+    let (capture, upright) = (probe.capture, probe.upright);
+    let (format, orientation) = (probe.format, probe.orientation);
     // The least decoded size that still gives the target its pixels.
     // The crop, in fractions of the photo (so pixel crops stay true on a reduced decode).
     let crop = opts
